@@ -1,0 +1,98 @@
+/* ttml/autograd.h - the context and the autograd graph (after TT-Train's
+ * AutoContext).
+ *
+ * One process-wide context holds the registry of loaded plugins, the open
+ * default device, the seeded RNG, the gradient mode and the graph of the
+ * current step. Ops record a node per result when gradients are enabled and
+ * an input requires them. backward() runs the nodes in reverse creation order
+ * (a reverse topological order), accumulating into ->grad; reset_graph()
+ * frees the step's nodes.
+ */
+#ifndef TTML_AUTOGRAD_H
+#define TTML_AUTOGRAD_H
+
+#include <ttml/tensor.h>
+
+G_BEGIN_DECLS
+
+typedef struct ttml_init_options {
+    size_t struct_size;
+    const char *const *plugin_paths;  /* NULL-terminated dirs, searched first */
+    const char *const *plugin_files;  /* NULL-terminated explicit .so files   */
+    gboolean skip_env_path;           /* ignore TTML_PLUGIN_PATH              */
+    gboolean skip_default_path;       /* ignore the dirs beside libttml and the compile-time dir */
+} ttml_init_options;
+
+/* Load plugins (options may be NULL). Bad plugins are recorded, not fatal.
+ * Calling it again after ttml_shutdown() starts afresh. */
+gboolean ttml_init(const ttml_init_options *options, GError **error);
+/* Close devices, free the graph, call plugins' fini. */
+void ttml_shutdown(void);
+
+/* Open `spec` ("cpu", "ttsim:n300", ...) and make it the default device. */
+ttml_device *ttml_open_device(const char *spec, GError **error);
+void ttml_close_device(void);
+/* The default device (NULL before ttml_open_device). */
+ttml_device *ttml_get_device(void);
+
+/* Seeded counter-based RNG (splitmix64); state is two integers so it can be
+ * checkpointed. */
+typedef struct ttml_rng_state { guint64 seed, counter; } ttml_rng_state;
+void ttml_set_seed(guint64 seed);
+ttml_rng_state ttml_get_rng_state(void);
+void ttml_set_rng_state(ttml_rng_state state);
+/* Draw from the context RNG. */
+guint64 ttml_rng_u64(void);
+float ttml_rng_uniform(void);            /* [0, 1)        */
+float ttml_rng_normal(void);             /* N(0, 1)       */
+/* Fill host arrays (fast, one counter step per value). */
+void ttml_rng_fill_uniform(float *out, size_t n, float lo, float hi);
+void ttml_rng_fill_normal(float *out, size_t n, float mean, float std);
+
+/* Gradient mode (TT-Train's GradMode). */
+gboolean ttml_grad_enabled(void);
+/* Returns the previous mode. */
+gboolean ttml_set_grad_enabled(gboolean enabled);
+
+/* ---- graph ---- */
+
+typedef gboolean (*ttml_backward_fn)(ttml_node *node, GError **error);
+
+#define TTML_NODE_MAX_IN 6
+#define TTML_NODE_MAX_SAVED 6
+
+/* A node owns references to its output, its inputs and its saved tensors. */
+struct ttml_node {
+    const char *op;                          /* static string */
+    ttml_backward_fn backward;
+    ttml_tensor *out;
+    int n_in;
+    ttml_tensor *in[TTML_NODE_MAX_IN];
+    int n_saved;
+    ttml_tensor *saved[TTML_NODE_MAX_SAVED];
+    union {                                  /* small per-op state */
+        double d[8];
+        gint64 i[8];
+        unsigned char bytes[64];
+    } state;
+};
+
+/* Record `out` = op(in...). Returns NULL (and records nothing) when grad mode
+ * is off or no input requires grad; otherwise sets out->requires_grad and
+ * out->node. The caller then fills saved[] / state. */
+ttml_node *ttml_graph_record(const char *op, ttml_tensor *out, ttml_tensor *const *in, int n_in,
+                             ttml_backward_fn backward);
+/* Keep a reference to `t` in node->saved[node->n_saved++]. */
+void ttml_node_save(ttml_node *node, ttml_tensor *t);
+
+/* Seed loss->grad with ones (or `grad` when not NULL) and run backward.
+ * retain_graph=FALSE frees the nodes afterwards (as reset_graph does). */
+gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_graph, GError **error);
+/* Free every node of the current graph. */
+void ttml_reset_graph(void);
+/* Number of nodes currently recorded (for tests). */
+guint ttml_graph_size(void);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,140 @@
+/* ttml/driver.h - the device driver ABI (a vtable per device type, after
+ * ggml's backend interface) and named kernels.
+ *
+ * A driver plugin calls host->register_driver(plugin, &iface) from init().
+ * The core opens devices through the vtable, tracks every allocation per
+ * memory kind (current and peak bytes), and launches named kernels.
+ *
+ * Kernels are registered per driver by name ("matmul", "binary", ...; the
+ * parameter structs of the standard kernels are in ttml/kernels.h). When the
+ * device's driver has no kernel of that name the core runs the "cpu" kernel
+ * on host copies of the operands and logs that once: a run never fails for a
+ * missing fast path.
+ */
+#ifndef TTML_DRIVER_H
+#define TTML_DRIVER_H
+
+#include <ttml/plugin.h>
+
+G_BEGIN_DECLS
+
+typedef struct ttml_device_info {
+    size_t struct_size;
+    char name[64];                          /* "cpu", "ttsim:wormhole_b0"   */
+    char arch[64];                          /* "x86_64 SkylakeX", ...       */
+    char description[512];                  /* free text for ttml-inspect   */
+    guint64 mem_bytes[TTML_MEM_KIND_COUNT]; /* capacity per kind, 0 = none  */
+    int n_cores;                            /* compute cores used           */
+    int n_threads;                          /* host threads the driver uses */
+    guint32 dtypes;                         /* bitmask of (1u << ttml_dtype) */
+    guint32 layouts;                        /* bitmask of (1u << ttml_layout) */
+} ttml_device_info;
+
+/* Device memory. The core allocates the struct and fills device/size/kind;
+ * the driver's alloc() sets `data` (host-addressable drivers such as cpu:
+ * the bytes themselves) and may use `handle` for its own bookkeeping. */
+struct ttml_buffer {
+    ttml_device *device;
+    size_t size;
+    ttml_mem_kind kind;
+    ttml_layout layout;
+    void *data;
+    void *handle;
+    gint ref;            /* core-managed; tensors sharing a buffer each hold one */
+};
+
+/* A tensor as a kernel sees it: contiguous, row-major logical shape. */
+typedef struct ttml_view {
+    ttml_buffer *buf;
+    size_t offset;                     /* bytes from buf->data                 */
+    int ndim;
+    int64_t shape[TTML_MAX_DIMS];
+    ttml_dtype dtype;
+} ttml_view;
+
+#define TTML_LAUNCH_MAX_IN 8
+#define TTML_LAUNCH_MAX_OUT 4
+
+/* One kernel launch: named kernel, inputs, outputs and a parameter struct
+ * (borrowed for the duration of the call). */
+struct ttml_launch {
+    const char *kernel;
+    int n_in, n_out;
+    ttml_view in[TTML_LAUNCH_MAX_IN];
+    ttml_view out[TTML_LAUNCH_MAX_OUT];
+    const void *params;
+    size_t params_size;
+};
+
+/* Host <-> device copies describe the tensor so that the driver can convert
+ * layout and storage format (row-major host data in `dtype`). */
+typedef struct ttml_transfer {
+    ttml_buffer *buf;
+    size_t offset;
+    int ndim;
+    int64_t shape[TTML_MAX_DIMS];
+    ttml_dtype dtype;
+} ttml_transfer;
+
+/* The driver vtable. `dev` is the driver's own state returned by open().
+ * Entries after `synchronize` may be NULL (not supported). */
+struct ttml_driver_iface {
+    size_t struct_size;
+    const char *name;                         /* "cpu", "ttsim", "profiler"   */
+    const char *description;
+    /* options: the text after "name:" in a device string, or "" */
+    void *(*open)(const char *options, ttml_device_info *info, GError **error);
+    void (*close)(void *dev);
+    gboolean (*alloc)(void *dev, ttml_buffer *buf, GError **error);
+    void (*free)(void *dev, ttml_buffer *buf);
+    gboolean (*write)(void *dev, const ttml_transfer *dst, const void *src, GError **error);
+    gboolean (*read)(void *dev, const ttml_transfer *src, void *dst, GError **error);
+    /* Run `fn` (a kernel registered for this driver, or NULL when the core
+     * found none) for `launch`. Drivers normally just call fn. */
+    gboolean (*launch)(void *dev, ttml_device *device, ttml_kernel_fn fn,
+                       const ttml_launch *launch, GError **error);
+    gboolean (*synchronize)(void *dev, GError **error);
+};
+
+/* A layer wraps the driver below it (profiler). wrap() fills `out` from a
+ * copy of `next`, overriding what it measures; `next_dev` is the state
+ * returned by next->open. Returns the layer's own device state. */
+struct ttml_layer_desc {
+    size_t struct_size;
+    const char *name;
+    const char *description;
+    void *(*wrap)(const ttml_driver_iface *next, void *next_dev, ttml_driver_iface *out,
+                  const char *options, GError **error);
+};
+
+/* ---- core API used by ops and tools ---- */
+
+/* Open a device by string "NAME[:OPTIONS]" (e.g. "cpu", "ttsim:wormhole_b0").
+ * Unknown names fail with TTML_ERROR_NOT_FOUND listing the known drivers.
+ * The returned device is owned by the core (closed by ttml_shutdown). */
+ttml_device *ttml_device_open(const char *spec, GError **error);
+const ttml_device_info *ttml_device_get_info(const ttml_device *device);
+const char *ttml_device_driver_name(const ttml_device *device);
+/* Current and peak allocated bytes of one memory kind. */
+guint64 ttml_device_mem_current(const ttml_device *device, ttml_mem_kind kind);
+guint64 ttml_device_mem_peak(const ttml_device *device, ttml_mem_kind kind);
+void ttml_device_reset_peak(ttml_device *device);
+gboolean ttml_device_synchronize(ttml_device *device, GError **error);
+/* Driver-private state returned by open() (for kernels of that driver). */
+void *ttml_device_get_driver_state(const ttml_device *device);
+
+/* Allocate a buffer of `size` bytes (refcount 1). Out-of-memory fails with
+ * TTML_ERROR_OOM naming the request, the budget and what is in use. */
+ttml_buffer *ttml_buffer_new(ttml_device *device, size_t size, ttml_mem_kind kind, GError **error);
+ttml_buffer *ttml_buffer_ref(ttml_buffer *buf);
+void ttml_buffer_unref(ttml_buffer *buf);
+
+/* Launch a named kernel on `device` (fallback to cpu, see above). Fails with
+ * TTML_ERROR_NOT_FOUND when no driver has the kernel. */
+gboolean ttml_kernel_launch(ttml_device *device, const ttml_launch *launch, GError **error);
+/* TRUE when `driver` has its own kernel called `kernel`. */
+gboolean ttml_kernel_exists(const char *driver, const char *kernel);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,79 @@
+/* ttml/registry.h - what the loader found: plugin records, search path and
+ * registered features, for ttml-inspect and ttml-doctor. All returned strings
+ * and arrays are owned by the core and valid until ttml_shutdown(). */
+#ifndef TTML_REGISTRY_H
+#define TTML_REGISTRY_H
+
+#include <ttml/plugin.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+    TTML_PLUGIN_OK = 0,
+    TTML_PLUGIN_DLOPEN_FAILED,   /* dlopen failed; message = dlerror()          */
+    TTML_PLUGIN_NOT_A_PLUGIN,    /* no ttml_plugin_<name>_get_desc symbol       */
+    TTML_PLUGIN_ABI_MISMATCH,    /* major differs, minor newer, or bad struct   */
+    TTML_PLUGIN_PROBE_ZERO,      /* probe() said unusable on this machine       */
+    TTML_PLUGIN_INIT_FAILED,     /* init() returned an error (its message)      */
+    TTML_PLUGIN_CRASHED,         /* crashed while scanned in a child process    */
+    TTML_PLUGIN_SHADOWED,        /* same basename found earlier in the path     */
+    TTML_PLUGIN_FILTERED,        /* excluded by the caller                      */
+} ttml_plugin_status;
+
+const char *ttml_plugin_status_name(ttml_plugin_status status);
+
+/* Where a search directory or file came from. */
+typedef enum {
+    TTML_ORIGIN_CMDLINE_PATH = 0,  /* --plugin-path          */
+    TTML_ORIGIN_CMDLINE_FILE,      /* --plugin               */
+    TTML_ORIGIN_ENV,               /* TTML_PLUGIN_PATH       */
+    TTML_ORIGIN_RELATIVE,          /* beside libttml (dladdr) */
+    TTML_ORIGIN_COMPILED,          /* compile-time directory */
+} ttml_origin;
+
+const char *ttml_origin_name(ttml_origin origin);
+
+typedef struct ttml_plugin_record {
+    char *path;                       /* file tried                             */
+    ttml_origin origin;
+    ttml_plugin_status status;
+    char *message;                    /* why, for every status but OK           */
+    /* From the descriptor when it could be read (else NULL / 0): */
+    char *name, *version, *description, *license;
+    ttml_plugin_kind kind;
+    guint abi_major, abi_minor;
+    ttml_plugin *plugin;              /* loaded plugin when status == OK        */
+} ttml_plugin_record;
+
+typedef struct ttml_search_dir { char *path; ttml_origin origin; gboolean exists; } ttml_search_dir;
+
+/* Records in the order files were tried. */
+const GPtrArray *ttml_registry_records(void);
+/* The effective search path, in order. */
+const GPtrArray *ttml_registry_search_path(void);
+
+typedef enum {
+    TTML_FEATURE_DRIVER, TTML_FEATURE_KERNEL, TTML_FEATURE_OP, TTML_FEATURE_MODEL,
+    TTML_FEATURE_OPTIMIZER, TTML_FEATURE_SCHEDULER, TTML_FEATURE_LAYER,
+} ttml_feature_kind;
+
+const char *ttml_feature_kind_name(ttml_feature_kind kind);
+
+typedef struct ttml_feature {
+    ttml_feature_kind kind;
+    char *name;            /* kernels: "driver/kernel"           */
+    const char *description;
+    ttml_plugin *plugin;   /* provider                           */
+} ttml_feature;
+
+/* Every registered feature, sorted by kind then name. */
+const GPtrArray *ttml_registry_features(void);
+/* Names of registered features of a kind, sorted, as "a, b, c" (g_free). */
+char *ttml_registry_list_names(ttml_feature_kind kind);
+/* The path of libttml itself (dladdr) and its version string. */
+const char *ttml_library_path(void);
+const char *ttml_version_string(void);
+
+G_END_DECLS
+
+#endif

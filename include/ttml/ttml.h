@@ -1,0 +1,20 @@
+/* ttml/ttml.h - the whole public API. */
+#ifndef TTML_TTML_H
+#define TTML_TTML_H
+
+#include <ttml/types.h>
+#include <ttml/error.h>
+#include <ttml/plugin.h>
+#include <ttml/driver.h>
+#include <ttml/kernels.h>
+#include <ttml/tensor.h>
+#include <ttml/autograd.h>
+#include <ttml/ops.h>
+#include <ttml/config.h>
+#include <ttml/module.h>
+#include <ttml/optimizer.h>
+#include <ttml/scheduler.h>
+#include <ttml/registry.h>
+#include <ttml/data.h>
+
+#endif
