@@ -1,0 +1,216 @@
+/* core/device.c - open devices through driver vtables (and layers), track
+ * memory per kind, and dispatch named kernels with the cpu fallback. */
+#include "internal.h"
+
+#include <string.h>
+
+static GPtrArray *devices;      /* ttml_device*, owned */
+static ttml_device *cpu_device; /* for fallbacks (one of `devices`) */
+
+static void device_close(ttml_device *d)
+{
+    if (d->state) d->iface->close(d->state);
+    g_free(d->spec);
+    g_free(d->driver_name);
+    if (d->fallback_logged) g_hash_table_unref(d->fallback_logged);
+    g_free(d);
+}
+
+void ttml_devices_close_all(void)
+{
+    if (!devices) return;
+    for (guint i = devices->len; i-- > 0;) device_close(g_ptr_array_index(devices, i));
+    g_clear_pointer(&devices, g_ptr_array_unref);
+    cpu_device = NULL;
+}
+
+/* spec: "[LAYER:]...DRIVER[:OPTIONS]", e.g. "cpu", "ttsim:n300,dram=64M",
+ * "profiler:ttsim:wormhole_b0". A leading component that names a layer wraps
+ * the device the rest of the spec opens. */
+ttml_device *ttml_device_open(const char *spec, GError **error)
+{
+    if (!spec || !*spec) spec = "cpu";
+    char *name = g_strdup(spec);
+    char *colon = strchr(name, ':');
+    const char *options = "";
+    if (colon) {
+        *colon = '\0';
+        options = colon + 1;
+    }
+    const ttml_layer_desc *layer = ttml_registry_find_layer(name);
+    if (layer && *options) {
+        ttml_device *inner = ttml_device_open(options, error);
+        if (!inner) {
+            g_free(name);
+            return NULL;
+        }
+        /* the layer takes over the inner device: it becomes the outer one */
+        ttml_driver_iface wrapped = {0};
+        void *state = layer->wrap(inner->iface, inner->state, &wrapped, "", error);
+        if (!state) {
+            g_prefix_error(error, "layer '%s': ", name);
+            g_free(name);
+            return NULL;
+        }
+        inner->layer_iface = wrapped;
+        inner->iface = &inner->layer_iface;
+        inner->state = state;
+        char *outer = g_strdup_printf("%s:%s", name, inner->spec);
+        g_free(inner->spec);
+        inner->spec = outer;
+        g_free(name);
+        return inner;
+    }
+    const ttml_driver_iface *iface = ttml_registry_find_driver(name);
+    if (!iface) {
+        ttml_set_not_found(error, TTML_FEATURE_DRIVER, "device driver", name);
+        g_free(name);
+        return NULL;
+    }
+    ttml_device *d = g_new0(ttml_device, 1);
+    d->iface = iface;
+    d->info.struct_size = sizeof d->info;
+    d->state = iface->open(options, &d->info, error);
+    if (!d->state) {
+        g_prefix_error(error, "cannot open device '%s': ", spec);
+        g_free(d);
+        g_free(name);
+        return NULL;
+    }
+    if (!d->info.name[0]) g_strlcpy(d->info.name, spec, sizeof d->info.name);
+    d->spec = g_strdup(spec);
+    d->driver_name = name;
+    d->kernels = ttml_registry_kernel_table(name);
+    d->fallback_logged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    if (!devices) devices = g_ptr_array_new();
+    g_ptr_array_add(devices, d);
+    if (!cpu_device && strcmp(name, "cpu") == 0) cpu_device = d;
+    return d;
+}
+
+const ttml_device_info *ttml_device_get_info(const ttml_device *d) { return &d->info; }
+const char *ttml_device_driver_name(const ttml_device *d) { return d->driver_name; }
+void *ttml_device_get_driver_state(const ttml_device *d) { return d->state; }
+guint64 ttml_device_mem_current(const ttml_device *d, ttml_mem_kind k) { return d->mem_current[k]; }
+guint64 ttml_device_mem_peak(const ttml_device *d, ttml_mem_kind k) { return d->mem_peak[k]; }
+
+void ttml_device_reset_peak(ttml_device *d)
+{
+    memcpy(d->mem_peak, d->mem_current, sizeof d->mem_peak);
+}
+
+gboolean ttml_device_synchronize(ttml_device *d, GError **error)
+{
+    return d->iface->synchronize ? d->iface->synchronize(d->state, error) : TRUE;
+}
+
+/* ---- buffers ---- */
+
+ttml_buffer *ttml_buffer_new(ttml_device *d, size_t size, ttml_mem_kind kind, GError **error)
+{
+    if ((unsigned)kind >= TTML_MEM_KIND_COUNT) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "invalid memory kind %d", (int)kind);
+        return NULL;
+    }
+    ttml_buffer *b = g_new0(ttml_buffer, 1);
+    b->device = d;
+    b->size = size;
+    b->kind = kind;
+    b->ref = 1;
+    if (!d->iface->alloc(d->state, b, error)) {
+        g_prefix_error(error, "device %s: allocating %zu bytes of %s: ", d->spec, size,
+                       ttml_mem_kind_name(kind));
+        g_free(b);
+        return NULL;
+    }
+    d->mem_current[kind] += size;
+    if (d->mem_current[kind] > d->mem_peak[kind]) d->mem_peak[kind] = d->mem_current[kind];
+    return b;
+}
+
+ttml_buffer *ttml_buffer_ref(ttml_buffer *b)
+{
+    g_atomic_int_inc(&b->ref);
+    return b;
+}
+
+void ttml_buffer_unref(ttml_buffer *b)
+{
+    if (!b || !g_atomic_int_dec_and_test(&b->ref)) return;
+    ttml_device *d = b->device;
+    d->iface->free(d->state, b);
+    d->mem_current[b->kind] -= b->size;
+    g_free(b);
+}
+
+/* ---- kernels ---- */
+
+static ttml_device *fallback_device(GError **error)
+{
+    if (!cpu_device && !ttml_device_open("cpu", error)) return NULL;
+    return cpu_device;
+}
+
+/* Copy a device view to a new host (cpu) buffer, or back. */
+static gboolean view_to_host(ttml_device *cpu, const ttml_view *v, ttml_view *h, GError **error)
+{
+    size_t numel = 1;
+    for (int i = 0; i < v->ndim; i++) numel *= (size_t)v->shape[i];
+    *h = *v;
+    h->offset = 0;
+    h->buf = ttml_buffer_new(cpu, numel * ttml_dtype_size(v->dtype), TTML_MEM_HOST, error);
+    if (!h->buf) return FALSE;
+    ttml_device *d = v->buf->device;
+    ttml_transfer t = {v->buf, v->offset, v->ndim, {0}, v->dtype};
+    memcpy(t.shape, v->shape, sizeof t.shape);
+    return d->iface->read(d->state, &t, h->buf->data, error);
+}
+
+static gboolean host_to_view(const ttml_view *h, const ttml_view *v, GError **error)
+{
+    ttml_device *d = v->buf->device;
+    ttml_transfer t = {v->buf, v->offset, v->ndim, {0}, v->dtype};
+    memcpy(t.shape, v->shape, sizeof t.shape);
+    return d->iface->write(d->state, &t, h->buf->data, error);
+}
+
+static gboolean launch_fallback(ttml_device *d, const ttml_launch *l, GError **error)
+{
+    ttml_device *cpu = fallback_device(error);
+    if (!cpu) return FALSE;
+    ttml_kernel_fn fn = g_hash_table_lookup(cpu->kernels, l->kernel);
+    if (!fn) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_NOT_FOUND,
+                    "kernel '%s' is implemented neither by driver '%s' nor by the cpu fallback; "
+                    "load the plugin that provides it", l->kernel, d->driver_name);
+        return FALSE;
+    }
+    if (!g_hash_table_contains(d->fallback_logged, l->kernel)) {
+        g_hash_table_add(d->fallback_logged, g_strdup(l->kernel));
+        g_log(TTML_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE,
+              "driver '%s' has no kernel '%s': running the cpu kernel on host copies (slower)",
+              d->driver_name, l->kernel);
+    }
+    ttml_launch h = *l;
+    gboolean ok = TRUE;
+    int n_in = 0, n_out = 0;
+    for (; ok && n_in < l->n_in; n_in++) ok = view_to_host(cpu, &l->in[n_in], &h.in[n_in], error);
+    for (; ok && n_out < l->n_out; n_out++) ok = view_to_host(cpu, &l->out[n_out], &h.out[n_out], error);
+    if (ok) ok = cpu->iface->launch(cpu->state, cpu, fn, &h, error);
+    for (int i = 0; ok && i < l->n_out; i++) ok = host_to_view(&h.out[i], &l->out[i], error);
+    for (int i = 0; i < n_in; i++) if (h.in[i].buf) ttml_buffer_unref(h.in[i].buf);
+    for (int i = 0; i < n_out; i++) if (h.out[i].buf) ttml_buffer_unref(h.out[i].buf);
+    return ok;
+}
+
+gboolean ttml_kernel_launch(ttml_device *d, const ttml_launch *l, GError **error)
+{
+    ttml_kernel_fn fn = g_hash_table_lookup(d->kernels, l->kernel);
+    if (G_LIKELY(fn)) return d->iface->launch(d->state, d, fn, l, error);
+    if (strcmp(d->driver_name, "cpu") == 0) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_NOT_FOUND,
+                    "no kernel '%s' for driver 'cpu'; load the plugin that provides it", l->kernel);
+        return FALSE;
+    }
+    return launch_fallback(d, l, error);
+}
