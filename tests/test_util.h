@@ -4,6 +4,8 @@
 
 #include <CUnit/CUnit.h>
 #include <ttml/ttml.h>
+#include <stdio.h>
+#include <string.h>
 
 /* Run one suite of `tests` (NULL-terminated CU_TestInfo array); returns the
  * process exit code (0 when every assertion passed). `init` and `clean` may
@@ -27,15 +29,16 @@ int ttml_test_shutdown(void);
     } while (0)
 
 /* Assert an error of `code` whose message contains `needle` (NULL = any), then clear it. */
-#define TTML_ASSERT_ERROR(err, code, needle)                                               \
+#define TTML_ASSERT_ERROR(err, ecode, needle)                                              \
     do {                                                                                   \
         CU_ASSERT_PTR_NOT_NULL_FATAL(err);                                                 \
-        if ((err)->code != (code) || ((needle) && !strstr((err)->message, (needle))))      \
+        const char *needle_ = (needle);                                                    \
+        if ((err)->code != (int)(ecode) || (needle_ && !strstr((err)->message, needle_)))  \
             fprintf(stderr, "\n%s:%d: error %d '%s' (wanted %d containing '%s')\n",        \
-                    __FILE__, __LINE__, (err)->code, (err)->message, (int)(code),          \
-                    (const char *)(needle) ? (const char *)(needle) : "");                 \
-        CU_ASSERT_EQUAL((err)->code, (code));                                              \
-        if (needle) CU_ASSERT_PTR_NOT_NULL(strstr((err)->message, (needle)));              \
+                    __FILE__, __LINE__, (err)->code, (err)->message, (int)(ecode),         \
+                    needle_ ? needle_ : "");                                               \
+        CU_ASSERT_EQUAL((err)->code, (int)(ecode));                                        \
+        if (needle_) CU_ASSERT_PTR_NOT_NULL(strstr((err)->message, needle_));              \
         g_clear_error(&(err));                                                             \
     } while (0)
 

@@ -1,0 +1,188 @@
+/* tests/test_loader.c - plugin discovery: every failure kind is recorded with
+ * the right status and a message, and runs that do not need the broken
+ * plugins still work. Fixtures come from tests/plugins/. */
+#include "test_util.h"
+
+#include <string.h>
+
+#define FX TTML_TEST_BINARY_DIR "/fixtures"
+
+static const ttml_plugin_record *find_record(const char *basename, guint nth)
+{
+    const GPtrArray *recs = ttml_registry_records();
+    for (guint i = 0; i < recs->len; i++) {
+        const ttml_plugin_record *r = g_ptr_array_index(recs, i);
+        if (g_str_has_suffix(r->path, basename) && nth-- == 0) return r;
+    }
+    return NULL;
+}
+
+static void init_with(const char *const *paths, const char *const *files)
+{
+    GError *err = NULL;
+    ttml_shutdown(); /* in case a failed test left it initialised */
+    ttml_init_options o = {sizeof o, paths, files, TRUE, FALSE};
+    CU_ASSERT_TRUE_FATAL(ttml_init(&o, &err));
+    TTML_ASSERT_NO_ERROR(err);
+}
+
+static void expect(const char *file, ttml_plugin_status status, const char *needle)
+{
+    const ttml_plugin_record *r = find_record(file, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    if (r->status != status)
+        fprintf(stderr, "\n%s: status '%s' (%s), wanted '%s'\n", file, ttml_plugin_status_name(r->status),
+                r->message ? r->message : "", ttml_plugin_status_name(status));
+    CU_ASSERT_EQUAL(r->status, status);
+    CU_ASSERT_TRUE(g_str_has_suffix(r->path, file));
+    CU_ASSERT_EQUAL(r->origin, TTML_ORIGIN_CMDLINE_PATH);
+    if (status != TTML_PLUGIN_OK) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r->message);
+        if (needle && !strstr(r->message, needle))
+            fprintf(stderr, "\n%s: message '%s' lacks '%s'\n", file, r->message, needle);
+        if (needle) CU_ASSERT_PTR_NOT_NULL(strstr(r->message, needle));
+    }
+}
+
+static void test_each_failure_kind(void)
+{
+    const char *paths[] = {FX "/broken", NULL};
+    init_with(paths, NULL);
+    expect("libttml_fx_good.so", TTML_PLUGIN_OK, NULL);
+    expect("libttml_fx_notelf.so", TTML_PLUGIN_DLOPEN_FAILED, "libttml_fx_notelf.so");
+    expect("libttml_fx_noentry.so", TTML_PLUGIN_NOT_A_PLUGIN, "ttml_plugin_fx_noentry_get_desc");
+    expect("libttml_fx_wrongmajor.so", TTML_PLUGIN_ABI_MISMATCH, "ABI 99.");
+    expect("libttml_fx_newerminor.so", TTML_PLUGIN_ABI_MISMATCH, "upgrade ttml");
+    expect("libttml_fx_undefined.so", TTML_PLUGIN_DLOPEN_FAILED, "ttml_fixture_symbol_that_does_not_exist");
+    expect("libttml_fx_initfail.so", TTML_PLUGIN_INIT_FAILED, "no widget attached");
+    expect("libttml_fx_probezero.so", TTML_PLUGIN_PROBE_ZERO, "probe");
+
+    /* the good fixture's op is there; the failed init's op was withdrawn */
+    CU_ASSERT_PTR_NOT_NULL(ttml_op_find("fx_op_fx_good"));
+    CU_ASSERT_PTR_NULL(ttml_op_find("fx_op_fx_initfail"));
+    /* the real plugins still loaded from beside libttml */
+    const ttml_plugin_record *cpu = find_record("libttml_cpu.so", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cpu);
+    CU_ASSERT_EQUAL(cpu->status, TTML_PLUGIN_OK);
+    CU_ASSERT_EQUAL(cpu->origin, TTML_ORIGIN_RELATIVE);
+    ttml_shutdown();
+}
+
+static void test_run_without_broken_plugins_works(void)
+{
+    const char *paths[] = {FX "/broken", NULL};
+    init_with(paths, NULL);
+    GError *err = NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ttml_open_device("cpu", &err));
+    TTML_ASSERT_NO_ERROR(err);
+    float a[3] = {1, 2, 3}, b[3] = {10, 20, 30}, c[3];
+    int64_t shape[1] = {3};
+    ttml_tensor *ta = ttml_tensor_from_floats(NULL, 1, shape, a, &err);
+    ttml_tensor *tb = ttml_tensor_from_floats(NULL, 1, shape, b, &err);
+    ttml_tensor *tc = ttml_add(ta, tb, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(tc, c, &err));
+    CU_ASSERT_DOUBLE_EQUAL(c[0], 11.0, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(c[2], 33.0, 1e-6);
+    ttml_tensor_unref(ta);
+    ttml_tensor_unref(tb);
+    ttml_tensor_unref(tc);
+    /* a run that needs a rejected plugin's feature names the rejected files */
+    CU_ASSERT_PTR_NULL(ttml_op_call("fx_op_fx_initfail", &tc, 1, NULL, 0, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_NOT_FOUND, "libttml_fx_initfail.so (init failed: ");
+    ttml_shutdown();
+}
+
+static void test_name_clash_fails_second_plugin(void)
+{
+    const char *files[] = {FX "/broken/libttml_fx_good.so", FX "/clash/libttml_fx_clash.so", NULL};
+    init_with(NULL, files);
+    const ttml_plugin_record *r = find_record("libttml_fx_clash.so", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL(r->status, TTML_PLUGIN_INIT_FAILED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->message, "fx_op_fx_good"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->message, "libttml_fx_good.so"));
+    /* the winner keeps its op, the loser's other registrations are withdrawn */
+    CU_ASSERT_PTR_NOT_NULL(ttml_op_find("fx_op_fx_good"));
+    CU_ASSERT_PTR_NULL(ttml_op_find("fx_op_fx_clash"));
+    ttml_shutdown();
+}
+
+static void test_first_basename_wins(void)
+{
+    const char *paths[] = {FX "/dup1:" FX "/dup2", NULL};
+    init_with(paths, NULL);
+    const ttml_plugin_record *first = find_record("libttml_fx_dup.so", 0);
+    const ttml_plugin_record *second = find_record("libttml_fx_dup.so", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(second);
+    CU_ASSERT_EQUAL(first->status, TTML_PLUGIN_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(first->path, "/dup1/"));
+    CU_ASSERT_EQUAL(second->status, TTML_PLUGIN_SHADOWED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(second->path, "/dup2/"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(second->message, "/dup1/libttml_fx_dup.so"));
+    ttml_shutdown();
+}
+
+static void test_search_order(void)
+{
+    /* --plugin-path before --plugin before TTML_PLUGIN_PATH before the default dirs */
+    g_setenv("TTML_PLUGIN_PATH", FX "/dup2", TRUE);
+    const char *paths[] = {FX "/broken", NULL};
+    const char *files[] = {FX "/dup1/libttml_fx_dup.so", NULL};
+    GError *err = NULL;
+    ttml_init_options o = {sizeof o, paths, files, FALSE, FALSE};
+    CU_ASSERT_TRUE_FATAL(ttml_init(&o, &err));
+    const GPtrArray *sp = ttml_registry_search_path();
+    int last_origin = -1;
+    gboolean ordered = TRUE, saw_env = FALSE, saw_relative = FALSE;
+    for (guint i = 0; i < sp->len; i++) {
+        const ttml_search_dir *d = g_ptr_array_index(sp, i);
+        if ((int)d->origin < last_origin) ordered = FALSE;
+        last_origin = (int)d->origin;
+        saw_env |= d->origin == TTML_ORIGIN_ENV;
+        saw_relative |= d->origin == TTML_ORIGIN_RELATIVE && d->exists;
+    }
+    CU_ASSERT_TRUE(ordered);
+    CU_ASSERT_TRUE(saw_env);
+    CU_ASSERT_TRUE(saw_relative);
+    const ttml_plugin_record *dup = find_record("libttml_fx_dup.so", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dup);
+    CU_ASSERT_EQUAL(dup->origin, TTML_ORIGIN_CMDLINE_FILE);
+    CU_ASSERT_EQUAL(dup->status, TTML_PLUGIN_OK);
+    const ttml_plugin_record *env_dup = find_record("libttml_fx_dup.so", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(env_dup);
+    CU_ASSERT_EQUAL(env_dup->origin, TTML_ORIGIN_ENV);
+    CU_ASSERT_EQUAL(env_dup->status, TTML_PLUGIN_SHADOWED);
+    ttml_shutdown();
+    g_unsetenv("TTML_PLUGIN_PATH");
+
+    /* a missing --plugin file is an error for the caller, not a silent skip */
+    const char *missing[] = {FX "/nope/libttml_none.so", NULL};
+    ttml_init_options o2 = {sizeof o2, NULL, missing, TRUE, FALSE};
+    CU_ASSERT_FALSE(ttml_init(&o2, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_PLUGIN, "libttml_none.so");
+}
+
+static void test_unknown_device_lists_drivers(void)
+{
+    init_with(NULL, NULL);
+    GError *err = NULL;
+    CU_ASSERT_PTR_NULL(ttml_open_device("quantum", &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_NOT_FOUND, "cpu");
+    ttml_shutdown();
+}
+
+int main(void)
+{
+    CU_TestInfo tests[] = {
+        {"each failure kind is recorded", test_each_failure_kind},
+        {"runs not needing broken plugins work", test_run_without_broken_plugins_works},
+        {"name clash fails the second plugin", test_name_clash_fails_second_plugin},
+        {"first basename wins", test_first_basename_wins},
+        {"search order", test_search_order},
+        {"unknown device lists drivers", test_unknown_device_lists_drivers},
+        CU_TEST_INFO_NULL,
+    };
+    return ttml_test_run("loader", tests, NULL, NULL);
+}
