@@ -1,0 +1,105 @@
+/* drivers/cpu/cpu_blas.c - OpenBLAS, loaded at run time.
+ *
+ * Debian's OpenBLAS is built with DYNAMIC_ARCH and picks its kernels in an
+ * ELF constructor, reading OPENBLAS_CORETYPE there and only there. On AVX-512
+ * machines it chooses the Haswell kernels (about 100 GFLOP/s on 2 threads
+ * here) although its SkylakeX kernels reach about 180. So the driver does not
+ * link libopenblas: it sets OPENBLAS_CORETYPE and then dlopens the library.
+ *
+ * Policy: TTML_BLAS_CORETYPE (ttml's own knob) is used as given; otherwise,
+ * on a CPU with AVX-512 (F, BW, VL, DQ) the driver picks SkylakeX even when
+ * the environment presets OPENBLAS_CORETYPE to something slower (machine
+ * images often export OPENBLAS_CORETYPE=Haswell for other software); the
+ * device description says what was overridden. Otherwise OPENBLAS_CORETYPE is
+ * left alone. When OpenBLAS was already loaded in the process, the setting has
+ * no effect and openblas_get_corename() reports what runs.
+ */
+#include "cpu_internal.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+ttml_cpu_blas ttml_cpu_blas_lib;
+
+#define TTML_OPENBLAS_SONAME "libopenblas.so.0"
+
+static gboolean cpu_has_avx512_skylakex(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+    return FALSE;
+#endif
+}
+
+static void *blas_sym(void *handle, const char *name, GString *missing)
+{
+    void *p = dlsym(handle, name);
+    if (!p) g_string_append_printf(missing, "%s%s", missing->len ? ", " : "", name);
+    return p;
+}
+
+gboolean ttml_cpu_blas_load(GError **error)
+{
+    ttml_cpu_blas *b = &ttml_cpu_blas_lib;
+    if (b->handle) return TRUE;
+
+    const char *env = g_getenv("OPENBLAS_CORETYPE");
+    const char *ours = g_getenv("TTML_BLAS_CORETYPE");
+    if (env) g_strlcpy(b->coretype_env, env, sizeof b->coretype_env);
+    const char *pick = ours && *ours ? ours : cpu_has_avx512_skylakex() ? "SkylakeX" : NULL;
+    if (pick && g_strcmp0(env, pick) != 0) {
+        setenv("OPENBLAS_CORETYPE", pick, 1);
+        g_strlcpy(b->coretype_set, pick, sizeof b->coretype_set);
+    }
+
+    void *handle = dlopen(TTML_OPENBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_PLUGIN,
+                    "cpu driver: cannot load OpenBLAS (%s): %s; install it with "
+                    "'apt-get install libopenblas0' (Debian/Ubuntu) or put %s on the "
+                    "library search path (LD_LIBRARY_PATH)",
+                    TTML_OPENBLAS_SONAME, dlerror(), TTML_OPENBLAS_SONAME);
+        return FALSE;
+    }
+
+    GString *missing = g_string_new(NULL);
+    ttml_cpu_blas tmp = {0};
+    tmp.handle = handle;
+    *(void **)&tmp.sgemm = blas_sym(handle, "cblas_sgemm", missing);
+    *(void **)&tmp.set_num_threads = blas_sym(handle, "openblas_set_num_threads", missing);
+    *(void **)&tmp.get_num_threads = blas_sym(handle, "openblas_get_num_threads", missing);
+    *(void **)&tmp.get_corename = blas_sym(handle, "openblas_get_corename", missing);
+    *(void **)&tmp.get_config = blas_sym(handle, "openblas_get_config", missing);
+    if (missing->len) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_PLUGIN,
+                    "cpu driver: %s lacks %s; it is not OpenBLAS or too old: install "
+                    "'libopenblas0' (Debian/Ubuntu) and make sure %s resolves to it",
+                    TTML_OPENBLAS_SONAME, missing->str, TTML_OPENBLAS_SONAME);
+        g_string_free(missing, TRUE);
+        /* never dlclose: OpenBLAS may have started threads */
+        return FALSE;
+    }
+    g_string_free(missing, TRUE);
+    g_strlcpy(tmp.coretype_set, b->coretype_set, sizeof tmp.coretype_set);
+    g_strlcpy(tmp.coretype_env, b->coretype_env, sizeof tmp.coretype_env);
+    *b = tmp;
+    return TRUE;
+}
+
+const char *ttml_cpu_blas_corename(void)
+{
+    const ttml_cpu_blas *b = &ttml_cpu_blas_lib;
+    const char *name = b->handle && b->get_corename ? b->get_corename() : NULL;
+    return name && *name ? name : "unknown";
+}
+
+const char *ttml_cpu_blas_config(void)
+{
+    const ttml_cpu_blas *b = &ttml_cpu_blas_lib;
+    const char *cfg = b->handle && b->get_config ? b->get_config() : NULL;
+    return cfg && *cfg ? cfg : "unknown";
+}

@@ -1,0 +1,110 @@
+/* drivers/cpu/cpu_internal.h - private declarations shared by the cpu driver's
+ * files. Nothing here is exported (the plugin is built with
+ * -fvisibility=hidden; only ttml_plugin_cpu_get_desc is visible).
+ */
+#ifndef TTML_CPU_INTERNAL_H
+#define TTML_CPU_INTERNAL_H
+
+#include <ttml/ttml.h>
+
+G_BEGIN_DECLS
+
+/* ---- OpenBLAS, loaded with dlopen (cpu_blas.c) ----
+ * Not linked: OpenBLAS reads OPENBLAS_CORETYPE only in its ELF constructor,
+ * so the driver picks the core type before the library is loaded. */
+enum { TTML_CBLAS_ROW_MAJOR = 101, TTML_CBLAS_NO_TRANS = 111, TTML_CBLAS_TRANS = 112 };
+
+typedef struct ttml_cpu_blas {
+    void *handle;
+    void (*sgemm)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+    void (*set_num_threads)(int n);
+    int (*get_num_threads)(void);
+    char *(*get_corename)(void);
+    char *(*get_config)(void);
+    char coretype_set[32];   /* OPENBLAS_CORETYPE chosen by us ("" = left alone) */
+    char coretype_env[32];   /* OPENBLAS_CORETYPE found in the environment      */
+} ttml_cpu_blas;
+
+extern ttml_cpu_blas ttml_cpu_blas_lib;
+
+/* Load libopenblas.so.0 (once); choose SkylakeX kernels on AVX-512 CPUs when
+ * OPENBLAS_CORETYPE is unset. Fails with TTML_ERROR_PLUGIN naming the fix. */
+gboolean ttml_cpu_blas_load(GError **error);
+/* "SkylakeX" etc. ("unknown" before loading). */
+const char *ttml_cpu_blas_corename(void);
+const char *ttml_cpu_blas_config(void);
+
+/* ---- topology and threads (cpu_threads.c) ---- */
+typedef struct ttml_cpu_topology {
+    int n_packages, n_cores, n_pus;
+    guint64 l1d_bytes, l2_bytes, l3_bytes;   /* per cache instance, 0 = unknown */
+    int n_l3;
+    guint64 mem_bytes;                        /* physical RAM                   */
+    gboolean from_hwloc;
+} ttml_cpu_topology;
+
+/* Probe the machine with hwloc (sysconf as fallback). Never fails. */
+void ttml_cpu_topology_probe(ttml_cpu_topology *topo);
+/* "1 package, 1 core, 2 PUs; L1d 32 KiB, L2 1 MiB, L3 32 MiB" into buf. */
+void ttml_cpu_topology_summary(const ttml_cpu_topology *topo, char *buf, size_t size);
+/* Threads to use: TTML_CPU_THREADS when set to a positive integer, else the
+ * physical core count. *env_error is set to TRUE when the variable is set but
+ * invalid (the caller logs a warning). */
+int ttml_cpu_threads_choose(const ttml_cpu_topology *topo, gboolean *env_error);
+/* The number of threads chosen at init (>= 1). */
+extern int ttml_cpu_n_threads;
+
+/* Run fn(ctx, begin, end) over [0, n) in contiguous chunks of at least
+ * `grain` elements. Single-threaded for now: one call with [0, n). */
+typedef void (*ttml_cpu_range_fn)(void *ctx, size_t begin, size_t end);
+void ttml_cpu_parallel_for(size_t n, size_t grain, ttml_cpu_range_fn fn, void *ctx);
+
+/* ---- argument checking helpers (cpu_check.c) ---- */
+size_t ttml_cpu_numel(const ttml_view *v);
+/* Check slot counts and the params struct size (at least `params_size`;
+ * 0 = no params needed). */
+gboolean ttml_cpu_check_launch(const ttml_launch *l, int n_in, int n_out, size_t params_size,
+                               GError **error);
+/* Data pointer of in[i] / out[i] after checking ndim, shape, dtype (when
+ * `dtype` >= 0) and that the view lies inside its buffer. NULL on error. */
+void *ttml_cpu_in(const ttml_launch *l, int i, int dtype, GError **error);
+void *ttml_cpu_out(const ttml_launch *l, int i, int dtype, GError **error);
+/* Fails with TTML_ERROR_SHAPE showing both shapes unless numel agrees. */
+gboolean ttml_cpu_check_numel(const ttml_launch *l, const ttml_view *a, const char *a_name,
+                              const ttml_view *b, const char *b_name, GError **error);
+/* Pad `v`'s shape on the left to 4 dims. */
+void ttml_cpu_shape4(const ttml_view *v, int64_t shape4[4]);
+/* Element strides (row-major) of `v` broadcast to `to` (both padded to 4-D):
+ * 0 where v has extent 1. Fails with TTML_ERROR_SHAPE (both shapes) when
+ * a dim of v is neither 1 nor equal to the one of `to`. */
+gboolean ttml_cpu_broadcast_strides(const ttml_launch *l, const ttml_view *v, const char *v_name,
+                                    const ttml_view *to, const char *to_name, int64_t strides[4],
+                                    GError **error);
+
+/* ---- kernels (cpu_kernels_*.c) ---- */
+gboolean ttml_cpu_fill(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_copy(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_affine(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_binary(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_div_bwd_b(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_reduce_to(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_axpby(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_relu(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_relu_bwd(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_matmul(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_mse_fwd(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_mse_bwd(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_sum_sq(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_sgd_step(ttml_device *dev, const ttml_launch *l, GError **error);
+gboolean ttml_cpu_adamw_step(ttml_device *dev, const ttml_launch *l, GError **error);
+
+/* Reduction shared by reduce_to and div_bwd_b: out = scale * reduce(x over
+ * x_view's shape) + beta * out, out shape from out_view (already checked). */
+gboolean ttml_cpu_reduce_into(const ttml_launch *l, const float *x, const ttml_view *x_view,
+                              const char *x_name, float *out, const ttml_view *out_view,
+                              float scale, float beta, GError **error);
+
+G_END_DECLS
+
+#endif
