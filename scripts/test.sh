@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The test command: build with -Werror, run every CUnit suite under ctest,
+# then the same suites in an AddressSanitizer + UndefinedBehaviorSanitizer
+# build. Exits non-zero if anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build.sh build
+ctest --test-dir build --output-on-failure -j2
+if [ "${TTML_SKIP_SANITIZERS:-0}" != 1 ]; then
+  scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTTML_SANITIZE=address,undefined
+  # LeakSanitizer stays on; plugins are never dlclosed so their frames symbolize.
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j2 -E 'test_install'
+fi
