@@ -40,8 +40,6 @@ void ttml_cpu_topology_probe(ttml_cpu_topology *topo)
             topo->l1d_bytes = first_cache_size(t, HWLOC_OBJ_L1CACHE, NULL);
             topo->l2_bytes = first_cache_size(t, HWLOC_OBJ_L2CACHE, NULL);
             topo->l3_bytes = first_cache_size(t, HWLOC_OBJ_L3CACHE, &topo->n_l3);
-            hwloc_obj_t root = hwloc_get_root_obj(t);
-            if (root) topo->mem_bytes = (guint64)root->total_memory;
         }
         hwloc_topology_destroy(t);
     }
@@ -49,7 +47,8 @@ void ttml_cpu_topology_probe(ttml_cpu_topology *topo)
     if (topo->n_pus <= 0) topo->n_pus = online > 0 ? (int)online : 1;
     if (topo->n_cores <= 0) topo->n_cores = topo->n_pus;
     if (topo->n_packages <= 0) topo->n_packages = 1;
-    if (topo->mem_bytes == 0) topo->mem_bytes = sysconf_mem();
+    /* physical RAM from the kernel: hwloc's NUMA figures can be partial in VMs */
+    topo->mem_bytes = sysconf_mem();
 }
 
 static void append_size(GString *s, const char *label, guint64 bytes)

@@ -50,6 +50,14 @@ gboolean ttml_config_check_unused(ttml_config *map, GError **error);
 /* Mark every key below `node` used (for sections handled elsewhere). */
 void ttml_config_mark_used(ttml_config *node);
 
+/* Added by the config/training-loop owner: */
+/* Mapping lookup that neither marks the key used nor records it as known
+ * (to look at a section another component will read). NULL when absent. */
+ttml_config *ttml_config_peek(const ttml_config *map, const char *key);
+/* TRUE for a plain scalar "", "~" or "null" (e.g. "optimizer_config:" with
+ * nothing after it). */
+gboolean ttml_config_is_null(const ttml_config *node);
+
 G_END_DECLS
 
 #endif

@@ -47,6 +47,12 @@ float ttml_optimizer_get_lr(const ttml_optimizer *opt);
 void ttml_optimizer_free(ttml_optimizer *opt);
 const ttml_optimizer_desc *ttml_optimizer_find(const char *name);
 
+/* Pass as ttml_optimizer_create's weight_decay when the training config
+ * gives none: each optimizer then applies its own default (sgd 0, adamw 0.01
+ * as in PyTorch). Optimizers treat any negative or NaN value this way.
+ * (Added by the optimizers plugin.) */
+#define TTML_WEIGHT_DECAY_DEFAULT (-1.0)
+
 G_END_DECLS
 
 #endif

@@ -16,5 +16,6 @@
 #include <ttml/scheduler.h>
 #include <ttml/registry.h>
 #include <ttml/data.h>
+#include <ttml/train.h>
 
 #endif
