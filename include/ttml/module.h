@@ -16,6 +16,15 @@ typedef struct ttml_module_class {
     const char *type;                                   /* "linear", "mlp", ... */
     ttml_tensor *(*forward)(ttml_module *m, ttml_tensor *x, GError **error);
     void (*finalize)(ttml_module *m);                   /* free m->priv; may be NULL */
+    /* Optional, language models only (NULL otherwise): incremental decoding
+     * with a key/value cache. cache_new makes a cache for `batch` sequences
+     * of up to max_len tokens (owned by the caller, freed with cache_free).
+     * decode runs ids u32 [B, 1, 1, T] at positions pos .. pos+T-1, appends
+     * their keys/values to the cache, and returns logits [B, 1, T, Vpad];
+     * each new token costs one position, not a re-run of the prefix. */
+    void *(*cache_new)(ttml_module *m, int64_t batch, int64_t max_len, GError **error);
+    void (*cache_free)(void *cache);
+    ttml_tensor *(*decode)(ttml_module *m, void *cache, ttml_tensor *ids, int64_t pos, GError **error);
 } ttml_module_class;
 
 struct ttml_module {

@@ -17,5 +17,9 @@
 #include <ttml/registry.h>
 #include <ttml/data.h>
 #include <ttml/train.h>
+#include <ttml/ops_nn.h>
+#include <ttml/ops_attn.h>
+#include <ttml/tokenizer.h>
+#include <ttml/checkpoint.h>
 
 #endif

@@ -1,0 +1,43 @@
+/* ttml/checkpoint.h - safetensors files (interoperable with PyTorch and
+ * Hugging Face tools): an 8-byte little-endian header length, a JSON header
+ * {"name": {"dtype": "F32"|"BF16"|"U32", "shape": [...], "data_offsets":
+ * [begin, end]}, ..., "__metadata__": {"key": "string value"}}, then the
+ * raw little-endian data.
+ *
+ * Saving is atomic: the file is written to "PATH.tmp-XXXXXX" beside PATH,
+ * fsynced, renamed over PATH, and the directory is fsynced; a crash leaves
+ * either the old or the new file, never a torn one.
+ *
+ * Reading validates everything before use: header length against the file
+ * size, the JSON, every dtype, shape and offset (in range, consistent with
+ * the shape, no overlap). Errors are TTML_ERROR_CHECKPOINT (or _IO) and name
+ * the file and the tensor or byte offset at fault.
+ */
+#ifndef TTML_CHECKPOINT_H
+#define TTML_CHECKPOINT_H
+
+#include <ttml/tensor.h>
+
+G_BEGIN_DECLS
+
+/* Save tensors (ttml_param*: name + tensor, read from their devices) and
+ * string metadata (char* -> char*, may be NULL). */
+gboolean ttml_checkpoint_save(const char *path, const GPtrArray *tensors, GHashTable *metadata, GError **error);
+
+typedef struct ttml_checkpoint ttml_checkpoint;
+
+ttml_checkpoint *ttml_checkpoint_open(const char *path, GError **error);
+void ttml_checkpoint_close(ttml_checkpoint *ck);
+/* Metadata value or NULL (owned by ck). */
+const char *ttml_checkpoint_metadata(const ttml_checkpoint *ck, const char *key);
+/* Tensor names in file order (owned by ck). */
+const GPtrArray *ttml_checkpoint_names(const ttml_checkpoint *ck);
+gboolean ttml_checkpoint_has(const ttml_checkpoint *ck, const char *name);
+/* Copy tensor `name` into dst (which must have the same numel and dtype; the
+ * error names the tensor and both shapes otherwise, or says it is missing). */
+gboolean ttml_checkpoint_load_tensor(const ttml_checkpoint *ck, const char *name, ttml_tensor *dst,
+                                     GError **error);
+
+G_END_DECLS
+
+#endif
