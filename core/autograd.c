@@ -75,6 +75,37 @@ void ttml_reset_graph(void)
 void ttml_graph_free_func_init(GPtrArray *g);
 void ttml_graph_free_func_init(GPtrArray *g) { g_ptr_array_set_free_func(g, node_free); }
 
+/* Run the nodes [from, len) in reverse creation order. */
+static gboolean run_backward(GPtrArray *g, gsize from, GError **error)
+{
+    gboolean prev = ttml_set_grad_enabled(FALSE);
+    gboolean ok = TRUE;
+    for (guint i = g->len; ok && i-- > from;) {
+        ttml_node *n = g_ptr_array_index(g, i);
+        if (!n->out->grad) continue;
+        ok = n->backward(n, error);
+        if (!ok) {
+            g_prefix_error(error, "backward of '%s': ", n->op);
+            break;
+        }
+        /* intermediate results keep no gradient (PyTorch's non-leaf rule) */
+        ttml_tensor_zero_grad(n->out);
+    }
+    ttml_set_grad_enabled(prev);
+    return ok;
+}
+
+gsize ttml_graph_mark(void) { return ttml_graph_size(); }
+
+gboolean ttml_graph_backward_from(gsize mark, ttml_tensor *out, ttml_tensor *grad, GError **error)
+{
+    GPtrArray *g = graph();
+    gboolean ok = mark <= g->len && ttml_tensor_accumulate_grad(out, grad, error);
+    if (ok) ok = run_backward(g, mark, error);
+    if (mark <= g->len) g_ptr_array_set_size(g, (guint)mark);
+    return ok;
+}
+
 gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_graph, GError **error)
 {
     if (!loss->requires_grad) {
@@ -89,20 +120,7 @@ gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_gra
     ttml_tensor_unref(seed);
     if (!ok) return FALSE;
 
-    GPtrArray *g = graph();
-    gboolean prev = ttml_set_grad_enabled(FALSE);
-    for (guint i = g->len; ok && i-- > 0;) {
-        ttml_node *n = g_ptr_array_index(g, i);
-        if (!n->out->grad) continue;
-        ok = n->backward(n, error);
-        if (!ok) {
-            g_prefix_error(error, "backward of '%s': ", n->op);
-            break;
-        }
-        /* intermediate results keep no gradient (PyTorch's non-leaf rule) */
-        ttml_tensor_zero_grad(n->out);
-    }
-    ttml_set_grad_enabled(prev);
+    ok = run_backward(graph(), 0, error);
     if (!retain_graph) ttml_reset_graph();
     return ok;
 }

@@ -88,6 +88,13 @@ void ttml_node_save(ttml_node *node, ttml_tensor *t);
 /* Seed loss->grad with ones (or `grad` when not NULL) and run backward.
  * retain_graph=FALSE frees the nodes afterwards (as reset_graph does). */
 gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_graph, GError **error);
+/* Gradient checkpointing support: ttml_graph_mark() returns the current
+ * number of nodes; ttml_graph_backward_from(mark, out, grad) seeds out->grad
+ * with `grad` (same shape), runs the nodes recorded since `mark` in reverse,
+ * then frees exactly those nodes. Usable inside a node's backward (which runs
+ * with gradients disabled: enable them around the re-computation). */
+gsize ttml_graph_mark(void);
+gboolean ttml_graph_backward_from(gsize mark, ttml_tensor *out, ttml_tensor *grad, GError **error);
 /* Free every node of the current graph. */
 void ttml_reset_graph(void);
 /* Number of nodes currently recorded (for tests). */
