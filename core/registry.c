@@ -272,6 +272,13 @@ gboolean ttml_kernel_exists(const char *driver, const char *kernel)
     return t && g_hash_table_contains(t, kernel);
 }
 
+ttml_kernel_fn ttml_kernel_find(const char *driver, const char *kernel)
+{
+    if (!reg.kernel_tables) return NULL;
+    GHashTable *t = g_hash_table_lookup(reg.kernel_tables, driver);
+    return t ? (ttml_kernel_fn)g_hash_table_lookup(t, kernel) : NULL;
+}
+
 static gint feature_cmp(gconstpointer a, gconstpointer b)
 {
     const ttml_feature *fa = *(ttml_feature *const *)a, *fb = *(ttml_feature *const *)b;

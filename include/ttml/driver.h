@@ -134,6 +134,9 @@ void ttml_buffer_unref(ttml_buffer *buf);
 gboolean ttml_kernel_launch(ttml_device *device, const ttml_launch *launch, GError **error);
 /* TRUE when `driver` has its own kernel called `kernel`. */
 gboolean ttml_kernel_exists(const char *driver, const char *kernel);
+/* The kernel `driver` registered as `kernel`, or NULL (e.g. a simulator
+ * driver running the cpu implementation on converted data). */
+ttml_kernel_fn ttml_kernel_find(const char *driver, const char *kernel);
 
 G_END_DECLS
 
