@@ -104,6 +104,15 @@ gboolean ttml_device_synchronize(ttml_device *d, GError **error)
     return d->iface->synchronize ? d->iface->synchronize(d->state, error) : TRUE;
 }
 
+gboolean ttml_device_get_stats(ttml_device *d, ttml_device_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->struct_size = sizeof *out;
+    if (d->iface->struct_size < offsetof(ttml_driver_iface, stats) + sizeof(void *) || !d->iface->stats)
+        return FALSE;
+    return d->iface->stats(d->state, out);
+}
+
 /* ---- buffers ---- */
 
 ttml_buffer *ttml_buffer_new(ttml_device *d, size_t size, ttml_mem_kind kind, GError **error)

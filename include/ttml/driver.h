@@ -76,6 +76,16 @@ typedef struct ttml_transfer {
     ttml_dtype dtype;
 } ttml_transfer;
 
+/* Counters a driver may report (simulators: simulated device time). */
+typedef struct ttml_device_stats {
+    size_t struct_size;
+    guint64 launches;            /* kernel launches so far                        */
+    double sim_time_s;           /* simulated device seconds so far (0: not a sim) */
+    double sim_last_launch_s;    /* simulated seconds of the last launch           */
+    double sim_flops;            /* floating-point operations so far              */
+    double peak_flops;           /* the device's peak FLOP/s (0: unknown)          */
+} ttml_device_stats;
+
 /* The driver vtable. `dev` is the driver's own state returned by open().
  * Entries after `synchronize` may be NULL (not supported). */
 struct ttml_driver_iface {
@@ -94,6 +104,8 @@ struct ttml_driver_iface {
     gboolean (*launch)(void *dev, ttml_device *device, ttml_kernel_fn fn,
                        const ttml_launch *launch, GError **error);
     gboolean (*synchronize)(void *dev, GError **error);
+    /* Optional: fill `out` (its struct_size set by the caller). */
+    gboolean (*stats)(void *dev, ttml_device_stats *out);
 };
 
 /* A layer wraps the driver below it (profiler). wrap() fills `out` from a
@@ -120,6 +132,8 @@ guint64 ttml_device_mem_current(const ttml_device *device, ttml_mem_kind kind);
 guint64 ttml_device_mem_peak(const ttml_device *device, ttml_mem_kind kind);
 void ttml_device_reset_peak(ttml_device *device);
 gboolean ttml_device_synchronize(ttml_device *device, GError **error);
+/* Driver counters; FALSE (and zeros) when the driver reports none. */
+gboolean ttml_device_get_stats(ttml_device *device, ttml_device_stats *out);
 /* Driver-private state returned by open() (for kernels of that driver). */
 void *ttml_device_get_driver_state(const ttml_device *device);
 
