@@ -4,6 +4,8 @@
  * freed, which breaks the tensor <-> node cycle. */
 #include "internal.h"
 
+#include <ttml/profile.h>
+
 #include <string.h>
 
 static gboolean grad_enabled = TRUE;
@@ -83,7 +85,9 @@ static gboolean run_backward(GPtrArray *g, gsize from, GError **error)
     for (guint i = g->len; ok && i-- > from;) {
         ttml_node *n = g_ptr_array_index(g, i);
         if (!n->out->grad) continue;
+        ttml_zone_begin(n->op, "backward");
         ok = n->backward(n, error);
+        ttml_zone_end();
         if (!ok) {
             g_prefix_error(error, "backward of '%s': ", n->op);
             break;

@@ -2,6 +2,8 @@
  * and model creation by name. */
 #include "internal.h"
 
+#include <ttml/profile.h>
+
 #include <math.h>
 
 ttml_module *ttml_module_new(const ttml_module_class *klass, void *priv)
@@ -55,7 +57,10 @@ ttml_tensor *ttml_module_forward(ttml_module *m, ttml_tensor *x, GError **error)
                     m->klass ? m->klass->type : "?");
         return NULL;
     }
-    return m->klass->forward(m, x, error);
+    ttml_zone_begin(m->klass->type, "module");
+    ttml_tensor *y = m->klass->forward(m, x, error);
+    ttml_zone_end();
+    return y;
 }
 
 void ttml_module_train(ttml_module *m, gboolean training)

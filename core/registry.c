@@ -3,6 +3,8 @@
  * schedulers and layers, each remembered with the plugin that provided it. */
 #include "internal.h"
 
+#include <ttml/profile.h>
+
 #include <stdarg.h>
 #include <string.h>
 
@@ -366,5 +368,8 @@ ttml_tensor *ttml_op_call(const char *name, ttml_tensor *const *in, int n_in, co
             return NULL;
         }
     }
-    return op->forward(in, n_in, params, error);
+    ttml_zone_begin(op->name, "op");
+    ttml_tensor *out = op->forward(in, n_in, params, error);
+    ttml_zone_end();
+    return out;
 }

@@ -7,6 +7,8 @@
 #include <ttml/plugin.h>
 #include <ttml/driver.h>
 #include <ttml/kernels.h>
+#include <ttml/kernels_attn.h>
+#include <ttml/kernels_nn.h>
 #include <ttml/tensor.h>
 #include <ttml/autograd.h>
 #include <ttml/ops.h>
@@ -21,5 +23,6 @@
 #include <ttml/ops_attn.h>
 #include <ttml/tokenizer.h>
 #include <ttml/checkpoint.h>
+#include <ttml/profile.h>
 
 #endif
