@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <link.h>
+#include <elf.h>
 
 static GPtrArray *loaded_plugins; /* ttml_plugin*, in load order */
 static char *library_path;
@@ -106,18 +110,10 @@ static void reject(ttml_plugin_record *r, ttml_plugin_status status, const char 
 /* Size of the v1.0 descriptor: everything up to and including init. */
 #define DESC_MIN_SIZE (offsetof(ttml_plugin_desc, init) + sizeof(void *))
 
-static void load_file(const char *path, ttml_origin origin, GHashTable *seen)
+/* dlopen, entry symbol, descriptor and ABI checks, probe and init; fills r
+ * (status OK with r->plugin set, or a rejection). */
+static void try_load(const char *path, ttml_plugin_record *r)
 {
-    char *base = g_path_get_basename(path);
-    const char *first = g_hash_table_lookup(seen, base);
-    ttml_plugin_record *r = new_record(path, origin);
-    if (first) {
-        reject(r, TTML_PLUGIN_SHADOWED, "shadowed by %s (found earlier in the search path)", first);
-        g_free(base);
-        return;
-    }
-    g_hash_table_insert(seen, base, g_strdup(path));
-
     dlerror();
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!handle) {
@@ -196,6 +192,142 @@ out:
     g_free(stem);
 }
 
+/* ---- crash isolation: scan in a child process, remember crashes ---- */
+
+static GKeyFile *cache;
+static char *cache_path;
+static gboolean cache_dirty;
+
+const char *ttml_registry_cache_path(void)
+{
+    if (!cache_path) {
+        /* read the variable each time: GLib caches g_get_user_cache_dir() for the process */
+        const char *xdg = secure_getenv("XDG_CACHE_HOME");
+        cache_path = g_build_filename(xdg && g_path_is_absolute(xdg) ? xdg : g_get_user_cache_dir(), "ttml",
+                                      "registry.ini", NULL);
+    }
+    return cache_path;
+}
+
+static GKeyFile *cache_get(void)
+{
+    if (!cache) {
+        cache = g_key_file_new();
+        g_key_file_load_from_file(cache, ttml_registry_cache_path(), G_KEY_FILE_NONE, NULL);
+    }
+    return cache;
+}
+
+static void cache_save(void)
+{
+    if (!cache || !cache_dirty) return;
+    char *dir = g_path_get_dirname(ttml_registry_cache_path());
+    GError *err = NULL;
+    if (g_mkdir_with_parents(dir, 0700) != 0 || !g_key_file_save_to_file(cache, ttml_registry_cache_path(), &err))
+        g_log(TTML_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "cannot write the plugin cache %s: %s",
+              ttml_registry_cache_path(), err ? err->message : g_strerror(errno));
+    g_clear_error(&err);
+    g_free(dir);
+    cache_dirty = FALSE;
+}
+
+/* "mtime:size:build-id" of a plugin file as seen by this core. */
+static char *cache_key(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return NULL;
+    return g_strdup_printf("%lld.%09ld:%lld:%s", (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec,
+                           (long long)st.st_size, ttml_build_id());
+}
+
+/* Load `path` in a forked child; TRUE when the child died before reporting
+ * (a crash in dlopen, a constructor, probe or init). */
+static gboolean crashed_in_child(const char *path, char **why)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return FALSE;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return FALSE;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        ttml_plugin_record tmp = {0};
+        try_load(path, &tmp);
+        char done = 1;
+        if (write(fds[1], &done, 1) != 1) _exit(3);
+        _exit(0);
+    }
+    close(fds[1]);
+    char done = 0;
+    ssize_t n;
+    do n = read(fds[0], &done, 1); while (n < 0 && errno == EINTR);
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    if (n == 1) return FALSE;
+    if (WIFSIGNALED(status))
+        *why = g_strdup_printf("killed by signal %d (%s)", WTERMSIG(status), g_strsignal(WTERMSIG(status)));
+    else
+        *why = g_strdup_printf("exited with status %d before finishing", WEXITSTATUS(status));
+    return TRUE;
+}
+
+static gboolean fork_mode;
+static gboolean force_scan;
+
+static void load_file(const char *path, ttml_origin origin, GHashTable *seen)
+{
+    char *base = g_path_get_basename(path);
+    const char *first = g_hash_table_lookup(seen, base);
+    ttml_plugin_record *r = new_record(path, origin);
+    if (first) {
+        reject(r, TTML_PLUGIN_SHADOWED, "shadowed by %s (found earlier in the search path)", first);
+        g_free(base);
+        return;
+    }
+    g_hash_table_insert(seen, base, g_strdup(path));
+
+    char *key = (fork_mode || force_scan || g_file_test(ttml_registry_cache_path(), G_FILE_TEST_EXISTS))
+                    ? cache_key(path) : NULL;
+    if (key) {
+        GKeyFile *kf = cache_get();
+        char *old_key = g_key_file_get_string(kf, path, "key", NULL);
+        char *old_status = g_key_file_get_string(kf, path, "status", NULL);
+        gboolean known = old_key && strcmp(old_key, key) == 0;
+        if (known && !force_scan && g_strcmp0(old_status, "crashed") == 0) {
+            char *why = g_key_file_get_string(kf, path, "reason", NULL);
+            reject(r, TTML_PLUGIN_CRASHED,
+                   "crashed while loading during an earlier scan (%s) and is skipped; fix or remove it, "
+                   "then rescan with 'ttml-inspect --scan' (or delete %s)", why ? why : "?",
+                   ttml_registry_cache_path());
+            g_free(why);
+        } else if ((fork_mode || force_scan) && (!known || force_scan)) {
+            char *why = NULL;
+            gboolean crashed = crashed_in_child(path, &why);
+            g_key_file_set_string(kf, path, "key", key);
+            g_key_file_set_string(kf, path, "status", crashed ? "crashed" : "scanned");
+            if (crashed) g_key_file_set_string(kf, path, "reason", why);
+            else g_key_file_remove_key(kf, path, "reason", NULL);
+            cache_dirty = TRUE;
+            if (crashed)
+                reject(r, TTML_PLUGIN_CRASHED,
+                       "crashed while loading in a child process (%s); recorded in %s and skipped from now "
+                       "on; fix or remove it, then rescan with 'ttml-inspect --scan'", why,
+                       ttml_registry_cache_path());
+            g_free(why);
+        }
+        g_free(old_key);
+        g_free(old_status);
+        g_free(key);
+        if (r->status == TTML_PLUGIN_CRASHED) return;
+    }
+    try_load(path, r);
+}
+
 static void add_search_dir(const char *path, ttml_origin origin)
 {
     GPtrArray *sp = ttml_registry_search_path_mut();
@@ -256,9 +388,45 @@ static void scan_dir(const ttml_search_dir *d, GHashTable *seen)
     g_ptr_array_unref(names);
 }
 
+/* The GNU build id of the object holding this function (libttml, or the
+ * executable in a static build), from its PT_NOTE segment. */
+static char build_id_hex[2 * 64 + 1];
+
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *data)
+{
+    Dl_info self;
+    if (!dladdr((void *)&ttml_build_id, &self) || (ElfW(Addr))self.dli_fbase != info->dlpi_addr) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE) continue;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            const unsigned char *desc = (const unsigned char *)p + sizeof *nh + ((nh->n_namesz + 3) & ~3u);
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(p + sizeof *nh, "GNU", 4) == 0) {
+                for (unsigned j = 0; j < nh->n_descsz && j < 64; j++)
+                    g_snprintf(build_id_hex + 2 * j, 3, "%02x", desc[j]);
+                return 1;
+            }
+            p = (const char *)desc + ((nh->n_descsz + 3) & ~3u);
+        }
+    }
+    return 0;
+}
+
+const char *ttml_build_id(void)
+{
+    if (!build_id_hex[0] && !dl_iterate_phdr(find_build_id, NULL))
+        g_snprintf(build_id_hex, sizeof build_id_hex, "nobuildid-%s", ttml_version_string());
+    return build_id_hex;
+}
+
 gboolean ttml_loader_load_all(const ttml_init_options *o, GError **error)
 {
     loaded_plugins = g_ptr_array_new();
+    const char *fork_env = secure_getenv("TTML_REGISTRY_FORK");
+    fork_mode = fork_env && strcmp(fork_env, "1") == 0;
+    force_scan = o && o->struct_size > offsetof(ttml_init_options, force_scan) && o->force_scan;
     GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     GPtrArray *sp = ttml_registry_search_path_mut();
 
@@ -295,6 +463,7 @@ gboolean ttml_loader_load_all(const ttml_init_options *o, GError **error)
     }
     for (guint i = n_cmdline_dirs; i < sp->len; i++) scan_dir(g_ptr_array_index(sp, i), seen);
     g_hash_table_unref(seen);
+    cache_save();
     return TRUE;
 }
 
@@ -310,4 +479,6 @@ void ttml_loader_fini_all(void)
     }
     g_clear_pointer(&loaded_plugins, g_ptr_array_unref);
     g_clear_pointer(&library_path, g_free);
+    g_clear_pointer(&cache, g_key_file_free);
+    g_clear_pointer(&cache_path, g_free);
 }

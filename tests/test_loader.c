@@ -4,6 +4,8 @@
 #include "test_util.h"
 
 #include <string.h>
+#include <sys/wait.h>
+#include <utime.h>
 
 #define FX TTML_TEST_BINARY_DIR "/fixtures"
 
@@ -173,6 +175,88 @@ static void test_unknown_device_lists_drivers(void)
     ttml_shutdown();
 }
 
+/* Run a tool with extra environment; returns the exit status, stdout+stderr in *out. */
+static int run_tool(const char *tool, const char *const *args, const char *const *env_extra, char **out)
+{
+    GPtrArray *argv = g_ptr_array_new();
+    char *bin = g_strdup_printf("%s/bin/%s", TTML_BUILD_DIR, tool);
+    g_ptr_array_add(argv, bin);
+    for (const char *const *a = args; *a; a++) g_ptr_array_add(argv, (gpointer)*a);
+    g_ptr_array_add(argv, NULL);
+    char **env = g_get_environ();
+    env = g_environ_unsetenv(env, "TTML_PLUGIN_PATH");
+    env = g_environ_unsetenv(env, "TTML_REGISTRY_FORK");
+    for (const char *const *e = env_extra; e && *e; e += 2) env = g_environ_setenv(env, e[0], e[1], TRUE);
+    char *o = NULL, *e = NULL;
+    int status = -1;
+    GError *err = NULL;
+    g_spawn_sync(NULL, (char **)argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, &o, &e, &status, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    *out = g_strconcat(o ? o : "", e ? e : "", NULL);
+    g_free(o);
+    g_free(e);
+    g_strfreev(env);
+    g_free(bin);
+    g_ptr_array_unref(argv);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A plugin that segfaults in init: with TTML_REGISTRY_FORK=1 it is loaded in
+ * a child first, recorded as crashed in the cache, and skipped afterwards. */
+static void test_crash_isolation(void)
+{
+    char *cache = g_dir_make_tmp("ttml-cache-XXXXXX", NULL);
+    const char *fork_env[] = {"XDG_CACHE_HOME", cache, "TTML_REGISTRY_FORK", "1", NULL};
+    const char *cache_env[] = {"XDG_CACHE_HOME", cache, NULL};
+    const char *rejected[] = {"--plugin-path", FX "/crash", "--rejected", NULL};
+    char *out = NULL;
+    CU_ASSERT_EQUAL(run_tool("ttml-inspect", rejected, fork_env, &out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "libttml_fx_crash.so: crashed: crashed while loading in a child process"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "signal 11"));
+    g_free(out);
+    char *ini = g_build_filename(cache, "ttml", "registry.ini", NULL);
+    char *text = NULL;
+    CU_ASSERT_TRUE_FATAL(g_file_get_contents(ini, &text, NULL, NULL));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "libttml_fx_crash.so]"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "status=crashed"));
+    g_free(text);
+    /* later runs skip it from the cache, even without the fork setting, and say how to rescan */
+    CU_ASSERT_EQUAL(run_tool("ttml-inspect", rejected, cache_env, &out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "during an earlier scan"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "ttml-inspect --scan"));
+    g_free(out);
+    const char *run[] = {"--plugin-path", FX "/crash", TTML_SOURCE_DIR "/configs/linear_regression.yaml", NULL};
+    CU_ASSERT_EQUAL(run_tool("ttml-run", run, cache_env, &out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "Prediction for [1, 1]"));
+    g_free(out);
+    /* --scan rescans in a child (still crashing: still recorded, the tool survives) */
+    const char *scan[] = {"--plugin-path", FX "/crash", "--scan", "--rejected", NULL};
+    CU_ASSERT_EQUAL(run_tool("ttml-inspect", scan, cache_env, &out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "crashed while loading in a child process"));
+    g_free(out);
+    /* a changed file (new mtime) is scanned again */
+    struct utimbuf t = {1000000000, 1000000000};
+    char *copy_dir = g_build_filename(cache, "plugins", NULL);
+    g_mkdir_with_parents(copy_dir, 0700);
+    char *copy = g_build_filename(copy_dir, "libttml_fx_crash.so", NULL);
+    char *bytes = NULL;
+    gsize n = 0;
+    CU_ASSERT_TRUE(g_file_get_contents(FX "/crash/libttml_fx_crash.so", &bytes, &n, NULL));
+    CU_ASSERT_TRUE(g_file_set_contents(copy, bytes, (gssize)n, NULL));
+    utime(copy, &t);
+    const char *copy_args[] = {"--plugin-path", copy_dir, "--rejected", NULL};
+    CU_ASSERT_EQUAL(run_tool("ttml-inspect", copy_args, fork_env, &out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "crashed while loading in a child process"));
+    g_free(out);
+    g_free(bytes);
+    g_free(copy);
+    g_free(copy_dir);
+    g_free(ini);
+    char *rm[] = {"rm", "-rf", cache, NULL};
+    g_spawn_sync(NULL, rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+    g_free(cache);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -182,6 +266,7 @@ int main(void)
         {"first basename wins", test_first_basename_wins},
         {"search order", test_search_order},
         {"unknown device lists drivers", test_unknown_device_lists_drivers},
+        {"crash isolation", test_crash_isolation},
         CU_TEST_INFO_NULL,
     };
     return ttml_test_run("loader", tests, NULL, NULL);

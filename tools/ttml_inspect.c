@@ -5,6 +5,8 @@
  *                                op, model, optimizer or scheduler
  *   ttml-inspect --rejected      files that failed to load, with reasons
  *   ttml-inspect --exists NAME   exit 0 if a plugin or feature NAME exists
+ *   ttml-inspect --scan          load each plugin in a child process first;
+ *                                record crashes in the cache (see registry.h)
  */
 #include <ttml/ttml.h>
 
@@ -13,12 +15,14 @@
 #include <string.h>
 
 static char **opt_paths, **opt_files, *opt_exists;
-static gboolean opt_rejected;
+static gboolean opt_rejected, opt_scan;
 
 static GOptionEntry entries[] = {
     {"plugin-path", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_paths, "Search DIR[:DIR] first (repeatable)", "DIR"},
     {"plugin", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_files, "Load this plugin file (repeatable)", "FILE"},
     {"rejected", 0, 0, G_OPTION_ARG_NONE, &opt_rejected, "List plugin files that failed, with reasons", NULL},
+    {"scan", 0, 0, G_OPTION_ARG_NONE, &opt_scan,
+     "Load every plugin in a child process first and refresh the crash cache", NULL},
     {"exists", 0, 0, G_OPTION_ARG_STRING, &opt_exists, "Exit 0 if a plugin or feature NAME exists, 1 if not", "NAME"},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
 };
@@ -76,6 +80,7 @@ static void print_overview(void)
         rejected += r->status != TTML_PLUGIN_OK && r->status != TTML_PLUGIN_SHADOWED;
     }
     if (rejected) printf("\n%d plugin file(s) rejected: see ttml-inspect --rejected\n", rejected);
+    printf("core build id %s; crash cache %s\n", ttml_build_id(), ttml_registry_cache_path());
 }
 
 static int print_rejected(void)
@@ -199,7 +204,8 @@ int main(int argc, char **argv)
         return 2;
     }
     g_option_context_free(oc);
-    ttml_init_options o = {sizeof o, (const char *const *)opt_paths, (const char *const *)opt_files, FALSE, FALSE};
+    ttml_init_options o = {sizeof o, (const char *const *)opt_paths, (const char *const *)opt_files, FALSE, FALSE,
+                           opt_scan};
     if (!ttml_init(&o, &err)) {
         fprintf(stderr, "ttml-inspect: %s\n", err->message);
         return 1;

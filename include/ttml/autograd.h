@@ -21,6 +21,9 @@ typedef struct ttml_init_options {
     const char *const *plugin_files;  /* NULL-terminated explicit .so files   */
     gboolean skip_env_path;           /* ignore TTML_PLUGIN_PATH              */
     gboolean skip_default_path;       /* ignore the dirs beside libttml and the compile-time dir */
+    /* Load every plugin file in a child process first (as with
+     * TTML_REGISTRY_FORK=1), ignoring the crash cache (ttml-inspect --scan). */
+    gboolean force_scan;
 } ttml_init_options;
 
 /* Load plugins (options may be NULL). Bad plugins are recorded, not fatal.

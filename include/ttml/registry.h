@@ -70,6 +70,12 @@ typedef struct ttml_feature {
 const GPtrArray *ttml_registry_features(void);
 /* Names of registered features of a kind, sorted, as "a, b, c" (g_free). */
 char *ttml_registry_list_names(ttml_feature_kind kind);
+/* The crash cache used with TTML_REGISTRY_FORK=1 / force_scan:
+ * $XDG_CACHE_HOME/ttml/registry.ini (GKeyFile; one group per plugin path
+ * with mtime, size, core build id and the scan result). */
+const char *ttml_registry_cache_path(void);
+/* Hex GNU build id of libttml (or of the executable in a static build). */
+const char *ttml_build_id(void);
 /* The path of libttml itself (dladdr) and its version string. */
 const char *ttml_library_path(void);
 const char *ttml_version_string(void);

@@ -34,6 +34,10 @@ G_GNUC_UNUSED static gboolean fx_init(ttml_plugin *plugin, const ttml_host *host
 #ifdef FX_UNDEFINED_SYMBOL
     ttml_fixture_symbol_that_does_not_exist();
 #endif
+#ifdef FX_CRASH
+    volatile int *volatile nowhere = NULL;
+    *nowhere = 1; /* a real segfault in init */
+#endif
     if (!host->register_op(plugin, &fx_op, error)) return FALSE;
 #ifdef FX_INIT_FAILS
     g_set_error(error, TTML_ERROR, TTML_ERROR_PLUGIN, "fixture refuses to start: no widget attached");
