@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 #include <link.h>
 #include <elf.h>
@@ -255,6 +256,9 @@ static gboolean crashed_in_child(const char *path, char **why)
     }
     if (pid == 0) {
         close(fds[0]);
+        /* die by the real signal, even under a sanitizer's handlers */
+        static const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+        for (size_t i = 0; i < G_N_ELEMENTS(fatal); i++) signal(fatal[i], SIG_DFL);
         ttml_plugin_record tmp = {0};
         try_load(path, &tmp);
         char done = 1;

@@ -29,6 +29,9 @@ static const ttml_op_desc fx_clash_op = {
 };
 #endif
 
+#ifdef FX_CRASH
+__attribute__((no_sanitize_undefined)) /* crash for real, not as a UBSan report */
+#endif
 G_GNUC_UNUSED static gboolean fx_init(ttml_plugin *plugin, const ttml_host *host, GError **error)
 {
 #ifdef FX_UNDEFINED_SYMBOL
