@@ -59,6 +59,8 @@ static void *cpu_open(const char *options, ttml_device_info *info, GError **erro
 
     cpu_device *dev = g_new0(cpu_device, 1);
     dev->n_threads = threads;
+    ttml_cpu_threads_open(threads);
+    ttml_cpu_pool_open(cpu_topo.mem_bytes);
 
     struct utsname u;
     const char *machine = uname(&u) == 0 ? u.machine : "unknown";
@@ -94,6 +96,8 @@ static void *cpu_open(const char *options, ttml_device_info *info, GError **erro
 
 static void cpu_close(void *dev)
 {
+    ttml_cpu_threads_close();
+    ttml_cpu_pool_close();
     g_free(dev);
 }
 
@@ -105,24 +109,13 @@ static gboolean cpu_alloc(void *dev, ttml_buffer *buf, GError **error)
                     ttml_mem_kind_name(buf->kind));
         return FALSE;
     }
-    void *p = NULL;
-    /* at least one cache line, so zero-size buffers still get a valid pointer */
-    size_t size = buf->size ? buf->size : 64;
-    if (posix_memalign(&p, 64, size) != 0 || !p) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_OOM,
-                    "cpu driver: posix_memalign of %zu bytes failed (host out of memory)", buf->size);
-        return FALSE;
-    }
-    buf->data = p;
-    buf->layout = TTML_LAYOUT_ROW_MAJOR;
-    return TRUE;
+    /* size-class caching allocator (cpu_pool.c): 64-byte aligned, reused */
+    return ttml_cpu_pool_alloc(buf, error);
 }
 
 static void cpu_free(void *dev, ttml_buffer *buf)
 {
-    if (!buf) return;
-    free(buf->data);
-    buf->data = NULL;
+    ttml_cpu_pool_free(buf);
 }
 
 /* Bytes moved by a transfer, after checking it fits the buffer. */
@@ -245,6 +238,8 @@ static gboolean cpu_init(ttml_plugin *plugin, const ttml_host *host, GError **er
     for (size_t i = 0; i < G_N_ELEMENTS(cpu_kernels); i++)
         if (!host->register_kernel(plugin, "cpu", cpu_kernels[i].name, cpu_kernels[i].fn, error))
             return FALSE;
+    if (!ttml_cpu_register_attn_kernels(plugin, host, error)) return FALSE;
+    if (!ttml_cpu_register_nn_kernels(plugin, host, error)) return FALSE;
     if (host->log)
         host->log(plugin, G_LOG_LEVEL_DEBUG, "cpu: OpenBLAS core %s, %d thread(s), %d core(s)",
                   ttml_cpu_blas_corename(), threads, cpu_topo.n_cores);

@@ -56,7 +56,8 @@ int ttml_cpu_threads_choose(const ttml_cpu_topology *topo, gboolean *env_error);
 extern int ttml_cpu_n_threads;
 
 /* Run fn(ctx, begin, end) over [0, n) in contiguous chunks of at least
- * `grain` elements. Single-threaded for now: one call with [0, n). */
+ * `grain` elements (one chunk when n < 2 * grain), concurrently on the
+ * driver's thread pool: fn must be safe on disjoint ranges at once. */
 typedef void (*ttml_cpu_range_fn)(void *ctx, size_t begin, size_t end);
 void ttml_cpu_parallel_for(size_t n, size_t grain, ttml_cpu_range_fn fn, void *ctx);
 
@@ -99,11 +100,53 @@ gboolean ttml_cpu_sum_sq(ttml_device *dev, const ttml_launch *l, GError **error)
 gboolean ttml_cpu_sgd_step(ttml_device *dev, const ttml_launch *l, GError **error);
 gboolean ttml_cpu_adamw_step(ttml_device *dev, const ttml_launch *l, GError **error);
 
+/* Register the attention kernels of ttml/kernels_attn.h (cpu_kernels_attn.c). */
+gboolean ttml_cpu_register_attn_kernels(ttml_plugin *plugin, const ttml_host *host, GError **error);
+/* Register the nn kernels of ttml/kernels_nn.h (cpu_kernels_nn*.c). */
+gboolean ttml_cpu_register_nn_kernels(ttml_plugin *plugin, const ttml_host *host, GError **error);
+
 /* Reduction shared by reduce_to and div_bwd_b: out = scale * reduce(x over
  * x_view's shape) + beta * out, out shape from out_view (already checked). */
 gboolean ttml_cpu_reduce_into(const ttml_launch *l, const float *x, const ttml_view *x_view,
                               const char *x_name, float *out, const ttml_view *out_view,
                               float scale, float beta, GError **error);
+
+/* ---- thread pool (cpu_threads.c) ----
+ * ttml_cpu_parallel_for (above) runs its chunks on a pool of
+ * (ttml_cpu_n_threads - 1) workers plus the caller. The cut of [0, n) into
+ * chunks depends only on n, grain and ttml_cpu_n_threads. */
+#define TTML_CPU_MAX_THREADS 256
+/* Number of chunks [0, n) is cut into (0 when n == 0, else 1..TTML_CPU_MAX_THREADS). */
+size_t ttml_cpu_parallel_chunks(size_t n, size_t grain);
+/* Like ttml_cpu_parallel_for, but fn also gets the chunk index (0..chunks-1):
+ * store per-chunk partials in an array of ttml_cpu_parallel_chunks(n, grain)
+ * slots and combine them in index order for reproducible reductions. */
+typedef void (*ttml_cpu_chunk_fn)(void *ctx, size_t chunk, size_t begin, size_t end);
+void ttml_cpu_parallel_for_chunks(size_t n, size_t grain, ttml_cpu_chunk_fn fn, void *ctx);
+/* Device open/close reference the pool: started at the first open (with
+ * n_threads, restarted if that changes), joined at the last close. */
+void ttml_cpu_threads_open(int n_threads);
+void ttml_cpu_threads_close(void);
+/* Threads of the running pool including the caller (0 = not running). */
+int ttml_cpu_threads_running(void);
+
+/* ---- caching allocator (cpu_pool.c) ----
+ * Freed buffers are kept in per-size-class free lists and reused; 64-byte
+ * aligned; blocks of 256 KiB and more are mmap'ed. Cached bytes are capped
+ * (TTML_CPU_POOL_MAX_MB, default min(RAM / 4, 4 GiB); 0 disables caching).
+ * Everything cached is released when the last cpu device closes. */
+typedef struct ttml_cpu_pool_stats {
+    guint64 allocs, hits;          /* requests, requests served from the cache */
+    guint64 live_bytes, peak_live_bytes; /* in blocks handed out (class sizes)  */
+    guint64 cached_bytes, cap_bytes;
+} ttml_cpu_pool_stats;
+void ttml_cpu_pool_open(guint64 ram_bytes);
+void ttml_cpu_pool_close(void);
+/* Sets buf->data (buf->size bytes, at least 64) and buf->handle; fails with
+ * TTML_ERROR_OOM. */
+gboolean ttml_cpu_pool_alloc(ttml_buffer *buf, GError **error);
+void ttml_cpu_pool_free(ttml_buffer *buf);
+void ttml_cpu_pool_get_stats(ttml_cpu_pool_stats *stats);
 
 G_END_DECLS
 

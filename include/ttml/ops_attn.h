@@ -21,6 +21,14 @@ ttml_tensor *ttml_rope(ttml_tensor *x, float theta, int64_t pos_offset, GError *
  * no B x H x S x S tensor is kept. */
 ttml_tensor *ttml_sdpa(ttml_tensor *q, ttml_tensor *k, ttml_tensor *v, gboolean causal, GError **error);
 
+/* ---- parameter structs of the attention ops (for ttml_op_call; appended
+ * for the attention_ops plugin; the typed wrappers above fill them) ----
+ * "split_heads": in = {x}; "merge_heads": in = {x}, no params;
+ * "rope": in = {x}; "sdpa": in = {q, k, v}. */
+typedef struct { int n_heads; } ttml_split_heads_op_params;
+typedef struct { float theta; int64_t pos_offset; } ttml_rope_op_params;
+typedef struct { int causal; } ttml_sdpa_op_params;
+
 G_END_DECLS
 
 #endif

@@ -49,6 +49,28 @@ ttml_tensor *ttml_cross_entropy_loss(ttml_tensor *logits, ttml_tensor *targets, 
 /* NLL of log-probabilities (same layout as cross_entropy). -> [1]. */
 ttml_tensor *ttml_nll_loss(ttml_tensor *logp, ttml_tensor *targets, ttml_reduction reduction, GError **error);
 
+/* ---- parameter structs of the nn ops (for ttml_op_call; appended for the
+ * nn_ops plugin; the typed wrappers above fill them) ----
+ * "embedding": no params; in = {ids (u32), weight}.
+ * "layernorm": in = {x, gamma[, beta]}; "rmsnorm": in = {x, gamma}. */
+typedef struct { float eps; } ttml_norm_op_params;
+/* "gelu", "silu", "softmax", "log_softmax", "transpose": no params;
+ * "swiglu": in = {gate, up}. "dropout": p in [0, 1); identity (a new
+ * reference to x, no RNG draw) when !training or p == 0. */
+typedef struct { float p; int training; } ttml_dropout_op_params;
+/* "reshape": one extent may be -1 (inferred from numel). The result shares
+ * x's buffer (no copy). */
+typedef struct { int ndim; int64_t shape[TTML_MAX_DIMS]; } ttml_reshape_op_params;
+/* "concat": in = the n tensors. */
+typedef struct { int dim; } ttml_concat_op_params;
+/* "narrow": the slice [start, start + length) of dim `dim` (negative counts
+ * from the end), materialised; ttml_split() is n narrow calls. */
+typedef struct { int dim; int64_t start, length; } ttml_narrow_op_params;
+/* "cross_entropy_loss": in = {logits, targets (u32)}. */
+typedef struct { int64_t valid_vocab; ttml_reduction reduction; } ttml_cross_entropy_op_params;
+/* "nll_loss": in = {logp, targets (u32)}. */
+typedef struct { ttml_reduction reduction; } ttml_nll_op_params;
+
 G_END_DECLS
 
 #endif

@@ -1,0 +1,241 @@
+/* drivers/cpu/cpu_pool.c - caching allocator for the cpu driver's buffers.
+ *
+ * A training step frees and re-allocates the same sizes every step; going to
+ * malloc/mmap each time costs system calls and page faults (glibc returns
+ * large blocks to the kernel on free). Freed blocks are kept instead in one
+ * free list per size class and handed out again:
+ *
+ *   size <= 4 KiB          multiples of 64 bytes (64 classes)
+ *   2^k < size <= 2^(k+1)  2^k * (1 + i/4), i = 1..4 (four classes per octave)
+ *
+ * Blocks are 64-byte aligned: posix_memalign below 256 KiB, mmap from there
+ * (page aligned, and the untouched tail of a rounded-up block costs no RSS).
+ * A free list is intrusive: the first 8 bytes of a cached block hold the next
+ * pointer, so caching allocates nothing. Cached bytes are capped
+ * (TTML_CPU_POOL_MAX_MB, default min(RAM / 4, 4 GiB), 0 = no caching); a
+ * block that would exceed the cap is released. When an allocation fails the
+ * cache is emptied and the allocation retried. Everything cached is released
+ * when the last cpu device closes; blocks freed after that are released
+ * directly (buf->handle remembers the class). TTML_CPU_POOL_STATS=1 logs the
+ * counters at close.
+ */
+#include "cpu_internal.h"
+
+#include <stdlib.h>
+#include <sys/mman.h>
+
+/* Under AddressSanitizer cached blocks (and the rounded-up tail of a block in
+ * use) are poisoned, so use-after-free and overflows are still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POOL_POISON(p, n) ((void)(p), (void)(n))
+#define POOL_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define POOL_SMALL_MAX 4096u
+#define POOL_SMALL_CLASSES 64
+#define POOL_MAX_LOG2 47 /* largest class 2^48 bytes */
+#define POOL_CLASSES (POOL_SMALL_CLASSES + 4 * (POOL_MAX_LOG2 - 12 + 1))
+#define POOL_MMAP_MIN ((size_t)256 * 1024)
+
+typedef struct pool_block {
+    struct pool_block *next;
+} pool_block;
+
+static struct {
+    GMutex lock;
+    int opens;
+    guint64 cap;
+    pool_block *free_list[POOL_CLASSES];
+    ttml_cpu_pool_stats stats;
+} pool;
+
+/* Class index of a request (size >= 1), or -1 when too large. */
+static int size_class(size_t size)
+{
+    if (size <= POOL_SMALL_MAX) return (int)((size + 63) / 64) - 1;
+    int k = 63 - __builtin_clzll((unsigned long long)(size - 1)); /* 2^k < size <= 2^(k+1) */
+    if (k > POOL_MAX_LOG2) return -1;
+    size_t base = (size_t)1 << k, step = base / 4;
+    size_t sub = (size - base + step - 1) / step; /* 1..4 */
+    return POOL_SMALL_CLASSES + (k - 12) * 4 + (int)sub - 1;
+}
+
+static size_t class_size(int c)
+{
+    if (c < POOL_SMALL_CLASSES) return (size_t)(c + 1) * 64;
+    int k = 12 + (c - POOL_SMALL_CLASSES) / 4, sub = (c - POOL_SMALL_CLASSES) % 4 + 1;
+    size_t base = (size_t)1 << k;
+    return base + (size_t)sub * (base / 4);
+}
+
+static void *block_new(size_t bytes)
+{
+    if (bytes >= POOL_MMAP_MIN) {
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    void *p = NULL;
+    return posix_memalign(&p, 64, bytes) == 0 ? p : NULL;
+}
+
+static void block_release(void *p, size_t bytes)
+{
+    if (bytes >= POOL_MMAP_MIN)
+        munmap(p, bytes);
+    else
+        free(p);
+}
+
+/* Release every cached block (lock held). */
+static void trim_locked(void)
+{
+    for (int c = 0; c < POOL_CLASSES; c++) {
+        size_t bytes = class_size(c);
+        while (pool.free_list[c]) {
+            pool_block *b = pool.free_list[c];
+            POOL_UNPOISON(b, bytes);
+            pool.free_list[c] = b->next;
+            block_release(b, bytes);
+        }
+    }
+    pool.stats.cached_bytes = 0;
+}
+
+static guint64 cap_from_env(guint64 ram_bytes)
+{
+    const char *env = g_getenv("TTML_CPU_POOL_MAX_MB");
+    if (env && *env) {
+        char *end = NULL;
+        guint64 v = g_ascii_strtoull(env, &end, 10);
+        if (end && *end == '\0' && end != env && v <= ((guint64)1 << 40)) return v << 20;
+        g_warning("cpu driver: TTML_CPU_POOL_MAX_MB='%s' is not a number of MiB; using the default "
+                  "(a quarter of RAM, at most 4096)", env);
+    }
+    guint64 cap = ram_bytes ? ram_bytes / 4 : ((guint64)1 << 30);
+    return MIN(cap, (guint64)4 << 30);
+}
+
+void ttml_cpu_pool_open(guint64 ram_bytes)
+{
+    g_mutex_lock(&pool.lock);
+    if (pool.opens++ == 0) {
+        pool.cap = cap_from_env(ram_bytes);
+        guint64 cached = pool.stats.cached_bytes; /* 0: closed pools hold nothing */
+        memset(&pool.stats, 0, sizeof pool.stats);
+        pool.stats.cached_bytes = cached;
+        pool.stats.cap_bytes = pool.cap;
+    }
+    g_mutex_unlock(&pool.lock);
+}
+
+void ttml_cpu_pool_close(void)
+{
+    g_mutex_lock(&pool.lock);
+    if (pool.opens > 0 && --pool.opens == 0) {
+        const char *env = g_getenv("TTML_CPU_POOL_STATS");
+        if (env && *env && strcmp(env, "0") != 0)
+            g_message("cpu pool: %" G_GUINT64_FORMAT " allocations, %" G_GUINT64_FORMAT
+                      " from the cache (%.1f%%), peak %.1f MiB in use, %.1f MiB cached at close, "
+                      "cap %.0f MiB",
+                      pool.stats.allocs, pool.stats.hits,
+                      pool.stats.allocs ? 100.0 * (double)pool.stats.hits / (double)pool.stats.allocs : 0.0,
+                      (double)pool.stats.peak_live_bytes / 1048576.0,
+                      (double)pool.stats.cached_bytes / 1048576.0, (double)pool.cap / 1048576.0);
+        trim_locked();
+    }
+    g_mutex_unlock(&pool.lock);
+}
+
+gboolean ttml_cpu_pool_alloc(ttml_buffer *buf, GError **error)
+{
+    /* at least one cache line, so zero-size buffers still get a valid pointer */
+    size_t want = buf->size ? buf->size : 64;
+    int c = size_class(want);
+    if (c < 0) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_OOM,
+                    "cpu driver: cannot allocate %zu bytes: larger than the biggest supported buffer "
+                    "(256 TiB)",
+                    buf->size);
+        return FALSE;
+    }
+    const size_t bytes = class_size(c);
+    void *p = NULL;
+    g_mutex_lock(&pool.lock);
+    pool.stats.allocs++;
+    if (pool.free_list[c]) {
+        pool_block *b = pool.free_list[c];
+        POOL_UNPOISON(b, bytes);
+        pool.free_list[c] = b->next;
+        pool.stats.cached_bytes -= bytes;
+        pool.stats.hits++;
+        p = b;
+    }
+    if (!p) {
+        p = block_new(bytes);
+        if (!p && pool.stats.cached_bytes) { /* give the cache back, then retry */
+            trim_locked();
+            p = block_new(bytes);
+        }
+    }
+    if (p) {
+        pool.stats.live_bytes += bytes;
+        if (pool.stats.live_bytes > pool.stats.peak_live_bytes)
+            pool.stats.peak_live_bytes = pool.stats.live_bytes;
+    }
+    g_mutex_unlock(&pool.lock);
+    if (!p) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_OOM,
+                    "cpu driver: allocating %zu bytes (a %zu-byte block) failed: the host is out of "
+                    "memory; use a smaller batch or model, or runner_type: memory_efficient",
+                    buf->size, bytes);
+        return FALSE;
+    }
+    size_t used = (want + 7) & ~(size_t)7;
+    if (used < bytes) POOL_POISON((char *)p + used, bytes - used);
+    buf->data = p;
+    buf->handle = (void *)(intptr_t)(c + 1);
+    buf->layout = TTML_LAYOUT_ROW_MAJOR;
+    return TRUE;
+}
+
+void ttml_cpu_pool_free(ttml_buffer *buf)
+{
+    if (!buf || !buf->data) return;
+    int c = (int)(intptr_t)buf->handle - 1;
+    if (c < 0 || c >= POOL_CLASSES) { /* not one of ours: cannot happen; do not guess */
+        g_critical("cpu driver: freeing a buffer of %zu bytes that the cpu pool did not allocate",
+                   buf->size);
+        return;
+    }
+    const size_t bytes = class_size(c);
+    void *p = buf->data;
+    buf->data = NULL;
+    buf->handle = NULL;
+    g_mutex_lock(&pool.lock);
+    pool.stats.live_bytes -= MIN(pool.stats.live_bytes, (guint64)bytes);
+    if (pool.opens > 0 && pool.stats.cached_bytes + bytes <= pool.cap) {
+        pool_block *b = p;
+        b->next = pool.free_list[c];
+        pool.free_list[c] = b;
+        POOL_POISON((char *)b + sizeof *b, bytes - sizeof *b);
+        pool.stats.cached_bytes += bytes;
+        p = NULL;
+    }
+    g_mutex_unlock(&pool.lock);
+    if (p) {
+        POOL_UNPOISON(p, bytes);
+        block_release(p, bytes);
+    }
+}
+
+void ttml_cpu_pool_get_stats(ttml_cpu_pool_stats *stats)
+{
+    g_mutex_lock(&pool.lock);
+    *stats = pool.stats;
+    stats->cap_bytes = pool.cap;
+    g_mutex_unlock(&pool.lock);
+}
