@@ -1,6 +1,6 @@
 /* core/train.c - the config-driven training loop (TT-Train's example 1 in C).
  * The keys and outputs are documented in include/ttml/train.h. */
-#include "internal.h"
+#include "train_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -31,7 +31,7 @@ static const char *where(const ttml_config *node, char *buf, size_t size)
 }
 
 /* A top-level section or a nested *_config map: absent or empty -> NULL. */
-static gboolean get_map(ttml_config *parent, const char *key, const char *example,
+gboolean ttml_train_get_map(ttml_config *parent, const char *key, const char *example,
                         ttml_config **out, GError **error)
 {
     *out = NULL;
@@ -50,7 +50,7 @@ static gboolean get_map(ttml_config *parent, const char *key, const char *exampl
     return TRUE;
 }
 
-static gboolean range_error(ttml_config *map, const char *key, const char *rule, double value,
+gboolean ttml_train_range_error(ttml_config *map, const char *key, const char *rule, double value,
                             GError **error)
 {
     char buf[512];
@@ -91,7 +91,7 @@ static int feature_count(run_settings *s, const char *key, const char *alt, GErr
         return -1;
     }
     if (v <= 0 || v > 1 << 20) {
-        range_error(src, name, "a positive integer (at most 2^20)", (double)v, error);
+        ttml_train_range_error(src, name, "a positive integer (at most 2^20)", (double)v, error);
         return -1;
     }
     return (int)v;
@@ -151,10 +151,10 @@ static gboolean read_settings(run_settings *s, GError **error)
         return FALSE;
     }
     ttml_config *train = NULL, *device = NULL, *eval = NULL;
-    if (!get_map(root, "training_config", "training_config: {batch_size: 32}", &train, error) ||
-        !get_map(root, "device_config", "device_config: {device: cpu}", &device, error) ||
-        !get_map(root, "data_config", "data_config: {type: linear}", &s->data_cfg, error) ||
-        !get_map(root, "eval_config", "eval_config: {predict: [[1.0, 1.0]]}", &eval, error))
+    if (!ttml_train_get_map(root, "training_config", "training_config: {batch_size: 32}", &train, error) ||
+        !ttml_train_get_map(root, "device_config", "device_config: {device: cpu}", &device, error) ||
+        !ttml_train_get_map(root, "data_config", "data_config: {type: linear}", &s->data_cfg, error) ||
+        !ttml_train_get_map(root, "eval_config", "eval_config: {predict: [[1.0, 1.0]]}", &eval, error))
         return FALSE;
     s->train_cfg = train;
     s->device_cfg = device;
@@ -182,28 +182,28 @@ static gboolean read_settings(run_settings *s, GError **error)
         g_propagate_error(error, local);
         return FALSE;
     }
-    if (!get_map(train, "optimizer_config", "{momentum: 0.9}", &s->optimizer_cfg, error) ||
-        !get_map(train, "scheduler_config", "{warmup_steps: 10}", &s->scheduler_cfg, error) ||
-        !get_map(train, "model_config", "{in_features: 2, out_features: 1}", &s->model_cfg,
+    if (!ttml_train_get_map(train, "optimizer_config", "{momentum: 0.9}", &s->optimizer_cfg, error) ||
+        !ttml_train_get_map(train, "scheduler_config", "{warmup_steps: 10}", &s->scheduler_cfg, error) ||
+        !ttml_train_get_map(train, "model_config", "{in_features: 2, out_features: 1}", &s->model_cfg,
                  error))
         return FALSE;
 
-    if (s->seed < 0) return range_error(train, "seed", ">= 0", (double)s->seed, error);
+    if (s->seed < 0) return ttml_train_range_error(train, "seed", ">= 0", (double)s->seed, error);
     if (s->batch_size <= 0 || s->batch_size > (1 << 24))
-        return range_error(train, "batch_size", "a positive integer", (double)s->batch_size,
+        return ttml_train_range_error(train, "batch_size", "a positive integer", (double)s->batch_size,
                            error);
     if (s->num_epochs <= 0)
-        return range_error(train, "num_epochs", "a positive integer", (double)s->num_epochs,
+        return ttml_train_range_error(train, "num_epochs", "a positive integer", (double)s->num_epochs,
                            error);
     if (s->max_steps < 0)
-        return range_error(train, "max_steps", ">= 0 (0 = no limit)", (double)s->max_steps,
+        return ttml_train_range_error(train, "max_steps", ">= 0 (0 = no limit)", (double)s->max_steps,
                            error);
     if (!isfinite(s->lr) || s->lr < 0.0)
-        return range_error(train, "learning_rate", "a finite number >= 0", s->lr, error);
+        return ttml_train_range_error(train, "learning_rate", "a finite number >= 0", s->lr, error);
     if (s->weight_decay != TTML_WEIGHT_DECAY_DEFAULT && (!isfinite(s->weight_decay) || s->weight_decay < 0.0))
-        return range_error(train, "weight_decay", "a finite number >= 0", s->weight_decay, error);
+        return ttml_train_range_error(train, "weight_decay", "a finite number >= 0", s->weight_decay, error);
     if (s->log_interval <= 0)
-        return range_error(train, "log_interval", "a positive integer", (double)s->log_interval,
+        return ttml_train_range_error(train, "log_interval", "a positive integer", (double)s->log_interval,
                            error);
     if (!s->model_type) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
@@ -222,7 +222,7 @@ static gboolean read_settings(run_settings *s, GError **error)
 }
 
 /* Prefix a not-found error with where the name was written. */
-static void locate_not_found(GError **error, ttml_config *map, const char *key)
+void ttml_train_locate_not_found(GError **error, ttml_config *map, const char *key)
 {
     ttml_config *node = ttml_config_peek(map, key);
     char buf[512];
@@ -232,7 +232,7 @@ static void locate_not_found(GError **error, ttml_config *map, const char *key)
 
 /* ---------------------------------------------------------------- metrics */
 
-static void json_number(char *buf, size_t size, double v, const char *fmt)
+void ttml_train_json_number(char *buf, size_t size, double v, const char *fmt)
 {
     if (!isfinite(v))
         g_strlcpy(buf, "null", size);
@@ -240,7 +240,7 @@ static void json_number(char *buf, size_t size, double v, const char *fmt)
         g_ascii_formatd(buf, (gint)size, fmt, v);
 }
 
-static void json_string(GString *out, const char *s)
+void ttml_train_json_string(GString *out, const char *s)
 {
     g_string_append_c(out, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -254,7 +254,7 @@ static void json_string(GString *out, const char *s)
     g_string_append_c(out, '"');
 }
 
-static gboolean metrics_write(FILE *f, const char *path, const char *line, GError **error)
+gboolean ttml_train_metrics_write(FILE *f, const char *path, const char *line, GError **error)
 {
     if (fputs(line, f) == EOF || fputc('\n', f) == EOF || fflush(f) != 0) {
         int e = errno;
@@ -373,7 +373,7 @@ static gboolean run_training(const ttml_run_options *o, run_settings *s, run_sta
     const char *spec = o->device ? o->device : s->device ? s->device : "cpu";
     st->device = ttml_open_device(spec, error);
     if (!st->device) {
-        if (!o->device && s->device) locate_not_found(error, s->device_cfg, "device");
+        if (!o->device && s->device) ttml_train_locate_not_found(error, s->device_cfg, "device");
         return FALSE;
     }
     ttml_set_seed((guint64)(o->seed >= 0 ? o->seed : s->seed));
@@ -394,7 +394,7 @@ static gboolean run_training(const ttml_run_options *o, run_settings *s, run_sta
 
     st->model = ttml_model_create(s->model_type, s->model_cfg, error);
     if (!st->model) {
-        locate_not_found(error, s->train_cfg, "model_type");
+        ttml_train_locate_not_found(error, s->train_cfg, "model_type");
         return FALSE;
     }
     GPtrArray *params = ttml_module_parameters(st->model);
@@ -402,12 +402,12 @@ static gboolean run_training(const ttml_run_options *o, run_settings *s, run_sta
                                     s->weight_decay, error);
     g_ptr_array_unref(params);
     if (!st->opt) {
-        locate_not_found(error, s->train_cfg, "optimizer_type");
+        ttml_train_locate_not_found(error, s->train_cfg, "optimizer_type");
         return FALSE;
     }
     st->sched = ttml_scheduler_create(s->scheduler_type, s->scheduler_cfg, total_steps, error);
     if (!st->sched) {
-        locate_not_found(error, s->train_cfg, "scheduler_type");
+        ttml_train_locate_not_found(error, s->train_cfg, "scheduler_type");
         return FALSE;
     }
     if (!ttml_config_check_unused(root, error)) return FALSE;
@@ -447,14 +447,14 @@ static gboolean run_training(const ttml_run_options *o, run_settings *s, run_sta
             if (st->metrics && step % s->log_interval == 0) {
                 char l[G_ASCII_DTOSTR_BUF_SIZE], r[G_ASCII_DTOSTR_BUF_SIZE],
                     ms[G_ASCII_DTOSTR_BUF_SIZE];
-                json_number(l, sizeof l, loss, "%.9g");
-                json_number(r, sizeof r, lr, "%.9g");
-                json_number(ms, sizeof ms, (double)(t1 - t0) / 1000.0, "%.3f");
+                ttml_train_json_number(l, sizeof l, loss, "%.9g");
+                ttml_train_json_number(r, sizeof r, lr, "%.9g");
+                ttml_train_json_number(ms, sizeof ms, (double)(t1 - t0) / 1000.0, "%.3f");
                 g_snprintf(buf, sizeof buf,
                            "{\"step\":%" G_GINT64_FORMAT ",\"epoch\":%" G_GINT64_FORMAT
                            ",\"loss\":%s,\"lr\":%s,\"step_ms\":%s}",
                            step, epoch + 1, l, r, ms);
-                if (!metrics_write(st->metrics, o->metrics_path, buf, error)) return FALSE;
+                if (!ttml_train_metrics_write(st->metrics, o->metrics_path, buf, error)) return FALSE;
             }
         }
         last_epoch_loss = sum / (double)count;
@@ -475,38 +475,67 @@ static gboolean run_training(const ttml_run_options *o, run_settings *s, run_sta
     if (st->metrics) {
         GString *line = g_string_new("{\"event\":\"summary\",\"final_loss\":");
         char num[G_ASCII_DTOSTR_BUF_SIZE];
-        json_number(num, sizeof num, last_epoch_loss, "%.9g");
+        ttml_train_json_number(num, sizeof num, last_epoch_loss, "%.9g");
         g_string_append_printf(line, "%s,\"steps\":%" G_GINT64_FORMAT ",\"wall_s\":", num, step);
-        json_number(num, sizeof num, wall_s, "%.6f");
+        ttml_train_json_number(num, sizeof num, wall_s, "%.6f");
         g_string_append(line, num);
         g_string_append(line, ",\"device\":");
         const ttml_device_info *info = ttml_device_get_info(st->device);
-        json_string(line, info && info->name[0] ? info->name : spec);
+        ttml_train_json_string(line, info && info->name[0] ? info->name : spec);
         g_string_append(line, ",\"model\":");
-        json_string(line, s->model_type);
+        ttml_train_json_string(line, s->model_type);
         g_string_append_c(line, '}');
-        gboolean ok = metrics_write(st->metrics, o->metrics_path, line->str, error);
+        gboolean ok = ttml_train_metrics_write(st->metrics, o->metrics_path, line->str, error);
         g_string_free(line, TRUE);
         if (!ok) return FALSE;
     }
     return TRUE;
 }
 
-gboolean ttml_train_run(const ttml_run_options *o, GError **error)
+guint64 ttml_train_peak_rss(void)
 {
-    g_return_val_if_fail(o != NULL, FALSE);
-    if (o->struct_size < sizeof(ttml_run_options) || !o->config_path) {
+    char *text = NULL;
+    guint64 kb = 0;
+    if (!g_file_get_contents("/proc/self/status", &text, NULL, NULL)) return 0;
+    const char *p = strstr(text, "VmHWM:");
+    if (p) kb = g_ascii_strtoull(p + 6, NULL, 10);
+    g_free(text);
+    return kb * 1024;
+}
+
+gboolean ttml_train_run(const ttml_run_options *options, GError **error)
+{
+    g_return_val_if_fail(options != NULL, FALSE);
+    /* Callers built against an older, shorter struct: the new tail is 0. */
+    ttml_run_options opts = {0};
+    if (options->struct_size < G_STRUCT_OFFSET(ttml_run_options, quiet) + sizeof(gboolean) ||
+        !options->config_path) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
                     "ttml_train_run: options need struct_size = sizeof(ttml_run_options) and a "
                     "config_path");
         return FALSE;
     }
+    memcpy(&opts, options, MIN(options->struct_size, sizeof opts));
+    opts.struct_size = sizeof opts;
+    const ttml_run_options *o = &opts;
     run_settings s = {0};
     run_state st = {0};
     gboolean ok = FALSE, initialised = FALSE;
 
     s.root = ttml_config_load_file(o->config_path, error);
     if (!s.root) return FALSE;
+    if (ttml_train_is_lm_config(s.root)) {
+        ok = ttml_train_lm_run(o, s.root, error);
+        ttml_config_free(s.root);
+        return ok;
+    }
+    if (o->resume || o->data_path) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                    "%s: %s is only supported for language models (a config with "
+                    "training_config.transformer_config and data_config.type: text)",
+                    o->config_path, o->resume ? "--resume" : "--data");
+        goto out;
+    }
     if (!read_settings(&s, error)) goto out;
     if (o->metrics_path) {
         st.metrics = fopen(o->metrics_path, "w");

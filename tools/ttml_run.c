@@ -3,13 +3,17 @@
  *
  *   ttml-run [train] CONFIG.yaml [--plugin-path DIR[:DIR]] [--plugin FILE]
  *            [--device NAME] [--seed N] [--max-steps N] [--metrics FILE] [--quiet]
+ *            [--data FILE] [--resume [FILE]]
+ *   ttml-run generate --checkpoint FILE [--prompt TEXT] [--max-tokens N]
+ *            [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
+ *            [--seed S] [--greedy] [--device NAME] [--plugin-path DIR] [--plugin FILE]
  *
  * Exit status: 0 on success, 1 on any error (one line "ttml-run: ..." on
- * stderr), 2 on a usage error. "train" is the default subcommand; others
- * ("generate", ...) will come.
+ * stderr), 2 on a usage error. "train" is the default subcommand.
  */
 #include <ttml/ttml.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,9 +40,36 @@ static char **split_paths(char **entries)
 static int cmd_train(int argc, char **argv)
 {
     char **plugin_paths = NULL, **plugin_files = NULL, **rest = NULL;
-    char *device = NULL, *metrics = NULL;
+    char *device = NULL, *metrics = NULL, *data = NULL, *resume_file = NULL;
     gint64 seed = -1, max_steps = -1;
-    gboolean quiet = FALSE;
+    gboolean quiet = FALSE, resume = FALSE;
+    /* "--resume" takes an optional FILE: "--resume=FILE", or "--resume FILE"
+     * when FILE is not the config (*.yaml / *.yml) and not an option. */
+    GPtrArray *args = g_ptr_array_new();
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--resume") == 0) {
+            resume = TRUE;
+            const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+            if (next && next[0] != '-' && !g_str_has_suffix(next, ".yaml") &&
+                !g_str_has_suffix(next, ".yml")) {
+                g_free(resume_file);
+                resume_file = g_strdup(next);
+                i++;
+            }
+            continue;
+        }
+        if (i > 0 && g_str_has_prefix(argv[i], "--resume=")) {
+            resume = TRUE;
+            g_free(resume_file);
+            resume_file = g_strdup(argv[i] + strlen("--resume="));
+            continue;
+        }
+        g_ptr_array_add(args, argv[i]);
+    }
+    argc = (int)args->len;
+    g_ptr_array_add(args, NULL);
+    char **args_v = (char **)args->pdata;
+    argv = args_v;
     GOptionEntry entries[] = {
         {"plugin-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_paths,
          "Search DIR (a ':'-separated list; repeatable) for plugins first", "DIR[:DIR]"},
@@ -53,6 +84,11 @@ static int cmd_train(int argc, char **argv)
          "Write JSON Lines metrics (one object per logged step, then a summary) to FILE", "FILE"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Do not print the per-epoch loss lines",
          NULL},
+        {"data", 0, 0, G_OPTION_ARG_FILENAME, &data,
+         "Train a language model on this text file (overrides data_config.path)", "FILE"},
+        {"resume", 0, 0, G_OPTION_ARG_NONE, &resume,
+         "Continue from a training-state checkpoint: --resume (training_config.model_path) or "
+         "--resume FILE", NULL},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, "CONFIG.yaml"},
         G_OPTION_ENTRY_NULL,
     };
@@ -99,6 +135,9 @@ static int cmd_train(int argc, char **argv)
         .max_steps = max_steps,
         .metrics_path = metrics,
         .quiet = quiet,
+        .resume = resume,
+        .resume_path = resume_file,
+        .data_path = data,
     };
     if (!ttml_train_run(&opts, &err)) {
         /* One line: newlines in nested messages become spaces. */
@@ -118,12 +157,116 @@ out:
     g_strfreev(rest);
     g_free(device);
     g_free(metrics);
+    g_free(data);
+    g_free(resume_file);
+    g_ptr_array_free(args, TRUE);
+    return status;
+}
+
+static int cmd_generate(int argc, char **argv)
+{
+    char **plugin_paths = NULL, **plugin_files = NULL, **rest = NULL;
+    char *device = NULL, *checkpoint = NULL, *prompt = NULL;
+    gint64 max_tokens = -1, top_k = -1, seed = -1;
+    double temperature = NAN, top_p = NAN, repetition_penalty = NAN;
+    gboolean greedy = FALSE;
+    GOptionEntry entries[] = {
+        {"checkpoint", 'c', 0, G_OPTION_ARG_FILENAME, &checkpoint,
+         "Training-state checkpoint written by ttml-run (training_config.model_path)", "FILE"},
+        {"prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt,
+         "Text to continue (default: eval_config.prompt, else a newline)", "TEXT"},
+        {"max-tokens", 'n', 0, G_OPTION_ARG_INT64, &max_tokens,
+         "Tokens to generate (default: eval_config.max_tokens, else 200)", "N"},
+        {"temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature,
+         "Softmax temperature; 0 = greedy (default: eval_config, else 1.0)", "T"},
+        {"top-k", 0, 0, G_OPTION_ARG_INT64, &top_k, "Keep the K most likely tokens (0 = off)", "K"},
+        {"top-p", 0, 0, G_OPTION_ARG_DOUBLE, &top_p,
+         "Nucleus sampling: keep the most likely tokens up to probability P (1 = off)", "P"},
+        {"repetition-penalty", 0, 0, G_OPTION_ARG_DOUBLE, &repetition_penalty,
+         "Penalise tokens already in the context (CTRL rule; 1 = off)", "R"},
+        {"seed", 0, 0, G_OPTION_ARG_INT64, &seed,
+         "Sampling seed (default: eval_config.seed, else the training seed)", "S"},
+        {"greedy", 0, 0, G_OPTION_ARG_NONE, &greedy, "Always take the most likely token", NULL},
+        {"device", 0, 0, G_OPTION_ARG_STRING, &device, "Device (default cpu)", "NAME"},
+        {"plugin-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_paths,
+         "Search DIR (a ':'-separated list; repeatable) for plugins first", "DIR[:DIR]"},
+        {"plugin", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_files,
+         "Load this plugin file (repeatable)", "FILE"},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
+        G_OPTION_ENTRY_NULL,
+    };
+    g_set_prgname("ttml-run generate");
+    GOptionContext *ctx = g_option_context_new("- generate text from a language-model checkpoint");
+    g_option_context_set_summary(
+        ctx, "Rebuilds the model stored in the checkpoint, feeds it the prompt and prints the\n"
+             "prompt followed by the generated text (KV cache: one position per token).\n"
+             "Sampling defaults come from the checkpoint config's eval_config; options win.");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    GError *err = NULL;
+    int status = 0;
+    char **paths = NULL;
+    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+        status = usage_error(err->message);
+        g_clear_error(&err);
+        goto out;
+    }
+    if (rest && rest[0]) {
+        char *msg = g_strdup_printf("unexpected argument '%s'", rest[0]);
+        status = usage_error(msg);
+        g_free(msg);
+        goto out;
+    }
+    if (!checkpoint) {
+        status = usage_error("generate needs --checkpoint FILE");
+        goto out;
+    }
+    if (max_tokens < -1 || top_k < -1 || seed < -1) {
+        status = usage_error("--max-tokens, --top-k and --seed must be >= 0");
+        goto out;
+    }
+    paths = split_paths(plugin_paths);
+    ttml_generate_options opts = {
+        .struct_size = sizeof opts,
+        .checkpoint_path = checkpoint,
+        .prompt = prompt,
+        .device = device,
+        .plugin_paths = (const char *const *)paths,
+        .plugin_files = (const char *const *)plugin_files,
+        .max_tokens = max_tokens,
+        .temperature = temperature,
+        .top_k = top_k,
+        .top_p = top_p,
+        .repetition_penalty = repetition_penalty,
+        .seed = seed,
+        .greedy = greedy,
+    };
+    if (!ttml_generate_run(&opts, &err)) {
+        char *msg = g_strdup(err->message);
+        g_strdelimit(msg, "\n", ' ');
+        fprintf(stderr, "ttml-run: %s\n", msg);
+        g_free(msg);
+        g_clear_error(&err);
+        status = 1;
+    }
+out:
+    g_strfreev(paths);
+    g_option_context_free(ctx);
+    g_strfreev(plugin_paths);
+    g_strfreev(plugin_files);
+    g_strfreev(rest);
+    g_free(device);
+    g_free(checkpoint);
+    g_free(prompt);
     return status;
 }
 
 int main(int argc, char **argv)
 {
-    /* Subcommands: "train" (the default). */
+    /* Subcommands: "train" (the default) and "generate". */
+    if (argc > 1 && strcmp(argv[1], "generate") == 0) {
+        argv[1] = argv[0];
+        return cmd_generate(argc - 1, argv + 1);
+    }
     if (argc > 1 && strcmp(argv[1], "train") == 0) {
         argv[1] = argv[0];
         return cmd_train(argc - 1, argv + 1);

@@ -53,6 +53,16 @@ const ttml_optimizer_desc *ttml_optimizer_find(const char *name);
  * (Added by the optimizers plugin.) */
 #define TTML_WEIGHT_DECAY_DEFAULT (-1.0)
 
+/* PyTorch's torch.nn.utils.clip_grad_norm_ (added by the training-loop
+ * owner; core/clip.c): the global L2 norm of the gradients of `params`
+ * (ttml_param*; parameters without a gradient are skipped) is stored in
+ * *total_norm (may be NULL); when it exceeds max_norm every gradient is
+ * scaled by max_norm / (norm + 1e-6). A non-finite norm is a
+ * TTML_ERROR_NUMERIC when error_if_nonfinite (gradients untouched), else the
+ * gradients are scaled as PyTorch does. max_norm must be > 0. */
+gboolean ttml_clip_grad_norm(GPtrArray *params, double max_norm, gboolean error_if_nonfinite,
+                             double *total_norm, GError **error);
+
 G_END_DECLS
 
 #endif

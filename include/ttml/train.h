@@ -45,12 +45,92 @@
  *     (N counts completed steps from 1; LR is the rate that step used)
  *   {"event":"summary","final_loss":L,"steps":N,"wall_s":S,"device":"cpu","model":"..."}
  *     final_loss is the mean loss of the last (possibly partial) epoch.
+ *
+ * ---------------------------------------------------------------------------
+ * Language models (TT-Train's example 2). A config whose training_config has
+ * a `transformer_config` map, or whose data_config has `type: text`, trains a
+ * language model instead; TT-Train's keys are accepted:
+ *
+ *   training_config:
+ *     project_name: name        accepted, printed
+ *     seed: 42                  data windows, initial weights, dropout
+ *     batch_size: 4             sequences per micro-batch (B)
+ *     gradient_accumulation_steps: 1   micro-batches per optimizer step; each
+ *                               micro-batch loss is scaled by 1/accum; one
+ *                               "step" is one optimizer step
+ *     max_steps: 0              optimizer steps (0: num_epochs passes over the
+ *                               train tokens, n_train / (B * S * accum) steps each)
+ *     num_epochs: 1
+ *     learning_rate: 3.0e-4     base rate; the scheduler multiplies it
+ *     weight_decay: (optimizer's default: adamw 0.01)
+ *     optimizer_type: adamw     sgd | adamw | moreh_adamw | any registered
+ *     use_moreh_adamw: false    TT-Train: true selects moreh_adamw when no
+ *                               optimizer_type is given
+ *     optimizer_config: {}      read by the optimizer (beta1, beta2, ...)
+ *     scheduler_type: identity  identity | warmup_linear | cosine
+ *     scheduler_config: {}      warmup_steps / warmup_fraction, end/min_factor
+ *     clip_grad_norm_max_norm: 0   > 0: clip the global L2 norm of all
+ *                               gradients to this (PyTorch clip_grad_norm_)
+ *     use_clip_grad_norm: false    TT-Train: true with no max norm = 1.0
+ *     model_type: nanogpt       gpt2 | nanogpt | llama (required)
+ *     transformer_config: {...} handed to the model (see the model plugin:
+ *                               num_heads, embedding_dim, num_blocks,
+ *                               max_sequence_length = the training sequence
+ *                               length S (default 256), dropout_prob, ...).
+ *                               vocab_size: absent -> the tokenizer's padded
+ *                               vocabulary; smaller than the tokenizer's
+ *                               vocabulary -> error; otherwise rounded up to a
+ *                               multiple of 32
+ *     model_path: ""            training-state checkpoint (safetensors),
+ *                               relative to the current directory; "" = none
+ *     model_save_interval: 0    save every N steps (0: only at the end)
+ *     eval_every: 0             validation loss every N steps (alias
+ *                               val_every; 0: only at the end)
+ *     val_batches: 8            batches of B fixed windows of the validation split
+ *     log_interval: 10          steps between progress lines / metrics lines
+ *     data_path: FILE           TT-Train: same as data_config.path
+ *     tokenizer_type: char      only the character tokenizer exists
+ *     use_kahan_summation: false   accepted when false
+ *   data_config:
+ *     type: text
+ *     path: FILE or [FILE, ...] the first existing file is the corpus (relative
+ *                               paths resolve against the config file's
+ *                               directory; --data FILE overrides)
+ *     val_fraction: 0.1         the last 10% of the tokens are the validation split
+ *   eval_config:                defaults for `ttml-run generate` (see below)
+ *     prompt, max_tokens, temperature, top_k, top_p, repetition_penalty, seed
+ *   device_config: {device: cpu}
+ *
+ * Batches are B windows of S+1 tokens at offsets drawn from the context RNG
+ * (all B*accum windows of a step are drawn before its first micro-batch);
+ * inputs are u32 [B,1,1,S], targets the same windows shifted by one. The loss
+ * is ttml_cross_entropy_loss(logits, targets, tokenizer vocab size, mean).
+ *
+ * Progress: on a terminal a live line (step/total, loss, lr, tokens/s, ETA,
+ * val loss) rewritten in place; otherwise "step N/T loss L lr R tok/s X eta E"
+ * every log_interval steps and "step N/T val_loss V" after each validation.
+ * Metrics lines add "tokens_per_s", "val_loss" (steps that validated),
+ * "peak_mem_bytes" (device DRAM peak) and "rss" (peak resident bytes); a
+ * line is written every log_interval steps and on every validation step. The
+ * summary adds "final_val_loss". With --resume the metrics file is rewritten
+ * and holds the resumed steps only.
+ *
+ * Checkpoints (model_path, atomic): every parameter under its name, the
+ * optimizer state as "optim.<param>.<state>", and metadata "format",
+ * "ttml_version", "step", "optimizer_steps", "rng_seed", "rng_counter",
+ * "scheduler_type", "scheduler_step", "total_steps", "model_type",
+ * "optimizer_type", "vocab_size", "max_sequence_length", "tokenizer",
+ * "config" (the YAML text), "config_path", "data_path", "val_loss". --resume
+ * restores all of it and continues at the next step with losses identical to
+ * an uninterrupted run.
  */
 #ifndef TTML_TRAIN_H
 #define TTML_TRAIN_H
 
 #include <ttml/types.h>
 #include <ttml/error.h>
+#include <ttml/module.h>
+#include <ttml/tokenizer.h>
 
 G_BEGIN_DECLS
 
@@ -64,6 +144,10 @@ typedef struct ttml_run_options {
     gint64 max_steps;                  /* -1: training_config.max_steps              */
     const char *metrics_path;          /* JSON Lines file, or NULL                   */
     gboolean quiet;                    /* no per-epoch lines                         */
+    /* Added for language models (callers with a shorter struct_size get 0s): */
+    gboolean resume;                   /* continue from a training-state checkpoint  */
+    const char *resume_path;           /* NULL: training_config.model_path           */
+    const char *data_path;             /* NULL: data_config.path                     */
 } ttml_run_options;
 
 /* Run the whole job: parse the config (errors stop before any plugin loads),
@@ -72,6 +156,73 @@ typedef struct ttml_run_options {
  * not have called ttml_init. FALSE with `error` set on any failure (the core
  * is shut down in every case). */
 gboolean ttml_train_run(const ttml_run_options *options, GError **error);
+
+/* ---- generation from a language-model checkpoint ----
+ *
+ * Sampling on the host from the last row of logits restricted to the valid
+ * vocabulary, in this order (Hugging Face's): repetition penalty (CTRL rule:
+ * for every token already in the context, prompt included, a positive logit
+ * is divided by R and a negative one multiplied by R), then greedy (argmax,
+ * lowest id on ties) when `greedy` or temperature == 0, else temperature,
+ * top-k, top-p (the smallest set of most likely tokens whose probability
+ * reaches P) and a draw from the context RNG.
+ */
+typedef struct ttml_sampling_params {
+    size_t struct_size;          /* sizeof(ttml_sampling_params)              */
+    gint64 max_tokens;           /* tokens to generate                        */
+    double temperature;          /* > 0; 0 = greedy                           */
+    gint64 top_k;                /* 0 = off                                   */
+    double top_p;                /* (0, 1]; 1 = off                           */
+    double repetition_penalty;   /* > 0; 1 = off                              */
+    gboolean greedy;
+} ttml_sampling_params;
+
+/* A language model rebuilt from a training-state checkpoint (ttml_init done
+ * and a device open: the default device is used). */
+typedef struct ttml_lm {
+    ttml_module *model;
+    ttml_tokenizer *tokenizer;
+    char *model_type;
+    char *config_text;           /* the YAML config stored in the checkpoint  */
+    gint64 vocab_size;           /* valid (tokenizer) vocabulary              */
+    gint64 padded_vocab_size;    /* the model's                               */
+    gint64 max_seq_len;          /* context length                            */
+} ttml_lm;
+
+ttml_lm *ttml_lm_load(const char *checkpoint_path, GError **error);
+void ttml_lm_free(ttml_lm *lm);
+
+/* Called with each generated piece of text (may be NULL). */
+typedef void (*ttml_text_fn)(const char *piece, void *user);
+
+/* Generate p->max_tokens tokens after `prompt` with the model's KV cache
+ * (prefill once, then one position per token; when the context is full the
+ * cache is rebuilt from the last half of it). Uses the context RNG as it is
+ * (seed it first). Returns the generated text (without the prompt; g_free).
+ * A model without decode hooks is a TTML_ERROR_UNSUPPORTED. */
+char *ttml_lm_generate(ttml_lm *lm, const char *prompt, const ttml_sampling_params *p,
+                       ttml_text_fn on_text, void *user, GError **error);
+
+/* `ttml-run generate`. Negative / NAN fields mean "not given": the value
+ * comes from the checkpoint config's eval_config, else the default. */
+typedef struct ttml_generate_options {
+    size_t struct_size;                /* sizeof(ttml_generate_options)            */
+    const char *checkpoint_path;       /* required                                 */
+    const char *prompt;                /* NULL: eval_config.prompt, else "\n"     */
+    const char *device;                /* NULL: cpu                                */
+    const char *const *plugin_paths;
+    const char *const *plugin_files;
+    gint64 max_tokens;                 /* -1: eval_config.max_tokens, else 200     */
+    double temperature;                /* NAN: eval_config, else 1.0               */
+    gint64 top_k;                      /* -1: eval_config, else 0 (off)            */
+    double top_p;                      /* NAN: eval_config, else 1.0 (off)         */
+    double repetition_penalty;         /* NAN: eval_config, else 1.0 (off)         */
+    gint64 seed;                       /* -1: eval_config.seed, else the training seed */
+    gboolean greedy;
+} ttml_generate_options;
+
+/* Print prompt + generated text on stdout (streamed), then a newline. */
+gboolean ttml_generate_run(const ttml_generate_options *options, GError **error);
 
 G_END_DECLS
 

@@ -1,0 +1,658 @@
+/* test_lm_train - language-model training end to end: clip_grad_norm
+ * against a hand computation, a tiny nanogpt that learns, gradient
+ * accumulation equal to the larger batch, SIGKILL + --resume with bitwise
+ * identical losses, clear errors for damaged checkpoints, and generation
+ * with the KV cache against a full forward. */
+#include "test_util.h"
+
+#include <glib/gstdio.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define RUN_BIN TTML_BUILD_DIR "/bin/ttml-run"
+#define SHAKESPEARE TTML_SOURCE_DIR "/../shared/data/tinyshakespeare.txt"
+
+static char *tmpdir;
+
+static char *tmp_path(const char *name) { return g_build_filename(tmpdir, name, NULL); }
+
+static int suite_init(void)
+{
+    tmpdir = g_dir_make_tmp("ttml-lm-XXXXXX", NULL);
+    if (!tmpdir) return 1;
+    /* The corpus: the head of tiny Shakespeare, else a small play-like text. */
+    char *text = NULL;
+    gsize len = 0;
+    GString *corpus = g_string_new(NULL);
+    if (g_file_get_contents(SHAKESPEARE, &text, &len, NULL) && len > 60000) {
+        g_string_append_len(corpus, text, 60000);
+    } else {
+        for (int i = 0; corpus->len < 60000; i++)
+            g_string_append_printf(corpus,
+                                   "ROMEO:\nBut soft, what light through yonder window breaks %d?\n\n"
+                                   "JULIET:\nO Romeo, Romeo, wherefore art thou Romeo?\n\n",
+                                   i % 7);
+    }
+    g_free(text);
+    char *path = tmp_path("corpus.txt");
+    gboolean ok = g_file_set_contents(path, corpus->str, (gssize)corpus->len, NULL);
+    g_free(path);
+    g_string_free(corpus, TRUE);
+    return ok ? 0 : 1;
+}
+
+static int suite_clean(void)
+{
+    if (tmpdir) {
+        GDir *d = g_dir_open(tmpdir, 0, NULL);
+        const char *name;
+        while (d && (name = g_dir_read_name(d))) {
+            char *p = tmp_path(name);
+            g_remove(p);
+            g_free(p);
+        }
+        if (d) g_dir_close(d);
+        g_rmdir(tmpdir);
+        g_free(tmpdir);
+    }
+    return 0;
+}
+
+/* A tiny nanogpt config in the temp dir (corpus path relative to it). */
+static char *write_config(const char *name, int batch, int accum, int steps, const char *optimizer,
+                          double lr, double dropout, int save_interval, const char *model_path,
+                          const char *extra)
+{
+    char *ck = tmp_path(model_path);
+    char *text = g_strdup_printf(
+        "training_config:\n"
+        "  seed: 11\n"
+        "  batch_size: %d\n"
+        "  gradient_accumulation_steps: %d\n"
+        "  max_steps: %d\n"
+        "  learning_rate: %g\n"
+        "  optimizer_type: %s\n"
+        "  model_type: nanogpt\n"
+        "  model_path: %s\n"
+        "  model_save_interval: %d\n"
+        "  log_interval: 1\n"
+        "  eval_every: 10\n"
+        "  val_batches: 2\n"
+        "%s"
+        "  transformer_config:\n"
+        "    num_heads: 2\n"
+        "    embedding_dim: 32\n"
+        "    num_blocks: 2\n"
+        "    max_sequence_length: 16\n"
+        "    dropout_prob: %g\n"
+        "data_config:\n"
+        "  type: text\n"
+        "  path: [missing-first.txt, corpus.txt]\n"
+        "  val_fraction: 0.1\n"
+        "eval_config: {temperature: 0.9, top_k: 5}\n",
+        batch, accum, steps, lr, optimizer, ck, save_interval, extra ? extra : "", dropout);
+    char *path = tmp_path(name);
+    CU_ASSERT_TRUE_FATAL(g_file_set_contents(path, text, -1, NULL));
+    g_free(text);
+    g_free(ck);
+    return path;
+}
+
+/* `text` with every `from` replaced by `to` (g_free). */
+static char *replace(const char *text, const char *from, const char *to)
+{
+    char **parts = g_strsplit(text, from, -1);
+    char *out = g_strjoinv(to, parts);
+    g_strfreev(parts);
+    return out;
+}
+
+static gboolean train(const char *config, const char *metrics, gboolean resume, GError **error)
+{
+    ttml_run_options o = {
+        .struct_size = sizeof o,
+        .config_path = config,
+        .seed = -1,
+        .max_steps = -1,
+        .metrics_path = metrics,
+        .quiet = TRUE,
+        .resume = resume,
+    };
+    return ttml_train_run(&o, error);
+}
+
+/* The "loss" text of each {"step":N,...} line, indexed by N (NULL if absent). */
+static GPtrArray *read_losses(const char *metrics)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+    char *text = NULL;
+    if (!g_file_get_contents(metrics, &text, NULL, NULL)) return out;
+    char **lines = g_strsplit(text, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        if (!g_str_has_prefix(*l, "{\"step\":")) continue;
+        gint64 step = g_ascii_strtoll(*l + 8, NULL, 10);
+        const char *p = strstr(*l, "\"loss\":");
+        if (!p || step <= 0 || step > 100000) continue;
+        p += 7;
+        const char *e = strchr(p, ',');
+        while (out->len <= (guint)step) g_ptr_array_add(out, NULL);
+        g_free(out->pdata[step]);
+        out->pdata[step] = g_strndup(p, e ? (gsize)(e - p) : strlen(p));
+    }
+    g_strfreev(lines);
+    g_free(text);
+    return out;
+}
+
+/* ------------------------------------------------------------- clip */
+
+static void set_grad(ttml_tensor *p, const float *g)
+{
+    GError *err = NULL;
+    ttml_tensor *gt = ttml_tensor_from_floats(NULL, p->ndim, p->shape, g, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_TRUE(ttml_tensor_accumulate_grad(p, gt, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    ttml_tensor_unref(gt);
+}
+
+static void test_clip_grad_norm(void)
+{
+    CU_ASSERT_EQUAL_FATAL(ttml_test_init_cpu(), 0);
+    GError *err = NULL;
+    int64_t sa[2] = {2, 3}, sb[1] = {4}, sc[1] = {2};
+    ttml_tensor *a = ttml_tensor_zeros(NULL, 2, sa, TTML_DTYPE_F32, &err);
+    ttml_tensor *b = ttml_tensor_zeros(NULL, 1, sb, TTML_DTYPE_F32, &err);
+    ttml_tensor *c = ttml_tensor_zeros(NULL, 1, sc, TTML_DTYPE_F32, &err);   /* no grad */
+    TTML_ASSERT_NO_ERROR(err);
+    const float ga[6] = {1, -2, 3, 0.5f, -0.25f, 4}, gb[4] = {-1, 2, 0, 3};
+    GPtrArray *params = g_ptr_array_new_with_free_func(g_free);
+    ttml_tensor *ts[3] = {a, b, c};
+    const char *names[3] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        ttml_param *p = g_new(ttml_param, 1);
+        p->name = (char *)names[i];
+        p->tensor = ts[i];
+        g_ptr_array_add(params, p);
+    }
+    set_grad(a, ga);
+    set_grad(b, gb);
+    double sum = 0;
+    for (int i = 0; i < 6; i++) sum += (double)ga[i] * ga[i];
+    for (int i = 0; i < 4; i++) sum += (double)gb[i] * gb[i];
+    double norm = sqrt(sum);   /* sqrt(47.3125) = 6.8784... */
+
+    /* max_norm above the norm: untouched, norm reported */
+    double total = 0;
+    CU_ASSERT_TRUE(ttml_clip_grad_norm(params, 100.0, TRUE, &total, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_DOUBLE_EQUAL(total, norm, 1e-5);
+    float out[6];
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(a->grad, out, &err));
+    for (int i = 0; i < 6; i++) CU_ASSERT_EQUAL(out[i], ga[i]);
+
+    /* max_norm 2: every gradient scaled by 2 / (norm + 1e-6) */
+    CU_ASSERT_TRUE(ttml_clip_grad_norm(params, 2.0, TRUE, &total, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_DOUBLE_EQUAL(total, norm, 1e-5);
+    double coef = 2.0 / (norm + 1e-6);
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(a->grad, out, &err));
+    for (int i = 0; i < 6; i++) CU_ASSERT_DOUBLE_EQUAL(out[i], ga[i] * coef, 1e-6);
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(b->grad, out, &err));
+    for (int i = 0; i < 4; i++) CU_ASSERT_DOUBLE_EQUAL(out[i], gb[i] * coef, 1e-6);
+    CU_ASSERT_PTR_NULL(c->grad);
+    /* the new norm is max_norm (up to the 1e-6) */
+    CU_ASSERT_TRUE(ttml_clip_grad_norm(params, 100.0, TRUE, &total, &err));
+    CU_ASSERT_DOUBLE_EQUAL(total, 2.0, 1e-5);
+
+    /* a gradient tensor shared by two parameters is scaled once for each
+     * and the shared tensor itself is left alone */
+    ttml_tensor_zero_grad(a);
+    ttml_tensor_zero_grad(b);
+    int64_t s4[1] = {4};
+    ttml_tensor *a4 = ttml_tensor_zeros(NULL, 1, s4, TTML_DTYPE_F32, &err);
+    ttml_tensor *shared = ttml_tensor_from_floats(NULL, 1, s4, gb, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    GPtrArray *two = g_ptr_array_new_with_free_func(g_free);
+    ttml_tensor *pair[2] = {a4, b};
+    for (int i = 0; i < 2; i++) {
+        ttml_param *p = g_new(ttml_param, 1);
+        p->name = (char *)names[i];
+        p->tensor = pair[i];
+        g_ptr_array_add(two, p);
+        CU_ASSERT_TRUE(ttml_tensor_accumulate_grad(pair[i], shared, &err));
+    }
+    double n2 = sqrt(2.0 * (1 + 4 + 0 + 9));
+    CU_ASSERT_TRUE(ttml_clip_grad_norm(two, 1.0, TRUE, &total, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_DOUBLE_EQUAL(total, n2, 1e-5);
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_TRUE(ttml_tensor_to_floats(pair[i]->grad, out, &err));
+        for (int k = 0; k < 4; k++) CU_ASSERT_DOUBLE_EQUAL(out[k], gb[k] / (n2 + 1e-6), 1e-6);
+    }
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(shared, out, &err));
+    for (int k = 0; k < 4; k++) CU_ASSERT_EQUAL(out[k], gb[k]);
+
+    /* non-finite: an error, gradients untouched */
+    ttml_tensor_zero_grad(a);
+    const float bad[6] = {1, INFINITY, 0, 0, 0, 0};
+    set_grad(a, bad);
+    CU_ASSERT_FALSE(ttml_clip_grad_norm(params, 1.0, TRUE, &total, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_NUMERIC, "non-finite");
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(a->grad, out, &err));
+    CU_ASSERT_EQUAL(out[0], 1.0f);
+    /* bad max_norm */
+    CU_ASSERT_FALSE(ttml_clip_grad_norm(params, 0.0, FALSE, NULL, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_INVALID_ARG, "max_norm");
+
+    g_ptr_array_unref(two);
+    g_ptr_array_unref(params);
+    ttml_tensor_unref(shared);
+    ttml_tensor_unref(a4);
+    ttml_tensor_unref(a);
+    ttml_tensor_unref(b);
+    ttml_tensor_unref(c);
+    ttml_test_shutdown();
+}
+
+/* ------------------------------------------------------------- learning */
+
+static void test_loss_decreases(void)
+{
+    char *cfg = write_config("learn.yaml", 4, 1, 40, "adamw", 3e-3, 0.0, 0, "learn.safetensors",
+                             "  clip_grad_norm_max_norm: 1.0\n  scheduler_type: cosine\n"
+                             "  scheduler_config: {warmup_steps: 4}\n");
+    char *metrics = tmp_path("learn.jsonl");
+    GError *err = NULL;
+    CU_ASSERT_TRUE(train(cfg, metrics, FALSE, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    GPtrArray *losses = read_losses(metrics);
+    CU_ASSERT_EQUAL_FATAL(losses->len, 41);
+    double first = 0, last = 0;
+    for (int i = 1; i <= 5; i++) first += g_ascii_strtod(losses->pdata[i], NULL) / 5;
+    for (int i = 36; i <= 40; i++) last += g_ascii_strtod(losses->pdata[i], NULL) / 5;
+    /* starts near ln(V) (uniform over the characters), ends well below */
+    CU_ASSERT(first > 3.0);
+    CU_ASSERT(last < first - 0.5);
+    if (!(last < first - 0.5)) fprintf(stderr, "\nloss %.4f -> %.4f\n", first, last);
+    char *text = NULL;
+    CU_ASSERT_TRUE(g_file_get_contents(metrics, &text, NULL, NULL));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"val_loss\":"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"tokens_per_s\":"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"peak_mem_bytes\":"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"final_val_loss\":"));
+    g_free(text);
+    g_ptr_array_unref(losses);
+    g_free(metrics);
+    g_free(cfg);
+}
+
+/* ---------------------------------------------------- accumulation */
+
+/* Parameters of a checkpoint as one float array per parameter. */
+static GPtrArray *checkpoint_params(const char *path)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+    GError *err = NULL;
+    ttml_lm *lm = ttml_lm_load(path, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    GPtrArray *params = ttml_module_parameters(lm->model);
+    for (guint i = 0; i < params->len; i++) {
+        ttml_tensor *t = ((ttml_param *)g_ptr_array_index(params, i))->tensor;
+        float *v = g_new(float, t->numel + 1);
+        v[0] = (float)t->numel;
+        CU_ASSERT_TRUE(ttml_tensor_to_floats(t, v + 1, &err));
+        g_ptr_array_add(out, v);
+    }
+    g_ptr_array_unref(params);
+    ttml_lm_free(lm);
+    return out;
+}
+
+static double max_diff(GPtrArray *x, GPtrArray *y)
+{
+    double m = 0;
+    CU_ASSERT_EQUAL_FATAL(x->len, y->len);
+    for (guint i = 0; i < x->len; i++) {
+        const float *a = x->pdata[i], *b = y->pdata[i];
+        CU_ASSERT_EQUAL_FATAL(a[0], b[0]);
+        for (gsize k = 1; k <= (gsize)a[0]; k++) m = MAX(m, fabs((double)a[k] - b[k]));
+    }
+    return m;
+}
+
+static void test_grad_accumulation(void)
+{
+    GError *err = NULL;
+    /* SGD: the update is lr * gradient, so the parameters compare gradients. */
+    char *c41 = write_config("acc41.yaml", 4, 1, 1, "sgd", 0.5, 0.0, 0, "acc41.safetensors", NULL);
+    char *c22 = write_config("acc22.yaml", 2, 2, 1, "sgd", 0.5, 0.0, 0, "acc22.safetensors", NULL);
+    char *c21 = write_config("acc21.yaml", 2, 1, 1, "sgd", 0.5, 0.0, 0, "acc21.safetensors", NULL);
+    CU_ASSERT_TRUE(train(c41, NULL, FALSE, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_TRUE(train(c22, NULL, FALSE, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_TRUE(train(c21, NULL, FALSE, &err));
+    TTML_ASSERT_NO_ERROR(err);
+
+    CU_ASSERT_EQUAL_FATAL(ttml_test_init_cpu(), 0);
+    char *p41 = tmp_path("acc41.safetensors"), *p22 = tmp_path("acc22.safetensors"),
+         *p21 = tmp_path("acc21.safetensors");
+    GPtrArray *a = checkpoint_params(p41), *b = checkpoint_params(p22), *c = checkpoint_params(p21);
+    double same = max_diff(a, b), other = max_diff(a, c);
+    /* B=4 x 1 and B=2 x 2 on the same windows: the same update; B=2 x 1
+     * (half the windows) a visibly different one */
+    CU_ASSERT(same < 2e-6);
+    CU_ASSERT(other > 1e-4);
+    if (!(same < 2e-6) || !(other > 1e-4)) fprintf(stderr, "\naccum diff %g, half-batch diff %g\n", same, other);
+    g_ptr_array_unref(a);
+    g_ptr_array_unref(b);
+    g_ptr_array_unref(c);
+    ttml_test_shutdown();
+    g_free(p41);
+    g_free(p22);
+    g_free(p21);
+    g_free(c41);
+    g_free(c22);
+    g_free(c21);
+}
+
+/* ----------------------------------------------------------- resume */
+
+static int run_bin(char **argv_tail, char **out, char **err_text)
+{
+    GPtrArray *argv = g_ptr_array_new();
+    g_ptr_array_add(argv, (gpointer)RUN_BIN);
+    for (char **a = argv_tail; *a; a++) g_ptr_array_add(argv, *a);
+    g_ptr_array_add(argv, NULL);
+    char **env = g_environ_unsetenv(g_get_environ(), "TTML_PLUGIN_PATH");
+    int status = -1;
+    GError *err = NULL;
+    gboolean ok = g_spawn_sync(tmpdir, (char **)argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, out, err_text,
+                               &status, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    g_strfreev(env);
+    g_ptr_array_free(argv, TRUE);
+    return ok && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static gint64 last_logged_step(const char *metrics)
+{
+    GPtrArray *l = read_losses(metrics);
+    gint64 n = (gint64)l->len - 1;
+    g_ptr_array_unref(l);
+    return n;
+}
+
+static void test_resume_after_sigkill(void)
+{
+    GError *err = NULL;
+    char *full_cfg = write_config("full.yaml", 4, 1, 20, "adamw", 2e-3, 0.1, 0, "full.safetensors", NULL);
+    char *kill_cfg = write_config("killed.yaml", 4, 1, 20, "adamw", 2e-3, 0.1, 5, "killed.safetensors", NULL);
+    char *full_m = tmp_path("full.jsonl"), *kill_m = tmp_path("killed.jsonl"), *res_m = tmp_path("resumed.jsonl");
+    CU_ASSERT_TRUE(train(full_cfg, full_m, FALSE, &err));
+    TTML_ASSERT_NO_ERROR(err);
+
+    /* The killed run: the same config saving every 5 steps; --max-steps keeps
+     * it busy until the kill (the identity scheduler does not depend on it). */
+    char *argv[] = {(char *)RUN_BIN, kill_cfg, (char *)"--quiet", (char *)"--metrics", kill_m,
+                    (char *)"--max-steps", (char *)"100000", NULL};
+    char **env = g_environ_unsetenv(g_get_environ(), "TTML_PLUGIN_PATH");
+    GPid pid = 0;
+    CU_ASSERT_TRUE_FATAL(g_spawn_async(tmpdir, argv, env, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+                                       NULL, NULL, &pid, &err));
+    g_strfreev(env);
+    gint64 seen = 0;
+    for (int i = 0; i < 20000 && seen < 12; i++) {
+        g_usleep(1000);
+        seen = last_logged_step(kill_m);
+    }
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    g_spawn_close_pid(pid);
+    CU_ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    CU_ASSERT_FATAL(seen >= 12);
+
+    char *ck = tmp_path("killed.safetensors");
+    char *out = NULL, *errs = NULL;
+    char *rargs[] = {kill_cfg, (char *)"--resume", ck, (char *)"--metrics", res_m, NULL};
+    int rc = run_bin(rargs, &out, &errs);
+    CU_ASSERT_EQUAL(rc, 0);
+    if (rc != 0) fprintf(stderr, "\nresume failed: %s\n", errs);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "resumed from"));
+    GPtrArray *full = read_losses(full_m), *res = read_losses(res_m);
+    CU_ASSERT_EQUAL_FATAL(full->len, 21);
+    CU_ASSERT_EQUAL_FATAL(res->len, 21);
+    /* the checkpoint was at a multiple of 5 at or after step 10 */
+    int first = 1;
+    while (first <= 20 && !res->pdata[first]) first++;
+    CU_ASSERT((first - 1) % 5 == 0 && first - 1 >= 10 && first <= 20);
+    int compared = 0;
+    for (int s = first; s <= 20; s++) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(res->pdata[s]);
+        CU_ASSERT_STRING_EQUAL(res->pdata[s], full->pdata[s]);
+        if (strcmp(res->pdata[s], full->pdata[s]) != 0)
+            fprintf(stderr, "\nstep %d: resumed %s, uninterrupted %s\n", s, (char *)res->pdata[s],
+                    (char *)full->pdata[s]);
+        compared++;
+    }
+    CU_ASSERT(compared >= 5);
+    g_ptr_array_unref(full);
+    g_ptr_array_unref(res);
+    g_free(out);
+    g_free(errs);
+
+    /* A truncated checkpoint: a clear error naming the file. */
+    char *data = NULL;
+    gsize len = 0;
+    CU_ASSERT_TRUE_FATAL(g_file_get_contents(ck, &data, &len, NULL));
+    char *trunc = tmp_path("truncated.safetensors");
+    CU_ASSERT_TRUE(g_file_set_contents(trunc, data, (gssize)(len * 2 / 3), NULL));
+    g_free(data);
+    char *targs[] = {kill_cfg, (char *)"--resume", trunc, NULL};
+    rc = run_bin(targs, &out, &errs);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, "truncated.safetensors"));
+    g_free(out);
+    g_free(errs);
+    char *gargs[] = {(char *)"generate", (char *)"--checkpoint", trunc, NULL};
+    rc = run_bin(gargs, &out, &errs);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, "truncated.safetensors"));
+    g_free(out);
+    g_free(errs);
+    /* A checkpoint of another model shape names the tensor. */
+    char *other = write_config("other.yaml", 4, 1, 20, "adamw", 2e-3, 0.1, 5, "killed.safetensors",
+                               NULL);
+    char *text = NULL;
+    CU_ASSERT_TRUE(g_file_get_contents(other, &text, NULL, NULL));
+    char *wide = replace(text, "embedding_dim: 32", "embedding_dim: 64");
+    CU_ASSERT_TRUE(g_file_set_contents(other, wide, -1, NULL));
+    char *oargs[] = {other, (char *)"--resume", NULL};
+    rc = run_bin(oargs, &out, &errs);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, "wte.weight"));
+    g_free(out);
+    g_free(errs);
+    g_free(text);
+    g_free(wide);
+    g_free(other);
+    g_free(trunc);
+    g_free(ck);
+    g_free(full_cfg);
+    g_free(kill_cfg);
+    g_free(full_m);
+    g_free(kill_m);
+    g_free(res_m);
+}
+
+/* -------------------------------------------------------- generation */
+
+static guint32 argmax_row(const float *row, gint64 V)
+{
+    guint32 best = 0;
+    for (gint64 i = 1; i < V; i++)
+        if (row[i] > row[best]) best = (guint32)i;
+    return best;
+}
+
+static void test_generate(void)
+{
+    char *ck = tmp_path("full.safetensors");   /* written by the resume test */
+    if (!g_file_test(ck, G_FILE_TEST_EXISTS)) {
+        GError *err = NULL;
+        char *cfg = write_config("full.yaml", 4, 1, 20, "adamw", 2e-3, 0.1, 0, "full.safetensors", NULL);
+        CU_ASSERT_TRUE(train(cfg, NULL, FALSE, &err));
+        TTML_ASSERT_NO_ERROR(err);
+        g_free(cfg);
+    }
+    CU_ASSERT_EQUAL_FATAL(ttml_test_init_cpu(), 0);
+    GError *err = NULL;
+    ttml_lm *lm = ttml_lm_load(ck, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lm);
+    const char *prompt = "ROMEO:\n";
+    const int N = 6;
+    ttml_sampling_params greedy = {sizeof greedy, N, 1.0, 0, 1.0, 1.0, TRUE};
+    char *g1 = ttml_lm_generate(lm, prompt, &greedy, NULL, NULL, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    char *g2 = ttml_lm_generate(lm, prompt, &greedy, NULL, NULL, &err);
+    CU_ASSERT_STRING_EQUAL(g1, g2);
+    CU_ASSERT_EQUAL(g_utf8_strlen(g1, -1), N);
+
+    /* The same continuation by full forwards (no cache), argmax each time. */
+    gsize n = 0;
+    guint32 *ids = ttml_tokenizer_encode(lm->tokenizer, prompt, strlen(prompt), &n, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    ids = g_renew(guint32, ids, n + N);
+    gboolean prev = ttml_set_grad_enabled(FALSE);
+    for (int t = 0; t < N; t++) {
+        int64_t shape[4] = {1, 1, 1, (int64_t)n};
+        ttml_tensor *x = ttml_tensor_from_data(NULL, 4, shape, TTML_DTYPE_U32, ids, &err);
+        ttml_tensor *logits = ttml_module_forward(lm->model, x, &err);
+        TTML_ASSERT_NO_ERROR(err);
+        gint64 cols = logits->shape[logits->ndim - 1];
+        float *v = g_new(float, logits->numel);
+        CU_ASSERT_TRUE(ttml_tensor_to_floats(logits, v, &err));
+        ids[n] = argmax_row(v + (n - 1) * (gsize)cols, lm->vocab_size);
+        n++;
+        g_free(v);
+        ttml_tensor_unref(logits);
+        ttml_tensor_unref(x);
+        ttml_reset_graph();
+    }
+    ttml_set_grad_enabled(prev);
+    char *full = ttml_tokenizer_decode(lm->tokenizer, ids + n - N, N);
+    CU_ASSERT_STRING_EQUAL(g1, full);
+    g_free(ids);
+    g_free(full);
+
+    /* top_k = 1 samples the argmax */
+    ttml_sampling_params k1 = {sizeof k1, N, 1.0, 1, 1.0, 1.0, FALSE};
+    ttml_set_seed(99);
+    char *s_k1 = ttml_lm_generate(lm, prompt, &k1, NULL, NULL, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_STRING_EQUAL(s_k1, g1);
+    /* same seed, same sample */
+    ttml_sampling_params samp = {sizeof samp, 20, 1.0, 0, 0.95, 1.2, FALSE};
+    ttml_set_seed(5);
+    char *s1 = ttml_lm_generate(lm, prompt, &samp, NULL, NULL, &err);
+    ttml_set_seed(5);
+    char *s2 = ttml_lm_generate(lm, prompt, &samp, NULL, NULL, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_STRING_EQUAL(s1, s2);
+    CU_ASSERT_EQUAL(g_utf8_strlen(s1, -1), 20);
+    /* more tokens than the context (16): the cache is rebuilt, still works */
+    ttml_sampling_params longer = {sizeof longer, 40, 1.0, 0, 1.0, 1.0, TRUE};
+    char *l = ttml_lm_generate(lm, prompt, &longer, NULL, NULL, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_TRUE(g_str_has_prefix(l, g1));
+    g_free(l);
+
+    /* the binary prints prompt + greedy continuation */
+    char *out = NULL, *errs = NULL;
+    char *gargs[] = {(char *)"generate", (char *)"--checkpoint", ck, (char *)"--prompt", (char *)prompt,
+                     (char *)"--max-tokens", (char *)"6", (char *)"--greedy", NULL};
+    int rc = run_bin(gargs, &out, &errs);
+    CU_ASSERT_EQUAL(rc, 0);
+    char *expect = g_strconcat(prompt, g1, "\n", NULL);
+    CU_ASSERT_STRING_EQUAL(out, expect);
+    g_free(expect);
+    g_free(out);
+    g_free(errs);
+    /* a bad character in the prompt is a clear error */
+    char *bargs[] = {(char *)"generate", (char *)"--checkpoint", ck, (char *)"--prompt", (char *)"\x01",
+                     NULL};
+    rc = run_bin(bargs, &out, &errs);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, "prompt"));
+    g_free(out);
+    g_free(errs);
+
+    /* a model without decode hooks */
+    ttml_module *mlp = ttml_model_create("linear_regression", NULL, &err);
+    if (mlp) {
+        ttml_module *saved = lm->model;
+        lm->model = mlp;
+        char *none = ttml_lm_generate(lm, prompt, &greedy, NULL, NULL, &err);
+        CU_ASSERT_PTR_NULL(none);
+        TTML_ASSERT_ERROR(err, TTML_ERROR_UNSUPPORTED, "decode");
+        lm->model = saved;
+        ttml_module_unref(mlp);
+    }
+    g_clear_error(&err);
+    g_free(g1);
+    g_free(g2);
+    g_free(s_k1);
+    g_free(s1);
+    g_free(s2);
+    ttml_lm_free(lm);
+    ttml_test_shutdown();
+    g_free(ck);
+}
+
+static void test_config_errors(void)
+{
+    GError *err = NULL;
+    /* vocab_size below the corpus' vocabulary */
+    char *cfg = write_config("smallvocab.yaml", 4, 1, 2, "adamw", 1e-3, 0.0, 0, "x.safetensors", NULL);
+    char *text = NULL;
+    CU_ASSERT_TRUE(g_file_get_contents(cfg, &text, NULL, NULL));
+    char *bad = replace(text, "    num_heads: 2\n", "    num_heads: 2\n    vocab_size: 8\n");
+    CU_ASSERT_TRUE(g_file_set_contents(cfg, bad, -1, NULL));
+    CU_ASSERT_FALSE(train(cfg, NULL, FALSE, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, "vocab_size");
+    g_free(bad);
+    /* an unknown key */
+    bad = replace(text, "  seed: 11\n", "  bogus_key: 1\n  seed: 11\n");
+    CU_ASSERT_TRUE(g_file_set_contents(cfg, bad, -1, NULL));
+    CU_ASSERT_FALSE(train(cfg, NULL, FALSE, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, "bogus_key");
+    g_free(bad);
+    /* no corpus */
+    bad = replace(text, "path: [missing-first.txt, corpus.txt]", "path: [nope.txt]");
+    CU_ASSERT_TRUE(g_file_set_contents(cfg, bad, -1, NULL));
+    CU_ASSERT_FALSE(train(cfg, NULL, FALSE, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_IO, "nope.txt");
+    g_free(bad);
+    g_free(text);
+    g_free(cfg);
+}
+
+int main(void)
+{
+    CU_TestInfo tests[] = {
+        {"clip_grad_norm", test_clip_grad_norm},
+        {"loss_decreases", test_loss_decreases},
+        {"grad_accumulation", test_grad_accumulation},
+        {"resume_after_sigkill", test_resume_after_sigkill},
+        {"generate", test_generate},
+        {"config_errors", test_config_errors},
+        CU_TEST_INFO_NULL,
+    };
+    return ttml_test_run("lm_train", tests, suite_init, suite_clean);
+}
