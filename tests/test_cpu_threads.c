@@ -12,6 +12,7 @@
 #include "test_util.h"
 
 #include <dirent.h>
+#include <sys/wait.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +395,33 @@ static void test_pool_disabled(void)
     restart(NULL);
 }
 
+/* A forked child (no worker threads) still runs large kernels, inline. */
+static void test_fork_child_runs_inline(void)
+{
+    restart("3");
+    const int64_t shape[1] = {N_BIG};
+    GError *err = NULL;
+    ttml_tensor *t = ttml_tensor_full(ttml_get_device(), 1, shape, TTML_DTYPE_F32, 2.0f, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        alarm(20); /* a hang kills the child: the parent sees a signal */
+        ttml_affine_params ap = {3.0f, 1.0f};
+        gboolean ok = ttml_launch_tensors("affine", &t, 1, &t, 1, &ap, sizeof ap, NULL);
+        float *h = g_new(float, N_BIG);
+        ok = ok && ttml_tensor_to_floats(t, h, NULL);
+        for (size_t i = 0; ok && i < N_BIG; i++) ok = h[i] == 7.0f;
+        _exit(ok && pool_workers(NULL, 0) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT_TRUE(WIFEXITED(status));
+    CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
+    ttml_tensor_unref(t);
+    restart(NULL);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -403,6 +431,7 @@ int main(void)
         {"worker computes", test_worker_computes},
         {"pool reuses buffers", test_pool_reuses_buffers},
         {"pool disabled", test_pool_disabled},
+        {"fork child runs inline", test_fork_child_runs_inline},
         CU_TEST_INFO_NULL,
     };
     g_unsetenv("TTML_CPU_THREADS");

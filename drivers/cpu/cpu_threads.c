@@ -243,6 +243,25 @@ static void pool_stop(void)
     atomic_store(&pool.stop, 0);
 }
 
+/* A forked child has no workers: run everything inline there (same chunks,
+ * same results) instead of waiting for threads that do not exist. */
+static void pool_atfork_child(void)
+{
+    g_free(pool.threads);
+    pool.threads = NULL;
+    pool.n_threads = 0;
+    atomic_store(&pool.pending, 0);
+    atomic_store(&pool.workers_sleeping, 0);
+    atomic_store(&pool.caller_sleeping, 0);
+    atomic_store(&pool.busy, 0);
+    in_region = 0;
+}
+
+static void pool_register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, pool_atfork_child);
+}
+
 /* Start T - 1 workers. On failure to create a thread, keeps the ones made
  * (fewer threads: chunks then run inline, results unchanged). */
 static void pool_start(int t)
@@ -250,6 +269,8 @@ static void pool_start(int t)
     t = CLAMP(t, 1, TTML_CPU_MAX_THREADS);
     pool.spin_ns = spin_ns_from_env();
     if (t <= 1) return;
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&atfork_once, pool_register_atfork);
     pool.threads = g_new0(pthread_t, t - 1);
     atomic_store(&pool.stop, 0);
     atomic_store(&pool.pending, 0);

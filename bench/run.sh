@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# bench/run.sh - ttml vs PyTorch on fixed training cases (issue 3, item 8).
+#
+# Usage: bench/run.sh [CASE...]        (default: sgemm nanogpt tiny gpt2_124m linreg)
+# Environment:
+#   BUILD=dir        ttml build tree (default: build, relative to the repository);
+#                    this script builds nothing of ttml: build it first
+#   STEPS=N          training steps per GPT case (default 30; gpt2_124m: GPT2_STEPS, default 12)
+#   WARMUP=N         steps dropped before taking the median (default 5; gpt2_124m: 3)
+#   LINREG_STEPS=N   steps of the linreg case (default 5000)
+#   IMPLS="ttml torch"   which sides to run
+#   TTML_ARGS="..."  extra ttml-run arguments (e.g. --device profiler:cpu)
+#
+# Output: one machine-readable line per measurement, all starting "bench ":
+#   bench case=sgemm_peak gflops=... threads=2 core=SkylakeX
+#   bench case=nanogpt impl=ttml ms_per_step=... tokens_per_s=... peak_rss_mb=...
+#   bench case=nanogpt impl=torch ms_per_step=... tokens_per_s=... peak_rss_mb=...
+#   bench case=nanogpt ratio_ms=... ratio_rss=...        (ttml / torch; < 1 is better)
+#   bench case=gpt2_124m impl=ttml ... gflops=... peak_fraction=...
+#   bench case=linreg impl=ttml us_per_step=...
+# A side that fails prints "bench case=X impl=Y error=..." and the script goes on.
+# See bench/README.md for the method.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) build=$BUILD ;; *) build=$root/$BUILD ;; esac
+STEPS=${STEPS:-30}
+WARMUP=${WARMUP:-5}
+GPT2_STEPS=${GPT2_STEPS:-12}
+GPT2_WARMUP=${GPT2_WARMUP:-3}
+LINREG_STEPS=${LINREG_STEPS:-5000}
+IMPLS=${IMPLS:-"ttml torch"}
+TTML_ARGS=${TTML_ARGS:-}
+PY=/usr/bin/python3
+TIME=/usr/bin/time
+cases=("$@")
+[ ${#cases[@]} -eq 0 ] && cases=(sgemm nanogpt tiny gpt2_124m linreg)
+
+tmp=$(mktemp -d /tmp/ttml-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+# PyTorch's best environment here (issue 3): passive OpenMP waits, OpenBLAS's
+# AVX-512 kernels (only where the CPU has them).
+if grep -qw avx512f /proc/cpuinfo; then coretype=SkylakeX; else coretype=; fi
+torch_env=(env OMP_WAIT_POLICY=PASSIVE)
+[ -n "$coretype" ] && torch_env+=(OPENBLAS_CORETYPE=$coretype)
+
+peak_gflops=
+
+have_ttml() {
+    if [ ! -x "$build/bin/ttml-run" ]; then
+        echo "bench case=$1 impl=ttml error=no-ttml-run ($build/bin/ttml-run: build ttml first or set BUILD=dir)"
+        return 1
+    fi
+}
+
+# "Maximum resident set size (kbytes): N" of /usr/bin/time -v -> MiB
+rss_mb() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$1"; }
+
+# median of step_ms over the metrics lines with step > warmup
+median_step_ms() {
+    $PY - "$1" "$2" <<'EOF'
+import json, statistics, sys
+path, warmup = sys.argv[1], int(sys.argv[2])
+ms = []
+for line in open(path):
+    try:
+        o = json.loads(line)
+    except ValueError:
+        continue
+    if "step" in o and "step_ms" in o and o["step"] > warmup:
+        ms.append(float(o["step_ms"]))
+print(f"{statistics.median(ms):.4f} {len(ms)}" if ms else "nan 0")
+EOF
+}
+
+# case -> "blocks heads width context vocab batch" (keep in sync with bench/configs and torch_gpt.py)
+shape_of() {
+    case $1 in
+    nanogpt) echo "6 6 384 128 96 4" ;;
+    tiny) echo "2 4 128 64 96 8" ;;
+    gpt2_124m) echo "12 12 768 256 50304 2" ;;
+    esac
+}
+
+# Training FLOPs per step: 6 * N * T (N = parameters used in matmuls: all but
+# the position table; the tied head counts once) + attention 12 * L * S * E * T
+# (QK^T and AV, forward and backward, the full S x S square), T = B * S tokens.
+flops_per_step() {
+    read -r L H E S V B <<<"$(shape_of "$1")"
+    $PY -c "
+L,E,S,V,B=$L,$E,$S,$V,$B
+N = V*E + L*(12*E*E + 13*E) + 2*E
+T = B*S
+print(6*N*T + 12*L*S*E*T)"
+}
+
+result_line() { # case impl ms tokens rss [extra]
+    local case=$1 impl=$2 ms=$3 rss=$4 extra=${5:-}
+    read -r L H E S V B <<<"$(shape_of "$case")"
+    local tps gf=""
+    tps=$($PY -c "print(f'{$B*$S/($ms/1e3):.0f}')")
+    if [ "$case" = gpt2_124m ]; then
+        local f
+        f=$(flops_per_step "$case")
+        gf=$($PY -c "g=$f/($ms/1e3)/1e9; p='${peak_gflops}'; print(f' gflops={g:.1f}' + (f' peak_fraction={g/float(p):.2f}' if p else ''))")
+    fi
+    echo "bench case=$case impl=$impl ms_per_step=$ms tokens_per_s=$tps peak_rss_mb=$rss$gf$extra"
+}
+
+run_sgemm() {
+    if ! cc -O2 -o "$tmp/sgemm_peak" "$here/sgemm_peak.c" -lopenblas 2>"$tmp/cc.err"; then
+        echo "bench case=sgemm_peak error=build-failed ($(head -1 "$tmp/cc.err"))"
+        return
+    fi
+    local out
+    out=$(env ${coretype:+OPENBLAS_CORETYPE=$coretype} OPENBLAS_NUM_THREADS=2 "$tmp/sgemm_peak" 1.5)
+    echo "$out" | grep '^bench '
+    peak_gflops=$(echo "$out" | sed -n 's/^bench .* gflops=\([0-9.]*\).*/\1/p')
+}
+
+run_gpt() {
+    local case=$1 steps=$STEPS warmup=$WARMUP
+    if [ "$case" = gpt2_124m ]; then steps=$GPT2_STEPS; warmup=$GPT2_WARMUP; fi
+    local ttml_ms="" ttml_rss="" torch_ms="" torch_rss=""
+    if [[ " $IMPLS " == *" ttml "* ]] && have_ttml "$case"; then
+        local m=$tmp/$case.jsonl
+        # shellcheck disable=SC2086
+        if $TIME -v "$build/bin/ttml-run" "$here/configs/$case.yaml" --max-steps "$steps" --metrics "$m" -q \
+            $TTML_ARGS >"$tmp/$case.out" 2>"$tmp/$case.time"; then
+            read -r ttml_ms n <<<"$(median_step_ms "$m" "$warmup")"
+            ttml_rss=$(rss_mb "$tmp/$case.time")
+            if [ "$n" = 0 ]; then
+                echo "bench case=$case impl=ttml error=no-step_ms-in-metrics"
+                ttml_ms=""
+            else
+                result_line "$case" ttml "$ttml_ms" "$ttml_rss" " steps=$steps warmup=$warmup"
+            fi
+        else
+            echo "bench case=$case impl=ttml error=ttml-run-failed ($(grep -v '^\s' "$tmp/$case.time" | grep -v 'Command exited' | tail -1))"
+        fi
+    fi
+    if [[ " $IMPLS " == *" torch "* ]]; then
+        local line
+        line=$("${torch_env[@]}" $TIME -v $PY "$here/torch_gpt.py" --case "$case" --steps "$steps" --warmup "$warmup" \
+            2>"$tmp/$case.torch.time" | grep '^bench ')
+        if [ -n "$line" ]; then
+            torch_ms=$(echo "$line" | sed -n 's/.* ms_per_step=\([0-9.]*\).*/\1/p')
+            torch_rss=$(rss_mb "$tmp/$case.torch.time")
+            result_line "$case" torch "$torch_ms" "$torch_rss" " steps=$steps warmup=$warmup"
+        else
+            echo "bench case=$case impl=torch error=torch-failed ($(grep -iE 'error|Traceback' "$tmp/$case.torch.time" | tail -1))"
+        fi
+    fi
+    if [ -n "$ttml_ms" ] && [ -n "$torch_ms" ]; then
+        $PY -c "print(f'bench case=$case ratio_ms={$ttml_ms/$torch_ms:.2f} ratio_rss={$ttml_rss/$torch_rss:.2f}')"
+    fi
+}
+
+run_linreg() {
+    local ttml_us="" torch_us=""
+    if [[ " $IMPLS " == *" ttml "* ]] && have_ttml linreg; then
+        local m=$tmp/linreg.jsonl
+        if "$build/bin/ttml-run" "$here/configs/linreg.yaml" --max-steps "$LINREG_STEPS" --metrics "$m" -q \
+            >"$tmp/linreg.out" 2>&1; then
+            read -r ms n <<<"$(median_step_ms "$m" 100)"
+            ttml_us=$($PY -c "print(f'{$ms*1e3:.1f}')")
+            echo "bench case=linreg impl=ttml us_per_step=$ttml_us steps=$LINREG_STEPS"
+        else
+            echo "bench case=linreg impl=ttml error=ttml-run-failed ($(tail -1 "$tmp/linreg.out"))"
+        fi
+    fi
+    if [[ " $IMPLS " == *" torch "* ]]; then
+        local line
+        line=$("${torch_env[@]}" $PY "$here/torch_gpt.py" --case linreg --steps "$LINREG_STEPS" --warmup 100 |
+            grep '^bench ')
+        if [ -n "$line" ]; then
+            torch_us=$(echo "$line" | sed -n 's/.* us_per_step=\([0-9.]*\).*/\1/p')
+            echo "bench case=linreg impl=torch us_per_step=$torch_us steps=$LINREG_STEPS"
+        else
+            echo "bench case=linreg impl=torch error=torch-failed"
+        fi
+    fi
+    if [ -n "$ttml_us" ] && [ -n "$torch_us" ]; then
+        $PY -c "print(f'bench case=linreg ratio_us={$ttml_us/$torch_us:.3f}')"
+    fi
+}
+
+for c in "${cases[@]}"; do
+    case $c in
+    sgemm | sgemm_peak) run_sgemm ;;
+    nanogpt | tiny) run_gpt "$c" ;;
+    gpt2_124m | gpt2)
+        [ -z "$peak_gflops" ] && [[ " ${cases[*]} " != *" sgemm "* ]] && run_sgemm
+        run_gpt gpt2_124m
+        ;;
+    linreg) run_linreg ;;
+    *) echo "bench case=$c error=unknown-case (known: sgemm nanogpt tiny gpt2_124m linreg)" ;;
+    esac
+done

@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""bench/torch_gpt.py - the PyTorch yardstick for bench/run.sh.
+
+The same models as bench/configs/*.yaml, trained the same way:
+
+  gpt cases: GPT-2 pre-LN blocks (LayerNorm, qkv Linear with bias, causal
+  masked-softmax attention, proj, GELU(tanh) MLP 4x, residuals), learned token
+  and position embeddings, final LayerNorm, head tied to the token embedding;
+  dropout 0, fp32, AdamW (lr 3e-4, betas 0.9/0.999, eps 1e-8, wd 0.01),
+  cross-entropy (mean) over the vocabulary, synthetic random token batches
+  [B, S] (the cost does not depend on the ids).
+  linreg: nn.Linear(2, 1), SGD (lr 0.01), MSE, batches of 32 drawn from 256
+  fixed samples.
+
+One step = zero_grad + forward + loss + backward + optimizer step (plus
+loss.item(), which a training loop needs to log the loss). Each step is
+timed with time.perf_counter(); the first WARMUP steps are dropped and the
+median of the rest is reported. Peak RSS is the process's ru_maxrss
+(bench/run.sh also measures it from outside with /usr/bin/time).
+
+Run it as bench/run.sh does:
+  OMP_WAIT_POLICY=PASSIVE OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 \
+      bench/torch_gpt.py --case nanogpt --steps 30
+Prints: bench case=CASE impl=torch ms_per_step=... tokens_per_s=... peak_rss_mb=... params=...
+"""
+import argparse
+import math
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# name: (blocks, heads, width, context, vocab, batch) - keep in sync with bench/configs
+CASES = {
+    "nanogpt": (6, 6, 384, 128, 96, 4),
+    "tiny": (2, 4, 128, 64, 96, 8),
+    "gpt2_124m": (12, 12, 768, 256, 50304, 2),
+}
+
+
+class Block(nn.Module):
+    def __init__(self, width, heads):
+        super().__init__()
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.ln2 = nn.LayerNorm(width)
+        self.fc = nn.Linear(width, 4 * width)
+        self.fc_proj = nn.Linear(4 * width, width)
+
+    def attention(self, x, mask):
+        b, s, e = x.shape
+        h = self.heads
+        q, k, v = self.qkv(x).split(e, dim=2)
+        q = q.view(b, s, h, e // h).transpose(1, 2)  # [B, H, S, D]
+        k = k.view(b, s, h, e // h).transpose(1, 2)
+        v = v.view(b, s, h, e // h).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(e // h))
+        att = att.masked_fill(mask[:, :, :s, :s], float("-inf"))
+        att = F.softmax(att, dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(b, s, e)
+        return self.proj(y)
+
+    def forward(self, x, mask):
+        x = x + self.attention(self.ln1(x), mask)
+        x = x + self.fc_proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+        return x
+
+
+class GPT(nn.Module):
+    def __init__(self, blocks, heads, width, context, vocab):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, width)
+        self.wpe = nn.Embedding(context, width)
+        self.blocks = nn.ModuleList([Block(width, heads) for _ in range(blocks)])
+        self.ln_f = nn.LayerNorm(width)
+        # True above the diagonal = masked (future positions)
+        mask = torch.triu(torch.ones(context, context, dtype=torch.bool), diagonal=1)
+        self.register_buffer("mask", mask.view(1, 1, context, context))
+        for name, p in self.named_parameters():
+            if name.endswith("weight") and p.dim() == 2:
+                std = 0.02 / math.sqrt(2 * blocks) if name.endswith("proj.weight") else 0.02
+                nn.init.normal_(p, 0.0, std)
+            elif name.endswith("bias") and "ln" not in name:
+                nn.init.zeros_(p)
+
+    def forward(self, ids):
+        s = ids.shape[1]
+        pos = torch.arange(s, device=ids.device)
+        x = self.wte(ids) + self.wpe(pos)
+        for blk in self.blocks:
+            x = blk(x, self.mask)
+        x = self.ln_f(x)
+        return x @ self.wte.weight.t()  # tied head
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_gpt(case, steps, warmup):
+    blocks, heads, width, context, vocab, batch = CASES[case]
+    torch.manual_seed(1234)
+    model = GPT(blocks, heads, width, context, vocab)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+    n_params = sum(p.numel() for p in model.parameters())
+    gen = torch.Generator().manual_seed(1)
+    times = []
+    for step in range(steps):
+        data = torch.randint(0, vocab, (batch, context + 1), generator=gen)
+        x, y = data[:, :-1], data[:, 1:]
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        logits = model(x)
+        loss = F.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
+        loss.backward()
+        opt.step()
+        loss_value = loss.item()
+        times.append(time.perf_counter() - t0)
+        if not math.isfinite(loss_value):
+            print(f"bench case={case} impl=torch error=non-finite-loss step={step}", flush=True)
+            return 1
+    ms = statistics.median(times[warmup:]) * 1e3
+    tokens = batch * context
+    print(f"bench case={case} impl=torch ms_per_step={ms:.2f} tokens_per_s={tokens / ms * 1e3:.0f} "
+          f"peak_rss_mb={peak_rss_mb():.0f} params={n_params} steps={steps} warmup={warmup} "
+          f"threads={torch.get_num_threads()} first_loss={loss_value:.4f}", flush=True)
+    return 0
+
+
+def run_linreg(steps, warmup):
+    torch.manual_seed(42)
+    x_all = torch.randn(256, 2)
+    y_all = x_all @ torch.tensor([[2.0], [-1.0]])
+    model = nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    times = []
+    for step in range(steps):
+        i = (step % 8) * 32
+        x, y = x_all[i:i + 32], y_all[i:i + 32]
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        loss_value = loss.item()
+        times.append(time.perf_counter() - t0)
+    us = statistics.median(times[warmup:]) * 1e6
+    print(f"bench case=linreg impl=torch us_per_step={us:.1f} ms_per_step={us / 1e3:.4f} "
+          f"peak_rss_mb={peak_rss_mb():.0f} steps={steps} warmup={warmup} final_loss={loss_value:.3g}",
+          flush=True)
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--case", required=True, choices=sorted(list(CASES) + ["linreg"]))
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    if args.steps <= args.warmup:
+        ap.error("--steps must exceed --warmup")
+    torch.set_num_threads(args.threads)
+    if args.case == "linreg":
+        return run_linreg(args.steps, args.warmup)
+    return run_gpt(args.case, args.steps, args.warmup)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
