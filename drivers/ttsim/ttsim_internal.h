@@ -1,0 +1,236 @@
+/* drivers/ttsim/ttsim_internal.h - private declarations shared by the ttsim
+ * driver's files (the plugin is built with -fvisibility=hidden: only
+ * ttml_plugin_ttsim_get_desc is exported).
+ *
+ * ttsim simulates a Tenstorrent Tensix device: architectures as data
+ * (ttsim_arch.c), DRAM-bank / L1 accounting (ttsim_memory.c), row-major <->
+ * tile layout (ttsim_layout.c), storage formats and math fidelity
+ * (ttsim_numerics.c), a per-launch timing model (ttsim_timing.c) and kernel
+ * execution on converted data (ttsim_kernels.c). See docs/ttsim.md.
+ */
+#ifndef TTML_TTSIM_INTERNAL_H
+#define TTML_TTSIM_INTERNAL_H
+
+#include <ttml/ttml.h>
+
+G_BEGIN_DECLS
+
+#define TTSIM_TILE 32            /* tile edge                         */
+#define TTSIM_FACE 16            /* face edge: a tile is 2x2 faces    */
+#define TTSIM_TILE_ELEMS 1024
+
+typedef struct ttsim_shape ttsim_shape;
+
+/* ---- numerics (ttsim_numerics.c) ---- */
+typedef enum {
+    TTSIM_FMT_FP32 = 0,   /* Float32                                            */
+    TTSIM_FMT_BF16,       /* BFloat16, round to nearest even                     */
+    TTSIM_FMT_BFP8B,      /* Bfp8_b: 16 values share an 8-bit exponent, 7-bit mantissas */
+    TTSIM_FMT_U32,        /* 32-bit integers, exact (ids), row-major pages       */
+    TTSIM_FMT_COUNT
+} ttsim_format;
+
+const char *ttsim_format_name(ttsim_format fmt);
+/* Bytes of one 32x32 tile (fp32 4096, bf16 2048, bfp8_b 1088 = 64 exponents
+ * + 1024 sign/mantissa bytes; u32: 4096 bytes per page of 1024 values). */
+size_t ttsim_format_tile_bytes(ttsim_format fmt);
+
+/* Math fidelity; the value is the number of multiplier phases. */
+typedef enum { TTSIM_LOFI = 1, TTSIM_HIFI2 = 2, TTSIM_HIFI3 = 3, TTSIM_HIFI4 = 4 } ttsim_fidelity;
+const char *ttsim_fidelity_name(ttsim_fidelity f);
+/* Mantissa bits of operand A (in[0], the 5-bit multiplier side) and operand
+ * B (in[1], the 7-bit side) that take part in a product at fidelity f. */
+void ttsim_fidelity_bits(ttsim_fidelity f, int *a_bits, int *b_bits);
+
+guint16 ttsim_f32_to_bf16(float f);          /* round to nearest even, NaN kept */
+float ttsim_bf16_to_f32(guint16 b);
+/* Round row-major values in place to what `fmt` stores (bf16: nearest even;
+ * bfp8_b: blocks of 16 consecutive columns of each row of `s`, i.e. the face
+ * rows of the tiles; fp32 / u32: unchanged). */
+void ttsim_round_storage(float *x, const ttsim_shape *s, int fmt);
+/* Keep the top `bits` mantissa bits of x (truncation, as the multiplier
+ * takes the most significant bits); bits >= 23 returns x. */
+float ttsim_truncate_mantissa(float x, int bits);
+void ttsim_truncate_array(float *x, size_t n, int bits);
+/* One Bfp8_b block of 16 values: *exp = the largest biased exponent,
+ * mant[i] = sign << 7 | round-to-nearest-even(|x| * 2^(133 - exp)) clamped to
+ * 127. Decoding: (-1)^s * m * 2^(exp - 133). */
+void ttsim_bfp8_encode_block(const float in[16], guint8 *exp, guint8 mant[16]);
+void ttsim_bfp8_decode_block(guint8 exp, const guint8 mant[16], float out[16]);
+
+/* ---- layout (ttsim_layout.c) ----
+ * A tensor [..., R, C] is `batch` matrices of R x C; in TILE layout each is
+ * padded to ceil(R/32) x ceil(C/32) tiles stored row-major, each tile four
+ * 16x16 faces (f0 top-left, f1 top-right, f2 bottom-left, f3 bottom-right),
+ * each face row-major. Padding is zero. Bfp8_b blocks are the face rows. */
+struct ttsim_shape {
+    gint64 batch, rows, cols;
+};
+
+void ttsim_shape_from(int ndim, const int64_t *shape, ttsim_shape *out);
+gint64 ttsim_shape_tiles(const ttsim_shape *s);
+/* Bytes the shape takes in `fmt` (tiles x tile bytes; u32: dense pages). */
+size_t ttsim_shape_bytes(const ttsim_shape *s, ttsim_format fmt);
+/* Row-major f32 `src` (batch x rows x cols) -> tiles in fmt at `dst`
+ * (ttsim_shape_bytes bytes). fmt must not be U32. */
+void ttsim_tilize(const float *src, const ttsim_shape *s, ttsim_format fmt, void *dst);
+/* Round x in place to fmt (as ttsim_round_storage) and tilize it, fused. */
+void ttsim_round_and_tilize(float *x, const ttsim_shape *s, ttsim_format fmt, void *dst);
+/* Tiles -> row-major f32 (the logical elements only). */
+void ttsim_untilize(const void *src, const ttsim_shape *s, ttsim_format fmt, float *dst);
+
+/* ---- architectures and options (ttsim_arch.c) ---- */
+typedef struct ttsim_arch {
+    const char *name;           /* "wormhole_b0"                                 */
+    const char *board;          /* "n150"                                        */
+    int n_chips;
+    int grid_x, grid_y;         /* worker grid per chip                          */
+    guint64 l1_bytes;           /* per core                                      */
+    guint64 dram_bytes;         /* per chip                                      */
+    int dram_banks;             /* per chip                                      */
+    double dram_bytes_per_s;    /* per chip                                      */
+    double clock_hz;
+    int noc_bytes_per_cycle;    /* per NoC link, per core                        */
+    const char *source;         /* where the figures come from                   */
+} ttsim_arch;
+
+const ttsim_arch *ttsim_arch_find(const char *name);
+/* "wormhole_b0, n300, blackhole" (g_free). */
+char *ttsim_arch_list(void);
+
+typedef struct ttsim_config {
+    const ttsim_arch *arch;
+    int n_cores;                 /* worker cores over all chips               */
+    int n_banks;                 /* DRAM banks over all chips                 */
+    guint64 dram_bytes;          /* total over all chips                      */
+    guint64 l1_bytes;            /* per core                                  */
+    double dram_bytes_per_s;     /* aggregate                                 */
+    double clock_hz;
+    int noc_bytes_per_cycle;
+    ttsim_fidelity fidelity;
+    ttsim_format storage;        /* format of f32 tensors on the device       */
+    gboolean report;             /* print the per-kernel table at close       */
+} ttsim_config;
+
+/* Parse "ARCH[,dram=64M][,l1=256K][,fidelity=HiFi4][,storage=bf16][,report=0]"
+ * (every part optional). Errors: TTML_ERROR_INVALID_ARG naming the bad item
+ * and the accepted values. */
+gboolean ttsim_config_parse(const char *options, ttsim_config *cfg, GError **error);
+/* Parse "64M", "256K", "12G", "1024" (binary multiples). */
+gboolean ttsim_parse_size(const char *text, guint64 *out);
+
+/* ---- memory accounting (ttsim_memory.c) ---- */
+typedef struct ttsim_memory {
+    int n_banks;
+    guint64 bank_budget;
+    guint64 *bank_used;          /* [n_banks]  */
+    int n_cores;
+    guint64 core_budget;
+    guint64 *core_used;          /* [n_cores]  */
+} ttsim_memory;
+
+void ttsim_memory_init(ttsim_memory *m, const ttsim_config *cfg);
+void ttsim_memory_clear(ttsim_memory *m);
+/* Charge `pages` pages of `page_bytes` interleaved round-robin from bank
+ * (core) 0. Fails with TTML_ERROR_OOM when a bank (core) would exceed its
+ * budget; nothing is charged then. kind is DRAM or L1 (HOST: no-op). */
+gboolean ttsim_memory_charge(ttsim_memory *m, const char *arch, ttml_mem_kind kind, guint64 pages,
+                             size_t page_bytes, GError **error);
+void ttsim_memory_release(ttsim_memory *m, ttml_mem_kind kind, guint64 pages, size_t page_bytes);
+
+/* ---- timing model (ttsim_timing.c) ---- */
+typedef struct ttsim_timing {
+    double compute_cycles;       /* busiest core                               */
+    double dram_cycles;          /* bytes over DRAM bandwidth                  */
+    double noc_cycles;           /* busiest core's NoC traffic                 */
+    double cycles;               /* max(compute, max(dram, noc))               */
+    double seconds;
+    double flops;
+    gint64 tiles;                /* output tiles (matmul) / tiles processed    */
+    int cores_used;
+} ttsim_timing;
+
+/* batch x (M x K) @ (K x N) on the grid; bytes read / written in DRAM. */
+void ttsim_timing_matmul(const ttsim_config *c, gint64 batch, gint64 m, gint64 n, gint64 k,
+                         double bytes_read, double bytes_written, ttsim_timing *t);
+/* `tiles` tiles of an element-wise (SFPU/FPU) op costing `factor` passes of
+ * 1024/128 = 8 cycles per tile; `flops` counted for the totals. */
+void ttsim_timing_eltwise(const ttsim_config *c, gint64 tiles, double factor, double flops,
+                          double bytes_read, double bytes_written, ttsim_timing *t);
+/* The device's peak FLOP/s at its fidelity: cores x 2048 MAC x 2 x clock / phases. */
+double ttsim_peak_flops(const ttsim_config *c);
+
+/* ---- the device (ttsim_plugin.c / ttsim_kernels.c) ---- */
+typedef struct ttsim_buf {
+    ttsim_format fmt;
+    gboolean shaped;             /* data holds a tiled image of `shape`        */
+    ttsim_shape shape;
+    size_t numel;                /* logical elements of the image              */
+    void *data;                  /* host bytes of the device image             */
+    size_t cap;
+    guint64 pages;               /* pages charged                              */
+    size_t page_bytes;
+    /* The unpacker's view of the image: its values (storage-rounded) as
+     * row-major f32, size/4 elements, kept in step with the image so kernels
+     * read and write it without converting (see ttsim_plugin.c). */
+    float *shadow;
+    gboolean shadow_valid;
+} ttsim_buf;
+
+typedef struct ttsim_kstat {
+    guint64 calls;
+    double seconds, flops;
+} ttsim_kstat;
+
+#define TTSIM_SCRATCH_SLOTS (TTML_LAUNCH_MAX_IN + TTML_LAUNCH_MAX_OUT)
+
+typedef struct ttsim_device {
+    ttsim_config cfg;
+    char name[64];
+    ttsim_memory mem;
+    GMutex lock;
+    /* scratch pool: one growing host buffer per launch slot */
+    void *scratch[TTSIM_SCRATCH_SLOTS];
+    size_t scratch_cap[TTSIM_SCRATCH_SLOTS];
+    void *tmp;                   /* write/read staging                         */
+    size_t tmp_cap;
+    GHashTable *cpu_fns;         /* kernel name -> cpu ttml_kernel_fn          */
+    gboolean cpu_opened;
+    /* totals */
+    guint64 launches;
+    double sim_s, sim_last_s, flops;
+    GHashTable *kstats;          /* kernel name -> ttsim_kstat*                */
+} ttsim_device;
+
+/* Read the whole buffer as row-major host values of `dtype` into dst
+ * (`numel` elements; elements past the image are zero). */
+gboolean ttsim_buf_decode(ttsim_device *d, ttml_buffer *buf, ttml_dtype dtype, void *dst, size_t numel,
+                          GError **error);
+/* Replace the buffer's image by host row-major `src` of `dtype` with the
+ * given logical shape (tilized in the device's storage format). */
+gboolean ttsim_buf_encode(ttsim_device *d, ttml_buffer *buf, ttml_dtype dtype, int ndim,
+                          const int64_t *shape, const void *src, GError **error);
+/* The buffer's f32 shadow (allocated; filled from the image when `fill`
+ * and it is stale). */
+float *ttsim_buf_shadow(ttsim_device *d, ttml_buffer *buf, gboolean fill);
+/* The shadow holds new values for `shape`: round them to the storage format
+ * and store the tile image (charging memory; may fail with OOM). */
+gboolean ttsim_buf_commit_f32(ttsim_device *d, ttml_buffer *buf, int ndim, const int64_t *shape,
+                              GError **error);
+/* tb->data holds new u32 values (row-major) for `shape`. */
+gboolean ttsim_buf_commit_u32(ttsim_device *d, ttml_buffer *buf, int ndim, const int64_t *shape,
+                              GError **error);
+/* Bytes the view takes on the device (its padded image). */
+double ttsim_view_bytes(const ttsim_device *d, const ttml_view *v);
+
+/* The generic kernel registered for every name (ttsim_kernels.c). */
+gboolean ttsim_kernel_run(ttml_device *device, const ttml_launch *launch, GError **error);
+/* Every kernel name ttsim registers (NULL-terminated). */
+extern const char *const ttsim_kernel_names[];
+/* Model the launch's time on the device (ttsim_kernels.c). */
+void ttsim_model_launch(const ttsim_device *d, const ttml_launch *l, gboolean outputs_read,
+                        ttsim_timing *t);
+
+G_END_DECLS
+
+#endif
