@@ -9,182 +9,30 @@
  * nn_ops plugin provides "softmax", with the unfused composition
  * matmul(q, k^T) * scale + mask -> softmax -> matmul(p, v) built from ops.
  */
-#include "test_util.h"
+#include "test_grad.h"
 
 #include <math.h>
 #include <string.h>
 
-#define FD_H 1e-2
-#define FD_ATOL 2e-3
-#define FD_RTOL 2e-2
 #define FWD_ATOL 1e-5
 #define FWD_RTOL 1e-4
 
-/* ---- helpers (after test_ops_grad.c) ---- */
+/* forward vs the naive reference; gradients vs central differences of step h */
+static const ttml_test_tol TOL = {
+    .fwd_atol = FWD_ATOL, .fwd_rtol = FWD_RTOL, .h = 1e-2, .atol = 2e-3, .rtol = 2e-2};
 
-static ttml_tensor *make_tensor(int ndim, const int64_t *shape, const float *data, gboolean grad)
-{
-    GError *err = NULL;
-    ttml_tensor *t = ttml_tensor_from_floats(NULL, ndim, shape, data, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-    ttml_tensor_set_requires_grad(t, grad);
-    return t;
-}
-
-static size_t numel_of(int ndim, const int64_t *shape)
-{
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    return n;
-}
-
-static ttml_tensor *rand_tensor(int ndim, const int64_t *shape, float lo, float hi, gboolean grad)
-{
-    size_t n = numel_of(ndim, shape);
-    float *v = g_new(float, n);
-    ttml_rng_fill_uniform(v, n, lo, hi);
-    ttml_tensor *t = make_tensor(ndim, shape, v, grad);
-    g_free(v);
-    return t;
-}
-
-static float *read_floats(const ttml_tensor *t)
-{
-    GError *err = NULL;
-    float *v = g_new(float, t->numel);
-    CU_ASSERT_TRUE(ttml_tensor_to_floats(t, v, &err));
-    TTML_ASSERT_NO_ERROR(err);
-    return v;
-}
-
-static gboolean close_enough(double got, double want, double atol, double rtol)
-{
-    return fabs(got - want) <= atol + rtol * fabs(want);
-}
-
-/* Count (and print the first few) elements of got that differ from want. */
-static int compare(const char *what, const float *got, const double *want, size_t n, double atol,
-                   double rtol)
-{
-    int bad = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!close_enough(got[i], want[i], atol, rtol) && bad++ < 5)
-            fprintf(stderr, "\n%s[%zu] = %.7g, expected %.7g", what, i, got[i], want[i]);
-    return bad;
-}
-
-static int compare_f(const char *what, const float *got, const float *want, size_t n, double atol,
-                     double rtol)
-{
-    double *w = g_new(double, n);
-    for (size_t i = 0; i < n; i++) w[i] = want[i];
-    int bad = compare(what, got, w, n, atol, rtol);
-    g_free(w);
-    return bad;
-}
-
-typedef ttml_tensor *(*fwd_fn)(ttml_tensor **in, int n_in, const void *ctx, GError **error);
-typedef void (*ref_fn)(ttml_tensor **in, float **vals, int n_in, const void *ctx, double *out);
-
-static double eval_loss(fwd_fn f, ttml_tensor **in, int n_in, const void *ctx, const float *r)
-{
-    GError *err = NULL;
-    gboolean prev = ttml_set_grad_enabled(FALSE);
-    ttml_tensor *y = f(in, n_in, ctx, &err);
-    ttml_set_grad_enabled(prev);
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
-    float *v = read_floats(y);
-    double loss = 0.0;
-    for (size_t i = 0; i < y->numel; i++) loss += (double)v[i] * (double)r[i];
-    g_free(v);
-    ttml_tensor_unref(y);
-    return loss;
-}
-
-/* Forward against `ref` (output numel `n_out`), then every input gradient
- * against central finite differences. */
-static void check_op(const char *what, fwd_fn f, ref_fn ref, const void *ctx, ttml_tensor **in,
-                     int n_in)
-{
-    GError *err = NULL;
-    ttml_reset_graph();
-    for (int i = 0; i < n_in; i++) ttml_tensor_zero_grad(in[i]);
-
-    ttml_tensor *y = f(in, n_in, ctx, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
-    float *vals[8] = {0};
-    for (int i = 0; i < n_in; i++) vals[i] = read_floats(in[i]);
-    double *want = g_new0(double, y->numel);
-    ref(in, vals, n_in, ctx, want);
-    float *got = read_floats(y);
-    char label[160];
-    g_snprintf(label, sizeof label, "%s: forward", what);
-    CU_ASSERT_EQUAL(compare(label, got, want, y->numel, FWD_ATOL, FWD_RTOL), 0);
-    g_free(got);
-    g_free(want);
-
-    float *r = g_new(float, y->numel);
-    ttml_rng_fill_uniform(r, y->numel, -1.0f, 1.0f);
-    ttml_tensor *rt = make_tensor(y->ndim, y->shape, r, FALSE);
-    ttml_tensor *yr = ttml_mul(y, rt, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    ttml_tensor *loss = ttml_sum(yr, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_TRUE(ttml_backward(loss, NULL, FALSE, &err));
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_EQUAL(ttml_graph_size(), 0);
-    ttml_tensor_unref(loss);
-    ttml_tensor_unref(yr);
-    ttml_tensor_unref(rt);
-    ttml_tensor_unref(y);
-
-    for (int i = 0; i < n_in; i++) {
-        ttml_tensor *x = in[i];
-        if (!x->requires_grad) {
-            CU_ASSERT_PTR_NULL(x->grad);
-            continue;
-        }
-        CU_ASSERT_PTR_NOT_NULL_FATAL(x->grad);
-        CU_ASSERT_EQUAL_FATAL(x->grad->numel, x->numel);
-        float *g = read_floats(x->grad);
-        float *xv = vals[i];
-        double *fd = g_new(double, x->numel);
-        for (size_t j = 0; j < x->numel; j++) {
-            float orig = xv[j];
-            xv[j] = (float)(orig + FD_H);
-            CU_ASSERT_TRUE(ttml_tensor_write(x, xv, &err));
-            double lp = eval_loss(f, in, n_in, ctx, r);
-            xv[j] = (float)(orig - FD_H);
-            CU_ASSERT_TRUE(ttml_tensor_write(x, xv, &err));
-            double lm = eval_loss(f, in, n_in, ctx, r);
-            xv[j] = orig;
-            fd[j] = (lp - lm) / (2.0 * FD_H);
-        }
-        CU_ASSERT_TRUE(ttml_tensor_write(x, xv, &err));
-        TTML_ASSERT_NO_ERROR(err);
-        g_snprintf(label, sizeof label, "%s: d/d in%d vs finite differences", what, i);
-        CU_ASSERT_EQUAL(compare(label, g, fd, x->numel, FD_ATOL, FD_RTOL), 0);
-        g_free(fd);
-        g_free(g);
-        ttml_tensor_zero_grad(x);
-    }
-    g_free(r);
-    for (int i = 0; i < n_in; i++) g_free(vals[i]);
-}
+/* ---- helpers ---- */
 
 /* [B, H, S0..S0+n) slice of the rows of x [B, H, S, D] as a new leaf. */
 static ttml_tensor *slice_rows(ttml_tensor *x, int64_t s0, int64_t n)
 {
     const int64_t B = x->shape[0], H = x->shape[1], S = x->shape[2], D = x->shape[3];
-    float *v = read_floats(x);
+    float *v = ttml_test_read_floats(x);
     float *o = g_new(float, (size_t)(B * H * n * D));
     for (int64_t bh = 0; bh < B * H; bh++)
         memcpy(o + bh * n * D, v + (bh * S + s0) * D, (size_t)(n * D) * sizeof(float));
     const int64_t shape[4] = {B, H, n, D};
-    ttml_tensor *t = make_tensor(4, shape, o, FALSE);
+    ttml_tensor *t = ttml_test_tensor(4, shape, o, FALSE);
     g_free(v);
     g_free(o);
     return t;
@@ -197,7 +45,8 @@ static ttml_tensor *f_split(ttml_tensor **in, int n_in, const void *ctx, GError 
     return ttml_split_heads(in[0], *(const int *)ctx, error);
 }
 
-static void ref_split(ttml_tensor **in, float **vals, int n_in, const void *ctx, double *out)
+static void ref_split(ttml_tensor **in, float **vals, int n_in, const void *ctx,
+                      const ttml_tensor *y, double *out)
 {
     const int H = *(const int *)ctx;
     const int64_t B = in[0]->shape[0], S = in[0]->shape[2], D = in[0]->shape[3] / H;
@@ -213,7 +62,8 @@ static ttml_tensor *f_merge(ttml_tensor **in, int n_in, const void *ctx, GError 
     return ttml_merge_heads(in[0], error);
 }
 
-static void ref_merge(ttml_tensor **in, float **vals, int n_in, const void *ctx, double *out)
+static void ref_merge(ttml_tensor **in, float **vals, int n_in, const void *ctx,
+                      const ttml_tensor *y, double *out)
 {
     const int64_t B = in[0]->shape[0], H = in[0]->shape[1], S = in[0]->shape[2];
     const int64_t D = in[0]->shape[3];
@@ -230,7 +80,7 @@ static void test_split_merge(void)
     const int64_t shape[4] = {2, 1, 3, 6};
     float v[36];
     for (int i = 0; i < 36; i++) v[i] = (float)i;
-    ttml_tensor *x = make_tensor(4, shape, v, FALSE);
+    ttml_tensor *x = ttml_test_tensor(4, shape, v, FALSE);
     ttml_tensor *y = ttml_split_heads(x, 3, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(y);
@@ -239,7 +89,7 @@ static void test_split_merge(void)
     CU_ASSERT_EQUAL(y->shape[1], 3);
     CU_ASSERT_EQUAL(y->shape[2], 3);
     CU_ASSERT_EQUAL(y->shape[3], 2);
-    float *yv = read_floats(y);
+    float *yv = ttml_test_read_floats(y);
     /* hand-picked: y[b=1, h=2, s=1, d=0] = x[1, 0, 1, 2*2 + 0] = 18 + 6 + 4 */
     CU_ASSERT_EQUAL(yv[((1 * 3 + 2) * 3 + 1) * 2 + 0], 28.0f);
     /* y[0, 1, 2, 1] = x[0, 0, 2, 3] = 15 */
@@ -248,7 +98,7 @@ static void test_split_merge(void)
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(z);
     CU_ASSERT_TRUE(ttml_shape_equal(z, x));
-    float *zv = read_floats(z);
+    float *zv = ttml_test_read_floats(z);
     CU_ASSERT_EQUAL(memcmp(zv, v, sizeof v), 0);
     g_free(yv);
     g_free(zv);
@@ -259,12 +109,12 @@ static void test_split_merge(void)
     /* values of every element and gradients by finite differences */
     int heads = 2;
     const int64_t s1[4] = {2, 1, 3, 8};
-    ttml_tensor *a = rand_tensor(4, s1, -1.0f, 1.0f, TRUE);
-    check_op("split_heads", f_split, ref_split, &heads, &a, 1);
+    ttml_tensor *a = ttml_test_rand_tensor(4, s1, -1.0f, 1.0f, TRUE);
+    ttml_test_check_op(&TOL, "split_heads", f_split, ref_split, &heads, &a, 1);
     ttml_tensor_unref(a);
     const int64_t s2[4] = {2, 3, 4, 2};
-    ttml_tensor *b = rand_tensor(4, s2, -1.0f, 1.0f, TRUE);
-    check_op("merge_heads", f_merge, ref_merge, NULL, &b, 1);
+    ttml_tensor *b = ttml_test_rand_tensor(4, s2, -1.0f, 1.0f, TRUE);
+    ttml_test_check_op(&TOL, "merge_heads", f_merge, ref_merge, NULL, &b, 1);
     ttml_tensor_unref(b);
 }
 
@@ -272,17 +122,17 @@ static void test_split_errors(void)
 {
     GError *err = NULL;
     const int64_t s4[4] = {2, 1, 3, 6}, s3[3] = {2, 3, 6}, s4b[4] = {2, 2, 3, 6};
-    ttml_tensor *x = rand_tensor(4, s4, -1.0f, 1.0f, FALSE);
+    ttml_tensor *x = ttml_test_rand_tensor(4, s4, -1.0f, 1.0f, FALSE);
     CU_ASSERT_PTR_NULL(ttml_split_heads(x, 4, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "[2, 1, 3, 6]");
     CU_ASSERT_PTR_NULL(ttml_split_heads(x, 0, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "n_heads 0");
-    ttml_tensor *y = rand_tensor(3, s3, -1.0f, 1.0f, FALSE);
+    ttml_tensor *y = ttml_test_rand_tensor(3, s3, -1.0f, 1.0f, FALSE);
     CU_ASSERT_PTR_NULL(ttml_split_heads(y, 2, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "[2, 3, 6]");
     CU_ASSERT_PTR_NULL(ttml_merge_heads(y, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "[B, H, S, D]");
-    ttml_tensor *z = rand_tensor(4, s4b, -1.0f, 1.0f, FALSE);
+    ttml_tensor *z = ttml_test_rand_tensor(4, s4b, -1.0f, 1.0f, FALSE);
     CU_ASSERT_PTR_NULL(ttml_split_heads(z, 2, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "[2, 2, 3, 6]");
     ttml_tensor_unref(x);
@@ -301,7 +151,8 @@ static ttml_tensor *f_rope(ttml_tensor **in, int n_in, const void *ctx, GError *
 }
 
 /* Naive rotate-half RoPE with angles in double. */
-static void ref_rope(ttml_tensor **in, float **vals, int n_in, const void *ctx, double *out)
+static void ref_rope(ttml_tensor **in, float **vals, int n_in, const void *ctx,
+                     const ttml_tensor *y, double *out)
 {
     const rope_cfg *c = ctx;
     const int64_t S = in[0]->shape[2], D = in[0]->shape[3], half = D / 2;
@@ -326,15 +177,15 @@ static void test_rope_forward_backward(void)
         char what[96];
         g_snprintf(what, sizeof what, "rope theta %g offset %" G_GINT64_FORMAT,
                    (double)cfgs[i].theta, (gint64)cfgs[i].offset);
-        ttml_tensor *x = rand_tensor(4, shape, -1.0f, 1.0f, TRUE);
-        check_op(what, f_rope, ref_rope, &cfgs[i], &x, 1);
+        ttml_tensor *x = ttml_test_rand_tensor(4, shape, -1.0f, 1.0f, TRUE);
+        ttml_test_check_op(&TOL, what, f_rope, ref_rope, &cfgs[i], &x, 1);
         ttml_tensor_unref(x);
     }
     /* a far position (not cached by the cpu kernel) against the same reference */
     const int64_t s2[4] = {1, 1, 2, 4};
     const rope_cfg far = {10000.0f, 100000};
-    ttml_tensor *x = rand_tensor(4, s2, -1.0f, 1.0f, TRUE);
-    check_op("rope far offset", f_rope, ref_rope, &far, &x, 1);
+    ttml_tensor *x = ttml_test_rand_tensor(4, s2, -1.0f, 1.0f, TRUE);
+    ttml_test_check_op(&TOL, "rope far offset", f_rope, ref_rope, &far, &x, 1);
     ttml_tensor_unref(x);
 }
 
@@ -344,7 +195,7 @@ static void test_rope_offset(void)
 {
     GError *err = NULL;
     const int64_t shape[4] = {2, 3, 6, 8};
-    ttml_tensor *x = rand_tensor(4, shape, -1.0f, 1.0f, FALSE);
+    ttml_tensor *x = ttml_test_rand_tensor(4, shape, -1.0f, 1.0f, FALSE);
     ttml_tensor *full = ttml_rope(x, 10000.0f, 0, &err);
     TTML_ASSERT_NO_ERROR(err);
     for (int64_t n = 1; n <= 2; n++)
@@ -353,8 +204,8 @@ static void test_rope_offset(void)
             ttml_tensor *ys = ttml_rope(xs, 10000.0f, s, &err);
             TTML_ASSERT_NO_ERROR(err);
             ttml_tensor *want = slice_rows(full, s, n);
-            float *a = read_floats(ys), *b = read_floats(want);
-            CU_ASSERT_EQUAL(compare_f("rope slice", a, b, ys->numel, 1e-6, 1e-6), 0);
+            float *a = ttml_test_read_floats(ys), *b = ttml_test_read_floats(want);
+            CU_ASSERT_EQUAL(ttml_test_compare_f("rope slice", a, b, ys->numel, 1e-6, 1e-6), 0);
             g_free(a);
             g_free(b);
             ttml_tensor_unref(xs);
@@ -369,15 +220,15 @@ static void test_rope_errors(void)
 {
     GError *err = NULL;
     const int64_t odd[4] = {1, 2, 3, 5}, ok[4] = {1, 2, 3, 4}, s3[3] = {2, 3, 4};
-    ttml_tensor *a = rand_tensor(4, odd, -1.0f, 1.0f, FALSE);
+    ttml_tensor *a = ttml_test_rand_tensor(4, odd, -1.0f, 1.0f, FALSE);
     CU_ASSERT_PTR_NULL(ttml_rope(a, 10000.0f, 0, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "[1, 2, 3, 5]");
-    ttml_tensor *b = rand_tensor(4, ok, -1.0f, 1.0f, FALSE);
+    ttml_tensor *b = ttml_test_rand_tensor(4, ok, -1.0f, 1.0f, FALSE);
     CU_ASSERT_PTR_NULL(ttml_rope(b, 10000.0f, -1, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_INVALID_ARG, "pos_offset");
     CU_ASSERT_PTR_NULL(ttml_rope(b, 0.0f, 0, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_INVALID_ARG, "theta");
-    ttml_tensor *c = rand_tensor(3, s3, -1.0f, 1.0f, FALSE);
+    ttml_tensor *c = ttml_test_rand_tensor(3, s3, -1.0f, 1.0f, FALSE);
     CU_ASSERT_PTR_NULL(ttml_rope(c, 10000.0f, 0, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "[2, 3, 4]");
     ttml_tensor_unref(a);
@@ -454,7 +305,8 @@ static ttml_tensor *f_sdpa(ttml_tensor **in, int n_in, const void *ctx, GError *
     return ttml_sdpa(in[0], in[1], in[2], ((const sdpa_cfg *)ctx)->causal, error);
 }
 
-static void ref_sdpa(ttml_tensor **in, float **vals, int n_in, const void *ctx, double *out)
+static void ref_sdpa(ttml_tensor **in, float **vals, int n_in, const void *ctx,
+                     const ttml_tensor *y, double *out)
 {
     ref_sdpa_full(ctx, vals[0], vals[1], vals[2], NULL, out, NULL, NULL, NULL);
 }
@@ -462,9 +314,9 @@ static void ref_sdpa(ttml_tensor **in, float **vals, int n_in, const void *ctx, 
 static void make_qkv(const sdpa_cfg *c, ttml_tensor **in)
 {
     const int64_t sq[4] = {c->B, c->H, c->Sq, c->D}, skv[4] = {c->B, c->G, c->Skv, c->D};
-    in[0] = rand_tensor(4, sq, -1.5f, 1.5f, TRUE);
-    in[1] = rand_tensor(4, skv, -1.5f, 1.5f, TRUE);
-    in[2] = rand_tensor(4, skv, -1.0f, 1.0f, TRUE);
+    in[0] = ttml_test_rand_tensor(4, sq, -1.5f, 1.5f, TRUE);
+    in[1] = ttml_test_rand_tensor(4, skv, -1.5f, 1.5f, TRUE);
+    in[2] = ttml_test_rand_tensor(4, skv, -1.0f, 1.0f, TRUE);
 }
 
 static void cfg_name(const sdpa_cfg *c, char *buf, size_t size)
@@ -491,7 +343,7 @@ static void test_sdpa_finite_differences(void)
         cfg_name(&cfgs[i], what, sizeof what);
         ttml_tensor *in[3];
         make_qkv(&cfgs[i], in);
-        check_op(what, f_sdpa, ref_sdpa, &cfgs[i], in, 3);
+        ttml_test_check_op(&TOL, what, f_sdpa, ref_sdpa, &cfgs[i], in, 3);
         for (int j = 0; j < 3; j++) ttml_tensor_unref(in[j]);
     }
 }
@@ -520,22 +372,6 @@ static float *sum_heads(const float *g, const sdpa_cfg *c)
     return o;
 }
 
-/* sum(y * r) and backward. */
-static void backward_weighted(ttml_tensor *y, const float *r)
-{
-    GError *err = NULL;
-    ttml_tensor *rt = make_tensor(y->ndim, y->shape, r, FALSE);
-    ttml_tensor *yr = ttml_mul(y, rt, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    ttml_tensor *loss = ttml_sum(yr, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_TRUE(ttml_backward(loss, NULL, FALSE, &err));
-    TTML_ASSERT_NO_ERROR(err);
-    ttml_tensor_unref(loss);
-    ttml_tensor_unref(yr);
-    ttml_tensor_unref(rt);
-}
-
 /* The unfused composition from ops on q and the repeated k / v:
  * softmax(q k^T * scale + mask) v. NULL when "softmax" is not registered. */
 static ttml_tensor *unfused_sdpa(const sdpa_cfg *c, ttml_tensor *q, ttml_tensor *k, ttml_tensor *v)
@@ -552,7 +388,7 @@ static ttml_tensor *unfused_sdpa(const sdpa_cfg *c, ttml_tensor *q, ttml_tensor 
             for (int64_t j = 0; j < c->Skv; j++)
                 m[i * c->Skv + j] = j <= i + c->Skv - c->Sq ? 0.0f : -1e9f;
         const int64_t ms[2] = {c->Sq, c->Skv};
-        ttml_tensor *mask = make_tensor(2, ms, m, FALSE);
+        ttml_tensor *mask = ttml_test_tensor(2, ms, m, FALSE);
         g_free(m);
         ttml_tensor *sm = ttml_add(ss, mask, &err);
         TTML_ASSERT_NO_ERROR(err);
@@ -580,7 +416,8 @@ static void check_fused(const sdpa_cfg *c)
     ttml_reset_graph();
     ttml_tensor *in[3];
     make_qkv(c, in);
-    float *qv = read_floats(in[0]), *kv = read_floats(in[1]), *vv = read_floats(in[2]);
+    float *qv = ttml_test_read_floats(in[0]), *kv = ttml_test_read_floats(in[1]);
+    float *vv = ttml_test_read_floats(in[2]);
     const size_t nq = in[0]->numel, nk = in[1]->numel;
 
     ttml_tensor *o = ttml_sdpa(in[0], in[1], in[2], c->causal, &err);
@@ -589,10 +426,10 @@ static void check_fused(const sdpa_cfg *c)
     CU_ASSERT_TRUE(ttml_shape_equal(o, in[0]));
     float *r = g_new(float, nq);
     ttml_rng_fill_uniform(r, nq, -1.0f, 1.0f);
-    backward_weighted(o, r);
-    float *ov = read_floats(o);
-    float *gq = read_floats(in[0]->grad), *gk = read_floats(in[1]->grad);
-    float *gv = read_floats(in[2]->grad);
+    ttml_test_backward_weighted(o, r);
+    float *ov = ttml_test_read_floats(o);
+    float *gq = ttml_test_read_floats(in[0]->grad), *gk = ttml_test_read_floats(in[1]->grad);
+    float *gv = ttml_test_read_floats(in[2]->grad);
 
     /* reference: dout = r */
     double *wo = g_new(double, nq), *wq = g_new(double, nq);
@@ -600,33 +437,34 @@ static void check_fused(const sdpa_cfg *c)
     ref_sdpa_full(c, qv, kv, vv, r, wo, wq, wk, wv);
     char label[200];
     g_snprintf(label, sizeof label, "%s: o vs reference", what);
-    CU_ASSERT_EQUAL(compare(label, ov, wo, nq, FWD_ATOL, FWD_RTOL), 0);
+    CU_ASSERT_EQUAL(ttml_test_compare(label, ov, wo, nq, FWD_ATOL, FWD_RTOL), 0);
     g_snprintf(label, sizeof label, "%s: dq vs reference", what);
-    CU_ASSERT_EQUAL(compare(label, gq, wq, nq, 1e-5, 1e-4), 0);
+    CU_ASSERT_EQUAL(ttml_test_compare(label, gq, wq, nq, 1e-5, 1e-4), 0);
     g_snprintf(label, sizeof label, "%s: dk vs reference", what);
-    CU_ASSERT_EQUAL(compare(label, gk, wk, nk, 1e-5, 1e-4), 0);
+    CU_ASSERT_EQUAL(ttml_test_compare(label, gk, wk, nk, 1e-5, 1e-4), 0);
     g_snprintf(label, sizeof label, "%s: dv vs reference", what);
-    CU_ASSERT_EQUAL(compare(label, gv, wv, nk, 1e-5, 1e-4), 0);
+    CU_ASSERT_EQUAL(ttml_test_compare(label, gv, wv, nk, 1e-5, 1e-4), 0);
 
     if (ttml_op_find("softmax")) {
         const int64_t sk[4] = {c->B, c->H, c->Skv, c->D};
         float *kr = repeat_heads(kv, c), *vr = repeat_heads(vv, c);
-        ttml_tensor *q2 = make_tensor(4, in[0]->shape, qv, TRUE);
-        ttml_tensor *k2 = make_tensor(4, sk, kr, TRUE), *v2 = make_tensor(4, sk, vr, TRUE);
+        ttml_tensor *q2 = ttml_test_tensor(4, in[0]->shape, qv, TRUE);
+        ttml_tensor *k2 = ttml_test_tensor(4, sk, kr, TRUE);
+        ttml_tensor *v2 = ttml_test_tensor(4, sk, vr, TRUE);
         ttml_tensor *o2 = unfused_sdpa(c, q2, k2, v2);
         CU_ASSERT_PTR_NOT_NULL_FATAL(o2);
-        backward_weighted(o2, r);
-        float *uo = read_floats(o2), *uq = read_floats(q2->grad);
-        float *ukr = read_floats(k2->grad), *uvr = read_floats(v2->grad);
+        ttml_test_backward_weighted(o2, r);
+        float *uo = ttml_test_read_floats(o2), *uq = ttml_test_read_floats(q2->grad);
+        float *ukr = ttml_test_read_floats(k2->grad), *uvr = ttml_test_read_floats(v2->grad);
         float *uk = sum_heads(ukr, c), *uv = sum_heads(uvr, c);
         g_snprintf(label, sizeof label, "%s: o vs unfused", what);
-        CU_ASSERT_EQUAL(compare_f(label, ov, uo, nq, 1e-5, 1e-4), 0);
+        CU_ASSERT_EQUAL(ttml_test_compare_f(label, ov, uo, nq, 1e-5, 1e-4), 0);
         g_snprintf(label, sizeof label, "%s: dq vs unfused", what);
-        CU_ASSERT_EQUAL(compare_f(label, gq, uq, nq, 1e-5, 1e-4), 0);
+        CU_ASSERT_EQUAL(ttml_test_compare_f(label, gq, uq, nq, 1e-5, 1e-4), 0);
         g_snprintf(label, sizeof label, "%s: dk vs unfused", what);
-        CU_ASSERT_EQUAL(compare_f(label, gk, uk, nk, 1e-5, 1e-4), 0);
+        CU_ASSERT_EQUAL(ttml_test_compare_f(label, gk, uk, nk, 1e-5, 1e-4), 0);
         g_snprintf(label, sizeof label, "%s: dv vs unfused", what);
-        CU_ASSERT_EQUAL(compare_f(label, gv, uv, nk, 1e-5, 1e-4), 0);
+        CU_ASSERT_EQUAL(ttml_test_compare_f(label, gv, uv, nk, 1e-5, 1e-4), 0);
         g_free(kr);
         g_free(vr);
         g_free(uo);
@@ -699,8 +537,8 @@ static void test_sdpa_offset(void)
         TTML_ASSERT_NO_ERROR(err);
         CU_ASSERT_PTR_NOT_NULL_FATAL(os);
         ttml_tensor *want = slice_rows(full, 7 - n, n);
-        float *a = read_floats(os), *b = read_floats(want);
-        CU_ASSERT_EQUAL(compare_f("sdpa last rows", a, b, os->numel, 1e-6, 1e-5), 0);
+        float *a = ttml_test_read_floats(os), *b = ttml_test_read_floats(want);
+        CU_ASSERT_EQUAL(ttml_test_compare_f("sdpa last rows", a, b, os->numel, 1e-6, 1e-5), 0);
         g_free(a);
         g_free(b);
         ttml_tensor_unref(qs);
@@ -713,7 +551,7 @@ static void test_sdpa_offset(void)
     ttml_tensor *o0 = ttml_sdpa(q0, in[1], in[2], TRUE, &err);
     TTML_ASSERT_NO_ERROR(err);
     ttml_tensor *f0 = slice_rows(full, 0, 1);
-    float *a = read_floats(o0), *b = read_floats(f0);
+    float *a = ttml_test_read_floats(o0), *b = ttml_test_read_floats(f0);
     double diff = 0.0;
     for (size_t i = 0; i < o0->numel; i++) diff = MAX(diff, fabs((double)a[i] - b[i]));
     CU_ASSERT_TRUE(diff > 1e-3);
@@ -738,7 +576,7 @@ static void test_sdpa_causal_vs_full(void)
     TTML_ASSERT_NO_ERROR(err);
     ttml_tensor *of = ttml_sdpa(in[0], in[1], in[2], FALSE, &err);
     TTML_ASSERT_NO_ERROR(err);
-    float *a = read_floats(oc), *b = read_floats(of);
+    float *a = ttml_test_read_floats(oc), *b = ttml_test_read_floats(of);
     for (int64_t h = 0; h < 2; h++)
         for (int64_t i = 0; i < 5; i++) {
             const float *ra = a + (h * 5 + i) * 4, *rb = b + (h * 5 + i) * 4;
@@ -751,7 +589,7 @@ static void test_sdpa_causal_vs_full(void)
             }
             /* causal row 0 sees key 0 only: it equals v[0] */
             if (i == 0) {
-                float *vv = read_floats(in[2]);
+                float *vv = ttml_test_read_floats(in[2]);
                 for (int d = 0; d < 4; d++)
                     CU_ASSERT_DOUBLE_EQUAL(ra[d], vv[(h * 5) * 4 + d], 1e-6);
                 g_free(vv);
@@ -802,7 +640,7 @@ static void test_sdpa_no_grad(void)
     TTML_ASSERT_NO_ERROR(err);
     float *r = g_new(float, o->numel);
     ttml_rng_fill_uniform(r, o->numel, -1.0f, 1.0f);
-    backward_weighted(o, r);
+    ttml_test_backward_weighted(o, r);
     CU_ASSERT_PTR_NOT_NULL(in[0]->grad);
     CU_ASSERT_PTR_NULL(in[1]->grad);
     CU_ASSERT_PTR_NULL(in[2]->grad);
@@ -822,9 +660,9 @@ static void expect_sdpa_error(const int64_t *sq, const int64_t *sk, const int64_
                               gboolean causal, const char *n1, const char *n2, const char *n3)
 {
     GError *err = NULL;
-    ttml_tensor *q = rand_tensor(4, sq, -1.0f, 1.0f, FALSE);
-    ttml_tensor *k = rand_tensor(4, sk, -1.0f, 1.0f, FALSE);
-    ttml_tensor *v = rand_tensor(4, sv, -1.0f, 1.0f, FALSE);
+    ttml_tensor *q = ttml_test_rand_tensor(4, sq, -1.0f, 1.0f, FALSE);
+    ttml_tensor *k = ttml_test_rand_tensor(4, sk, -1.0f, 1.0f, FALSE);
+    ttml_tensor *v = ttml_test_rand_tensor(4, sv, -1.0f, 1.0f, FALSE);
     CU_ASSERT_PTR_NULL(ttml_sdpa(q, k, v, causal, &err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(err);
     if (!strstr(err->message, n1) || !strstr(err->message, n2))
@@ -851,8 +689,8 @@ static void test_sdpa_errors(void)
     expect_sdpa_error(q248, k2248, k2248, FALSE, "[1, 2, 4, 8]", "[2, 2, 4, 8]", "batch");
 
     /* non-causal with Skv < Sq is fine (cross attention) */
-    ttml_tensor *q = rand_tensor(4, q258, -1.0f, 1.0f, FALSE);
-    ttml_tensor *k = rand_tensor(4, k238, -1.0f, 1.0f, FALSE);
+    ttml_tensor *q = ttml_test_rand_tensor(4, q258, -1.0f, 1.0f, FALSE);
+    ttml_tensor *k = ttml_test_rand_tensor(4, k238, -1.0f, 1.0f, FALSE);
     ttml_tensor *o = ttml_sdpa(q, k, k, FALSE, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_TRUE(o && ttml_shape_equal(o, q));
@@ -860,7 +698,7 @@ static void test_sdpa_errors(void)
 
     /* 3-D input, wrong dtype */
     const int64_t s3[3] = {2, 4, 8};
-    ttml_tensor *x3 = rand_tensor(3, s3, -1.0f, 1.0f, FALSE);
+    ttml_tensor *x3 = ttml_test_rand_tensor(3, s3, -1.0f, 1.0f, FALSE);
     CU_ASSERT_PTR_NULL(ttml_sdpa(x3, k, k, FALSE, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "[2, 4, 8]");
     guint32 ids[64] = {0};

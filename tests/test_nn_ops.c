@@ -10,28 +10,16 @@
  * compared with the analytic gradient. u32 ids / targets are passed through
  * the ctx of the op under test, not as perturbed inputs.
  */
-#include "test_util.h"
+#include "test_grad.h"
 
 #include <math.h>
 #include <string.h>
 
-#define FD_H 1e-2
-#define FD_ATOL 2e-3
-#define FD_RTOL 2e-2
-#define FWD_ATOL 1e-5
-#define FWD_RTOL 1e-4
+/* forward vs the naive reference; gradients vs central differences of step h */
+static const ttml_test_tol TOL = {
+    .fwd_atol = 1e-5, .fwd_rtol = 1e-4, .h = 1e-2, .atol = 2e-3, .rtol = 2e-2};
 
 /* ---- helpers ---- */
-
-static ttml_tensor *make_tensor(int ndim, const int64_t *shape, const float *data, gboolean grad)
-{
-    GError *err = NULL;
-    ttml_tensor *t = ttml_tensor_from_floats(NULL, ndim, shape, data, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-    ttml_tensor_set_requires_grad(t, grad);
-    return t;
-}
 
 static ttml_tensor *make_ids(int ndim, const int64_t *shape, const guint32 *ids)
 {
@@ -42,176 +30,16 @@ static ttml_tensor *make_ids(int ndim, const int64_t *shape, const guint32 *ids)
     return t;
 }
 
-static size_t numel_of(int ndim, const int64_t *shape)
-{
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    return n;
-}
-
-static ttml_tensor *rand_tensor(int ndim, const int64_t *shape, float lo, float hi, gboolean grad)
-{
-    size_t n = numel_of(ndim, shape);
-    float *v = g_new(float, n);
-    ttml_rng_fill_uniform(v, n, lo, hi);
-    ttml_tensor *t = make_tensor(ndim, shape, v, grad);
-    g_free(v);
-    return t;
-}
-
-static float *read_floats(const ttml_tensor *t)
-{
-    GError *err = NULL;
-    float *v = g_new(float, t->numel);
-    CU_ASSERT_TRUE(ttml_tensor_to_floats(t, v, &err));
-    TTML_ASSERT_NO_ERROR(err);
-    return v;
-}
-
-static gboolean close_enough(double got, double want, double atol, double rtol)
-{
-    return fabs(got - want) <= atol + rtol * fabs(want);
-}
-
-/* Count (and print the first few) elements of a and b that differ. */
-static int compare(const char *what, const float *got, const double *want, size_t n, double atol, double rtol)
-{
-    int bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!close_enough(got[i], want[i], atol, rtol) && bad++ < 5)
-            fprintf(stderr, "\n%s[%zu] = %.7g, expected %.7g", what, i, got[i], want[i]);
-    }
-    return bad;
-}
-
-static void assert_tensors_close(const char *what, const ttml_tensor *a, const ttml_tensor *b, double atol,
-                                 double rtol)
-{
-    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-    CU_ASSERT_EQUAL_FATAL(a->numel, b->numel);
-    float *va = read_floats(a), *vb = read_floats(b);
-    double *wb = g_new(double, b->numel);
-    for (size_t i = 0; i < b->numel; i++) wb[i] = vb[i];
-    CU_ASSERT_EQUAL(compare(what, va, wb, a->numel, atol, rtol), 0);
-    g_free(va);
-    g_free(vb);
-    g_free(wb);
-}
-
-typedef ttml_tensor *(*fwd_fn)(ttml_tensor **in, int n_in, const void *ctx, GError **error);
-/* Fill out (numel of y) from host copies of the inputs. */
-typedef void (*ref_fn)(ttml_tensor **in, float **vals, int n_in, const void *ctx, const ttml_tensor *y,
-                       double *out);
-
-static double eval_loss(fwd_fn f, ttml_tensor **in, int n_in, const void *ctx, const float *r)
-{
-    GError *err = NULL;
-    gboolean prev = ttml_set_grad_enabled(FALSE);
-    ttml_tensor *y = f(in, n_in, ctx, &err);
-    ttml_set_grad_enabled(prev);
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
-    CU_ASSERT_PTR_NULL(y->node);
-    float *v = read_floats(y);
-    double loss = 0.0;
-    for (size_t i = 0; i < y->numel; i++) loss += (double)v[i] * (double)r[i];
-    g_free(v);
-    ttml_tensor_unref(y);
-    return loss;
-}
-
-/* Forward against `ref` (when not NULL), then every input gradient against
- * finite differences; inputs without requires_grad must get no gradient. */
-static void check_op(const char *what, fwd_fn f, ref_fn ref, const void *ctx, ttml_tensor **in, int n_in)
-{
-    GError *err = NULL;
-    ttml_reset_graph();
-    for (int i = 0; i < n_in; i++) ttml_tensor_zero_grad(in[i]);
-
-    ttml_tensor *y = f(in, n_in, ctx, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
-    CU_ASSERT_EQUAL(y->dtype, TTML_DTYPE_F32);
-    float *vals[TTML_NODE_MAX_IN] = {0};
-    for (int i = 0; i < n_in; i++) vals[i] = read_floats(in[i]);
-    if (ref) {
-        double *want = g_new0(double, y->numel);
-        ref(in, vals, n_in, ctx, y, want);
-        float *got = read_floats(y);
-        char name[160];
-        g_snprintf(name, sizeof name, "%s: forward", what);
-        CU_ASSERT_EQUAL(compare(name, got, want, y->numel, FWD_ATOL, FWD_RTOL), 0);
-        g_free(got);
-        g_free(want);
-    }
-
-    float *r = g_new(float, y->numel);
-    ttml_rng_fill_uniform(r, y->numel, -1.0f, 1.0f);
-    ttml_tensor *rt = make_tensor(y->ndim, y->shape, r, FALSE);
-    ttml_tensor *yr = ttml_mul(y, rt, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    ttml_tensor *loss = ttml_sum(yr, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_TRUE(ttml_backward(loss, NULL, FALSE, &err));
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_EQUAL(ttml_graph_size(), 0);
-    ttml_tensor_unref(loss);
-    ttml_tensor_unref(yr);
-    ttml_tensor_unref(rt);
-    ttml_tensor_unref(y);
-
-    for (int i = 0; i < n_in; i++) {
-        ttml_tensor *x = in[i];
-        if (!x->requires_grad) {
-            CU_ASSERT_PTR_NULL(x->grad);
-            continue;
-        }
-        CU_ASSERT_PTR_NOT_NULL_FATAL(x->grad);
-        CU_ASSERT_EQUAL(x->grad->numel, x->numel);
-        float *g = read_floats(x->grad);
-        float *xv = vals[i];
-        int bad = 0;
-        for (size_t j = 0; j < x->numel; j++) {
-            float orig = xv[j];
-            xv[j] = (float)(orig + FD_H);
-            CU_ASSERT_TRUE(ttml_tensor_write(x, xv, &err));
-            double lp = eval_loss(f, in, n_in, ctx, r);
-            xv[j] = (float)(orig - FD_H);
-            CU_ASSERT_TRUE(ttml_tensor_write(x, xv, &err));
-            double lm = eval_loss(f, in, n_in, ctx, r);
-            xv[j] = orig;
-            double fd = (lp - lm) / (2.0 * FD_H);
-            if (!close_enough(g[j], fd, FD_ATOL, FD_RTOL) && bad++ < 5)
-                fprintf(stderr, "\n%s: d/d in%d[%zu] = %.6g, finite difference %.6g", what, i, j, g[j], fd);
-        }
-        CU_ASSERT_TRUE(ttml_tensor_write(x, xv, &err));
-        TTML_ASSERT_NO_ERROR(err);
-        CU_ASSERT_EQUAL(bad, 0);
-        g_free(g);
-        ttml_tensor_zero_grad(x);
-    }
-    g_free(r);
-    for (int i = 0; i < n_in; i++) g_free(vals[i]);
-}
-
 /* Run y = f(in) and backward of sum(y * R) with R from `r`; grads stay in in[i]->grad. */
-static ttml_tensor *forward_backward(fwd_fn f, ttml_tensor **in, int n_in, const void *ctx, const float *r)
+static ttml_tensor *forward_backward(ttml_test_fwd_fn f, ttml_tensor **in, int n_in, const void *ctx,
+                                     const float *r)
 {
     GError *err = NULL;
     for (int i = 0; i < n_in; i++) ttml_tensor_zero_grad(in[i]);
     ttml_tensor *y = f(in, n_in, ctx, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(y);
-    ttml_tensor *rt = make_tensor(y->ndim, y->shape, r, FALSE);
-    ttml_tensor *yr = ttml_mul(y, rt, &err);
-    ttml_tensor *loss = yr ? ttml_sum(yr, &err) : NULL;
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_TRUE(ttml_backward(loss, NULL, FALSE, &err));
-    TTML_ASSERT_NO_ERROR(err);
-    ttml_tensor_unref(loss);
-    ttml_tensor_unref(yr);
-    ttml_tensor_unref(rt);
+    ttml_test_backward_weighted(y, r);
     return y;
 }
 
@@ -264,22 +92,22 @@ static void ref_layernorm(ttml_tensor **in, float **v, int n_in, const void *ctx
 static void test_layernorm(void)
 {
     norm_ctx c = {1e-5f};
-    ttml_tensor *in[3] = {rand_tensor(4, S2135, -2, 2, TRUE), rand_tensor(1, S5, 0.5f, 1.5f, TRUE),
-                          rand_tensor(1, S5, -1, 1, TRUE)};
-    check_op("layernorm", f_layernorm, ref_layernorm, &c, in, 3);
-    check_op("layernorm without beta", f_layernorm, ref_layernorm, &c, in, 2);
+    ttml_tensor *in[3] = {ttml_test_rand_tensor(4, S2135, -2, 2, TRUE), ttml_test_rand_tensor(1, S5, 0.5f, 1.5f, TRUE),
+                          ttml_test_rand_tensor(1, S5, -1, 1, TRUE)};
+    ttml_test_check_op(&TOL, "layernorm", f_layernorm, ref_layernorm, &c, in, 3);
+    ttml_test_check_op(&TOL, "layernorm without beta", f_layernorm, ref_layernorm, &c, in, 2);
     /* a row longer than the kernel's vector lanes, several row blocks, x only */
     static const int64_t big[] = {70, 37};
-    ttml_tensor *bx = rand_tensor(2, big, -3, 3, FALSE);
-    ttml_tensor *bg = rand_tensor(1, (const int64_t[]){37}, 0.5f, 1.5f, TRUE);
+    ttml_tensor *bx = ttml_test_rand_tensor(2, big, -3, 3, FALSE);
+    ttml_tensor *bg = ttml_test_rand_tensor(1, (const int64_t[]){37}, 0.5f, 1.5f, TRUE);
     ttml_tensor *bin[2] = {bx, bg};
-    check_op("layernorm [70, 37], dgamma", f_layernorm, ref_layernorm, &c, bin, 2);
+    ttml_test_check_op(&TOL, "layernorm [70, 37], dgamma", f_layernorm, ref_layernorm, &c, bin, 2);
     static const int64_t mid[] = {40, 19};
-    ttml_tensor *mx = rand_tensor(2, mid, -3, 3, TRUE);
-    ttml_tensor *mg = rand_tensor(1, (const int64_t[]){19}, 0.5f, 1.5f, TRUE);
-    ttml_tensor *mb = rand_tensor(1, (const int64_t[]){19}, -1, 1, TRUE);
+    ttml_tensor *mx = ttml_test_rand_tensor(2, mid, -3, 3, TRUE);
+    ttml_tensor *mg = ttml_test_rand_tensor(1, (const int64_t[]){19}, 0.5f, 1.5f, TRUE);
+    ttml_tensor *mb = ttml_test_rand_tensor(1, (const int64_t[]){19}, -1, 1, TRUE);
     ttml_tensor *min[3] = {mx, mg, mb};
-    check_op("layernorm [40, 19] (two row blocks)", f_layernorm, ref_layernorm, &c, min, 3);
+    ttml_test_check_op(&TOL, "layernorm [40, 19] (two row blocks)", f_layernorm, ref_layernorm, &c, min, 3);
     for (int i = 0; i < 3; i++) ttml_tensor_unref(in[i]);
     for (int i = 0; i < 3; i++) ttml_tensor_unref(min[i]);
     ttml_tensor_unref(bx);
@@ -308,12 +136,12 @@ static void ref_rmsnorm(ttml_tensor **in, float **v, int n_in, const void *ctx, 
 static void test_rmsnorm(void)
 {
     norm_ctx c = {1e-6f};
-    ttml_tensor *in[2] = {rand_tensor(4, S2135, -2, 2, TRUE), rand_tensor(1, S5, 0.5f, 1.5f, TRUE)};
-    check_op("rmsnorm", f_rmsnorm, ref_rmsnorm, &c, in, 2);
+    ttml_tensor *in[2] = {ttml_test_rand_tensor(4, S2135, -2, 2, TRUE), ttml_test_rand_tensor(1, S5, 0.5f, 1.5f, TRUE)};
+    ttml_test_check_op(&TOL, "rmsnorm", f_rmsnorm, ref_rmsnorm, &c, in, 2);
     static const int64_t mid[] = {40, 19};
-    ttml_tensor *min[2] = {rand_tensor(2, mid, -3, 3, TRUE),
-                           rand_tensor(1, (const int64_t[]){19}, 0.5f, 1.5f, TRUE)};
-    check_op("rmsnorm [40, 19] (two row blocks)", f_rmsnorm, ref_rmsnorm, &c, min, 2);
+    ttml_tensor *min[2] = {ttml_test_rand_tensor(2, mid, -3, 3, TRUE),
+                           ttml_test_rand_tensor(1, (const int64_t[]){19}, 0.5f, 1.5f, TRUE)};
+    ttml_test_check_op(&TOL, "rmsnorm [40, 19] (two row blocks)", f_rmsnorm, ref_rmsnorm, &c, min, 2);
     for (int i = 0; i < 2; i++) {
         ttml_tensor_unref(in[i]);
         ttml_tensor_unref(min[i]);
@@ -375,25 +203,25 @@ static ttml_tensor *f_swiglu_unfused(ttml_tensor **in, int n_in, const void *ctx
 
 static void test_activations(void)
 {
-    ttml_tensor *x = rand_tensor(4, S2135, -4, 4, TRUE);
-    check_op("gelu", f_gelu, ref_gelu, NULL, &x, 1);
-    check_op("silu", f_silu, ref_silu, NULL, &x, 1);
+    ttml_tensor *x = ttml_test_rand_tensor(4, S2135, -4, 4, TRUE);
+    ttml_test_check_op(&TOL, "gelu", f_gelu, ref_gelu, NULL, &x, 1);
+    ttml_test_check_op(&TOL, "silu", f_silu, ref_silu, NULL, &x, 1);
     ttml_tensor_unref(x);
     /* extremes: saturation without NaN or overflow, 37 elements (lanes + tail) */
     float ext[37];
     for (int i = 0; i < 37; i++) ext[i] = -90.0f + 5.0f * (float)i;
     ext[0] = -1000.0f;
     ext[36] = 1000.0f;
-    ttml_tensor *e = make_tensor(1, (const int64_t[]){37}, ext, FALSE);
-    float *ev = read_floats(e);
+    ttml_tensor *e = ttml_test_tensor(1, (const int64_t[]){37}, ext, FALSE);
+    float *ev = ttml_test_read_floats(e);
     GError *err = NULL;
     for (int k = 0; k < 2; k++) {
         ttml_tensor *y = k == 0 ? ttml_gelu(e, &err) : ttml_silu(e, &err);
         TTML_ASSERT_NO_ERROR(err);
-        float *yv = read_floats(y);
+        float *yv = ttml_test_read_floats(y);
         double want[37];
         for (int i = 0; i < 37; i++) want[i] = k == 0 ? gelu_ref(ev[i]) : silu_ref(ev[i]);
-        CU_ASSERT_EQUAL(compare(k == 0 ? "gelu extremes" : "silu extremes", yv, want, 37, 1e-5, 1e-5), 0);
+        CU_ASSERT_EQUAL(ttml_test_compare(k == 0 ? "gelu extremes" : "silu extremes", yv, want, 37, 1e-5, 1e-5), 0);
         g_free(yv);
         ttml_tensor_unref(y);
     }
@@ -403,8 +231,8 @@ static void test_activations(void)
 
 static void test_swiglu(void)
 {
-    ttml_tensor *in[2] = {rand_tensor(4, S2135, -4, 4, TRUE), rand_tensor(4, S2135, -2, 2, TRUE)};
-    check_op("swiglu", f_swiglu, ref_swiglu, NULL, in, 2);
+    ttml_tensor *in[2] = {ttml_test_rand_tensor(4, S2135, -4, 4, TRUE), ttml_test_rand_tensor(4, S2135, -2, 2, TRUE)};
+    ttml_test_check_op(&TOL, "swiglu", f_swiglu, ref_swiglu, NULL, in, 2);
     /* fused against silu(gate) * up: values and both gradients */
     float r[30];
     ttml_rng_fill_uniform(r, 30, -1, 1);
@@ -412,9 +240,9 @@ static void test_swiglu(void)
     ttml_tensor *g1 = take_grad(in[0]), *u1 = take_grad(in[1]);
     ttml_tensor *y2 = forward_backward(f_swiglu_unfused, in, 2, NULL, r);
     ttml_tensor *g2 = take_grad(in[0]), *u2 = take_grad(in[1]);
-    assert_tensors_close("swiglu vs silu*up: value", y1, y2, 1e-6, 1e-5);
-    assert_tensors_close("swiglu vs silu*up: dgate", g1, g2, 1e-6, 1e-5);
-    assert_tensors_close("swiglu vs silu*up: dup", u1, u2, 1e-6, 1e-5);
+    ttml_test_assert_tensors_close("swiglu vs silu*up: value", y1, y2, 1e-6, 1e-5);
+    ttml_test_assert_tensors_close("swiglu vs silu*up: dgate", g1, g2, 1e-6, 1e-5);
+    ttml_test_assert_tensors_close("swiglu vs silu*up: dup", u1, u2, 1e-6, 1e-5);
     ttml_tensor *list[] = {y1, g1, u1, y2, g2, u2, in[0], in[1]};
     for (size_t i = 0; i < G_N_ELEMENTS(list); i++) ttml_tensor_unref(list[i]);
 }
@@ -449,35 +277,35 @@ static void ref_softmax(ttml_tensor **in, float **v, int n_in, const void *ctx, 
 static void test_softmax(void)
 {
     static const int log_flag = 1;
-    ttml_tensor *x = rand_tensor(4, S2135, -3, 3, TRUE);
-    check_op("softmax", f_softmax, ref_softmax, NULL, &x, 1);
-    check_op("log_softmax", f_log_softmax, ref_softmax, &log_flag, &x, 1);
+    ttml_tensor *x = ttml_test_rand_tensor(4, S2135, -3, 3, TRUE);
+    ttml_test_check_op(&TOL, "softmax", f_softmax, ref_softmax, NULL, &x, 1);
+    ttml_test_check_op(&TOL, "log_softmax", f_log_softmax, ref_softmax, &log_flag, &x, 1);
     ttml_tensor_unref(x);
     /* rows longer than the vector lanes */
     static const int64_t s337[] = {3, 37};
-    x = rand_tensor(2, s337, -5, 5, TRUE);
-    check_op("softmax [3, 37]", f_softmax, ref_softmax, NULL, &x, 1);
-    check_op("log_softmax [3, 37]", f_log_softmax, ref_softmax, &log_flag, &x, 1);
+    x = ttml_test_rand_tensor(2, s337, -5, 5, TRUE);
+    ttml_test_check_op(&TOL, "softmax [3, 37]", f_softmax, ref_softmax, NULL, &x, 1);
+    ttml_test_check_op(&TOL, "log_softmax [3, 37]", f_log_softmax, ref_softmax, &log_flag, &x, 1);
     ttml_tensor_unref(x);
     /* numerically stable: huge logits give finite, exact results */
     float big[6] = {1000.0f, 1001.0f, 999.0f, -1000.0f, 0.0f, 88.0f};
-    x = make_tensor(2, (const int64_t[]){2, 3}, big, FALSE);
-    float *bv = read_floats(x);
+    x = ttml_test_tensor(2, (const int64_t[]){2, 3}, big, FALSE);
+    float *bv = ttml_test_read_floats(x);
     double want[6];
     ttml_tensor *bin[1] = {x};
     ref_softmax(bin, &bv, 1, NULL, x, want);
     GError *err = NULL;
     ttml_tensor *y = ttml_softmax(x, &err);
     TTML_ASSERT_NO_ERROR(err);
-    float *yv = read_floats(y);
-    CU_ASSERT_EQUAL(compare("softmax of huge logits", yv, want, 6, 1e-6, 1e-5), 0);
+    float *yv = ttml_test_read_floats(y);
+    CU_ASSERT_EQUAL(ttml_test_compare("softmax of huge logits", yv, want, 6, 1e-6, 1e-5), 0);
     g_free(yv);
     ttml_tensor_unref(y);
     ref_softmax(bin, &bv, 1, &log_flag, x, want);
     y = ttml_log_softmax(x, &err);
     TTML_ASSERT_NO_ERROR(err);
-    yv = read_floats(y);
-    CU_ASSERT_EQUAL(compare("log_softmax of huge logits", yv, want, 6, 1e-4, 1e-5), 0);
+    yv = ttml_test_read_floats(y);
+    CU_ASSERT_EQUAL(ttml_test_compare("log_softmax of huge logits", yv, want, 6, 1e-4, 1e-5), 0);
     g_free(yv);
     g_free(bv);
     ttml_tensor_unref(y);
@@ -504,7 +332,7 @@ static void test_dropout(void)
     ttml_set_rng_state(st);
     ttml_tensor *y2 = ttml_dropout(x, p, TRUE, &err);
     TTML_ASSERT_NO_ERROR(err);
-    float *v1 = read_floats(y1), *v2 = read_floats(y2), *v3 = read_floats(y3);
+    float *v1 = ttml_test_read_floats(y1), *v2 = ttml_test_read_floats(y2), *v3 = ttml_test_read_floats(y3);
     CU_ASSERT_EQUAL(memcmp(v1, v2, n * sizeof(float)), 0);
     CU_ASSERT_NOT_EQUAL(memcmp(v1, v3, n * sizeof(float)), 0);
 
@@ -523,13 +351,13 @@ static void test_dropout(void)
     /* gradient = mask / (1 - p): with x = 1 that is y itself, times dy */
     float *r = g_new(float, n);
     ttml_rng_fill_uniform(r, n, -1, 1);
-    ttml_tensor *rt = make_tensor(1, x->shape, r, FALSE);
+    ttml_tensor *rt = ttml_test_tensor(1, x->shape, r, FALSE);
     ttml_tensor *yr = ttml_mul(y1, rt, &err);
     ttml_tensor *loss = ttml_sum(yr, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_TRUE(ttml_backward(loss, NULL, FALSE, &err));
     TTML_ASSERT_NO_ERROR(err);
-    float *g = read_floats(x->grad);
+    float *g = ttml_test_read_floats(x->grad);
     bad = 0;
     for (size_t i = 0; i < n; i++)
         if (fabsf(g[i] - v1[i] * r[i]) > 1e-6f) bad++;
@@ -546,7 +374,7 @@ static void test_dropout(void)
     TTML_ASSERT_NO_ERROR(err);
     ttml_rng_state after = ttml_get_rng_state();
     CU_ASSERT_EQUAL(before.counter, after.counter);
-    float *i0 = read_floats(id0), *i1 = read_floats(id1), *xv = read_floats(x);
+    float *i0 = ttml_test_read_floats(id0), *i1 = ttml_test_read_floats(id1), *xv = ttml_test_read_floats(x);
     CU_ASSERT_EQUAL(memcmp(i0, xv, n * sizeof(float)), 0);
     CU_ASSERT_EQUAL(memcmp(i1, xv, n * sizeof(float)), 0);
     g_free(i0);
@@ -582,8 +410,8 @@ static void ref_identity(ttml_tensor **in, float **v, int n_in, const void *ctx,
 static void test_reshape(void)
 {
     GError *err = NULL;
-    ttml_tensor *x = rand_tensor(2, (const int64_t[]){2, 6}, -1, 1, TRUE);
-    check_op("reshape", f_reshape, ref_identity, NULL, &x, 1);
+    ttml_tensor *x = ttml_test_rand_tensor(2, (const int64_t[]){2, 6}, -1, 1, TRUE);
+    ttml_test_check_op(&TOL, "reshape", f_reshape, ref_identity, NULL, &x, 1);
     ttml_tensor *y = ttml_reshape(x, 3, (const int64_t[]){3, -1, 2}, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_EQUAL(y->ndim, 3);
@@ -615,11 +443,11 @@ static void ref_transpose(ttml_tensor **in, float **v, int n_in, const void *ctx
 
 static void test_transpose(void)
 {
-    ttml_tensor *x = rand_tensor(4, S2135, -1, 1, TRUE);
-    check_op("transpose [2,1,3,5]", f_transpose, ref_transpose, NULL, &x, 1);
+    ttml_tensor *x = ttml_test_rand_tensor(4, S2135, -1, 1, TRUE);
+    ttml_test_check_op(&TOL, "transpose [2,1,3,5]", f_transpose, ref_transpose, NULL, &x, 1);
     ttml_tensor_unref(x);
-    x = rand_tensor(3, (const int64_t[]){2, 35, 33}, -1, 1, TRUE);   /* more than one 32-tile */
-    check_op("transpose [2,35,33]", f_transpose, ref_transpose, NULL, &x, 1);
+    x = ttml_test_rand_tensor(3, (const int64_t[]){2, 35, 33}, -1, 1, TRUE);   /* more than one 32-tile */
+    ttml_test_check_op(&TOL, "transpose [2,35,33]", f_transpose, ref_transpose, NULL, &x, 1);
     ttml_tensor_unref(x);
 }
 
@@ -651,14 +479,14 @@ static void ref_concat(ttml_tensor **in, float **v, int n_in, const void *ctx, c
 static void test_concat(void)
 {
     concat_ctx c1 = {1}, cl = {-1};
-    ttml_tensor *in[3] = {rand_tensor(3, (const int64_t[]){2, 1, 3}, -1, 1, TRUE),
-                          rand_tensor(3, (const int64_t[]){2, 2, 3}, -1, 1, FALSE),
-                          rand_tensor(3, (const int64_t[]){2, 3, 3}, -1, 1, TRUE)};
-    check_op("concat dim 1", f_concat, ref_concat, &c1, in, 3);
+    ttml_tensor *in[3] = {ttml_test_rand_tensor(3, (const int64_t[]){2, 1, 3}, -1, 1, TRUE),
+                          ttml_test_rand_tensor(3, (const int64_t[]){2, 2, 3}, -1, 1, FALSE),
+                          ttml_test_rand_tensor(3, (const int64_t[]){2, 3, 3}, -1, 1, TRUE)};
+    ttml_test_check_op(&TOL, "concat dim 1", f_concat, ref_concat, &c1, in, 3);
     for (int i = 0; i < 3; i++) ttml_tensor_unref(in[i]);
-    ttml_tensor *in2[2] = {rand_tensor(2, (const int64_t[]){2, 3}, -1, 1, TRUE),
-                           rand_tensor(2, (const int64_t[]){2, 1}, -1, 1, TRUE)};
-    check_op("concat dim -1", f_concat, ref_concat, &cl, in2, 2);
+    ttml_tensor *in2[2] = {ttml_test_rand_tensor(2, (const int64_t[]){2, 3}, -1, 1, TRUE),
+                           ttml_test_rand_tensor(2, (const int64_t[]){2, 1}, -1, 1, TRUE)};
+    ttml_test_check_op(&TOL, "concat dim -1", f_concat, ref_concat, &cl, in2, 2);
     for (int i = 0; i < 2; i++) ttml_tensor_unref(in2[i]);
 
     /* more inputs than a graph node holds: grouped, values and grads exact */
@@ -667,26 +495,26 @@ static void test_concat(void)
     ttml_tensor *xs[N];
     for (int i = 0; i < N; i++) {
         float v[2] = {(float)i, (float)(10 * i)};
-        xs[i] = make_tensor(2, (const int64_t[]){2, 1}, v, TRUE);
+        xs[i] = ttml_test_tensor(2, (const int64_t[]){2, 1}, v, TRUE);
     }
     ttml_tensor *y = ttml_concat(xs, N, 1, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_EQUAL(y->shape[0], 2);
     CU_ASSERT_EQUAL(y->shape[1], N);
-    float *yv = read_floats(y);
+    float *yv = ttml_test_read_floats(y);
     for (int i = 0; i < N; i++) {
         CU_ASSERT_EQUAL(yv[i], (float)i);
         CU_ASSERT_EQUAL(yv[N + i], (float)(10 * i));
     }
     float w[2 * N];
     for (int i = 0; i < 2 * N; i++) w[i] = (float)(i + 1);
-    ttml_tensor *wt = make_tensor(2, y->shape, w, FALSE);
+    ttml_tensor *wt = ttml_test_tensor(2, y->shape, w, FALSE);
     ttml_tensor *yw = ttml_mul(y, wt, &err);
     ttml_tensor *loss = ttml_sum(yw, &err);
     CU_ASSERT_TRUE(ttml_backward(loss, NULL, FALSE, &err));
     TTML_ASSERT_NO_ERROR(err);
     for (int i = 0; i < N; i++) {
-        float *g = read_floats(xs[i]->grad);
+        float *g = ttml_test_read_floats(xs[i]->grad);
         CU_ASSERT_EQUAL(g[0], w[i]);
         CU_ASSERT_EQUAL(g[1], w[N + i]);
         g_free(g);
@@ -727,8 +555,8 @@ static void ref_split(ttml_tensor **in, float **v, int n_in, const void *ctx, co
 static void test_split(void)
 {
     GError *err = NULL;
-    ttml_tensor *x = rand_tensor(3, (const int64_t[]){2, 5, 2}, -1, 1, TRUE);
-    check_op("split + concat", f_split, ref_split, NULL, &x, 1);
+    ttml_tensor *x = ttml_test_rand_tensor(3, (const int64_t[]){2, 5, 2}, -1, 1, TRUE);
+    ttml_test_check_op(&TOL, "split + concat", f_split, ref_split, NULL, &x, 1);
     ttml_tensor *p[2] = {NULL, NULL};
     CU_ASSERT_FALSE(ttml_split(x, 1, (const int64_t[]){2, 2}, 2, p, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "sum to 5");
@@ -816,24 +644,24 @@ static void test_cross_entropy(void)
     static const int64_t ls[] = {2, 1, 3, 8}, ts[] = {2, 1, 1, 3};
     const guint32 tv[6] = {0, 5, 2, 3, 1, 5};
     ttml_tensor *t = make_ids(4, ts, tv);
-    ttml_tensor *x = rand_tensor(4, ls, -3, 3, TRUE);
+    ttml_tensor *x = ttml_test_rand_tensor(4, ls, -3, 3, TRUE);
     loss_ctx mean = {t, 6, TTML_REDUCE_MEAN}, sum = {t, 6, TTML_REDUCE_SUM};
-    check_op("cross_entropy mean, padded", f_cross_entropy, ref_cross_entropy, &mean, &x, 1);
-    check_op("cross_entropy sum, padded", f_cross_entropy, ref_cross_entropy, &sum, &x, 1);
+    ttml_test_check_op(&TOL, "cross_entropy mean, padded", f_cross_entropy, ref_cross_entropy, &mean, &x, 1);
+    ttml_test_check_op(&TOL, "cross_entropy sum, padded", f_cross_entropy, ref_cross_entropy, &sum, &x, 1);
 
     /* padding columns: huge logits there change nothing; their gradient is 0 */
-    float *xv = read_floats(x);
+    float *xv = ttml_test_read_floats(x);
     ttml_tensor *l1 = ttml_cross_entropy_loss(x, t, 6, TTML_REDUCE_MEAN, &err);
     TTML_ASSERT_NO_ERROR(err);
     for (int r = 0; r < 6; r++) xv[r * 8 + 6] = xv[r * 8 + 7] = 1e30f;
-    ttml_tensor *xp = make_tensor(4, ls, xv, TRUE);
+    ttml_tensor *xp = ttml_test_tensor(4, ls, xv, TRUE);
     ttml_tensor *l2 = ttml_cross_entropy_loss(xp, t, 6, TTML_REDUCE_MEAN, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_EQUAL(ttml_tensor_item(l1, &err), ttml_tensor_item(l2, &err));
     CU_ASSERT_TRUE(isfinite(ttml_tensor_item(l2, &err)));
     CU_ASSERT_TRUE(ttml_backward(l2, NULL, FALSE, &err));
     TTML_ASSERT_NO_ERROR(err);
-    float *g = read_floats(xp->grad);
+    float *g = ttml_test_read_floats(xp->grad);
     for (int r = 0; r < 6; r++) {
         CU_ASSERT_EQUAL(g[r * 8 + 6], 0.0f);
         CU_ASSERT_EQUAL(g[r * 8 + 7], 0.0f);
@@ -851,8 +679,8 @@ static void test_cross_entropy(void)
     ttml_tensor *g1 = take_grad(x);
     ttml_tensor *y2 = forward_backward(f_ce_unfused, &x, 1, &full, r);
     ttml_tensor *g2 = take_grad(x);
-    assert_tensors_close("cross_entropy vs log_softmax + nll: loss", y1, y2, 1e-6, 1e-5);
-    assert_tensors_close("cross_entropy vs log_softmax + nll: grad", g1, g2, 1e-6, 1e-4);
+    ttml_test_assert_tensors_close("cross_entropy vs log_softmax + nll: loss", y1, y2, 1e-6, 1e-5);
+    ttml_test_assert_tensors_close("cross_entropy vs log_softmax + nll: grad", g1, g2, 1e-6, 1e-4);
     ttml_tensor *list[] = {y1, g1, y2, g2};
     for (size_t i = 0; i < G_N_ELEMENTS(list); i++) ttml_tensor_unref(list[i]);
 
@@ -860,9 +688,9 @@ static void test_cross_entropy(void)
     static const int64_t l2s[] = {1, 1, 4, 45}, t2s[] = {1, 4};
     const guint32 tv2[4] = {0, 39, 17, 3};
     ttml_tensor *t2 = make_ids(2, t2s, tv2);
-    ttml_tensor *x2 = rand_tensor(4, l2s, -4, 4, TRUE);
+    ttml_tensor *x2 = ttml_test_rand_tensor(4, l2s, -4, 4, TRUE);
     loss_ctx c2 = {t2, 40, TTML_REDUCE_MEAN};
-    check_op("cross_entropy [1,1,4,45] valid 40", f_cross_entropy, ref_cross_entropy, &c2, &x2, 1);
+    ttml_test_check_op(&TOL, "cross_entropy [1,1,4,45] valid 40", f_cross_entropy, ref_cross_entropy, &c2, &x2, 1);
     ttml_tensor_unref(x2);
     ttml_tensor_unref(t2);
 
@@ -895,10 +723,10 @@ static void test_nll(void)
     static const int64_t ls[] = {2, 3, 4}, ts[] = {2, 3};
     const guint32 tv[6] = {0, 3, 2, 1, 1, 3};
     ttml_tensor *t = make_ids(2, ts, tv);
-    ttml_tensor *x = rand_tensor(3, ls, -3, 0, TRUE);
+    ttml_tensor *x = ttml_test_rand_tensor(3, ls, -3, 0, TRUE);
     loss_ctx mean = {t, 0, TTML_REDUCE_MEAN}, sum = {t, 0, TTML_REDUCE_SUM};
-    check_op("nll mean", f_nll, ref_nll, &mean, &x, 1);
-    check_op("nll sum", f_nll, ref_nll, &sum, &x, 1);
+    ttml_test_check_op(&TOL, "nll mean", f_nll, ref_nll, &mean, &x, 1);
+    ttml_test_check_op(&TOL, "nll sum", f_nll, ref_nll, &sum, &x, 1);
     const guint32 badv[6] = {0, 3, 2, 4, 1, 3};
     ttml_tensor *bad = make_ids(2, ts, badv);
     CU_ASSERT_PTR_NULL(ttml_nll_loss(x, bad, TTML_REDUCE_MEAN, &err));
@@ -941,19 +769,19 @@ static void test_embedding(void)
     static const int64_t ws[] = {5, 3}, is[] = {2, 1, 1, 3};
     const guint32 iv[6] = {4, 0, 2, 2, 2, 1};   /* id 2 repeated: its gradient accumulates */
     ttml_tensor *ids = make_ids(4, is, iv);
-    ttml_tensor *w = rand_tensor(2, ws, -1, 1, TRUE);
+    ttml_tensor *w = ttml_test_rand_tensor(2, ws, -1, 1, TRUE);
     emb_ctx c = {ids};
-    check_op("embedding", f_embedding, ref_embedding, &c, &w, 1);
+    ttml_test_check_op(&TOL, "embedding", f_embedding, ref_embedding, &c, &w, 1);
 
     /* scatter-add by hand: dweight[id] = sum of the dy rows with that id */
     float r[18];
     for (int i = 0; i < 18; i++) r[i] = (float)(i + 1);
     ttml_tensor *y = forward_backward(f_embedding, &w, 1, &c, r);
-    float *g = read_floats(w->grad);
+    float *g = ttml_test_read_floats(w->grad);
     double want[15] = {0};
     for (int n = 0; n < 6; n++)
         for (int j = 0; j < 3; j++) want[iv[n] * 3 + j] += r[n * 3 + j];
-    CU_ASSERT_EQUAL(compare("embedding scatter-add", g, want, 15, 0, 0), 0);
+    CU_ASSERT_EQUAL(ttml_test_compare("embedding scatter-add", g, want, 15, 0, 0), 0);
     CU_ASSERT_EQUAL(g[2 * 3 + 0], 7.0f + 10.0f + 13.0f);   /* rows 2, 3 and 4 of dy */
     CU_ASSERT_EQUAL(g[3 * 3 + 1], 0.0f);                    /* id 3 never used */
     g_free(g);
@@ -963,7 +791,7 @@ static void test_embedding(void)
     /* [B, S] ids too */
     ttml_tensor *ids2 = make_ids(2, (const int64_t[]){3, 2}, iv);
     emb_ctx c2 = {ids2};
-    check_op("embedding [B, S] ids", f_embedding, ref_embedding, &c2, &w, 1);
+    ttml_test_check_op(&TOL, "embedding [B, S] ids", f_embedding, ref_embedding, &c2, &w, 1);
 
     /* an id out of range: error names the id, its row and the vocabulary size */
     const guint32 badv[6] = {4, 0, 2, 2, 9, 1};
@@ -976,7 +804,7 @@ static void test_embedding(void)
     /* f32 ids and a 1-D weight are refused */
     CU_ASSERT_PTR_NULL(ttml_embedding(w, w, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_DTYPE, "u32");
-    ttml_tensor *w1 = rand_tensor(1, (const int64_t[]){15}, -1, 1, FALSE);
+    ttml_tensor *w1 = ttml_test_rand_tensor(1, (const int64_t[]){15}, -1, 1, FALSE);
     CU_ASSERT_PTR_NULL(ttml_embedding(ids, w1, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "[15]");
     ttml_tensor_unref(w1);
@@ -992,9 +820,9 @@ static void test_embedding(void)
 static void test_shape_errors(void)
 {
     GError *err = NULL;
-    ttml_tensor *a = rand_tensor(2, (const int64_t[]){2, 3}, -1, 1, FALSE);
-    ttml_tensor *b = rand_tensor(2, (const int64_t[]){3, 2}, -1, 1, FALSE);
-    ttml_tensor *g4 = rand_tensor(1, (const int64_t[]){4}, -1, 1, FALSE);
+    ttml_tensor *a = ttml_test_rand_tensor(2, (const int64_t[]){2, 3}, -1, 1, FALSE);
+    ttml_tensor *b = ttml_test_rand_tensor(2, (const int64_t[]){3, 2}, -1, 1, FALSE);
+    ttml_tensor *g4 = ttml_test_rand_tensor(1, (const int64_t[]){4}, -1, 1, FALSE);
 
     CU_ASSERT_PTR_NULL(ttml_swiglu(a, b, &err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(err);
@@ -1036,15 +864,15 @@ static void test_shape_errors(void)
 static void test_kernel_checks(void)
 {
     GError *err = NULL;
-    ttml_tensor *x = rand_tensor(1, (const int64_t[]){6}, -1, 1, FALSE);
-    ttml_tensor *y = rand_tensor(1, (const int64_t[]){4}, -1, 1, FALSE);
+    ttml_tensor *x = ttml_test_rand_tensor(1, (const int64_t[]){6}, -1, 1, FALSE);
+    ttml_tensor *y = ttml_test_rand_tensor(1, (const int64_t[]){4}, -1, 1, FALSE);
     ttml_strided_copy_params p = {2, 3, 3, 1, 2, 0};   /* reads x[1..7): past the end */
     CU_ASSERT_FALSE(ttml_launch_tensors("strided_copy", &x, 1, &y, 1, &p, sizeof p, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_INVALID_ARG, "outside");
     ttml_strided_copy_params ok = {2, 2, 3, 1, 2, 0};  /* x[1,2] and x[4,5] -> y */
     CU_ASSERT_TRUE(ttml_launch_tensors("strided_copy", &x, 1, &y, 1, &ok, sizeof ok, &err));
     TTML_ASSERT_NO_ERROR(err);
-    float *xv = read_floats(x), *yv = read_floats(y);
+    float *xv = ttml_test_read_floats(x), *yv = ttml_test_read_floats(y);
     CU_ASSERT_EQUAL(yv[0], xv[1]);
     CU_ASSERT_EQUAL(yv[1], xv[2]);
     CU_ASSERT_EQUAL(yv[2], xv[4]);
@@ -1055,8 +883,8 @@ static void test_kernel_checks(void)
     /* embedding_bwd checks ids too */
     const guint32 iv[2] = {1, 3};
     ttml_tensor *ids = make_ids(1, (const int64_t[]){2}, iv);
-    ttml_tensor *dy = rand_tensor(2, (const int64_t[]){2, 2}, -1, 1, FALSE);
-    ttml_tensor *dw = rand_tensor(2, (const int64_t[]){3, 2}, -1, 1, FALSE);
+    ttml_tensor *dy = ttml_test_rand_tensor(2, (const int64_t[]){2, 2}, -1, 1, FALSE);
+    ttml_tensor *dw = ttml_test_rand_tensor(2, (const int64_t[]){3, 2}, -1, 1, FALSE);
     ttml_tensor *in[2] = {ids, dy};
     CU_ASSERT_FALSE(ttml_launch_tensors("embedding_bwd", in, 2, &dw, 1, NULL, 0, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_INVALID_ARG, "id 3 at row 1");

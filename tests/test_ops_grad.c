@@ -7,197 +7,14 @@
  * (L+ - L-) / 2h (loss accumulated in double on the host, forward run with
  * gradients disabled) is compared with the analytic gradient.
  */
-#include "test_util.h"
+#include "test_grad.h"
 
 #include <math.h>
 #include <string.h>
 
-#define FD_H 1e-2
-#define FD_ATOL 2e-3
-#define FD_RTOL 2e-2
-#define FWD_ATOL 1e-4
-#define FWD_RTOL 1e-4
-
-/* ---- helpers ---- */
-
-static ttml_tensor *make_tensor(int ndim, const int64_t *shape, const float *data, gboolean grad)
-{
-    GError *err = NULL;
-    ttml_tensor *t = ttml_tensor_from_floats(NULL, ndim, shape, data, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-    ttml_tensor_set_requires_grad(t, grad);
-    return t;
-}
-
-static size_t numel_of(int ndim, const int64_t *shape)
-{
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    return n;
-}
-
-/* Uniform values in [lo, hi); with min_abs > 0 the magnitude is drawn from
- * [min_abs, hi) with a random sign (keeps divisors and relu inputs away from 0). */
-static ttml_tensor *rand_tensor(int ndim, const int64_t *shape, float lo, float hi, float min_abs,
-                                gboolean grad)
-{
-    size_t n = numel_of(ndim, shape);
-    float *v = g_new(float, n);
-    if (min_abs > 0.0f) {
-        ttml_rng_fill_uniform(v, n, min_abs, hi);
-        for (size_t i = 0; i < n; i++)
-            if (ttml_rng_uniform() < 0.5f) v[i] = -v[i];
-    } else {
-        ttml_rng_fill_uniform(v, n, lo, hi);
-    }
-    ttml_tensor *t = make_tensor(ndim, shape, v, grad);
-    g_free(v);
-    return t;
-}
-
-static float *read_floats(const ttml_tensor *t)
-{
-    GError *err = NULL;
-    float *v = g_new(float, t->numel);
-    CU_ASSERT_TRUE(ttml_tensor_to_floats(t, v, &err));
-    TTML_ASSERT_NO_ERROR(err);
-    return v;
-}
-
-static gboolean close_enough(double got, double want, double atol, double rtol)
-{
-    return fabs(got - want) <= atol + rtol * fabs(want);
-}
-
-/* Flat index into `t` of the element broadcast to flat index `flat` of a
- * tensor of shape (ndim, shape) (NumPy rules, right-aligned). */
-static size_t bcast_index(const ttml_tensor *t, int ndim, const int64_t *shape, size_t flat)
-{
-    size_t idx = 0, stride = 1;
-    for (int k = 1; k <= ndim; k++) {
-        int64_t c = (int64_t)(flat % (size_t)shape[ndim - k]);
-        flat /= (size_t)shape[ndim - k];
-        if (k <= t->ndim) {
-            int64_t d = t->shape[t->ndim - k];
-            idx += (size_t)(d == 1 ? 0 : c) * stride;
-            stride *= (size_t)d;
-        }
-    }
-    return idx;
-}
-
-/* The op under test and its naive reference. */
-typedef ttml_tensor *(*fwd_fn)(ttml_tensor **in, int n_in, const void *ctx, GError **error);
-/* Fill out (numel of the op's output) from host copies of the inputs. */
-typedef void (*ref_fn)(ttml_tensor **in, float **vals, int n_in, const void *ctx,
-              const ttml_tensor *y,
-                       double *out);
-
-static double eval_loss(fwd_fn f, ttml_tensor **in, int n_in, const void *ctx, const float *r)
-{
-    GError *err = NULL;
-    gboolean prev = ttml_set_grad_enabled(FALSE);
-    ttml_tensor *y = f(in, n_in, ctx, &err);
-    ttml_set_grad_enabled(prev);
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
-    CU_ASSERT_PTR_NULL(y->node);
-    float *v = read_floats(y);
-    double loss = 0.0;
-    for (size_t i = 0; i < y->numel; i++) loss += (double)v[i] * (double)r[i];
-    g_free(v);
-    ttml_tensor_unref(y);
-    return loss;
-}
-
-/* Forward against `ref`, then every input gradient against finite
- * differences. Inputs with requires_grad FALSE must get no gradient. */
-static void check_op(const char *what, fwd_fn f, ref_fn ref, const void *ctx, ttml_tensor **in,
-                     int n_in)
-{
-    GError *err = NULL;
-    ttml_reset_graph();
-    for (int i = 0; i < n_in; i++) ttml_tensor_zero_grad(in[i]);
-
-    /* forward against the naive reference */
-    ttml_tensor *y = f(in, n_in, ctx, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
-    CU_ASSERT_EQUAL(y->dtype, TTML_DTYPE_F32);
-    float *vals[TTML_NODE_MAX_IN] = {0};
-    for (int i = 0; i < n_in; i++) vals[i] = read_floats(in[i]);
-    double *want = g_new0(double, y->numel);
-    ref(in, vals, n_in, ctx, y, want);
-    float *got = read_floats(y);
-    int bad = 0;
-    for (size_t i = 0; i < y->numel; i++) {
-        if (!close_enough(got[i], want[i], FWD_ATOL, FWD_RTOL)) {
-            if (bad++ < 5)
-                fprintf(stderr, "\n%s: forward[%zu] = %.7g, reference %.7g", what, i, got[i],
-                        want[i]);
-        }
-    }
-    CU_ASSERT_EQUAL(bad, 0);
-    g_free(got);
-    g_free(want);
-
-    /* loss = sum(y * R) */
-    float *r = g_new(float, y->numel);
-    ttml_rng_fill_uniform(r, y->numel, -1.0f, 1.0f);
-    ttml_tensor *rt = make_tensor(y->ndim, y->shape, r, FALSE);
-    ttml_tensor *yr = ttml_mul(y, rt, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    ttml_tensor *loss = ttml_sum(yr, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_TRUE(ttml_graph_size() >= 3);
-    CU_ASSERT_TRUE(ttml_backward(loss, NULL, FALSE, &err));
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_EQUAL(ttml_graph_size(), 0);
-    ttml_tensor_unref(loss);
-    ttml_tensor_unref(yr);
-    ttml_tensor_unref(rt);
-    ttml_tensor_unref(y);
-
-    for (int i = 0; i < n_in; i++) {
-        ttml_tensor *x = in[i];
-        if (!x->requires_grad) {
-            CU_ASSERT_PTR_NULL(x->grad);
-            continue;
-        }
-        CU_ASSERT_PTR_NOT_NULL_FATAL(x->grad);
-        CU_ASSERT_EQUAL(x->grad->numel, x->numel);
-        float *g = read_floats(x->grad);
-        float *xv = vals[i];
-        bad = 0;
-        for (size_t j = 0; j < x->numel; j++) {
-            float orig = xv[j];
-            xv[j] = (float)(orig + FD_H);
-            CU_ASSERT_TRUE(ttml_tensor_write(x, xv, &err));
-            TTML_ASSERT_NO_ERROR(err);
-            double lp = eval_loss(f, in, n_in, ctx, r);
-            xv[j] = (float)(orig - FD_H);
-            CU_ASSERT_TRUE(ttml_tensor_write(x, xv, &err));
-            TTML_ASSERT_NO_ERROR(err);
-            double lm = eval_loss(f, in, n_in, ctx, r);
-            xv[j] = orig;
-            double fd = (lp - lm) / (2.0 * FD_H);
-            if (!close_enough(g[j], fd, FD_ATOL, FD_RTOL)) {
-                if (bad++ < 5)
-                    fprintf(stderr, "\n%s: d/d in%d[%zu] = %.6g, finite difference %.6g", what, i,
-                            j, g[j], fd);
-            }
-        }
-        CU_ASSERT_TRUE(ttml_tensor_write(x, xv, &err));
-        TTML_ASSERT_NO_ERROR(err);
-        CU_ASSERT_EQUAL(bad, 0);
-        g_free(g);
-        ttml_tensor_zero_grad(x);
-    }
-    CU_ASSERT_EQUAL(ttml_graph_size(), 0);
-    g_free(r);
-    for (int i = 0; i < n_in; i++) g_free(vals[i]);
-}
+/* forward vs the naive reference; gradients vs central differences of step h */
+static const ttml_test_tol TOL = {
+    .fwd_atol = 1e-4, .fwd_rtol = 1e-4, .h = 1e-2, .atol = 2e-3, .rtol = 2e-2};
 
 /* ---- elementwise binary ops with broadcasting ---- */
 
@@ -225,8 +42,8 @@ static void ref_binary(ttml_tensor **in, float **vals, int n_in, const void *ctx
         CU_ASSERT_EQUAL_FATAL(y->shape[nd - k], MAX(da, db));
     }
     for (size_t i = 0; i < y->numel; i++) {
-        double a = vals[0][bcast_index(in[0], y->ndim, y->shape, i)];
-        double b = vals[1][bcast_index(in[1], y->ndim, y->shape, i)];
+        double a = vals[0][ttml_test_bcast_index(in[0], y->ndim, y->shape, i)];
+        double b = vals[1][ttml_test_bcast_index(in[1], y->ndim, y->shape, i)];
         switch (*(const ttml_binary_op *)ctx) {
         case TTML_BINARY_ADD: out[i] = a + b; break;
         case TTML_BINARY_SUB: out[i] = a - b; break;
@@ -244,11 +61,11 @@ static void check_binary(ttml_binary_op op, int nda, const int64_t *sa, int ndb,
     g_snprintf(what, sizeof what, "%s %s %s", names[op], ttml_shape_str(nda, sa, s1, sizeof s1),
                ttml_shape_str(ndb, sb, s2, sizeof s2));
     ttml_tensor *in[2];
-    in[0] = rand_tensor(nda, sa, -2.0f, 2.0f, 0.0f, TRUE);
+    in[0] = ttml_test_rand_tensor(nda, sa, -2.0f, 2.0f, TRUE);
     /* divisors in +-[0.5, 2) */
-    in[1] = op == TTML_BINARY_DIV ? rand_tensor(ndb, sb, 0.0f, 2.0f, 0.5f, grad_b)
-                                  : rand_tensor(ndb, sb, -2.0f, 2.0f, 0.0f, grad_b);
-    check_op(what, f_binary, ref_binary, &op, in, 2);
+    in[1] = op == TTML_BINARY_DIV ? ttml_test_rand_tensor_nonzero(ndb, sb, 0.5f, 2.0f, grad_b)
+                                  : ttml_test_rand_tensor(ndb, sb, -2.0f, 2.0f, grad_b);
+    ttml_test_check_op(&TOL, what, f_binary, ref_binary, &op, in, 2);
     ttml_tensor_unref(in[0]);
     ttml_tensor_unref(in[1]);
 }
@@ -296,9 +113,9 @@ static void test_scalar_ops(void)
 {
     const scalar_ctx cases[] = {{FALSE, 1.5f}, {FALSE, -0.25f}, {TRUE, 2.5f}, {TRUE, -0.75f}};
     for (size_t k = 0; k < G_N_ELEMENTS(cases); k++) {
-        ttml_tensor *x = rand_tensor(3, S234, -2.0f, 2.0f, 0.0f, TRUE);
-        check_op(cases[k].mul ? "mul_scalar" : "add_scalar", f_scalar, ref_scalar, &cases[k], &x,
-                 1);
+        ttml_tensor *x = ttml_test_rand_tensor(3, S234, -2.0f, 2.0f, TRUE);
+        ttml_test_check_op(&TOL, cases[k].mul ? "mul_scalar" : "add_scalar", f_scalar, ref_scalar,
+                           &cases[k], &x, 1);
         ttml_tensor_unref(x);
     }
 }
@@ -357,9 +174,9 @@ static void check_matmul(int ta, int tb, int nda, const int64_t *sa, int ndb, co
                sizeof s1),
                ttml_shape_str(ndb, sb, s2, sizeof s2), ta, tb);
     mm_ctx c = {ta, tb};
-    ttml_tensor *in[2] = {rand_tensor(nda, sa, -1.0f, 1.0f, 0.0f, TRUE),
-                          rand_tensor(ndb, sb, -1.0f, 1.0f, 0.0f, TRUE)};
-    check_op(what, f_matmul, ref_matmul, &c, in, 2);
+    ttml_tensor *in[2] = {ttml_test_rand_tensor(nda, sa, -1.0f, 1.0f, TRUE),
+                          ttml_test_rand_tensor(ndb, sb, -1.0f, 1.0f, TRUE)};
+    ttml_test_check_op(&TOL, what, f_matmul, ref_matmul, &c, in, 2);
     ttml_tensor_unref(in[0]);
     ttml_tensor_unref(in[1]);
 }
@@ -418,18 +235,18 @@ static void test_linear(void)
 {
     const int64_t xs[] = {2, 1, 3, 4}, ws[] = {5, 4}, bs[] = {5};
     for (int with_bias = 0; with_bias <= 1; with_bias++) {
-        ttml_tensor *in[3] = {rand_tensor(4, xs, -1.0f, 1.0f, 0.0f, TRUE),
-                              rand_tensor(2, ws, -1.0f, 1.0f, 0.0f, TRUE),
-                              rand_tensor(1, bs, -1.0f, 1.0f, 0.0f, TRUE)};
-        check_op(with_bias ? "linear with bias" : "linear without bias", f_linear, ref_linear, NULL,
-                 in, with_bias ? 3 : 2);
+        ttml_tensor *in[3] = {ttml_test_rand_tensor(4, xs, -1.0f, 1.0f, TRUE),
+                              ttml_test_rand_tensor(2, ws, -1.0f, 1.0f, TRUE),
+                              ttml_test_rand_tensor(1, bs, -1.0f, 1.0f, TRUE)};
+        ttml_test_check_op(&TOL, with_bias ? "linear with bias" : "linear without bias", f_linear,
+                           ref_linear, NULL, in, with_bias ? 3 : 2);
         for (int i = 0; i < 3; i++) ttml_tensor_unref(in[i]);
     }
     /* 2-D input, frozen weight */
-    ttml_tensor *in[3] = {rand_tensor(2, (const int64_t[]){3, 4}, -1.0f, 1.0f, 0.0f, TRUE),
-                          rand_tensor(2, ws, -1.0f, 1.0f, 0.0f, FALSE),
-                          rand_tensor(1, bs, -1.0f, 1.0f, 0.0f, TRUE)};
-    check_op("linear 2-D, frozen weight", f_linear, ref_linear, NULL, in, 3);
+    ttml_tensor *in[3] = {ttml_test_rand_tensor(2, (const int64_t[]){3, 4}, -1.0f, 1.0f, TRUE),
+                          ttml_test_rand_tensor(2, ws, -1.0f, 1.0f, FALSE),
+                          ttml_test_rand_tensor(1, bs, -1.0f, 1.0f, TRUE)};
+    ttml_test_check_op(&TOL, "linear 2-D, frozen weight", f_linear, ref_linear, NULL, in, 3);
     for (int i = 0; i < 3; i++) ttml_tensor_unref(in[i]);
 }
 
@@ -450,8 +267,9 @@ static void ref_relu(ttml_tensor **in, float **vals, int n_in, const void *ctx,
 
 static void test_relu(void)
 {
-    ttml_tensor *x = rand_tensor(3, S234, 0.0f, 2.0f, 0.1f, TRUE);   /* |x| >= 0.1 > h */
-    check_op("relu", f_relu, ref_relu, NULL, &x, 1);
+    /* |x| >= 0.1 > h */
+    ttml_tensor *x = ttml_test_rand_tensor_nonzero(3, S234, 0.1f, 2.0f, TRUE);
+    ttml_test_check_op(&TOL, "relu", f_relu, ref_relu, NULL, &x, 1);
     ttml_tensor_unref(x);
 }
 
@@ -475,11 +293,11 @@ static void test_sum_mean(void)
 {
     for (int mean = 0; mean <= 1; mean++) {
         gboolean m = mean;
-        ttml_tensor *x = rand_tensor(3, S234, -2.0f, 2.0f, 0.0f, TRUE);
-        check_op(mean ? "mean" : "sum", f_reduce, ref_reduce, &m, &x, 1);
+        ttml_tensor *x = ttml_test_rand_tensor(3, S234, -2.0f, 2.0f, TRUE);
+        ttml_test_check_op(&TOL, mean ? "mean" : "sum", f_reduce, ref_reduce, &m, &x, 1);
         ttml_tensor_unref(x);
-        x = rand_tensor(4, (const int64_t[]){2, 1, 3, 2}, -2.0f, 2.0f, 0.0f, TRUE);
-        check_op(mean ? "mean 4-D" : "sum 4-D", f_reduce, ref_reduce, &m, &x, 1);
+        x = ttml_test_rand_tensor(4, (const int64_t[]){2, 1, 3, 2}, -2.0f, 2.0f, TRUE);
+        ttml_test_check_op(&TOL, mean ? "mean 4-D" : "sum 4-D", f_reduce, ref_reduce, &m, &x, 1);
         ttml_tensor_unref(x);
     }
 }
@@ -508,10 +326,10 @@ static void test_mse_loss(void)
     const ttml_reduction reds[] = {TTML_REDUCE_MEAN, TTML_REDUCE_SUM};
     for (int k = 0; k < 2; k++) {
         for (int target_grad = 0; target_grad <= 1; target_grad++) {
-            ttml_tensor *in[2] = {rand_tensor(3, S234, -2.0f, 2.0f, 0.0f, TRUE),
-                                  rand_tensor(3, S234, -2.0f, 2.0f, 0.0f, target_grad)};
-            check_op(reds[k] == TTML_REDUCE_MEAN ? "mse_loss mean" : "mse_loss sum", f_mse, ref_mse,
-                     &reds[k], in, 2);
+            ttml_tensor *in[2] = {ttml_test_rand_tensor(3, S234, -2.0f, 2.0f, TRUE),
+                                  ttml_test_rand_tensor(3, S234, -2.0f, 2.0f, target_grad)};
+            ttml_test_check_op(&TOL, reds[k] == TTML_REDUCE_MEAN ? "mse_loss mean" : "mse_loss sum",
+                               f_mse, ref_mse, &reds[k], in, 2);
             ttml_tensor_unref(in[0]);
             ttml_tensor_unref(in[1]);
         }
@@ -525,7 +343,7 @@ static void test_grad_accumulates_for_reused_input(void)
     GError *err = NULL;
     ttml_reset_graph();
     const float xv[] = {-1.5f, -0.5f, 0.0f, 0.25f, 1.0f, 3.0f};
-    ttml_tensor *x = make_tensor(2, S23, xv, TRUE);
+    ttml_tensor *x = ttml_test_tensor(2, S23, xv, TRUE);
     ttml_tensor *xx = ttml_mul(x, x, &err);
     TTML_ASSERT_NO_ERROR(err);
     ttml_tensor *y = ttml_add(xx, x, &err);       /* y = x*x + x */
@@ -536,7 +354,7 @@ static void test_grad_accumulates_for_reused_input(void)
     CU_ASSERT_TRUE(ttml_backward(loss, NULL, FALSE, &err));
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(x->grad);
-    float *g = read_floats(x->grad);
+    float *g = ttml_test_read_floats(x->grad);
     for (int i = 0; i < 6; i++) CU_ASSERT_DOUBLE_EQUAL(g[i], 2.0 * xv[i] + 1.0, 1e-6);
     g_free(g);
     ttml_tensor_unref(loss);
@@ -550,8 +368,8 @@ static void test_retain_graph_accumulates(void)
     GError *err = NULL;
     ttml_reset_graph();
     const float xv[] = {1.0f, -2.0f, 0.5f, 4.0f}, wv[] = {3.0f, 0.5f, -1.0f, 2.0f};
-    ttml_tensor *x = make_tensor(2, (const int64_t[]){2, 2}, xv, TRUE);
-    ttml_tensor *w = make_tensor(2, (const int64_t[]){2, 2}, wv, TRUE);
+    ttml_tensor *x = ttml_test_tensor(2, (const int64_t[]){2, 2}, xv, TRUE);
+    ttml_tensor *w = ttml_test_tensor(2, (const int64_t[]){2, 2}, wv, TRUE);
     ttml_tensor *y = ttml_mul(x, w, &err);
     TTML_ASSERT_NO_ERROR(err);
     ttml_tensor *loss = ttml_mean(y, &err);      /* dL/dx = w / 4, dL/dw = x / 4 */
@@ -562,7 +380,7 @@ static void test_retain_graph_accumulates(void)
         CU_ASSERT_TRUE(ttml_backward(loss, NULL, TRUE, &err));
         TTML_ASSERT_NO_ERROR(err);
         CU_ASSERT_EQUAL(ttml_graph_size(), n);
-        float *gx = read_floats(x->grad), *gw = read_floats(w->grad);
+        float *gx = ttml_test_read_floats(x->grad), *gw = ttml_test_read_floats(w->grad);
         for (int i = 0; i < 4; i++) {
             CU_ASSERT_DOUBLE_EQUAL(gx[i], pass * wv[i] / 4.0, 1e-6);
             CU_ASSERT_DOUBLE_EQUAL(gw[i], pass * xv[i] / 4.0, 1e-6);
@@ -582,8 +400,8 @@ static void test_no_graph_when_disabled(void)
 {
     GError *err = NULL;
     ttml_reset_graph();
-    ttml_tensor *x = rand_tensor(2, S23, -1.0f, 1.0f, 0.0f, TRUE);
-    ttml_tensor *w = rand_tensor(2, (const int64_t[]){4, 3}, -1.0f, 1.0f, 0.0f, TRUE);
+    ttml_tensor *x = ttml_test_rand_tensor(2, S23, -1.0f, 1.0f, TRUE);
+    ttml_tensor *w = ttml_test_rand_tensor(2, (const int64_t[]){4, 3}, -1.0f, 1.0f, TRUE);
     gboolean prev = ttml_set_grad_enabled(FALSE);
     ttml_tensor *outs[6];
     outs[0] = ttml_mul(x, x, &err);
@@ -607,7 +425,7 @@ static void test_no_graph_when_disabled(void)
         ttml_tensor_unref(outs[i]);
     }
     /* nor when no input requires grad */
-    ttml_tensor *c = rand_tensor(2, S23, -1.0f, 1.0f, 0.0f, FALSE);
+    ttml_tensor *c = ttml_test_rand_tensor(2, S23, -1.0f, 1.0f, FALSE);
     ttml_tensor *cc = ttml_mul(c, c, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_EQUAL(ttml_graph_size(), 0);
@@ -634,11 +452,11 @@ static void test_shape_errors(void)
 {
     GError *err = NULL;
     ttml_reset_graph();
-    ttml_tensor *a23 = rand_tensor(2, S23, -1.0f, 1.0f, 0.0f, TRUE);
-    ttml_tensor *b4 = rand_tensor(1, S4, -1.0f, 1.0f, 0.0f, TRUE);
-    ttml_tensor *m45 = rand_tensor(2, (const int64_t[]){4, 5}, -1.0f, 1.0f, 0.0f, TRUE);
-    ttml_tensor *p2 = rand_tensor(1, (const int64_t[]){2}, -1.0f, 1.0f, 0.0f, TRUE);
-    ttml_tensor *t3 = rand_tensor(1, (const int64_t[]){3}, -1.0f, 1.0f, 0.0f, FALSE);
+    ttml_tensor *a23 = ttml_test_rand_tensor(2, S23, -1.0f, 1.0f, TRUE);
+    ttml_tensor *b4 = ttml_test_rand_tensor(1, S4, -1.0f, 1.0f, TRUE);
+    ttml_tensor *m45 = ttml_test_rand_tensor(2, (const int64_t[]){4, 5}, -1.0f, 1.0f, TRUE);
+    ttml_tensor *p2 = ttml_test_rand_tensor(1, (const int64_t[]){2}, -1.0f, 1.0f, TRUE);
+    ttml_tensor *t3 = ttml_test_rand_tensor(1, (const int64_t[]){3}, -1.0f, 1.0f, FALSE);
 
     CU_ASSERT_PTR_NULL(ttml_add(a23, b4, &err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(err);
@@ -655,8 +473,8 @@ static void test_shape_errors(void)
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "[2, 3]");
 
     /* batch dims that do not match */
-    ttml_tensor *b234 = rand_tensor(3, S234, -1.0f, 1.0f, 0.0f, FALSE);
-    ttml_tensor *b345 = rand_tensor(3, (const int64_t[]){3, 4, 5}, -1.0f, 1.0f, 0.0f, FALSE);
+    ttml_tensor *b234 = ttml_test_rand_tensor(3, S234, -1.0f, 1.0f, FALSE);
+    ttml_tensor *b345 = ttml_test_rand_tensor(3, (const int64_t[]){3, 4, 5}, -1.0f, 1.0f, FALSE);
     CU_ASSERT_PTR_NULL(ttml_matmul(b234, b345, FALSE, FALSE, &err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(err);
     CU_ASSERT_PTR_NOT_NULL(strstr(err->message, "[3, 4, 5]"));
@@ -670,7 +488,7 @@ static void test_shape_errors(void)
     /* linear: in_features mismatch, bias mismatch */
     CU_ASSERT_PTR_NULL(ttml_linear(a23, m45, NULL, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "[4, 5]");
-    ttml_tensor *w43 = rand_tensor(2, (const int64_t[]){4, 3}, -1.0f, 1.0f, 0.0f, TRUE);
+    ttml_tensor *w43 = ttml_test_rand_tensor(2, (const int64_t[]){4, 3}, -1.0f, 1.0f, TRUE);
     CU_ASSERT_PTR_NULL(ttml_linear(a23, w43, t3, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "[3]");
 
@@ -688,7 +506,7 @@ static void test_shape_errors(void)
 static void test_bad_inputs(void)
 {
     GError *err = NULL;
-    ttml_tensor *x = rand_tensor(2, S23, -1.0f, 1.0f, 0.0f, FALSE);
+    ttml_tensor *x = ttml_test_rand_tensor(2, S23, -1.0f, 1.0f, FALSE);
     /* wrong input counts */
     CU_ASSERT_PTR_NULL(ttml_op_call("add", &x, 1, NULL, 0, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_INVALID_ARG, "add");

@@ -42,15 +42,23 @@ static void set_grad(ttml_tensor *p, float a, float b)
     ttml_tensor_unref(g);
 }
 
-static ttml_optimizer *make_opt(const char *name, const char *yaml, GPtrArray *params, double lr,
-                                double wd)
+/* The config parsed from yaml (NULL when yaml is NULL). */
+static ttml_config *load_cfg(const char *yaml, const char *file)
 {
     GError *err = NULL;
     ttml_config *cfg = NULL;
     if (yaml) {
-        cfg = ttml_config_load_string(yaml, "optim.yaml", &err);
+        cfg = ttml_config_load_string(yaml, file, &err);
         TTML_ASSERT_NO_ERROR(err);
     }
+    return cfg;
+}
+
+static ttml_optimizer *make_opt(const char *name, const char *yaml, GPtrArray *params, double lr,
+                                double wd)
+{
+    GError *err = NULL;
+    ttml_config *cfg = load_cfg(yaml, "optim.yaml");
     ttml_optimizer *opt = ttml_optimizer_create(name, params, cfg, lr, wd, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(opt);
@@ -77,20 +85,55 @@ static void step_ok(ttml_optimizer *opt)
     TTML_ASSERT_NO_ERROR(err);
 }
 
+/* `name` with the optimizer config `yaml` must fail with a TTML_ERROR_CONFIG
+ * naming `needle`. */
+static void expect_opt_config_error(const char *name, GPtrArray *params, const char *yaml,
+                                    const char *needle)
+{
+    GError *err = NULL;
+    ttml_config *cfg = load_cfg(yaml, "optim.yaml");
+    ttml_optimizer *opt = ttml_optimizer_create(name, params, cfg, 0.1, 0.0, &err);
+    CU_ASSERT_PTR_NULL(opt);
+    TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, needle);
+    ttml_optimizer_free(opt);
+    ttml_config_free(cfg);
+}
+
+/* An optimizer run from p = [1, -2]. */
+typedef struct { GPtrArray *params; ttml_tensor *p; ttml_optimizer *opt; } opt_run;
+
+/* `name` (config yaml, lr, wd) from p = [1, -2]: gradient g1, a step, p
+ * against want[0..1]; then (gradient g2 unless NULL: the gradient stays
+ * otherwise) a second step and p against want[2..3]. Free with run_free. */
+static opt_run two_steps(const char *name, const char *yaml, double lr, double wd,
+                         const float *g1, const float *g2, const double *want)
+{
+    opt_run r;
+    r.params = one_param(1.0f, -2.0f, &r.p);
+    r.opt = make_opt(name, yaml, r.params, lr, wd);
+    set_grad(r.p, g1[0], g1[1]);
+    step_ok(r.opt);
+    expect_values(r.p, want[0], want[1]);
+    if (g2) set_grad(r.p, g2[0], g2[1]);
+    step_ok(r.opt);
+    expect_values(r.p, want[2], want[3]);
+    return r;
+}
+
+static void run_free(opt_run *r)
+{
+    ttml_optimizer_free(r->opt);
+    g_ptr_array_unref(r->params);
+}
+
 /* Runs two SGD steps from p = [1, -2] with the fixed gradient g = [0.5, 1],
  * lr 0.1, and checks p after each. */
 static void sgd_two_steps(const char *yaml, double wd, double a1, double b1, double a2, double b2)
 {
-    ttml_tensor *p;
-    GPtrArray *params = one_param(1.0f, -2.0f, &p);
-    ttml_optimizer *opt = make_opt("sgd", yaml, params, 0.1, wd);
-    set_grad(p, 0.5f, 1.0f);
-    step_ok(opt);
-    expect_values(p, a1, b1);
-    step_ok(opt);
-    expect_values(p, a2, b2);
-    ttml_optimizer_free(opt);
-    g_ptr_array_unref(params);
+    static const float g[2] = {0.5f, 1.0f};
+    const double want[4] = {a1, b1, a2, b2};
+    opt_run r = two_steps("sgd", yaml, 0.1, wd, g, NULL, want);
+    run_free(&r);
 }
 
 /* p -= 0.1 * g: [1 - 0.05, -2 - 0.1] = [0.95, -2.1], then [0.90, -2.2]. */
@@ -148,16 +191,8 @@ static void test_sgd_bad_config(void)
         "momentum: abc\n",
     };
     const char *needle[] = {"nesterov", "nesterov", "momentum", "momentum"};
-    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
-        GError *err = NULL;
-        ttml_config *cfg = ttml_config_load_string(bad[i], "optim.yaml", &err);
-        TTML_ASSERT_NO_ERROR(err);
-        ttml_optimizer *opt = ttml_optimizer_create("sgd", params, cfg, 0.1, 0.0, &err);
-        CU_ASSERT_PTR_NULL(opt);
-        TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, needle[i]);
-        ttml_optimizer_free(opt);
-        ttml_config_free(cfg);
-    }
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+        expect_opt_config_error("sgd", params, bad[i], needle[i]);
     g_ptr_array_unref(params);
 }
 
@@ -201,28 +236,21 @@ static void test_sgd_state(void)
 static void adamw_two_steps(const char *name, double wd, double a1, double b1, double a2,
                             double b2)
 {
-    ttml_tensor *p;
-    GPtrArray *params = one_param(1.0f, -2.0f, &p);
-    ttml_optimizer *opt = make_opt(name, NULL, params, 0.01, wd);
-    set_grad(p, 0.5f, 1.0f);
-    step_ok(opt);
-    expect_values(p, a1, b1);
-    set_grad(p, -1.0f, 0.5f);
-    step_ok(opt);
-    expect_values(p, a2, b2);
+    static const float g1[2] = {0.5f, 1.0f}, g2[2] = {-1.0f, 0.5f};
+    const double want[4] = {a1, b1, a2, b2};
+    opt_run r = two_steps(name, NULL, 0.01, wd, g1, g2, want);
 
     /* The moments after step 2 (see above). */
     const char *names[4];
     ttml_tensor *tensors[4];
-    CU_ASSERT_PTR_NOT_NULL_FATAL(opt->klass->state);
-    int n = opt->klass->state(opt, 0, names, tensors, 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r.opt->klass->state);
+    int n = r.opt->klass->state(r.opt, 0, names, tensors, 4);
     CU_ASSERT_EQUAL_FATAL(n, 2);
     CU_ASSERT_STRING_EQUAL(names[0], "exp_avg");
     CU_ASSERT_STRING_EQUAL(names[1], "exp_avg_sq");
     expect_values(tensors[0], -0.055, 0.14);
     expect_values(tensors[1], 0.00124975, 0.001249);
-    ttml_optimizer_free(opt);
-    g_ptr_array_unref(params);
+    run_free(&r);
 }
 
 static void test_adamw(void)
@@ -245,16 +273,10 @@ static void test_moreh_adamw_alias(void)
  * then * 0.999 again = [0.998001, -1.996002]. */
 static void test_adamw_zero_grad_decays(void)
 {
-    ttml_tensor *p;
-    GPtrArray *params = one_param(1.0f, -2.0f, &p);
-    ttml_optimizer *opt = make_opt("adamw", NULL, params, 0.01, 0.1);
-    set_grad(p, 0.0f, 0.0f);
-    step_ok(opt);
-    expect_values(p, 0.999, -1.998);
-    step_ok(opt);
-    expect_values(p, 0.998001, -1.996002);
-    ttml_optimizer_free(opt);
-    g_ptr_array_unref(params);
+    static const float g[2] = {0.0f, 0.0f};
+    static const double want[4] = {0.999, -1.998, 0.998001, -1.996002};
+    opt_run r = two_steps("adamw", NULL, 0.01, 0.1, g, NULL, want);
+    run_free(&r);
 }
 
 /* weight_decay not given (TTML_WEIGHT_DECAY_DEFAULT): adamw decays by
@@ -288,31 +310,18 @@ static void test_default_weight_decay(void)
  * -> 1.1339, so step 2 checks the per-parameter step count. */
 static void test_adamw_config(void)
 {
-    ttml_tensor *p;
-    GPtrArray *params = one_param(1.0f, -2.0f, &p);
-    ttml_optimizer *opt = make_opt("adamw", "beta1: 0.5\nbeta2: 0.75\nepsilon: 0.0\n", params,
-                                   0.1, 0.0);
-    set_grad(p, 0.5f, 1.0f);
-    step_ok(opt);
-    expect_values(p, 0.9, -2.1);
-    step_ok(opt);
-    expect_values(p, 0.8, -2.2);
-    ttml_optimizer_free(opt);
-    g_ptr_array_unref(params);
+    static const float g[2] = {0.5f, 1.0f};
+    static const double want[4] = {0.9, -2.1, 0.8, -2.2};
+    opt_run r = two_steps("adamw", "beta1: 0.5\nbeta2: 0.75\nepsilon: 0.0\n", 0.1, 0.0, g, NULL,
+                          want);
+    run_free(&r);
 
     const char *bad[] = {"beta1: 1.0\n", "beta2: -0.1\n", "epsilon: -1\n"};
     const char *needle[] = {"beta1", "beta2", "epsilon"};
-    params = one_param(1.0f, -2.0f, &p);
-    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
-        GError *err = NULL;
-        ttml_config *cfg = ttml_config_load_string(bad[i], "optim.yaml", &err);
-        TTML_ASSERT_NO_ERROR(err);
-        opt = ttml_optimizer_create("adamw", params, cfg, 0.1, 0.0, &err);
-        CU_ASSERT_PTR_NULL(opt);
-        TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, needle[i]);
-        ttml_optimizer_free(opt);
-        ttml_config_free(cfg);
-    }
+    ttml_tensor *p;
+    GPtrArray *params = one_param(1.0f, -2.0f, &p);
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+        expect_opt_config_error("adamw", params, bad[i], needle[i]);
     g_ptr_array_unref(params);
 }
 
@@ -406,11 +415,7 @@ static void test_unknown_optimizer(void)
 static ttml_scheduler *make_sched(const char *name, const char *yaml, gint64 total)
 {
     GError *err = NULL;
-    ttml_config *cfg = NULL;
-    if (yaml) {
-        cfg = ttml_config_load_string(yaml, "sched.yaml", &err);
-        TTML_ASSERT_NO_ERROR(err);
-    }
+    ttml_config *cfg = load_cfg(yaml, "sched.yaml");
     ttml_scheduler *s = ttml_scheduler_create(name, cfg, total, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
@@ -513,8 +518,7 @@ static void test_sched_errors(void)
     const char *needle[] = {"warmup_fraction", "warmup_steps", "warmup_fraction", "warmup_steps"};
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         GError *err = NULL;
-        ttml_config *cfg = ttml_config_load_string(bad[i], "sched.yaml", &err);
-        TTML_ASSERT_NO_ERROR(err);
+        ttml_config *cfg = load_cfg(bad[i], "sched.yaml");
         ttml_scheduler *s = ttml_scheduler_create("warmup_linear", cfg, 100, &err);
         CU_ASSERT_PTR_NULL(s);
         TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, needle[i]);

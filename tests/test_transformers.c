@@ -5,26 +5,17 @@
  * finite differences, KV-cache decoding against the full forward, gradient
  * checkpointing (same loss and gradients, lower peak memory), overfitting a
  * fixed batch with AdamW, and config errors. */
-#include "test_util.h"
+#include "test_grad.h"
 
 #include <math.h>
 #include <string.h>
 
 /* ---- helpers ---- */
 
-static ttml_module *model_from_yaml(const char *name, const char *yaml, GError **err)
-{
-    ttml_config *cfg = ttml_config_load_string(yaml, "models.yaml", err);
-    if (!cfg) return NULL;
-    ttml_module *m = ttml_model_create(name, cfg, err);
-    ttml_config_free(cfg);
-    return m;
-}
-
 static ttml_module *must_model(const char *name, const char *yaml)
 {
     GError *err = NULL;
-    ttml_module *m = model_from_yaml(name, yaml, &err);
+    ttml_module *m = ttml_test_model_from_yaml(name, yaml, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     return m;
@@ -66,15 +57,6 @@ static ttml_tensor *ids_slice(ttml_tensor *ids, int64_t from, int64_t n)
     return t;
 }
 
-static float *read_floats(const ttml_tensor *t)
-{
-    GError *err = NULL;
-    float *v = g_new(float, t->numel);
-    CU_ASSERT_TRUE(ttml_tensor_to_floats(t, v, &err));
-    TTML_ASSERT_NO_ERROR(err);
-    return v;
-}
-
 static ttml_tensor *find_param(GPtrArray *params, const char *name)
 {
     for (guint i = 0; i < params->len; i++) {
@@ -111,30 +93,12 @@ static double loss_value(ttml_module *m, ttml_tensor *ids, ttml_tensor *targets,
     return v;
 }
 
-typedef struct { const char *name; int ndim; int64_t d0, d1; } expected_param;
-
 /* Names and shapes in order, requires_grad, and the exact total. */
-static void check_params(ttml_module *m, const expected_param *want, guint n, gsize total)
+static void check_params(ttml_module *m, const ttml_test_param *want, guint n, gsize total)
 {
-    GPtrArray *params = ttml_module_parameters(m);
-    CU_ASSERT_EQUAL(params->len, n);
-    gsize sum = 0;
-    for (guint i = 0; i < params->len; i++) {
-        ttml_param *p = g_ptr_array_index(params, i);
-        sum += p->tensor->numel;
-        if (i >= n) continue;
-        if (strcmp(p->name, want[i].name) != 0)
-            fprintf(stderr, "\n  param %u is '%s', want '%s'\n", i, p->name, want[i].name);
-        CU_ASSERT_STRING_EQUAL(p->name, want[i].name);
-        CU_ASSERT_EQUAL(p->tensor->ndim, want[i].ndim);
-        CU_ASSERT_EQUAL(p->tensor->shape[0], want[i].d0);
-        if (want[i].ndim == 2) CU_ASSERT_EQUAL(p->tensor->shape[1], want[i].d1);
-        CU_ASSERT_TRUE(p->tensor->requires_grad);
-    }
+    gsize sum = ttml_test_check_params(m, want, n);
     if (sum != total) fprintf(stderr, "\n  %zu parameters, want %zu\n", (size_t)sum, (size_t)total);
     CU_ASSERT_EQUAL(sum, total);
-    CU_ASSERT_EQUAL(ttml_module_num_params(m), total);
-    g_ptr_array_unref(params);
 }
 
 /* ---- parameters ---- */
@@ -149,7 +113,7 @@ static void test_gpt2_params(void)
     /* per block: ln1 2E, qkv 3E^2+3E, proj E^2+E, ln2 2E, fc 4E^2+4E, proj 4E^2+E */
     const gsize block = 12 * E * E + 13 * E;
     ttml_module *m = must_model("gpt2", GPT2_SMALL "weight_tying: disabled\n");
-    static const expected_param want[] = {
+    static const ttml_test_param want[] = {
         {"wte.weight", 2, 32, 16},
         {"wpe.weight", 2, 8, 16},
         {"blocks.0.ln1.weight", 1, 16, 0},
@@ -194,7 +158,7 @@ static void test_gpt2_params(void)
     };
     for (size_t k = 0; k < G_N_ELEMENTS(stats); k++) {
         ttml_tensor *t = find_param(params, stats[k].name);
-        float *v = read_floats(t);
+        float *v = ttml_test_read_floats(t);
         double s1 = 0, s2 = 0;
         for (size_t i = 0; i < t->numel; i++) {
             s1 += v[i];
@@ -211,13 +175,13 @@ static void test_gpt2_params(void)
     const char *zeros[] = {"blocks.0.ln1.bias", "blocks.0.attn.qkv.bias", "blocks.1.mlp.proj.bias"};
     for (size_t k = 0; k < G_N_ELEMENTS(ones); k++) {
         ttml_tensor *t = find_param(params, ones[k]);
-        float *v = read_floats(t);
+        float *v = ttml_test_read_floats(t);
         for (size_t i = 0; i < t->numel; i++) CU_ASSERT_EQUAL(v[i], 1.0f);
         g_free(v);
     }
     for (size_t k = 0; k < G_N_ELEMENTS(zeros); k++) {
         ttml_tensor *t = find_param(params, zeros[k]);
-        float *v = read_floats(t);
+        float *v = ttml_test_read_floats(t);
         for (size_t i = 0; i < t->numel; i++) CU_ASSERT_EQUAL(v[i], 0.0f);
         g_free(v);
     }
@@ -251,7 +215,7 @@ static void test_llama_params(void)
                                 "num_heads: 4\nnum_groups: 2\nembedding_dim: 16\nnum_blocks: 2\n"
                                 "vocab_size: 32\nmax_sequence_length: 8\nintermediate_dim: 24\n"
                                 "theta: 500000.0\n");
-    static const expected_param want[] = {
+    static const ttml_test_param want[] = {
         {"tok_emb.weight", 2, 32, 16},
         {"blocks.0.attn_norm.weight", 1, 16, 0},
         {"blocks.0.attn.q.weight", 2, 16, 16},
@@ -340,7 +304,7 @@ static void perturb_params(ttml_module *m, float sd)
     GPtrArray *ps = ttml_module_parameters(m);
     for (guint i = 0; i < ps->len; i++) {
         ttml_tensor *t = ((ttml_param *)g_ptr_array_index(ps, i))->tensor;
-        float *v = read_floats(t), *noise = g_new(float, t->numel);
+        float *v = ttml_test_read_floats(t), *noise = g_new(float, t->numel);
         ttml_rng_fill_normal(noise, t->numel, 0.0f, sd);
         for (size_t k = 0; k < t->numel; k++) v[k] += noise[k];
         CU_ASSERT_TRUE(ttml_tensor_write(t, v, &err));
@@ -349,6 +313,14 @@ static void perturb_params(ttml_module *m, float sd)
         g_free(noise);
     }
     g_ptr_array_unref(ps);
+}
+
+typedef struct { ttml_module *m; ttml_tensor *ids, *targets; } model_sum_loss;
+
+static double sum_loss_eval(void *user)
+{
+    const model_sum_loss *l = user;
+    return loss_value(l->m, l->ids, l->targets, TTML_REDUCE_SUM);
 }
 
 static void check_fd(const char *name, const char *yaml, int64_t V, const char *const *names, int n_names)
@@ -364,26 +336,19 @@ static void check_fd(const char *name, const char *yaml, int64_t V, const char *
 
     GPtrArray *ps = ttml_module_parameters(m);
     const double h = 1e-2;
+    model_sum_loss l = {m, ids, targets};
     int checked = 0, bad = 0;
     for (int k = 0; k < n_names; k++) {
         ttml_tensor *t = find_param(ps, names[k]);
         CU_ASSERT_PTR_NOT_NULL_FATAL(t->grad);
-        float *g = read_floats(t->grad), *v = read_floats(t);
+        float *g = ttml_test_read_floats(t->grad), *v = ttml_test_read_floats(t);
         for (int s = 0; s < 4; s++) {
             size_t idx = (size_t)(ttml_rng_u64() % t->numel);
-            float orig = v[idx];
-            v[idx] = orig + (float)h;
-            CU_ASSERT_TRUE(ttml_tensor_write(t, v, &err));
-            double lp = loss_value(m, ids, targets, TTML_REDUCE_SUM);
-            v[idx] = orig - (float)h;
-            CU_ASSERT_TRUE(ttml_tensor_write(t, v, &err));
-            double lm = loss_value(m, ids, targets, TTML_REDUCE_SUM);
-            v[idx] = orig;
+            double fd = ttml_test_central_diff(t, v, idx, h, sum_loss_eval, &l);
             CU_ASSERT_TRUE(ttml_tensor_write(t, v, &err));
             TTML_ASSERT_NO_ERROR(err);
-            double fd = (lp - lm) / (2 * h);
             checked++;
-            if (fabs(fd - g[idx]) > 1e-2 + 3e-2 * fabs(fd)) {
+            if (!ttml_test_close(g[idx], fd, 1e-2, 3e-2)) {
                 bad++;
                 fprintf(stderr, "\n  %s %s[%zu]: analytic %g, finite difference %g", name, names[k],
                         idx, g[idx], fd);
@@ -432,7 +397,7 @@ static int compare_rows(const float *full, const ttml_tensor *part, int64_t B, i
     CU_ASSERT_EQUAL(part->shape[0], B);
     CU_ASSERT_EQUAL(part->shape[2], n);
     CU_ASSERT_EQUAL(part->shape[3], V);
-    float *got = read_floats(part);
+    float *got = ttml_test_read_floats(part);
     int bad = 0;
     for (int64_t b = 0; b < B; b++)
         for (int64_t t = 0; t < n; t++)
@@ -455,7 +420,7 @@ static void check_decode(const char *name, const char *yaml, int64_t V)
     gboolean prev = ttml_set_grad_enabled(FALSE);
     ttml_tensor *full_t = ttml_module_forward(m, ids, &err);
     TTML_ASSERT_NO_ERROR(err);
-    float *full = read_floats(full_t);
+    float *full = ttml_test_read_floats(full_t);
     ttml_tensor_unref(full_t);
     ttml_set_grad_enabled(prev);
 
@@ -558,7 +523,7 @@ static run_result run_step(const char *name, const char *yaml, const char *runne
     for (guint i = 0; i < ps->len; i++) {
         ttml_tensor *t = ((ttml_param *)g_ptr_array_index(ps, i))->tensor;
         CU_ASSERT_PTR_NOT_NULL_FATAL(t->grad);
-        g_ptr_array_add(r.grads, read_floats(t->grad));
+        g_ptr_array_add(r.grads, ttml_test_read_floats(t->grad));
     }
     g_ptr_array_unref(ps);
     ttml_tensor_unref(ids);
@@ -678,7 +643,7 @@ static void test_config_errors(void)
         {"gpt2", "vocab_size: 32\nvalid_vocab_size: 40\n", "valid_vocab_size"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-        ttml_module *m = model_from_yaml(cases[i].model, cases[i].yaml, &err);
+        ttml_module *m = ttml_test_model_from_yaml(cases[i].model, cases[i].yaml, &err);
         CU_ASSERT_PTR_NULL(m);
         if (m) {
             fprintf(stderr, "\n  case %zu accepted\n", i);

@@ -121,6 +121,17 @@ gboolean ttml_cpu_copy(ttml_device *dev, const ttml_launch *l, GError **error)
     return TRUE;
 }
 
+/* The launch of a one-input one-output f32 kernel (affine, axpby, relu):
+ * `params_size` bytes of params, x = in[0] and y = out[0] of one numel. */
+static gboolean unary_f32_args(const ttml_launch *l, size_t params_size, const float **x, float **y,
+                               GError **error)
+{
+    if (!ttml_cpu_check_launch(l, 1, 1, params_size, error)) return FALSE;
+    if (!(*x = ttml_cpu_in(l, 0, TTML_DTYPE_F32, error))) return FALSE;
+    if (!(*y = ttml_cpu_out(l, 0, TTML_DTYPE_F32, error))) return FALSE;
+    return ttml_cpu_check_numel(l, &l->in[0], "in[0]", &l->out[0], "out[0]", error);
+}
+
 /* ---- affine: y = x * mul + add (y may alias x) ---- */
 
 typedef struct {
@@ -140,12 +151,9 @@ static void affine_range(void *vctx, size_t begin, size_t end)
 
 gboolean ttml_cpu_affine(ttml_device *dev, const ttml_launch *l, GError **error)
 {
-    if (!ttml_cpu_check_launch(l, 1, 1, sizeof(ttml_affine_params), error)) return FALSE;
-    const float *x = ttml_cpu_in(l, 0, TTML_DTYPE_F32, error);
-    if (!x) return FALSE;
-    float *y = ttml_cpu_out(l, 0, TTML_DTYPE_F32, error);
-    if (!y) return FALSE;
-    if (!ttml_cpu_check_numel(l, &l->in[0], "in[0]", &l->out[0], "out[0]", error)) return FALSE;
+    const float *x;
+    float *y;
+    if (!unary_f32_args(l, sizeof(ttml_affine_params), &x, &y, error)) return FALSE;
     const ttml_affine_params *p = l->params;
     affine_ctx c = {x, y, p->mul, p->add};
     ttml_cpu_parallel_for(ttml_cpu_numel(&l->out[0]), ELEMENTWISE_GRAIN, affine_range, &c);
@@ -177,12 +185,9 @@ static void axpby_range(void *vctx, size_t begin, size_t end)
 
 gboolean ttml_cpu_axpby(ttml_device *dev, const ttml_launch *l, GError **error)
 {
-    if (!ttml_cpu_check_launch(l, 1, 1, sizeof(ttml_axpby_params), error)) return FALSE;
-    const float *x = ttml_cpu_in(l, 0, TTML_DTYPE_F32, error);
-    if (!x) return FALSE;
-    float *y = ttml_cpu_out(l, 0, TTML_DTYPE_F32, error);
-    if (!y) return FALSE;
-    if (!ttml_cpu_check_numel(l, &l->in[0], "in[0]", &l->out[0], "out[0]", error)) return FALSE;
+    const float *x;
+    float *y;
+    if (!unary_f32_args(l, sizeof(ttml_axpby_params), &x, &y, error)) return FALSE;
     const ttml_axpby_params *p = l->params;
     axpby_ctx c = {x, y, p->alpha, p->beta};
     ttml_cpu_parallel_for(ttml_cpu_numel(&l->out[0]), ELEMENTWISE_GRAIN, axpby_range, &c);
@@ -214,12 +219,9 @@ static void relu_bwd_range(void *vctx, size_t begin, size_t end)
 
 gboolean ttml_cpu_relu(ttml_device *dev, const ttml_launch *l, GError **error)
 {
-    if (!ttml_cpu_check_launch(l, 1, 1, 0, error)) return FALSE;
-    const float *x = ttml_cpu_in(l, 0, TTML_DTYPE_F32, error);
-    if (!x) return FALSE;
-    float *y = ttml_cpu_out(l, 0, TTML_DTYPE_F32, error);
-    if (!y) return FALSE;
-    if (!ttml_cpu_check_numel(l, &l->in[0], "in[0]", &l->out[0], "out[0]", error)) return FALSE;
+    const float *x;
+    float *y;
+    if (!unary_f32_args(l, 0, &x, &y, error)) return FALSE;
     relu_ctx c = {x, NULL, y};
     ttml_cpu_parallel_for(ttml_cpu_numel(&l->out[0]), ELEMENTWISE_GRAIN, relu_range, &c);
     return TRUE;

@@ -24,19 +24,28 @@ static gboolean check_reduction(const ttml_launch *l, const ttml_loss_params *p,
     return FALSE;
 }
 
+/* The checks and arguments mse_fwd and mse_bwd share: n_in inputs, one
+ * output, loss params with a known reduction, f32 prediction in[0] and
+ * target in[1] of one numel, and out[0]. */
+static gboolean mse_args(const ttml_launch *l, int n_in, const ttml_loss_params **p, const float **x,
+                         const float **y, float **out, GError **error)
+{
+    if (!ttml_cpu_check_launch(l, n_in, 1, sizeof(ttml_loss_params), error)) return FALSE;
+    *p = l->params;
+    if (!check_reduction(l, *p, error)) return FALSE;
+    if (!(*x = ttml_cpu_in(l, 0, TTML_DTYPE_F32, error))) return FALSE;
+    if (!(*y = ttml_cpu_in(l, 1, TTML_DTYPE_F32, error))) return FALSE;
+    if (!(*out = ttml_cpu_out(l, 0, TTML_DTYPE_F32, error))) return FALSE;
+    return ttml_cpu_check_numel(l, &l->in[0], "in[0] (prediction)", &l->in[1], "in[1] (target)",
+                                error);
+}
+
 gboolean ttml_cpu_mse_fwd(ttml_device *dev, const ttml_launch *l, GError **error)
 {
-    if (!ttml_cpu_check_launch(l, 2, 1, sizeof(ttml_loss_params), error)) return FALSE;
-    const ttml_loss_params *p = l->params;
-    if (!check_reduction(l, p, error)) return FALSE;
-    const float *x = ttml_cpu_in(l, 0, TTML_DTYPE_F32, error);
-    if (!x) return FALSE;
-    const float *y = ttml_cpu_in(l, 1, TTML_DTYPE_F32, error);
-    if (!y) return FALSE;
-    float *out = ttml_cpu_out(l, 0, TTML_DTYPE_F32, error);
-    if (!out) return FALSE;
-    if (!ttml_cpu_check_numel(l, &l->in[0], "in[0] (prediction)", &l->in[1], "in[1] (target)", error) ||
-        !check_one(l, &l->out[0], "out[0]", error))
+    const ttml_loss_params *p;
+    const float *x, *y;
+    float *out;
+    if (!mse_args(l, 2, &p, &x, &y, &out, error) || !check_one(l, &l->out[0], "out[0]", error))
         return FALSE;
     const size_t n = ttml_cpu_numel(&l->in[0]);
     double s = 0.0;
@@ -51,19 +60,12 @@ gboolean ttml_cpu_mse_fwd(ttml_device *dev, const ttml_launch *l, GError **error
 
 gboolean ttml_cpu_mse_bwd(ttml_device *dev, const ttml_launch *l, GError **error)
 {
-    if (!ttml_cpu_check_launch(l, 3, 1, sizeof(ttml_loss_params), error)) return FALSE;
-    const ttml_loss_params *p = l->params;
-    if (!check_reduction(l, p, error)) return FALSE;
-    const float *x = ttml_cpu_in(l, 0, TTML_DTYPE_F32, error);
-    if (!x) return FALSE;
-    const float *y = ttml_cpu_in(l, 1, TTML_DTYPE_F32, error);
-    if (!y) return FALSE;
-    const float *dloss = ttml_cpu_in(l, 2, TTML_DTYPE_F32, error);
-    if (!dloss) return FALSE;
-    float *dx = ttml_cpu_out(l, 0, TTML_DTYPE_F32, error);
-    if (!dx) return FALSE;
-    if (!ttml_cpu_check_numel(l, &l->in[0], "in[0] (prediction)", &l->in[1], "in[1] (target)", error) ||
-        !ttml_cpu_check_numel(l, &l->in[0], "in[0] (prediction)", &l->out[0], "out[0]", error) ||
+    const ttml_loss_params *p;
+    const float *x, *y, *dloss;
+    float *dx;
+    if (!mse_args(l, 3, &p, &x, &y, &dx, error)) return FALSE;
+    if (!(dloss = ttml_cpu_in(l, 2, TTML_DTYPE_F32, error))) return FALSE;
+    if (!ttml_cpu_check_numel(l, &l->in[0], "in[0] (prediction)", &l->out[0], "out[0]", error) ||
         !check_one(l, &l->in[2], "in[2] (dloss)", error))
         return FALSE;
     const size_t n = ttml_cpu_numel(&l->in[0]);

@@ -93,24 +93,32 @@ static void layernorm_fwd_range(void *vctx, size_t begin, size_t end)
     }
 }
 
-gboolean ttml_cpu_layernorm_fwd(ttml_device *dev, const ttml_launch *l, GError **error)
+/* The launch checks and arguments both norm forwards share: n_out outputs,
+ * norm params with a valid eps, x = in[0], gamma = in[1] of the last dim of
+ * x, y = out[0] like x; rows and f of x. */
+static gboolean norm_fwd_args(const ttml_launch *l, int n_out, norm_ctx *c, GError **error)
 {
-    if (!ttml_cpu_check_launch(l, 2, 3, sizeof(ttml_norm_params), error)) return FALSE;
+    if (!ttml_cpu_check_launch(l, 2, n_out, sizeof(ttml_norm_params), error)) return FALSE;
     const ttml_norm_params *p = l->params;
     if (!check_eps(l, p, error)) return FALSE;
+    if (!(c->x = ttml_cpu_in(l, 0, TTML_DTYPE_F32, error))) return FALSE;
+    if (!(c->gamma = ttml_cpu_in(l, 1, TTML_DTYPE_F32, error))) return FALSE;
+    if (!(c->y = ttml_cpu_out(l, 0, TTML_DTYPE_F32, error))) return FALSE;
+    nn_rows_of(&l->in[0], &c->rows, &c->f);
+    c->eps = p->eps;
+    return ttml_cpu_nn_check_count(l, &l->in[1], "in[1] (gamma)", c->f, "the last dim of in[0]", error) &&
+           ttml_cpu_check_numel(l, &l->in[0], "in[0] (x)", &l->out[0], "out[0] (y)", error);
+}
+
+gboolean ttml_cpu_layernorm_fwd(ttml_device *dev, const ttml_launch *l, GError **error)
+{
     norm_ctx c = {0};
-    if (!(c.x = ttml_cpu_in(l, 0, TTML_DTYPE_F32, error))) return FALSE;
-    if (!(c.gamma = ttml_cpu_in(l, 1, TTML_DTYPE_F32, error))) return FALSE;
+    if (!norm_fwd_args(l, 3, &c, error)) return FALSE;
     if (l->n_in > 2 && !(c.beta = ttml_cpu_in(l, 2, TTML_DTYPE_F32, error))) return FALSE;
-    if (!(c.y = ttml_cpu_out(l, 0, TTML_DTYPE_F32, error))) return FALSE;
     if (!(c.out_mean = ttml_cpu_out(l, 1, TTML_DTYPE_F32, error))) return FALSE;
     if (!(c.out_rstd = ttml_cpu_out(l, 2, TTML_DTYPE_F32, error))) return FALSE;
-    nn_rows_of(&l->in[0], &c.rows, &c.f);
-    c.eps = p->eps;
-    if (!ttml_cpu_nn_check_count(l, &l->in[1], "in[1] (gamma)", c.f, "the last dim of in[0]", error) ||
-        (c.beta && !ttml_cpu_nn_check_count(l, &l->in[2], "in[2] (beta)", c.f,
+    if ((c.beta && !ttml_cpu_nn_check_count(l, &l->in[2], "in[2] (beta)", c.f,
                                             "the last dim of in[0]", error)) ||
-        !ttml_cpu_check_numel(l, &l->in[0], "in[0] (x)", &l->out[0], "out[0] (y)", error) ||
         !ttml_cpu_nn_check_count(l, &l->out[1], "out[1] (mean)", c.rows, "one per row of in[0]", error) ||
         !ttml_cpu_nn_check_count(l, &l->out[2], "out[2] (rstd)", c.rows, "one per row of in[0]", error))
         return FALSE;
@@ -199,6 +207,26 @@ static size_t block_grain(size_t f)
     return g ? g : 1;
 }
 
+/* The backward driver both norms share: run `blocks_fn` over the blocks of
+ * NORM_BLOCK rows (each writes its rows of dx and its partial dgamma, then
+ * dbeta when c->dbeta, `stride` floats per block), then sum the partials in
+ * block order into c->dgamma (and c->dbeta). */
+static gboolean norm_bwd_run(norm_ctx *c, size_t stride, ttml_cpu_range_fn blocks_fn)
+{
+    if (c->f == 0) return TRUE;
+    c->n_blocks = (c->rows + NORM_BLOCK - 1) / NORM_BLOCK;
+    if (c->n_blocks == 0) {
+        memset(c->dgamma, 0, c->f * sizeof(float));
+        if (c->dbeta) memset(c->dbeta, 0, c->f * sizeof(float));
+        return TRUE;
+    }
+    c->partial = g_new(float, c->n_blocks * stride);
+    ttml_cpu_parallel_for(c->n_blocks, block_grain(c->f), blocks_fn, c);
+    reduce_blocks(c->partial, c->n_blocks, stride, c->f, c->dgamma, c->dbeta);
+    g_free(c->partial);
+    return TRUE;
+}
+
 gboolean ttml_cpu_layernorm_bwd(ttml_device *dev, const ttml_launch *l, GError **error)
 {
     if (!ttml_cpu_check_launch(l, 5, 2, 0, error)) return FALSE;
@@ -221,18 +249,7 @@ gboolean ttml_cpu_layernorm_bwd(ttml_device *dev, const ttml_launch *l, GError *
         (c.dbeta && !ttml_cpu_nn_check_count(l, &l->out[2], "out[2] (dbeta)", c.f,
                                              "the last dim of in[0]", error)))
         return FALSE;
-    if (c.f == 0) return TRUE;
-    c.n_blocks = (c.rows + NORM_BLOCK - 1) / NORM_BLOCK;
-    if (c.n_blocks == 0) {
-        memset(c.dgamma, 0, c.f * sizeof(float));
-        if (c.dbeta) memset(c.dbeta, 0, c.f * sizeof(float));
-        return TRUE;
-    }
-    c.partial = g_new(float, c.n_blocks * 2 * c.f);
-    ttml_cpu_parallel_for(c.n_blocks, block_grain(c.f), layernorm_bwd_blocks, &c);
-    reduce_blocks(c.partial, c.n_blocks, 2 * c.f, c.f, c.dgamma, c.dbeta);
-    g_free(c.partial);
-    return TRUE;
+    return norm_bwd_run(&c, 2 * c.f, layernorm_bwd_blocks);
 }
 
 /* ---- rmsnorm ---- */
@@ -253,19 +270,10 @@ static void rmsnorm_fwd_range(void *vctx, size_t begin, size_t end)
 
 gboolean ttml_cpu_rmsnorm_fwd(ttml_device *dev, const ttml_launch *l, GError **error)
 {
-    if (!ttml_cpu_check_launch(l, 2, 2, sizeof(ttml_norm_params), error)) return FALSE;
-    const ttml_norm_params *p = l->params;
-    if (!check_eps(l, p, error)) return FALSE;
     norm_ctx c = {0};
-    if (!(c.x = ttml_cpu_in(l, 0, TTML_DTYPE_F32, error))) return FALSE;
-    if (!(c.gamma = ttml_cpu_in(l, 1, TTML_DTYPE_F32, error))) return FALSE;
-    if (!(c.y = ttml_cpu_out(l, 0, TTML_DTYPE_F32, error))) return FALSE;
+    if (!norm_fwd_args(l, 2, &c, error)) return FALSE;
     if (!(c.out_rstd = ttml_cpu_out(l, 1, TTML_DTYPE_F32, error))) return FALSE;
-    nn_rows_of(&l->in[0], &c.rows, &c.f);
-    c.eps = p->eps;
-    if (!ttml_cpu_nn_check_count(l, &l->in[1], "in[1] (gamma)", c.f, "the last dim of in[0]", error) ||
-        !ttml_cpu_check_numel(l, &l->in[0], "in[0] (x)", &l->out[0], "out[0] (y)", error) ||
-        !ttml_cpu_nn_check_count(l, &l->out[1], "out[1] (rstd)", c.rows, "one per row of in[0]", error))
+    if (!ttml_cpu_nn_check_count(l, &l->out[1], "out[1] (rstd)", c.rows, "one per row of in[0]", error))
         return FALSE;
     ttml_cpu_parallel_for(c.rows, nn_row_grain(c.f), rmsnorm_fwd_range, &c);
     return TRUE;
@@ -321,17 +329,7 @@ gboolean ttml_cpu_rmsnorm_bwd(ttml_device *dev, const ttml_launch *l, GError **e
         !ttml_cpu_check_numel(l, &l->in[0], "in[0] (x)", &l->out[0], "out[0] (dx)", error) ||
         !ttml_cpu_nn_check_count(l, &l->out[1], "out[1] (dgamma)", c.f, "the last dim of in[0]", error))
         return FALSE;
-    if (c.f == 0) return TRUE;
-    c.n_blocks = (c.rows + NORM_BLOCK - 1) / NORM_BLOCK;
-    if (c.n_blocks == 0) {
-        memset(c.dgamma, 0, c.f * sizeof(float));
-        return TRUE;
-    }
-    c.partial = g_new(float, c.n_blocks * c.f);
-    ttml_cpu_parallel_for(c.n_blocks, block_grain(c.f), rmsnorm_bwd_blocks, &c);
-    reduce_blocks(c.partial, c.n_blocks, c.f, c.f, c.dgamma, NULL);
-    g_free(c.partial);
-    return TRUE;
+    return norm_bwd_run(&c, c.f, rmsnorm_bwd_blocks);
 }
 
 /* ---- registration ---- */

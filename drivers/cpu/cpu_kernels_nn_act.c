@@ -40,6 +40,17 @@ static gboolean act_args(const ttml_launch *l, int n_in, int n_out, size_t param
     return TRUE;
 }
 
+/* Fetch the arguments and run `fn` over flat ranges of in[0]'s elements. */
+static gboolean elementwise_kernel(const ttml_launch *l, int n_in, int n_out, ttml_cpu_range_fn fn,
+                                   GError **error)
+{
+    act_ctx c = {0};
+    size_t n;
+    if (!act_args(l, n_in, n_out, 0, &c, &n, error)) return FALSE;
+    ttml_cpu_parallel_for(n, NN_GRAIN_ELEMS, fn, &c);
+    return TRUE;
+}
+
 /* ---- gelu (tanh approximation) ---- */
 
 static void gelu_fwd_range(void *vctx, size_t begin, size_t end)
@@ -69,20 +80,12 @@ static void gelu_bwd_range(void *vctx, size_t begin, size_t end)
 
 gboolean ttml_cpu_gelu_fwd(ttml_device *dev, const ttml_launch *l, GError **error)
 {
-    act_ctx c = {0};
-    size_t n;
-    if (!act_args(l, 1, 1, 0, &c, &n, error)) return FALSE;
-    ttml_cpu_parallel_for(n, NN_GRAIN_ELEMS, gelu_fwd_range, &c);
-    return TRUE;
+    return elementwise_kernel(l, 1, 1, gelu_fwd_range, error);
 }
 
 gboolean ttml_cpu_gelu_bwd(ttml_device *dev, const ttml_launch *l, GError **error)
 {
-    act_ctx c = {0};
-    size_t n;
-    if (!act_args(l, 2, 1, 0, &c, &n, error)) return FALSE;
-    ttml_cpu_parallel_for(n, NN_GRAIN_ELEMS, gelu_bwd_range, &c);
-    return TRUE;
+    return elementwise_kernel(l, 2, 1, gelu_bwd_range, error);
 }
 
 /* ---- silu ---- */
@@ -108,20 +111,12 @@ static void silu_bwd_range(void *vctx, size_t begin, size_t end)
 
 gboolean ttml_cpu_silu_fwd(ttml_device *dev, const ttml_launch *l, GError **error)
 {
-    act_ctx c = {0};
-    size_t n;
-    if (!act_args(l, 1, 1, 0, &c, &n, error)) return FALSE;
-    ttml_cpu_parallel_for(n, NN_GRAIN_ELEMS, silu_fwd_range, &c);
-    return TRUE;
+    return elementwise_kernel(l, 1, 1, silu_fwd_range, error);
 }
 
 gboolean ttml_cpu_silu_bwd(ttml_device *dev, const ttml_launch *l, GError **error)
 {
-    act_ctx c = {0};
-    size_t n;
-    if (!act_args(l, 2, 1, 0, &c, &n, error)) return FALSE;
-    ttml_cpu_parallel_for(n, NN_GRAIN_ELEMS, silu_bwd_range, &c);
-    return TRUE;
+    return elementwise_kernel(l, 2, 1, silu_bwd_range, error);
 }
 
 /* ---- swiglu: silu(gate) * up ---- */
@@ -149,20 +144,12 @@ static void swiglu_bwd_range(void *vctx, size_t begin, size_t end)
 
 gboolean ttml_cpu_swiglu_fwd(ttml_device *dev, const ttml_launch *l, GError **error)
 {
-    act_ctx c = {0};
-    size_t n;
-    if (!act_args(l, 2, 1, 0, &c, &n, error)) return FALSE;
-    ttml_cpu_parallel_for(n, NN_GRAIN_ELEMS, swiglu_fwd_range, &c);
-    return TRUE;
+    return elementwise_kernel(l, 2, 1, swiglu_fwd_range, error);
 }
 
 gboolean ttml_cpu_swiglu_bwd(ttml_device *dev, const ttml_launch *l, GError **error)
 {
-    act_ctx c = {0};
-    size_t n;
-    if (!act_args(l, 3, 2, 0, &c, &n, error)) return FALSE;
-    ttml_cpu_parallel_for(n, NN_GRAIN_ELEMS, swiglu_bwd_range, &c);
-    return TRUE;
+    return elementwise_kernel(l, 3, 2, swiglu_bwd_range, error);
 }
 
 /* ---- softmax / log_softmax over the last dim ---- */

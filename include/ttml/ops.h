@@ -67,6 +67,19 @@ gboolean ttml_broadcast_shapes(const char *op, const ttml_tensor *a, const ttml_
 gboolean ttml_launch_tensors(const char *kernel, ttml_tensor *const *in, int n_in, ttml_tensor *const *out,
                              int n_out, const void *params, size_t params_size, GError **error);
 
+/* Input checks for op authors, as every op's forward begins:
+ * n_in within [min_in, max_in], no NULL input (nor a NULL array), every
+ * input f32 except those whose bit is set in `u32_mask` (token ids / class
+ * targets), which must be u32, and all inputs on input 0's device.
+ * FALSE with TTML_ERROR_INVALID_ARG (count, NULL), TTML_ERROR_DTYPE or
+ * TTML_ERROR_DEVICE naming `op`, the input index and the fix. */
+gboolean ttml_op_check_inputs(const char *op, ttml_tensor *const *in, int n_in, int min_in,
+                              int max_in, guint u32_mask, GError **error);
+/* Set a TTML_ERROR_SHAPE "OP: shapes A and B DETAIL" naming both shapes;
+ * DETAIL is printf `format` (e.g. "differ (gate and up must match)"). */
+void ttml_op_shape_error(GError **error, const char *op, const ttml_tensor *a, const ttml_tensor *b,
+                         const char *format, ...) G_GNUC_PRINTF(5, 6);
+
 G_END_DECLS
 
 #endif

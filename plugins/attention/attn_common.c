@@ -2,43 +2,6 @@
  * attention ops. */
 #include "attn_internal.h"
 
-static const char *device_name(const ttml_device *device)
-{
-    const ttml_device_info *info = device ? ttml_device_get_info(device) : NULL;
-    return info ? info->name : "(none)";
-}
-
-gboolean attn_check_inputs(const char *op, ttml_tensor *const *in, int n_in, int want,
-                           GError **error)
-{
-    if (n_in != want || (n_in > 0 && !in)) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "%s: takes %d input%s, got %d", op,
-                    want, want == 1 ? "" : "s", in ? n_in : 0);
-        return FALSE;
-    }
-    for (int i = 0; i < n_in; i++) {
-        if (!in[i]) {
-            g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "%s: input %d is NULL", op, i);
-            return FALSE;
-        }
-        if (in[i]->dtype != TTML_DTYPE_F32) {
-            g_set_error(error, TTML_ERROR, TTML_ERROR_DTYPE,
-                        "%s: input %d has dtype %s; this op supports f32 only (convert the "
-                        "tensor to f32 first)",
-                        op, i, ttml_dtype_name(in[i]->dtype));
-            return FALSE;
-        }
-        if (in[i]->device != in[0]->device) {
-            g_set_error(error, TTML_ERROR, TTML_ERROR_DEVICE,
-                        "%s: input %d lives on device '%s' but input 0 on '%s'; create all "
-                        "inputs on one device",
-                        op, i, device_name(in[i]->device), device_name(in[0]->device));
-            return FALSE;
-        }
-    }
-    return TRUE;
-}
-
 gboolean attn_check_4d(const char *op, const char *what, const ttml_tensor *t, const char *expect,
                        GError **error)
 {

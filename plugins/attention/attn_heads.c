@@ -28,7 +28,7 @@ static gboolean merge_heads_backward(ttml_node *node, GError **error)
 ttml_tensor *attn_split_heads_forward(ttml_tensor *const *in, int n_in, const void *params,
                                       GError **error)
 {
-    if (!attn_check_inputs("split_heads", in, n_in, 1, error)) return NULL;
+    if (!ttml_op_check_inputs("split_heads", in, n_in, 1, 1, 0, error)) return NULL;
     const ttml_split_heads_op_params *p = params;
     ttml_tensor *x = in[0];
     if (!attn_check_4d("split_heads", "x", x, "[B, 1, S, H*D]", error)) return NULL;
@@ -51,7 +51,7 @@ ttml_tensor *attn_split_heads_forward(ttml_tensor *const *in, int n_in, const vo
 ttml_tensor *attn_merge_heads_forward(ttml_tensor *const *in, int n_in,
                                       const void *params G_GNUC_UNUSED, GError **error)
 {
-    if (!attn_check_inputs("merge_heads", in, n_in, 1, error)) return NULL;
+    if (!ttml_op_check_inputs("merge_heads", in, n_in, 1, 1, 0, error)) return NULL;
     ttml_tensor *x = in[0];
     if (!attn_check_4d("merge_heads", "x", x, "[B, H, S, D]", error)) return NULL;
     const int64_t shape[4] = {x->shape[0], 1, x->shape[2], x->shape[1] * x->shape[3]};
@@ -75,7 +75,7 @@ static gboolean rope_backward(ttml_node *node, GError **error)
 ttml_tensor *attn_rope_forward(ttml_tensor *const *in, int n_in, const void *params,
                                GError **error)
 {
-    if (!attn_check_inputs("rope", in, n_in, 1, error)) return NULL;
+    if (!ttml_op_check_inputs("rope", in, n_in, 1, 1, 0, error)) return NULL;
     const ttml_rope_op_params *p = params;
     ttml_tensor *x = in[0];
     if (!attn_check_4d("rope", "x", x, "[B, H, S, D]", error)) return NULL;

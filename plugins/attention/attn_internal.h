@@ -9,9 +9,7 @@
 
 G_BEGIN_DECLS
 
-/* Check the input count, NULL inputs, f32 dtype and a common device. */
-gboolean attn_check_inputs(const char *op, ttml_tensor *const *in, int n_in, int want,
-                           GError **error);
+/* Inputs are checked with ttml_op_check_inputs (ttml/ops.h). */
 /* Check that t is 4-D (TTML_ERROR_SHAPE naming `what` and the shape). */
 gboolean attn_check_4d(const char *op, const char *what, const ttml_tensor *t, const char *expect,
                        GError **error);

@@ -33,7 +33,7 @@ static gboolean sdpa_backward(ttml_node *node, GError **error)
 ttml_tensor *attn_sdpa_forward(ttml_tensor *const *in, int n_in, const void *params,
                                GError **error)
 {
-    if (!attn_check_inputs("sdpa", in, n_in, 3, error)) return NULL;
+    if (!ttml_op_check_inputs("sdpa", in, n_in, 3, 3, 0, error)) return NULL;
     const ttml_sdpa_op_params *p = params;
     const int causal = p && p->causal ? 1 : 0;
     ttml_tensor *q = in[0], *k = in[1], *v = in[2];

@@ -8,7 +8,7 @@
 static ttml_tensor *unary_forward(const char *op, const char *kernel, ttml_backward_fn backward,
                                   ttml_tensor *const *in, int n_in, GError **error)
 {
-    if (!nn_check_inputs(op, in, n_in, 1, 1, 0, error)) return NULL;
+    if (!ttml_op_check_inputs(op, in, n_in, 1, 1, 0, error)) return NULL;
     ttml_tensor *y = nn_launch_new(kernel, in, 1, in[0], in[0]->ndim, in[0]->shape, NULL, 0, error);
     if (y) ttml_graph_record(op, y, in, 1, backward);
     return y;
@@ -90,9 +90,9 @@ static gboolean swiglu_backward(ttml_node *node, GError **error)
 
 ttml_tensor *nn_swiglu_forward(ttml_tensor *const *in, int n_in, const void *params, GError **error)
 {
-    if (!nn_check_inputs("swiglu", in, n_in, 2, 2, 0, error)) return NULL;
+    if (!ttml_op_check_inputs("swiglu", in, n_in, 2, 2, 0, error)) return NULL;
     if (!ttml_shape_equal(in[0], in[1])) {
-        nn_shape_error(error, "swiglu", in[0], in[1], "differ (gate and up must have the same shape)");
+        ttml_op_shape_error(error, "swiglu", in[0], in[1], "differ (gate and up must have the same shape)");
         return NULL;
     }
     ttml_tensor *y = nn_launch_new("swiglu_fwd", in, 2, in[0], in[0]->ndim, in[0]->shape, NULL, 0, error);

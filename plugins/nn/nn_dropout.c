@@ -22,7 +22,7 @@ static gboolean dropout_backward(ttml_node *node, GError **error)
 
 ttml_tensor *nn_dropout_forward(ttml_tensor *const *in, int n_in, const void *params, GError **error)
 {
-    if (!nn_check_inputs("dropout", in, n_in, 1, 1, 0, error) ||
+    if (!ttml_op_check_inputs("dropout", in, n_in, 1, 1, 0, error) ||
         !nn_need_params("dropout", params, "ttml_dropout_op_params", error))
         return NULL;
     const ttml_dropout_op_params *op = params;

@@ -16,18 +16,18 @@ static gboolean embedding_backward(ttml_node *node, GError **error)
 ttml_tensor *nn_embedding_forward(ttml_tensor *const *in, int n_in, const void *params, GError **error)
 {
     const char *op = "embedding";
-    if (!nn_check_inputs(op, in, n_in, 2, 2, 1u << 0, error)) return NULL;
+    if (!ttml_op_check_inputs(op, in, n_in, 2, 2, 1u << 0, error)) return NULL;
     ttml_tensor *ids = in[0], *w = in[1];
     if (w->ndim != 2) {
-        nn_shape_error(error, op, ids, w, "do not fit: the weight must be 2-D [vocab, embedding_dim]");
+        ttml_op_shape_error(error, op, ids, w, "do not fit: the weight must be 2-D [vocab, embedding_dim]");
         return NULL;
     }
     /* ids: [S], [B, S] or [B, 1, ..., S] with every middle dim 1 */
     gboolean ok = TRUE;
     for (int d = 1; d < ids->ndim - 1; d++) ok = ok && ids->shape[d] == 1;
     if (!ok) {
-        nn_shape_error(error, op, ids, w,
-                       "do not fit: ids must be [B, 1, 1, S], [B, S] or [S] (middle dims 1)");
+        ttml_op_shape_error(error, op, ids, w,
+                            "do not fit: ids must be [B, 1, 1, S], [B, S] or [S] (middle dims 1)");
         return NULL;
     }
     int64_t b = ids->ndim >= 2 ? ids->shape[0] : 1, s = ids->shape[ids->ndim - 1];

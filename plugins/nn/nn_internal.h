@@ -12,13 +12,9 @@
 
 G_BEGIN_DECLS
 
-/* Check the input count, that no input is NULL, that inputs whose bit is set
- * in `u32_mask` are u32 and all others f32, and that all share a device. */
-gboolean nn_check_inputs(const char *op, ttml_tensor *const *in, int n_in, int min_in, int max_in,
-                         guint u32_mask, GError **error);
-/* A TTML_ERROR_SHAPE "OP: shapes A and B DETAIL" naming both shapes. */
-void nn_shape_error(GError **error, const char *op, const ttml_tensor *a, const ttml_tensor *b,
-                    const char *format, ...) G_GNUC_PRINTF(5, 6);
+/* Inputs are checked with ttml_op_check_inputs and shape errors set with
+ * ttml_op_shape_error (ttml/ops.h). */
+
 /* The params struct of an op, or an error when it is missing. */
 gboolean nn_need_params(const char *op, const void *params, const char *type, GError **error);
 /* dim in [-ndim, ndim) normalised to [0, ndim), or -1 with an error. */

@@ -17,10 +17,10 @@ static gboolean check_targets(const char *op, const ttml_tensor *x, const ttml_t
     int64_t rows, f;
     nn_rows(x, &rows, &f);
     if ((int64_t)t->numel == rows) return TRUE;
-    nn_shape_error(error, op, x, t,
-                   "do not fit: the targets must hold one id per row of the input (%" G_GINT64_FORMAT
-                   " rows of %" G_GINT64_FORMAT "), e.g. [B, 1, 1, S] ids for [B, 1, S, V] logits",
-                   rows, f);
+    ttml_op_shape_error(error, op, x, t,
+                        "do not fit: the targets must hold one id per row of the input (%" G_GINT64_FORMAT
+                        " rows of %" G_GINT64_FORMAT "), e.g. [B, 1, 1, S] ids for [B, 1, S, V] logits",
+                        rows, f);
     return FALSE;
 }
 
@@ -41,7 +41,7 @@ static gboolean cross_entropy_backward(ttml_node *node, GError **error)
 ttml_tensor *nn_cross_entropy_forward(ttml_tensor *const *in, int n_in, const void *params, GError **error)
 {
     const char *op = "cross_entropy_loss";
-    if (!nn_check_inputs(op, in, n_in, 2, 2, 1u << 1, error) ||
+    if (!ttml_op_check_inputs(op, in, n_in, 2, 2, 1u << 1, error) ||
         !nn_need_params(op, params, "ttml_cross_entropy_op_params", error))
         return NULL;
     const ttml_cross_entropy_op_params *op_p = params;
@@ -91,7 +91,7 @@ static gboolean nll_backward(ttml_node *node, GError **error)
 ttml_tensor *nn_nll_forward(ttml_tensor *const *in, int n_in, const void *params, GError **error)
 {
     const char *op = "nll_loss";
-    if (!nn_check_inputs(op, in, n_in, 2, 2, 1u << 1, error) ||
+    if (!ttml_op_check_inputs(op, in, n_in, 2, 2, 1u << 1, error) ||
         !nn_need_params(op, params, "ttml_nll_op_params", error))
         return NULL;
     ttml_loss_params p = {((const ttml_nll_op_params *)params)->reduction};

@@ -13,8 +13,8 @@ static gboolean check_affine(const char *op, const ttml_tensor *x, const ttml_te
     int64_t rows, f;
     nn_rows(x, &rows, &f);
     if ((int64_t)p->numel == f) return TRUE;
-    nn_shape_error(error, op, x, p,
-                   "do not fit: %s must have %" G_GINT64_FORMAT " elements (the last dim of x)", what, f);
+    ttml_op_shape_error(error, op, x, p,
+                        "do not fit: %s must have %" G_GINT64_FORMAT " elements (the last dim of x)", what, f);
     return FALSE;
 }
 
@@ -60,7 +60,7 @@ ttml_tensor *nn_layernorm_forward(ttml_tensor *const *in, int n_in, const void *
 {
     const char *op = "layernorm";
     float eps;
-    if (!nn_check_inputs(op, in, n_in, 2, 3, 0, error) || !check_eps(op, params, &eps, error) ||
+    if (!ttml_op_check_inputs(op, in, n_in, 2, 3, 0, error) || !check_eps(op, params, &eps, error) ||
         !check_affine(op, in[0], in[1], "gamma", error) ||
         (n_in > 2 && !check_affine(op, in[0], in[2], "beta", error)))
         return NULL;
@@ -116,7 +116,7 @@ ttml_tensor *nn_rmsnorm_forward(ttml_tensor *const *in, int n_in, const void *pa
 {
     const char *op = "rmsnorm";
     float eps;
-    if (!nn_check_inputs(op, in, n_in, 2, 2, 0, error) || !check_eps(op, params, &eps, error) ||
+    if (!ttml_op_check_inputs(op, in, n_in, 2, 2, 0, error) || !check_eps(op, params, &eps, error) ||
         !check_affine(op, in[0], in[1], "gamma", error))
         return NULL;
     ttml_tensor *x = in[0];

@@ -2,69 +2,7 @@
  * it registers, and the checks shared by its files. */
 #include "nn_internal.h"
 
-#include <stdarg.h>
-
 /* ---- shared helpers ---- */
-
-static const char *device_name(const ttml_device *device)
-{
-    const ttml_device_info *info = device ? ttml_device_get_info(device) : NULL;
-    return info ? info->name : "(none)";
-}
-
-gboolean nn_check_inputs(const char *op, ttml_tensor *const *in, int n_in, int min_in, int max_in,
-                         guint u32_mask, GError **error)
-{
-    if (n_in < min_in || n_in > max_in) {
-        if (min_in == max_in)
-            g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "%s: takes %d input%s, got %d", op,
-                        min_in, min_in == 1 ? "" : "s", n_in);
-        else
-            g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "%s: takes %d to %d inputs, got %d",
-                        op, min_in, max_in, n_in);
-        return FALSE;
-    }
-    if (n_in > 0 && !in) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "%s: the input array is NULL", op);
-        return FALSE;
-    }
-    for (int i = 0; i < n_in; i++) {
-        if (!in[i]) {
-            g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "%s: input %d is NULL", op, i);
-            return FALSE;
-        }
-        ttml_dtype want = (i < 32 && (u32_mask >> i) & 1u) ? TTML_DTYPE_U32 : TTML_DTYPE_F32;
-        if (in[i]->dtype != want) {
-            g_set_error(error, TTML_ERROR, TTML_ERROR_DTYPE,
-                        "%s: input %d has dtype %s; it must be %s%s", op, i,
-                        ttml_dtype_name(in[i]->dtype), ttml_dtype_name(want),
-                        want == TTML_DTYPE_U32 ? " (token ids)" : " (convert it to f32 first)");
-            return FALSE;
-        }
-        if (in[i]->device != in[0]->device) {
-            g_set_error(error, TTML_ERROR, TTML_ERROR_DEVICE,
-                        "%s: input %d lives on device '%s' but input 0 on '%s'; create all inputs "
-                        "on one device",
-                        op, i, device_name(in[i]->device), device_name(in[0]->device));
-            return FALSE;
-        }
-    }
-    return TRUE;
-}
-
-void nn_shape_error(GError **error, const char *op, const ttml_tensor *a, const ttml_tensor *b,
-                    const char *format, ...)
-{
-    char sa[96], sb[96];
-    ttml_shape_str(a->ndim, a->shape, sa, sizeof sa);
-    ttml_shape_str(b->ndim, b->shape, sb, sizeof sb);
-    va_list ap;
-    va_start(ap, format);
-    char *detail = g_strdup_vprintf(format, ap);
-    va_end(ap);
-    g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE, "%s: shapes %s and %s %s", op, sa, sb, detail);
-    g_free(detail);
-}
 
 gboolean nn_need_params(const char *op, const void *params, const char *type, GError **error)
 {

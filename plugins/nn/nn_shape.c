@@ -22,7 +22,7 @@ static gboolean reshape_backward(ttml_node *node, GError **error)
 
 ttml_tensor *nn_reshape_forward(ttml_tensor *const *in, int n_in, const void *params, GError **error)
 {
-    if (!nn_check_inputs("reshape", in, n_in, 1, 1, 0, error) ||
+    if (!ttml_op_check_inputs("reshape", in, n_in, 1, 1, 0, error) ||
         !nn_need_params("reshape", params, "ttml_reshape_op_params", error))
         return NULL;
     const ttml_reshape_op_params *p = params;
@@ -85,7 +85,7 @@ static gboolean transpose_backward(ttml_node *node, GError **error)
 
 ttml_tensor *nn_transpose_forward(ttml_tensor *const *in, int n_in, const void *params, GError **error)
 {
-    if (!nn_check_inputs("transpose", in, n_in, 1, 1, 0, error)) return NULL;
+    if (!ttml_op_check_inputs("transpose", in, n_in, 1, 1, 0, error)) return NULL;
     if (in[0]->ndim < 2) {
         char s[96];
         g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE,
@@ -168,7 +168,7 @@ static ttml_tensor *concat_impl(ttml_tensor *const *xs, int n, int dim, GError *
         gboolean ok = x->ndim == x0->ndim;
         for (int d = 0; ok && d < x0->ndim; d++) ok = d == dim || x->shape[d] == x0->shape[d];
         if (!ok) {
-            nn_shape_error(error, "concat", x0, x, "of inputs 0 and %d differ outside dim %d", i, dim);
+            ttml_op_shape_error(error, "concat", x0, x, "of inputs 0 and %d differ outside dim %d", i, dim);
             return NULL;
         }
         total += x->shape[dim];
@@ -195,7 +195,7 @@ static ttml_tensor *concat_impl(ttml_tensor *const *xs, int n, int dim, GError *
 
 ttml_tensor *nn_concat_forward(ttml_tensor *const *in, int n_in, const void *params, GError **error)
 {
-    if (!nn_check_inputs("concat", in, n_in, 1, 1024, 0, error) ||
+    if (!ttml_op_check_inputs("concat", in, n_in, 1, 1024, 0, error) ||
         !nn_need_params("concat", params, "ttml_concat_op_params", error))
         return NULL;
     int dim = nn_norm_dim("concat", in[0], ((const ttml_concat_op_params *)params)->dim, error);
@@ -222,7 +222,7 @@ static gboolean narrow_backward(ttml_node *node, GError **error)
 
 ttml_tensor *nn_narrow_forward(ttml_tensor *const *in, int n_in, const void *params, GError **error)
 {
-    if (!nn_check_inputs("narrow", in, n_in, 1, 1, 0, error) ||
+    if (!ttml_op_check_inputs("narrow", in, n_in, 1, 1, 0, error) ||
         !nn_need_params("narrow", params, "ttml_narrow_op_params", error))
         return NULL;
     const ttml_narrow_op_params *p = params;

@@ -27,7 +27,7 @@ static gboolean accumulate_product(ttml_tensor *target, ttml_binary_op op, ttml_
 static ttml_tensor *binary_forward(const char *name, ttml_binary_op op, ttml_backward_fn backward,
                                    ttml_tensor *const *in, int n_in, GError **error)
 {
-    if (!ops_check_inputs(name, in, n_in, 2, 2, error)) return NULL;
+    if (!ttml_op_check_inputs(name, in, n_in, 2, 2, 0, error)) return NULL;
     int ndim;
     int64_t shape[TTML_MAX_DIMS];
     if (!ttml_broadcast_shapes(name, in[0], in[1], &ndim, shape, error)) return NULL;
@@ -152,7 +152,7 @@ static ttml_tensor *scalar_forward(const char *name, gboolean is_mul, ttml_backw
                                    ttml_tensor *const *in, int n_in, const void *params,
                                    GError **error)
 {
-    if (!ops_check_inputs(name, in, n_in, 1, 1, error)) return NULL;
+    if (!ttml_op_check_inputs(name, in, n_in, 1, 1, 0, error)) return NULL;
     if (!params) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
                     "%s: params (ttml_scalar_op_params) are required", name);
@@ -198,7 +198,7 @@ static gboolean relu_backward(ttml_node *node, GError **error)
 ttml_tensor *ops_relu_forward(ttml_tensor *const *in, int n_in, const void *params G_GNUC_UNUSED,
                               GError **error)
 {
-    if (!ops_check_inputs("relu", in, n_in, 1, 1, error)) return NULL;
+    if (!ttml_op_check_inputs("relu", in, n_in, 1, 1, 0, error)) return NULL;
     ttml_tensor *x = in[0];
     ttml_tensor *out = ttml_op_output(x, x->ndim, x->shape, error);
     if (!out) return NULL;

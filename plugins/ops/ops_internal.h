@@ -11,14 +11,8 @@
 
 G_BEGIN_DECLS
 
-/* Check the input count, that no input is NULL, that all are f32 and that
- * all live on one device. `n_in` is checked against [min_in, max_in]. */
-gboolean ops_check_inputs(const char *op, ttml_tensor *const *in, int n_in, int min_in, int max_in,
-                          GError **error);
-
-/* Set a TTML_ERROR_SHAPE "OP: WHAT: shapes A and B ..." naming both shapes. */
-void ops_shape_error(GError **error, const char *op, const ttml_tensor *a, const ttml_tensor *b,
-                     const char *format, ...) G_GNUC_PRINTF(5, 6);
+/* Inputs are checked with ttml_op_check_inputs and shape errors set with
+ * ttml_op_shape_error (ttml/ops.h). */
 
 /* One-output launch: out = kernel(in...). */
 gboolean ops_launch(const char *kernel, ttml_tensor *const *in, int n_in, ttml_tensor *out,

@@ -30,7 +30,7 @@ static gboolean mse_backward(ttml_node *node, GError **error)
 ttml_tensor *ops_mse_loss_forward(ttml_tensor *const *in, int n_in, const void *params,
                                   GError **error)
 {
-    if (!ops_check_inputs("mse_loss", in, n_in, 2, 2, error)) return NULL;
+    if (!ttml_op_check_inputs("mse_loss", in, n_in, 2, 2, 0, error)) return NULL;
     ttml_reduction reduction = params ? ((const ttml_mse_op_params *)params)->reduction
                                       : TTML_REDUCE_MEAN;
     if (reduction != TTML_REDUCE_MEAN && reduction != TTML_REDUCE_SUM) {
@@ -40,8 +40,8 @@ ttml_tensor *ops_mse_loss_forward(ttml_tensor *const *in, int n_in, const void *
         return NULL;
     }
     if (!ttml_shape_equal(in[0], in[1])) {
-        ops_shape_error(error, "mse_loss", in[0], in[1],
-                        "differ (prediction and target must have the same shape)");
+        ttml_op_shape_error(error, "mse_loss", in[0], in[1],
+                            "differ (prediction and target must have the same shape)");
         return NULL;
     }
     ttml_tensor *out = ttml_op_output(in[0], 1, (const int64_t[]){1}, error);

@@ -127,30 +127,30 @@ static gboolean matmul_backward(ttml_node *node, GError **error)
 ttml_tensor *ops_matmul_forward(ttml_tensor *const *in, int n_in, const void *params,
                                 GError **error)
 {
-    if (!ops_check_inputs("matmul", in, n_in, 2, 2, error)) return NULL;
+    if (!ttml_op_check_inputs("matmul", in, n_in, 2, 2, 0, error)) return NULL;
     const ttml_matmul_op_params *mp = params;
     int ta = mp ? mp->trans_a != 0 : 0, tb = mp ? mp->trans_b != 0 : 0;
     ttml_tensor *a = in[0], *b = in[1];
     if (a->ndim < 2 || b->ndim < 2) {
-        ops_shape_error(error, "matmul", a, b, "do not fit: both operands need at least 2 dims");
+        ttml_op_shape_error(error, "matmul", a, b, "do not fit: both operands need at least 2 dims");
         return NULL;
     }
     int64_t m = a->shape[a->ndim - (ta ? 1 : 2)], ka = a->shape[a->ndim - (ta ? 2 : 1)];
     int64_t kb = b->shape[b->ndim - (tb ? 1 : 2)], n = b->shape[b->ndim - (tb ? 2 : 1)];
     if (ka != kb) {
-        ops_shape_error(error, "matmul", a, b,
-                        "do not fit (inner dims %" G_GINT64_FORMAT " vs %" G_GINT64_FORMAT
-                        ", trans_a=%d, trans_b=%d)",
-                        ka, kb, ta, tb);
+        ttml_op_shape_error(error, "matmul", a, b,
+                            "do not fit (inner dims %" G_GINT64_FORMAT " vs %" G_GINT64_FORMAT
+                            ", trans_a=%d, trans_b=%d)",
+                            ka, kb, ta, tb);
         return NULL;
     }
     if (batch_of(b) != 1) {
         gboolean same = a->ndim == b->ndim;
         for (int i = 0; same && i < a->ndim - 2; i++) same = a->shape[i] == b->shape[i];
         if (!same) {
-            ops_shape_error(error, "matmul", a, b,
-                            "have incompatible batch dims (the second operand needs the first's "
-                            "batch dims, or batch 1 to be shared)");
+            ttml_op_shape_error(error, "matmul", a, b,
+                                "have incompatible batch dims (the second operand needs the first's "
+                                "batch dims, or batch 1 to be shared)");
             return NULL;
         }
     }
@@ -211,19 +211,19 @@ static gboolean linear_backward(ttml_node *node, GError **error)
 ttml_tensor *ops_linear_forward(ttml_tensor *const *in, int n_in, const void *params G_GNUC_UNUSED,
                                 GError **error)
 {
-    if (!ops_check_inputs("linear", in, n_in, 2, 3, error)) return NULL;
+    if (!ttml_op_check_inputs("linear", in, n_in, 2, 3, 0, error)) return NULL;
     ttml_tensor *x = in[0], *w = in[1], *bias = n_in > 2 ? in[2] : NULL;
     if (w->ndim != 2 || x->shape[x->ndim - 1] != w->shape[w->ndim - 1]) {
-        ops_shape_error(error, "linear", x, w,
-                        "do not fit (x is [..., in_features], weight is [out_features, "
-                        "in_features])");
+        ttml_op_shape_error(error, "linear", x, w,
+                            "do not fit (x is [..., in_features], weight is [out_features, "
+                            "in_features])");
         return NULL;
     }
     int64_t n_out = w->shape[0], n_in_f = w->shape[1];
     if (bias && (bias->ndim != 1 || bias->shape[0] != n_out)) {
-        ops_shape_error(error, "linear", w, bias,
-                        "do not fit (weight is [out_features, in_features], bias is "
-                        "[out_features])");
+        ttml_op_shape_error(error, "linear", w, bias,
+                            "do not fit (weight is [out_features, in_features], bias is "
+                            "[out_features])");
         return NULL;
     }
     int64_t shape[TTML_MAX_DIMS];

@@ -21,7 +21,7 @@ static ttml_tensor *reduce_forward(const char *name, gboolean mean, ttml_tensor 
                                    int n_in,
                                    GError **error)
 {
-    if (!ops_check_inputs(name, in, n_in, 1, 1, error)) return NULL;
+    if (!ttml_op_check_inputs(name, in, n_in, 1, 1, 0, error)) return NULL;
     ttml_tensor *x = in[0];
     float scale = mean ? (float)(1.0 / (double)x->numel) : 1.0f;
     ttml_tensor *out = ttml_op_output(x, 1, (const int64_t[]){1}, error);

@@ -225,16 +225,33 @@ static ttml_tensor *attend(ttml_tensor *q, ttml_tensor *k, ttml_tensor *v, tf_kv
     return ttml_sdpa(q, kv->k, kv->v, TRUE, error);
 }
 
-/* out-projection and dropout of the attention result a [B,H,T,D]; takes a. */
-static ttml_tensor *attn_out(ttml_module *m, tf_block *b, ttml_tensor *a, GError **error)
+/* The block's dropout of x (active in training); takes x (NULL = an earlier
+ * step failed). */
+static ttml_tensor *block_dropout(ttml_module *m, tf_block *b, ttml_tensor *x, GError **error)
 {
+    ttml_tensor *d = x ? ttml_dropout(x, b->cfg.dropout_prob, m->training, error) : NULL;
+    ttml_tensor_unref(x);
+    return d;
+}
+
+/* Attention of q over k, v (and the cache), out-projection and dropout; takes
+ * q, k and v (any NULL = an earlier step failed with *error set). */
+static ttml_tensor *attend_out(ttml_module *m, tf_block *b, ttml_tensor *q, ttml_tensor *k,
+                               ttml_tensor *v, tf_kv *kv, GError **error)
+{
+    ttml_tensor *a = NULL;
+    if (q && k && v) {
+        a = attend(q, k, v, kv, error);
+        k = v = NULL;
+    }
+    ttml_tensor_unref(q);
+    ttml_tensor_unref(k);
+    ttml_tensor_unref(v);
     ttml_tensor *merged = a ? ttml_merge_heads(a, error) : NULL;
     ttml_tensor_unref(a);
     ttml_tensor *o = merged ? ttml_module_forward(b->o, merged, error) : NULL;
     ttml_tensor_unref(merged);
-    ttml_tensor *d = o ? ttml_dropout(o, b->cfg.dropout_prob, m->training, error) : NULL;
-    ttml_tensor_unref(o);
-    return d;
+    return block_dropout(m, b, o, error);
 }
 
 static ttml_tensor *gpt2_attention(ttml_module *m, tf_block *b, ttml_tensor *h, tf_kv *kv,
@@ -248,20 +265,11 @@ static ttml_tensor *gpt2_attention(ttml_module *m, tf_block *b, ttml_tensor *h, 
     const int64_t sizes[3] = {E, E, E};
     gboolean ok = ttml_split(qkv, -1, sizes, 3, parts, error);
     ttml_tensor_unref(qkv);
-    ttml_tensor *q = NULL, *k = NULL, *v = NULL, *a = NULL;
-    if (ok) {
-        ok = (q = ttml_split_heads(parts[0], H, error)) && (k = ttml_split_heads(parts[1], H, error)) &&
-             (v = ttml_split_heads(parts[2], H, error));
-    }
+    ttml_tensor *q = ok ? ttml_split_heads(parts[0], H, error) : NULL;
+    ttml_tensor *k = q ? ttml_split_heads(parts[1], H, error) : NULL;
+    ttml_tensor *v = k ? ttml_split_heads(parts[2], H, error) : NULL;
     for (int i = 0; i < 3; i++) ttml_tensor_unref(parts[i]);
-    if (ok) {
-        a = attend(q, k, v, kv, error);
-        k = v = NULL;
-    }
-    ttml_tensor_unref(q);
-    ttml_tensor_unref(k);
-    ttml_tensor_unref(v);
-    return a ? attn_out(m, b, a, error) : NULL;
+    return attend_out(m, b, q, k, v, kv, error);
 }
 
 /* Linear projection, split into `heads` heads, optional RoPE at pos. */
@@ -285,15 +293,7 @@ static ttml_tensor *llama_attention(ttml_module *m, tf_block *b, ttml_tensor *h,
     ttml_tensor *q = project_heads(b->q, h, H, TRUE, theta, pos, error);
     ttml_tensor *k = q ? project_heads(b->k, h, G, TRUE, theta, pos, error) : NULL;
     ttml_tensor *v = k ? project_heads(b->v, h, G, FALSE, theta, pos, error) : NULL;
-    ttml_tensor *a = NULL;
-    if (v) {
-        a = attend(q, k, v, kv, error);
-        k = v = NULL;
-    }
-    ttml_tensor_unref(q);
-    ttml_tensor_unref(k);
-    ttml_tensor_unref(v);
-    return a ? attn_out(m, b, a, error) : NULL;
+    return attend_out(m, b, q, k, v, kv, error);
 }
 
 static ttml_tensor *gpt2_mlp(ttml_module *m, tf_block *b, ttml_tensor *h, GError **error)
@@ -303,9 +303,7 @@ static ttml_tensor *gpt2_mlp(ttml_module *m, tf_block *b, ttml_tensor *h, GError
     ttml_tensor_unref(f);
     ttml_tensor *p = g ? ttml_module_forward(b->proj, g, error) : NULL;
     ttml_tensor_unref(g);
-    ttml_tensor *d = p ? ttml_dropout(p, b->cfg.dropout_prob, m->training, error) : NULL;
-    ttml_tensor_unref(p);
-    return d;
+    return block_dropout(m, b, p, error);
 }
 
 static ttml_tensor *llama_mlp(ttml_module *m, tf_block *b, ttml_tensor *h, GError **error)
@@ -317,9 +315,7 @@ static ttml_tensor *llama_mlp(ttml_module *m, tf_block *b, ttml_tensor *h, GErro
     ttml_tensor_unref(up);
     ttml_tensor *p = s ? ttml_module_forward(b->w2, s, error) : NULL;
     ttml_tensor_unref(s);
-    ttml_tensor *d = p ? ttml_dropout(p, b->cfg.dropout_prob, m->training, error) : NULL;
-    ttml_tensor_unref(p);
-    return d;
+    return block_dropout(m, b, p, error);
 }
 
 /* x + f(norm(x)) for the attention (which = 0) or MLP (which = 1) half. */

@@ -31,10 +31,8 @@ static ttml_tensor *sinusoidal_table(int64_t rows, int64_t dim, GError **error)
 ttml_module *tf_gpt2_build(const tf_config *cfg, GError **error)
 {
     const int64_t E = cfg->embedding_dim;
-    tf_model *p = g_new0(tf_model, 1);
-    p->cfg = *cfg;
-    p->blocks = g_new0(ttml_module *, cfg->num_blocks);
-    ttml_module *m = ttml_module_new(&tf_model_classes[TF_ARCH_GPT2], p);
+    tf_model *p;
+    ttml_module *m = tf_model_new(cfg, &p);
 
     gboolean ok = (p->tok_emb = tf_embedding_new(cfg->vocab_size, E, 0.02f, error)) != NULL;
     if (ok) ttml_module_add_child(m, "wte", p->tok_emb);
@@ -44,21 +42,7 @@ ttml_module *tf_gpt2_build(const tf_config *cfg, GError **error)
         ok = (p->pos_emb = tf_embedding_new(cfg->max_seq_len, E, 0.02f, error)) != NULL;
         if (ok) ttml_module_add_child(m, "wpe", p->pos_emb);
     }
-    for (int64_t i = 0; ok && i < cfg->num_blocks; i++) {
-        ok = (p->blocks[i] = tf_block_new(cfg, error)) != NULL;
-        if (ok) {
-            char name[32];
-            g_snprintf(name, sizeof name, "blocks.%" G_GINT64_FORMAT, i);
-            ttml_module_add_child(m, name, p->blocks[i]);
-        }
-    }
-    if (ok) ok = (p->norm = tf_norm_new(E, FALSE, cfg->bias, cfg->norm_eps, error)) != NULL;
-    if (ok) ttml_module_add_child(m, "ln_f", p->norm);
-    if (ok && !cfg->weight_tying) {
-        ok = (p->head = tf_linear_new(E, cfg->vocab_size, FALSE, 0.02f, error)) != NULL;
-        if (ok) ttml_module_add_child(m, "head", p->head);
-    }
-    if (!ok) {
+    if (!ok || !tf_model_add_body(m, "ln_f", FALSE, cfg->bias, error)) {
         ttml_module_unref(m);
         return NULL;
     }

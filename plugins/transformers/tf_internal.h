@@ -99,6 +99,15 @@ typedef struct tf_model {
 
 extern const ttml_module_class tf_model_classes[2];   /* by tf_arch */
 
+/* A new model module of cfg->arch whose tf_model (*out: cfg copied, the
+ * blocks array allocated, no children yet) the caller fills. */
+ttml_module *tf_model_new(const tf_config *cfg, tf_model **out);
+/* Add the children after the embeddings, in parameter order: the blocks
+ * "blocks.0".., the final norm `norm_name` (RMSNorm when rms, with a bias
+ * when bias) and, without weight tying, "head". FALSE with *error set. */
+gboolean tf_model_add_body(ttml_module *m, const char *norm_name, gboolean rms, gboolean bias,
+                           GError **error);
+
 /* Build the model module (children per arch); tf_gpt2.c / tf_llama.c. */
 ttml_module *tf_gpt2_build(const tf_config *cfg, GError **error);
 ttml_module *tf_llama_build(const tf_config *cfg, GError **error);

@@ -11,29 +11,12 @@
 
 ttml_module *tf_llama_build(const tf_config *cfg, GError **error)
 {
-    const int64_t E = cfg->embedding_dim;
-    tf_model *p = g_new0(tf_model, 1);
-    p->cfg = *cfg;
-    p->blocks = g_new0(ttml_module *, cfg->num_blocks);
-    ttml_module *m = ttml_module_new(&tf_model_classes[TF_ARCH_LLAMA], p);
-
-    gboolean ok = (p->tok_emb = tf_embedding_new(cfg->vocab_size, E, 0.02f, error)) != NULL;
+    tf_model *p;
+    ttml_module *m = tf_model_new(cfg, &p);
+    p->tok_emb = tf_embedding_new(cfg->vocab_size, cfg->embedding_dim, 0.02f, error);
+    gboolean ok = p->tok_emb != NULL;
     if (ok) ttml_module_add_child(m, "tok_emb", p->tok_emb);
-    for (int64_t i = 0; ok && i < cfg->num_blocks; i++) {
-        ok = (p->blocks[i] = tf_block_new(cfg, error)) != NULL;
-        if (ok) {
-            char name[32];
-            g_snprintf(name, sizeof name, "blocks.%" G_GINT64_FORMAT, i);
-            ttml_module_add_child(m, name, p->blocks[i]);
-        }
-    }
-    if (ok) ok = (p->norm = tf_norm_new(E, TRUE, FALSE, cfg->norm_eps, error)) != NULL;
-    if (ok) ttml_module_add_child(m, "norm", p->norm);
-    if (ok && !cfg->weight_tying) {
-        ok = (p->head = tf_linear_new(E, cfg->vocab_size, FALSE, 0.02f, error)) != NULL;
-        if (ok) ttml_module_add_child(m, "head", p->head);
-    }
-    if (!ok) {
+    if (!ok || !tf_model_add_body(m, "norm", TRUE, FALSE, error)) {
         ttml_module_unref(m);
         return NULL;
     }

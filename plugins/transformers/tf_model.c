@@ -87,6 +87,38 @@ static ttml_tensor *model_forward(ttml_module *m, ttml_tensor *ids, GError **err
     return logits;
 }
 
+ttml_module *tf_model_new(const tf_config *cfg, tf_model **out)
+{
+    tf_model *p = g_new0(tf_model, 1);
+    p->cfg = *cfg;
+    p->blocks = g_new0(ttml_module *, cfg->num_blocks);
+    *out = p;
+    return ttml_module_new(&tf_model_classes[cfg->arch], p);
+}
+
+gboolean tf_model_add_body(ttml_module *m, const char *norm_name, gboolean rms, gboolean bias,
+                           GError **error)
+{
+    tf_model *p = m->priv;
+    const tf_config *cfg = &p->cfg;
+    gboolean ok = TRUE;
+    for (int64_t i = 0; ok && i < cfg->num_blocks; i++) {
+        ok = (p->blocks[i] = tf_block_new(cfg, error)) != NULL;
+        if (ok) {
+            char name[32];
+            g_snprintf(name, sizeof name, "blocks.%" G_GINT64_FORMAT, i);
+            ttml_module_add_child(m, name, p->blocks[i]);
+        }
+    }
+    if (ok) ok = (p->norm = tf_norm_new(cfg->embedding_dim, rms, bias, cfg->norm_eps, error)) != NULL;
+    if (ok) ttml_module_add_child(m, norm_name, p->norm);
+    if (ok && !cfg->weight_tying) {
+        ok = (p->head = tf_linear_new(cfg->embedding_dim, cfg->vocab_size, FALSE, 0.02f, error)) != NULL;
+        if (ok) ttml_module_add_child(m, "head", p->head);
+    }
+    return ok;
+}
+
 const ttml_module_class tf_model_classes[2] = {
     [TF_ARCH_GPT2] = {.type = "gpt2", .forward = model_forward, .finalize = model_finalize,
                       .cache_new = tf_cache_new, .cache_free = tf_cache_free, .decode = tf_decode},
