@@ -2,6 +2,7 @@
  * registry, default device, graph. The API is not thread-safe: one thread
  * drives training, kernels may use threads internally. */
 #include "internal.h"
+#include "profile_internal.h"
 
 static gboolean initialized;
 static ttml_device *default_device;
@@ -40,6 +41,7 @@ void ttml_shutdown(void)
     g_clear_pointer(&graph, g_ptr_array_unref);
     default_device = NULL;
     ttml_devices_close_all();
+    ttml_memory_free_snapshots();
     ttml_loader_fini_all();
     ttml_registry_clear();
     ttml_set_grad_enabled(TRUE);

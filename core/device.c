@@ -27,9 +27,8 @@ void ttml_devices_close_all(void)
 /* spec: "[LAYER:]...DRIVER[:OPTIONS]", e.g. "cpu", "ttsim:n300,dram=64M",
  * "profiler:ttsim:wormhole_b0". A leading component that names a layer wraps
  * the device the rest of the spec opens. */
-ttml_device *ttml_device_open(const char *spec, GError **error)
+static ttml_device *device_open_spec(const char *spec, GError **error)
 {
-    if (!spec || !*spec) spec = "cpu";
     char *name = g_strdup(spec);
     char *colon = strchr(name, ':');
     const char *options = "";
@@ -39,7 +38,7 @@ ttml_device *ttml_device_open(const char *spec, GError **error)
     }
     const ttml_layer_desc *layer = ttml_registry_find_layer(name);
     if (layer && *options) {
-        ttml_device *inner = ttml_device_open(options, error);
+        ttml_device *inner = device_open_spec(options, error);
         if (!inner) {
             g_free(name);
             return NULL;
@@ -87,6 +86,47 @@ ttml_device *ttml_device_open(const char *spec, GError **error)
     if (!cpu_device && strcmp(name, "cpu") == 0) cpu_device = d;
     return d;
 }
+
+/* TRUE when one of the leading layer components of `spec` is `layer`. */
+static gboolean spec_has_layer(const char *spec, const char *layer)
+{
+    char **parts = g_strsplit(spec, ":", -1);
+    gboolean found = FALSE;
+    for (int i = 0; parts[i] && parts[i + 1] && ttml_registry_find_layer(parts[i]); i++)
+        if (strcmp(parts[i], layer) == 0) found = TRUE;
+    g_strfreev(parts);
+    return found;
+}
+
+/* TTML_LAYERS=a,b (read with secure_getenv) wraps every device opened in the
+ * layers named, the first outermost ("a:b:SPEC"); a layer the spec already
+ * names is not applied twice. */
+ttml_device *ttml_device_open(const char *spec, GError **error)
+{
+    if (!spec || !*spec) spec = "cpu";
+    const char *env = secure_getenv("TTML_LAYERS");
+    if (!env || !*env) return device_open_spec(spec, error);
+    char **names = g_strsplit(env, ",", -1);
+    GString *full = g_string_new(NULL);
+    gboolean ok = TRUE;
+    for (int i = 0; ok && names[i]; i++) {
+        char *n = g_strstrip(names[i]);
+        if (!*n) continue;
+        if (!ttml_registry_find_layer(n)) {
+            ttml_set_not_found(error, TTML_FEATURE_LAYER, "layer (from TTML_LAYERS)", n);
+            ok = FALSE;
+        } else if (!spec_has_layer(spec, n)) {
+            g_string_append_printf(full, "%s:", n);
+        }
+    }
+    g_string_append(full, spec);
+    ttml_device *d = ok ? device_open_spec(full->str, error) : NULL;
+    g_string_free(full, TRUE);
+    g_strfreev(names);
+    return d;
+}
+
+const GPtrArray *ttml_devices_list(void) { return devices; }
 
 const ttml_device_info *ttml_device_get_info(const ttml_device *d) { return &d->info; }
 const char *ttml_device_driver_name(const ttml_device *d) { return d->driver_name; }

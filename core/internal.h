@@ -51,6 +51,8 @@ void ttml_loader_fini_all(void);
 
 /* ---- devices (device.c) ---- */
 void ttml_devices_close_all(void);
+/* The open devices (ttml_device*, in order of opening; NULL before the first). */
+const GPtrArray *ttml_devices_list(void);
 
 /* ---- context (context.c) ---- */
 GPtrArray *ttml_ctx_graph(void);

@@ -2,6 +2,8 @@
  * The keys and outputs are documented in include/ttml/train.h. */
 #include "train_internal.h"
 
+#include <ttml/profiler.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -280,18 +282,25 @@ typedef struct {
 } run_state;
 
 static gboolean train_step(run_settings *s, run_state *st, float lr, float *loss_out,
-                           GError **error)
+                           gboolean capture, GError **error)
 {
     ttml_optimizer_zero_grad(st->opt);
+    if (capture) ttml_memory_begin_capture();
+    ttml_zone_begin("forward", "phase");
     ttml_tensor *pred = ttml_module_forward(st->model, st->x, error);
-    if (!pred) goto fail;
-    ttml_tensor *loss = ttml_mse_loss(pred, st->y, TTML_REDUCE_MEAN, error);
+    ttml_tensor *loss = pred ? ttml_mse_loss(pred, st->y, TTML_REDUCE_MEAN, error) : NULL;
     ttml_tensor_unref(pred);
+    ttml_zone_end();
     if (!loss) goto fail;
-    if (!ttml_backward(loss, NULL, FALSE, error)) {
+    if (capture) ttml_memory_snapshot_take("forward");
+    ttml_zone_begin("backward", "phase");
+    gboolean backward_ok = ttml_backward(loss, NULL, FALSE, error);
+    ttml_zone_end();
+    if (!backward_ok) {
         ttml_tensor_unref(loss);
         goto fail;
     }
+    if (capture) ttml_memory_snapshot_take("backward");
     GError *local = NULL;
     float value = ttml_tensor_item(loss, &local);
     ttml_tensor_unref(loss);
@@ -308,7 +317,16 @@ static gboolean train_step(run_settings *s, run_state *st, float lr, float *loss
         goto fail;
     }
     ttml_optimizer_set_lr(st->opt, lr);
-    if (!ttml_optimizer_step(st->opt, error)) goto fail;
+    ttml_zone_begin("optimizer", "phase");
+    gboolean opt_ok = ttml_optimizer_step(st->opt, error);
+    ttml_zone_end();
+    if (!opt_ok) goto fail;
+    if (capture) {
+        ttml_memory_end_capture("optimizer");
+        ttml_memory_print_usage(stdout);
+        fflush(stdout);
+        ttml_profiler_keep_memory_snapshots(ttml_memory_snapshots());
+    }
     ttml_reset_graph();
     return TRUE;
 fail:
@@ -433,15 +451,21 @@ static gboolean run_training(const ttml_run_options *o, run_settings *s, run_sta
         gint64 count = 0;
         for (gint64 b = 0; b < steps_per_epoch && step < total_steps; b++) {
             gint64 t0 = g_get_monotonic_time();
+            ttml_zone_begin("step", "step");
+            ttml_zone_begin("data", "phase");
             ttml_dataset_gather(st->data, st->idx + b * B, B, st->xb, st->yb);
-            if (!ttml_tensor_write(st->x, st->xb, error) ||
-                !ttml_tensor_write(st->y, st->yb, error))
-                return FALSE;
+            gboolean data_ok = ttml_tensor_write(st->x, st->xb, error) && ttml_tensor_write(st->y, st->yb, error);
+            ttml_zone_end();
+            if (!data_ok) return FALSE;
             double lr = s->lr * ttml_scheduler_factor(st->sched, step);
             float loss = NAN;
-            if (!train_step(s, st, (float)lr, &loss, error)) return FALSE;
+            gboolean step_ok = train_step(s, st, (float)lr, &loss, o->memory_report && step == 0, error);
+            ttml_zone_end();
+            if (!step_ok) return FALSE;
             gint64 t1 = g_get_monotonic_time();
             step++;
+            ttml_profiler_series_add("train_loss", (double)step, loss);
+            ttml_profiler_series_add("step_ms", (double)step, (double)(t1 - t0) / 1000.0);
             sum += loss;
             count++;
             if (st->metrics && step % s->log_interval == 0) {

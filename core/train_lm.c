@@ -4,6 +4,8 @@
  * state checkpoints with exact --resume. Keys: include/ttml/train.h. */
 #include "train_internal.h"
 
+#include <ttml/profiler.h>
+
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -254,27 +256,42 @@ static gboolean read_settings(const ttml_run_options *o, lm_settings *s, GError 
 
 /* ------------------------------------------------------------- the loop */
 
-static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_out, GError **error)
+/* capture: memory snapshots after the forward and backward of the first
+ * micro-batch and after the optimizer (--memory-report, first step). */
+static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_out, gboolean capture,
+                        GError **error)
 {
     int B = (int)s->batch_size, S = (int)s->seq_len;
     gsize rows = (gsize)B * S;
     ttml_optimizer_zero_grad(r->opt);
+    if (capture) ttml_memory_begin_capture();
     /* Every window of the step first: the data do not depend on dropout
      * draws, so B x accum and (B * accum) x 1 see the same sequences. */
+    ttml_zone_begin("data", "phase");
     ttml_text_data_sample(r->data, B * (int)s->accum, S, r->in_host, r->tgt_host);
+    ttml_zone_end();
     double sum = 0.0;
     for (gint64 m = 0; m < s->accum; m++) {
-        if (!ttml_tensor_write(r->inputs, r->in_host + (gsize)m * rows, error) ||
-            !ttml_tensor_write(r->targets, r->tgt_host + (gsize)m * rows, error))
-            goto fail;
+        ttml_zone_begin("data", "phase");
+        gboolean data_ok = ttml_tensor_write(r->inputs, r->in_host + (gsize)m * rows, error) &&
+                           ttml_tensor_write(r->targets, r->tgt_host + (gsize)m * rows, error);
+        ttml_zone_end();
+        if (!data_ok) goto fail;
+        ttml_zone_begin("forward", "phase");
         ttml_tensor *logits = ttml_module_forward(r->model, r->inputs, error);
-        if (!logits) goto fail;
-        ttml_tensor *loss = ttml_cross_entropy_loss(logits, r->targets, r->vocab, TTML_REDUCE_MEAN, error);
+        ttml_tensor *loss =
+            logits ? ttml_cross_entropy_loss(logits, r->targets, r->vocab, TTML_REDUCE_MEAN, error) : NULL;
         ttml_tensor_unref(logits);
+        ttml_tensor *scaled = !loss ? NULL
+                              : s->accum > 1 ? ttml_mul_scalar(loss, 1.0f / (float)s->accum, error)
+                                             : ttml_tensor_ref(loss);
+        ttml_zone_end();
         if (!loss) goto fail;
-        ttml_tensor *scaled = s->accum > 1 ? ttml_mul_scalar(loss, 1.0f / (float)s->accum, error)
-                                           : ttml_tensor_ref(loss);
+        if (capture && m == 0) ttml_memory_snapshot_take("forward");
+        ttml_zone_begin("backward", "phase");
         gboolean ok = scaled && ttml_backward(scaled, NULL, FALSE, error);
+        ttml_zone_end();
+        if (capture && m == 0) ttml_memory_snapshot_take("backward");
         ttml_tensor_unref(scaled);
         float v = ok ? ttml_tensor_item(loss, error) : NAN;
         ttml_tensor_unref(loss);
@@ -290,9 +307,18 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
                     *loss_out, r->opt->steps + 1, s->lr);
         goto fail;
     }
-    if (s->clip > 0.0 && !ttml_clip_grad_norm(r->params, s->clip, FALSE, NULL, error)) goto fail;
+    ttml_zone_begin("optimizer", "phase");
+    gboolean opt_ok = (s->clip <= 0.0 || ttml_clip_grad_norm(r->params, s->clip, FALSE, NULL, error));
     ttml_optimizer_set_lr(r->opt, lr);
-    if (!ttml_optimizer_step(r->opt, error)) goto fail;
+    opt_ok = opt_ok && ttml_optimizer_step(r->opt, error);
+    ttml_zone_end();
+    if (!opt_ok) goto fail;
+    if (capture) {
+        ttml_memory_end_capture("optimizer");
+        ttml_memory_print_usage(stdout);
+        fflush(stdout);
+        ttml_profiler_keep_memory_snapshots(ttml_memory_snapshots());
+    }
     ttml_reset_graph();
     return TRUE;
 fail:
@@ -522,9 +548,14 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
         gint64 t0 = g_get_monotonic_time();
         double lr = s->lr * ttml_scheduler_factor(r->sched, step);
         double loss = NAN;
-        if (!lm_step(s, r, (float)lr, &loss, error)) goto fail;
+        ttml_zone_begin("step", "step");
+        gboolean step_ok = lm_step(s, r, (float)lr, &loss, o->memory_report && step == first_step, error);
+        ttml_zone_end();
+        if (!step_ok) goto fail;
         gint64 t1 = g_get_monotonic_time();
         step++;
+        ttml_profiler_series_add("train_loss", (double)step, loss);
+        ttml_profiler_series_add("step_ms", (double)step, (double)(t1 - t0) / 1000.0);
         train_us += (double)(t1 - t0);
         window_us += (double)(t1 - t0);
         window_loss += loss;
@@ -536,6 +567,7 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
             if (!lm_validate(s, r, &val, error)) goto fail;
             last_val = val;
             last_val_step = step;
+            ttml_profiler_series_add("val_loss", (double)step, val);
         }
         ttml_progress_update(&prog, step, loss, lr, val);
         if (r->metrics && (step % s->log_interval == 0 || isfinite(val) || step == total)) {
@@ -566,6 +598,7 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
     }
     if (r->has_val && last_val_step != step && step > 0) {
         if (!lm_validate(s, r, &last_val, error)) goto fail;
+        ttml_profiler_series_add("val_loss", (double)step, last_val);
         ttml_progress_message(&prog, "step %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " val_loss %.4f",
                               step, total, last_val);
     }

@@ -3,6 +3,9 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libglib2.0-dev libyaml-dev libopenblas-dev libhwloc-dev
       libcunit1-dev binutils patchelf valgrind)
+# Optional: headless Chromium for the HTML report check in test_profiler (it
+# skips with a note without it). Large, so only on request: TTML_WITH_BROWSER=1.
+if [ "${TTML_WITH_BROWSER:-0}" = 1 ]; then pkgs+=(chromium); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,7 @@
  *   ttml-run [train] CONFIG.yaml [--plugin-path DIR[:DIR]] [--plugin FILE]
  *            [--device NAME] [--seed N] [--max-steps N] [--metrics FILE] [--quiet]
  *            [--data FILE] [--resume [FILE]]
+ *            [--trace FILE] [--profile-csv FILE] [--report FILE.html] [--memory-report]
  *   ttml-run generate --checkpoint FILE [--prompt TEXT] [--max-tokens N]
  *            [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
  *            [--seed S] [--greedy] [--device NAME] [--plugin-path DIR] [--plugin FILE]
@@ -12,6 +13,7 @@
  * stderr), 2 on a usage error. "train" is the default subcommand.
  */
 #include <ttml/ttml.h>
+#include <ttml/profiler.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -41,8 +43,9 @@ static int cmd_train(int argc, char **argv)
 {
     char **plugin_paths = NULL, **plugin_files = NULL, **rest = NULL;
     char *device = NULL, *metrics = NULL, *data = NULL, *resume_file = NULL;
+    char *trace = NULL, *profile_csv = NULL, *report = NULL;
     gint64 seed = -1, max_steps = -1;
-    gboolean quiet = FALSE, resume = FALSE;
+    gboolean quiet = FALSE, resume = FALSE, memory_report = FALSE;
     /* "--resume" takes an optional FILE: "--resume=FILE", or "--resume FILE"
      * when FILE is not the config (*.yaml / *.yml) and not an option. */
     GPtrArray *args = g_ptr_array_new();
@@ -89,6 +92,15 @@ static int cmd_train(int argc, char **argv)
         {"resume", 0, 0, G_OPTION_ARG_NONE, &resume,
          "Continue from a training-state checkpoint: --resume (training_config.model_path) or "
          "--resume FILE", NULL},
+        {"trace", 0, 0, G_OPTION_ARG_FILENAME, &trace,
+         "Profile the run and write a Chrome trace-event JSON file (Perfetto, chrome://tracing)", "FILE"},
+        {"profile-csv", 0, 0, G_OPTION_ARG_FILENAME, &profile_csv,
+         "Profile the run and write the per-kernel / per-op summary as CSV", "FILE"},
+        {"report", 0, 0, G_OPTION_ARG_FILENAME, &report,
+         "Profile the run and write a self-contained HTML report (loss curves, step time, "
+         "profile, memory)", "FILE.html"},
+        {"memory-report", 0, 0, G_OPTION_ARG_NONE, &memory_report,
+         "Print memory snapshots after the forward, backward and optimizer of the first step", NULL},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, "CONFIG.yaml"},
         G_OPTION_ENTRY_NULL,
     };
@@ -98,6 +110,9 @@ static int cmd_train(int argc, char **argv)
              "data_config, eval_config sections; see configs/*.yaml and ttml/train.h).");
     g_option_context_set_description(
         ctx, "Plugins are searched in --plugin-path, then TTML_PLUGIN_PATH, then beside libttml.\n"
+             "Profiling: --device profiler:DEVICE or TTML_LAYERS=profiler wraps the device in the\n"
+             "profiler layer (a summary is printed at the end); --trace, --profile-csv and --report\n"
+             "imply it.\n"
              "Errors print one line and exit 1; usage errors exit 2.");
     g_option_context_add_main_entries(ctx, entries, NULL);
 
@@ -124,6 +139,23 @@ static int cmd_train(int argc, char **argv)
         goto out;
     }
 
+    /* Profiling outputs imply the profiler layer (TTML_LAYERS; a device that
+     * names it already is not wrapped twice). Events are kept for --trace. */
+    if (trace || profile_csv || report) {
+        const char *layers = g_getenv("TTML_LAYERS");
+        char **names = g_strsplit(layers ? layers : "", ",", -1);
+        gboolean listed = FALSE;
+        for (char **n = names; *n; n++) listed |= strcmp(g_strstrip(*n), "profiler") == 0;
+        g_strfreev(names);
+        if (!listed) {
+            char *v = layers && *layers ? g_strconcat(layers, ",profiler", NULL) : g_strdup("profiler");
+            g_setenv("TTML_LAYERS", v, TRUE);
+            g_free(v);
+        }
+    }
+    ttml_profiler_options popts = {sizeof popts, trace != NULL, 0};
+    ttml_profiler_configure(&popts);
+
     char **paths = split_paths(plugin_paths);
     ttml_run_options opts = {
         .struct_size = sizeof opts,
@@ -138,8 +170,18 @@ static int cmd_train(int argc, char **argv)
         .resume = resume,
         .resume_path = resume_file,
         .data_path = data,
+        .memory_report = memory_report,
     };
-    if (!ttml_train_run(&opts, &err)) {
+    gboolean trained = ttml_train_run(&opts, &err);
+    if (trained) {
+        /* The summary (when a profiler device was used) and the outputs asked for. */
+        char *base = g_path_get_basename(rest[0]);
+        char *title = g_strdup_printf("ttml-run %s", base);
+        trained = ttml_profiler_write_outputs(stdout, trace, profile_csv, report, title, &err);
+        g_free(title);
+        g_free(base);
+    }
+    if (!trained) {
         /* One line: newlines in nested messages become spaces. */
         char *msg = g_strdup(err->message);
         g_strdelimit(msg, "\n", ' ');
@@ -159,6 +201,9 @@ out:
     g_free(metrics);
     g_free(data);
     g_free(resume_file);
+    g_free(trace);
+    g_free(profile_csv);
+    g_free(report);
     g_ptr_array_free(args, TRUE);
     return status;
 }

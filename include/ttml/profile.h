@@ -47,7 +47,7 @@ void ttml_memory_end_capture(const char *name);
 /* Snapshots of the last capture (owned by the core; valid until the next
  * begin_capture or ttml_shutdown). */
 const GPtrArray *ttml_memory_snapshots(void);
-/* A table of the snapshots (MiB per kind, current and peak). */
+/* A table of the snapshots (current and peak per kind, in B / KiB / MiB / GiB). */
 void ttml_memory_print_usage(FILE *out);
 
 G_END_DECLS

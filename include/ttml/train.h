@@ -19,7 +19,8 @@
  *     model_type: linear_regression   required; any registered model
  *     model_config: {...}       read by the model plugin (linear_regression:
  *                               in_features, out_features; mlp: input_features,
- *                               hidden_features, output_features)
+ *                               hidden_features, output_features, optional
+ *                               activation: any one-input op, default relu)
  *     log_interval: 1           steps between metrics lines (--metrics)
  *   device_config:
  *     device: cpu               driver spec ("cpu", "ttsim:n300", ...)
@@ -148,6 +149,12 @@ typedef struct ttml_run_options {
     gboolean resume;                   /* continue from a training-state checkpoint  */
     const char *resume_path;           /* NULL: training_config.model_path           */
     const char *data_path;             /* NULL: data_config.path                     */
+    /* Added for the profiler (issue 5): snapshots after the forward, backward
+     * and optimizer of the first step, printed and kept for the report
+     * (ttml/profiler.h). Every step opens zones "step" (category "step") and
+     * "data", "forward", "backward", "optimizer" (category "phase"), and adds
+     * train_loss / val_loss / step_ms points to the report series. */
+    gboolean memory_report;
 } ttml_run_options;
 
 /* Run the whole job: parse the config (errors stop before any plugin loads),
