@@ -46,7 +46,8 @@ static void clear_live(ttml_progress *p)
     }
 }
 
-void ttml_progress_update(ttml_progress *p, gint64 step, double loss, double lr, double val_loss)
+void ttml_progress_update(ttml_progress *p, gint64 step, double loss, double lr, double val_loss,
+                          double host_ms, double sim_ms)
 {
     if (p->quiet) return;
     gint64 now = g_get_monotonic_time();
@@ -70,13 +71,18 @@ void ttml_progress_update(ttml_progress *p, gint64 step, double loss, double lr,
         g_snprintf(tok, sizeof tok, "%.0f", p->last_tok_s);
     else
         g_strlcpy(tok, "?", sizeof tok);
+    char times[80];
+    if (isfinite(sim_ms))
+        g_snprintf(times, sizeof times, "host %.1f ms | device (sim) %.3f ms", host_ms, sim_ms);
+    else
+        g_snprintf(times, sizeof times, "%.1f ms/step", host_ms);
 
     if (p->live) {
         char line[256];
         int n = g_snprintf(line, sizeof line,
                            "step %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " | loss %.4f | lr %.2e | "
-                           "%s tok/s | ETA %s",
-                           step, p->total, loss, lr, tok, eta);
+                           "%s tok/s | %s | ETA %s",
+                           step, p->total, loss, lr, tok, times, eta);
         if (isfinite(p->val_loss) && n > 0 && (size_t)n < sizeof line)
             n += g_snprintf(line + n, sizeof line - (size_t)n, " | val %.4f", p->val_loss);
         if (n >= (int)sizeof line) n = (int)sizeof line - 1;
@@ -86,8 +92,8 @@ void ttml_progress_update(ttml_progress *p, gint64 step, double loss, double lr,
         p->t_drawn = now;
     } else {
         if (step % p->log_interval == 0 || last)
-            printf("step %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " loss %.4f lr %.3e tok/s %s eta %s\n",
-                   step, p->total, loss, lr, tok, eta);
+            printf("step %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " loss %.4f lr %.3e tok/s %s %s eta %s\n",
+                   step, p->total, loss, lr, tok, times, eta);
         if (isfinite(val_loss))
             printf("step %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " val_loss %.4f\n", step, p->total,
                    val_loss);

@@ -85,8 +85,11 @@ typedef struct ttml_progress {
 
 void ttml_progress_init(ttml_progress *p, gint64 first_step, gint64 total, gint64 log_interval,
                         double tokens_per_step, gboolean quiet);
-/* After completed step `step` (1-based). val_loss NAN when not computed. */
-void ttml_progress_update(ttml_progress *p, gint64 step, double loss, double lr, double val_loss);
+/* After completed step `step` (1-based). val_loss NAN when not computed;
+ * host_ms is the step's wall time, sim_ms its simulated device time (NAN when
+ * the device is not a simulator). */
+void ttml_progress_update(ttml_progress *p, gint64 step, double loss, double lr, double val_loss,
+                          double host_ms, double sim_ms);
 /* A message on its own line (the live line is redrawn below it later). */
 void ttml_progress_message(ttml_progress *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 void ttml_progress_finish(ttml_progress *p);

@@ -545,6 +545,8 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
     double last_val = NAN, last_loss = NAN, final_loss = NAN;
     gint64 last_val_step = -1;
     while (step < total) {
+        ttml_device_stats st0, st1;
+        gboolean sim = ttml_device_get_stats(r->device, &st0) && st0.peak_flops > 0;
         gint64 t0 = g_get_monotonic_time();
         double lr = s->lr * ttml_scheduler_factor(r->sched, step);
         double loss = NAN;
@@ -553,6 +555,7 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
         ttml_zone_end();
         if (!step_ok) goto fail;
         gint64 t1 = g_get_monotonic_time();
+        double sim_ms = sim && ttml_device_get_stats(r->device, &st1) ? (st1.sim_time_s - st0.sim_time_s) * 1e3 : NAN;
         step++;
         ttml_profiler_series_add("train_loss", (double)step, loss);
         ttml_profiler_series_add("step_ms", (double)step, (double)(t1 - t0) / 1000.0);
@@ -569,13 +572,14 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
             last_val_step = step;
             ttml_profiler_series_add("val_loss", (double)step, val);
         }
-        ttml_progress_update(&prog, step, loss, lr, val);
+        ttml_progress_update(&prog, step, loss, lr, val, (double)(t1 - t0) / 1000.0, sim_ms);
         if (r->metrics && (step % s->log_interval == 0 || isfinite(val) || step == total)) {
             GString *line = g_string_new(NULL);
             g_string_append_printf(line, "{\"step\":%" G_GINT64_FORMAT, step);
             metrics_number(line, "loss", loss, "%.9g");
             metrics_number(line, "lr", lr, "%.9g");
             metrics_number(line, "step_ms", (double)(t1 - t0) / 1000.0, "%.3f");
+            if (isfinite(sim_ms)) metrics_number(line, "sim_ms", sim_ms, "%.6f");
             metrics_number(line, "tokens_per_s",
                            window_us > 0 ? (double)tokens_per_step * (double)window_steps / (window_us / 1e6) : NAN,
                            "%.1f");
