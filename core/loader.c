@@ -20,6 +20,7 @@
 #include <elf.h>
 
 static GPtrArray *loaded_plugins; /* ttml_plugin*, in load order */
+void ttml_builtin_load_all(GHashTable *seen); /* builtin.c */
 static char *library_path;
 
 const char *ttml_plugin_status_name(ttml_plugin_status status)
@@ -33,8 +34,8 @@ const char *ttml_plugin_status_name(ttml_plugin_status status)
 const char *ttml_origin_name(ttml_origin origin)
 {
     static const char *const names[] = {"--plugin-path", "--plugin", "TTML_PLUGIN_PATH",
-                                        "beside libttml", "compile-time"};
-    return (unsigned)origin <= TTML_ORIGIN_COMPILED ? names[origin] : "?";
+                                        "beside libttml", "compile-time", "built-in"};
+    return (unsigned)origin <= TTML_ORIGIN_BUILTIN ? names[origin] : "?";
 }
 
 const char *ttml_plugin_kind_name(ttml_plugin_kind kind)
@@ -111,8 +112,69 @@ static void reject(ttml_plugin_record *r, ttml_plugin_status status, const char 
 /* Size of the v1.0 descriptor: everything up to and including init. */
 #define DESC_MIN_SIZE (offsetof(ttml_plugin_desc, init) + sizeof(void *))
 
-/* dlopen, entry symbol, descriptor and ABI checks, probe and init; fills r
- * (status OK with r->plugin set, or a rejection). */
+/* Descriptor and ABI checks, probe and init of the descriptor `d` that the
+ * entry of plugin `stem` returned (from a file, or built in: builtin.c, with
+ * handle NULL); fills r (status OK with r->plugin set, or a rejection). */
+void ttml_loader_load_desc(const ttml_plugin_desc *d, const char *stem, void *handle, ttml_plugin_record *r);
+void ttml_loader_load_desc(const ttml_plugin_desc *d, const char *stem, void *handle, ttml_plugin_record *r)
+{
+    if (!d || d->struct_size < DESC_MIN_SIZE) {
+        reject(r, TTML_PLUGIN_ABI_MISMATCH, "descriptor is %s (struct_size %zu < %zu): rebuild the plugin "
+               "against this ttml", d ? "too small" : "NULL", d ? d->struct_size : 0, (size_t)DESC_MIN_SIZE);
+        return;
+    }
+    r->abi_major = d->abi_major;
+    r->abi_minor = d->abi_minor;
+    r->kind = d->kind;
+    r->name = g_strdup(d->name);
+    r->version = g_strdup(d->version);
+    r->description = g_strdup(d->description);
+    r->license = g_strdup(d->license);
+    if (d->abi_major != TTML_ABI_MAJOR) {
+        reject(r, TTML_PLUGIN_ABI_MISMATCH,
+               "built for plugin ABI %u.%u but this libttml (%s) provides %d.%d: rebuild the plugin "
+               "against this ttml", d->abi_major, d->abi_minor, ttml_version_string(), TTML_ABI_MAJOR,
+               TTML_ABI_MINOR);
+        return;
+    }
+    if (d->abi_minor > TTML_ABI_MINOR) {
+        reject(r, TTML_PLUGIN_ABI_MISMATCH,
+               "needs plugin ABI %u.%u but this libttml (%s) provides only %d.%d: upgrade ttml or use "
+               "a plugin built for this version", d->abi_major, d->abi_minor, ttml_version_string(),
+               TTML_ABI_MAJOR, TTML_ABI_MINOR);
+        return;
+    }
+    if (!d->name || strcmp(d->name, stem) != 0 || !d->init) {
+        reject(r, TTML_PLUGIN_NOT_A_PLUGIN, "descriptor %s (name '%s', file stem '%s')",
+               !d->init ? "has no init function" : "name does not match the file name",
+               d->name ? d->name : "(null)", stem);
+        return;
+    }
+    if (d->probe && d->probe() == 0) {
+        reject(r, TTML_PLUGIN_PROBE_ZERO, "probe() reports the plugin unusable on this machine");
+        return;
+    }
+    ttml_plugin *p = g_new0(ttml_plugin, 1);
+    p->desc = d;
+    p->path = g_strdup(r->path);
+    p->name = g_strdup(d->name);
+    p->handle = handle;
+    GError *err = NULL;
+    if (!d->init(p, ttml_registry_host(), &err)) {
+        ttml_registry_withdraw(p);
+        reject(r, TTML_PLUGIN_INIT_FAILED, "init failed: %s", err ? err->message : "(no message)");
+        g_clear_error(&err);
+        /* the plugin object stays allocated: features may have pointed at it */
+        g_ptr_array_add(loaded_plugins, p);
+        return;
+    }
+    p->initialized = TRUE;
+    r->status = TTML_PLUGIN_OK;
+    r->plugin = p;
+    g_ptr_array_add(loaded_plugins, p);
+}
+
+/* dlopen, entry symbol, then ttml_loader_load_desc; fills r. */
 static void try_load(const char *path, ttml_plugin_record *r)
 {
     dlerror();
@@ -127,68 +189,12 @@ static void try_load(const char *path, ttml_plugin_record *r)
     typedef const ttml_plugin_desc *(*entry_fn)(void);
     entry_fn entry;
     *(void **)&entry = dlsym(handle, symbol);
-    if (!entry) {
+    if (!entry)
         reject(r, TTML_PLUGIN_NOT_A_PLUGIN,
                "no entry symbol '%s' (a ttml plugin exports ttml_plugin_<name>_get_desc, "
                "with <name> taken from the file name)", symbol);
-        goto out;
-    }
-    const ttml_plugin_desc *d = entry();
-    if (!d || d->struct_size < DESC_MIN_SIZE) {
-        reject(r, TTML_PLUGIN_ABI_MISMATCH, "descriptor is %s (struct_size %zu < %zu): rebuild the plugin "
-               "against this ttml", d ? "too small" : "NULL", d ? d->struct_size : 0, (size_t)DESC_MIN_SIZE);
-        goto out;
-    }
-    r->abi_major = d->abi_major;
-    r->abi_minor = d->abi_minor;
-    r->kind = d->kind;
-    r->name = g_strdup(d->name);
-    r->version = g_strdup(d->version);
-    r->description = g_strdup(d->description);
-    r->license = g_strdup(d->license);
-    if (d->abi_major != TTML_ABI_MAJOR) {
-        reject(r, TTML_PLUGIN_ABI_MISMATCH,
-               "built for plugin ABI %u.%u but this libttml (%s) provides %d.%d: rebuild the plugin "
-               "against this ttml", d->abi_major, d->abi_minor, ttml_version_string(), TTML_ABI_MAJOR,
-               TTML_ABI_MINOR);
-        goto out;
-    }
-    if (d->abi_minor > TTML_ABI_MINOR) {
-        reject(r, TTML_PLUGIN_ABI_MISMATCH,
-               "needs plugin ABI %u.%u but this libttml (%s) provides only %d.%d: upgrade ttml or use "
-               "a plugin built for this version", d->abi_major, d->abi_minor, ttml_version_string(),
-               TTML_ABI_MAJOR, TTML_ABI_MINOR);
-        goto out;
-    }
-    if (!d->name || strcmp(d->name, stem) != 0 || !d->init) {
-        reject(r, TTML_PLUGIN_NOT_A_PLUGIN, "descriptor %s (name '%s', file stem '%s')",
-               !d->init ? "has no init function" : "name does not match the file name",
-               d->name ? d->name : "(null)", stem);
-        goto out;
-    }
-    if (d->probe && d->probe() == 0) {
-        reject(r, TTML_PLUGIN_PROBE_ZERO, "probe() reports the plugin unusable on this machine");
-        goto out;
-    }
-    ttml_plugin *p = g_new0(ttml_plugin, 1);
-    p->desc = d;
-    p->path = g_strdup(path);
-    p->name = g_strdup(d->name);
-    p->handle = handle;
-    GError *err = NULL;
-    if (!d->init(p, ttml_registry_host(), &err)) {
-        ttml_registry_withdraw(p);
-        reject(r, TTML_PLUGIN_INIT_FAILED, "init failed: %s", err ? err->message : "(no message)");
-        g_clear_error(&err);
-        /* the plugin object stays allocated: features may have pointed at it */
-        g_ptr_array_add(loaded_plugins, p);
-        goto out;
-    }
-    p->initialized = TRUE;
-    r->status = TTML_PLUGIN_OK;
-    r->plugin = p;
-    g_ptr_array_add(loaded_plugins, p);
-out:
+    else
+        ttml_loader_load_desc(entry(), stem, handle, r);
     g_free(symbol);
     g_free(stem);
 }
@@ -433,6 +439,8 @@ gboolean ttml_loader_load_all(const ttml_init_options *o, GError **error)
     force_scan = o && o->struct_size > offsetof(ttml_init_options, force_scan) && o->force_scan;
     GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     GPtrArray *sp = ttml_registry_search_path_mut();
+    /* plugins compiled in (static build) come first and claim their basenames */
+    ttml_builtin_load_all(seen);
 
     if (o && o->plugin_paths)
         for (const char *const *p = o->plugin_paths; *p; p++) add_path_list(*p, TTML_ORIGIN_CMDLINE_PATH);

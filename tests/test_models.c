@@ -225,6 +225,57 @@ static void test_config_errors(void)
     TTML_ASSERT_ERROR(err, TTML_ERROR_NOT_FOUND, "mlp");
 }
 
+/* mlp's optional `activation`: any registered one-input op (here silu from
+ * nn_ops) against a naive double reference; unknown names and ops with the
+ * wrong arity are config errors naming the key's line and the usable ops. */
+static void test_mlp_activation(void)
+{
+    GError *err = NULL;
+    ttml_module *m = model_from_yaml(
+        "mlp", "input_features: 3\nhidden_features: [5]\noutput_features: 2\nactivation: silu\n", &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    GPtrArray *params = ttml_module_parameters(m);
+    float *w0 = param_values(params, "layers.0.weight"), *b0 = param_values(params, "layers.0.bias");
+    float *w1 = param_values(params, "layers.1.weight"), *b1 = param_values(params, "layers.1.bias");
+    enum { B = 4 };
+    const float x[B * 3] = {1, 2, 3, -1, 0.5f, 0, 2, -3, 0.25f, -2, -2, -2};
+    double xd[B * 3], h[B * 5], yref[B * 2];
+    for (int i = 0; i < B * 3; i++) xd[i] = x[i];
+    naive_linear(xd, B, 3, w0, b0, 5, FALSE, h);
+    int negative = 0;
+    for (int i = 0; i < B * 5; i++) {
+        negative += h[i] < -0.05;
+        h[i] = h[i] / (1.0 + exp(-h[i]));   /* silu; differs from relu for h < 0 */
+    }
+    CU_ASSERT_TRUE(negative > 0);
+    naive_linear(h, B, 5, w1, b1, 2, FALSE, yref);
+    float *y = forward_host(m, x, B, 3, 2);
+    for (int i = 0; i < B * 2; i++) CU_ASSERT_DOUBLE_EQUAL(y[i], yref[i], 1e-5);
+    g_free(y); g_free(w0); g_free(b0); g_free(w1); g_free(b1);
+    g_ptr_array_unref(params);
+    ttml_module_unref(m);
+
+    static const struct { const char *yaml, *needle; } bad[] = {
+        {"input_features: 2\nhidden_features: [4]\noutput_features: 1\nactivation: sqrelu_missing\n",
+         "is not a registered op"},
+        {"input_features: 2\nhidden_features: [4]\noutput_features: 1\nactivation: add\n",
+         "not a one-input op"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        m = model_from_yaml("mlp", bad[i].yaml, &err);
+        CU_ASSERT_PTR_NULL(m);
+        ttml_module_unref(m);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+        if (!strstr(err->message, "models.yaml:4:") || !strstr(err->message, "relu, "))
+            fprintf(stderr, "\n  activation case %zu: %s\n", i, err->message);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err->message, "models.yaml:4:"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err->message, "gelu"));     /* the usable ops are listed */
+        CU_ASSERT_PTR_NULL(strstr(err->message, "matmul"));       /* two-input ops are not */
+        TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, bad[i].needle);
+    }
+}
+
 /* ---- training: y = x0 * x1 ---- */
 
 enum { N_SAMPLES = 128 };
@@ -310,6 +361,7 @@ int main(void)
         {"linear_regression", test_linear_regression},
         {"mlp", test_mlp},
         {"config errors", test_config_errors},
+        {"mlp activation", test_mlp_activation},
         {"training y = x0*x1", test_training},
         CU_TEST_INFO_NULL,
     };

@@ -29,6 +29,7 @@ typedef enum {
     TTML_ORIGIN_ENV,               /* TTML_PLUGIN_PATH       */
     TTML_ORIGIN_RELATIVE,          /* beside libttml (dladdr) */
     TTML_ORIGIN_COMPILED,          /* compile-time directory */
+    TTML_ORIGIN_BUILTIN,           /* compiled into libttml (static build) */
 } ttml_origin;
 
 const char *ttml_origin_name(ttml_origin origin);

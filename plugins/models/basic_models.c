@@ -9,9 +9,14 @@
  *                       input_features: 2
  *                       hidden_features: [16, 16]   (may be empty or absent)
  *                       output_features: 1
- *                     Linear + ReLU per hidden layer, a final Linear without
- *                     activation; children "layers.0", "layers.1", ... so the
- *                     parameters are layers.0.weight, layers.0.bias, ...
+ *                       activation: relu            (optional, default relu)
+ *                     Linear + activation per hidden layer, a final Linear
+ *                     without activation; children "layers.0", "layers.1", ...
+ *                     so the parameters are layers.0.weight, layers.0.bias, ...
+ *                     `activation` names any registered one-input op without
+ *                     parameters (relu, gelu, silu, or one from a plugin such
+ *                     as examples/third_party_op's sqrelu), checked at create
+ *                     time and applied with ttml_op_call.
  *
  * Fields are read with the ttml_config getters, which mark them used, so the
  * core rejects unknown keys (with their line) after create() returns.
@@ -100,8 +105,10 @@ static ttml_module *linear_regression_create(ttml_config *cfg, GError **error)
 
 /* ---- mlp ---- */
 
+/* m->priv: the activation op's name (g_strdup). */
 static ttml_tensor *mlp_forward(ttml_module *m, ttml_tensor *x, GError **error)
 {
+    const char *activation = m->priv;
     guint n = m->children->len;
     ttml_tensor *h = ttml_tensor_ref(x);
     for (guint i = 0; i < n; i++) {
@@ -109,7 +116,7 @@ static ttml_tensor *mlp_forward(ttml_module *m, ttml_tensor *x, GError **error)
         ttml_tensor_unref(h);
         if (!y) return NULL;
         if (i + 1 < n) {
-            h = ttml_relu(y, error);
+            h = ttml_op_call(activation, &y, 1, NULL, 0, error);
             ttml_tensor_unref(y);
             if (!h) return NULL;
         } else {
@@ -119,7 +126,48 @@ static ttml_tensor *mlp_forward(ttml_module *m, ttml_tensor *x, GError **error)
     return h;
 }
 
-static const ttml_module_class mlp_class = {"mlp", mlp_forward, NULL};
+static void mlp_finalize(ttml_module *m)
+{
+    g_free(m->priv);
+}
+
+static const ttml_module_class mlp_class = {"mlp", mlp_forward, mlp_finalize};
+
+/* An op usable as an activation: one input, no parameters. */
+static gboolean is_activation(const ttml_op_desc *op)
+{
+    return op && op->forward && op->min_inputs <= 1 && op->max_inputs >= 1 && op->params_size == 0;
+}
+
+/* The optional `activation` key: the name of a registered activation op
+ * (g_free), "relu" when absent, NULL (error set) otherwise. */
+static char *mlp_activation(ttml_config *cfg, GError **error)
+{
+    GError *local = NULL;
+    const char *name = ttml_config_string(cfg, "activation", "relu", &local);
+    if (local) {
+        g_propagate_error(error, local);
+        return NULL;
+    }
+    const ttml_op_desc *op = name ? ttml_op_find(name) : NULL;
+    if (is_activation(op)) return g_strdup(name);
+    GString *known = g_string_new(NULL);
+    const GPtrArray *fs = ttml_registry_features();
+    for (guint i = 0; i < fs->len; i++) {
+        const ttml_feature *f = g_ptr_array_index(fs, i);
+        if (f->kind == TTML_FEATURE_OP && is_activation(ttml_op_find(f->name)))
+            g_string_append_printf(known, "%s%s", known->len ? ", " : "", f->name);
+    }
+    char where[256];
+    g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                "%s: activation '%s' %s; available one-input ops: %s (an op from a plugin needs "
+                "that plugin loaded, e.g. with --plugin-path DIR)",
+                key_where(cfg, "activation", where, sizeof where), name ? name : "",
+                op ? "is not a one-input op without parameters" : "is not a registered op",
+                known->len ? known->str : "none");
+    g_string_free(known, TRUE);
+    return NULL;
+}
 
 static ttml_module *mlp_create(ttml_config *cfg, GError **error)
 {
@@ -149,8 +197,13 @@ static ttml_module *mlp_create(ttml_config *cfg, GError **error)
         g_free(hidden);
         return NULL;
     }
+    char *activation = mlp_activation(cfg, error);
+    if (!activation) {
+        g_free(hidden);
+        return NULL;
+    }
 
-    ttml_module *m = ttml_module_new(&mlp_class, NULL);
+    ttml_module *m = ttml_module_new(&mlp_class, activation);
     gint64 prev = in;
     for (int i = 0; i <= n_hidden; i++) {
         gint64 next = i < n_hidden ? hidden[i] : out;
@@ -178,8 +231,8 @@ static const ttml_model_desc linear_regression_desc = {
 
 static const ttml_model_desc mlp_desc = {
     sizeof(ttml_model_desc), "mlp",
-    "multi-layer perceptron: Linear+ReLU per hidden layer, final Linear "
-    "(input_features, hidden_features, output_features)",
+    "multi-layer perceptron: Linear+activation per hidden layer, final Linear "
+    "(input_features, hidden_features, output_features, activation: relu or any one-input op)",
     mlp_create,
 };
 

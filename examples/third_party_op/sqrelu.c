@@ -1,0 +1,141 @@
+/* sqrelu.c - a third-party ttml op plugin: squared ReLU, y = relu(x)^2
+ * (So et al., "Primer: Searching for Efficient Transformers", 2021).
+ *
+ * It shows everything a plugin provides, built only against an installed
+ * ttml (see README.md and docs/writing-plugins.md):
+ *   - two cpu kernels, "sqrelu_fwd" and "sqrelu_bwd", registered for the
+ *     driver "cpu" (a driver without them runs these on host copies);
+ *   - the autograd op "sqrelu": its forward launches sqrelu_fwd and records
+ *     a graph node whose backward launches sqrelu_bwd, so it is usable from
+ *     C (ttml_op_call("sqrelu", ...)) and from a YAML config by name
+ *     (mlp's `activation: sqrelu`, see mlp_sqrelu.yaml);
+ *   - the entry point ttml_plugin_sqrelu_get_desc (TTML_PLUGIN_DEFINE),
+ *     the only exported symbol; the file must be called libttml_sqrelu.so.
+ */
+#include <ttml/ttml.h>
+
+/* ---- cpu kernels ----
+ * "sqrelu_fwd": out[0] = relu(in[0])^2
+ * "sqrelu_bwd": out[0] = 2 * relu(in[0]) * in[1]      (in[0] = x, in[1] = dy)
+ * All f32, same number of elements. A cpu buffer's bytes are buf->data; a
+ * view starts `offset` bytes into it. */
+
+static size_t view_numel(const ttml_view *v)
+{
+    size_t n = 1;
+    for (int d = 0; d < v->ndim; d++) n *= (size_t)v->shape[d];
+    return n;
+}
+
+/* Host address of a view after checking it (dtype, buffer, bounds). */
+static float *view_data(const ttml_launch *l, const ttml_view *v, const char *slot, size_t numel, GError **error)
+{
+    if (v->dtype != TTML_DTYPE_F32) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_DTYPE, "cpu kernel '%s': %s is %s but the kernel takes f32",
+                    l->kernel, slot, ttml_dtype_name(v->dtype));
+        return NULL;
+    }
+    if (view_numel(v) != numel) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE,
+                    "cpu kernel '%s': %s has %zu elements, in[0] has %zu; they must match", l->kernel, slot,
+                    view_numel(v), numel);
+        return NULL;
+    }
+    size_t bytes = numel * sizeof(float);
+    if (!v->buf || !v->buf->data || v->offset > v->buf->size || bytes > v->buf->size - v->offset) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                    "cpu kernel '%s': %s has no host buffer of %zu bytes (is it a cpu tensor?)", l->kernel,
+                    slot, bytes);
+        return NULL;
+    }
+    return (float *)((char *)v->buf->data + v->offset);
+}
+
+static gboolean check_slots(const ttml_launch *l, int n_in, GError **error)
+{
+    if (l->n_in != n_in || l->n_out != 1) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                    "cpu kernel '%s': takes %d input(s) and 1 output, got %d and %d", l->kernel, n_in, l->n_in,
+                    l->n_out);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean cpu_sqrelu_fwd(ttml_device *device, const ttml_launch *l, GError **error)
+{
+    (void)device;
+    if (!check_slots(l, 1, error)) return FALSE;
+    size_t n = view_numel(&l->in[0]);
+    const float *x = view_data(l, &l->in[0], "in[0]", n, error);
+    float *y = x ? view_data(l, &l->out[0], "out[0]", n, error) : NULL;
+    if (!y) return FALSE;
+    for (size_t i = 0; i < n; i++) {
+        float r = x[i] > 0.0f ? x[i] : 0.0f;
+        y[i] = r * r;
+    }
+    return TRUE;
+}
+
+static gboolean cpu_sqrelu_bwd(ttml_device *device, const ttml_launch *l, GError **error)
+{
+    (void)device;
+    if (!check_slots(l, 2, error)) return FALSE;
+    size_t n = view_numel(&l->in[0]);
+    const float *x = view_data(l, &l->in[0], "in[0]", n, error);
+    const float *dy = x ? view_data(l, &l->in[1], "in[1]", n, error) : NULL;
+    float *dx = dy ? view_data(l, &l->out[0], "out[0]", n, error) : NULL;
+    if (!dx) return FALSE;
+    for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? 2.0f * x[i] * dy[i] : 0.0f;
+    return TRUE;
+}
+
+/* ---- the autograd op ---- */
+
+/* d loss / d x = 2 relu(x) * d loss / d y; node->in[0] is x. */
+static gboolean sqrelu_backward(ttml_node *node, GError **error)
+{
+    ttml_tensor *dy = node->out ? node->out->grad : NULL;
+    ttml_tensor *x = node->in[0];
+    if (!dy || !x->requires_grad) return TRUE;
+    ttml_tensor *dx = ttml_op_output(x, x->ndim, x->shape, error);
+    if (!dx) return FALSE;
+    ttml_tensor *in[2] = {x, dy};
+    gboolean ok = ttml_launch_tensors("sqrelu_bwd", in, 2, &dx, 1, NULL, 0, error) &&
+                  ttml_tensor_accumulate_grad(x, dx, error);
+    ttml_tensor_unref(dx);   /* accumulate_grad keeps its own reference; never touch dx again */
+    return ok;
+}
+
+static ttml_tensor *sqrelu_forward(ttml_tensor *const *in, int n_in, const void *params, GError **error)
+{
+    (void)params;
+    /* exactly one input, not NULL, f32 */
+    if (!ttml_op_check_inputs("sqrelu", in, n_in, 1, 1, 0, error)) return NULL;
+    ttml_tensor *x = in[0];
+    ttml_tensor *y = ttml_op_output(x, x->ndim, x->shape, error);
+    if (!y) return NULL;
+    if (!ttml_launch_tensors("sqrelu_fwd", &x, 1, &y, 1, NULL, 0, error)) {
+        ttml_tensor_unref(y);
+        return NULL;
+    }
+    /* records nothing when gradients are off or x does not require them */
+    ttml_graph_record("sqrelu", y, in, 1, sqrelu_backward);
+    return y;
+}
+
+static const ttml_op_desc sqrelu_op = {
+    sizeof(ttml_op_desc), "sqrelu", "squared ReLU relu(x)^2 (Primer)", 1, 1, 0, sqrelu_forward,
+};
+
+/* ---- the plugin ---- */
+
+static gboolean sqrelu_init(ttml_plugin *plugin, const ttml_host *host, GError **error)
+{
+    return host->register_kernel(plugin, "cpu", "sqrelu_fwd", cpu_sqrelu_fwd, error) &&
+           host->register_kernel(plugin, "cpu", "sqrelu_bwd", cpu_sqrelu_bwd, error) &&
+           host->register_op(plugin, &sqrelu_op, error);
+}
+
+TTML_PLUGIN_DEFINE(sqrelu, TTML_PLUGIN_OPS, "1.0.0", "squared ReLU op relu(x)^2 with cpu kernels", "MIT", NULL,
+                   sqrelu_init, NULL)
