@@ -90,9 +90,9 @@ static guint32 sample_next(const float *row, gint64 V, const guint8 *seen, const
     gint64 n = V;
     if (p->top_k > 0 && p->top_k < n) n = p->top_k;
     /* softmax over the kept ones (sorted, so work[0] is the max) */
-    double sum = 0.0;
+    double sum = 0.0, max = work[0].logit;
     for (gint64 i = 0; i < n; i++) {
-        work[i].logit = exp(work[i].logit - work[0].logit);
+        work[i].logit = exp(work[i].logit - max);
         sum += work[i].logit;
     }
     if (p->top_p < 1.0) {

@@ -557,6 +557,22 @@ static void test_generate(void)
     char *s_k1 = ttml_lm_generate(lm, prompt, &k1, NULL, NULL, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_STRING_EQUAL(s_k1, g1);
+    /* a near-zero temperature over the whole vocabulary, and a tiny nucleus,
+     * also sample the argmax: the softmax must be taken relative to the max
+     * logit (a regression test: weights were once exp(l - 1) after the max
+     * entry had been overwritten, which made every other token likelier) */
+    ttml_sampling_params cold = {sizeof cold, N, 1e-3, 0, 1.0, 1.0, FALSE};
+    ttml_set_seed(7);
+    char *s_cold = ttml_lm_generate(lm, prompt, &cold, NULL, NULL, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_STRING_EQUAL(s_cold, g1);
+    g_free(s_cold);
+    ttml_sampling_params nucleus = {sizeof nucleus, N, 1.0, 0, 1e-6, 1.0, FALSE};
+    ttml_set_seed(8);
+    char *s_nuc = ttml_lm_generate(lm, prompt, &nucleus, NULL, NULL, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_STRING_EQUAL(s_nuc, g1);
+    g_free(s_nuc);
     /* same seed, same sample */
     ttml_sampling_params samp = {sizeof samp, 20, 1.0, 0, 0.95, 1.2, FALSE};
     ttml_set_seed(5);
