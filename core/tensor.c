@@ -231,6 +231,27 @@ gboolean ttml_tensor_accumulate_grad(ttml_tensor *t, ttml_tensor *g, GError **er
             t->grad = ttml_tensor_view_as(g, t->ndim, t->shape, error);
         return t->grad != NULL;
     }
+    if ((t->grad->ref > 1 || t->grad->buf->ref > 1) && t->grad->dtype == TTML_DTYPE_F32 &&
+        g->dtype == TTML_DTYPE_F32) {
+        /* shared: the sum goes to a new tensor, one pass (not a copy, then
+         * an add into the copy) */
+        ttml_tensor *sum = ttml_tensor_empty_like(t->grad, error);
+        if (!sum) return FALSE;
+        ttml_binary_params p = {TTML_BINARY_ADD};
+        ttml_launch l = {.kernel = "binary", .n_in = 2, .n_out = 1, .params = &p, .params_size = sizeof p};
+        l.in[0] = ttml_tensor_view(t->grad);
+        l.in[1] = ttml_tensor_view(g);
+        l.out[0] = ttml_tensor_view(sum);
+        l.in[1].ndim = l.out[0].ndim;
+        memcpy(l.in[1].shape, l.out[0].shape, sizeof l.in[1].shape);
+        if (!ttml_kernel_launch(t->device, &l, error)) {
+            ttml_tensor_unref(sum);
+            return FALSE;
+        }
+        ttml_tensor_unref(t->grad);
+        t->grad = sum;
+        return TRUE;
+    }
     if (t->grad->ref > 1 || t->grad->buf->ref > 1) {
         ttml_tensor *own = ttml_tensor_clone(t->grad, error);
         if (!own) return FALSE;

@@ -367,6 +367,8 @@ static void test_binary(void)
     binary_case(3, s234, 2, s31, 3, s234);    /* middle-dim broadcast */
     binary_case(2, s31, 3, s234, 3, s234);    /* middle-dim broadcast of a */
     binary_case(3, s214, 3, s131, 3, s234);   /* both broadcast */
+    binary_case(1, s4, 1, s1, 3, s234);       /* a periodic, scalar b (bias fill) */
+    binary_case(1, bigrow, 1, s1, 2, big);    /* a periodic, scalar b, longer */
 }
 
 /* ---- reduce_to / div_bwd_b ---- */
@@ -407,6 +409,14 @@ static void test_reduce_to(void)
     reduce_case(3, s234, 2, s31, -2.0f, 0.5f);
     reduce_case(3, s234, 3, s214, 1.0f, 0.0f);
     reduce_case(3, s234, 3, s234, 3.0f, 0.0f); /* nothing to reduce */
+    /* large enough to be cut across threads: rows onto columns (narrow and
+     * more than 256 columns per part), and the scale-only pass */
+    const int64_t tall[2] = {300, 700}, tall_last[1] = {700}, wide[2] = {40, 1500}, wide_last[1] = {1500};
+    const int64_t same[2] = {300, 120};
+    reduce_case(2, tall, 1, tall_last, 1.0f, 0.0f);
+    reduce_case(2, tall, 1, tall_last, 0.5f, 1.0f);
+    reduce_case(2, wide, 1, wide_last, 1.0f, 1.0f);
+    reduce_case(2, same, 2, same, -1.5f, 0.5f);
 }
 
 static void test_div_bwd_b(void)
@@ -522,6 +532,34 @@ static void test_matmul_batched(void)
     /* shared weights on a 3-D input: [4, M, K] @ [K, N] */
     const int64_t s3a[3] = {4, M, K}, s3w[2] = {K, N}, s3o[3] = {4, M, N};
     matmul_case(3, s3a, 2, s3w, 3, s3o, 0, 0, 1.0f, 0.0f);
+}
+
+/* Products big enough for OpenBLAS's threads, every transpose, beta 0 and 1;
+ * batches of 2 and 3 products, which run as items on the driver's pool with
+ * OpenBLAS single-threaded and, with more threads than products (e.g.
+ * TTML_CPU_THREADS=4), are each cut into parts (more than 2^20
+ * multiply-adds per part, M or N not a multiple of the 16-row cut): along M
+ * (M >= N) and along N. */
+static void test_matmul_split(void)
+{
+    const int64_t shapes[2][3] = {{131, 70, 300}, {40, 203, 290}}; /* M, N, K */
+    for (int s = 0; s < 2; s++) {
+        const int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                const int64_t sa[2] = {ta ? K : M, ta ? M : K};
+                const int64_t sb[2] = {tb ? N : K, tb ? K : N};
+                const int64_t so[2] = {M, N};
+                matmul_case(2, sa, 2, sb, 2, so, ta, tb, 1.0f, 0.0f);
+                matmul_case(2, sa, 2, sb, 2, so, ta, tb, 0.5f, 1.0f);
+            }
+        for (int64_t nb = 2; nb <= 3; nb++) {
+            const int64_t ba[3] = {nb, M, K}, bb[3] = {nb, K, N}, bo[3] = {nb, M, N};
+            const int64_t bat[3] = {nb, K, M}, bbt[3] = {nb, N, K};
+            matmul_case(3, ba, 3, bb, 3, bo, 0, 0, 1.0f, 0.0f);
+            matmul_case(3, bat, 3, bbt, 3, bo, 1, 1, 0.5f, 1.0f);
+        }
+    }
 }
 
 /* ---- losses ---- */
@@ -852,6 +890,7 @@ static CU_TestInfo tests[] = {
     {"div_bwd_b", test_div_bwd_b},
     {"matmul_2d", test_matmul_2d},
     {"matmul_batched", test_matmul_batched},
+    {"matmul_split", test_matmul_split},
     {"mse", test_mse},
     {"sum_sq", test_sum_sq},
     {"sgd_literal", test_sgd_literal},

@@ -13,6 +13,17 @@
  * device description says what was overridden. Otherwise OPENBLAS_CORETYPE is
  * left alone. When OpenBLAS was already loaded in the process, the setting has
  * no effect and openblas_get_corename() reports what runs.
+ *
+ * Threads: OpenBLAS keeps its own threads for large single GEMMs (its
+ * threaded GEMM shares the packed panels between threads: about 15% faster
+ * on 2 cores than cutting the product into independent single-threaded
+ * GEMMs). But by default each OpenBLAS worker spins in sched_yield for 2^28
+ * cycles (~0.1 s) after every GEMM, i.e. all the time during training,
+ * fighting the driver's pool for the same cores. So unless the environment
+ * sets OPENBLAS_THREAD_TIMEOUT, the driver loads OpenBLAS with
+ * OPENBLAS_THREAD_TIMEOUT=TTML_OPENBLAS_TIMEOUT (2^14 cycles, a few
+ * microseconds: enough for back-to-back GEMMs; the variable is removed again
+ * after loading): its workers sleep between GEMMs.
  */
 #include "cpu_internal.h"
 
@@ -23,6 +34,7 @@
 ttml_cpu_blas ttml_cpu_blas_lib;
 
 #define TTML_OPENBLAS_SONAME "libopenblas.so.0"
+#define TTML_OPENBLAS_TIMEOUT "14"
 
 static gboolean cpu_has_avx512_skylakex(void)
 {
@@ -56,7 +68,11 @@ gboolean ttml_cpu_blas_load(GError **error)
         g_strlcpy(b->coretype_set, pick, sizeof b->coretype_set);
     }
 
+    /* read by OpenBLAS's constructor only */
+    const gboolean set_timeout = g_getenv("OPENBLAS_THREAD_TIMEOUT") == NULL;
+    if (set_timeout) setenv("OPENBLAS_THREAD_TIMEOUT", TTML_OPENBLAS_TIMEOUT, 1);
     void *handle = dlopen(TTML_OPENBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (set_timeout) unsetenv("OPENBLAS_THREAD_TIMEOUT");
     if (!handle) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_PLUGIN,
                     "cpu driver: cannot load OpenBLAS (%s): %s; install it with "

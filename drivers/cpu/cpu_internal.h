@@ -9,6 +9,18 @@
 
 G_BEGIN_DECLS
 
+/* TTML_CPU_VEC on a kernel's loop function compiles it three times (AVX-512,
+ * AVX2 and baseline x86-64) and picks the best the CPU has when the driver is
+ * loaded (GCC target_clones, an ifunc): the loops are written to vectorise,
+ * and baseline x86-64 has only 4-wide SSE. The clones compute bitwise the
+ * same results (no FMA contraction under -std=c11, no reassociation), so
+ * runs stay reproducible across machines. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define TTML_CPU_VEC __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TTML_CPU_VEC
+#endif
+
 /* ---- OpenBLAS, loaded with dlopen (cpu_blas.c) ----
  * Not linked: OpenBLAS reads OPENBLAS_CORETYPE only in its ELF constructor,
  * so the driver picks the core type before the library is loaded. */
@@ -100,6 +112,19 @@ gboolean ttml_cpu_sum_sq(ttml_device *dev, const ttml_launch *l, GError **error)
 gboolean ttml_cpu_sgd_step(ttml_device *dev, const ttml_launch *l, GError **error);
 gboolean ttml_cpu_adamw_step(ttml_device *dev, const ttml_launch *l, GError **error);
 
+/* Row-major sgemm C = alpha * op(A) @ op(B) + beta * C (contiguous, lda/ldb/
+ * ldc from the shapes). One product runs on OpenBLAS's threads (the pool's
+ * workers are told to stop spinning first); a batch runs its products as
+ * items on the driver's pool with OpenBLAS single-threaded (each product cut
+ * into parts when there are fewer products than threads). The _batch form
+ * walks up to two batch dims: abat/bbat of extent 1 are broadcast to cbat's
+ * (cpu_kernels_matmul.c). */
+void ttml_cpu_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float *a, const float *b, float beta, float *c);
+void ttml_cpu_gemm_batch(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *a, const int64_t abat[2], const float *b, const int64_t bbat[2],
+                         float beta, float *c, const int64_t cbat[2]);
+
 /* Register the attention kernels of ttml/kernels_attn.h (cpu_kernels_attn.c). */
 gboolean ttml_cpu_register_attn_kernels(ttml_plugin *plugin, const ttml_host *host, GError **error);
 /* Register the nn kernels of ttml/kernels_nn.h (cpu_kernels_nn*.c). */
@@ -123,6 +148,15 @@ size_t ttml_cpu_parallel_chunks(size_t n, size_t grain);
  * slots and combine them in index order for reproducible reductions. */
 typedef void (*ttml_cpu_chunk_fn)(void *ctx, size_t chunk, size_t begin, size_t end);
 void ttml_cpu_parallel_for_chunks(size_t n, size_t grain, ttml_cpu_chunk_fn fn, void *ctx);
+/* ttml_cpu_parallel_for whose chunks call sgemm: OpenBLAS is set to one
+ * thread while they run (concurrent threaded OpenBLAS calls would serialise)
+ * and given its threads back afterwards; with one chunk, nothing changes
+ * (cpu_kernels_matmul.c). */
+void ttml_cpu_parallel_for_blas1(size_t n, size_t grain, ttml_cpu_range_fn fn, void *ctx);
+/* Before handing the cores to OpenBLAS's threads: pool workers that are
+ * spinning after their last job go to sleep now instead of spinning on
+ * (the next job wakes them as usual). */
+void ttml_cpu_threads_park(void);
 /* Device open/close reference the pool: started at the first open (with
  * n_threads, restarted if that changes), joined at the last close. */
 void ttml_cpu_threads_open(int n_threads);

@@ -12,7 +12,7 @@
  * over the query heads of the group so that dK / dV of a kv head are written
  * by one item only (race-free without atomics).
  *
- * Threading: the items run through ttml_cpu_parallel_for with OpenBLAS set
+ * Threading: the items run through ttml_cpu_parallel_for_blas1, OpenBLAS set
  * to one thread for the duration (each item's GEMMs are small: 64 x Skv x D;
  * splitting items across cores beats splitting each small GEMM, measured on
  * 2 cores, see attn_parallel()).
@@ -54,11 +54,7 @@ static gboolean blas_ready(const char *kernel, GError **error)
  * (slower than one thread: each GEMM is too small to split). */
 static void attn_parallel(size_t n, ttml_cpu_range_fn fn, void *ctx)
 {
-    const ttml_cpu_blas *blas = &ttml_cpu_blas_lib;
-    gboolean single = ttml_cpu_n_threads > 1 && n > 1 && blas->set_num_threads;
-    if (single) blas->set_num_threads(1);
-    ttml_cpu_parallel_for(n, 1, fn, ctx);
-    if (single) blas->set_num_threads(ttml_cpu_n_threads);
+    ttml_cpu_parallel_for_blas1(n, 1, fn, ctx);
 }
 
 static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
@@ -96,8 +92,9 @@ static inline float attn_expf(float x)
 
 /* Reductions in 8 independent lanes, so that they vectorise without
  * -ffast-math (the summation order differs from a plain loop's, not its
- * accuracy). */
-static float row_max(const float *x, int64_t n)
+ * accuracy). Always inlined, so that they are compiled for the caller's
+ * TTML_CPU_VEC clone (AVX-512 / AVX2), not for baseline x86-64. */
+static inline __attribute__((always_inline)) float row_max(const float *x, int64_t n)
 {
     float m[8];
     for (int k = 0; k < 8; k++) m[k] = x[0];
@@ -110,7 +107,7 @@ static float row_max(const float *x, int64_t n)
     return r;
 }
 
-static float row_sum(const float *x, int64_t n)
+static inline __attribute__((always_inline)) float row_sum(const float *x, int64_t n)
 {
     float m[8] = {0};
     int64_t j = 0;
@@ -122,7 +119,7 @@ static float row_sum(const float *x, int64_t n)
     return r;
 }
 
-static float row_dot(const float *x, const float *y, int64_t n)
+static inline __attribute__((always_inline)) float row_dot(const float *x, const float *y, int64_t n)
 {
     float m[8] = {0};
     int64_t j = 0;
@@ -135,7 +132,7 @@ static float row_dot(const float *x, const float *y, int64_t n)
 }
 
 /* x[j] = exp(x[j] - sub) for j < n. */
-static void row_exp(float *x, int64_t n, float sub)
+static inline __attribute__((always_inline)) void row_exp(float *x, int64_t n, float sub)
 {
     for (int64_t j = 0; j < n; j++) x[j] = attn_expf(x[j] - sub);
 }
@@ -149,7 +146,7 @@ typedef struct {
     int split;
 } heads_ctx;
 
-static void heads_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void heads_range(void *vctx, size_t begin, size_t end)
 {
     const heads_ctx *c = vctx;
     const int64_t H = c->H, S = c->S, D = c->D;
@@ -269,7 +266,7 @@ typedef struct {
     float sign;                 /* +1 forward, -1 backward                      */
 } rope_ctx;
 
-static void rope_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void rope_range(void *vctx, size_t begin, size_t end)
 {
     const rope_ctx *c = vctx;
     const int64_t half = c->D / 2;
@@ -371,7 +368,7 @@ static inline int64_t row_kv_len(const sdpa_ctx *c, int64_t i)
     return c->causal ? MIN(c->Skv, i + c->off + 1) : c->Skv;
 }
 
-static void sdpa_fwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void sdpa_fwd_range(void *vctx, size_t begin, size_t end)
 {
     const sdpa_ctx *c = vctx;
     const int64_t D = c->D, Sq = c->Sq, Skv = c->Skv, rep = c->H / c->G;
@@ -401,7 +398,7 @@ static void sdpa_fwd_range(void *vctx, size_t begin, size_t end)
     g_free(sc);
 }
 
-static void sdpa_bwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void sdpa_bwd_range(void *vctx, size_t begin, size_t end)
 {
     const sdpa_ctx *c = vctx;
     const int64_t D = c->D, Sq = c->Sq, Skv = c->Skv, rep = c->H / c->G;

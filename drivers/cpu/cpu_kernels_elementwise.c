@@ -29,7 +29,7 @@ static guint32 f32_to_u32(float x)
     return (guint32)x;                         /* truncation toward zero */
 }
 
-static void fill_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void fill_range(void *vctx, size_t begin, size_t end)
 {
     const fill_ctx *c = vctx;
     switch (c->dtype) {
@@ -70,7 +70,7 @@ typedef struct {
     ttml_dtype from, to;
 } copy_ctx;
 
-static void copy_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void copy_range(void *vctx, size_t begin, size_t end)
 {
     const copy_ctx *c = vctx;
     const float *sf = c->src;
@@ -140,7 +140,7 @@ typedef struct {
     float mul, add;
 } affine_ctx;
 
-static void affine_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void affine_range(void *vctx, size_t begin, size_t end)
 {
     const affine_ctx *c = vctx;
     const float *x = c->x;
@@ -168,7 +168,7 @@ typedef struct {
     float alpha, beta;
 } axpby_ctx;
 
-static void axpby_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void axpby_range(void *vctx, size_t begin, size_t end)
 {
     const axpby_ctx *c = vctx;
     const float *x = c->x;
@@ -201,7 +201,7 @@ typedef struct {
     float *y;
 } relu_ctx;
 
-static void relu_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void relu_range(void *vctx, size_t begin, size_t end)
 {
     const relu_ctx *c = vctx;
     const float *x = c->x;
@@ -209,7 +209,7 @@ static void relu_range(void *vctx, size_t begin, size_t end)
     for (size_t i = begin; i < end; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-static void relu_bwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void relu_bwd_range(void *vctx, size_t begin, size_t end)
 {
     const relu_ctx *c = vctx;
     const float *x = c->x, *dy = c->dy;

@@ -5,6 +5,17 @@
  * 1 in a or b is shared across out's batch. When b has batch 1 (shared
  * weights) and a is not transposed, a's batch dims fold into M and one sgemm
  * does the whole product.
+ *
+ * Threading: one product (the common case: linear layers fold their batch
+ * into M) runs on OpenBLAS's own threads, whose threaded GEMM shares packed
+ * panels between threads (measured on 2 cores, 512 x 1536 x 384 and the like:
+ * ~185 GFLOP/s against ~155 for two independent single-threaded halves);
+ * the driver's pool workers are parked first so that they do not spin on the
+ * cores OpenBLAS needs. A batch of products runs as items on the driver's
+ * pool with OpenBLAS single-threaded; when there are fewer products than
+ * threads, each is also cut along the larger of M and N (at multiples of 16
+ * rows or columns; the K loop is never split, so every element of C is
+ * computed the same way whatever the cut).
  */
 #include "cpu_internal.h"
 
@@ -38,6 +49,109 @@ static void scale_out(float *c, size_t n, float beta)
     } else {
         for (size_t i = 0; i < n; i++) c[i] *= beta;
     }
+}
+
+/* ---- sgemm on the driver's pool ---- */
+
+#define GEMM_ALIGN 16                       /* rows / columns per part, multiple of   */
+#define GEMM_MIN_PART_MACS (1 << 20)        /* smaller parts are not worth a wake-up  */
+#define GEMM_BLAS_THREADED_MACS 262144.0    /* OpenBLAS threads products from here on */
+
+typedef struct {
+    int ta, tb;
+    int64_t M, N, K;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int64_t abat[2], bbat[2], cbat[2];   /* batch dims ({1, 1} = one product)  */
+    int64_t parts;                        /* parts per product                  */
+    gboolean split_m;                     /* else split N                       */
+} gemm_job;
+
+static void gemm_part_bounds(int64_t d, int64_t parts, int64_t p, int64_t *lo, int64_t *hi)
+{
+    int64_t unit = (d + GEMM_ALIGN - 1) / GEMM_ALIGN;   /* in GEMM_ALIGN blocks */
+    *lo = MIN(d, unit * p / parts * GEMM_ALIGN);
+    *hi = p == parts - 1 ? d : MIN(d, unit * (p + 1) / parts * GEMM_ALIGN);
+}
+
+static void gemm_items(void *vctx, size_t begin, size_t end)
+{
+    const gemm_job *j = vctx;
+    const ttml_cpu_blas *blas = &ttml_cpu_blas_lib;
+    const int64_t M = j->M, N = j->N, K = j->K;
+    const int64_t lda = j->ta ? M : K, ldb = j->tb ? K : N;
+    for (size_t item = begin; item < end; item++) {
+        const int64_t bi = (int64_t)item / j->parts, p = (int64_t)item % j->parts;
+        const int64_t b0 = bi / j->cbat[1], b1 = bi % j->cbat[1];
+        const int64_t ia = (j->abat[0] > 1 ? b0 : 0) * j->abat[1] + (j->abat[1] > 1 ? b1 : 0);
+        const int64_t ib = (j->bbat[0] > 1 ? b0 : 0) * j->bbat[1] + (j->bbat[1] > 1 ? b1 : 0);
+        const float *a = j->a + ia * M * K, *b = j->b + ib * K * N;
+        float *c = j->c + bi * M * N;
+        int64_t lo, hi;
+        if (j->split_m) {
+            gemm_part_bounds(M, j->parts, p, &lo, &hi);
+            if (lo >= hi) continue;
+            /* rows lo..hi of op(A): row offset, or column offset when A^T */
+            blas->sgemm(TTML_CBLAS_ROW_MAJOR, j->ta ? TTML_CBLAS_TRANS : TTML_CBLAS_NO_TRANS,
+                        j->tb ? TTML_CBLAS_TRANS : TTML_CBLAS_NO_TRANS, (int)(hi - lo), (int)N, (int)K,
+                        j->alpha, j->ta ? a + lo : a + lo * K, (int)lda, b, (int)ldb, j->beta,
+                        c + lo * N, (int)N);
+        } else {
+            gemm_part_bounds(N, j->parts, p, &lo, &hi);
+            if (lo >= hi) continue;
+            /* columns lo..hi of op(B): column offset, or row offset when B^T */
+            blas->sgemm(TTML_CBLAS_ROW_MAJOR, j->ta ? TTML_CBLAS_TRANS : TTML_CBLAS_NO_TRANS,
+                        j->tb ? TTML_CBLAS_TRANS : TTML_CBLAS_NO_TRANS, (int)M, (int)(hi - lo), (int)K,
+                        j->alpha, a, (int)lda, j->tb ? b + lo * K : b + lo, (int)ldb, j->beta,
+                        c + lo, (int)N);
+        }
+    }
+}
+
+void ttml_cpu_parallel_for_blas1(size_t n, size_t grain, ttml_cpu_range_fn fn, void *ctx)
+{
+    const ttml_cpu_blas *blas = &ttml_cpu_blas_lib;
+    gboolean single = ttml_cpu_n_threads > 1 && ttml_cpu_parallel_chunks(n, grain) > 1 &&
+                      blas->set_num_threads;
+    if (single) blas->set_num_threads(1);
+    ttml_cpu_parallel_for(n, grain, fn, ctx);
+    if (single) blas->set_num_threads(ttml_cpu_n_threads);
+}
+
+void ttml_cpu_gemm_batch(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *a, const int64_t abat[2], const float *b, const int64_t bbat[2],
+                         float beta, float *c, const int64_t cbat[2])
+{
+    gemm_job j = {trans_a, trans_b, M, N, K, alpha, beta, a, b, c,
+                  {abat[0], abat[1]}, {bbat[0], bbat[1]}, {cbat[0], cbat[1]}, 1, M >= N};
+    const int64_t n_batch = cbat[0] * cbat[1];
+    if (n_batch == 1) {
+        /* one product: OpenBLAS's threads (the pool's workers make way) */
+        if (ttml_cpu_n_threads > 1 && (double)M * (double)N * (double)K >= GEMM_BLAS_THREADED_MACS)
+            ttml_cpu_threads_park();
+        gemm_items(&j, 0, 1);
+        return;
+    }
+    const int64_t threads = ttml_cpu_n_threads;
+    if (n_batch < threads) {
+        /* split each product so that every thread gets work, but not into
+         * parts too small to pay for waking a thread */
+        const int64_t d = j.split_m ? M : N;
+        int64_t parts = (threads + n_batch - 1) / n_batch;
+        const double macs = (double)M * (double)N * (double)K;
+        parts = MIN(parts, (int64_t)(macs / GEMM_MIN_PART_MACS));
+        parts = MIN(parts, (d + GEMM_ALIGN - 1) / GEMM_ALIGN);
+        j.parts = MAX(parts, 1);
+    }
+    ttml_cpu_parallel_for_blas1((size_t)(n_batch * j.parts), 1, gemm_items, &j);
+}
+
+void ttml_cpu_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float *a, const float *b, float beta, float *c)
+{
+    static const int64_t one[2] = {1, 1};
+    ttml_cpu_gemm_batch(trans_a, trans_b, M, N, K, alpha, a, one, b, one, beta, c, one);
 }
 
 gboolean ttml_cpu_matmul(ttml_device *dev, const ttml_launch *l, GError **error)
@@ -87,23 +201,11 @@ gboolean ttml_cpu_matmul(ttml_device *dev, const ttml_launch *l, GError **error)
                     "or did not run); install libopenblas0");
         return FALSE;
     }
-    const int ta = p->trans_a ? TTML_CBLAS_TRANS : TTML_CBLAS_NO_TRANS;
-    const int tb = p->trans_b ? TTML_CBLAS_TRANS : TTML_CBLAS_NO_TRANS;
-    const int lda = (int)(p->trans_a ? M : K), ldb = (int)(p->trans_b ? K : N), ldc = (int)N;
-
     if (b_batch == 1 && !p->trans_a && a_batch == n_batch) {
-        /* shared weights: [batch*M, K] @ [K, N] in one call */
-        blas->sgemm(TTML_CBLAS_ROW_MAJOR, ta, tb, (int)(n_batch * M), (int)N, (int)K, p->alpha, a,
-                    lda, b, ldb, p->beta, c, ldc);
+        /* shared weights: [batch*M, K] @ [K, N] as one product */
+        ttml_cpu_gemm(0, p->trans_b, n_batch * M, N, K, p->alpha, a, b, p->beta, c);
         return TRUE;
     }
-    for (int64_t b0 = 0; b0 < cbat[0]; b0++)
-        for (int64_t b1 = 0; b1 < cbat[1]; b1++) {
-            const int64_t ia = (abat[0] > 1 ? b0 : 0) * abat[1] + (abat[1] > 1 ? b1 : 0);
-            const int64_t ib = (bbat[0] > 1 ? b0 : 0) * bbat[1] + (bbat[1] > 1 ? b1 : 0);
-            const int64_t ic = b0 * cbat[1] + b1;
-            blas->sgemm(TTML_CBLAS_ROW_MAJOR, ta, tb, (int)M, (int)N, (int)K, p->alpha,
-                        a + ia * M * K, lda, b + ib * K * N, ldb, p->beta, c + ic * M * N, ldc);
-        }
+    ttml_cpu_gemm_batch(p->trans_a, p->trans_b, M, N, K, p->alpha, a, abat, b, bbat, p->beta, c, cbat);
     return TRUE;
 }

@@ -62,7 +62,7 @@ typedef struct {
     float eps;
 } norm_ctx;
 
-static void layernorm_fwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void layernorm_fwd_range(void *vctx, size_t begin, size_t end)
 {
     const norm_ctx *c = vctx;
     const size_t f = c->f;
@@ -126,20 +126,21 @@ gboolean ttml_cpu_layernorm_fwd(ttml_device *dev, const ttml_launch *l, GError *
     return TRUE;
 }
 
-static void layernorm_bwd_blocks(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void layernorm_bwd_blocks(void *vctx, size_t begin, size_t end)
 {
     const norm_ctx *c = vctx;
     const size_t f = c->f;
     const float inv_f = 1.0f / (float)f;
-    const float *gamma = c->gamma;
+    const float *restrict gamma = c->gamma;
     for (size_t b = begin; b < end; b++) {
-        float *pg = c->partial + b * 2 * f;
-        float *pb = pg + f;
+        /* the op allocates dx; the partials are this block's own scratch */
+        float *restrict pg = c->partial + b * 2 * f;
+        float *restrict pb = pg + f;
         for (size_t j = 0; j < f; j++) pg[j] = pb[j] = 0.0f;
         const size_t r_end = MIN(c->rows, (b + 1) * NORM_BLOCK);
         for (size_t r = b * NORM_BLOCK; r < r_end; r++) {
-            const float *x = c->x + r * f, *dy = c->dy + r * f;
-            float *dx = c->dx + r * f;
+            const float *restrict x = c->x + r * f, *restrict dy = c->dy + r * f;
+            float *restrict dx = c->dx + r * f;
             const float mean = c->mean[r], rstd = c->rstd[r];
             float sg[NN_LANES] = {0}, sgx[NN_LANES] = {0};
             size_t j = 0;
@@ -162,6 +163,7 @@ static void layernorm_bwd_blocks(void *vctx, size_t begin, size_t end)
                 sum_gx += g * xh;
             }
             const float mg = sum_g * inv_f, mgx = sum_gx * inv_f;
+#pragma GCC ivdep
             for (j = 0; j < f; j++) {
                 const float xh = (x[j] - mean) * rstd;
                 dx[j] = rstd * (dy[j] * gamma[j] - mg - xh * mgx);
@@ -179,7 +181,7 @@ typedef struct {
     size_t f, n_blocks, stride;
 } reduce_ctx;
 
-static void reduce_blocks_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void reduce_blocks_range(void *vctx, size_t begin, size_t end)
 {
     const reduce_ctx *c = vctx;
     for (size_t j = begin; j < end; j++) {
@@ -254,7 +256,7 @@ gboolean ttml_cpu_layernorm_bwd(ttml_device *dev, const ttml_launch *l, GError *
 
 /* ---- rmsnorm ---- */
 
-static void rmsnorm_fwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void rmsnorm_fwd_range(void *vctx, size_t begin, size_t end)
 {
     const norm_ctx *c = vctx;
     const size_t f = c->f;
@@ -279,19 +281,19 @@ gboolean ttml_cpu_rmsnorm_fwd(ttml_device *dev, const ttml_launch *l, GError **e
     return TRUE;
 }
 
-static void rmsnorm_bwd_blocks(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void rmsnorm_bwd_blocks(void *vctx, size_t begin, size_t end)
 {
     const norm_ctx *c = vctx;
     const size_t f = c->f;
     const float inv_f = 1.0f / (float)f;
-    const float *gamma = c->gamma;
+    const float *restrict gamma = c->gamma;
     for (size_t b = begin; b < end; b++) {
-        float *pg = c->partial + b * f;
+        float *restrict pg = c->partial + b * f;
         for (size_t j = 0; j < f; j++) pg[j] = 0.0f;
         const size_t r_end = MIN(c->rows, (b + 1) * NORM_BLOCK);
         for (size_t r = b * NORM_BLOCK; r < r_end; r++) {
-            const float *x = c->x + r * f, *dy = c->dy + r * f;
-            float *dx = c->dx + r * f;
+            const float *restrict x = c->x + r * f, *restrict dy = c->dy + r * f;
+            float *restrict dx = c->dx + r * f;
             const float rstd = c->rstd[r];
             float sgx[NN_LANES] = {0};
             size_t j = 0;
@@ -303,6 +305,7 @@ static void rmsnorm_bwd_blocks(void *vctx, size_t begin, size_t end)
             for (; j < f; j++) sum_gx += dy[j] * gamma[j] * x[j];
             /* mean_F(g * xhat) = rstd * sum(g * x) / F */
             const float mgx = sum_gx * rstd * inv_f;
+#pragma GCC ivdep
             for (j = 0; j < f; j++) {
                 const float xh = x[j] * rstd;
                 dx[j] = rstd * (dy[j] * gamma[j] - xh * mgx);

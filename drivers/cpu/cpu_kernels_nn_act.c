@@ -53,7 +53,7 @@ static gboolean elementwise_kernel(const ttml_launch *l, int n_in, int n_out, tt
 
 /* ---- gelu (tanh approximation) ---- */
 
-static void gelu_fwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void gelu_fwd_range(void *vctx, size_t begin, size_t end)
 {
     const act_ctx *c = vctx;
     const float *x = c->a;
@@ -65,7 +65,7 @@ static void gelu_fwd_range(void *vctx, size_t begin, size_t end)
     }
 }
 
-static void gelu_bwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void gelu_bwd_range(void *vctx, size_t begin, size_t end)
 {
     const act_ctx *c = vctx;
     const float *x = c->a, *dy = c->b;
@@ -90,7 +90,7 @@ gboolean ttml_cpu_gelu_bwd(ttml_device *dev, const ttml_launch *l, GError **erro
 
 /* ---- silu ---- */
 
-static void silu_fwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void silu_fwd_range(void *vctx, size_t begin, size_t end)
 {
     const act_ctx *c = vctx;
     const float *x = c->a;
@@ -98,7 +98,7 @@ static void silu_fwd_range(void *vctx, size_t begin, size_t end)
     for (size_t i = begin; i < end; i++) y[i] = x[i] * nn_sigmoidf(x[i]);
 }
 
-static void silu_bwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void silu_bwd_range(void *vctx, size_t begin, size_t end)
 {
     const act_ctx *c = vctx;
     const float *x = c->a, *dy = c->b;
@@ -121,7 +121,7 @@ gboolean ttml_cpu_silu_bwd(ttml_device *dev, const ttml_launch *l, GError **erro
 
 /* ---- swiglu: silu(gate) * up ---- */
 
-static void swiglu_fwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void swiglu_fwd_range(void *vctx, size_t begin, size_t end)
 {
     const act_ctx *c = vctx;
     const float *g = c->a, *u = c->b;
@@ -129,7 +129,7 @@ static void swiglu_fwd_range(void *vctx, size_t begin, size_t end)
     for (size_t i = begin; i < end; i++) y[i] = g[i] * nn_sigmoidf(g[i]) * u[i];
 }
 
-static void swiglu_bwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void swiglu_bwd_range(void *vctx, size_t begin, size_t end)
 {
     const act_ctx *c = vctx;
     const float *g = c->a, *u = c->b, *dy = c->c;
@@ -154,7 +154,7 @@ gboolean ttml_cpu_swiglu_bwd(ttml_device *dev, const ttml_launch *l, GError **er
 
 /* ---- softmax / log_softmax over the last dim ---- */
 
-static void softmax_fwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void softmax_fwd_range(void *vctx, size_t begin, size_t end)
 {
     const act_ctx *c = vctx;
     const size_t f = c->f;
@@ -167,7 +167,7 @@ static void softmax_fwd_range(void *vctx, size_t begin, size_t end)
     }
 }
 
-static void softmax_bwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void softmax_bwd_range(void *vctx, size_t begin, size_t end)
 {
     const act_ctx *c = vctx;
     const size_t f = c->f;
@@ -179,7 +179,7 @@ static void softmax_bwd_range(void *vctx, size_t begin, size_t end)
     }
 }
 
-static void log_softmax_fwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void log_softmax_fwd_range(void *vctx, size_t begin, size_t end)
 {
     const act_ctx *c = vctx;
     const size_t f = c->f;
@@ -192,7 +192,7 @@ static void log_softmax_fwd_range(void *vctx, size_t begin, size_t end)
     }
 }
 
-static void log_softmax_bwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void log_softmax_bwd_range(void *vctx, size_t begin, size_t end)
 {
     const act_ctx *c = vctx;
     const size_t f = c->f;
@@ -246,7 +246,7 @@ static inline guint64 mix64(guint64 x)
     return x;
 }
 
-static void dropout_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void dropout_range(void *vctx, size_t begin, size_t end)
 {
     const act_ctx *c = vctx;
     const float *x = c->a;

@@ -20,7 +20,7 @@ typedef struct {
     size_t n, e;
 } emb_ctx;
 
-static void embedding_fwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void embedding_fwd_range(void *vctx, size_t begin, size_t end)
 {
     const emb_ctx *c = vctx;
     for (size_t r = begin; r < end; r++)
@@ -59,14 +59,14 @@ gboolean ttml_cpu_embedding_fwd(ttml_device *dev, const ttml_launch *l, GError *
     return TRUE;
 }
 
-static void zero_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void zero_range(void *vctx, size_t begin, size_t end)
 {
     float *p = vctx;
     memset(p + begin, 0, (end - begin) * sizeof(float));
 }
 
 /* Columns [begin, end) of every row: race-free across chunks. */
-static void embedding_bwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void embedding_bwd_range(void *vctx, size_t begin, size_t end)
 {
     const emb_ctx *c = vctx;
     const size_t e = c->e, len = end - begin;
@@ -105,7 +105,7 @@ typedef struct {
 } transpose_ctx;
 
 /* Unit t = (batch, tile of TRANSPOSE_TILE input rows). */
-static void transpose_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void transpose_range(void *vctx, size_t begin, size_t end)
 {
     const transpose_ctx *c = vctx;
     const size_t m = c->m, n = c->n;
@@ -159,7 +159,7 @@ typedef struct {
     ttml_strided_copy_params p;
 } scopy_ctx;
 
-static void strided_copy_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void strided_copy_range(void *vctx, size_t begin, size_t end)
 {
     const scopy_ctx *c = vctx;
     const size_t len = (size_t)c->p.len;
@@ -242,7 +242,7 @@ static gboolean ce_args(const ttml_launch *l, gint64 valid_vocab, ce_ctx *c, GEr
            ttml_cpu_nn_check_ids(l, c->t, c->rows, c->valid, "target id", error);
 }
 
-static void ce_fwd_blocks(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void ce_fwd_blocks(void *vctx, size_t begin, size_t end)
 {
     const ce_ctx *c = vctx;
     for (size_t b = begin; b < end; b++) {
@@ -284,7 +284,7 @@ gboolean ttml_cpu_cross_entropy_fwd(ttml_device *dev, const ttml_launch *l, GErr
     return TRUE;
 }
 
-static void ce_bwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void ce_bwd_range(void *vctx, size_t begin, size_t end)
 {
     const ce_ctx *c = vctx;
     const float scale = c->scale;
@@ -336,7 +336,7 @@ gboolean ttml_cpu_nll_fwd(ttml_device *dev, const ttml_launch *l, GError **error
     return TRUE;
 }
 
-static void nll_bwd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void nll_bwd_range(void *vctx, size_t begin, size_t end)
 {
     const ce_ctx *c = vctx;
     for (size_t r = begin; r < end; r++) {

@@ -16,7 +16,7 @@ typedef struct {
     int nesterov, first;
 } sgd_ctx;
 
-static void sgd_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void sgd_range(void *vctx, size_t begin, size_t end)
 {
     const sgd_ctx *c = vctx;
     const float *g = c->g;
@@ -92,7 +92,7 @@ typedef struct {
     float decay, b1, b2, step_size, inv_sqrt_bc2, eps;
 } adamw_ctx;
 
-static void adamw_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void adamw_range(void *vctx, size_t begin, size_t end)
 {
     const adamw_ctx *c = vctx;
     const float *g = c->g;

@@ -3,7 +3,8 @@
  * out = scale * sum(x over the dims where out has extent 1) + beta * out.
  * Fast paths: no reduction (numel equal), full reduction to one element
  * (double accumulator), and reduction of leading dims onto trailing ones
- * (bias gradient: [..., N] -> [N]). Otherwise a 4-D walk with 0 strides.
+ * (bias gradient: [..., N] -> [N], columns split across the pool). Otherwise
+ * a 4-D walk with 0 strides.
  * Sums are accumulated in double; beta == 0 ignores the old out (even NaN).
  */
 #include "cpu_internal.h"
@@ -30,6 +31,52 @@ static gboolean is_trailing(const ttml_view *out, const ttml_view *x)
     return TRUE;
 }
 
+#define REDUCE_GRAIN 16384
+
+/* Sum of the rows of x [rows, no] into out [no], columns [begin, end) per
+ * chunk (each column summed in row order, in double: the same result for
+ * any cut). */
+typedef struct {
+    const float *x;
+    float *out;
+    size_t rows, no;
+    float scale, beta;
+} reduce_rows_ctx;
+
+TTML_CPU_VEC static void reduce_rows_range(void *vctx, size_t begin, size_t end)
+{
+    const reduce_rows_ctx *c = vctx;
+    double acc[256];
+    for (size_t j0 = begin; j0 < end; j0 += G_N_ELEMENTS(acc)) {
+        const size_t w = MIN(end - j0, G_N_ELEMENTS(acc));
+        for (size_t j = 0; j < w; j++) acc[j] = 0.0;
+        for (size_t r = 0; r < c->rows; r++) {
+            const float *xr = c->x + r * c->no + j0;
+            for (size_t j = 0; j < w; j++) acc[j] += xr[j];
+        }
+        write_out(c->out + j0, acc, w, c->scale, c->beta);
+    }
+}
+
+typedef struct {
+    const float *x;
+    float *out;
+    float scale, beta;
+} scale_ctx;
+
+TTML_CPU_VEC static void scale_range(void *vctx, size_t begin, size_t end)
+{
+    const scale_ctx *c = vctx;
+    const float *x = c->x;
+    float *out = c->out;
+    const float scale = c->scale, beta = c->beta;
+    if (beta == 0.0f) {
+        for (size_t i = begin; i < end; i++) out[i] = scale * x[i];
+    } else {
+        for (size_t i = begin; i < end; i++) out[i] = scale * x[i] + beta * out[i];
+    }
+}
+
 gboolean ttml_cpu_reduce_into(const ttml_launch *l, const float *x, const ttml_view *x_view,
                               const char *x_name, float *out, const ttml_view *out_view,
                               float scale, float beta, GError **error)
@@ -41,17 +88,21 @@ gboolean ttml_cpu_reduce_into(const ttml_launch *l, const float *x, const ttml_v
     if (no == 0) return TRUE;
 
     if (no == n) {
-        if (beta == 0.0f) {
-            for (size_t i = 0; i < n; i++) out[i] = scale * x[i];
-        } else {
-            for (size_t i = 0; i < n; i++) out[i] = scale * x[i] + beta * out[i];
-        }
+        scale_ctx c = {x, out, scale, beta};
+        ttml_cpu_parallel_for(n, REDUCE_GRAIN, scale_range, &c);
         return TRUE;
     }
     if (no == 1) {
         double s = 0.0;
         for (size_t i = 0; i < n; i++) s += x[i];
         write_out(out, &s, 1, scale, beta);
+        return TRUE;
+    }
+    if (is_trailing(out_view, x_view)) {
+        /* bias gradients: [..., N] -> [N], columns across the threads */
+        reduce_rows_ctx c = {x, out, n / no, no, scale, beta};
+        ttml_cpu_parallel_for(no, MAX((size_t)16, REDUCE_GRAIN / MAX((size_t)1, n / no)),
+                              reduce_rows_range, &c);
         return TRUE;
     }
     double *acc = g_try_new0(double, no);
@@ -61,13 +112,7 @@ gboolean ttml_cpu_reduce_into(const ttml_launch *l, const float *x, const ttml_v
                     l->kernel ? l->kernel : "reduce_to", no * sizeof(double));
         return FALSE;
     }
-    if (is_trailing(out_view, x_view)) {
-        const size_t rows = n / no;
-        for (size_t r = 0; r < rows; r++) {
-            const float *xr = x + r * no;
-            for (size_t j = 0; j < no; j++) acc[j] += xr[j];
-        }
-    } else {
+    {
         size_t i = 0;
         for (int64_t i0 = 0; i0 < xs[0]; i0++)
             for (int64_t i1 = 0; i1 < xs[1]; i1++)

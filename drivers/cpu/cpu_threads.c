@@ -16,8 +16,10 @@
  * their last job, then sleep on a futex. The caller spins (same bound) for
  * the pending counter to reach zero, then sleeps on a futex. The spin is short
  * because OpenBLAS has its own threads: a worker spinning through an sgemm
- * would steal a core from it. No allocation per call; n < 2*grain runs
- * inline without touching the pool.
+ * would steal a core from it; and the matmul kernel parks the workers
+ * (ttml_cpu_threads_park: spinning ones go to sleep at once) before a
+ * threaded sgemm. No allocation per call; n < 2*grain runs inline without
+ * touching the pool.
  *
  * Nesting and concurrency: a parallel_for called from inside a chunk (or
  * while another thread owns the pool) runs its chunks inline, in order, on
@@ -142,6 +144,7 @@ static struct {
     _Atomic int workers_sleeping;
     _Atomic int caller_sleeping;
     _Atomic int stop;
+    _Atomic int park;            /* spinning workers: sleep now               */
     _Atomic int busy;            /* a thread is inside a parallel region      */
     guint32 start_gen;           /* gen when the workers were created         */
 } pool;
@@ -199,7 +202,9 @@ static void *worker_main(void *arg)
             for (int i = 0; g == seen; i++) {
                 cpu_relax();
                 g = atomic_load_explicit(&pool.gen, memory_order_acquire);
-                if ((i & 63) == 63 && now_ns() >= until) break;
+                if ((i & 63) == 63 &&
+                    (now_ns() >= until || atomic_load_explicit(&pool.park, memory_order_relaxed)))
+                    break;
             }
             while (g == seen) {
                 atomic_fetch_add(&pool.workers_sleeping, 1);
@@ -352,6 +357,7 @@ static void parallel_run(size_t n, size_t grain, ttml_cpu_range_fn fn, ttml_cpu_
         return;
     }
     in_region = 1;
+    atomic_store_explicit(&pool.park, 0, memory_order_relaxed);
     pool.job = job;
     atomic_store_explicit(&pool.pending, pool.n_threads - 1, memory_order_relaxed);
     atomic_fetch_add(&pool.gen, 1); /* seq_cst: publishes job and pending */
@@ -375,6 +381,11 @@ static void parallel_run(size_t n, size_t grain, ttml_cpu_range_fn fn, ttml_cpu_
     }
     in_region = 0;
     atomic_store_explicit(&pool.busy, 0, memory_order_release);
+}
+
+void ttml_cpu_threads_park(void)
+{
+    if (pool.n_threads > 1) atomic_store_explicit(&pool.park, 1, memory_order_relaxed);
 }
 
 void ttml_cpu_parallel_for(size_t n, size_t grain, ttml_cpu_range_fn fn, void *ctx)

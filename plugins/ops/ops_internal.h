@@ -29,6 +29,19 @@ ttml_tensor *ops_binary_new(ttml_binary_op op, ttml_tensor *a, ttml_tensor *b, i
 /* Accumulate g into t->grad, then drop g (NULL-safe on g). */
 gboolean ops_accumulate(ttml_tensor *t, ttml_tensor *g, GError **error);
 
+/* t's gradient when a backward may add into it in place (a kernel with
+ * beta = 1) instead of making a new tensor and accumulating it: it exists,
+ * is f32 and nobody else holds it (neither the tensor nor its buffer is
+ * shared: ttml_tensor_accumulate_grad shares gradients it is handed). NULL
+ * otherwise. */
+static inline ttml_tensor *ops_grad_in_place(ttml_tensor *t)
+{
+    ttml_tensor *g = t->grad;
+    return g && g->ref == 1 && g->buf->ref == 1 && g->dtype == TTML_DTYPE_F32 && g->numel == t->numel
+               ? g
+               : NULL;
+}
+
 /* dy of a node, or NULL when no gradient reached its output. */
 static inline ttml_tensor *ops_node_dy(ttml_node *node)
 {

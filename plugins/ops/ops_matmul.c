@@ -14,14 +14,27 @@ static int64_t batch_of(const ttml_tensor *t)
     return n;
 }
 
-/* out = op(a) @ op(b) (the kernel broadcasts b's batch when it is 1). */
+/* Linear outputs of at least this many elements start from the bias and
+ * accumulate the product into it (smaller ones: product, then bias add; the
+ * extra launches would cost more than the pass they save). */
+#define LINEAR_BIAS_FIRST_MIN 16384
+
+/* out = op(a) @ op(b) + beta * out (the kernel broadcasts b's batch when it
+ * is 1). */
+static gboolean mm_launch_beta(ttml_tensor *a, ttml_tensor *b, int trans_a, int trans_b,
+                               ttml_tensor *out, float beta, GError **error)
+{
+    ttml_matmul_params p = {trans_a, trans_b, 1.0f, beta};
+    ttml_tensor *in[2] = {a, b};
+    return ops_launch("matmul", in, 2, out, &p, sizeof p, error);
+}
+
+/* out = op(a) @ op(b). */
 static gboolean mm_launch(ttml_tensor *a, ttml_tensor *b, int trans_a, int trans_b,
                           ttml_tensor *out,
                           GError **error)
 {
-    ttml_matmul_params p = {trans_a, trans_b, 1.0f, 0.0f};
-    ttml_tensor *in[2] = {a, b};
-    return ops_launch("matmul", in, 2, out, &p, sizeof p, error);
+    return mm_launch_beta(a, b, trans_a, trans_b, out, 0.0f, error);
 }
 
 /* t viewed as [numel / cols, cols] (shares t's buffer). */
@@ -31,19 +44,27 @@ static ttml_tensor *view_2d(ttml_tensor *t, int64_t cols, GError **error)
     return ttml_tensor_view_as(t, 2, shape, error);
 }
 
-/* Launch on 2-D views of a, b and out (row counts derived from numel). */
-static gboolean mm_launch_2d(ttml_tensor *a, int64_t a_cols, ttml_tensor *b, int64_t b_cols,
-                             int trans_a, int trans_b, ttml_tensor *out, int64_t out_cols,
-                             GError **error)
+/* Launch on 2-D views of a, b and out (row counts derived from numel):
+ * out = op(a) @ op(b) + beta * out. */
+static gboolean mm_launch_2d_beta(ttml_tensor *a, int64_t a_cols, ttml_tensor *b, int64_t b_cols,
+                                  int trans_a, int trans_b, ttml_tensor *out, int64_t out_cols,
+                                  float beta, GError **error)
 {
     ttml_tensor *a2 = view_2d(a, a_cols, error);
     ttml_tensor *b2 = a2 ? view_2d(b, b_cols, error) : NULL;
     ttml_tensor *o2 = b2 ? view_2d(out, out_cols, error) : NULL;
-    gboolean ok = o2 && mm_launch(a2, b2, trans_a, trans_b, o2, error);
+    gboolean ok = o2 && mm_launch_beta(a2, b2, trans_a, trans_b, o2, beta, error);
     ttml_tensor_unref(a2);
     ttml_tensor_unref(b2);
     ttml_tensor_unref(o2);
     return ok;
+}
+
+static gboolean mm_launch_2d(ttml_tensor *a, int64_t a_cols, ttml_tensor *b, int64_t b_cols,
+                             int trans_a, int trans_b, ttml_tensor *out, int64_t out_cols,
+                             GError **error)
+{
+    return mm_launch_2d_beta(a, a_cols, b, b_cols, trans_a, trans_b, out, out_cols, 0.0f, error);
 }
 
 /* ---- matmul ---- */
@@ -185,25 +206,42 @@ static gboolean linear_backward(ttml_node *node, GError **error)
     ttml_tensor *x = node->in[0], *w = node->in[1];
     int64_t n_out = w->shape[0], n_in = w->shape[1];
 
+    /* A gradient that already exists and is not shared (the input feeds
+     * several linears, gradient accumulation, tied weights) is added to in
+     * place by the kernel (beta = 1): no new tensor, no separate add. */
+    ttml_tensor *acc;
     if (ops_needs_grad(node, 0)) {                       /* dx = dy @ W     */
-        ttml_tensor *gx = ttml_op_output(dy, x->ndim, x->shape, error);
-        if (!gx || !mm_launch_2d(dy, n_out, w, n_in, 0, 0, gx, n_in, error)) {
-            ttml_tensor_unref(gx);
-            return FALSE;
+        if ((acc = ops_grad_in_place(x))) {
+            if (!mm_launch_2d_beta(dy, n_out, w, n_in, 0, 0, acc, n_in, 1.0f, error)) return FALSE;
+        } else {
+            ttml_tensor *gx = ttml_op_output(dy, x->ndim, x->shape, error);
+            if (!gx || !mm_launch_2d(dy, n_out, w, n_in, 0, 0, gx, n_in, error)) {
+                ttml_tensor_unref(gx);
+                return FALSE;
+            }
+            if (!ops_accumulate(x, gx, error)) return FALSE;
         }
-        if (!ops_accumulate(x, gx, error)) return FALSE;
     }
     if (ops_needs_grad(node, 1)) {                       /* dW = dy^T @ x   */
-        ttml_tensor *gw = ttml_op_output(dy, 2, w->shape, error);
-        if (!gw || !mm_launch_2d(dy, n_out, x, n_in, 1, 0, gw, n_in, error)) {
-            ttml_tensor_unref(gw);
-            return FALSE;
+        if ((acc = ops_grad_in_place(w))) {
+            if (!mm_launch_2d_beta(dy, n_out, x, n_in, 1, 0, acc, n_in, 1.0f, error)) return FALSE;
+        } else {
+            ttml_tensor *gw = ttml_op_output(dy, 2, w->shape, error);
+            if (!gw || !mm_launch_2d(dy, n_out, x, n_in, 1, 0, gw, n_in, error)) {
+                ttml_tensor_unref(gw);
+                return FALSE;
+            }
+            if (!ops_accumulate(w, gw, error)) return FALSE;
         }
-        if (!ops_accumulate(w, gw, error)) return FALSE;
     }
     if (node->n_in > 2 && ops_needs_grad(node, 2)) {    /* db = sum of dy  */
         ttml_tensor *bias = node->in[2];
-        if (!ops_accumulate(bias, ops_reduce_to(dy, bias, 1.0f, error), error)) return FALSE;
+        if ((acc = ops_grad_in_place(bias))) {
+            ttml_reduce_params p = {1.0f, 1.0f};
+            if (!ops_launch("reduce_to", &dy, 1, acc, &p, sizeof p, error)) return FALSE;
+        } else if (!ops_accumulate(bias, ops_reduce_to(dy, bias, 1.0f, error), error)) {
+            return FALSE;
+        }
     }
     return TRUE;
 }
@@ -231,11 +269,23 @@ ttml_tensor *ops_linear_forward(ttml_tensor *const *in, int n_in, const void *pa
     shape[x->ndim - 1] = n_out;
     ttml_tensor *out = ttml_op_output(x, x->ndim, shape, error);
     if (!out) return NULL;
-    gboolean ok = mm_launch_2d(x, n_in_f, w, n_in_f, 0, 1, out, n_out, error);
-    if (ok && bias) {
+    gboolean ok;
+    if (bias && out->numel >= LINEAR_BIAS_FIRST_MIN) {
+        /* out = bias on every row, then out += x @ W^T (beta = 1): one pass
+         * over out instead of two (the GEMM's zeroing, then the bias add) */
+        ttml_tensor *zero = ttml_tensor_zeros(x->device, 1, (const int64_t[]){1}, TTML_DTYPE_F32, error);
         ttml_binary_params p = {TTML_BINARY_ADD};
-        ttml_tensor *bin[2] = {out, bias};
-        ok = ops_launch("binary", bin, 2, out, &p, sizeof p, error);  /* in place */
+        ttml_tensor *bin[2] = {bias, zero};
+        ok = zero && ops_launch("binary", bin, 2, out, &p, sizeof p, error) &&
+             mm_launch_2d_beta(x, n_in_f, w, n_in_f, 0, 1, out, n_out, 1.0f, error);
+        ttml_tensor_unref(zero);
+    } else {
+        ok = mm_launch_2d(x, n_in_f, w, n_in_f, 0, 1, out, n_out, error);
+        if (ok && bias) {
+            ttml_binary_params p = {TTML_BINARY_ADD};
+            ttml_tensor *bin[2] = {out, bias};
+            ok = ops_launch("binary", bin, 2, out, &p, sizeof p, error);  /* in place */
+        }
     }
     if (!ok) {
         ttml_tensor_unref(out);
