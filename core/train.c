@@ -527,6 +527,16 @@ guint64 ttml_train_peak_rss(void)
     return kb * 1024;
 }
 
+gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError **error)
+{
+    if (f && fclose(f) != 0 && ok) {
+        int e = errno;
+        g_set_error(error, TTML_ERROR, TTML_ERROR_IO, "cannot write metrics file '%s': %s", path, g_strerror(e));
+        return FALSE;
+    }
+    return ok;
+}
+
 gboolean ttml_train_run(const ttml_run_options *options, GError **error)
 {
     g_return_val_if_fail(options != NULL, FALSE);
@@ -577,12 +587,7 @@ gboolean ttml_train_run(const ttml_run_options *options, GError **error)
     ok = run_training(o, &s, &st, error);
 
 out:
-    if (st.metrics && fclose(st.metrics) != 0 && ok) {
-        int e = errno;
-        g_set_error(error, TTML_ERROR, TTML_ERROR_IO, "cannot write metrics file '%s': %s",
-                    o->metrics_path, g_strerror(e));
-        ok = FALSE;
-    }
+    ok = ttml_train_metrics_close(st.metrics, o->metrics_path, ok, error);
     ttml_tensor_unref(st.x);
     ttml_tensor_unref(st.y);
     g_free(st.xb);

@@ -69,6 +69,10 @@ void ttml_text_data_sample(const ttml_text_data *d, int B, int S, guint32 *input
 void ttml_text_data_val_window(const ttml_text_data *d, gint64 k, gint64 K, int S, guint32 *inputs,
                                guint32 *targets);
 
+/* Close the metrics file (NULL-safe); a failed close turns ok into an
+ * IO error naming the path. Returns the new ok. */
+gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError **error);
+
 /* ---- progress (progress.c) ---- */
 typedef struct ttml_progress {
     gboolean live;             /* stdout is a terminal: one line rewritten with '\r' */

@@ -671,12 +671,7 @@ gboolean ttml_train_lm_run(const ttml_run_options *o, ttml_config *root, GError 
     initialised = TRUE;
     ok = run(o, &s, &r, error);
 out:
-    if (r.metrics && fclose(r.metrics) != 0 && ok) {
-        int e = errno;
-        g_set_error(error, TTML_ERROR, TTML_ERROR_IO, "cannot write metrics file '%s': %s",
-                    o->metrics_path, g_strerror(e));
-        ok = FALSE;
-    }
+    ok = ttml_train_metrics_close(r.metrics, o->metrics_path, ok, error);
     ttml_tensor_unref(r.inputs);
     ttml_tensor_unref(r.targets);
     g_free(r.in_host);
