@@ -527,6 +527,23 @@ guint64 ttml_train_peak_rss(void)
     return kb * 1024;
 }
 
+gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *initialised, GError **error)
+{
+    if (o->metrics_path) {
+        *metrics = fopen(o->metrics_path, "w");
+        if (!*metrics) {
+            int e = errno;
+            g_set_error(error, TTML_ERROR, TTML_ERROR_IO, "cannot open metrics file '%s': %s",
+                        o->metrics_path, g_strerror(e));
+            return FALSE;
+        }
+    }
+    ttml_init_options init = {.struct_size = sizeof init, .plugin_paths = o->plugin_paths,
+                              .plugin_files = o->plugin_files};
+    *initialised = ttml_init(&init, error);
+    return *initialised;
+}
+
 gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError **error)
 {
     if (f && fclose(f) != 0 && ok) {
@@ -571,19 +588,7 @@ gboolean ttml_train_run(const ttml_run_options *options, GError **error)
         goto out;
     }
     if (!read_settings(&s, error)) goto out;
-    if (o->metrics_path) {
-        st.metrics = fopen(o->metrics_path, "w");
-        if (!st.metrics) {
-            int e = errno;
-            g_set_error(error, TTML_ERROR, TTML_ERROR_IO, "cannot open metrics file '%s': %s",
-                        o->metrics_path, g_strerror(e));
-            goto out;
-        }
-    }
-
-    ttml_init_options init = {sizeof init, o->plugin_paths, o->plugin_files, FALSE, FALSE};
-    if (!ttml_init(&init, error)) goto out;
-    initialised = TRUE;
+    if (!ttml_train_begin(o, &st.metrics, &initialised, error)) goto out;
     ok = run_training(o, &s, &st, error);
 
 out:

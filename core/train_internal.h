@@ -72,6 +72,9 @@ void ttml_text_data_val_window(const ttml_text_data *d, gint64 k, gint64 K, int 
 /* Close the metrics file (NULL-safe); a failed close turns ok into an
  * IO error naming the path. Returns the new ok. */
 gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError **error);
+/* Open o->metrics_path (when set) into *metrics, then ttml_init with the
+ * options' plugin paths and files. *initialised tells the caller to shut down. */
+gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *initialised, GError **error);
 
 /* ---- progress (progress.c) ---- */
 typedef struct ttml_progress {

@@ -656,19 +656,7 @@ gboolean ttml_train_lm_run(const ttml_run_options *o, ttml_config *root, GError 
     gboolean ok = FALSE, initialised = FALSE;
     s.root = root;
     if (!read_settings(o, &s, error)) goto out;
-    if (o->metrics_path) {
-        r.metrics = fopen(o->metrics_path, "w");
-        if (!r.metrics) {
-            int e = errno;
-            g_set_error(error, TTML_ERROR, TTML_ERROR_IO, "cannot open metrics file '%s': %s",
-                        o->metrics_path, g_strerror(e));
-            goto out;
-        }
-    }
-    ttml_init_options init = {.struct_size = sizeof init, .plugin_paths = o->plugin_paths,
-                              .plugin_files = o->plugin_files};
-    if (!ttml_init(&init, error)) goto out;
-    initialised = TRUE;
+    if (!ttml_train_begin(o, &r.metrics, &initialised, error)) goto out;
     ok = run(o, &s, &r, error);
 out:
     ok = ttml_train_metrics_close(r.metrics, o->metrics_path, ok, error);
