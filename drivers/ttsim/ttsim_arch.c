@@ -10,6 +10,7 @@
  */
 #include "ttsim_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define KiB 1024ull
@@ -87,6 +88,8 @@ gboolean ttsim_config_parse(const char *options, ttsim_config *c, GError **error
     c->fidelity = TTSIM_HIFI4;
     c->storage = TTSIM_FMT_BF16;
     c->report = TRUE;
+    c->fallback = TRUE;
+    c->threads = 0;
     if (!options || !*options) return TRUE;
 
     gchar **items = g_strsplit(options, ",", -1);
@@ -141,11 +144,21 @@ gboolean ttsim_config_parse(const char *options, ttsim_config *c, GError **error
             if (strcmp(val, "1") == 0 || g_ascii_strcasecmp(val, "on") == 0) c->report = TRUE;
             else if (strcmp(val, "0") == 0 || g_ascii_strcasecmp(val, "off") == 0) c->report = FALSE;
             else ok = FALSE;
+        } else if (strcmp(key, "fallback") == 0) {
+            ok = TRUE;
+            if (strcmp(val, "1") == 0 || g_ascii_strcasecmp(val, "on") == 0) c->fallback = TRUE;
+            else if (strcmp(val, "0") == 0 || g_ascii_strcasecmp(val, "off") == 0) c->fallback = FALSE;
+            else ok = FALSE;
+        } else if (strcmp(key, "threads") == 0) {
+            char *end = NULL;
+            long n = strtol(val, &end, 10);
+            ok = end && end != val && *end == '\0' && n >= 1 && n <= 256;
+            if (ok) c->threads = (int)n;
         } else {
             g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
                         "ttsim: unknown option '%s' in 'ttsim:%s'; options are ARCH (first), dram=SIZE, "
-                        "l1=SIZE, fidelity=LoFi|HiFi2|HiFi3|HiFi4, storage=bf16|fp32|bfp8_b, report=on|off",
-                        key, options);
+                        "l1=SIZE, fidelity=LoFi|HiFi2|HiFi3|HiFi4, storage=bf16|fp32|bfp8_b, report=on|off, "
+                        "fallback=on|off, threads=N", key, options);
             ok = FALSE;
             break;
         }
@@ -153,7 +166,7 @@ gboolean ttsim_config_parse(const char *options, ttsim_config *c, GError **error
             g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
                         "ttsim: bad value '%s' for '%s' in 'ttsim:%s'; sizes are like 64M, 256K, 12G; "
                         "fidelity is LoFi, HiFi2, HiFi3 or HiFi4; storage is bf16, fp32 or bfp8_b; "
-                        "report is on or off", val, key, options);
+                        "report and fallback are on or off; threads is 1..256", val, key, options);
     }
     g_strfreev(items);
     if (!ok) return FALSE;

@@ -13,6 +13,8 @@
 
 #include <ttml/ttml.h>
 
+#include <string.h>
+
 G_BEGIN_DECLS
 
 #define TTSIM_TILE 32            /* tile edge                         */
@@ -20,6 +22,7 @@ G_BEGIN_DECLS
 #define TTSIM_TILE_ELEMS 1024
 
 typedef struct ttsim_shape ttsim_shape;
+typedef struct ttsim_buf ttsim_buf;
 
 /* ---- numerics (ttsim_numerics.c) ---- */
 typedef enum {
@@ -79,6 +82,53 @@ void ttsim_round_and_tilize(float *x, const ttsim_shape *s, ttsim_format fmt, vo
 /* Tiles -> row-major f32 (the logical elements only). */
 void ttsim_untilize(const void *src, const ttsim_shape *s, ttsim_format fmt, float *dst);
 
+/* Inline bf16 conversions for the tile loops (same as ttsim_f32_to_bf16 /
+ * ttsim_bf16_to_f32). */
+static inline guint16 ttsim_bf16_enc(float f)
+{
+    guint32 u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (guint16)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (guint16)(u >> 16);
+}
+
+static inline float ttsim_bf16_dec(guint16 b)
+{
+    guint32 u = (guint32)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Store / load the 16 values of block `blk` (0..63: face * 16 + face row)
+ * of one tile image in fmt (FP32, BF16 or BFP8B). */
+static inline void ttsim_put16(ttsim_format fmt, guint8 *tile, int blk, const float v[16])
+{
+    switch (fmt) {
+    case TTSIM_FMT_FP32: memcpy(tile + (size_t)blk * 64, v, 64); break;
+    case TTSIM_FMT_BF16: {
+        guint16 *o = (guint16 *)(tile + (size_t)blk * 32);
+        for (int i = 0; i < 16; i++) o[i] = ttsim_bf16_enc(v[i]);
+        break;
+    }
+    default: ttsim_bfp8_encode_block(v, tile + blk, tile + 64 + (size_t)blk * 16); break;
+    }
+}
+
+static inline void ttsim_get16(ttsim_format fmt, const guint8 *tile, int blk, float v[16])
+{
+    switch (fmt) {
+    case TTSIM_FMT_FP32: memcpy(v, tile + (size_t)blk * 64, 64); break;
+    case TTSIM_FMT_BF16: {
+        const guint16 *o = (const guint16 *)(tile + (size_t)blk * 32);
+        for (int i = 0; i < 16; i++) v[i] = ttsim_bf16_dec(o[i]);
+        break;
+    }
+    default: ttsim_bfp8_decode_block(tile[blk], tile + 64 + (size_t)blk * 16, v); break;
+    }
+}
+
 /* ---- architectures and options (ttsim_arch.c) ---- */
 typedef struct ttsim_arch {
     const char *name;           /* "wormhole_b0"                                 */
@@ -110,6 +160,9 @@ typedef struct ttsim_config {
     ttsim_fidelity fidelity;
     ttsim_format storage;        /* format of f32 tensors on the device       */
     gboolean report;             /* print the per-kernel table at close       */
+    gboolean fallback;           /* FALSE: a launch that cannot run natively is
+                                    an error instead of running converted     */
+    int threads;                 /* host threads running the grid (0: auto)   */
 } ttsim_config;
 
 /* Parse "ARCH[,dram=64M][,l1=256K][,fidelity=HiFi4][,storage=bf16][,report=0]"
@@ -160,8 +213,144 @@ void ttsim_timing_eltwise(const ttsim_config *c, gint64 tiles, double factor, do
 /* The device's peak FLOP/s at its fidelity: cores x 2048 MAC x 2 x clock / phases. */
 double ttsim_peak_flops(const ttsim_config *c);
 
+/* ---- tiled operands (ttsim_tiles.c) ----
+ * A tensor image seen as tiles: `batch` matrices of rows x cols, each
+ * rt x ct tiles, tiles stored in order (batch, tile row, tile col). A
+ * tile unpacked for math is 32 x 32 f32 row-major (the faces put back
+ * together, as the unpacker hands them to the source registers). */
+typedef struct ttsim_tiled {
+    guint8 *data;
+    ttsim_format fmt;            /* FP32 / BF16 / BFP8B                          */
+    size_t tile_bytes;
+    ttsim_shape s;               /* logical shape                               */
+    gint64 rt, ct;               /* tiles per matrix along rows / cols          */
+} ttsim_tiled;
+
+void ttsim_tiled_init(ttsim_tiled *t, void *data, ttsim_format fmt, const ttsim_shape *s);
+static inline gint64 ttsim_tiled_count(const ttsim_tiled *t) { return t->s.batch * t->rt * t->ct; }
+/* Tile-rows over all matrices (the unit of row-wise kernels): g = b * rt + tr. */
+static inline gint64 ttsim_tiled_tilerows(const ttsim_tiled *t) { return t->s.batch * t->rt; }
+/* Unpack tile `tile` (index in storage order) to 32x32 row-major f32. */
+void ttsim_tile_get(const ttsim_tiled *t, gint64 tile, float *out);
+/* Pack 32x32 row-major f32 into tile `tile`: elements outside the logical
+ * rows / cols (the padding) are stored as 0, the rest rounded to the format;
+ * `in` is not modified. */
+void ttsim_tile_put(const ttsim_tiled *t, gint64 tile, float *in);
+/* The same with a row stride `ld` (>= 32) in the f32 matrix. */
+void ttsim_tile_get_ld(const ttsim_tiled *t, gint64 tile, float *out, size_t ld);
+void ttsim_tile_put_ld(const ttsim_tiled *t, gint64 tile, const float *in, size_t ld);
+/* Tile-row g (32 rows of ct tiles) <-> f32 rows of stride ct*32 (32 rows;
+ * rows past the logical end read as 0 and are not stored). */
+void ttsim_tilerow_get(const ttsim_tiled *t, gint64 g, float *out);
+void ttsim_tilerow_put(const ttsim_tiled *t, gint64 g, float *in);
+/* Logical row r (0 <= r < batch*rows) <-> f32[cols]. A put stores whole
+ * face rows (Bfp8_b blocks), so rows may be written by different cores. */
+void ttsim_row_get(const ttsim_tiled *t, gint64 r, float *out);
+void ttsim_row_put(const ttsim_tiled *t, gint64 r, float *in);
+/* One element (b * rows + r, c): slow path for odd broadcasts. */
+float ttsim_elem_get(const ttsim_tiled *t, gint64 row, gint64 col);
+/* Whole tensor <-> row-major host f32 (x is rounded in place by from_host). */
+void ttsim_tiled_to_host(const ttsim_tiled *t, float *x);
+void ttsim_tiled_from_host(const ttsim_tiled *t, float *x);
+
+/* ---- the core grid on host threads (ttsim_grid.c) ----
+ * Work is split over the simulated cores as tt-metal's split_work_to_cores
+ * does: `units` (tiles, tile-rows, blocks) over n cores, the first cores_g1
+ * cores take units_g1 each, the others units_g1 - 1. The simulated cores are
+ * run by the device's host threads, each taking a contiguous range of cores;
+ * every unit is processed by exactly one core, so results do not depend on
+ * the number of host threads. */
+typedef struct ttsim_split {
+    int cores_used;
+    int cores_g1;
+    gint64 units_g1;             /* units per core of group 1 (group 2: one less) */
+} ttsim_split;
+
+void ttsim_split_work(int n_cores, gint64 units, ttsim_split *s);
+void ttsim_split_range(const ttsim_split *s, int core, gint64 *begin, gint64 *end);
+
+/* Per core: process units [begin, end). `worker` is the host thread
+ * (0 .. ttsim_grid_workers - 1), for ttsim_worker_scratch. */
+typedef void (*ttsim_core_fn)(void *ctx, int core, gint64 begin, gint64 end, int worker);
+
+typedef struct ttsim_hosts ttsim_hosts;
+ttsim_hosts *ttsim_hosts_new(int n_threads);
+void ttsim_hosts_free(ttsim_hosts *h);
+int ttsim_hosts_count(const ttsim_hosts *h);
+
+/* Split `units` over the device's cores and run fn for each used core on
+ * the host threads; returns when all are done. `elems_per_unit` estimates
+ * the work of a unit: tiny launches run on the calling thread. The split is
+ * stored in *split when not NULL. */
+struct ttsim_device;
+void ttsim_grid_run(struct ttsim_device *d, gint64 units, gint64 elems_per_unit, ttsim_core_fn fn, void *ctx,
+                    ttsim_split *split);
+/* Scratch of host thread `worker`, slot 0..TTSIM_WORKER_SLOTS-1, at least
+ * `bytes` (64-byte aligned, grows, kept for the device's life). */
+#define TTSIM_WORKER_SLOTS 8
+void *ttsim_worker_scratch(struct ttsim_device *d, int worker, int slot, size_t bytes);
+
+/* ---- native kernels (ttsim_native*.c) ----
+ * A native kernel works on the tile images directly, split over the grid.
+ * The dispatcher (ttsim_native.c) hands it the launch's operands once they
+ * qualify: f32 views at offset 0 covering their whole buffer, stored in the
+ * storage format with a tile geometry equal to the view's (or the same tile
+ * sequence), u32 views as exact row-major values. */
+typedef struct ttsim_operand {
+    const ttml_view *view;
+    ttml_buffer *buf;
+    ttsim_buf *tb;
+    ttsim_shape s;               /* the view's batch x rows x cols              */
+    gint64 numel;
+    ttsim_tiled t;               /* f32 operands (outputs: after prepare)       */
+    guint32 *ids;                /* u32 operands                                */
+} ttsim_operand;
+
+typedef struct ttsim_native_ctx {
+    struct ttsim_device *d;
+    const ttml_launch *l;
+    ttsim_operand in[TTML_LAUNCH_MAX_IN];
+    ttsim_operand out[TTML_LAUNCH_MAX_OUT];
+    gboolean outputs_ready;
+    const char *decline;         /* why the kernel declined (for fallback=off)  */
+} ttsim_native_ctx;
+
+typedef enum {
+    TTSIM_NATIVE_DONE = 0,       /* outputs written                              */
+    TTSIM_NATIVE_DECLINE,        /* this launch's shapes / params are not
+                                    handled: nothing was touched, use the
+                                    converted path (set ctx->decline)           */
+    TTSIM_NATIVE_ERROR           /* *error set                                   */
+} ttsim_native_status;
+
+typedef ttsim_native_status (*ttsim_native_fn)(ttsim_native_ctx *c, GError **error);
+
+/* Make the outputs' images ready for their views' shapes (charging device
+ * memory; may fail with TTML_ERROR_OOM). Outputs that the kernel also reads
+ * (in-place updates, beta != 0) keep their values. Call once, after the
+ * kernel has decided not to decline and before writing any output. */
+gboolean ttsim_native_outputs(ttsim_native_ctx *c, GError **error);
+
+/* Native kernel lookup by name (NULL: none). */
+ttsim_native_fn ttsim_native_find(const char *kernel);
+/* Try to run the launch natively. Returns DECLINE when an operand does not
+ * qualify or the kernel declines (*why says which). */
+ttsim_native_status ttsim_native_run(struct ttsim_device *d, const ttml_launch *l, const char **why,
+                                     GError **error);
+
+/* Kernel families: name -> fn tables, NULL-terminated. */
+typedef struct ttsim_native_entry {
+    const char *name;
+    ttsim_native_fn fn;
+} ttsim_native_entry;
+extern const ttsim_native_entry ttsim_native_matmul_kernels[];
+extern const ttsim_native_entry ttsim_native_eltwise_kernels[];
+extern const ttsim_native_entry ttsim_native_rows_kernels[];
+extern const ttsim_native_entry ttsim_native_data_kernels[];
+extern const ttsim_native_entry ttsim_native_attn_kernels[];
+
 /* ---- the device (ttsim_plugin.c / ttsim_kernels.c) ---- */
-typedef struct ttsim_buf {
+struct ttsim_buf {
     ttsim_format fmt;
     gboolean shaped;             /* data holds a tiled image of `shape`        */
     ttsim_shape shape;
@@ -175,10 +364,12 @@ typedef struct ttsim_buf {
      * read and write it without converting (see ttsim_plugin.c). */
     float *shadow;
     gboolean shadow_valid;
-} ttsim_buf;
+};
 
 typedef struct ttsim_kstat {
     guint64 calls;
+    guint64 native_calls;        /* launches run natively on the tile images    */
+    const char *converted_why;   /* why the last converted launch was not native */
     double seconds, flops;
 } ttsim_kstat;
 
@@ -200,6 +391,13 @@ typedef struct ttsim_device {
     guint64 launches;
     double sim_s, sim_last_s, flops;
     GHashTable *kstats;          /* kernel name -> ttsim_kstat*                */
+    /* the core grid's host threads and their scratch */
+    ttsim_hosts *hosts;
+    void *relayout[TTML_LAUNCH_MAX_IN];   /* inputs re-tiled for a launch       */
+    size_t relayout_cap[TTML_LAUNCH_MAX_IN];
+    guint64 relayouts;                    /* how many times (stats)             */
+    void **wscratch;             /* [workers * TTSIM_WORKER_SLOTS]              */
+    size_t *wscratch_cap;
 } ttsim_device;
 
 /* Read the whole buffer as row-major host values of `dtype` into dst
@@ -220,6 +418,12 @@ gboolean ttsim_buf_commit_f32(ttsim_device *d, ttml_buffer *buf, int ndim, const
 /* tb->data holds new u32 values (row-major) for `shape`. */
 gboolean ttsim_buf_commit_u32(ttsim_device *d, ttml_buffer *buf, int ndim, const int64_t *shape,
                               GError **error);
+/* Make room for an image of `s` in fmt (the buffer's bytes may move) and
+ * charge it; on OOM the old charge and image stay. */
+gboolean ttsim_buf_prepare(ttsim_device *d, ttml_buffer *buf, ttsim_format fmt, const ttsim_shape *s,
+                           GError **error);
+/* Does the kernel read out[] before writing it (beta != 0, in-place state)? */
+gboolean ttsim_reads_outputs(const ttml_launch *l);
 /* Bytes the view takes on the device (its padded image). */
 double ttsim_view_bytes(const ttsim_device *d, const ttml_view *v);
 

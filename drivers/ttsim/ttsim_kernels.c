@@ -68,7 +68,7 @@ static size_t view_numel(const ttml_view *v)
 }
 
 /* Does the kernel read out[] before writing it? */
-static gboolean reads_outputs(const ttml_launch *l)
+gboolean ttsim_reads_outputs(const ttml_launch *l)
 {
     const char *k = l->kernel;
     if (strcmp(k, "matmul") == 0)
@@ -146,6 +146,28 @@ static void *scratch(ttsim_device *d, int slot, size_t bytes)
     return d->scratch[slot];
 }
 
+/* Add the launch's modelled device time to the totals. */
+static void account(ttsim_device *d, const ttml_launch *l, gboolean out_read, gboolean native,
+                    const char *why)
+{
+    ttsim_timing t;
+    ttsim_model_launch(d, l, out_read, &t);
+    d->launches++;
+    d->sim_s += t.seconds;
+    d->sim_last_s = t.seconds;
+    d->flops += t.flops;
+    ttsim_kstat *k = g_hash_table_lookup(d->kstats, l->kernel);
+    if (!k) {
+        k = g_new0(ttsim_kstat, 1);
+        g_hash_table_insert(d->kstats, g_strdup(l->kernel), k);
+    }
+    k->calls++;
+    if (native) k->native_calls++;
+    else k->converted_why = why;
+    k->seconds += t.seconds;
+    k->flops += t.flops;
+}
+
 gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *l, GError **error);
 
 gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *l, GError **error)
@@ -156,6 +178,28 @@ gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *
         return FALSE;
     }
     g_mutex_lock(&d->lock);
+    if (!d->cpu_opened) {
+        /* the converted path runs cpu kernels on the cpu driver's thread
+         * pool, and native matmul uses the OpenBLAS the cpu driver chose */
+        d->cpu_opened = TRUE;
+        GError *ignored = NULL;
+        if (!ttml_device_open("cpu", &ignored)) g_clear_error(&ignored);
+    }
+    const char *why = NULL;
+    ttsim_native_status st = ttsim_native_run(d, l, &why, error);
+    if (st != TTSIM_NATIVE_DECLINE) {
+        if (st == TTSIM_NATIVE_DONE) account(d, l, ttsim_reads_outputs(l), TRUE, NULL);
+        g_mutex_unlock(&d->lock);
+        return st == TTSIM_NATIVE_DONE;
+    }
+    if (!d->cfg.fallback) {
+        g_mutex_unlock(&d->lock);
+        g_set_error(error, TTML_ERROR, TTML_ERROR_UNSUPPORTED,
+                    "ttsim kernel '%s' cannot run natively on the tile images (%s) and the device was "
+                    "opened with fallback=off; drop fallback=off to run it on converted data",
+                    l->kernel, why ? why : "?");
+        return FALSE;
+    }
     ttml_kernel_fn fn = g_hash_table_lookup(d->cpu_fns, l->kernel);
     if (!fn) {
         fn = ttml_kernel_find("cpu", l->kernel);
@@ -169,16 +213,10 @@ gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *
         }
         g_hash_table_insert(d->cpu_fns, g_strdup(l->kernel), (gpointer)fn);
     }
-    if (!d->cpu_opened) {
-        /* the cpu kernels run on the cpu driver's thread pool, started by a cpu device */
-        d->cpu_opened = TRUE;
-        GError *ignored = NULL;
-        if (!ttml_device_open("cpu", &ignored)) g_clear_error(&ignored);
-    }
 
     gboolean is_mm = strcmp(l->kernel, "matmul") == 0;
     gboolean is_sdpa = strcmp(l->kernel, "sdpa_fwd") == 0 || strcmp(l->kernel, "sdpa_bwd") == 0;
-    gboolean out_read = reads_outputs(l);
+    gboolean out_read = ttsim_reads_outputs(l);
     int a_bits, b_bits;
     ttsim_fidelity_bits(d->cfg.fidelity, &a_bits, &b_bits);
     /* mantissa bits the stored operands already have */
@@ -278,22 +316,7 @@ gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *
         else
             ok = ttsim_buf_encode(d, v->buf, v->dtype, ndim, shape, fake[slot].data, error);
     }
-    if (ok) {
-        ttsim_timing t;
-        ttsim_model_launch(d, l, out_read, &t);
-        d->launches++;
-        d->sim_s += t.seconds;
-        d->sim_last_s = t.seconds;
-        d->flops += t.flops;
-        ttsim_kstat *k = g_hash_table_lookup(d->kstats, l->kernel);
-        if (!k) {
-            k = g_new0(ttsim_kstat, 1);
-            g_hash_table_insert(d->kstats, g_strdup(l->kernel), k);
-        }
-        k->calls++;
-        k->seconds += t.seconds;
-        k->flops += t.flops;
-    }
+    if (ok) account(d, l, out_read, FALSE, why);
     g_mutex_unlock(&d->lock);
     return ok;
 }

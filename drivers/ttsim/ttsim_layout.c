@@ -35,33 +35,6 @@ size_t ttsim_shape_bytes(const ttsim_shape *s, ttsim_format fmt)
     return (size_t)ttsim_shape_tiles(s) * ttsim_format_tile_bytes(fmt);
 }
 
-/* Store 16 values as block `blk` (0..63) of the tile at `tile`. */
-static inline void put16(ttsim_format fmt, guint8 *tile, int blk, const float v[16])
-{
-    switch (fmt) {
-    case TTSIM_FMT_FP32: memcpy(tile + (size_t)blk * 64, v, 64); break;
-    case TTSIM_FMT_BF16: {
-        guint16 *o = (guint16 *)(tile + (size_t)blk * 32);
-        for (int i = 0; i < 16; i++) o[i] = ttsim_f32_to_bf16(v[i]);
-        break;
-    }
-    default: ttsim_bfp8_encode_block(v, tile + blk, tile + 64 + (size_t)blk * 16); break;
-    }
-}
-
-static inline void get16(ttsim_format fmt, const guint8 *tile, int blk, float v[16])
-{
-    switch (fmt) {
-    case TTSIM_FMT_FP32: memcpy(v, tile + (size_t)blk * 64, 64); break;
-    case TTSIM_FMT_BF16: {
-        const guint16 *o = (const guint16 *)(tile + (size_t)blk * 32);
-        for (int i = 0; i < 16; i++) v[i] = ttsim_bf16_to_f32(o[i]);
-        break;
-    }
-    default: ttsim_bfp8_decode_block(tile[blk], tile + 64 + (size_t)blk * 16, v); break;
-    }
-}
-
 void ttsim_tilize(const float *src, const ttsim_shape *s, ttsim_format fmt, void *dst)
 {
     const gint64 rt = ceil_div(s->rows, TTSIM_TILE), ct = ceil_div(s->cols, TTSIM_TILE);
@@ -80,7 +53,7 @@ void ttsim_tilize(const float *src, const ttsim_shape *s, ttsim_format fmt, void
                             gint64 n = s->cols - col < 16 ? s->cols - col : 16;
                             memcpy(v, m + row * s->cols + col, (size_t)n * sizeof(float));
                         }
-                        put16(fmt, out, f * TTSIM_FACE + r, v);
+                        ttsim_put16(fmt, out, f * TTSIM_FACE + r, v);
                     }
     }
 }
@@ -100,7 +73,7 @@ void ttsim_untilize(const void *src, const ttsim_shape *s, ttsim_format fmt, flo
                         gint64 col = tc * TTSIM_TILE + (f % 2) * TTSIM_FACE;
                         if (row >= s->rows || col >= s->cols) continue;
                         float v[16];
-                        get16(fmt, in, f * TTSIM_FACE + r, v);
+                        ttsim_get16(fmt, in, f * TTSIM_FACE + r, v);
                         gint64 n = s->cols - col < 16 ? s->cols - col : 16;
                         memcpy(m + row * s->cols + col, v, (size_t)n * sizeof(float));
                     }

@@ -79,7 +79,7 @@ static gboolean recharge(ttsim_device *d, ttml_buffer *buf, ttsim_buf *tb, guint
 }
 
 /* Make room for the image of `s` in fmt and charge it. */
-static gboolean image_prepare(ttsim_device *d, ttml_buffer *buf, ttsim_format fmt, const ttsim_shape *s,
+gboolean ttsim_buf_prepare(ttsim_device *d, ttml_buffer *buf, ttsim_format fmt, const ttsim_shape *s,
                               GError **error)
 {
     ttsim_buf *tb = buf->handle;
@@ -116,7 +116,7 @@ gboolean ttsim_buf_commit_f32(ttsim_device *d, ttml_buffer *buf, int ndim, const
     ttsim_shape s;
     ttsim_shape_from(ndim, shape, &s);
     ttsim_format fmt = d->cfg.storage;
-    if (!image_prepare(d, buf, fmt, &s, error)) {
+    if (!ttsim_buf_prepare(d, buf, fmt, &s, error)) {
         tb->shadow_valid = FALSE;
         return FALSE;
     }
@@ -134,7 +134,7 @@ gboolean ttsim_buf_commit_u32(ttsim_device *d, ttml_buffer *buf, int ndim, const
     ttsim_buf *tb = buf->handle;
     ttsim_shape s;
     ttsim_shape_from(ndim, shape, &s);
-    if (!image_prepare(d, buf, TTSIM_FMT_U32, &s, error)) return FALSE;
+    if (!ttsim_buf_prepare(d, buf, TTSIM_FMT_U32, &s, error)) return FALSE;
     tb->fmt = TTSIM_FMT_U32;
     tb->shape = s;
     tb->numel = (size_t)(s.batch * s.rows * s.cols);
@@ -156,7 +156,7 @@ gboolean ttsim_buf_encode(ttsim_device *d, ttml_buffer *buf, ttml_dtype dtype, i
         return ttsim_buf_commit_f32(d, buf, ndim, shape, error);
     }
     ttsim_format fmt = format_for(d, dtype);
-    if (!image_prepare(d, buf, fmt, &s, error)) return FALSE;
+    if (!ttsim_buf_prepare(d, buf, fmt, &s, error)) return FALSE;
     if (fmt == TTSIM_FMT_U32) {
         memcpy(tb->data, src, numel * 4);
     } else if (dtype == TTML_DTYPE_BF16) {
@@ -217,6 +217,12 @@ static void *ttsim_open(const char *options, ttml_device_info *info, GError **er
     g_mutex_init(&d->lock);
     d->cpu_fns = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     d->kstats = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    int threads = cfg.threads > 0 ? cfg.threads : (int)g_get_num_processors();
+    if (threads > cfg.n_cores) threads = cfg.n_cores;
+    if (threads < 1) threads = 1;
+    d->hosts = ttsim_hosts_new(threads);
+    d->wscratch = g_new0(void *, (size_t)threads * TTSIM_WORKER_SLOTS);
+    d->wscratch_cap = g_new0(size_t, (size_t)threads * TTSIM_WORKER_SLOTS);
 
     const ttsim_arch *a = cfg.arch;
     if (info->struct_size == 0) info->struct_size = sizeof *info;
@@ -237,7 +243,7 @@ static void *ttsim_open(const char *options, ttml_device_info *info, GError **er
     info->mem_bytes[TTML_MEM_DRAM] = cfg.dram_bytes;
     info->mem_bytes[TTML_MEM_L1] = cfg.l1_bytes * (guint64)cfg.n_cores;
     info->n_cores = cfg.n_cores;
-    info->n_threads = 1;
+    info->n_threads = threads;
     info->dtypes = (1u << TTML_DTYPE_F32) | (1u << TTML_DTYPE_BF16) | (1u << TTML_DTYPE_U32);
     info->layouts = (1u << TTML_LAYOUT_ROW_MAJOR) | (1u << TTML_LAYOUT_TILE);
     return d;
@@ -260,8 +266,8 @@ static void print_report(ttsim_device *d)
                            d->name, d->sim_s, d->launches, d->flops,
                            d->sim_s > 0 ? d->flops / d->sim_s / 1e12 : 0.0, peak / 1e12,
                            d->sim_s > 0 ? 100.0 * d->flops / d->sim_s / peak : 0.0);
-    g_string_append_printf(s, "  %-20s %10s %14s %7s %12s\n", "kernel", "calls", "sim ms", "time%",
-                           "TFLOP/s");
+    g_string_append_printf(s, "  %-20s %10s %10s %14s %7s %12s\n", "kernel", "calls", "native", "sim ms",
+                           "time%", "TFLOP/s");
     GPtrArray *names = g_ptr_array_new();
     GHashTableIter it;
     gpointer key;
@@ -271,9 +277,12 @@ static void print_report(ttsim_device *d)
     for (guint i = 0; i < names->len; i++) {
         const char *n = g_ptr_array_index(names, i);
         const ttsim_kstat *k = g_hash_table_lookup(d->kstats, n);
-        g_string_append_printf(s, "  %-20s %10" G_GUINT64_FORMAT " %14.3f %6.1f%% %12.3f\n", n, k->calls,
-                               k->seconds * 1e3, d->sim_s > 0 ? 100.0 * k->seconds / d->sim_s : 0.0,
+        g_string_append_printf(s, "  %-20s %10" G_GUINT64_FORMAT " %10" G_GUINT64_FORMAT " %14.3f %6.1f%% %12.3f\n",
+                               n, k->calls, k->native_calls, k->seconds * 1e3, d->sim_s > 0 ? 100.0 * k->seconds / d->sim_s : 0.0,
                                k->seconds > 0 ? k->flops / k->seconds / 1e12 : 0.0);
+        if (k->native_calls < k->calls && k->converted_why)
+            g_string_append_printf(s, "  %-20s %10s converted on the host, last because of: %s\n", "", "",
+                                   k->converted_why);
     }
     g_ptr_array_unref(names);
     g_message("%s", s->str);
@@ -284,7 +293,13 @@ static void ttsim_close(void *dev)
 {
     ttsim_device *d = dev;
     if (d->cfg.report && d->launches > 0) print_report(d);
+    int workers = ttsim_hosts_count(d->hosts);
+    ttsim_hosts_free(d->hosts);
+    for (int i = 0; i < workers * TTSIM_WORKER_SLOTS; i++) g_aligned_free(d->wscratch[i]);
+    g_free(d->wscratch);
+    g_free(d->wscratch_cap);
     for (int i = 0; i < TTSIM_SCRATCH_SLOTS; i++) g_free(d->scratch[i]);
+    for (int i = 0; i < TTML_LAUNCH_MAX_IN; i++) g_free(d->relayout[i]);
     g_free(d->tmp);
     g_hash_table_unref(d->cpu_fns);
     g_hash_table_unref(d->kstats);
