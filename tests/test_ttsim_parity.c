@@ -130,6 +130,18 @@ static const op_case cases[] = {
     {"sdpa", op_sdpa, 3, {4, 4, 4}, {{2, 4, 8, 6}, {2, 4, 8, 6}, {2, 4, 8, 6}}, {F_RAND, F_RAND, F_RAND}, 0, 16, TRUE},
     {"sdpa_gqa", op_sdpa_gqa, 3, {4, 4, 4}, {{1, 4, 5, 8}, {1, 2, 9, 8}, {1, 2, 9, 8}},
      {F_RAND, F_RAND, F_RAND}, 0, 16, TRUE},
+    /* larger, tile-aligned and not: work split over many cores and host threads */
+    {"big_matmul", op_matmul, 2, {3, 2}, {{3, 96, 200}, {200, 130}}, {F_RAND, F_RAND}, 0, 8, TRUE},
+    {"big_linear", op_linear, 3, {3, 2, 1}, {{4, 64, 96}, {160, 96}, {160}}, {F_RAND, F_RAND, F_RAND}, 0, 8, TRUE},
+    {"big_add", op_add, 2, {3, 1}, {{4, 70, 96}, {96}}, {F_RAND, F_RAND}, 0, 4, FALSE},
+    {"big_gelu", op_gelu, 1, {2}, {{300, 130}}, {F_RAND}, 0, 6, FALSE},
+    {"big_layernorm", op_layernorm, 3, {3, 1, 1}, {{4, 100, 96}, {96}, {96}}, {F_RAND, F_RAND, F_RAND}, 0, 12, FALSE},
+    {"big_softmax", op_softmax, 1, {3}, {{4, 64, 130}}, {F_RAND}, 0, 8, FALSE},
+    {"big_cross_entropy", op_cross_entropy, 2, {2, 1}, {{300, 96}, {300}}, {F_RAND, F_IDS}, 30, 8, FALSE},
+    {"big_embedding", op_embedding, 2, {4, 2}, {{4, 1, 1, 100}, {96, 64}}, {F_IDS, F_RAND}, 96, 4, FALSE},
+    {"big_split_heads", op_split_heads, 1, {4}, {{2, 1, 100, 128}}, {F_RAND}, 0, 4, FALSE},
+    {"big_sdpa", op_sdpa, 3, {4, 4, 4}, {{2, 4, 100, 32}, {2, 4, 100, 32}, {2, 4, 100, 32}},
+     {F_RAND, F_RAND, F_RAND}, 0, 16, TRUE},
 };
 
 static size_t numel_of(int ndim, const int64_t *s)
@@ -222,10 +234,17 @@ static void parity_on(const char *spec, double eps, double eps_mm)
 {
     GError *err = NULL;
     ttml_device *cpu = ttml_device_open("cpu", &err);
-    ttml_device *sim = ttml_device_open(spec, &err);
+    /* TTSIM_PARITY_REPORT=1 prints ttsim's per-kernel table (native launches) */
+    gchar *full = g_getenv("TTSIM_PARITY_REPORT") ? g_strjoin(",", spec, "report=on", NULL) : g_strdup(spec);
+    ttml_device *sim = ttml_device_open(full, &err);
+    g_free(full);
     TTML_ASSERT_NO_ERROR(err);
+    /* TTSIM_PARITY_ONLY=gelu,softmax runs only those cases (debugging) */
+    const char *only = g_getenv("TTSIM_PARITY_ONLY");
+    gchar **names = only && *only ? g_strsplit(only, ",", -1) : NULL;
     for (size_t k = 0; k < G_N_ELEMENTS(cases); k++) {
         const op_case *c = &cases[k];
+        if (names && !g_strv_contains((const gchar *const *)names, c->name)) continue;
         run_result rc = {{0}}, rs = {{0}};
         run_on(cpu, c, &rc);
         run_on(sim, c, &rs);
@@ -245,6 +264,7 @@ static void parity_on(const char *spec, double eps, double eps_mm)
             g_array_unref(rs.vals[i]);
         }
     }
+    g_strfreev(names);
 }
 
 static void test_parity_bf16(void) { parity_on("ttsim:wormhole_b0,report=off", 1.0 / 256, 1.0 / 256); }
