@@ -22,6 +22,7 @@ gboolean ttml_set_grad_enabled(gboolean enabled)
 static void node_free(gpointer p)
 {
     ttml_node *n = p;
+    if (!n) return; /* already released by a backward that did not retain the graph */
     if (n->out && n->out->node == n) n->out->node = NULL;
     ttml_tensor_unref(n->out);
     for (int i = 0; i < n->n_in; i++) ttml_tensor_unref(n->in[i]);
@@ -77,23 +78,34 @@ void ttml_reset_graph(void)
 void ttml_graph_free_func_init(GPtrArray *g);
 void ttml_graph_free_func_init(GPtrArray *g) { g_ptr_array_set_free_func(g, node_free); }
 
-/* Run the nodes [from, len) in reverse creation order. */
-static gboolean run_backward(GPtrArray *g, gsize from, GError **error)
+/* Run the nodes [from, len) in reverse creation order. Unless `retain`, a
+ * node is released as soon as it ran (PyTorch frees a node's saved tensors
+ * the same way): when node i runs, every node that consumes its output has
+ * already run, so what it saved for backward and its references to its
+ * inputs are no longer needed, and activations are freed progressively
+ * while the gradients are being created (a much lower peak). */
+static gboolean run_backward(GPtrArray *g, gsize from, gboolean retain, GError **error)
 {
     gboolean prev = ttml_set_grad_enabled(FALSE);
     gboolean ok = TRUE;
     for (guint i = g->len; ok && i-- > from;) {
         ttml_node *n = g_ptr_array_index(g, i);
-        if (!n->out->grad) continue;
-        ttml_zone_begin(n->op, "backward");
-        ok = n->backward(n, error);
-        ttml_zone_end();
-        if (!ok) {
-            g_prefix_error(error, "backward of '%s': ", n->op);
-            break;
+        if (!n) continue;
+        if (n->out->grad) {
+            ttml_zone_begin(n->op, "backward");
+            ok = n->backward(n, error);
+            ttml_zone_end();
+            if (!ok) {
+                g_prefix_error(error, "backward of '%s': ", n->op);
+                break;
+            }
+            /* intermediate results keep no gradient (PyTorch's non-leaf rule) */
+            ttml_tensor_zero_grad(n->out);
         }
-        /* intermediate results keep no gradient (PyTorch's non-leaf rule) */
-        ttml_tensor_zero_grad(n->out);
+        if (!retain) {
+            node_free(n);
+            g->pdata[i] = NULL;
+        }
     }
     ttml_set_grad_enabled(prev);
     return ok;
@@ -105,7 +117,7 @@ gboolean ttml_graph_backward_from(gsize mark, ttml_tensor *out, ttml_tensor *gra
 {
     GPtrArray *g = graph();
     gboolean ok = mark <= g->len && ttml_tensor_accumulate_grad(out, grad, error);
-    if (ok) ok = run_backward(g, mark, error);
+    if (ok) ok = run_backward(g, mark, FALSE, error);
     if (mark <= g->len) g_ptr_array_set_size(g, (guint)mark);
     return ok;
 }
@@ -124,7 +136,7 @@ gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_gra
     ttml_tensor_unref(seed);
     if (!ok) return FALSE;
 
-    ok = run_backward(graph(), 0, error);
+    ok = run_backward(graph(), 0, retain_graph, error);
     if (!retain_graph) ttml_reset_graph();
     return ok;
 }

@@ -13,7 +13,13 @@
  * A free list is intrusive: the first 8 bytes of a cached block hold the next
  * pointer, so caching allocates nothing. Cached bytes are capped
  * (TTML_CPU_POOL_MAX_MB, default min(RAM / 4, 4 GiB), 0 = no caching); a
- * block that would exceed the cap is released. When an allocation fails the
+ * block that would exceed the cap is released. The cache also never makes
+ * the pool's footprint (bytes in use + cached) grow past the highest
+ * in-use figure seen so far plus 1/32 of it: a cache miss first releases
+ * cached blocks of other sizes (largest first). Without that rule the
+ * cache of a training step holds the freed activations while the
+ * gradients are allocated in other size classes, and the process's peak
+ * RSS becomes in-use peak + activations (GPT-2 124M: +0.5 GiB). When an allocation fails the
  * cache is emptied and the allocation retried. Everything cached is released
  * when the last cpu device closes; blocks freed after that are released
  * directly (buf->handle remembers the class). TTML_CPU_POOL_STATS=1 logs the
@@ -105,6 +111,29 @@ static void trim_locked(void)
     pool.stats.cached_bytes = 0;
 }
 
+/* Release cached blocks, largest classes first, until at most `target`
+ * bytes stay cached (lock held). */
+static void evict_locked(guint64 target)
+{
+    for (int c = POOL_CLASSES - 1; c >= 0 && pool.stats.cached_bytes > target; c--) {
+        size_t bytes = class_size(c);
+        while (pool.free_list[c] && pool.stats.cached_bytes > target) {
+            pool_block *b = pool.free_list[c];
+            POOL_UNPOISON(b, bytes);
+            pool.free_list[c] = b->next;
+            pool.stats.cached_bytes -= bytes;
+            block_release(b, bytes);
+        }
+    }
+}
+
+/* Footprint the cache may fill: the in-use peak (at least `live`) + 1/32. */
+static guint64 footprint_bound(guint64 live)
+{
+    guint64 peak = MAX(pool.stats.peak_live_bytes, live);
+    return peak + peak / 32;
+}
+
 static guint64 cap_from_env(guint64 ram_bytes)
 {
     const char *env = g_getenv("TTML_CPU_POOL_MAX_MB");
@@ -175,6 +204,8 @@ gboolean ttml_cpu_pool_alloc(ttml_buffer *buf, GError **error)
         p = b;
     }
     if (!p) {
+        guint64 live = pool.stats.live_bytes + bytes, bound = footprint_bound(live);
+        if (live + pool.stats.cached_bytes > bound) evict_locked(bound - live);
         p = block_new(bytes);
         if (!p && pool.stats.cached_bytes) { /* give the cache back, then retry */
             trim_locked();
@@ -217,7 +248,8 @@ void ttml_cpu_pool_free(ttml_buffer *buf)
     buf->handle = NULL;
     g_mutex_lock(&pool.lock);
     pool.stats.live_bytes -= MIN(pool.stats.live_bytes, (guint64)bytes);
-    if (pool.opens > 0 && pool.stats.cached_bytes + bytes <= pool.cap) {
+    if (pool.opens > 0 && pool.stats.cached_bytes + bytes <= pool.cap &&
+        pool.stats.live_bytes + pool.stats.cached_bytes + bytes <= footprint_bound(0)) {
         pool_block *b = p;
         b->next = pool.free_list[c];
         pool.free_list[c] = b;
