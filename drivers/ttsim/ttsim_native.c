@@ -88,6 +88,8 @@ static const char *qualify(ttsim_device *d, const ttml_view *v, gboolean stored,
     if (v->dtype != TTML_DTYPE_F32) return "a bf16 operand";
     if ((size_t)op->numel * 4 != v->buf->size) return "an f32 view that does not cover its buffer";
     if (stored) {
+        /* an output read in place but never written holds zeros: ttsim_native_outputs makes its image */
+        if (!op->tb->shaped && slot == -2) return NULL;
         if (!op->tb->shaped) return "an input that was never written";
         if (op->tb->fmt != d->cfg.storage) return "an input not in the storage format";
         if ((gint64)op->tb->numel != op->numel) return "an input whose image holds another number of elements";
@@ -130,6 +132,14 @@ gboolean ttsim_native_outputs(ttsim_native_ctx *c, GError **error)
             op->tb->shape = op->s;
             op->tb->numel = (size_t)op->numel;
             op->tb->shaped = TRUE;
+        } else if (!op->tb->shaped) {
+            /* read but never written: zeros (as the converted path decodes it) */
+            if (!ttsim_buf_prepare(d, op->buf, d->cfg.storage, &op->s, error)) return FALSE;
+            memset(op->tb->data, 0, ttsim_shape_bytes(&op->s, d->cfg.storage));
+            op->tb->fmt = d->cfg.storage;
+            op->tb->shape = op->s;
+            op->tb->numel = (size_t)op->numel;
+            op->tb->shaped = TRUE;
         }
         op->tb->shadow_valid = FALSE;
         ttsim_tiled_init(&op->t, op->tb->data, d->cfg.storage, &op->s);
@@ -154,7 +164,7 @@ ttsim_native_status ttsim_native_run(ttsim_device *d, const ttml_launch *l, cons
     for (int o = 0; o < l->n_out; o++) {
         gboolean read = ttsim_reads_outputs(l);
         for (int i = 0; i < l->n_in; i++) read = read || l->in[i].buf == l->out[o].buf;
-        if ((*why = qualify(d, &l->out[o], read, -1, &c.out[o]))) return TTSIM_NATIVE_DECLINE;
+        if ((*why = qualify(d, &l->out[o], read, -2, &c.out[o]))) return TTSIM_NATIVE_DECLINE;
         if (l->out[o].dtype != TTML_DTYPE_F32) {
             *why = "a non-f32 output";
             return TTSIM_NATIVE_DECLINE;
