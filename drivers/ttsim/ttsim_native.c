@@ -97,8 +97,30 @@ static const char *qualify(ttsim_device *d, const ttml_view *v, gboolean stored,
             ttsim_tiled_init(&op->t, op->tb->data, op->tb->fmt, &op->s);
         } else if (slot >= 0) {
             relayout(d, slot, op);
+        } else if (op->s.cols == op->tb->shape.cols || d->cfg.storage != TTSIM_FMT_BFP8B) {
+            /* an output updated in place, stored with another geometry (a
+             * [B, out] matmul result that the bias add sees as [B, 1, 1,
+             * out]): re-tile its image in place, as a reshape on the device
+             * would. Lossless: fp32 / bf16 values are re-stored exactly, and
+             * with the same columns the Bfp8_b blocks (face rows) keep their
+             * members. */
+            float *rows = g_malloc((size_t)op->numel * 4 + 4);
+            ttsim_untilize(op->tb->data, &op->tb->shape, op->tb->fmt, rows);
+            GError *e = NULL;
+            if (!ttsim_buf_prepare(d, op->buf, d->cfg.storage, &op->s, &e)) {
+                g_clear_error(&e);
+                g_free(rows);
+                return "an output updated in place, stored with another tile geometry (no device memory "
+                       "to re-tile it)";
+            }
+            ttsim_tilize(rows, &op->s, d->cfg.storage, op->tb->data);
+            g_free(rows);
+            op->tb->shape = op->s;
+            op->tb->shadow_valid = FALSE;
+            ttsim_tiled_init(&op->t, op->tb->data, op->tb->fmt, &op->s);
+            d->relayouts++;
         } else {
-            return "an output updated in place but stored with another tile geometry";
+            return "an output updated in place, stored in Bfp8_b with another number of columns";
         }
     }
     return NULL;
