@@ -1,6 +1,698 @@
-/* drivers/ttsim/ttsim_native_attn.c - native attn kernels (see ttsim_native.c). */
+/* drivers/ttsim/ttsim_native_attn.c - native attention kernels on the tile
+ * images: rope_fwd, rope_bwd, sdpa_fwd, sdpa_bwd (ttml/kernels_attn.h; the
+ * formulas are the cpu driver's, drivers/cpu/cpu_kernels_attn.c).
+ *
+ * rope: units = tile-rows of x seen as [batch*heads, S, D]; a core unpacks
+ * its tile-row, rotates each row with the cos / sin of its position (a
+ * table per (D, theta, pos_offset, S), computed in double as the cpu does
+ * and kept in a small cache) and packs the tile-row of out (which may be x).
+ *
+ * sdpa_fwd, as tt-metal's SDPA: units = (batch, head, q tile-row of 32
+ * query rows). A core unpacks its Q rows (operand A: truncated to the math
+ * fidelity's mantissa bits, as the converted path did) and the K / V rows of
+ * the head's kv head (operand B; causal: only up to the last visible key;
+ * consecutive units of the same kv head reuse what is unpacked), computes
+ * S = scale Q K^T, the softmax and O = P V in f32 with the host's
+ * single-threaded sgemm (fp32 products and sums, like the FPU's), packs its
+ * O tile-row and keeps each row's log-sum-exp in a host array that is
+ * written to out[1] once after the grid run.
+ *
+ * sdpa_bwd in three grid passes, race-free (every output tile-row and every
+ * host array entry is written by one unit):
+ *   1. units = (batch, head, q tile-row): D_i = rowsum(dO O) per query row.
+ *   2. units = (batch, kv head, kv tile-row of 32 keys): for every query
+ *      head of the group and the query rows that see these keys, unpack Q
+ *      and dO, recompute P^T = exp(scale K Q^T - lse) (keys x queries),
+ *      dS^T = P^T (V dO^T - D), accumulate dV = P^T dO, dK = scale dS^T Q
+ *      -> pack the dK / dV tile-rows, and keep dS in a host array.
+ *   3. units = (batch, head, q tile-row): dQ = scale dS K (K rows up to the
+ *      last visible key) -> pack the dQ tile-row.
+ *   dS is kept for whole kv-head groups at a time (passes 2 and 3 run per
+ *   chunk of groups when dS would exceed SDPA_DS_FLOATS). Five products per
+ *   score, as the cpu kernel.
+ * sgemm is OpenBLAS's cblas_sgemm (loaded as ttsim_native_matmul.c does,
+ * run with one OpenBLAS thread around the grid); without it sdpa declines.
+ */
 #include "ttsim_internal.h"
 
+#include <dlfcn.h>
+#include <limits.h>
+#include <math.h>
+
+/* ---- OpenBLAS (as in ttsim_native_matmul.c) ---- */
+
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float,
+                         float *, int);
+typedef void (*set_threads_fn)(int);
+typedef int (*get_threads_fn)(void);
+
+static struct {
+    gsize once;
+    sgemm_fn sgemm;
+    set_threads_fn set_threads;
+    get_threads_fn get_threads;
+} blas;
+
+static gboolean blas_load(void)
+{
+    if (g_once_init_enter(&blas.once)) {
+        void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
+        if (!h) h = dlopen("libopenblas.so.0", RTLD_NOW);
+        if (h) {
+            *(void **)&blas.sgemm = dlsym(h, "cblas_sgemm");
+            *(void **)&blas.set_threads = dlsym(h, "openblas_set_num_threads");
+            *(void **)&blas.get_threads = dlsym(h, "openblas_get_num_threads");
+        }
+        g_once_init_leave(&blas.once, 1);
+    }
+    return blas.sgemm != NULL;
+}
+
+/* Row-major C = alpha op(A) op(B) + beta C. */
+static void sgemm(int ta, int tb, gint64 m, gint64 n, gint64 k, float alpha, const float *a, gint64 lda,
+                  const float *b, gint64 ldb, float beta, float *c, gint64 ldc)
+{
+    blas.sgemm(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS, tb ? CBLAS_TRANS : CBLAS_NO_TRANS, (int)m,
+               (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* ---- shared helpers ---- */
+
+/* ATTN_VEC on a core function compiles it for AVX-512, AVX2 and baseline
+ * x86-64 and picks the best at load time (as the cpu driver's TTML_CPU_VEC):
+ * the softmax / exp loops vectorise; no FMA contraction under -std=c11, so
+ * the clones compute the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define ATTN_VEC __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ATTN_VEC
+#endif
+
+static char *vshape(const ttml_view *v, char *buf, size_t size)
+{
+    int nd = v->ndim < 0 ? 0 : v->ndim > TTML_MAX_DIMS ? TTML_MAX_DIMS : v->ndim;
+    return ttml_shape_str(nd, v->shape, buf, size);
+}
+
+static gint64 view_numel(const ttml_view *v)
+{
+    gint64 n = 1;
+    for (int i = 0; i < v->ndim; i++) n *= v->shape[i] > 0 ? v->shape[i] : 0;
+    return n;
+}
+
+/* Mantissa bits of operand A / B at the device's fidelity; 23 (no
+ * truncation) when the storage format has no more bits than that. */
+static void fidelity_bits(const ttsim_device *d, int *bits_a, int *bits_b)
+{
+    int stored = d->cfg.storage == TTSIM_FMT_FP32 ? 23 : d->cfg.storage == TTSIM_FMT_BF16 ? 7 : 6;
+    ttsim_fidelity_bits(d->cfg.fidelity, bits_a, bits_b);
+    if (*bits_a >= stored) *bits_a = 23;
+    if (*bits_b >= stored) *bits_b = 23;
+}
+
+/* Unpack tile-row g of t into dst (32 rows of t->ct * 32 floats) and
+ * truncate it to `bits` mantissa bits (bits < 23). */
+static void tilerow_get_bits(const ttsim_tiled *t, gint64 g, float *dst, int bits)
+{
+    ttsim_tilerow_get(t, g, dst);
+    if (bits < 23) ttsim_truncate_array(dst, (size_t)(t->ct * TTSIM_TILE * TTSIM_TILE), bits);
+}
+
+/* The cpu kernel's expf (Cephes polynomial, see cpu_kernels_attn.c), so
+ * that both drivers compute the same probabilities. The clamp of x to
+ * [-87, 88] (NaN kept) is done with bit masks, which GCC vectorises without
+ * -fno-trapping-math (it does not if-convert `x < -87 ? -87 : x`). */
+static inline __attribute__((always_inline)) float attn_expf(float x)
+{
+    union { float f; guint32 u; } cx = {x}, lo = {-87.0f}, hi = {88.0f};
+    const guint32 below = -(guint32)(x < -87.0f), above = -(guint32)(x > 88.0f);
+    cx.u = (cx.u & ~below) | (lo.u & below);
+    cx.u = (cx.u & ~above) | (hi.u & above);
+    x = cx.f;
+    const float shifter = 12582912.0f;
+    float t = x * 1.44269504088896341f + shifter;
+    float n = t - shifter;
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { float f; guint32 u; } tu = {t}, s;
+    s.u = (tu.u - 0x4B400000u + 127u) << 23;
+    return p * s.f;
+}
+
+/* max(a, b) for b not NaN, with a bit mask (vectorises, see attn_expf). */
+static inline __attribute__((always_inline)) float max_sel(float a, float b)
+{
+    union { float f; guint32 u; } ua = {a}, ub = {b};
+    const guint32 take_a = -(guint32)(a > b);
+    ub.u = (ua.u & take_a) | (ub.u & ~take_a);
+    return ub.f;
+}
+
+/* Reductions in 8 lanes, in the cpu kernel's order. */
+static inline __attribute__((always_inline)) float row_max(const float *x, gint64 n)
+{
+    float m[8];
+    for (int k = 0; k < 8; k++) m[k] = x[0];
+    gint64 j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) m[k] = max_sel(x[j + k], m[k]);
+    float r = x[0];
+    for (int k = 0; k < 8; k++) r = m[k] > r ? m[k] : r;
+    for (; j < n; j++) r = x[j] > r ? x[j] : r;
+    return r;
+}
+
+static inline __attribute__((always_inline)) float row_sum(const float *x, gint64 n)
+{
+    float m[8] = {0};
+    gint64 j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) m[k] += x[j + k];
+    float r = 0.0f;
+    for (int k = 0; k < 8; k++) r += m[k];
+    for (; j < n; j++) r += x[j];
+    return r;
+}
+
+static inline __attribute__((always_inline)) float row_dot(const float *x, const float *y, gint64 n)
+{
+    float m[8] = {0};
+    gint64 j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) m[k] += x[j + k] * y[j + k];
+    float r = 0.0f;
+    for (int k = 0; k < 8; k++) r += m[k];
+    for (; j < n; j++) r += x[j] * y[j];
+    return r;
+}
+
+/* A growing per-device buffer in the converted path's scratch slot (free
+ * during a native launch). */
+static float *dev_scratch(ttsim_device *d, int slot, size_t floats)
+{
+    size_t bytes = floats * sizeof(float) + 64;
+    if (d->scratch_cap[slot] < bytes) {
+        g_free(d->scratch[slot]);
+        d->scratch[slot] = g_malloc(bytes);
+        d->scratch_cap[slot] = bytes;
+    }
+    return d->scratch[slot];
+}
+
+/* ---- rope ---- */
+
+/* cos / sin of (pos0 + p) * theta^(-2i/D) for p < S, i < D/2, computed in
+ * double and rounded to float exactly as the cpu kernel's tables. A few
+ * tables are kept (one per layer shape), guarded by rope_lock, which is
+ * held while a launch uses its table. */
+#define ROPE_SLOTS 4
+
+typedef struct {
+    gint64 D, pos0, S;
+    float theta;
+    float *cs;                   /* [S][half] cos, then [S][half] sin         */
+} rope_table;
+
+static GMutex rope_lock;
+static rope_table rope_cache[ROPE_SLOTS];
+static int rope_next;
+
+static const rope_table *rope_table_get(gint64 D, float theta, gint64 pos0, gint64 S)
+{
+    for (int i = 0; i < ROPE_SLOTS; i++) {
+        rope_table *t = &rope_cache[i];
+        if (t->cs && t->D == D && t->theta == theta && t->pos0 == pos0 && t->S == S) return t;
+    }
+    rope_table *t = &rope_cache[rope_next];
+    rope_next = (rope_next + 1) % ROPE_SLOTS;
+    const gint64 half = D / 2;
+    g_free(t->cs);
+    t->D = D;
+    t->theta = theta;
+    t->pos0 = pos0;
+    t->S = S;
+    t->cs = g_new(float, 2 * S * half + 1);
+    double *inv = g_new(double, half + 1);
+    for (gint64 i = 0; i < half; i++) inv[i] = pow((double)theta, -2.0 * (double)i / (double)D);
+    for (gint64 p = 0; p < S; p++)
+        for (gint64 i = 0; i < half; i++) {
+            const double a = (double)(pos0 + p) * inv[i];
+            t->cs[p * half + i] = (float)cos(a);
+            t->cs[S * half + p * half + i] = (float)sin(a);
+        }
+    g_free(inv);
+    return t;
+}
+
+typedef struct {
+    ttsim_device *d;
+    const ttsim_tiled *x, *out;
+    const float *cosv, *sinv;    /* [S][half]                                  */
+    gint64 S, D;
+    float sign;                  /* +1 forward, -1 backward                    */
+} rope_job;
+
+/* One row: o[i] = x[i] cos - x[i + half] sin, o[i + half] = x[i + half] cos + x[i] sin. */
+static inline __attribute__((always_inline)) void rope_row(const float *restrict x, const float *restrict cs,
+                                                           const float *restrict sn, float *restrict o,
+                                                           gint64 half, float sign)
+{
+    for (gint64 i = 0; i < half; i++) {
+        const float a = x[i], b = x[i + half], cv = cs[i], sv = sign * sn[i];
+        o[i] = a * cv - b * sv;
+        o[i + half] = b * cv + a * sv;
+    }
+}
+
+/* unit = tile-row g of x: 32 positions of one (batch, head) */
+ATTN_VEC static void rope_core(void *ctx, int core, gint64 begin, gint64 end, int worker)
+{
+    (void)core;
+    const rope_job *j = ctx;
+    const gint64 ld = j->x->ct * TTSIM_TILE, half = j->D / 2;
+    float *xb = ttsim_worker_scratch(j->d, worker, 0, (size_t)(2 * TTSIM_TILE * ld) * sizeof(float));
+    float *ob = xb + TTSIM_TILE * ld;
+    for (gint64 g = begin; g < end; g++) {
+        const gint64 s0 = (g % j->x->rt) * TTSIM_TILE;
+        const gint64 rows = MIN((gint64)TTSIM_TILE, j->S - s0);
+        ttsim_tilerow_get(j->x, g, xb);
+        for (gint64 r = 0; r < rows; r++)
+            rope_row(xb + r * ld, j->cosv + (s0 + r) * half, j->sinv + (s0 + r) * half, ob + r * ld, half, j->sign);
+        ttsim_tilerow_put(j->out, g, ob);
+    }
+}
+
+static ttsim_native_status native_rope(ttsim_native_ctx *c, float sign, GError **error)
+{
+    const ttml_launch *l = c->l;
+    const char *name = l->kernel;
+    if (l->n_in != 1 || l->n_out != 1 || !l->params || l->params_size < sizeof(ttml_rope_params)) {
+        c->decline = "rope needs 1 input, 1 output and ttml_rope_params";
+        return TTSIM_NATIVE_DECLINE;
+    }
+    const ttml_rope_params *p = l->params;
+    const ttml_view *v = &l->in[0];
+    char sa[80], sb[80];
+    if (v->ndim < 2 || v->shape[v->ndim - 1] % 2 != 0) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE,
+                    "ttsim kernel '%s': in[0] shape %s must be [..., S, D] with D even (out[0] shape %s)", name,
+                    vshape(v, sa, sizeof sa), vshape(&l->out[0], sb, sizeof sb));
+        return TTSIM_NATIVE_ERROR;
+    }
+    if (view_numel(v) != view_numel(&l->out[0])) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE,
+                    "ttsim kernel '%s': in[0] of shape %s and out[0] of shape %s must have the same number "
+                    "of elements (%" G_GINT64_FORMAT " vs %" G_GINT64_FORMAT ")",
+                    name, vshape(v, sa, sizeof sa), vshape(&l->out[0], sb, sizeof sb), view_numel(v),
+                    view_numel(&l->out[0]));
+        return TTSIM_NATIVE_ERROR;
+    }
+    if (p->pos_offset < 0 || !(p->theta > 0.0f) || !isfinite(p->theta)) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                    "ttsim kernel '%s': theta %g and pos_offset %" G_GINT64_FORMAT
+                    " must be positive and non-negative",
+                    name, (double)p->theta, (gint64)p->pos_offset);
+        return TTSIM_NATIVE_ERROR;
+    }
+    const ttsim_shape *si = &c->in[0].s, *so = &c->out[0].s;
+    if (si->batch != so->batch || si->rows != so->rows || si->cols != so->cols) {
+        c->decline = "rope output of another shape than its input";
+        return TTSIM_NATIVE_DECLINE;
+    }
+    if (!ttsim_native_outputs(c, error)) return TTSIM_NATIVE_ERROR;
+    const gint64 S = si->rows, D = si->cols;
+    if (c->in[0].numel == 0) return TTSIM_NATIVE_DONE;
+    rope_job j = {c->d, &c->in[0].t, &c->out[0].t, NULL, NULL, S, D, sign};
+    g_mutex_lock(&rope_lock);
+    const rope_table *t = rope_table_get(D, p->theta, p->pos_offset, S);
+    j.cosv = t->cs;
+    j.sinv = t->cs + S * (D / 2);
+    ttsim_grid_run(c->d, ttsim_tiled_tilerows(j.x), TTSIM_TILE * D, rope_core, &j, NULL);
+    g_mutex_unlock(&rope_lock);
+    return TTSIM_NATIVE_DONE;
+}
+
+static ttsim_native_status native_rope_fwd(ttsim_native_ctx *c, GError **error)
+{
+    return native_rope(c, 1.0f, error);
+}
+
+static ttsim_native_status native_rope_bwd(ttsim_native_ctx *c, GError **error)
+{
+    return native_rope(c, -1.0f, error);
+}
+
+/* ---- sdpa ---- */
+
+/* sdpa_bwd keeps dS of up to this many floats (whole kv-head groups, at
+ * least one group) between its dK / dV and dQ passes. */
+#define SDPA_DS_FLOATS ((gint64)16 << 20)
+
+typedef struct {
+    ttsim_device *d;
+    const ttsim_tiled *q, *k, *v, *o, *dout;   /* inputs                       */
+    const ttsim_tiled *out, *dq, *dk, *dv;     /* outputs                      */
+    float *lse;                  /* [B*H*Sq]: fwd writes it, bwd reads it      */
+    float *di;                   /* bwd: rowsum(dO * O) [B*H*Sq]               */
+    float *ds;                   /* bwd: dS [heads of the chunk][Sq][Skv]      */
+    gint64 g0;                   /* bwd: first kv head (b * G + g) of the chunk */
+    gint64 B, H, G, Sq, Skv, D;
+    gint64 Dp;                   /* padded head size: row stride of the tile-rows */
+    gint64 off;                  /* Skv - Sq                                   */
+    gint64 n_qt, n_kt;           /* tile-rows of q / k per head                */
+    float scale;
+    int causal;
+    int bits_q, bits_kv;         /* operand A / B mantissa bits (23: all)      */
+} sdpa_job;
+
+/* Keys visible to query row i (a prefix of the keys). */
+static inline gint64 row_kv_len(const sdpa_job *j, gint64 i)
+{
+    return j->causal ? MIN(j->Skv, i + j->off + 1) : j->Skv;
+}
+
+/* K / V of kv head bg in a core's scratch: tile-rows [0, have) unpacked.
+ * Units of the same kv head follow each other on a core, so each K / V
+ * tile-row is unpacked about once per core. */
+typedef struct {
+    gint64 bg, have;
+    float *kb, *vb;              /* n_kt * 32 rows of Dp (vb NULL: K only)     */
+} kv_cache;
+
+static void kv_need(const sdpa_job *j, kv_cache *kc, gint64 bg, gint64 kv)
+{
+    const gint64 need = (kv + TTSIM_TILE - 1) / TTSIM_TILE;
+    if (kc->bg != bg) {
+        kc->bg = bg;
+        kc->have = 0;
+    }
+    for (gint64 t = kc->have; t < need; t++) {
+        tilerow_get_bits(j->k, bg * j->n_kt + t, kc->kb + t * TTSIM_TILE * j->Dp, j->bits_kv);
+        if (kc->vb) tilerow_get_bits(j->v, bg * j->n_kt + t, kc->vb + t * TTSIM_TILE * j->Dp, j->bits_kv);
+    }
+    kc->have = MAX(kc->have, need);
+}
+
+/* forward: unit u = (b, h, q tile-row) */
+ATTN_VEC static void sdpa_fwd_core(void *ctx, int core, gint64 begin, gint64 end, int worker)
+{
+    (void)core;
+    const sdpa_job *j = ctx;
+    const gint64 Dp = j->Dp, T = TTSIM_TILE, kvp = j->n_kt * T;
+    float *buf = ttsim_worker_scratch(j->d, worker, 0, (size_t)(2 * kvp * Dp + 2 * T * Dp + T * kvp) * sizeof(float));
+    kv_cache kc = {-1, 0, buf, buf + kvp * Dp};
+    float *qb = kc.vb + kvp * Dp, *ob = qb + T * Dp, *sc = ob + T * Dp;
+    for (gint64 u = begin; u < end; u++) {
+        const gint64 bh = u / j->n_qt, qt = u % j->n_qt;
+        const gint64 b = bh / j->H, h = bh % j->H, bg = b * j->G + h / (j->H / j->G);
+        const gint64 i0 = qt * T, m = MIN(T, j->Sq - i0);
+        const gint64 kv = j->causal ? MIN(j->Skv, i0 + m + j->off) : j->Skv;
+        kv_need(j, &kc, bg, kv);
+        tilerow_get_bits(j->q, bh * j->n_qt + qt, qb, j->bits_q);
+        sgemm(0, 1, m, kv, Dp, j->scale, qb, Dp, kc.kb, Dp, 0.0f, sc, kv);
+        for (gint64 r = 0; r < m; r++) {
+            float *row = sc + r * kv;
+            const gint64 n = row_kv_len(j, i0 + r);
+            const float mx = row_max(row, n);
+            for (gint64 c = 0; c < n; c++) row[c] = attn_expf(row[c] - mx);
+            const float sum = row_sum(row, n);
+            const float inv = 1.0f / sum;
+            for (gint64 c = 0; c < n; c++) row[c] *= inv;
+            for (gint64 c = n; c < kv; c++) row[c] = 0.0f;
+            j->lse[bh * j->Sq + i0 + r] = mx + logf(sum);
+        }
+        sgemm(0, 0, m, Dp, kv, 1.0f, sc, kv, kc.vb, Dp, 0.0f, ob, Dp);
+        ttsim_tilerow_put(j->out, bh * j->n_qt + qt, ob);
+    }
+}
+
+/* backward pass 1: unit u = (b, h, q tile-row) -> rowsum(dO O) */
+ATTN_VEC static void sdpa_di_core(void *ctx, int core, gint64 begin, gint64 end, int worker)
+{
+    (void)core;
+    const sdpa_job *j = ctx;
+    const gint64 Dp = j->Dp, T = TTSIM_TILE;
+    float *dob = ttsim_worker_scratch(j->d, worker, 0, (size_t)(2 * T * Dp) * sizeof(float));
+    float *ob = dob + T * Dp;
+    for (gint64 u = begin; u < end; u++) {
+        const gint64 bh = u / j->n_qt, i0 = (u % j->n_qt) * T, m = MIN(T, j->Sq - i0);
+        ttsim_tilerow_get(j->dout, u, dob);
+        ttsim_tilerow_get(j->o, u, ob);
+        for (gint64 r = 0; r < m; r++) j->di[bh * j->Sq + i0 + r] = row_dot(dob + r * Dp, ob + r * Dp, j->D);
+    }
+}
+
+/* backward pass 2: unit u = (b, kv head, kv tile-row) of the chunk -> dK, dV
+ * rows and the dS columns of these keys */
+ATTN_VEC static void sdpa_dkv_core(void *ctx, int core, gint64 begin, gint64 end, int worker)
+{
+    (void)core;
+    const sdpa_job *j = ctx;
+    const gint64 Dp = j->Dp, T = TTSIM_TILE, sqp = j->n_qt * T, rep = j->H / j->G;
+    float *buf = ttsim_worker_scratch(j->d, worker, 0,
+                                      (size_t)(4 * T * Dp + 2 * sqp * Dp + 2 * sqp * T) * sizeof(float));
+    float *kb = buf, *vb = kb + T * Dp, *dkb = vb + T * Dp, *dvb = dkb + T * Dp;
+    float *qb = dvb + T * Dp, *dob = qb + sqp * Dp, *Pt = dob + sqp * Dp, *dSt = Pt + sqp * T;
+    for (gint64 u = j->g0 * j->n_kt + begin; u < j->g0 * j->n_kt + end; u++) {
+        const gint64 bg = u / j->n_kt, kt = u % j->n_kt, b = bg / j->G, g = bg % j->G;
+        const gint64 j0 = kt * T, kvb = MIN(T, j->Skv - j0);
+        /* the first query tile-row with a query that sees key j0 */
+        const gint64 qt0 = j->causal ? MAX((gint64)0, j0 - j->off) / T : 0;
+        const gint64 r0 = qt0 * T, nq = j->Sq - r0;
+        tilerow_get_bits(j->k, u, kb, j->bits_kv);
+        tilerow_get_bits(j->v, u, vb, j->bits_kv);
+        memset(dkb, 0, (size_t)(2 * T * Dp) * sizeof(float));
+        for (gint64 h = g * rep; nq > 0 && h < (g + 1) * rep; h++) {
+            const gint64 bh = b * j->H + h;
+            const float *lse = j->lse + bh * j->Sq + r0, *di = j->di + bh * j->Sq + r0;
+            float *ds = j->ds + (bh - j->g0 * rep) * j->Sq * j->Skv;
+            for (gint64 qt = qt0; qt < j->n_qt; qt++) {
+                tilerow_get_bits(j->q, bh * j->n_qt + qt, qb + (qt - qt0) * T * Dp, j->bits_q);
+                ttsim_tilerow_get(j->dout, bh * j->n_qt + qt, dob + (qt - qt0) * T * Dp);
+            }
+            /* transposed blocks (keys x queries), so that every product is
+             * NN or NT: P^T = exp(scale K_blk Q^T - lse), masked entries 0 */
+            sgemm(0, 1, kvb, nq, Dp, j->scale, kb, Dp, qb, Dp, 0.0f, Pt, nq);
+            for (gint64 c = 0; c < kvb; c++) {
+                float *row = Pt + c * nq;
+                /* key j0 + c is seen by queries i >= j0 + c - off */
+                const gint64 rs = j->causal ? MIN(nq, MAX((gint64)0, j0 + c - j->off - r0)) : 0;
+                for (gint64 r = 0; r < rs; r++) row[r] = 0.0f;
+                for (gint64 r = rs; r < nq; r++) row[r] = attn_expf(row[r] - lse[r]);
+            }
+            /* dV += P^T dO;  dP^T = V_blk dO^T;  dS^T = P^T (dP^T - rowsum(dO O));  dK += scale dS^T Q */
+            sgemm(0, 0, kvb, Dp, nq, 1.0f, Pt, nq, dob, Dp, 1.0f, dvb, Dp);
+            sgemm(0, 1, kvb, nq, Dp, 1.0f, vb, Dp, dob, Dp, 0.0f, dSt, nq);
+            for (gint64 c = 0; c < kvb; c++) {
+                const float *pr = Pt + c * nq;
+                float *dsr = dSt + c * nq;
+                for (gint64 r = 0; r < nq; r++) dsr[r] = pr[r] * (dsr[r] - di[r]);
+            }
+            sgemm(0, 0, kvb, Dp, nq, j->scale, dSt, nq, qb, Dp, 1.0f, dkb, Dp);
+            /* keep dS (queries x keys) for pass 3 */
+            for (gint64 r = 0; r < nq; r++)
+                for (gint64 c = 0; c < kvb; c++) ds[(r0 + r) * j->Skv + j0 + c] = dSt[c * nq + r];
+        }
+        ttsim_tilerow_put(j->dk, u, dkb);
+        ttsim_tilerow_put(j->dv, u, dvb);
+    }
+}
+
+/* backward pass 3: unit u = (b, h, q tile-row) of the chunk -> dQ = scale dS K */
+ATTN_VEC static void sdpa_dq_core(void *ctx, int core, gint64 begin, gint64 end, int worker)
+{
+    (void)core;
+    const sdpa_job *j = ctx;
+    const gint64 Dp = j->Dp, T = TTSIM_TILE, kvp = j->n_kt * T, rep = j->H / j->G;
+    float *buf = ttsim_worker_scratch(j->d, worker, 0, (size_t)(kvp * Dp + T * Dp) * sizeof(float));
+    kv_cache kc = {-1, 0, buf, NULL};
+    float *dqb = buf + kvp * Dp;
+    for (gint64 u = j->g0 * rep * j->n_qt + begin; u < j->g0 * rep * j->n_qt + end; u++) {
+        const gint64 bh = u / j->n_qt, qt = u % j->n_qt;
+        const gint64 i0 = qt * T, m = MIN(T, j->Sq - i0);
+        const gint64 kv = j->causal ? MIN(j->Skv, i0 + m + j->off) : j->Skv;
+        kv_need(j, &kc, bh / rep, kv);
+        const float *ds = j->ds + ((bh - j->g0 * rep) * j->Sq + i0) * j->Skv;
+        sgemm(0, 0, m, Dp, kv, j->scale, ds, j->Skv, kc.kb, Dp, 0.0f, dqb, Dp);
+        ttsim_tilerow_put(j->dq, u, dqb);
+    }
+}
+
+/* The cpu kernel's shape checks of q, k, v; fills the sizes of j. */
+static gboolean sdpa_check(const ttml_launch *l, const ttml_sdpa_params *p, sdpa_job *j, GError **error)
+{
+    const ttml_view *q = &l->in[0], *k = &l->in[1], *v = &l->in[2];
+    const char *why = NULL;
+    if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
+        why = "all must be 4-D ([B, H, Sq, D], [B, G, Skv, D], [B, G, Skv, D])";
+    else if (k->shape[0] != q->shape[0] || k->shape[3] != q->shape[3])
+        why = "k must have q's batch B and head size D";
+    else if (memcmp(k->shape, v->shape, sizeof k->shape[0] * 4) != 0)
+        why = "k and v must have the same shape";
+    else if (k->shape[1] < 1 || q->shape[1] % k->shape[1] != 0)
+        why = "the query head count H must be a multiple of the kv head count G";
+    else if (q->shape[3] < 1 || k->shape[2] < 1)
+        why = "the head size D and the key count Skv must be at least 1";
+    else if (p->causal && k->shape[2] < q->shape[2])
+        why = "causal attention needs Skv >= Sq (query i sees keys j <= i + Skv - Sq)";
+    else if (q->shape[2] > INT_MAX || k->shape[2] > INT_MAX || q->shape[3] > INT_MAX)
+        why = "dims exceed the BLAS int range";
+    if (why) {
+        char sq[80], sk[80], sv[80];
+        g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE, "ttsim kernel '%s': q %s, k %s, v %s: %s", l->kernel,
+                    vshape(q, sq, sizeof sq), vshape(k, sk, sizeof sk), vshape(v, sv, sizeof sv), why);
+        return FALSE;
+    }
+    memset(j, 0, sizeof *j);
+    j->B = q->shape[0];
+    j->H = q->shape[1];
+    j->Sq = q->shape[2];
+    j->D = q->shape[3];
+    j->G = k->shape[1];
+    j->Skv = k->shape[2];
+    j->off = j->Skv - j->Sq;
+    j->Dp = (j->D + TTSIM_TILE - 1) / TTSIM_TILE * TTSIM_TILE;
+    j->n_qt = (j->Sq + TTSIM_TILE - 1) / TTSIM_TILE;
+    j->n_kt = (j->Skv + TTSIM_TILE - 1) / TTSIM_TILE;
+    j->scale = p->scale;
+    j->causal = p->causal != 0;
+    return TRUE;
+}
+
+/* View `v` must have exactly the dims (n, shape). */
+static gboolean sdpa_check_out(const ttml_launch *l, const char *slot, const ttml_view *v, int n,
+                               const int64_t *shape, GError **error)
+{
+    gboolean ok = v->ndim == n;
+    for (int d = 0; ok && d < n; d++) ok = v->shape[d] == shape[d];
+    if (ok) return TRUE;
+    char sa[80], sb[80];
+    g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE, "ttsim kernel '%s': %s has shape %s, expected %s", l->kernel,
+                slot, vshape(v, sa, sizeof sa), ttml_shape_str(n, shape, sb, sizeof sb));
+    return FALSE;
+}
+
+static ttsim_native_status native_sdpa_fwd(ttsim_native_ctx *c, GError **error)
+{
+    const ttml_launch *l = c->l;
+    if (l->n_in != 3 || l->n_out != 2 || !l->params || l->params_size < sizeof(ttml_sdpa_params)) {
+        c->decline = "sdpa_fwd needs 3 inputs, 2 outputs and ttml_sdpa_params";
+        return TTSIM_NATIVE_DECLINE;
+    }
+    sdpa_job j;
+    if (!sdpa_check(l, l->params, &j, error)) return TTSIM_NATIVE_ERROR;
+    const int64_t lse_shape[3] = {j.B, j.H, j.Sq};
+    if (!sdpa_check_out(l, "out[0] (o)", &l->out[0], 4, l->in[0].shape, error) ||
+        !sdpa_check_out(l, "out[1] (lse)", &l->out[1], 3, lse_shape, error))
+        return TTSIM_NATIVE_ERROR;
+    if (!blas_load()) {
+        c->decline = "OpenBLAS (libopenblas.so.0) is not available";
+        return TTSIM_NATIVE_DECLINE;
+    }
+    for (int i = 0; i < 3; i++)
+        for (int o = 0; o < 2; o++)
+            if (l->in[i].buf == l->out[o].buf) {
+                c->decline = "sdpa_fwd with an output aliasing an input";
+                return TTSIM_NATIVE_DECLINE;
+            }
+    if (!ttsim_native_outputs(c, error)) return TTSIM_NATIVE_ERROR;
+    if (j.B == 0 || j.H == 0 || j.Sq == 0) return TTSIM_NATIVE_DONE;
+    ttsim_device *d = c->d;
+    j.d = d;
+    j.q = &c->in[0].t;
+    j.k = &c->in[1].t;
+    j.v = &c->in[2].t;
+    j.out = &c->out[0].t;
+    fidelity_bits(d, &j.bits_q, &j.bits_kv);
+    j.lse = dev_scratch(d, 0, (size_t)(j.B * j.H * j.Sq));
+    int prev = blas.get_threads ? blas.get_threads() : 1;
+    if (blas.set_threads) blas.set_threads(1);
+    ttsim_grid_run(d, j.B * j.H * j.n_qt, TTSIM_TILE * j.Skv * j.Dp, sdpa_fwd_core, &j, NULL);
+    if (blas.set_threads) blas.set_threads(prev);
+    ttsim_tiled_from_host(&c->out[1].t, j.lse);
+    return TTSIM_NATIVE_DONE;
+}
+
+static ttsim_native_status native_sdpa_bwd(ttsim_native_ctx *c, GError **error)
+{
+    const ttml_launch *l = c->l;
+    if (l->n_in != 6 || l->n_out != 3 || !l->params || l->params_size < sizeof(ttml_sdpa_params)) {
+        c->decline = "sdpa_bwd needs 6 inputs, 3 outputs and ttml_sdpa_params";
+        return TTSIM_NATIVE_DECLINE;
+    }
+    sdpa_job j;
+    if (!sdpa_check(l, l->params, &j, error)) return TTSIM_NATIVE_ERROR;
+    const int64_t lse_shape[3] = {j.B, j.H, j.Sq};
+    if (!sdpa_check_out(l, "in[3] (o)", &l->in[3], 4, l->in[0].shape, error) ||
+        !sdpa_check_out(l, "in[4] (lse)", &l->in[4], 3, lse_shape, error) ||
+        !sdpa_check_out(l, "in[5] (do)", &l->in[5], 4, l->in[0].shape, error) ||
+        !sdpa_check_out(l, "out[0] (dq)", &l->out[0], 4, l->in[0].shape, error) ||
+        !sdpa_check_out(l, "out[1] (dk)", &l->out[1], 4, l->in[1].shape, error) ||
+        !sdpa_check_out(l, "out[2] (dv)", &l->out[2], 4, l->in[2].shape, error))
+        return TTSIM_NATIVE_ERROR;
+    if (!blas_load()) {
+        c->decline = "OpenBLAS (libopenblas.so.0) is not available";
+        return TTSIM_NATIVE_DECLINE;
+    }
+    for (int i = 0; i < 6; i++)
+        for (int o = 0; o < 3; o++)
+            if (l->in[i].buf == l->out[o].buf) {
+                c->decline = "sdpa_bwd with an output aliasing an input";
+                return TTSIM_NATIVE_DECLINE;
+            }
+    if (l->out[1].buf == l->out[0].buf || l->out[2].buf == l->out[0].buf || l->out[2].buf == l->out[1].buf) {
+        c->decline = "sdpa_bwd with outputs sharing a buffer";
+        return TTSIM_NATIVE_DECLINE;
+    }
+    if (!ttsim_native_outputs(c, error)) return TTSIM_NATIVE_ERROR;
+    if (j.B == 0) return TTSIM_NATIVE_DONE;
+    ttsim_device *d = c->d;
+    j.d = d;
+    j.q = &c->in[0].t;
+    j.k = &c->in[1].t;
+    j.v = &c->in[2].t;
+    j.o = &c->in[3].t;
+    j.dout = &c->in[5].t;
+    j.dq = &c->out[0].t;
+    j.dk = &c->out[1].t;
+    j.dv = &c->out[2].t;
+    fidelity_bits(d, &j.bits_q, &j.bits_kv);
+    const size_t rows = (size_t)(j.B * j.H * j.Sq);
+    j.lse = dev_scratch(d, 0, rows);
+    j.di = dev_scratch(d, 1, rows);
+    const gint64 rep = j.H / j.G, n_groups = j.B * j.G;
+    /* dS of whole kv-head groups, at most about SDPA_DS_FLOATS at a time */
+    const gint64 group_floats = MAX((gint64)1, rep * j.Sq * j.Skv);
+    const gint64 chunk = MAX((gint64)1, MIN(n_groups, SDPA_DS_FLOATS / group_floats));
+    j.ds = dev_scratch(d, 2, (size_t)(chunk * group_floats));
+    if (rows > 0) ttsim_tiled_to_host(&c->in[4].t, j.lse);
+    int prev = blas.get_threads ? blas.get_threads() : 1;
+    if (blas.set_threads) blas.set_threads(1);
+    if (rows > 0) ttsim_grid_run(d, j.B * j.H * j.n_qt, 2 * TTSIM_TILE * j.Dp, sdpa_di_core, &j, NULL);
+    for (j.g0 = 0; j.g0 < n_groups; j.g0 += chunk) {
+        const gint64 ng = MIN(chunk, n_groups - j.g0);
+        ttsim_grid_run(d, ng * j.n_kt, 4 * TTSIM_TILE * MAX(j.Sq, (gint64)1) * j.Dp * rep + 1, sdpa_dkv_core, &j,
+                       NULL);
+        if (rows > 0)
+            ttsim_grid_run(d, ng * rep * j.n_qt, TTSIM_TILE * j.Skv * j.Dp, sdpa_dq_core, &j, NULL);
+    }
+    if (blas.set_threads) blas.set_threads(prev);
+    return TTSIM_NATIVE_DONE;
+}
+
 const ttsim_native_entry ttsim_native_attn_kernels[] = {
+    {"rope_fwd", native_rope_fwd},
+    {"rope_bwd", native_rope_bwd},
+    {"sdpa_fwd", native_sdpa_fwd},
+    {"sdpa_bwd", native_sdpa_bwd},
     {NULL, NULL},
 };
