@@ -597,6 +597,37 @@ static void test_kernel_outputs_rounded(void)
     ttml_tensor_unref(t);
 }
 
+/* A launch the native kernels do not take (copy to bf16) runs on converted
+ * data by default and is a clear error with fallback=off. */
+static void test_fallback_option(void)
+{
+    int64_t s[1] = {5};
+    const float x[5] = {1.0f, 2.5f, -3.0f, 0.0f, 7.0f};
+    for (int strict = 0; strict < 2; strict++) {
+        ttml_device *d = open_dev(strict ? "ttsim:report=off,fallback=off" : "ttsim:report=off");
+        GError *err = NULL;
+        ttml_tensor *t = ttml_tensor_from_floats(d, 1, s, x, &err);
+        ttml_tensor *h = ttml_tensor_empty(d, 1, s, TTML_DTYPE_BF16, &err);
+        TTML_ASSERT_NO_ERROR(err);
+        ttml_launch l = {.kernel = "copy", .n_in = 1, .n_out = 1};
+        l.in[0] = ttml_tensor_view(t);
+        l.out[0] = ttml_tensor_view(h);
+        gboolean ok = ttml_kernel_launch(d, &l, &err);
+        if (strict) {
+            CU_ASSERT_FALSE(ok);
+            TTML_ASSERT_ERROR(err, TTML_ERROR_UNSUPPORTED, "cannot run natively");
+        } else {
+            CU_ASSERT_TRUE(ok);
+            TTML_ASSERT_NO_ERROR(err);
+            guint16 b[5];
+            CU_ASSERT_TRUE(ttml_tensor_read(h, b, &err));
+            for (int i = 0; i < 5; i++) CU_ASSERT_EQUAL(ttml_bf16_to_f32(b[i]), x[i]);
+        }
+        ttml_tensor_unref(h);
+        ttml_tensor_unref(t);
+    }
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -610,6 +641,7 @@ int main(void)
         {"timing model hand cases", test_timing},
         {"ttsim kernels = cpu kernels", test_kernel_set_matches_cpu},
         {"kernel outputs in storage format", test_kernel_outputs_rounded},
+        {"fallback=off: non-native launches are errors", test_fallback_option},
         CU_TEST_INFO_NULL,
     };
     return ttml_test_run("ttsim", tests, ttml_test_init_cpu, ttml_test_shutdown);

@@ -267,14 +267,14 @@ static void parity_on(const char *spec, double eps, double eps_mm)
     g_strfreev(names);
 }
 
-static void test_parity_bf16(void) { parity_on("ttsim:wormhole_b0,report=off", 1.0 / 256, 1.0 / 256); }
-static void test_parity_fp32(void) { parity_on("ttsim:blackhole,storage=fp32,report=off", 2e-6, 1.0 / 1024); }
+static void test_parity_bf16(void) { parity_on("ttsim:wormhole_b0,report=off,fallback=off", 1.0 / 256, 1.0 / 256); }
+static void test_parity_fp32(void) { parity_on("ttsim:blackhole,storage=fp32,report=off,fallback=off", 2e-6, 1.0 / 1024); }
 static void test_parity_bfp8(void)
 {
     /* bfp8_b: 7-bit magnitudes under a shared exponent: a value 2^-d below
      * its block's largest loses d more bits; normwise that is <= 2^-7 per
      * rounding relative to the block maximum (half a unit of 2^-6) */
-    parity_on("ttsim:n300,storage=bfp8_b,report=off", 1.0 / 128, 1.0 / 128);
+    parity_on("ttsim:n300,storage=bfp8_b,report=off,fallback=off", 1.0 / 128, 1.0 / 128);
 }
 
 /* ---- training parity ---- */
@@ -320,7 +320,8 @@ static void test_train_linear_regression(void)
 {
     char *dir = g_dir_make_tmp("ttsim_parity_XXXXXX", NULL);
     GArray *c = train(TTML_SOURCE_DIR "/configs/linear_regression.yaml", "cpu", 40, dir, "cpu.jsonl");
-    GArray *s = train(TTML_SOURCE_DIR "/configs/linear_regression.yaml", "ttsim:report=off", 40, dir, "sim.jsonl");
+    GArray *s = train(TTML_SOURCE_DIR "/configs/linear_regression.yaml", "ttsim:report=off,fallback=off", 40, dir,
+                       "sim.jsonl");
     CU_ASSERT_EQUAL_FATAL(c->len, 40);
     CU_ASSERT_EQUAL_FATAL(s->len, 40);
     /* the curves track each other: each loss within 5% of cpu's plus the
@@ -358,7 +359,7 @@ static void test_train_tiny_gpt2(void)
         ck, TTML_SOURCE_DIR);
     g_file_set_contents(cfg, yaml, -1, NULL);
     GArray *c = train(cfg, "cpu", 30, dir, "cpu.jsonl");
-    GArray *s = train(cfg, "ttsim:report=off", 30, dir, "sim.jsonl");
+    GArray *s = train(cfg, "ttsim:report=off,fallback=off", 30, dir, "sim.jsonl");
     CU_ASSERT_EQUAL_FATAL(c->len, 30);
     CU_ASSERT_EQUAL_FATAL(s->len, 30);
     if (g_getenv("TTSIM_PARITY_VERBOSE"))
@@ -386,6 +387,43 @@ static void test_train_tiny_gpt2(void)
 }
 
 /* A model too big for the architecture's DRAM stops cleanly with the OOM error. */
+/* The grid's split and every reduction are per simulated core, so the
+ * number of host threads running the cores cannot change a result: a model
+ * large enough for every kernel to use several cores and host threads trains
+ * to the same losses, bit for bit, on 1, 2 and 3 host threads. */
+static void test_host_threads_deterministic(void)
+{
+    char *dir = g_dir_make_tmp("ttsim_threads_XXXXXX", NULL);
+    char *cfg = g_build_filename(dir, "small.yaml", NULL);
+    char *yaml = g_strdup_printf(
+        "training_config:\n  seed: 11\n  batch_size: 8\n  max_steps: 4\n  learning_rate: 3.0e-3\n"
+        "  optimizer_type: adamw\n  scheduler_type: identity\n  model_type: nanogpt\n"
+        "  model_path: \"\"\n  eval_every: 0\n  log_interval: 1\n"
+        "  transformer_config:\n    num_heads: 2\n    embedding_dim: 64\n    num_blocks: 2\n"
+        "    vocab_size: 96\n    max_sequence_length: 64\n    dropout_prob: 0.1\n"
+        "device_config:\n  device: cpu\n"
+        "data_config:\n  type: text\n  path: %s/configs/nanogpt_shakespeare.yaml\n  val_fraction: 0.1\n",
+        TTML_SOURCE_DIR);
+    g_file_set_contents(cfg, yaml, -1, NULL);
+    GArray *t1 = train(cfg, "ttsim:report=off,fallback=off,threads=1", 4, dir, "t1.jsonl");
+    GArray *t2 = train(cfg, "ttsim:report=off,fallback=off,threads=2", 4, dir, "t2.jsonl");
+    GArray *t3 = train(cfg, "ttsim:report=off,fallback=off,threads=3", 4, dir, "t3.jsonl");
+    CU_ASSERT_EQUAL_FATAL(t1->len, 4);
+    CU_ASSERT_EQUAL_FATAL(t2->len, 4);
+    CU_ASSERT_EQUAL_FATAL(t3->len, 4);
+    for (guint i = 0; i < t1->len; i++) {
+        CU_ASSERT_EQUAL(g_array_index(t1, double, i), g_array_index(t2, double, i));
+        CU_ASSERT_EQUAL(g_array_index(t1, double, i), g_array_index(t3, double, i));
+    }
+    g_array_unref(t1);
+    g_array_unref(t2);
+    g_array_unref(t3);
+    g_free(yaml);
+    g_free(cfg);
+    g_free(dir);
+    ttml_test_init_cpu();
+}
+
 static void test_train_oom(void)
 {
     ttml_test_shutdown();
@@ -409,6 +447,7 @@ int main(void)
         {"every op on ttsim (bfp8_b) vs cpu", test_parity_bfp8},
         {"linear regression trains like cpu", test_train_linear_regression},
         {"tiny gpt2 trains like cpu", test_train_tiny_gpt2},
+        {"host threads do not change results", test_host_threads_deterministic},
         {"too big for DRAM: clean OOM", test_train_oom},
         CU_TEST_INFO_NULL,
     };
