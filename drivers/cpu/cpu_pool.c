@@ -191,10 +191,22 @@ gboolean ttml_cpu_pool_alloc(ttml_buffer *buf, GError **error)
                     buf->size);
         return FALSE;
     }
-    const size_t bytes = class_size(c);
+    size_t bytes = class_size(c);
     void *p = NULL;
     g_mutex_lock(&pool.lock);
     pool.stats.allocs++;
+    if (!pool.free_list[c] && bytes >= POOL_MMAP_MIN) {
+        /* no block of this size: a cached one up to 1.5 times as large serves
+         * (the block keeps its class); better than a fresh mmap and its
+         * page faults, and it keeps the footprint bound below from evicting
+         * blocks that the next phase of the step needs */
+        for (int k = c + 1; k <= c + 2 && k < POOL_CLASSES; k++)
+            if (pool.free_list[k]) {
+                c = k;
+                bytes = class_size(k);
+                break;
+            }
+    }
     if (pool.free_list[c]) {
         pool_block *b = pool.free_list[c];
         POOL_UNPOISON(b, bytes);
