@@ -10,12 +10,17 @@
 #   LINREG_STEPS=N   steps of the linreg case (default 5000)
 #   IMPLS="ttml torch"   which sides to run
 #   TTML_ARGS="..."  extra ttml-run arguments (e.g. --device profiler:cpu)
+#   ROUNDS=N         run each GPT case N times, ttml and torch alternating, and
+#                    print the median of the per-round ratios (default 1; this
+#                    machine's speed drifts by +-15% over minutes, so a ratio
+#                    from one pair of runs is only good to about that)
 #
 # Output: one machine-readable line per measurement, all starting "bench ":
 #   bench case=sgemm_peak gflops=... threads=2 core=SkylakeX
 #   bench case=nanogpt impl=ttml ms_per_step=... tokens_per_s=... peak_rss_mb=...
 #   bench case=nanogpt impl=torch ms_per_step=... tokens_per_s=... peak_rss_mb=...
 #   bench case=nanogpt ratio_ms=... ratio_rss=...        (ttml / torch; < 1 is better)
+#   bench case=nanogpt rounds=N ratio_ms_median=... ratio_ms_min=... ratio_ms_max=... ratio_rss_median=...
 #   bench case=gpt2_124m impl=ttml ... gflops=... peak_fraction=...
 #   bench case=linreg impl=ttml us_per_step=...
 # A side that fails prints "bench case=X impl=Y error=..." and the script goes on.
@@ -32,6 +37,9 @@ GPT2_WARMUP=${GPT2_WARMUP:-3}
 LINREG_STEPS=${LINREG_STEPS:-5000}
 IMPLS=${IMPLS:-"ttml torch"}
 TTML_ARGS=${TTML_ARGS:-}
+ROUNDS=${ROUNDS:-1}
+ratios_ms=()
+ratios_rss=()
 PY=/usr/bin/python3
 TIME=/usr/bin/time
 cases=("$@")
@@ -155,6 +163,24 @@ run_gpt() {
     fi
     if [ -n "$ttml_ms" ] && [ -n "$torch_ms" ]; then
         $PY -c "print(f'bench case=$case ratio_ms={$ttml_ms/$torch_ms:.2f} ratio_rss={$ttml_rss/$torch_rss:.2f}')"
+        ratios_ms+=("$($PY -c "print($ttml_ms/$torch_ms)")")
+        ratios_rss+=("$($PY -c "print($ttml_rss/$torch_rss)")")
+    fi
+}
+
+# run_gpt ROUNDS times; with more than one round, a summary of the ratios
+run_gpt_rounds() {
+    ratios_ms=()
+    ratios_rss=()
+    for ((r = 0; r < ROUNDS; r++)); do run_gpt "$1"; done
+    if [ "$ROUNDS" -gt 1 ] && [ ${#ratios_ms[@]} -gt 0 ]; then
+        $PY - "$1" "${#ratios_ms[@]}" "${ratios_ms[*]}" "${ratios_rss[*]}" <<'EOF'
+import statistics, sys
+case, n = sys.argv[1], sys.argv[2]
+ms, rss = [float(x) for x in sys.argv[3].split()], [float(x) for x in sys.argv[4].split()]
+print(f"bench case={case} rounds={n} ratio_ms_median={statistics.median(ms):.2f} ratio_ms_min={min(ms):.2f} "
+      f"ratio_ms_max={max(ms):.2f} ratio_rss_median={statistics.median(rss):.2f}")
+EOF
     fi
 }
 
@@ -190,10 +216,10 @@ run_linreg() {
 for c in "${cases[@]}"; do
     case $c in
     sgemm | sgemm_peak) run_sgemm ;;
-    nanogpt | tiny) run_gpt "$c" ;;
+    nanogpt | tiny) run_gpt_rounds "$c" ;;
     gpt2_124m | gpt2)
         [ -z "$peak_gflops" ] && [[ " ${cases[*]} " != *" sgemm "* ]] && run_sgemm
-        run_gpt gpt2_124m
+        run_gpt_rounds gpt2_124m
         ;;
     linreg) run_linreg ;;
     *) echo "bench case=$c error=unknown-case (known: sgemm nanogpt tiny gpt2_124m linreg)" ;;
