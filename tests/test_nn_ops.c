@@ -684,6 +684,38 @@ static void test_cross_entropy(void)
     ttml_tensor *list[] = {y1, g1, y2, g2};
     for (size_t i = 0; i < G_N_ELEMENTS(list); i++) ttml_tensor_unref(list[i]);
 
+    /* logits that only the loss holds (a model's head): the backward writes
+     * dlogits over them in place. The input's gradient through a matmul must
+     * equal the one computed while the caller still holds the logits (the
+     * copying path), bit for bit. */
+    {
+        static const int64_t hs[] = {6, 5}, ws[] = {8, 5};
+        ttml_tensor *h = ttml_test_rand_tensor(2, hs, -1, 1, TRUE);
+        ttml_tensor *w = ttml_test_rand_tensor(2, ws, -1, 1, FALSE);
+        ttml_tensor *ids = make_ids(4, ts, tv);
+        float *gh[2];
+        for (int keep = 0; keep < 2; keep++) {
+            ttml_tensor *lg = ttml_matmul(h, w, FALSE, TRUE, &err);   /* [6, 8] */
+            TTML_ASSERT_NO_ERROR(err);
+            ttml_tensor *l = ttml_cross_entropy_loss(lg, ids, 6, TTML_REDUCE_MEAN, &err);
+            TTML_ASSERT_NO_ERROR(err);
+            ttml_tensor *held = keep ? lg : NULL;
+            if (!keep) ttml_tensor_unref(lg);
+            CU_ASSERT_TRUE(ttml_backward(l, NULL, FALSE, &err));
+            TTML_ASSERT_NO_ERROR(err);
+            gh[keep] = ttml_test_read_floats(h->grad);
+            ttml_tensor_zero_grad(h);
+            ttml_tensor_unref(held);
+            ttml_tensor_unref(l);
+        }
+        for (int i = 0; i < 30; i++) CU_ASSERT_EQUAL(gh[0][i], gh[1][i]);
+        g_free(gh[0]);
+        g_free(gh[1]);
+        ttml_tensor_unref(ids);
+        ttml_tensor_unref(w);
+        ttml_tensor_unref(h);
+    }
+
     /* a longer vocabulary row (lanes + tail), [B, S] targets */
     static const int64_t l2s[] = {1, 1, 4, 45}, t2s[] = {1, 4};
     const guint32 tv2[4] = {0, 39, 17, 3};

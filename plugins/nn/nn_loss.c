@@ -33,6 +33,21 @@ static gboolean cross_entropy_backward(ttml_node *node, GError **error)
     ttml_tensor *logits = node->in[0];
     ttml_cross_entropy_params p = {node->state.i[0], (ttml_reduction)node->state.i[1]};
     ttml_tensor *in[4] = {logits, node->in[1], node->saved[0], dy};
+    /* When nothing but this node and the node that produced the logits
+     * holds them (a language model's head: [B, S, V] floats, 103 MB for
+     * GPT-2) and they have no gradient yet, dlogits overwrites the logits in
+     * place: the kernel reads each element before writing it, and the head's
+     * backward needs only dlogits. Saves one logits-sized tensor at the top
+     * of the backward's memory peak. */
+    gboolean alone = logits->ref == (logits->node ? 2 : 1) && logits->buf->ref == 1;
+    if (alone && !logits->grad && logits->dtype == TTML_DTYPE_F32) {
+        ttml_tensor *g = ttml_tensor_view_as(logits, logits->ndim, logits->shape, error);
+        if (!g || !nn_launch("cross_entropy_bwd", in, 4, g, &p, sizeof p, error)) {
+            ttml_tensor_unref(g);
+            return FALSE;
+        }
+        return nn_accumulate(logits, g, error);
+    }
     return nn_accumulate(logits, nn_launch_new("cross_entropy_bwd", in, 4, logits, logits->ndim, logits->shape,
                                                &p, sizeof p, error),
                          error);
