@@ -187,3 +187,13 @@ void *ttsim_worker_scratch(ttsim_device *d, int worker, int slot, size_t bytes)
     }
     return d->wscratch[i];
 }
+
+void *ttsim_launch_scratch(ttsim_device *d, int slot, size_t bytes)
+{
+    if (d->scratch_cap[slot] < bytes) {
+        g_free(d->scratch[slot]);
+        d->scratch[slot] = g_malloc(bytes ? bytes : 1);
+        d->scratch_cap[slot] = bytes;
+    }
+    return d->scratch[slot];
+}

@@ -290,6 +290,20 @@ void ttsim_grid_run(struct ttsim_device *d, gint64 units, gint64 elems_per_unit,
 #define TTSIM_WORKER_SLOTS 8
 void *ttsim_worker_scratch(struct ttsim_device *d, int worker, int slot, size_t bytes);
 
+/* Per-launch scratch of the device: slot 0..TTSIM_SCRATCH_SLOTS-1, at least
+ * `bytes` (grows, kept for the device's life; the converted path and the
+ * native kernels use the slots, never both in one launch). */
+void *ttsim_launch_scratch(struct ttsim_device *d, int slot, size_t bytes);
+
+/* ---- OpenBLAS for per-core block products (ttsim_blas.c) ---- */
+gboolean ttsim_blas_load(void);   /* FALSE: no libopenblas.so.0 */
+/* Row-major C = alpha op(A) op(B) + beta C (cblas_sgemm). */
+void ttsim_sgemm(int ta, int tb, gint64 m, gint64 n, gint64 k, float alpha, const float *a, gint64 lda,
+                 const float *b, gint64 ldb, float beta, float *c, gint64 ldc);
+/* One OpenBLAS thread per call around a grid run; returns the previous count. */
+int ttsim_blas_single_begin(void);
+void ttsim_blas_single_end(int prev);
+
 /* ---- native kernels (ttsim_native*.c) ----
  * A native kernel works on the tile images directly, split over the grid.
  * The dispatcher (ttsim_native.c) hands it the launch's operands once they

@@ -136,16 +136,6 @@ void ttsim_model_launch(const ttsim_device *d, const ttml_launch *l, gboolean ou
     ttsim_timing_eltwise(c, tiles, f, numel * (f > 0 ? f : 0), rd, wr, t);
 }
 
-static void *scratch(ttsim_device *d, int slot, size_t bytes)
-{
-    if (d->scratch_cap[slot] < bytes) {
-        g_free(d->scratch[slot]);
-        d->scratch[slot] = g_malloc(bytes ? bytes : 1);
-        d->scratch_cap[slot] = bytes;
-    }
-    return d->scratch[slot];
-}
-
 /* Add the launch's modelled device time to the totals. */
 static void account(ttsim_device *d, const ttml_launch *l, gboolean out_read, gboolean native,
                     const char *why)
@@ -277,7 +267,7 @@ gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *
             } else {
                 via[slot] = VIA_SCRATCH;
                 size_t es = ttml_dtype_size(src->dtype);
-                void *mem = scratch(d, slot, src->buf->size + 64);
+                void *mem = ttsim_launch_scratch(d, slot, src->buf->size + 64);
                 fake[slot].data = mem;
                 if (need) ok = ttsim_buf_decode(d, src->buf, src->dtype, mem, src->buf->size / es, error);
                 if (ok && private_copy) ttsim_truncate_array(mem, src->buf->size / 4, bits);

@@ -30,52 +30,13 @@
  *   dS is kept for whole kv-head groups at a time (passes 2 and 3 run per
  *   chunk of groups when dS would exceed SDPA_DS_FLOATS). Five products per
  *   score, as the cpu kernel.
- * sgemm is OpenBLAS's cblas_sgemm (loaded as ttsim_native_matmul.c does,
- * run with one OpenBLAS thread around the grid); without it sdpa declines.
+ * sgemm is OpenBLAS's cblas_sgemm (ttsim_blas.c, one OpenBLAS thread per
+ * call inside the grid run); without it sdpa declines.
  */
 #include "ttsim_internal.h"
 
-#include <dlfcn.h>
 #include <limits.h>
 #include <math.h>
-
-/* ---- OpenBLAS (as in ttsim_native_matmul.c) ---- */
-
-enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
-typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float,
-                         float *, int);
-typedef void (*set_threads_fn)(int);
-typedef int (*get_threads_fn)(void);
-
-static struct {
-    gsize once;
-    sgemm_fn sgemm;
-    set_threads_fn set_threads;
-    get_threads_fn get_threads;
-} blas;
-
-static gboolean blas_load(void)
-{
-    if (g_once_init_enter(&blas.once)) {
-        void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
-        if (!h) h = dlopen("libopenblas.so.0", RTLD_NOW);
-        if (h) {
-            *(void **)&blas.sgemm = dlsym(h, "cblas_sgemm");
-            *(void **)&blas.set_threads = dlsym(h, "openblas_set_num_threads");
-            *(void **)&blas.get_threads = dlsym(h, "openblas_get_num_threads");
-        }
-        g_once_init_leave(&blas.once, 1);
-    }
-    return blas.sgemm != NULL;
-}
-
-/* Row-major C = alpha op(A) op(B) + beta C. */
-static void sgemm(int ta, int tb, gint64 m, gint64 n, gint64 k, float alpha, const float *a, gint64 lda,
-                  const float *b, gint64 ldb, float beta, float *c, gint64 ldc)
-{
-    blas.sgemm(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS, tb ? CBLAS_TRANS : CBLAS_NO_TRANS, (int)m,
-               (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
-}
 
 /* ---- shared helpers ---- */
 
@@ -195,17 +156,10 @@ static inline __attribute__((always_inline)) float row_dot(const float *x, const
     return r;
 }
 
-/* A growing per-device buffer in the converted path's scratch slot (free
- * during a native launch). */
+/* A growing per-device buffer of `floats` floats in launch scratch slot `slot`. */
 static float *dev_scratch(ttsim_device *d, int slot, size_t floats)
 {
-    size_t bytes = floats * sizeof(float) + 64;
-    if (d->scratch_cap[slot] < bytes) {
-        g_free(d->scratch[slot]);
-        d->scratch[slot] = g_malloc(bytes);
-        d->scratch_cap[slot] = bytes;
-    }
-    return d->scratch[slot];
+    return ttsim_launch_scratch(d, slot, floats * sizeof(float) + 64);
 }
 
 /* ---- rope ---- */
@@ -418,7 +372,7 @@ ATTN_VEC static void sdpa_fwd_core(void *ctx, int core, gint64 begin, gint64 end
         const gint64 kv = j->causal ? MIN(j->Skv, i0 + m + j->off) : j->Skv;
         kv_need(j, &kc, bg, kv);
         tilerow_get_bits(j->q, bh * j->n_qt + qt, qb, j->bits_q);
-        sgemm(0, 1, m, kv, Dp, j->scale, qb, Dp, kc.kb, Dp, 0.0f, sc, kv);
+        ttsim_sgemm(0, 1, m, kv, Dp, j->scale, qb, Dp, kc.kb, Dp, 0.0f, sc, kv);
         for (gint64 r = 0; r < m; r++) {
             float *row = sc + r * kv;
             const gint64 n = row_kv_len(j, i0 + r);
@@ -430,7 +384,7 @@ ATTN_VEC static void sdpa_fwd_core(void *ctx, int core, gint64 begin, gint64 end
             for (gint64 c = n; c < kv; c++) row[c] = 0.0f;
             j->lse[bh * j->Sq + i0 + r] = mx + logf(sum);
         }
-        sgemm(0, 0, m, Dp, kv, 1.0f, sc, kv, kc.vb, Dp, 0.0f, ob, Dp);
+        ttsim_sgemm(0, 0, m, Dp, kv, 1.0f, sc, kv, kc.vb, Dp, 0.0f, ob, Dp);
         ttsim_tilerow_put(j->out, bh * j->n_qt + qt, ob);
     }
 }
@@ -481,7 +435,7 @@ ATTN_VEC static void sdpa_dkv_core(void *ctx, int core, gint64 begin, gint64 end
             }
             /* transposed blocks (keys x queries), so that every product is
              * NN or NT: P^T = exp(scale K_blk Q^T - lse), masked entries 0 */
-            sgemm(0, 1, kvb, nq, Dp, j->scale, kb, Dp, qb, Dp, 0.0f, Pt, nq);
+            ttsim_sgemm(0, 1, kvb, nq, Dp, j->scale, kb, Dp, qb, Dp, 0.0f, Pt, nq);
             for (gint64 c = 0; c < kvb; c++) {
                 float *row = Pt + c * nq;
                 /* key j0 + c is seen by queries i >= j0 + c - off */
@@ -490,14 +444,14 @@ ATTN_VEC static void sdpa_dkv_core(void *ctx, int core, gint64 begin, gint64 end
                 for (gint64 r = rs; r < nq; r++) row[r] = attn_expf(row[r] - lse[r]);
             }
             /* dV += P^T dO;  dP^T = V_blk dO^T;  dS^T = P^T (dP^T - rowsum(dO O));  dK += scale dS^T Q */
-            sgemm(0, 0, kvb, Dp, nq, 1.0f, Pt, nq, dob, Dp, 1.0f, dvb, Dp);
-            sgemm(0, 1, kvb, nq, Dp, 1.0f, vb, Dp, dob, Dp, 0.0f, dSt, nq);
+            ttsim_sgemm(0, 0, kvb, Dp, nq, 1.0f, Pt, nq, dob, Dp, 1.0f, dvb, Dp);
+            ttsim_sgemm(0, 1, kvb, nq, Dp, 1.0f, vb, Dp, dob, Dp, 0.0f, dSt, nq);
             for (gint64 c = 0; c < kvb; c++) {
                 const float *pr = Pt + c * nq;
                 float *dsr = dSt + c * nq;
                 for (gint64 r = 0; r < nq; r++) dsr[r] = pr[r] * (dsr[r] - di[r]);
             }
-            sgemm(0, 0, kvb, Dp, nq, j->scale, dSt, nq, qb, Dp, 1.0f, dkb, Dp);
+            ttsim_sgemm(0, 0, kvb, Dp, nq, j->scale, dSt, nq, qb, Dp, 1.0f, dkb, Dp);
             /* keep dS (queries x keys) for pass 3 */
             for (gint64 r = 0; r < nq; r++)
                 for (gint64 c = 0; c < kvb; c++) ds[(r0 + r) * j->Skv + j0 + c] = dSt[c * nq + r];
@@ -522,7 +476,7 @@ ATTN_VEC static void sdpa_dq_core(void *ctx, int core, gint64 begin, gint64 end,
         const gint64 kv = j->causal ? MIN(j->Skv, i0 + m + j->off) : j->Skv;
         kv_need(j, &kc, bh / rep, kv);
         const float *ds = j->ds + ((bh - j->g0 * rep) * j->Sq + i0) * j->Skv;
-        sgemm(0, 0, m, Dp, kv, j->scale, ds, j->Skv, kc.kb, Dp, 0.0f, dqb, Dp);
+        ttsim_sgemm(0, 0, m, Dp, kv, j->scale, ds, j->Skv, kc.kb, Dp, 0.0f, dqb, Dp);
         ttsim_tilerow_put(j->dq, u, dqb);
     }
 }
@@ -594,7 +548,7 @@ static ttsim_native_status native_sdpa_fwd(ttsim_native_ctx *c, GError **error)
     if (!sdpa_check_out(l, "out[0] (o)", &l->out[0], 4, l->in[0].shape, error) ||
         !sdpa_check_out(l, "out[1] (lse)", &l->out[1], 3, lse_shape, error))
         return TTSIM_NATIVE_ERROR;
-    if (!blas_load()) {
+    if (!ttsim_blas_load()) {
         c->decline = "OpenBLAS (libopenblas.so.0) is not available";
         return TTSIM_NATIVE_DECLINE;
     }
@@ -614,10 +568,9 @@ static ttsim_native_status native_sdpa_fwd(ttsim_native_ctx *c, GError **error)
     j.out = &c->out[0].t;
     fidelity_bits(d, &j.bits_q, &j.bits_kv);
     j.lse = dev_scratch(d, 0, (size_t)(j.B * j.H * j.Sq));
-    int prev = blas.get_threads ? blas.get_threads() : 1;
-    if (blas.set_threads) blas.set_threads(1);
+    int prev = ttsim_blas_single_begin();
     ttsim_grid_run(d, j.B * j.H * j.n_qt, TTSIM_TILE * j.Skv * j.Dp, sdpa_fwd_core, &j, NULL);
-    if (blas.set_threads) blas.set_threads(prev);
+    ttsim_blas_single_end(prev);
     ttsim_tiled_from_host(&c->out[1].t, j.lse);
     return TTSIM_NATIVE_DONE;
 }
@@ -639,7 +592,7 @@ static ttsim_native_status native_sdpa_bwd(ttsim_native_ctx *c, GError **error)
         !sdpa_check_out(l, "out[1] (dk)", &l->out[1], 4, l->in[1].shape, error) ||
         !sdpa_check_out(l, "out[2] (dv)", &l->out[2], 4, l->in[2].shape, error))
         return TTSIM_NATIVE_ERROR;
-    if (!blas_load()) {
+    if (!ttsim_blas_load()) {
         c->decline = "OpenBLAS (libopenblas.so.0) is not available";
         return TTSIM_NATIVE_DECLINE;
     }
@@ -675,8 +628,7 @@ static ttsim_native_status native_sdpa_bwd(ttsim_native_ctx *c, GError **error)
     const gint64 chunk = MAX((gint64)1, MIN(n_groups, SDPA_DS_FLOATS / group_floats));
     j.ds = dev_scratch(d, 2, (size_t)(chunk * group_floats));
     if (rows > 0) ttsim_tiled_to_host(&c->in[4].t, j.lse);
-    int prev = blas.get_threads ? blas.get_threads() : 1;
-    if (blas.set_threads) blas.set_threads(1);
+    int prev = ttsim_blas_single_begin();
     if (rows > 0) ttsim_grid_run(d, j.B * j.H * j.n_qt, 2 * TTSIM_TILE * j.Dp, sdpa_di_core, &j, NULL);
     for (j.g0 = 0; j.g0 < n_groups; j.g0 += chunk) {
         const gint64 ng = MIN(chunk, n_groups - j.g0);
@@ -685,7 +637,7 @@ static ttsim_native_status native_sdpa_bwd(ttsim_native_ctx *c, GError **error)
         if (rows > 0)
             ttsim_grid_run(d, ng * rep * j.n_qt, TTSIM_TILE * j.Skv * j.Dp, sdpa_dq_core, &j, NULL);
     }
-    if (blas.set_threads) blas.set_threads(prev);
+    ttsim_blas_single_end(prev);
     return TTSIM_NATIVE_DONE;
 }
 

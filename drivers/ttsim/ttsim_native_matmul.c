@@ -13,40 +13,10 @@
  *      adds beta times its unpacked output tiles, and packs its output
  *      tiles, rounding to the storage format.
  * Padding is zero in every image, so the products run over whole tiles.
- * sgemm is OpenBLAS's cblas_sgemm, the library the cpu driver loaded (or
- * libopenblas.so.0); without it the launch takes the converted path.
+ * sgemm is OpenBLAS's cblas_sgemm (ttsim_blas.c); without it the launch
+ * takes the converted path.
  */
 #include "ttsim_internal.h"
-
-#include <dlfcn.h>
-
-enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
-typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float,
-                         float *, int);
-typedef void (*set_threads_fn)(int);
-typedef int (*get_threads_fn)(void);
-
-static struct {
-    gsize once;
-    sgemm_fn sgemm;
-    set_threads_fn set_threads;
-    get_threads_fn get_threads;
-} blas;
-
-static gboolean blas_load(void)
-{
-    if (g_once_init_enter(&blas.once)) {
-        void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
-        if (!h) h = dlopen("libopenblas.so.0", RTLD_NOW);
-        if (h) {
-            *(void **)&blas.sgemm = dlsym(h, "cblas_sgemm");
-            *(void **)&blas.set_threads = dlsym(h, "openblas_set_num_threads");
-            *(void **)&blas.get_threads = dlsym(h, "openblas_get_num_threads");
-        }
-        g_once_init_leave(&blas.once, 1);
-    }
-    return blas.sgemm != NULL;
-}
 
 typedef struct {
     ttsim_device *d;
@@ -104,9 +74,8 @@ static void block_core(void *ctx, int core, gint64 begin, gint64 end, int worker
                 for (gint64 ni = n0; ni < n1; ni++)
                     ttsim_tile_get_ld(j->to, out_base + mi * j->nt + ni,
                                       c + (mi - m0) * TTSIM_TILE * ldc + (ni - n0) * TTSIM_TILE, (size_t)ldc);
-        blas.sgemm(CBLAS_ROW_MAJOR, j->p->trans_a ? CBLAS_TRANS : CBLAS_NO_TRANS,
-                   j->p->trans_b ? CBLAS_TRANS : CBLAS_NO_TRANS, rows, cols, k, j->p->alpha, a, (int)j->lda, bb,
-                   (int)j->ldb, j->p->beta, c, (int)ldc);
+        ttsim_sgemm(j->p->trans_a, j->p->trans_b, rows, cols, k, j->p->alpha, a, j->lda, bb, j->ldb, j->p->beta,
+                    c, ldc);
         for (gint64 mi = m0; mi < m1; mi++)
             for (gint64 ni = n0; ni < n1; ni++)
                 ttsim_tile_put_ld(j->to, out_base + mi * j->nt + ni,
@@ -141,7 +110,7 @@ static ttsim_native_status native_matmul(ttsim_native_ctx *c, GError **error)
         c->decline = "matmul needs 2 inputs, 1 output and ttml_matmul_params";
         return TTSIM_NATIVE_DECLINE;
     }
-    if (!blas_load()) {
+    if (!ttsim_blas_load()) {
         c->decline = "OpenBLAS (libopenblas.so.0) is not available";
         return TTSIM_NATIVE_DECLINE;
     }
@@ -179,23 +148,11 @@ static ttsim_native_status native_matmul(ttsim_native_ctx *c, GError **error)
     j.mt = O->t.rt;
     j.nt = O->t.ct;
     j.kt = (k + TTSIM_TILE - 1) / TTSIM_TILE;
-    /* the scratch slots of the converted path are free during a native launch */
     size_t na = (size_t)(A->s.batch * j.mat_a), nb = (size_t)(B->s.batch * B->t.rt * TTSIM_TILE * j.ldb);
-    if (d->scratch_cap[0] < na * 4) {
-        g_free(d->scratch[0]);
-        d->scratch[0] = g_malloc(na * 4 + 64);
-        d->scratch_cap[0] = na * 4 + 64;
-    }
-    if (d->scratch_cap[1] < nb * 4) {
-        g_free(d->scratch[1]);
-        d->scratch[1] = g_malloc(nb * 4 + 64);
-        d->scratch_cap[1] = nb * 4 + 64;
-    }
-    j.fa = d->scratch[0];
-    j.fb = d->scratch[1];
+    j.fa = ttsim_launch_scratch(d, 0, na * 4 + 64);
+    j.fb = ttsim_launch_scratch(d, 1, nb * 4 + 64);
     j.a_tiles = ttsim_tiled_count(&A->t);
-    int prev = blas.get_threads ? blas.get_threads() : 1;
-    if (blas.set_threads) blas.set_threads(1);
+    int prev = ttsim_blas_single_begin();
     ttsim_grid_run(d, j.a_tiles + ttsim_tiled_count(&B->t), TTSIM_TILE_ELEMS, unpack_core, &j, NULL);
     if (m > 0 && n > 0 && bo > 0) {
         choose_blocks(d->cfg.n_cores, bo, j.mt, j.nt, &j.pm, &j.pn);
@@ -203,7 +160,7 @@ static ttsim_native_status native_matmul(ttsim_native_ctx *c, GError **error)
         j.bn = (j.nt + j.pn - 1) / j.pn;
         ttsim_grid_run(d, bo * j.bm * j.bn, j.pm * j.pn * j.kt * TTSIM_TILE_ELEMS, block_core, &j, NULL);
     }
-    if (blas.set_threads) blas.set_threads(prev);
+    ttsim_blas_single_end(prev);
     return TTSIM_NATIVE_DONE;
 }
 
