@@ -18,6 +18,7 @@
  * 2 cores, see attn_parallel()).
  */
 #include "cpu_internal.h"
+#include "../common/ttml_kernel_math.h"   /* exp and 8-lane reductions, shared with ttsim */
 
 #include <limits.h>
 #include <math.h>
@@ -65,76 +66,10 @@ static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, 
                             alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
-/* expf for x <= 88 (Cephes polynomial, ~1 ulp), written branch-free so that
- * the softmax loops vectorise (this file is compiled with -fno-trapping-math,
- * without which GCC will not if-convert the clamps). Arguments below -87 give ~1e-38 instead of 0
- * (irrelevant next to the row maximum's exp(0) = 1); NaN stays NaN. */
-static inline float attn_expf(float x)
-{
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    const float shifter = 12582912.0f;                 /* 1.5 * 2^23: round to int */
-    float t = x * 1.44269504088896341f + shifter;
-    float n = t - shifter;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    union { float f; guint32 u; } tu = {t}, s;
-    s.u = (tu.u - 0x4B400000u + 127u) << 23;           /* 2^n */
-    return p * s.f;
-}
-
-/* Reductions in 8 independent lanes, so that they vectorise without
- * -ffast-math (the summation order differs from a plain loop's, not its
- * accuracy). Always inlined, so that they are compiled for the caller's
- * TTML_CPU_VEC clone (AVX-512 / AVX2), not for baseline x86-64. */
-static inline __attribute__((always_inline)) float row_max(const float *x, int64_t n)
-{
-    float m[8];
-    for (int k = 0; k < 8; k++) m[k] = x[0];
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; k++) m[k] = x[j + k] > m[k] ? x[j + k] : m[k];
-    float r = x[0];
-    for (int k = 0; k < 8; k++) r = m[k] > r ? m[k] : r;
-    for (; j < n; j++) r = x[j] > r ? x[j] : r;
-    return r;
-}
-
-static inline __attribute__((always_inline)) float row_sum(const float *x, int64_t n)
-{
-    float m[8] = {0};
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; k++) m[k] += x[j + k];
-    float r = 0.0f;
-    for (int k = 0; k < 8; k++) r += m[k];
-    for (; j < n; j++) r += x[j];
-    return r;
-}
-
-static inline __attribute__((always_inline)) float row_dot(const float *x, const float *y, int64_t n)
-{
-    float m[8] = {0};
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; k++) m[k] += x[j + k] * y[j + k];
-    float r = 0.0f;
-    for (int k = 0; k < 8; k++) r += m[k];
-    for (; j < n; j++) r += x[j] * y[j];
-    return r;
-}
-
 /* x[j] = exp(x[j] - sub) for j < n. */
 static inline __attribute__((always_inline)) void row_exp(float *x, int64_t n, float sub)
 {
-    for (int64_t j = 0; j < n; j++) x[j] = attn_expf(x[j] - sub);
+    for (int64_t j = 0; j < n; j++) x[j] = ttml_km_attn_expf(x[j] - sub);
 }
 
 /* ---- heads_split / heads_merge ---- */
@@ -385,9 +320,9 @@ TTML_CPU_VEC static void sdpa_fwd_range(void *vctx, size_t begin, size_t end)
         for (int64_t r = 0; r < m; r++) {
             float *row = sc + r * kv;
             const int64_t n = row_kv_len(c, i0 + r);
-            const float mx = row_max(row, n);
+            const float mx = ttml_km_row8_max(row, n);
             row_exp(row, n, mx);
-            const float sum = row_sum(row, n);
+            const float sum = ttml_km_row8_sum(row, n);
             const float inv = 1.0f / sum;
             for (int64_t j = 0; j < n; j++) row[j] *= inv;
             for (int64_t j = n; j < kv; j++) row[j] = 0.0f;
@@ -434,7 +369,7 @@ TTML_CPU_VEC static void sdpa_bwd_range(void *vctx, size_t begin, size_t end)
                 sgemm(0, 1, m, kv, D, 1.0f, dop, D, vp, D, 0.0f, dP, kv);
                 /* dS = P * (dP - rowsum(dO * O)) */
                 for (int64_t r = 0; r < m; r++) {
-                    const float di = row_dot(dop + r * D, op + r * D, D);
+                    const float di = ttml_km_row8_dot(dop + r * D, op + r * D, D);
                     const float *pr = P + r * kv;
                     float *ds = dP + r * kv;
                     for (int64_t j = 0; j < kv; j++) ds[j] = pr[j] * (ds[j] - di);

@@ -70,7 +70,7 @@ TTML_CPU_VEC static void layernorm_fwd_range(void *vctx, size_t begin, size_t en
     for (size_t r = begin; r < end; r++) {
         const float *x = c->x + r * f;
         float *y = c->y + r * f;
-        const float mean = nn_row_sum(x, f) * inv_f;
+        const float mean = ttml_km_row_sum(x, f) * inv_f;
         float s[NN_LANES] = {0};
         size_t j = 0;
         for (; j + NN_LANES <= f; j += NN_LANES)
@@ -263,7 +263,7 @@ TTML_CPU_VEC static void rmsnorm_fwd_range(void *vctx, size_t begin, size_t end)
     for (size_t r = begin; r < end; r++) {
         const float *x = c->x + r * f;
         float *y = c->y + r * f;
-        const float ms = nn_row_dot(x, x, f) / (float)f;
+        const float ms = ttml_km_row_dot(x, x, f) / (float)f;
         const float rstd = 1.0f / sqrtf(ms + c->eps);
         for (size_t j = 0; j < f; j++) y[j] = x[j] * rstd * c->gamma[j];
         c->out_rstd[r] = rstd;

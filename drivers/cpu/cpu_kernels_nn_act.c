@@ -60,7 +60,7 @@ TTML_CPU_VEC static void gelu_fwd_range(void *vctx, size_t begin, size_t end)
     float *y = c->o0;
     for (size_t i = begin; i < end; i++) {
         const float v = x[i];
-        const float t = nn_tanhf(GELU_K * (v + GELU_C * v * v * v));
+        const float t = ttml_km_tanhf(GELU_K * (v + GELU_C * v * v * v));
         y[i] = 0.5f * v * (1.0f + t);
     }
 }
@@ -72,7 +72,7 @@ TTML_CPU_VEC static void gelu_bwd_range(void *vctx, size_t begin, size_t end)
     float *dx = c->o0;
     for (size_t i = begin; i < end; i++) {
         const float v = x[i];
-        const float t = nn_tanhf(GELU_K * (v + GELU_C * v * v * v));
+        const float t = ttml_km_tanhf(GELU_K * (v + GELU_C * v * v * v));
         const float du = GELU_K * (1.0f + 3.0f * GELU_C * v * v);
         dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
     }
@@ -95,7 +95,7 @@ TTML_CPU_VEC static void silu_fwd_range(void *vctx, size_t begin, size_t end)
     const act_ctx *c = vctx;
     const float *x = c->a;
     float *y = c->o0;
-    for (size_t i = begin; i < end; i++) y[i] = x[i] * nn_sigmoidf(x[i]);
+    for (size_t i = begin; i < end; i++) y[i] = x[i] * ttml_km_sigmoidf(x[i]);
 }
 
 TTML_CPU_VEC static void silu_bwd_range(void *vctx, size_t begin, size_t end)
@@ -104,7 +104,7 @@ TTML_CPU_VEC static void silu_bwd_range(void *vctx, size_t begin, size_t end)
     const float *x = c->a, *dy = c->b;
     float *dx = c->o0;
     for (size_t i = begin; i < end; i++) {
-        const float s = nn_sigmoidf(x[i]);
+        const float s = ttml_km_sigmoidf(x[i]);
         dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
     }
 }
@@ -126,7 +126,7 @@ TTML_CPU_VEC static void swiglu_fwd_range(void *vctx, size_t begin, size_t end)
     const act_ctx *c = vctx;
     const float *g = c->a, *u = c->b;
     float *y = c->o0;
-    for (size_t i = begin; i < end; i++) y[i] = g[i] * nn_sigmoidf(g[i]) * u[i];
+    for (size_t i = begin; i < end; i++) y[i] = g[i] * ttml_km_sigmoidf(g[i]) * u[i];
 }
 
 TTML_CPU_VEC static void swiglu_bwd_range(void *vctx, size_t begin, size_t end)
@@ -135,7 +135,7 @@ TTML_CPU_VEC static void swiglu_bwd_range(void *vctx, size_t begin, size_t end)
     const float *g = c->a, *u = c->b, *dy = c->c;
     float *dg = c->o0, *du = c->o1;
     for (size_t i = begin; i < end; i++) {
-        const float s = nn_sigmoidf(g[i]);
+        const float s = ttml_km_sigmoidf(g[i]);
         const float d = dy[i];
         dg[i] = d * u[i] * s * (1.0f + g[i] * (1.0f - s));
         du[i] = d * g[i] * s;
@@ -161,8 +161,8 @@ TTML_CPU_VEC static void softmax_fwd_range(void *vctx, size_t begin, size_t end)
     for (size_t r = begin; r < end; r++) {
         const float *x = c->a + r * f;
         float *y = c->o0 + r * f;
-        const float m = nn_row_max(x, f);
-        const float inv = 1.0f / nn_row_exp_sum(x, y, f, m);
+        const float m = ttml_km_row_max(x, f);
+        const float inv = 1.0f / ttml_km_row_exp_sum(x, y, f, m);
         for (size_t j = 0; j < f; j++) y[j] *= inv;
     }
 }
@@ -174,7 +174,7 @@ TTML_CPU_VEC static void softmax_bwd_range(void *vctx, size_t begin, size_t end)
     for (size_t r = begin; r < end; r++) {
         const float *y = c->a + r * f, *dy = c->b + r * f;
         float *dx = c->o0 + r * f;
-        const float s = nn_row_dot(dy, y, f);
+        const float s = ttml_km_row_dot(dy, y, f);
         for (size_t j = 0; j < f; j++) dx[j] = y[j] * (dy[j] - s);
     }
 }
@@ -186,8 +186,8 @@ TTML_CPU_VEC static void log_softmax_fwd_range(void *vctx, size_t begin, size_t 
     for (size_t r = begin; r < end; r++) {
         const float *x = c->a + r * f;
         float *y = c->o0 + r * f;
-        const float m = nn_row_max(x, f);
-        const float shift = m + logf(nn_row_exp_sum_only(x, f, m));
+        const float m = ttml_km_row_max(x, f);
+        const float shift = m + logf(ttml_km_row_exp_sum_only(x, f, m));
         for (size_t j = 0; j < f; j++) y[j] = x[j] - shift;
     }
 }
@@ -199,8 +199,8 @@ TTML_CPU_VEC static void log_softmax_bwd_range(void *vctx, size_t begin, size_t 
     for (size_t r = begin; r < end; r++) {
         const float *y = c->a + r * f, *dy = c->b + r * f;
         float *dx = c->o0 + r * f;
-        const float s = nn_row_sum(dy, f);
-        for (size_t j = 0; j < f; j++) dx[j] = dy[j] - nn_expf(y[j]) * s;
+        const float s = ttml_km_row_sum(dy, f);
+        for (size_t j = 0; j < f; j++) dx[j] = dy[j] - ttml_km_expf(y[j]) * s;
     }
 }
 
@@ -236,15 +236,6 @@ gboolean ttml_cpu_log_softmax_bwd(ttml_device *dev, const ttml_launch *l, GError
 
 /* ---- dropout: the mask is a hash of (seed, counter + i), never stored ---- */
 
-static inline guint64 mix64(guint64 x)
-{
-    x ^= x >> 30;
-    x *= G_GUINT64_CONSTANT(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= G_GUINT64_CONSTANT(0x94d049bb133111eb);
-    x ^= x >> 31;
-    return x;
-}
 
 TTML_CPU_VEC static void dropout_range(void *vctx, size_t begin, size_t end)
 {
@@ -254,7 +245,7 @@ TTML_CPU_VEC static void dropout_range(void *vctx, size_t begin, size_t end)
     const guint64 seed = c->drop.seed, counter = c->drop.counter;
     const float p = c->drop.p, scale = 1.0f / (1.0f - c->drop.p);
     for (size_t i = begin; i < end; i++) {
-        const guint64 h = mix64(seed ^ mix64(counter + (guint64)i));
+        const guint64 h = ttml_km_mix64(seed ^ ttml_km_mix64(counter + (guint64)i));
         const float u = (float)(h >> 40) * (1.0f / 16777216.0f);
         y[i] = u >= p ? x[i] * scale : 0.0f;
     }

@@ -250,8 +250,8 @@ TTML_CPU_VEC static void ce_fwd_blocks(void *vctx, size_t begin, size_t end)
         const size_t r_end = MIN(c->rows, (b + 1) * LOSS_BLOCK);
         for (size_t r = b * LOSS_BLOCK; r < r_end; r++) {
             const float *x = c->x + r * c->v;
-            const float m = nn_row_max(x, c->valid);
-            const float lse = m + logf(nn_row_exp_sum_only(x, c->valid, m));
+            const float m = ttml_km_row_max(x, c->valid);
+            const float lse = m + logf(ttml_km_row_exp_sum_only(x, c->valid, m));
             c->lse[r] = lse;
             s += (double)lse - (double)x[c->t[r]];
         }
@@ -292,7 +292,7 @@ TTML_CPU_VEC static void ce_bwd_range(void *vctx, size_t begin, size_t end)
         const float *x = c->x + r * c->v;
         float *dx = c->dx + r * c->v;
         const float lse = c->lse_in[r];
-        for (size_t j = 0; j < c->valid; j++) dx[j] = nn_expf(x[j] - lse) * scale;
+        for (size_t j = 0; j < c->valid; j++) dx[j] = ttml_km_expf(x[j] - lse) * scale;
         for (size_t j = c->valid; j < c->v; j++) dx[j] = 0.0f;
         dx[c->t[r]] -= scale;
     }

@@ -34,6 +34,7 @@
  * call inside the grid run); without it sdpa declines.
  */
 #include "ttsim_internal.h"
+#include "../common/ttml_kernel_math.h"   /* the cpu kernel's exp and reductions */
 
 #include <limits.h>
 #include <math.h>
@@ -79,81 +80,6 @@ static void tilerow_get_bits(const ttsim_tiled *t, gint64 g, float *dst, int bit
 {
     ttsim_tilerow_get(t, g, dst);
     if (bits < 23) ttsim_truncate_array(dst, (size_t)(t->ct * TTSIM_TILE * TTSIM_TILE), bits);
-}
-
-/* The cpu kernel's expf (Cephes polynomial, see cpu_kernels_attn.c), so
- * that both drivers compute the same probabilities. The clamp of x to
- * [-87, 88] (NaN kept) is done with bit masks, which GCC vectorises without
- * -fno-trapping-math (it does not if-convert `x < -87 ? -87 : x`). */
-static inline __attribute__((always_inline)) float attn_expf(float x)
-{
-    union { float f; guint32 u; } cx = {x}, lo = {-87.0f}, hi = {88.0f};
-    const guint32 below = -(guint32)(x < -87.0f), above = -(guint32)(x > 88.0f);
-    cx.u = (cx.u & ~below) | (lo.u & below);
-    cx.u = (cx.u & ~above) | (hi.u & above);
-    x = cx.f;
-    const float shifter = 12582912.0f;
-    float t = x * 1.44269504088896341f + shifter;
-    float n = t - shifter;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    union { float f; guint32 u; } tu = {t}, s;
-    s.u = (tu.u - 0x4B400000u + 127u) << 23;
-    return p * s.f;
-}
-
-/* max(a, b) for b not NaN, with a bit mask (vectorises, see attn_expf). */
-static inline __attribute__((always_inline)) float max_sel(float a, float b)
-{
-    union { float f; guint32 u; } ua = {a}, ub = {b};
-    const guint32 take_a = -(guint32)(a > b);
-    ub.u = (ua.u & take_a) | (ub.u & ~take_a);
-    return ub.f;
-}
-
-/* Reductions in 8 lanes, in the cpu kernel's order. */
-static inline __attribute__((always_inline)) float row_max(const float *x, gint64 n)
-{
-    float m[8];
-    for (int k = 0; k < 8; k++) m[k] = x[0];
-    gint64 j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; k++) m[k] = max_sel(x[j + k], m[k]);
-    float r = x[0];
-    for (int k = 0; k < 8; k++) r = m[k] > r ? m[k] : r;
-    for (; j < n; j++) r = x[j] > r ? x[j] : r;
-    return r;
-}
-
-static inline __attribute__((always_inline)) float row_sum(const float *x, gint64 n)
-{
-    float m[8] = {0};
-    gint64 j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; k++) m[k] += x[j + k];
-    float r = 0.0f;
-    for (int k = 0; k < 8; k++) r += m[k];
-    for (; j < n; j++) r += x[j];
-    return r;
-}
-
-static inline __attribute__((always_inline)) float row_dot(const float *x, const float *y, gint64 n)
-{
-    float m[8] = {0};
-    gint64 j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; k++) m[k] += x[j + k] * y[j + k];
-    float r = 0.0f;
-    for (int k = 0; k < 8; k++) r += m[k];
-    for (; j < n; j++) r += x[j] * y[j];
-    return r;
 }
 
 /* A growing per-device buffer of `floats` floats in launch scratch slot `slot`. */
@@ -376,9 +302,9 @@ ATTN_VEC static void sdpa_fwd_core(void *ctx, int core, gint64 begin, gint64 end
         for (gint64 r = 0; r < m; r++) {
             float *row = sc + r * kv;
             const gint64 n = row_kv_len(j, i0 + r);
-            const float mx = row_max(row, n);
-            for (gint64 c = 0; c < n; c++) row[c] = attn_expf(row[c] - mx);
-            const float sum = row_sum(row, n);
+            const float mx = ttml_km_row8_max(row, n);
+            for (gint64 c = 0; c < n; c++) row[c] = ttml_km_attn_expf(row[c] - mx);
+            const float sum = ttml_km_row8_sum(row, n);
             const float inv = 1.0f / sum;
             for (gint64 c = 0; c < n; c++) row[c] *= inv;
             for (gint64 c = n; c < kv; c++) row[c] = 0.0f;
@@ -401,7 +327,7 @@ ATTN_VEC static void sdpa_di_core(void *ctx, int core, gint64 begin, gint64 end,
         const gint64 bh = u / j->n_qt, i0 = (u % j->n_qt) * T, m = MIN(T, j->Sq - i0);
         ttsim_tilerow_get(j->dout, u, dob);
         ttsim_tilerow_get(j->o, u, ob);
-        for (gint64 r = 0; r < m; r++) j->di[bh * j->Sq + i0 + r] = row_dot(dob + r * Dp, ob + r * Dp, j->D);
+        for (gint64 r = 0; r < m; r++) j->di[bh * j->Sq + i0 + r] = ttml_km_row8_dot(dob + r * Dp, ob + r * Dp, j->D);
     }
 }
 
@@ -441,7 +367,7 @@ ATTN_VEC static void sdpa_dkv_core(void *ctx, int core, gint64 begin, gint64 end
                 /* key j0 + c is seen by queries i >= j0 + c - off */
                 const gint64 rs = j->causal ? MIN(nq, MAX((gint64)0, j0 + c - j->off - r0)) : 0;
                 for (gint64 r = 0; r < rs; r++) row[r] = 0.0f;
-                for (gint64 r = rs; r < nq; r++) row[r] = attn_expf(row[r] - lse[r]);
+                for (gint64 r = rs; r < nq; r++) row[r] = ttml_km_attn_expf(row[r] - lse[r]);
             }
             /* dV += P^T dO;  dP^T = V_blk dO^T;  dS^T = P^T (dP^T - rowsum(dO O));  dK += scale dS^T Q */
             ttsim_sgemm(0, 0, kvb, Dp, nq, 1.0f, Pt, nq, dob, Dp, 1.0f, dvb, Dp);

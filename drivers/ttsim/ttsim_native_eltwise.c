@@ -31,6 +31,7 @@
 #pragma GCC optimize("no-trapping-math")
 
 #include "ttsim_internal.h"
+#include "../common/ttml_kernel_math.h"   /* the cpu kernels' exp / tanh / sigmoid */
 
 #include <math.h>
 #include <string.h>
@@ -44,54 +45,9 @@
 #define EW_VEC
 #endif
 
-/* ---- the cpu driver's exp / tanh / sigmoid (cpu_kernels_nn.h) ---- */
-
-static inline float ew_expf(float x)
-{
-    const float log2e = 1.44269504088896341f;
-    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float xc = x > 88.0f ? 88.0f : x;
-    xc = xc < -87.3365478515625f ? -87.3365478515625f : xc;
-    float n = (xc * log2e + magic) - magic;
-    float r = xc - n * ln2_hi;
-    r = r - n * ln2_lo;
-    float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    gint32 e = ((gint32)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &e, sizeof scale);
-    float y = p * scale;
-    return x < -87.3365478515625f ? 0.0f : y;
-}
-
-static inline float ew_tanhf(float u)
-{
-    return 1.0f - 2.0f / (ew_expf(2.0f * u) + 1.0f);
-}
-
-static inline float ew_sigmoidf(float x)
-{
-    return 1.0f / (1.0f + ew_expf(-x));
-}
-
 #define GELU_K 0.7978845608028654f /* sqrt(2 / pi) */
 #define GELU_C 0.044715f
 
-static inline guint64 mix64(guint64 x)
-{
-    x ^= x >> 30;
-    x *= G_GUINT64_CONSTANT(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= G_GUINT64_CONSTANT(0x94d049bb133111eb);
-    x ^= x >> 31;
-    return x;
-}
 
 /* ---- operand access ---- */
 
@@ -290,33 +246,33 @@ EW_VEC static double ew_tile(const ew_job *j, gint64 u, float *const *s, float *
     case EW_GELU_FWD:
         for (int i = 0; i < n; i++) {
             const float v = s0[i];
-            const float t = ew_tanhf(GELU_K * (v + GELU_C * v * v * v));
+            const float t = ttml_km_tanhf(GELU_K * (v + GELU_C * v * v * v));
             o0[i] = 0.5f * v * (1.0f + t);
         }
         break;
     case EW_GELU_BWD:
         for (int i = 0; i < n; i++) {
             const float v = s0[i];
-            const float t = ew_tanhf(GELU_K * (v + GELU_C * v * v * v));
+            const float t = ttml_km_tanhf(GELU_K * (v + GELU_C * v * v * v));
             const float du = GELU_K * (1.0f + 3.0f * GELU_C * v * v);
             o0[i] = s1[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
         }
         break;
     case EW_SILU_FWD:
-        for (int i = 0; i < n; i++) o0[i] = s0[i] * ew_sigmoidf(s0[i]);
+        for (int i = 0; i < n; i++) o0[i] = s0[i] * ttml_km_sigmoidf(s0[i]);
         break;
     case EW_SILU_BWD:
         for (int i = 0; i < n; i++) {
-            const float x = s0[i], sg = ew_sigmoidf(x);
+            const float x = s0[i], sg = ttml_km_sigmoidf(x);
             o0[i] = s1[i] * sg * (1.0f + x * (1.0f - sg));
         }
         break;
     case EW_SWIGLU_FWD:
-        for (int i = 0; i < n; i++) o0[i] = s0[i] * ew_sigmoidf(s0[i]) * s1[i];
+        for (int i = 0; i < n; i++) o0[i] = s0[i] * ttml_km_sigmoidf(s0[i]) * s1[i];
         break;
     case EW_SWIGLU_BWD:
         for (int i = 0; i < n; i++) {
-            const float g = s0[i], sg = ew_sigmoidf(g), d = s2[i];
+            const float g = s0[i], sg = ttml_km_sigmoidf(g), d = s2[i];
             o0[i] = d * s1[i] * sg * (1.0f + g * (1.0f - sg));
             o1[i] = d * g * sg;
         }
@@ -333,7 +289,7 @@ EW_VEC static double ew_tile(const ew_job *j, gint64 u, float *const *s, float *
             for (int cc = 0; cc < p.vc; cc++) {
                 const int i = r * TTSIM_TILE + cc;
                 const guint64 idx = base + (guint64)r * (guint64)t->s.cols + (guint64)cc;
-                const guint64 h = mix64(seed ^ mix64(counter + idx));
+                const guint64 h = ttml_km_mix64(seed ^ ttml_km_mix64(counter + idx));
                 const float uu = (float)(h >> 40) * (1.0f / 16777216.0f);
                 o0[i] = uu >= pr ? s0[i] * scale : 0.0f;
             }

@@ -16,96 +16,14 @@
  * storage rounding of inputs and outputs.
  */
 #include "ttsim_internal.h"
+#include "../common/ttml_kernel_math.h"
 
 #include <math.h>
 #include <string.h>
 
 /* ---- the cpu driver's row helpers (cpu_kernels_nn.h), copied ---- */
 
-#define RW_LANES 16
-
-/* exp by Cody-Waite range reduction + degree-6 polynomial (= nn_expf). */
-static inline float rw_expf(float x)
-{
-    const float log2e = 1.44269504088896341f;
-    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-    const float magic = 12582912.0f;
-    float xc = x > 88.0f ? 88.0f : x;
-    xc = xc < -87.3365478515625f ? -87.3365478515625f : xc;
-    float n = (xc * log2e + magic) - magic;
-    float r = xc - n * ln2_hi;
-    r = r - n * ln2_lo;
-    float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    gint32 e = ((gint32)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &e, sizeof scale);
-    float y = p * scale;
-    return x < -87.3365478515625f ? 0.0f : y;
-}
-
-static inline float rw_max(const float *x, gint64 n)
-{
-    float m[RW_LANES];
-    for (int l = 0; l < RW_LANES; l++) m[l] = -INFINITY;
-    gint64 j = 0;
-    for (; j + RW_LANES <= n; j += RW_LANES)
-        for (int l = 0; l < RW_LANES; l++) m[l] = x[j + l] > m[l] ? x[j + l] : m[l];
-    float r = -INFINITY;
-    for (int l = 0; l < RW_LANES; l++) r = m[l] > r ? m[l] : r;
-    for (; j < n; j++) r = x[j] > r ? x[j] : r;
-    return r;
-}
-
-static inline float rw_sum(const float *x, gint64 n)
-{
-    float s[RW_LANES] = {0};
-    gint64 j = 0;
-    for (; j + RW_LANES <= n; j += RW_LANES)
-        for (int l = 0; l < RW_LANES; l++) s[l] += x[j + l];
-    float r = 0.0f;
-    for (int l = 0; l < RW_LANES; l++) r += s[l];
-    for (; j < n; j++) r += x[j];
-    return r;
-}
-
-static inline float rw_dot(const float *a, const float *b, gint64 n)
-{
-    float s[RW_LANES] = {0};
-    gint64 j = 0;
-    for (; j + RW_LANES <= n; j += RW_LANES)
-        for (int l = 0; l < RW_LANES; l++) s[l] += a[j + l] * b[j + l];
-    float r = 0.0f;
-    for (int l = 0; l < RW_LANES; l++) r += s[l];
-    for (; j < n; j++) r += a[j] * b[j];
-    return r;
-}
-
-/* y[j] = exp(x[j] - shift); returns sum(y). y may be NULL (sum only). */
-static inline float rw_exp_sum(const float *x, float *y, gint64 n, float shift)
-{
-    float s[RW_LANES] = {0};
-    gint64 j = 0;
-    for (; j + RW_LANES <= n; j += RW_LANES)
-        for (int l = 0; l < RW_LANES; l++) {
-            float e = rw_expf(x[j + l] - shift);
-            if (y) y[j + l] = e;
-            s[l] += e;
-        }
-    float r = 0.0f;
-    for (int l = 0; l < RW_LANES; l++) r += s[l];
-    for (; j < n; j++) {
-        float e = rw_expf(x[j] - shift);
-        if (y) y[j] = e;
-        r += e;
-    }
-    return r;
-}
+#define RW_LANES TTML_KM_LANES
 
 /* ---- launch checks ---- */
 
@@ -291,7 +209,7 @@ static void layernorm_fwd_core(void *ctx, int core, gint64 begin, gint64 end, in
         for (int i = 0; i < nv; i++) {
             const float *x = xb + (size_t)i * j->ld;
             float *y = yb + (size_t)i * j->ld;
-            const float mean = rw_sum(x, f) * inv_f;
+            const float mean = ttml_km_row_sum(x, f) * inv_f;
             float s[RW_LANES] = {0};
             gint64 c = 0;
             for (; c + RW_LANES <= f; c += RW_LANES)
@@ -575,7 +493,7 @@ static void rmsnorm_fwd_core(void *ctx, int core, gint64 begin, gint64 end, int 
         for (int i = 0; i < nv; i++) {
             const float *x = xb + (size_t)i * j->ld;
             float *y = yb + (size_t)i * j->ld;
-            const float ms = rw_dot(x, x, f) / (float)f;
+            const float ms = ttml_km_row_dot(x, x, f) / (float)f;
             const float rstd = 1.0f / sqrtf(ms + j->eps);
             for (gint64 c = 0; c < f; c++) y[c] = x[c] * rstd * j->gamma[c];
             j->so1[row0 + i] = rstd;
@@ -632,25 +550,25 @@ static void softmax_core(void *ctx, int core, gint64 begin, gint64 end, int work
             float *o = ob + (size_t)i * j->ld;
             switch (s->kind) {
             case SM_FWD: {
-                const float m = rw_max(x, f);
-                const float inv = 1.0f / rw_exp_sum(x, o, f, m);
+                const float m = ttml_km_row_max(x, f);
+                const float inv = 1.0f / ttml_km_row_exp_sum(x, o, (size_t)f, m);
                 for (gint64 c = 0; c < f; c++) o[c] *= inv;
                 break;
             }
             case SM_BWD: {   /* x = y */
-                const float sdot = rw_dot(dy, x, f);
+                const float sdot = ttml_km_row_dot(dy, x, f);
                 for (gint64 c = 0; c < f; c++) o[c] = x[c] * (dy[c] - sdot);
                 break;
             }
             case LSM_FWD: {
-                const float m = rw_max(x, f);
-                const float shift = m + logf(rw_exp_sum(x, NULL, f, m));
+                const float m = ttml_km_row_max(x, f);
+                const float shift = m + logf(ttml_km_row_exp_sum_only(x, (size_t)(f), m));
                 for (gint64 c = 0; c < f; c++) o[c] = x[c] - shift;
                 break;
             }
             case LSM_BWD: {  /* x = y */
-                const float ssum = rw_sum(dy, f);
-                for (gint64 c = 0; c < f; c++) o[c] = dy[c] - rw_expf(x[c]) * ssum;
+                const float ssum = ttml_km_row_sum(dy, f);
+                for (gint64 c = 0; c < f; c++) o[c] = dy[c] - ttml_km_expf(x[c]) * ssum;
                 break;
             }
             }
@@ -741,8 +659,8 @@ static void ce_fwd_core(void *ctx, int core, gint64 begin, gint64 end, int worke
         for (int i = 0; i < nv; i++) {
             const float *x = xb + (size_t)i * j->ld;
             const gint64 r = row0 + i;
-            const float m = rw_max(x, j->valid);
-            const float lse = m + logf(rw_exp_sum(x, NULL, j->valid, m));
+            const float m = ttml_km_row_max(x, j->valid);
+            const float lse = m + logf(ttml_km_row_exp_sum_only(x, (size_t)(j->valid), m));
             j->so0[r] = lse;
             j->terms[r] = (double)lse - (double)x[j->ids[r]];
         }
@@ -765,7 +683,7 @@ static void ce_bwd_core(void *ctx, int core, gint64 begin, gint64 end, int worke
             float *dx = ob + (size_t)i * j->ld;
             const float lse = j->st0[row0 + i];
             gint64 c = 0;
-            for (; c < j->valid; c++) dx[c] = rw_expf(x[c] - lse) * scale;
+            for (; c < j->valid; c++) dx[c] = ttml_km_expf(x[c] - lse) * scale;
             for (; c < j->f; c++) dx[c] = 0.0f;
             dx[j->ids[row0 + i]] -= scale;
         }
