@@ -155,7 +155,8 @@ gboolean ttml_device_get_stats(ttml_device *d, ttml_device_stats *out)
 
 /* ---- buffers ---- */
 
-ttml_buffer *ttml_buffer_new(ttml_device *d, size_t size, ttml_mem_kind kind, GError **error)
+static ttml_buffer *buffer_new(ttml_device *d, size_t size, int ndim, const int64_t *shape, ttml_dtype dtype,
+                               ttml_mem_kind kind, GError **error)
 {
     if ((unsigned)kind >= TTML_MEM_KIND_COUNT) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "invalid memory kind %d", (int)kind);
@@ -166,6 +167,11 @@ ttml_buffer *ttml_buffer_new(ttml_device *d, size_t size, ttml_mem_kind kind, GE
     b->size = size;
     b->kind = kind;
     b->ref = 1;
+    if (ndim > 0 && ndim <= TTML_MAX_DIMS && shape) {
+        b->ndim = ndim;
+        memcpy(b->shape, shape, (size_t)ndim * sizeof(int64_t));
+        b->dtype = dtype;
+    }
     if (!d->iface->alloc(d->state, b, error)) {
         g_prefix_error(error, "device %s: allocating %zu bytes of %s: ", d->spec, size,
                        ttml_mem_kind_name(kind));
@@ -175,6 +181,19 @@ ttml_buffer *ttml_buffer_new(ttml_device *d, size_t size, ttml_mem_kind kind, GE
     d->mem_current[kind] += size;
     if (d->mem_current[kind] > d->mem_peak[kind]) d->mem_peak[kind] = d->mem_current[kind];
     return b;
+}
+
+ttml_buffer *ttml_buffer_new(ttml_device *d, size_t size, ttml_mem_kind kind, GError **error)
+{
+    return buffer_new(d, size, 0, NULL, TTML_DTYPE_F32, kind, error);
+}
+
+ttml_buffer *ttml_buffer_new_shaped(ttml_device *d, int ndim, const int64_t *shape, ttml_dtype dtype,
+                                    ttml_mem_kind kind, GError **error)
+{
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= shape[i] > 0 ? (size_t)shape[i] : 0;
+    return buffer_new(d, numel * ttml_dtype_size(dtype), ndim, shape, dtype, kind, error);
 }
 
 ttml_buffer *ttml_buffer_ref(ttml_buffer *b)

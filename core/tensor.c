@@ -40,7 +40,7 @@ static ttml_tensor *tensor_alloc(ttml_device *device, int ndim, const int64_t *s
                     "no device is open: call ttml_open_device(\"cpu\") first");
         return NULL;
     }
-    ttml_buffer *buf = ttml_buffer_new(device, numel * ttml_dtype_size(dtype), TTML_MEM_DRAM, error);
+    ttml_buffer *buf = ttml_buffer_new_shaped(device, ndim, shape, dtype, TTML_MEM_DRAM, error);
     if (!buf) return NULL;
     ttml_tensor *t = g_new0(ttml_tensor, 1);
     t->ref = 1;

@@ -333,7 +333,11 @@ static void test_oom(void)
     TTML_ASSERT_NO_ERROR(err);
     ttml_tensor_unref(r);
     /* the same 416 values as [416, 1] pad to 13 tiles: bank 0 would hold
-     * 1 + 2 pages: the write that gives the buffer its shape fails */
+     * 1 + 2 pages. The allocation itself fails (ABI 1.1: alloc() sees the
+     * shape), before anything is written */
+    r = ttml_tensor_empty(d, 2, col, TTML_DTYPE_F32, &err);
+    CU_ASSERT_PTR_NULL(r);
+    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "request 26624 bytes (13 tensor pages of 2048 bytes over 12 banks)");
     r = ttml_tensor_zeros(d, 2, col, TTML_DTYPE_F32, &err);
     CU_ASSERT_PTR_NULL(r);
     TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "request 26624 bytes (13 tensor pages of 2048 bytes over 12 banks)");

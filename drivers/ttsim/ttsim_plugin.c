@@ -8,11 +8,12 @@
  * (token ids, targets) exactly, row-major. write() rounds, read() returns
  * the stored (rounded) values.
  *
- * The driver ABI hands alloc() a byte size but no shape or dtype, so a buffer
- * is first charged as an f32 tensor of size/4 values densely tiled; the first
- * write or kernel output that gives it a shape re-charges it for its padded
- * tiles in its real format (which may fail with the same out-of-memory
- * error). A buffer reshaped by a view (ttml_tensor_view_as) is re-tilized to
+ * alloc() charges a tensor's padded tiles in its storage format at once: the
+ * core passes the shape and dtype with the buffer (ABI 1.1), so a tensor
+ * too big for the device fails at allocation. A raw byte buffer (no shape)
+ * is charged as f32 values densely tiled; the first write or kernel output
+ * that gives it a shape re-charges it for its padded tiles, as does a write
+ * in another shape (a view). A buffer reshaped by a view (ttml_tensor_view_as) is re-tilized to
  * the new shape when next written; reads untilize with the shape it was
  * stored in, so the logical row-major order never depends on the view.
  */
@@ -312,11 +313,22 @@ static gboolean ttsim_alloc(void *dev, ttml_buffer *buf, GError **error)
 {
     ttsim_device *d = dev;
     ttsim_buf *tb = g_new0(ttsim_buf, 1);
-    /* charged as f32 values densely tiled until the first shaped write */
-    ttsim_shape s = {1, 1, (gint64)((buf->size + 3) / 4)};
-    tb->fmt = d->cfg.storage;
-    guint64 pages = ((guint64)s.cols + TTSIM_TILE_ELEMS - 1) / TTSIM_TILE_ELEMS;
-    size_t page_bytes = ttsim_format_tile_bytes(tb->fmt);
+    guint64 pages;
+    size_t page_bytes;
+    if (buf->ndim > 0 && (unsigned)buf->dtype < TTML_DTYPE_COUNT) {
+        /* ABI 1.1: the shape and dtype are known: charge the padded tiles
+         * (u32: dense pages) in the format the tensor will be stored in */
+        ttsim_shape s;
+        ttsim_shape_from(buf->ndim, buf->shape, &s);
+        tb->fmt = format_for(d, buf->dtype);
+        charge_of(&s, tb->fmt, &pages, &page_bytes);
+    } else {
+        /* a raw byte buffer: charged as f32 values densely tiled until the
+         * first shaped write */
+        tb->fmt = d->cfg.storage;
+        pages = ((guint64)((buf->size + 3) / 4) + TTSIM_TILE_ELEMS - 1) / TTSIM_TILE_ELEMS;
+        page_bytes = ttsim_format_tile_bytes(tb->fmt);
+    }
     g_mutex_lock(&d->lock);
     gboolean ok = ttsim_memory_charge(&d->mem, d->cfg.arch->name, buf->kind, pages, page_bytes, error);
     g_mutex_unlock(&d->lock);

@@ -30,9 +30,10 @@ typedef struct ttml_device_info {
     guint32 layouts;                        /* bitmask of (1u << ttml_layout) */
 } ttml_device_info;
 
-/* Device memory. The core allocates the struct and fills device/size/kind;
- * the driver's alloc() sets `data` (host-addressable drivers such as cpu:
- * the bytes themselves) and may use `handle` for its own bookkeeping. */
+/* Device memory. The core allocates the struct and fills device/size/kind
+ * (and, since ABI 1.1, the shape and dtype the buffer is made for); the
+ * driver's alloc() sets `data` (host-addressable drivers such as cpu: the
+ * bytes themselves) and may use `handle` for its own bookkeeping. */
 struct ttml_buffer {
     ttml_device *device;
     size_t size;
@@ -41,6 +42,12 @@ struct ttml_buffer {
     void *data;
     void *handle;
     gint ref;            /* core-managed; tensors sharing a buffer each hold one */
+    /* ABI 1.1: what the buffer is first allocated for (a hint: views may
+     * later see it with another shape of the same size). ndim 0 = unknown
+     * (a raw byte buffer); then shape and dtype are unset. */
+    int ndim;
+    int64_t shape[TTML_MAX_DIMS];
+    ttml_dtype dtype;
 };
 
 /* A tensor as a kernel sees it: contiguous, row-major logical shape. */
@@ -140,6 +147,10 @@ void *ttml_device_get_driver_state(const ttml_device *device);
 /* Allocate a buffer of `size` bytes (refcount 1). Out-of-memory fails with
  * TTML_ERROR_OOM naming the request, the budget and what is in use. */
 ttml_buffer *ttml_buffer_new(ttml_device *device, size_t size, ttml_mem_kind kind, GError **error);
+/* The same for a tensor of `shape` and `dtype` (size = numel x dtype size):
+ * the driver's alloc() sees the shape and dtype (ABI 1.1). */
+ttml_buffer *ttml_buffer_new_shaped(ttml_device *device, int ndim, const int64_t *shape, ttml_dtype dtype,
+                                    ttml_mem_kind kind, GError **error);
 ttml_buffer *ttml_buffer_ref(ttml_buffer *buf);
 void ttml_buffer_unref(ttml_buffer *buf);
 

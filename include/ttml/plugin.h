@@ -15,6 +15,10 @@
  *
  * ABI evolution: within a major version, structs only grow at the tail and
  * carry struct_size; a NULL or missing tail entry means "not supported".
+ *   1.0  first version.
+ *   1.1  ttml_buffer carries the shape and dtype it is allocated for
+ *        (ndim / shape / dtype, set by the core before alloc(); ndim 0 =
+ *        unknown), so a driver can charge its real layout at allocation.
  */
 #ifndef TTML_PLUGIN_H
 #define TTML_PLUGIN_H
@@ -25,7 +29,7 @@
 G_BEGIN_DECLS
 
 #define TTML_ABI_MAJOR 1
-#define TTML_ABI_MINOR 0
+#define TTML_ABI_MINOR 1
 
 typedef enum {
     TTML_PLUGIN_DRIVER = 1,

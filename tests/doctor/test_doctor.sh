@@ -5,6 +5,11 @@
 #   test_doctor.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$(cd "$1" && pwd -P)
+src=${2:-$(dirname "$0")/../..}
+# the ABI this ttml provides, from its one definition
+abi_major=$(sed -n 's/^#define TTML_ABI_MAJOR //p' "$src/include/ttml/plugin.h")
+abi_minor=$(sed -n 's/^#define TTML_ABI_MINOR //p' "$src/include/ttml/plugin.h")
+abi_newer=$((abi_minor + 1))
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 tmp=$(cd "$tmp" && pwd -P)
 fx=$build/tests/fixtures
@@ -44,7 +49,7 @@ doctor=$build/bin/ttml-doctor
 if run healthy 0 -- "$doctor"; then
   expect healthy '^ttml-doctor: healthy$'
   expect healthy "^ok: libttml .* at $build/lib/libttml\\.so"
-  expect healthy '^ok: plugin cpu .*\(driver, ABI 1\.0\) loaded from'
+  expect healthy "^ok: plugin cpu .*\\(driver, ABI $abi_major\\.$abi_minor\\) loaded from"
   expect healthy '^ok: search beside libttml +.*/lib/ttml/drivers$'
   expect healthy '^ok: hwloc topology: .* physical core'
   expect healthy '^ok: cpu driver: '
@@ -79,8 +84,8 @@ fi
 mkdir -p "$tmp/abi"
 cp "$fx/broken/libttml_fx_wrongmajor.so" "$fx/broken/libttml_fx_newerminor.so" "$tmp/abi/"
 if run abi 1 -- "$doctor" --plugin-path "$tmp/abi"; then
-  expect abi "^PROBLEM: $tmp/abi/libttml_fx_wrongmajor\\.so .*built for ABI 99\\.0, ttml provides 1\\.0.* — fix: .*rebuild it against this ttml"
-  expect abi "^PROBLEM: $tmp/abi/libttml_fx_newerminor\\.so .*built for ABI 1\\.1.* — fix: the plugin was built against a newer ttml .*upgrade ttml"
+  expect abi "^PROBLEM: $tmp/abi/libttml_fx_wrongmajor\\.so .*built for ABI 99\\.$abi_minor, ttml provides $abi_major\\.$abi_minor.* — fix: .*rebuild it against this ttml"
+  expect abi "^PROBLEM: $tmp/abi/libttml_fx_newerminor\\.so .*built for ABI $abi_major\\.$abi_newer.* — fix: the plugin was built against a newer ttml .*upgrade ttml"
   [ "$(problems)" = 2 ] && n_pass=$((n_pass + 1)) || { echo "FAIL [abi]: $(problems) problems, expected 2"; n_fail=$((n_fail + 1)); }
   expect abi '^ttml-doctor: 2 problem\(s\) found$'
 fi
