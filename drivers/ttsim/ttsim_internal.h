@@ -5,8 +5,10 @@
  * ttsim simulates a Tenstorrent Tensix device: architectures as data
  * (ttsim_arch.c), DRAM-bank / L1 accounting (ttsim_memory.c), row-major <->
  * tile layout (ttsim_layout.c), storage formats and math fidelity
- * (ttsim_numerics.c), a per-launch timing model (ttsim_timing.c) and kernel
- * execution on converted data (ttsim_kernels.c). See docs/ttsim.md.
+ * (ttsim_numerics.c), a per-launch timing model (ttsim_timing.c), kernels
+ * run natively on the tile images over the core grid (ttsim_tiles.c,
+ * ttsim_grid.c, ttsim_native*.c, ttsim_blas.c) and launches and the
+ * converted fallback (ttsim_kernels.c). See docs/ttsim.md.
  */
 #ifndef TTML_TTSIM_INTERNAL_H
 #define TTML_TTSIM_INTERNAL_H

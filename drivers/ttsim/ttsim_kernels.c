@@ -1,7 +1,11 @@
-/* drivers/ttsim/ttsim_kernels.c - kernel execution and the launch cost model.
+/* drivers/ttsim/ttsim_kernels.c - kernel launches and the launch cost model.
  *
  * ttsim registers, for driver "ttsim", every kernel the cpu driver has. A
- * launch (ttsim_execute):
+ * launch (ttsim_execute) first tries the native kernels (ttsim_native*.c:
+ * tile by tile on the images, split over the core grid). Only a launch they
+ * cannot take (a dtype-converting copy, bf16 operands, views at an offset)
+ * runs the converted path below, unless the device was opened with
+ * fallback=off (then it is an error):
  *   1. untilizes and decodes each distinct input / output buffer from its
  *      storage format to host row-major scratch (a per-device pool of
  *      growing buffers: no allocation per launch once warm); outputs are
@@ -12,11 +16,9 @@
  *      as operand B); accumulation stays fp32;
  *   3. runs the cpu implementation (ttml_kernel_find("cpu", name)) on views
  *      of the scratch buffers; it runs on the cpu driver's host thread pool;
- *   4. tilizes and encodes the outputs into storage (rounding them);
- *   5. adds the modelled device time (ttsim_model_launch) to the totals.
- * No kernel is tile-native yet: every one goes through this path, so the
- * device's numerics are applied at kernel boundaries (inputs / outputs in
- * storage format, matmul operands at fidelity), not inside fused kernels.
+ *   4. tilizes and encodes the outputs into storage (rounding them).
+ * Either way the modelled device time (ttsim_model_launch) is added to the
+ * totals, and the per-kernel stats count native and converted launches.
  */
 #include "ttsim_internal.h"
 
