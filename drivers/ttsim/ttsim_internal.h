@@ -47,8 +47,6 @@ const char *ttsim_fidelity_name(ttsim_fidelity f);
  * B (in[1], the 7-bit side) that take part in a product at fidelity f. */
 void ttsim_fidelity_bits(ttsim_fidelity f, int *a_bits, int *b_bits);
 
-guint16 ttsim_f32_to_bf16(float f);          /* round to nearest even, NaN kept */
-float ttsim_bf16_to_f32(guint16 b);
 /* Round row-major values in place to what `fmt` stores (bf16: nearest even;
  * bfp8_b: blocks of 16 consecutive columns of each row of `s`, i.e. the face
  * rows of the tiles; fp32 / u32: unchanged). */
@@ -84,15 +82,15 @@ void ttsim_round_and_tilize(float *x, const ttsim_shape *s, ttsim_format fmt, vo
 /* Tiles -> row-major f32 (the logical elements only). */
 void ttsim_untilize(const void *src, const ttsim_shape *s, ttsim_format fmt, float *dst);
 
-/* Inline bf16 conversions for the tile loops (same as ttsim_f32_to_bf16 /
- * ttsim_bf16_to_f32). */
+/* BFloat16: round to nearest even, NaN kept quiet (the same as the core's
+ * ttml_f32_to_bf16, inline and branch-free so the tile loops vectorise). */
 static inline guint16 ttsim_bf16_enc(float f)
 {
     guint32 u;
     memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (guint16)((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (guint16)(u >> 16);
+    const guint32 rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const guint32 quiet_nan = (u >> 16) | 0x40u;
+    return (guint16)((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 
 static inline float ttsim_bf16_dec(guint16 b)

@@ -110,11 +110,10 @@ void ttsim_round_and_tilize(float *x, const ttsim_shape *s, ttsim_format fmt, vo
                 }
                 guint16 *o = (guint16 *)dst + off;
                 for (gint64 i = 0; i < k; i++) {
-                    guint32 u = v[i];
-                    guint32 rr = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-                    if ((u & 0x7fffffffu) > 0x7f800000u) rr = (u | 0x00400000u) & 0xffff0000u;
-                    v[i] = rr;
-                    o[i] = (guint16)(rr >> 16);
+                    float f;
+                    memcpy(&f, &v[i], 4);
+                    o[i] = ttsim_bf16_enc(f);
+                    v[i] = (guint32)o[i] << 16;   /* the stored value */
                 }
             }
         }

@@ -67,23 +67,6 @@ void ttsim_fidelity_bits(ttsim_fidelity f, int *a_bits, int *b_bits)
     }
 }
 
-guint16 ttsim_f32_to_bf16(float f)
-{
-    guint32 u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (guint16)((u >> 16) | 0x40u);   /* quiet NaN */
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (guint16)(u >> 16);
-}
-
-float ttsim_bf16_to_f32(guint16 b)
-{
-    guint32 u = (guint32)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 float ttsim_truncate_mantissa(float x, int bits)
 {
     if (bits >= 23) return x;
@@ -141,12 +124,7 @@ void ttsim_round_storage(float *x, const ttsim_shape *s, int fmt)
 {
     size_t n = (size_t)(s->batch * s->rows * s->cols);
     if (fmt == TTSIM_FMT_BF16) {
-        guint32 *u = (guint32 *)x;
-        for (size_t i = 0; i < n; i++) {
-            guint32 v = u[i];
-            guint32 r = (v + 0x7fffu + ((v >> 16) & 1u)) & 0xffff0000u;
-            u[i] = (v & 0x7fffffffu) > 0x7f800000u ? (v | 0x00400000u) & 0xffff0000u : r;
-        }
+        for (size_t i = 0; i < n; i++) x[i] = ttsim_bf16_dec(ttsim_bf16_enc(x[i]));
     } else if (fmt == TTSIM_FMT_BFP8B) {
         gint64 rows = s->batch * s->rows;
         for (gint64 r = 0; r < rows; r++)

@@ -163,7 +163,7 @@ gboolean ttsim_buf_encode(ttsim_device *d, ttml_buffer *buf, ttml_dtype dtype, i
     } else if (dtype == TTML_DTYPE_BF16) {
         float *f = stage(d, numel * sizeof(float));
         const guint16 *h = src;
-        for (size_t i = 0; i < numel; i++) f[i] = ttsim_bf16_to_f32(h[i]);
+        for (size_t i = 0; i < numel; i++) f[i] = ttsim_bf16_dec(h[i]);
         ttsim_tilize(f, &s, fmt, tb->data);
     } else {
         ttsim_tilize(src, &s, fmt, tb->data);
@@ -195,7 +195,7 @@ gboolean ttsim_buf_decode(ttsim_device *d, ttml_buffer *buf, ttml_dtype dtype, v
         ttsim_untilize(tb->data, &tb->shape, tb->fmt, f);
         if (dtype == TTML_DTYPE_BF16) {
             guint16 *h = dst;
-            for (size_t i = 0; i < n; i++) h[i] = ttsim_f32_to_bf16(f[i]);
+            for (size_t i = 0; i < n; i++) h[i] = ttsim_bf16_enc(f[i]);
         } else {
             memcpy(dst, f, n * 4);
         }
