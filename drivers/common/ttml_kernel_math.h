@@ -196,6 +196,23 @@ static inline __attribute__((always_inline)) float ttml_km_row8_dot(const float 
     return r;
 }
 
+/* ---- rope (ttml/kernels_attn.h): the angle tables ----
+ * cosv / sinv [n_pos][D/2]: cos / sin of (pos0 + p) * theta^(-2i/D),
+ * computed in double and rounded to float. */
+static inline void ttml_km_rope_fill(float *cosv, float *sinv, gint64 D, float theta, gint64 pos0, gint64 n_pos)
+{
+    const gint64 half = D / 2;
+    double *inv = g_new(double, half > 0 ? half : 1);
+    for (gint64 i = 0; i < half; i++) inv[i] = pow((double)theta, -2.0 * (double)i / (double)D);
+    for (gint64 p = 0; p < n_pos; p++)
+        for (gint64 i = 0; i < half; i++) {
+            const double a = (double)(pos0 + p) * inv[i];
+            cosv[p * half + i] = (float)cos(a);
+            sinv[p * half + i] = (float)sin(a);
+        }
+    g_free(inv);
+}
+
 /* ---- dropout's mask hash (ttml/kernels_nn.h): the splitmix64 finaliser ---- */
 static inline guint64 ttml_km_mix64(guint64 x)
 {

@@ -18,6 +18,7 @@
  * 2 cores, see attn_parallel()).
  */
 #include "cpu_internal.h"
+#include "../common/ttml_kernel_checks.h"
 #include "../common/ttml_kernel_math.h"   /* exp and 8-lane reductions, shared with ttsim */
 
 #include <limits.h>
@@ -152,17 +153,7 @@ typedef struct {
 
 static void rope_table_fill(rope_table *t)
 {
-    const int64_t half = t->D / 2;
-    float *cosv = t->cs, *sinv = t->cs + t->n_pos * half;
-    double *inv = g_new(double, half > 0 ? half : 1);
-    for (int64_t i = 0; i < half; i++) inv[i] = pow((double)t->theta, -2.0 * (double)i / (double)t->D);
-    for (int64_t p = 0; p < t->n_pos; p++)
-        for (int64_t i = 0; i < half; i++) {
-            const double a = (double)(t->pos0 + p) * inv[i];
-            cosv[p * half + i] = (float)cos(a);
-            sinv[p * half + i] = (float)sin(a);
-        }
-    g_free(inv);
+    ttml_km_rope_fill(t->cs, t->cs + t->n_pos * (t->D / 2), t->D, t->theta, t->pos0, t->n_pos);
 }
 
 /* Tables per (D, theta) covering positions [0, n_pos), grown on demand and
@@ -393,21 +384,7 @@ static gboolean sdpa_check(const ttml_launch *l, const char *name, const ttml_sd
     vshape(q, sq, sizeof sq);
     vshape(k, sk, sizeof sk);
     vshape(v, sv, sizeof sv);
-    const char *why = NULL;
-    if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
-        why = "all must be 4-D ([B, H, Sq, D], [B, G, Skv, D], [B, G, Skv, D])";
-    else if (k->shape[0] != q->shape[0] || k->shape[3] != q->shape[3])
-        why = "k must have q's batch B and head size D";
-    else if (memcmp(k->shape, v->shape, sizeof k->shape[0] * 4) != 0)
-        why = "k and v must have the same shape";
-    else if (k->shape[1] < 1 || q->shape[1] % k->shape[1] != 0)
-        why = "the query head count H must be a multiple of the kv head count G";
-    else if (q->shape[3] < 1 || k->shape[2] < 1)
-        why = "the head size D and the key count Skv must be at least 1";
-    else if (p->causal && k->shape[2] < q->shape[2])
-        why = "causal attention needs Skv >= Sq (query i sees keys j <= i + Skv - Sq)";
-    else if (q->shape[2] > INT_MAX || k->shape[2] > INT_MAX || q->shape[3] > INT_MAX)
-        why = "dims exceed the BLAS int range";
+    const char *why = ttml_kc_sdpa_problem(q, k, v, p->causal);
     if (why) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE,
                     "cpu kernel '%s': q %s, k %s, v %s: %s", name, sq, sk, sv, why);

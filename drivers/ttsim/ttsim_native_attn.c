@@ -34,6 +34,7 @@
  * call inside the grid run); without it sdpa declines.
  */
 #include "ttsim_internal.h"
+#include "../common/ttml_kernel_checks.h"
 #include "../common/ttml_kernel_math.h"   /* the cpu kernel's exp and reductions */
 
 #include <limits.h>
@@ -114,22 +115,13 @@ static const rope_table *rope_table_get(gint64 D, float theta, gint64 pos0, gint
     }
     rope_table *t = &rope_cache[rope_next];
     rope_next = (rope_next + 1) % ROPE_SLOTS;
-    const gint64 half = D / 2;
     g_free(t->cs);
     t->D = D;
     t->theta = theta;
     t->pos0 = pos0;
     t->S = S;
-    t->cs = g_new(float, 2 * S * half + 1);
-    double *inv = g_new(double, half + 1);
-    for (gint64 i = 0; i < half; i++) inv[i] = pow((double)theta, -2.0 * (double)i / (double)D);
-    for (gint64 p = 0; p < S; p++)
-        for (gint64 i = 0; i < half; i++) {
-            const double a = (double)(pos0 + p) * inv[i];
-            t->cs[p * half + i] = (float)cos(a);
-            t->cs[S * half + p * half + i] = (float)sin(a);
-        }
-    g_free(inv);
+    t->cs = g_new(float, 2 * S * (D / 2) + 1);
+    ttml_km_rope_fill(t->cs, t->cs + S * (D / 2), D, theta, pos0, S);
     return t;
 }
 
@@ -411,21 +403,7 @@ ATTN_VEC static void sdpa_dq_core(void *ctx, int core, gint64 begin, gint64 end,
 static gboolean sdpa_check(const ttml_launch *l, const ttml_sdpa_params *p, sdpa_job *j, GError **error)
 {
     const ttml_view *q = &l->in[0], *k = &l->in[1], *v = &l->in[2];
-    const char *why = NULL;
-    if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
-        why = "all must be 4-D ([B, H, Sq, D], [B, G, Skv, D], [B, G, Skv, D])";
-    else if (k->shape[0] != q->shape[0] || k->shape[3] != q->shape[3])
-        why = "k must have q's batch B and head size D";
-    else if (memcmp(k->shape, v->shape, sizeof k->shape[0] * 4) != 0)
-        why = "k and v must have the same shape";
-    else if (k->shape[1] < 1 || q->shape[1] % k->shape[1] != 0)
-        why = "the query head count H must be a multiple of the kv head count G";
-    else if (q->shape[3] < 1 || k->shape[2] < 1)
-        why = "the head size D and the key count Skv must be at least 1";
-    else if (p->causal && k->shape[2] < q->shape[2])
-        why = "causal attention needs Skv >= Sq (query i sees keys j <= i + Skv - Sq)";
-    else if (q->shape[2] > INT_MAX || k->shape[2] > INT_MAX || q->shape[3] > INT_MAX)
-        why = "dims exceed the BLAS int range";
+    const char *why = ttml_kc_sdpa_problem(q, k, v, p->causal);
     if (why) {
         char sq[80], sk[80], sv[80];
         g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE, "ttsim kernel '%s': q %s, k %s, v %s: %s", l->kernel,
