@@ -247,6 +247,8 @@ void ttsim_tilerow_put(const ttsim_tiled *t, gint64 g, float *in);
  * face rows (Bfp8_b blocks), so rows may be written by different cores. */
 void ttsim_row_get(const ttsim_tiled *t, gint64 r, float *out);
 void ttsim_row_put(const ttsim_tiled *t, gint64 r, float *in);
+/* Logical row r (over batch * rows) of t: its tile-row g and row i in the tile. */
+void ttsim_row_loc(const ttsim_tiled *t, gint64 r, gint64 *g, int *i);
 /* One element (b * rows + r, c): slow path for odd broadcasts. */
 float ttsim_elem_get(const ttsim_tiled *t, gint64 row, gint64 col);
 /* Whole tensor <-> row-major host f32 (x is rounded in place by from_host). */
@@ -344,6 +346,25 @@ typedef ttsim_native_status (*ttsim_native_fn)(ttsim_native_ctx *c, GError **err
  * (in-place updates, beta != 0) keep their values. Call once, after the
  * kernel has decided not to decline and before writing any output. */
 gboolean ttsim_native_outputs(ttsim_native_ctx *c, GError **error);
+
+/* Helpers shared by the native kernels (ttsim_native.c). */
+/* a and b hold the same tile sequence: equal shapes, or equal columns and
+ * whole tile-rows with the same number of rows in all ([4, 128, C], [512, C]). */
+gboolean ttsim_same_tiles(const ttsim_shape *a, const ttsim_shape *b);
+gint64 ttsim_view_numel(const ttml_view *v);
+/* "[2, 3, 4]" for a view (ndim clamped to 0..TTML_MAX_DIMS); returns buf. */
+char *ttsim_view_shape_str(const ttml_view *v, char *buf, size_t size);
+/* Set *error to "ttsim kernel 'NAME': <fmt>" with `code`; returns ERROR. */
+ttsim_native_status ttsim_native_fail(const ttsim_native_ctx *c, GError **error, int code, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+/* The cpu kernels' TTML_ERROR_SHAPE for a view of the wrong element count. */
+ttsim_native_status ttsim_native_count_error(const ttsim_native_ctx *c, const ttml_view *v, const char *name,
+                                             gint64 want, const char *what, GError **error);
+/* Every id < limit, else the cpu kernels' TTML_ERROR_INVALID_ARG naming the
+ * first bad one ("<kind> id N at row R is out of range ..."); checked before
+ * anything is written. */
+gboolean ttsim_native_ids_ok(const ttsim_native_ctx *c, const guint32 *ids, gint64 n, gint64 limit,
+                             const char *kind, GError **error);
 
 /* Native kernel lookup by name (NULL: none). */
 ttsim_native_fn ttsim_native_find(const char *kernel);

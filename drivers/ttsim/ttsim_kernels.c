@@ -62,13 +62,6 @@ static double pass_factor(const char *name)
     return 1.0;
 }
 
-static size_t view_numel(const ttml_view *v)
-{
-    size_t n = 1;
-    for (int i = 0; i < v->ndim; i++) n *= v->shape[i] > 0 ? (size_t)v->shape[i] : 0;
-    return n;
-}
-
 /* Does the kernel read out[] before writing it? */
 gboolean ttsim_reads_outputs(const ttml_launch *l)
 {
@@ -94,7 +87,7 @@ void ttsim_model_launch(const ttsim_device *d, const ttml_launch *l, gboolean ou
         ttsim_shape s;
         ttsim_shape_from(l->in[i].ndim, l->in[i].shape, &s);
         if (ttsim_shape_tiles(&s) > tiles) tiles = ttsim_shape_tiles(&s);
-        if ((double)view_numel(&l->in[i]) > numel) numel = (double)view_numel(&l->in[i]);
+        if ((double)ttsim_view_numel(&l->in[i]) > numel) numel = (double)ttsim_view_numel(&l->in[i]);
     }
     for (int i = 0; i < l->n_out; i++) {
         double b = ttsim_view_bytes(d, &l->out[i]);
@@ -103,7 +96,7 @@ void ttsim_model_launch(const ttsim_device *d, const ttml_launch *l, gboolean ou
         ttsim_shape s;
         ttsim_shape_from(l->out[i].ndim, l->out[i].shape, &s);
         if (ttsim_shape_tiles(&s) > tiles) tiles = ttsim_shape_tiles(&s);
-        if ((double)view_numel(&l->out[i]) > numel) numel = (double)view_numel(&l->out[i]);
+        if ((double)ttsim_view_numel(&l->out[i]) > numel) numel = (double)ttsim_view_numel(&l->out[i]);
     }
     const char *k = l->kernel;
     if (strcmp(k, "matmul") == 0 && l->n_in >= 2 && l->n_out >= 1 && l->in[0].ndim >= 2 &&
@@ -112,7 +105,7 @@ void ttsim_model_launch(const ttsim_device *d, const ttml_launch *l, gboolean ou
         const ttml_view *a = &l->in[0], *o = &l->out[0];
         gint64 m = o->shape[o->ndim - 2], n = o->shape[o->ndim - 1];
         gint64 kk = p->trans_a ? a->shape[a->ndim - 2] : a->shape[a->ndim - 1];
-        gint64 batch = m * n > 0 ? (gint64)view_numel(o) / (m * n) : 0;
+        gint64 batch = m * n > 0 ? (gint64)ttsim_view_numel(o) / (m * n) : 0;
         ttsim_timing_matmul(c, batch, m, n, kk, rd, wr, t);
         return;
     }
@@ -291,7 +284,7 @@ gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *
         int ndim = v->ndim;
         int64_t shape[TTML_MAX_DIMS];
         memcpy(shape, v->shape, sizeof shape);
-        if (view_numel(v) != total) {
+        if ((size_t)ttsim_view_numel(v) != total) {
             if (tb->shaped && tb->numel == total) {
                 ndim = 3;
                 shape[0] = tb->shape.batch, shape[1] = tb->shape.rows, shape[2] = tb->shape.cols;

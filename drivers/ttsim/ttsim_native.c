@@ -11,6 +11,7 @@
  */
 #include "ttsim_internal.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 static const ttsim_native_entry *const families[] = {
@@ -26,16 +27,14 @@ ttsim_native_fn ttsim_native_find(const char *kernel)
     return NULL;
 }
 
-/* Same tile sequence: equal shapes, or equal columns and whole tile-rows
- * with the same number of rows in all ([4, 128, C] and [512, C]). */
-static gboolean same_tiles(const ttsim_shape *a, const ttsim_shape *b)
+gboolean ttsim_same_tiles(const ttsim_shape *a, const ttsim_shape *b)
 {
     if (a->cols != b->cols) return FALSE;
     if (a->batch == b->batch && a->rows == b->rows) return TRUE;
     return a->rows % TTSIM_TILE == 0 && b->rows % TTSIM_TILE == 0 && a->batch * a->rows == b->batch * b->rows;
 }
 
-static gint64 numel_of(const ttml_view *v)
+gint64 ttsim_view_numel(const ttml_view *v)
 {
     gint64 n = 1;
     for (int i = 0; i < v->ndim; i++) n *= v->shape[i] > 0 ? v->shape[i] : 0;
@@ -75,7 +74,7 @@ static const char *qualify(ttsim_device *d, const ttml_view *v, gboolean stored,
     op->tb = v->buf ? v->buf->handle : NULL;
     if (!op->tb) return "an operand has no ttsim buffer";
     if (v->offset != 0) return "a view at an offset";
-    op->numel = numel_of(v);
+    op->numel = ttsim_view_numel(v);
     ttsim_shape_from(v->ndim, v->shape, &op->s);
     if (v->dtype == TTML_DTYPE_U32) {
         if ((size_t)op->numel * 4 != v->buf->size) return "a u32 view that does not cover its buffer";
@@ -93,7 +92,7 @@ static const char *qualify(ttsim_device *d, const ttml_view *v, gboolean stored,
         if (!op->tb->shaped) return "an input that was never written";
         if (op->tb->fmt != d->cfg.storage) return "an input not in the storage format";
         if ((gint64)op->tb->numel != op->numel) return "an input whose image holds another number of elements";
-        if (same_tiles(&op->s, &op->tb->shape)) {
+        if (ttsim_same_tiles(&op->s, &op->tb->shape)) {
             ttsim_tiled_init(&op->t, op->tb->data, op->tb->fmt, &op->s);
         } else if (slot >= 0) {
             relayout(d, slot, op);
@@ -209,4 +208,47 @@ ttsim_native_status ttsim_native_run(ttsim_device *d, const ttml_launch *l, cons
         }
     }
     return st;
+}
+
+/* ---- helpers shared by the native kernels ---- */
+
+char *ttsim_view_shape_str(const ttml_view *v, char *buf, size_t size)
+{
+    int nd = v->ndim < 0 ? 0 : v->ndim > TTML_MAX_DIMS ? TTML_MAX_DIMS : v->ndim;
+    return ttml_shape_str(nd, v->shape, buf, size);
+}
+
+ttsim_native_status ttsim_native_fail(const ttsim_native_ctx *c, GError **error, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error(error, TTML_ERROR, code, "ttsim kernel '%s': %s", c->l->kernel ? c->l->kernel : "?", msg);
+    g_free(msg);
+    return TTSIM_NATIVE_ERROR;
+}
+
+ttsim_native_status ttsim_native_count_error(const ttsim_native_ctx *c, const ttml_view *v, const char *name,
+                                             gint64 want, const char *what, GError **error)
+{
+    char s[80];
+    return ttsim_native_fail(c, error, TTML_ERROR_SHAPE,
+                             "%s of shape %s has %" G_GINT64_FORMAT " elements but must have %" G_GINT64_FORMAT
+                             " (%s)",
+                             name, ttsim_view_shape_str(v, s, sizeof s), ttsim_view_numel(v), want, what);
+}
+
+gboolean ttsim_native_ids_ok(const ttsim_native_ctx *c, const guint32 *ids, gint64 n, gint64 limit,
+                             const char *kind, GError **error)
+{
+    for (gint64 i = 0; i < n; i++)
+        if ((gint64)ids[i] >= limit) {
+            ttsim_native_fail(c, error, TTML_ERROR_INVALID_ARG,
+                              "%s id %u at row %" G_GINT64_FORMAT " is out of range: the vocabulary size is %" G_GINT64_FORMAT
+                              " (valid ids are 0..%" G_GINT64_FORMAT ")",
+                              kind, ids[i], i, limit, limit ? limit - 1 : 0);
+            return FALSE;
+        }
+    return TRUE;
 }

@@ -52,12 +52,6 @@
 #define ATTN_VEC
 #endif
 
-static char *vshape(const ttml_view *v, char *buf, size_t size)
-{
-    int nd = v->ndim < 0 ? 0 : v->ndim > TTML_MAX_DIMS ? TTML_MAX_DIMS : v->ndim;
-    return ttml_shape_str(nd, v->shape, buf, size);
-}
-
 static gint64 view_numel(const ttml_view *v)
 {
     gint64 n = 1;
@@ -177,14 +171,14 @@ static ttsim_native_status native_rope(ttsim_native_ctx *c, float sign, GError *
     if (v->ndim < 2 || v->shape[v->ndim - 1] % 2 != 0) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE,
                     "ttsim kernel '%s': in[0] shape %s must be [..., S, D] with D even (out[0] shape %s)", name,
-                    vshape(v, sa, sizeof sa), vshape(&l->out[0], sb, sizeof sb));
+                    ttsim_view_shape_str(v, sa, sizeof sa), ttsim_view_shape_str(&l->out[0], sb, sizeof sb));
         return TTSIM_NATIVE_ERROR;
     }
     if (view_numel(v) != view_numel(&l->out[0])) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE,
                     "ttsim kernel '%s': in[0] of shape %s and out[0] of shape %s must have the same number "
                     "of elements (%" G_GINT64_FORMAT " vs %" G_GINT64_FORMAT ")",
-                    name, vshape(v, sa, sizeof sa), vshape(&l->out[0], sb, sizeof sb), view_numel(v),
+                    name, ttsim_view_shape_str(v, sa, sizeof sa), ttsim_view_shape_str(&l->out[0], sb, sizeof sb), view_numel(v),
                     view_numel(&l->out[0]));
         return TTSIM_NATIVE_ERROR;
     }
@@ -407,7 +401,7 @@ static gboolean sdpa_check(const ttml_launch *l, const ttml_sdpa_params *p, sdpa
     if (why) {
         char sq[80], sk[80], sv[80];
         g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE, "ttsim kernel '%s': q %s, k %s, v %s: %s", l->kernel,
-                    vshape(q, sq, sizeof sq), vshape(k, sk, sizeof sk), vshape(v, sv, sizeof sv), why);
+                    ttsim_view_shape_str(q, sq, sizeof sq), ttsim_view_shape_str(k, sk, sizeof sk), ttsim_view_shape_str(v, sv, sizeof sv), why);
         return FALSE;
     }
     memset(j, 0, sizeof *j);
@@ -435,7 +429,7 @@ static gboolean sdpa_check_out(const ttml_launch *l, const char *slot, const ttm
     if (ok) return TRUE;
     char sa[80], sb[80];
     g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE, "ttsim kernel '%s': %s has shape %s, expected %s", l->kernel,
-                slot, vshape(v, sa, sizeof sa), ttml_shape_str(n, shape, sb, sizeof sb));
+                slot, ttsim_view_shape_str(v, sa, sizeof sa), ttml_shape_str(n, shape, sb, sizeof sb));
     return FALSE;
 }
 

@@ -32,27 +32,6 @@
 
 /* ---- shared helpers ---- */
 
-static char *vshape(const ttml_view *v, char *buf, size_t size)
-{
-    int nd = v->ndim < 0 ? 0 : v->ndim > TTML_MAX_DIMS ? TTML_MAX_DIMS : v->ndim;
-    return ttml_shape_str(nd, v->shape, buf, size);
-}
-
-static ttsim_native_status fail(ttsim_native_ctx *c, GError **error, int code, const char *fmt, ...)
-    G_GNUC_PRINTF(4, 5);
-
-/* Set *error to "ttsim kernel 'NAME': ..." with `code`. */
-static ttsim_native_status fail(ttsim_native_ctx *c, GError **error, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(error, TTML_ERROR, code, "ttsim kernel '%s': %s", c->l->kernel, msg);
-    g_free(msg);
-    return TTSIM_NATIVE_ERROR;
-}
-
 /* Decline unless the launch has n_in / n_out slots of the given dtypes
  * (in_u32: bit i set = in[i] is u32) and, when params_size > 0, params. */
 static gboolean slots_ok(ttsim_native_ctx *c, int n_in, int n_out, unsigned in_u32, size_t params_size)
@@ -72,45 +51,13 @@ static gboolean slots_ok(ttsim_native_ctx *c, int n_in, int n_out, unsigned in_u
     return TRUE;
 }
 
-/* The cpu kernels' check that a view has `want` elements. */
-static ttsim_native_status count_error(ttsim_native_ctx *c, const ttml_view *v, gint64 have, const char *name,
-                                       gint64 want, const char *what, GError **error)
-{
-    char s[80];
-    return fail(c, error, TTML_ERROR_SHAPE,
-                "%s of shape %s has %" G_GINT64_FORMAT " elements but must have %" G_GINT64_FORMAT " (%s)", name,
-                vshape(v, s, sizeof s), have, want, what);
-}
-
-/* Every id < limit (checked before anything is written). */
-static gboolean ids_ok(ttsim_native_ctx *c, const guint32 *ids, gint64 n, gint64 limit, GError **error)
-{
-    for (gint64 i = 0; i < n; i++)
-        if ((gint64)ids[i] >= limit) {
-            fail(c, error, TTML_ERROR_INVALID_ARG,
-                 "token id %u at row %" G_GINT64_FORMAT " is out of range: the vocabulary size is %" G_GINT64_FORMAT
-                 " (valid ids are 0..%" G_GINT64_FORMAT ")",
-                 ids[i], i, limit, limit ? limit - 1 : 0);
-            return FALSE;
-        }
-    return TRUE;
-}
-
-/* Logical row r (over batch * rows) of t: its tile-row and row in the tile. */
-static void row_loc(const ttsim_tiled *t, gint64 r, gint64 *g, int *i)
-{
-    gint64 b = r / t->s.rows, rr = r % t->s.rows;
-    *g = b * t->rt + rr / TTSIM_TILE;
-    *i = (int)(rr % TTSIM_TILE);
-}
-
 /* dst[k] = t[row r, column c0 + k] for k < n: unpacks only the face rows
  * (blocks of 16 columns) that hold those columns. */
 static void row_get_cols(const ttsim_tiled *t, gint64 r, gint64 c0, gint64 n, float *dst)
 {
     gint64 g;
     int i;
-    row_loc(t, r, &g, &i);
+    ttsim_row_loc(t, r, &g, &i);
     const int f0 = (i / TTSIM_FACE) * 2, fr = i % TTSIM_FACE;
     for (gint64 cb = c0 / TTSIM_FACE * TTSIM_FACE; cb < c0 + n; cb += TTSIM_FACE) {
         const guint8 *p = t->data + (size_t)(g * t->ct + cb / TTSIM_TILE) * t->tile_bytes;
@@ -128,7 +75,7 @@ static void row_put_cols(const ttsim_tiled *t, gint64 r, gint64 c0, gint64 c1, c
 {
     gint64 g;
     int i;
-    row_loc(t, r, &g, &i);
+    ttsim_row_loc(t, r, &g, &i);
     const int f0 = (i / TTSIM_FACE) * 2, fr = i % TTSIM_FACE;
     for (gint64 cb = c0 / TTSIM_FACE * TTSIM_FACE; cb < c1; cb += TTSIM_FACE) {
         guint8 *p = t->data + (size_t)(g * t->ct + cb / TTSIM_TILE) * t->tile_bytes;
@@ -168,7 +115,7 @@ static gboolean weight_ok(ttsim_native_ctx *c, const ttml_view *w, const char *n
 {
     if (w->ndim == 2) return TRUE;
     char s[80];
-    fail(c, error, TTML_ERROR_SHAPE, "%s must be 2-D [V, E], got shape %s", name, vshape(w, s, sizeof s));
+    ttsim_native_fail(c, error, TTML_ERROR_SHAPE, "%s must be 2-D [V, E], got shape %s", name, ttsim_view_shape_str(w, s, sizeof s));
     return FALSE;
 }
 
@@ -179,8 +126,8 @@ static ttsim_native_status native_embedding_fwd(ttsim_native_ctx *c, GError **er
     if (!weight_ok(c, &l->in[1], "in[1] (weight)", error)) return TTSIM_NATIVE_ERROR;
     const gint64 V = l->in[1].shape[0], E = l->in[1].shape[1], N = c->in[0].numel;
     if (c->out[0].numel != N * E)
-        return count_error(c, &l->out[0], c->out[0].numel, "out[0]", N * E, "ids x embedding dim", error);
-    if (!ids_ok(c, c->in[0].ids, N, V, error)) return TTSIM_NATIVE_ERROR;
+        return ttsim_native_count_error(c, &l->out[0], "out[0]", N * E, "ids x embedding dim", error);
+    if (!ttsim_native_ids_ok(c, c->in[0].ids, N, V, "token", error)) return TTSIM_NATIVE_ERROR;
     if (c->out[0].s.cols != E && N * E > 0) {
         c->decline = "an output whose last dim is not the embedding dim";
         return TTSIM_NATIVE_DECLINE;
@@ -226,8 +173,8 @@ static ttsim_native_status native_embedding_bwd(ttsim_native_ctx *c, GError **er
     if (!weight_ok(c, &l->out[0], "out[0] (dweight)", error)) return TTSIM_NATIVE_ERROR;
     const gint64 V = l->out[0].shape[0], E = l->out[0].shape[1], N = c->in[0].numel;
     if (c->in[1].numel != N * E)
-        return count_error(c, &l->in[1], c->in[1].numel, "in[1] (dy)", N * E, "ids x embedding dim", error);
-    if (!ids_ok(c, c->in[0].ids, N, V, error)) return TTSIM_NATIVE_ERROR;
+        return ttsim_native_count_error(c, &l->in[1], "in[1] (dy)", N * E, "ids x embedding dim", error);
+    if (!ttsim_native_ids_ok(c, c->in[0].ids, N, V, "token", error)) return TTSIM_NATIVE_ERROR;
     if (c->in[1].s.cols != E && N * E > 0) {
         c->decline = "a dy whose last dim is not the embedding dim";
         return TTSIM_NATIVE_DECLINE;
@@ -274,10 +221,10 @@ static ttsim_native_status native_transpose_last2(ttsim_native_ctx *c, GError **
     if (in->ndim < 2 || out->ndim < 2 || in->shape[in->ndim - 1] != out->shape[out->ndim - 2] ||
         in->shape[in->ndim - 2] != out->shape[out->ndim - 1] || c->in[0].numel != c->out[0].numel) {
         char sa[80], sb[80];
-        return fail(c, error, TTML_ERROR_SHAPE,
+        return ttsim_native_fail(c, error, TTML_ERROR_SHAPE,
                     "in[0] of shape %s and out[0] of shape %s do not fit: out must be in with its last two "
                     "dims swapped",
-                    vshape(in, sa, sizeof sa), vshape(out, sb, sizeof sb));
+                    ttsim_view_shape_str(in, sa, sizeof sa), ttsim_view_shape_str(out, sb, sizeof sb));
     }
     if (in->buf == out->buf) {
         c->decline = "an in-place transpose";
@@ -357,7 +304,7 @@ static ttsim_native_status native_strided_copy(ttsim_native_ctx *c, GError **err
     const gint64 n_in = c->in[0].numel, n_out = c->out[0].numel;
     if (p.outer < 0 || p.len < 0 || !strided_fits(p.outer, p.len, p.in_stride, p.in_offset, n_in) ||
         !strided_fits(p.outer, p.len, p.out_stride, p.out_offset, n_out))
-        return fail(c, error, TTML_ERROR_INVALID_ARG,
+        return ttsim_native_fail(c, error, TTML_ERROR_INVALID_ARG,
                     "outer %" G_GINT64_FORMAT " x len %" G_GINT64_FORMAT " with in stride/offset %" G_GINT64_FORMAT
                     "/%" G_GINT64_FORMAT " and out stride/offset %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT
                     " reaches outside in[0] (%" G_GINT64_FORMAT " elements) or out[0] (%" G_GINT64_FORMAT
@@ -436,10 +383,10 @@ static ttsim_native_status native_heads(ttsim_native_ctx *c, gboolean split, GEr
     if (heads->ndim != 4 || flat->ndim < 1 || flat->shape[flat->ndim - 1] != heads->shape[1] * heads->shape[3] ||
         c->in[0].numel != c->out[0].numel) {
         char sh[80], sf[80];
-        return fail(c, error, TTML_ERROR_SHAPE,
+        return ttsim_native_fail(c, error, TTML_ERROR_SHAPE,
                     "%s shape %s and %s shape %s do not fit; expected [B, 1, S, H*D] and [B, H, S, D]",
-                    split ? "in[0]" : "out[0]", vshape(flat, sf, sizeof sf), split ? "out[0]" : "in[0]",
-                    vshape(heads, sh, sizeof sh));
+                    split ? "in[0]" : "out[0]", ttsim_view_shape_str(flat, sf, sizeof sf), split ? "out[0]" : "in[0]",
+                    ttsim_view_shape_str(heads, sh, sizeof sh));
     }
     if (l->in[0].buf == l->out[0].buf) {
         c->decline = "an in-place head permutation";

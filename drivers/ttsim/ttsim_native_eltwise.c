@@ -55,15 +55,6 @@
 #define EW_MAX_DST 3 /* tiles packed per unit (adamw: p, m, v)      */
 #define TE TTSIM_TILE_ELEMS
 
-/* Do a and b hold the same tile sequence (tile u covers the same flat
- * elements in both)? As the dispatcher's test. */
-static gboolean same_tiles(const ttsim_shape *a, const ttsim_shape *b)
-{
-    if (a->cols != b->cols) return FALSE;
-    if (a->batch == b->batch && a->rows == b->rows) return TRUE;
-    return a->rows % TTSIM_TILE == 0 && b->rows % TTSIM_TILE == 0 && a->batch * a->rows == b->batch * b->rows;
-}
-
 /* Position of tile u of t: matrix b, tile row tr, tile col tc, and the
  * valid rows / cols inside it. */
 typedef struct {
@@ -401,7 +392,7 @@ static void ew_init(ew_job *j, ttsim_native_ctx *c, ew_kind kind, const ttsim_ti
 /* Add a source unpacked per unit (gathered when its tile sequence differs). */
 static void ew_src(ew_job *j, const ttsim_tiled *t)
 {
-    j->gather[j->n_src] = !same_tiles(&t->s, &j->ut->s);
+    j->gather[j->n_src] = !ttsim_same_tiles(&t->s, &j->ut->s);
     j->src[j->n_src++] = t;
 }
 
@@ -417,13 +408,13 @@ static void ew_dst(ew_job *j, const ttsim_tiled *t)
 static gboolean ew_layout_ok(ttsim_native_ctx *c, const ttsim_shape *unit, int n_out)
 {
     for (int o = 0; o < n_out; o++)
-        if (!same_tiles(&c->out[o].s, unit)) {
+        if (!ttsim_same_tiles(&c->out[o].s, unit)) {
             c->decline = "outputs of different shapes (tile sequences)";
             return FALSE;
         }
     for (int i = 0; i < c->l->n_in; i++)
         for (int o = 0; o < c->l->n_out; o++)
-            if (c->l->in[i].buf == c->l->out[o].buf && !same_tiles(&c->in[i].s, unit)) {
+            if (c->l->in[i].buf == c->l->out[o].buf && !ttsim_same_tiles(&c->in[i].s, unit)) {
                 c->decline = "an input aliasing an output with another shape";
                 return FALSE;
             }

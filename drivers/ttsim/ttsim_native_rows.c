@@ -45,26 +45,6 @@ static gboolean slots_ok(const ttsim_native_ctx *c, int n_in_min, int n_in_max, 
     return params_size == 0 || (l->params && l->params_size >= params_size);
 }
 
-/* The cpu's TTML_ERROR_SHAPE for a per-row / per-column operand of the
- * wrong size (ttml_cpu_nn_check_count). */
-static gint64 numel_of(const ttml_view *v)
-{
-    gint64 n = 1;
-    for (int i = 0; i < v->ndim; i++) n *= v->shape[i] > 0 ? v->shape[i] : 0;
-    return n;
-}
-
-static ttsim_native_status count_error(const ttsim_native_ctx *c, const ttml_view *v, const char *name,
-                                       gint64 want, const char *what, GError **error)
-{
-    char s[80];
-    g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE,
-                "ttsim kernel '%s': %s of shape %s has %" G_GINT64_FORMAT " elements but must have %" G_GINT64_FORMAT
-                " (%s)",
-                c->l->kernel, name, ttml_shape_str(v->ndim, v->shape, s, sizeof s), numel_of(v), want, what);
-    return TTSIM_NATIVE_ERROR;
-}
-
 /* The cpu's TTML_ERROR_SHAPE when two operands differ in numel. */
 static ttsim_native_status numel_error(const ttsim_native_ctx *c, const ttml_view *a, const char *a_name,
                                        const ttml_view *b, const char *b_name, GError **error)
@@ -74,7 +54,7 @@ static ttsim_native_status numel_error(const ttsim_native_ctx *c, const ttml_vie
                 "ttsim kernel '%s': %s of shape %s and %s of shape %s must have the same number of elements "
                 "(%" G_GINT64_FORMAT " vs %" G_GINT64_FORMAT ")",
                 c->l->kernel, a_name, ttml_shape_str(a->ndim, a->shape, sa, sizeof sa), b_name,
-                ttml_shape_str(b->ndim, b->shape, sb, sizeof sb), numel_of(a), numel_of(b));
+                ttml_shape_str(b->ndim, b->shape, sb, sizeof sb), ttsim_view_numel(a), ttsim_view_numel(b));
     return TTSIM_NATIVE_ERROR;
 }
 
@@ -83,31 +63,6 @@ static ttsim_native_status reduction_error(const ttsim_native_ctx *c, int r, GEr
     g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
                 "ttsim kernel '%s': unknown reduction %d (use TTML_REDUCE_MEAN or TTML_REDUCE_SUM)", c->l->kernel, r);
     return TTSIM_NATIVE_ERROR;
-}
-
-/* Every id < limit, else the cpu's TTML_ERROR_INVALID_ARG naming the first
- * bad one (checked before any output is touched). */
-static gboolean ids_ok(const ttsim_native_ctx *c, const guint32 *ids, gint64 n, gint64 limit, GError **error)
-{
-    for (gint64 i = 0; i < n; i++)
-        if ((gint64)ids[i] >= limit) {
-            g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
-                        "ttsim kernel '%s': target id %u at row %" G_GINT64_FORMAT
-                        " is out of range: the vocabulary size is %" G_GINT64_FORMAT " (valid ids are 0..%" G_GINT64_FORMAT
-                        ")",
-                        c->l->kernel, ids[i], i, limit, limit ? limit - 1 : 0);
-            return FALSE;
-        }
-    return TRUE;
-}
-
-/* Same tile sequence as the main operand (as ttsim_native.c's same_tiles):
- * then its tile-row g holds the same logical rows. */
-static gboolean same_tiles(const ttsim_shape *a, const ttsim_shape *b)
-{
-    if (a->cols != b->cols) return FALSE;
-    if (a->batch == b->batch && a->rows == b->rows) return TRUE;
-    return a->rows % TTSIM_TILE == 0 && b->rows % TTSIM_TILE == 0 && a->batch * a->rows == b->batch * b->rows;
 }
 
 /* A whole small f32 operand (gamma, stats, dloss) as row-major host values
@@ -182,7 +137,7 @@ static const char *row_operand(const ttsim_operand *x, const ttsim_operand *o, g
 {
     if (o->ids || !is_f32(o->view)) return "a row operand that is not f32";
     if (o->s.cols != x->s.cols) return "row operands with different last dims";
-    *same = same_tiles(&x->s, &o->s);
+    *same = ttsim_same_tiles(&x->s, &o->s);
     return NULL;
 }
 
@@ -257,14 +212,14 @@ static ttsim_native_status norm_fwd_setup(ttsim_native_ctx *c, int n_in_max, int
     const ttsim_operand *x = &c->in[0];
     if (x->numel == 0) return decline(c, "an empty x");
     const gint64 f = x->s.cols, rows = x->numel / f;
-    if (c->in[1].numel != f) return count_error(c, &l->in[1], "in[1] (gamma)", f, "the last dim of in[0]", error);
+    if (c->in[1].numel != f) return ttsim_native_count_error(c, &l->in[1], "in[1] (gamma)", f, "the last dim of in[0]", error);
     if (l->n_in > 2 && c->in[2].numel != f)
-        return count_error(c, &l->in[2], "in[2] (beta)", f, "the last dim of in[0]", error);
+        return ttsim_native_count_error(c, &l->in[2], "in[2] (beta)", f, "the last dim of in[0]", error);
     if (c->out[0].numel != x->numel) return numel_error(c, &l->in[0], "in[0] (x)", &l->out[0], "out[0] (y)", error);
     static const char *const stat_names[2][2] = {{"out[1] (rstd)", NULL}, {"out[1] (mean)", "out[2] (rstd)"}};
     for (int k = 1; k <= n_stats; k++)
         if (c->out[k].numel != rows)
-            return count_error(c, &l->out[k], stat_names[n_stats - 1][k - 1], rows, "one per row of in[0]", error);
+            return ttsim_native_count_error(c, &l->out[k], stat_names[n_stats - 1][k - 1], rows, "one per row of in[0]", error);
     gboolean same;
     const char *why = row_operand(x, &c->out[0], &same);
     if (why || !same) return decline(c, why ? why : "y stored with another tile geometry than x");
@@ -409,20 +364,20 @@ static ttsim_native_status norm_bwd(ttsim_native_ctx *c, gboolean rms, GError **
     const gint64 f = x->s.cols, rows = x->numel / f;
     const int i_rstd = rms ? 2 : 3, i_dy = rms ? 3 : 4;
     const gboolean has_beta = l->n_out > 2;
-    if (c->in[1].numel != f) return count_error(c, &l->in[1], "in[1] (gamma)", f, "the last dim of in[0]", error);
+    if (c->in[1].numel != f) return ttsim_native_count_error(c, &l->in[1], "in[1] (gamma)", f, "the last dim of in[0]", error);
     if (!rms && c->in[2].numel != rows)
-        return count_error(c, &l->in[2], "in[2] (mean)", rows, "one per row of in[0]", error);
+        return ttsim_native_count_error(c, &l->in[2], "in[2] (mean)", rows, "one per row of in[0]", error);
     if (c->in[i_rstd].numel != rows)
-        return count_error(c, &l->in[i_rstd], rms ? "in[2] (rstd)" : "in[3] (rstd)", rows, "one per row of in[0]",
+        return ttsim_native_count_error(c, &l->in[i_rstd], rms ? "in[2] (rstd)" : "in[3] (rstd)", rows, "one per row of in[0]",
                            error);
     if (c->in[i_dy].numel != x->numel)
         return numel_error(c, &l->in[0], "in[0] (x)", &l->in[i_dy], rms ? "in[3] (dy)" : "in[4] (dy)", error);
     if (c->out[0].numel != x->numel)
         return numel_error(c, &l->in[0], "in[0] (x)", &l->out[0], "out[0] (dx)", error);
     if (c->out[1].numel != f)
-        return count_error(c, &l->out[1], "out[1] (dgamma)", f, "the last dim of in[0]", error);
+        return ttsim_native_count_error(c, &l->out[1], "out[1] (dgamma)", f, "the last dim of in[0]", error);
     if (has_beta && c->out[2].numel != f)
-        return count_error(c, &l->out[2], "out[2] (dbeta)", f, "the last dim of in[0]", error);
+        return ttsim_native_count_error(c, &l->out[2], "out[2] (dbeta)", f, "the last dim of in[0]", error);
     rows_job j;
     memset(&j, 0, sizeof j);
     gboolean same;
@@ -722,12 +677,12 @@ static ttsim_native_status cross_entropy(ttsim_native_ctx *c, gboolean bwd, GErr
     }
     const gint64 valid = p->valid_vocab > 0 ? p->valid_vocab : v;
     if (c->in[1].numel != rows)
-        return count_error(c, &l->in[1], "in[1] (targets)", rows, "one per logits row", error);
-    if (!ids_ok(c, c->in[1].ids, rows, valid, error)) return TTSIM_NATIVE_ERROR;
+        return ttsim_native_count_error(c, &l->in[1], "in[1] (targets)", rows, "one per logits row", error);
+    if (!ttsim_native_ids_ok(c, c->in[1].ids, rows, valid, "target", error)) return TTSIM_NATIVE_ERROR;
     if (bwd) {
         if (c->in[2].numel != rows)
-            return count_error(c, &l->in[2], "in[2] (lse)", rows, "one per logits row", error);
-        if (c->in[3].numel != 1) return count_error(c, &l->in[3], "in[3] (dloss)", 1, "a scalar", error);
+            return ttsim_native_count_error(c, &l->in[2], "in[2] (lse)", rows, "one per logits row", error);
+        if (c->in[3].numel != 1) return ttsim_native_count_error(c, &l->in[3], "in[3] (dloss)", 1, "a scalar", error);
         if (c->out[0].numel != x->numel)
             return numel_error(c, &l->in[0], "in[0] (logits)", &l->out[0], "out[0] (dlogits)", error);
         gboolean same;
@@ -735,9 +690,9 @@ static ttsim_native_status cross_entropy(ttsim_native_ctx *c, gboolean bwd, GErr
         if (!why && !same) why = "dlogits stored with another tile geometry than the logits";
         if (why) return decline(c, why);
     } else {
-        if (c->out[0].numel != 1) return count_error(c, &l->out[0], "out[0] (loss)", 1, "a scalar", error);
+        if (c->out[0].numel != 1) return ttsim_native_count_error(c, &l->out[0], "out[0] (loss)", 1, "a scalar", error);
         if (c->out[1].numel != rows)
-            return count_error(c, &l->out[1], "out[1] (lse)", rows, "one per logits row", error);
+            return ttsim_native_count_error(c, &l->out[1], "out[1] (lse)", rows, "one per logits row", error);
     }
     rows_job j;
     memset(&j, 0, sizeof j);
@@ -814,9 +769,9 @@ static ttsim_native_status native_nll_fwd(ttsim_native_ctx *c, GError **error)
     if (x->numel == 0) return decline(c, "empty logp");
     const gint64 v = x->s.cols, rows = x->numel / v;
     if (c->in[1].numel != rows)
-        return count_error(c, &l->in[1], "in[1] (targets)", rows, "one per logits row", error);
-    if (!ids_ok(c, c->in[1].ids, rows, v, error)) return TTSIM_NATIVE_ERROR;
-    if (c->out[0].numel != 1) return count_error(c, &l->out[0], "out[0] (loss)", 1, "a scalar", error);
+        return ttsim_native_count_error(c, &l->in[1], "in[1] (targets)", rows, "one per logits row", error);
+    if (!ttsim_native_ids_ok(c, c->in[1].ids, rows, v, "target", error)) return TTSIM_NATIVE_ERROR;
+    if (c->out[0].numel != 1) return ttsim_native_count_error(c, &l->out[0], "out[0] (loss)", 1, "a scalar", error);
     rows_job j;
     memset(&j, 0, sizeof j);
     j.d = c->d;
@@ -870,9 +825,9 @@ static ttsim_native_status native_nll_bwd(ttsim_native_ctx *c, GError **error)
     if (o->numel == 0) return decline(c, "empty dlogp");
     const gint64 v = o->s.cols, rows = o->numel / v;
     if (c->in[0].numel != rows)
-        return count_error(c, &l->in[0], "in[0] (targets)", rows, "one per row of out[0]", error);
-    if (c->in[1].numel != 1) return count_error(c, &l->in[1], "in[1] (dloss)", 1, "a scalar", error);
-    if (!ids_ok(c, c->in[0].ids, rows, v, error)) return TTSIM_NATIVE_ERROR;
+        return ttsim_native_count_error(c, &l->in[0], "in[0] (targets)", rows, "one per row of out[0]", error);
+    if (c->in[1].numel != 1) return ttsim_native_count_error(c, &l->in[1], "in[1] (dloss)", 1, "a scalar", error);
+    if (!ttsim_native_ids_ok(c, c->in[0].ids, rows, v, "target", error)) return TTSIM_NATIVE_ERROR;
     const float dloss = scalar_of(&c->in[1]);
     if (!ttsim_native_outputs(c, error)) return TTSIM_NATIVE_ERROR;
     rows_job j;

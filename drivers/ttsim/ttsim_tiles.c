@@ -106,7 +106,7 @@ void ttsim_tilerow_put(const ttsim_tiled *t, gint64 g, float *in)
 }
 
 /* Tile-row, row inside the tile and first block of logical row r. */
-static void row_loc(const ttsim_tiled *t, gint64 r, gint64 *g, int *i)
+void ttsim_row_loc(const ttsim_tiled *t, gint64 r, gint64 *g, int *i)
 {
     gint64 b = r / t->s.rows, rr = r % t->s.rows;
     *g = b * t->rt + rr / TTSIM_TILE;
@@ -117,7 +117,7 @@ void ttsim_row_get(const ttsim_tiled *t, gint64 r, float *out)
 {
     gint64 g;
     int i;
-    row_loc(t, r, &g, &i);
+    ttsim_row_loc(t, r, &g, &i);
     int f0 = (i / TTSIM_FACE) * 2;
     for (gint64 tc = 0; tc < t->ct; tc++) {
         const guint8 *p = tile_ptr(t, g * t->ct + tc);
@@ -136,7 +136,7 @@ void ttsim_row_put(const ttsim_tiled *t, gint64 r, float *in)
 {
     gint64 g;
     int i;
-    row_loc(t, r, &g, &i);
+    ttsim_row_loc(t, r, &g, &i);
     int f0 = (i / TTSIM_FACE) * 2;
     for (gint64 tc = 0; tc < t->ct; tc++) {
         guint8 *p = tile_ptr(t, g * t->ct + tc);
@@ -156,7 +156,7 @@ float ttsim_elem_get(const ttsim_tiled *t, gint64 row, gint64 col)
 {
     gint64 g;
     int i;
-    row_loc(t, row, &g, &i);
+    ttsim_row_loc(t, row, &g, &i);
     const guint8 *p = tile_ptr(t, g * t->ct + col / TTSIM_TILE);
     int c = (int)(col % TTSIM_TILE);
     int blk = ((i / TTSIM_FACE) * 2 + c / TTSIM_FACE) * TTSIM_FACE + i % TTSIM_FACE;
