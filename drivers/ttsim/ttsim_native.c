@@ -103,17 +103,16 @@ static const char *qualify(ttsim_device *d, const ttml_view *v, gboolean stored,
              * would. Lossless: fp32 / bf16 values are re-stored exactly, and
              * with the same columns the Bfp8_b blocks (face rows) keep their
              * members. */
-            float *rows = g_malloc((size_t)op->numel * 4 + 4);
+            /* launch scratch: free until the kernel runs */
+            float *rows = ttsim_launch_scratch(d, TTSIM_SCRATCH_SLOTS - 1, (size_t)op->numel * 4 + 4);
             ttsim_untilize(op->tb->data, &op->tb->shape, op->tb->fmt, rows);
             GError *e = NULL;
             if (!ttsim_buf_prepare(d, op->buf, d->cfg.storage, &op->s, &e)) {
                 g_clear_error(&e);
-                g_free(rows);
                 return "an output updated in place, stored with another tile geometry (no device memory "
                        "to re-tile it)";
             }
             ttsim_tilize(rows, &op->s, d->cfg.storage, op->tb->data);
-            g_free(rows);
             op->tb->shape = op->s;
             op->tb->shadow_valid = FALSE;
             ttsim_tiled_init(&op->t, op->tb->data, op->tb->fmt, &op->s);
