@@ -243,10 +243,8 @@ void ttsim_tile_put_ld(const ttsim_tiled *t, gint64 tile, const float *in, size_
  * rows past the logical end read as 0 and are not stored). */
 void ttsim_tilerow_get(const ttsim_tiled *t, gint64 g, float *out);
 void ttsim_tilerow_put(const ttsim_tiled *t, gint64 g, float *in);
-/* Logical row r (0 <= r < batch*rows) <-> f32[cols]. A put stores whole
- * face rows (Bfp8_b blocks), so rows may be written by different cores. */
+/* Logical row r (0 <= r < batch*rows) -> f32[cols]. */
 void ttsim_row_get(const ttsim_tiled *t, gint64 r, float *out);
-void ttsim_row_put(const ttsim_tiled *t, gint64 r, float *in);
 /* Logical row r (over batch * rows) of t: its tile-row g and row i in the tile. */
 void ttsim_row_loc(const ttsim_tiled *t, gint64 r, gint64 *g, int *i);
 /* One element (b * rows + r, c): slow path for odd broadcasts. */
@@ -430,7 +428,7 @@ typedef struct ttsim_device {
     ttsim_hosts *hosts;
     void *relayout[TTML_LAUNCH_MAX_IN];   /* inputs re-tiled for a launch       */
     size_t relayout_cap[TTML_LAUNCH_MAX_IN];
-    guint64 relayouts;                    /* how many times (stats)             */
+    guint64 relayouts;                    /* how many times (the report)        */
     void **wscratch;             /* [workers * TTSIM_WORKER_SLOTS]              */
     size_t *wscratch_cap;
 } ttsim_device;

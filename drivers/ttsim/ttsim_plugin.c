@@ -263,10 +263,11 @@ static void print_report(ttsim_device *d)
     GString *s = g_string_new(NULL);
     double peak = ttsim_peak_flops(&d->cfg);
     g_string_append_printf(s, "%s: simulated device time %.6f s over %" G_GUINT64_FORMAT
-                           " launches, %.3g FLOP, achieved %.3g TFLOP/s of %.3g peak (%.1f%%)\n",
+                           " launches, %.3g FLOP, achieved %.3g TFLOP/s of %.3g peak (%.1f%%); %" G_GUINT64_FORMAT
+                           " operands re-tiled on the host (a view with another tile geometry)\n",
                            d->name, d->sim_s, d->launches, d->flops,
                            d->sim_s > 0 ? d->flops / d->sim_s / 1e12 : 0.0, peak / 1e12,
-                           d->sim_s > 0 ? 100.0 * d->flops / d->sim_s / peak : 0.0);
+                           d->sim_s > 0 ? 100.0 * d->flops / d->sim_s / peak : 0.0, d->relayouts);
     g_string_append_printf(s, "  %-20s %10s %10s %14s %7s %12s\n", "kernel", "calls", "native", "sim ms",
                            "time%", "TFLOP/s");
     GPtrArray *names = g_ptr_array_new();

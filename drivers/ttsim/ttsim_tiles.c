@@ -132,26 +132,6 @@ void ttsim_row_get(const ttsim_tiled *t, gint64 r, float *out)
     }
 }
 
-void ttsim_row_put(const ttsim_tiled *t, gint64 r, float *in)
-{
-    gint64 g;
-    int i;
-    ttsim_row_loc(t, r, &g, &i);
-    int f0 = (i / TTSIM_FACE) * 2;
-    for (gint64 tc = 0; tc < t->ct; tc++) {
-        guint8 *p = tile_ptr(t, g * t->ct + tc);
-        for (int h = 0; h < 2; h++) {
-            gint64 col = tc * TTSIM_TILE + h * TTSIM_FACE;
-            float v[16] = {0};
-            if (col < t->s.cols) {
-                gint64 n = t->s.cols - col < TTSIM_FACE ? t->s.cols - col : TTSIM_FACE;
-                memcpy(v, in + col, (size_t)n * sizeof(float));
-            }
-            ttsim_put16(t->fmt, p, (f0 + h) * TTSIM_FACE + i % TTSIM_FACE, v);
-        }
-    }
-}
-
 float ttsim_elem_get(const ttsim_tiled *t, gint64 row, gint64 col)
 {
     gint64 g;
