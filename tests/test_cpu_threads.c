@@ -395,6 +395,45 @@ static void test_pool_disabled(void)
     restart(NULL);
 }
 
+/* Resident set of this process in MiB (/proc/self/statm). */
+static double rss_mib(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        fclose(f);
+    }
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+}
+
+/* Footprint bound: a 64 MiB block is freed (cached), then a 24 MiB one of
+ * another size class is needed. The cache must not keep the 64 MiB while
+ * the 24 MiB are allocated (in use + cached would pass the in-use peak), so
+ * the resident set grows by about 24 MiB, not 88; with TTML_CPU_POOL_BOUND=0
+ * the block stays cached. */
+static void test_pool_footprint_bound(void)
+{
+    for (int bounded = 1; bounded >= 0; bounded--) {
+        if (!bounded) g_setenv("TTML_CPU_POOL_BOUND", "0", TRUE);
+        restart(NULL);
+        GError *err = NULL;
+        const int64_t big[1] = {16 << 20}, mid[1] = {6 << 20};   /* 64 MiB, 24 MiB of floats */
+        double base = rss_mib();
+        ttml_tensor *a = ttml_tensor_full(ttml_get_device(), 1, big, TTML_DTYPE_F32, 1.0f, &err);
+        TTML_ASSERT_NO_ERROR(err);
+        ttml_tensor_unref(a);
+        ttml_tensor *b = ttml_tensor_full(ttml_get_device(), 1, mid, TTML_DTYPE_F32, 2.0f, &err);
+        TTML_ASSERT_NO_ERROR(err);
+        double grown = rss_mib() - base;
+        CU_ASSERT(bounded ? grown < 50.0 : grown > 80.0);
+        if (g_getenv("TTML_TEST_VERBOSE")) fprintf(stderr, "\nbounded %d: RSS +%.1f MiB\n", bounded, grown);
+        ttml_tensor_unref(b);
+        g_unsetenv("TTML_CPU_POOL_BOUND");
+    }
+    restart(NULL);
+}
+
 /* A forked child (no worker threads) still runs large kernels, inline. */
 static void test_fork_child_runs_inline(void)
 {
@@ -431,6 +470,7 @@ int main(void)
         {"worker computes", test_worker_computes},
         {"pool reuses buffers", test_pool_reuses_buffers},
         {"pool disabled", test_pool_disabled},
+        {"pool cache stays under the in-use peak", test_pool_footprint_bound},
         {"fork child runs inline", test_fork_child_runs_inline},
         CU_TEST_INFO_NULL,
     };

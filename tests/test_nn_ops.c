@@ -694,6 +694,8 @@ static void test_cross_entropy(void)
         ttml_tensor *w = ttml_test_rand_tensor(2, ws, -1, 1, FALSE);
         ttml_tensor *ids = make_ids(4, ts, tv);
         float *gh[2];
+        guint64 extra[2];   /* device memory the backward needed beyond what was in use */
+        ttml_device *dev = h->device;
         for (int keep = 0; keep < 2; keep++) {
             ttml_tensor *lg = ttml_matmul(h, w, FALSE, TRUE, &err);   /* [6, 8] */
             TTML_ASSERT_NO_ERROR(err);
@@ -701,14 +703,19 @@ static void test_cross_entropy(void)
             TTML_ASSERT_NO_ERROR(err);
             ttml_tensor *held = keep ? lg : NULL;
             if (!keep) ttml_tensor_unref(lg);
+            guint64 before = ttml_device_mem_current(dev, TTML_MEM_DRAM);
+            ttml_device_reset_peak(dev);
             CU_ASSERT_TRUE(ttml_backward(l, NULL, FALSE, &err));
             TTML_ASSERT_NO_ERROR(err);
+            extra[keep] = ttml_device_mem_peak(dev, TTML_MEM_DRAM) - before;
             gh[keep] = ttml_test_read_floats(h->grad);
             ttml_tensor_zero_grad(h);
             ttml_tensor_unref(held);
             ttml_tensor_unref(l);
         }
         for (int i = 0; i < 30; i++) CU_ASSERT_EQUAL(gh[0][i], gh[1][i]);
+        /* and the in-place backward really skipped the dlogits tensor */
+        CU_ASSERT_TRUE(extra[0] + 6 * 8 * sizeof(float) <= extra[1]);
         g_free(gh[0]);
         g_free(gh[1]);
         ttml_tensor_unref(ids);

@@ -396,6 +396,53 @@ static void test_retain_graph_accumulates(void)
     ttml_tensor_unref(x);
 }
 
+/* Without retain_graph, backward frees each node once it ran: the
+ * activations a chain saved are released while the weights' gradients are
+ * created, so its memory peak is lower than when the graph is retained, by
+ * about the activations of all but the last link; the gradients are the same. */
+static void test_backward_frees_nodes(void)
+{
+    GError *err = NULL;
+    enum { K = 6, N = 4096 };
+    const int64_t shape[1] = {N};
+    ttml_tensor *x = ttml_test_rand_tensor(1, shape, -1, 1, FALSE);
+    ttml_tensor *w[K];
+    for (int k = 0; k < K; k++) w[k] = ttml_test_rand_tensor(1, shape, 0.5f, 1.5f, TRUE);
+    ttml_device *dev = x->device;
+    guint64 extra[2];
+    float *g0[2];
+    for (int retain = 0; retain < 2; retain++) {
+        ttml_reset_graph();
+        ttml_tensor *h = ttml_tensor_ref(x);
+        for (int k = 0; k < K; k++) {      /* h = h * w_k: each link saves h and w_k */
+            ttml_tensor *next = ttml_mul(h, w[k], &err);
+            TTML_ASSERT_NO_ERROR(err);
+            ttml_tensor_unref(h);
+            h = next;
+        }
+        ttml_tensor *loss = ttml_sum(h, &err);
+        TTML_ASSERT_NO_ERROR(err);
+        ttml_tensor_unref(h);
+        guint64 before = ttml_device_mem_current(dev, TTML_MEM_DRAM);
+        ttml_device_reset_peak(dev);
+        CU_ASSERT_TRUE(ttml_backward(loss, NULL, retain, &err));
+        TTML_ASSERT_NO_ERROR(err);
+        extra[retain] = ttml_device_mem_peak(dev, TTML_MEM_DRAM) - before;
+        g0[retain] = ttml_test_read_floats(w[0]->grad);
+        for (int k = 0; k < K; k++) ttml_tensor_zero_grad(w[k]);
+        ttml_reset_graph();
+        ttml_tensor_unref(loss);
+    }
+    for (int i = 0; i < N; i++) CU_ASSERT_EQUAL(g0[0][i], g0[1][i]);
+    /* the retained graph keeps K - 1 more activations of N floats alive while
+     * the K gradients exist */
+    CU_ASSERT_TRUE(extra[0] + (K - 2) * N * sizeof(float) <= extra[1]);
+    g_free(g0[0]);
+    g_free(g0[1]);
+    for (int k = 0; k < K; k++) ttml_tensor_unref(w[k]);
+    ttml_tensor_unref(x);
+}
+
 static void test_no_graph_when_disabled(void)
 {
     GError *err = NULL;
@@ -569,6 +616,7 @@ static CU_TestInfo tests[] = {
     {"mse_loss mean and sum", test_mse_loss},
     {"gradient accumulates for a reused input", test_grad_accumulates_for_reused_input},
     {"retain_graph twice doubles gradients", test_retain_graph_accumulates},
+    {"backward frees each node as it runs (lower peak)", test_backward_frees_nodes},
     {"no graph when grad is disabled", test_no_graph_when_disabled},
     {"shape errors name both shapes", test_shape_errors},
     {"bad input count and dtype", test_bad_inputs},
