@@ -169,6 +169,15 @@ int ttml_cpu_threads_running(void);
  * aligned; blocks of 256 KiB and more are mmap'ed. Cached bytes are capped
  * (TTML_CPU_POOL_MAX_MB, default min(RAM / 4, 4 GiB); 0 disables caching).
  * Everything cached is released when the last cpu device closes. */
+/* y = alpha x + beta y over [begin, end) (beta == 0 ignores y, even NaN):
+ * the "axpby" kernel's loop, also reduce_to's when nothing is summed. */
+typedef struct {
+    const float *x;
+    float *y;
+    float alpha, beta;
+} ttml_cpu_axpby_ctx;
+void ttml_cpu_axpby_range(void *ctx, size_t begin, size_t end);
+
 typedef struct ttml_cpu_pool_stats {
     guint64 allocs, hits;          /* requests, requests served from the cache */
     guint64 live_bytes, peak_live_bytes; /* in blocks handed out (class sizes)  */

@@ -162,15 +162,9 @@ gboolean ttml_cpu_affine(ttml_device *dev, const ttml_launch *l, GError **error)
 
 /* ---- axpby: y = alpha * x + beta * y (beta == 0 ignores y, even NaN) ---- */
 
-typedef struct {
-    const float *x;
-    float *y;
-    float alpha, beta;
-} axpby_ctx;
-
-TTML_CPU_VEC static void axpby_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC void ttml_cpu_axpby_range(void *vctx, size_t begin, size_t end)
 {
-    const axpby_ctx *c = vctx;
+    const ttml_cpu_axpby_ctx *c = vctx;
     const float *x = c->x;
     float *y = c->y;
     const float alpha = c->alpha, beta = c->beta;
@@ -189,8 +183,8 @@ gboolean ttml_cpu_axpby(ttml_device *dev, const ttml_launch *l, GError **error)
     float *y;
     if (!unary_f32_args(l, sizeof(ttml_axpby_params), &x, &y, error)) return FALSE;
     const ttml_axpby_params *p = l->params;
-    axpby_ctx c = {x, y, p->alpha, p->beta};
-    ttml_cpu_parallel_for(ttml_cpu_numel(&l->out[0]), ELEMENTWISE_GRAIN, axpby_range, &c);
+    ttml_cpu_axpby_ctx c = {x, y, p->alpha, p->beta};
+    ttml_cpu_parallel_for(ttml_cpu_numel(&l->out[0]), ELEMENTWISE_GRAIN, ttml_cpu_axpby_range, &c);
     return TRUE;
 }
 

@@ -58,25 +58,6 @@ TTML_CPU_VEC static void reduce_rows_range(void *vctx, size_t begin, size_t end)
     }
 }
 
-typedef struct {
-    const float *x;
-    float *out;
-    float scale, beta;
-} scale_ctx;
-
-TTML_CPU_VEC static void scale_range(void *vctx, size_t begin, size_t end)
-{
-    const scale_ctx *c = vctx;
-    const float *x = c->x;
-    float *out = c->out;
-    const float scale = c->scale, beta = c->beta;
-    if (beta == 0.0f) {
-        for (size_t i = begin; i < end; i++) out[i] = scale * x[i];
-    } else {
-        for (size_t i = begin; i < end; i++) out[i] = scale * x[i] + beta * out[i];
-    }
-}
-
 gboolean ttml_cpu_reduce_into(const ttml_launch *l, const float *x, const ttml_view *x_view,
                               const char *x_name, float *out, const ttml_view *out_view,
                               float scale, float beta, GError **error)
@@ -88,8 +69,8 @@ gboolean ttml_cpu_reduce_into(const ttml_launch *l, const float *x, const ttml_v
     if (no == 0) return TRUE;
 
     if (no == n) {
-        scale_ctx c = {x, out, scale, beta};
-        ttml_cpu_parallel_for(n, REDUCE_GRAIN, scale_range, &c);
+        ttml_cpu_axpby_ctx c = {x, out, scale, beta};   /* nothing to sum: out = scale x + beta out */
+        ttml_cpu_parallel_for(n, REDUCE_GRAIN, ttml_cpu_axpby_range, &c);
         return TRUE;
     }
     if (no == 1) {
