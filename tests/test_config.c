@@ -1,5 +1,5 @@
-/* test_config - YAML config trees (core/config.c) and synthetic datasets
- * (core/data.c). No plugins are needed. */
+/* test_config - YAML config trees (core/formats/config.c) and synthetic datasets
+ * (core/train/data.c). No plugins are needed. */
 #include "test_util.h"
 
 #include <errno.h>

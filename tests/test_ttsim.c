@@ -9,10 +9,10 @@
 #include "test_util.h"
 
 #include "../drivers/ttsim/ttsim_arch.c"
-#include "../drivers/ttsim/ttsim_layout.c"
-#include "../drivers/ttsim/ttsim_memory.c"
-#include "../drivers/ttsim/ttsim_numerics.c"
-#include "../drivers/ttsim/ttsim_timing.c"
+#include "../drivers/ttsim/storage/ttsim_layout.c"
+#include "../drivers/ttsim/storage/ttsim_memory.c"
+#include "../drivers/ttsim/storage/ttsim_numerics.c"
+#include "../drivers/ttsim/timing/ttsim_timing.c"
 
 #include <math.h>
 

@@ -54,7 +54,7 @@ const ttml_optimizer_desc *ttml_optimizer_find(const char *name);
 #define TTML_WEIGHT_DECAY_DEFAULT (-1.0)
 
 /* PyTorch's torch.nn.utils.clip_grad_norm_ (added by the training-loop
- * owner; core/clip.c): the global L2 norm of the gradients of `params`
+ * owner; core/runtime/clip.c): the global L2 norm of the gradients of `params`
  * (ttml_param*; parameters without a gradient are skipped) is stored in
  * *total_norm (may be NULL); when it exceeds max_norm every gradient is
  * scaled by max_norm / (norm + 1e-6). A non-finite norm is a

@@ -1,0 +1,142 @@
+/* core/runtime/autograd.c - the step's graph: nodes in creation order, run in reverse
+ * by backward(). Nodes own references to their output, inputs and saved
+ * tensors; a tensor's ->node is a borrowed pointer cleared when the node is
+ * freed, which breaks the tensor <-> node cycle. */
+#include "internal.h"
+
+#include <ttml/profile.h>
+
+#include <string.h>
+
+static gboolean grad_enabled = TRUE;
+
+gboolean ttml_grad_enabled(void) { return grad_enabled; }
+
+gboolean ttml_set_grad_enabled(gboolean enabled)
+{
+    gboolean prev = grad_enabled;
+    grad_enabled = enabled;
+    return prev;
+}
+
+static void node_free(gpointer p)
+{
+    ttml_node *n = p;
+    if (!n) return; /* already released by a backward that did not retain the graph */
+    if (n->out && n->out->node == n) n->out->node = NULL;
+    ttml_tensor_unref(n->out);
+    for (int i = 0; i < n->n_in; i++) ttml_tensor_unref(n->in[i]);
+    for (int i = 0; i < n->n_saved; i++) ttml_tensor_unref(n->saved[i]);
+    g_slice_free(ttml_node, n);
+}
+
+static GPtrArray *graph(void)
+{
+    GPtrArray *g = ttml_ctx_graph();
+    g_assert(g != NULL); /* ttml_init() creates it */
+    return g;
+}
+
+ttml_node *ttml_graph_record(const char *op, ttml_tensor *out, ttml_tensor *const *in, int n_in,
+                             ttml_backward_fn backward)
+{
+    if (!grad_enabled || !ttml_ctx_graph()) return NULL;
+    gboolean any = FALSE;
+    for (int i = 0; i < n_in; i++) any |= in[i] && in[i]->requires_grad;
+    if (!any) return NULL;
+    g_return_val_if_fail(n_in <= TTML_NODE_MAX_IN, NULL);
+    ttml_node *n = g_slice_new0(ttml_node);
+    n->op = op;
+    n->backward = backward;
+    n->out = ttml_tensor_ref(out);
+    n->n_in = n_in;
+    for (int i = 0; i < n_in; i++) n->in[i] = ttml_tensor_ref(in[i]);
+    out->requires_grad = TRUE;
+    out->node = n;
+    g_ptr_array_add(graph(), n);
+    return n;
+}
+
+void ttml_node_save(ttml_node *node, ttml_tensor *t)
+{
+    g_return_if_fail(node->n_saved < TTML_NODE_MAX_SAVED);
+    node->saved[node->n_saved++] = ttml_tensor_ref(t);
+}
+
+guint ttml_graph_size(void)
+{
+    GPtrArray *g = ttml_ctx_graph();
+    return g ? g->len : 0;
+}
+
+void ttml_reset_graph(void)
+{
+    GPtrArray *g = ttml_ctx_graph();
+    if (g) g_ptr_array_set_size(g, 0);
+}
+
+void ttml_graph_free_func_init(GPtrArray *g);
+void ttml_graph_free_func_init(GPtrArray *g) { g_ptr_array_set_free_func(g, node_free); }
+
+/* Run the nodes [from, len) in reverse creation order. Unless `retain`, a
+ * node is released as soon as it ran (PyTorch frees a node's saved tensors
+ * the same way): when node i runs, every node that consumes its output has
+ * already run, so what it saved for backward and its references to its
+ * inputs are no longer needed, and activations are freed progressively
+ * while the gradients are being created (a much lower peak). */
+static gboolean run_backward(GPtrArray *g, gsize from, gboolean retain, GError **error)
+{
+    gboolean prev = ttml_set_grad_enabled(FALSE);
+    gboolean ok = TRUE;
+    for (guint i = g->len; ok && i-- > from;) {
+        ttml_node *n = g_ptr_array_index(g, i);
+        if (!n) continue;
+        if (n->out->grad) {
+            ttml_zone_begin(n->op, "backward");
+            ok = n->backward(n, error);
+            ttml_zone_end();
+            if (!ok) {
+                g_prefix_error(error, "backward of '%s': ", n->op);
+                break;
+            }
+            /* intermediate results keep no gradient (PyTorch's non-leaf rule) */
+            ttml_tensor_zero_grad(n->out);
+        }
+        if (!retain) {
+            node_free(n);
+            g->pdata[i] = NULL;
+        }
+    }
+    ttml_set_grad_enabled(prev);
+    return ok;
+}
+
+gsize ttml_graph_mark(void) { return ttml_graph_size(); }
+
+gboolean ttml_graph_backward_from(gsize mark, ttml_tensor *out, ttml_tensor *grad, GError **error)
+{
+    GPtrArray *g = graph();
+    gboolean ok = mark <= g->len && ttml_tensor_accumulate_grad(out, grad, error);
+    if (ok) ok = run_backward(g, mark, FALSE, error);
+    if (mark <= g->len) g_ptr_array_set_size(g, (guint)mark);
+    return ok;
+}
+
+gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_graph, GError **error)
+{
+    if (!loss->requires_grad) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                    "backward: the tensor does not require grad (no parameter with requires_grad "
+                    "reached it, or it was computed with gradients disabled)");
+        return FALSE;
+    }
+    ttml_tensor *seed = grad ? ttml_tensor_ref(grad) : ttml_tensor_full(loss->device, loss->ndim, loss->shape, TTML_DTYPE_F32, 1.0f, error);
+    if (!seed) return FALSE;
+    gboolean ok = ttml_tensor_accumulate_grad(loss, seed, error);
+    ttml_tensor_unref(seed);
+    if (!ok) return FALSE;
+
+    ok = run_backward(graph(), 0, retain_graph, error);
+    if (!retain_graph) ttml_reset_graph();
+    return ok;
+}

@@ -1,0 +1,60 @@
+/* core/runtime/internal.h - private state of libttml (never installed). */
+#ifndef TTML_CORE_INTERNAL_H
+#define TTML_CORE_INTERNAL_H
+
+#include <ttml/ttml.h>
+
+#define TTML_LOG_DOMAIN "ttml"
+
+struct ttml_plugin {
+    const ttml_plugin_desc *desc;
+    char *path;
+    char *name;
+    void *handle;
+    gboolean initialized;
+};
+
+struct ttml_device {
+    const ttml_driver_iface *iface;    /* the driver's (or the outer layer's) vtable */
+    ttml_driver_iface layer_iface;     /* storage when a layer wraps the driver       */
+    void *state;                       /* returned by iface->open                     */
+    ttml_device_info info;
+    char *spec;
+    char *driver_name;                 /* the driver the kernels are looked up for    */
+    GHashTable *kernels;               /* kernel name -> ttml_kernel_fn (registry's)  */
+    GHashTable *fallback_logged;       /* kernel names already reported               */
+    guint64 mem_current[TTML_MEM_KIND_COUNT];
+    guint64 mem_peak[TTML_MEM_KIND_COUNT];
+};
+
+/* ---- registry (registry.c) ---- */
+void ttml_registry_init(void);
+void ttml_registry_clear(void);
+const ttml_host *ttml_registry_host(void);
+/* Withdraw everything `plugin` registered (init failed). */
+void ttml_registry_withdraw(ttml_plugin *plugin);
+const ttml_driver_iface *ttml_registry_find_driver(const char *name);
+const ttml_layer_desc *ttml_registry_find_layer(const char *name);
+/* The kernel table of `driver` (created on demand; owned by the registry). */
+GHashTable *ttml_registry_kernel_table(const char *driver);
+/* Records and search path are stored by the loader through these. */
+GPtrArray *ttml_registry_records_mut(void);
+GPtrArray *ttml_registry_search_path_mut(void);
+/* " Rejected plugin files: a (status: why); b (...)" or "" (g_free). */
+char *ttml_registry_rejected_summary(void);
+/* Not-found error for a feature kind, listing the available names. */
+void ttml_set_not_found(GError **error, ttml_feature_kind kind, const char *what, const char *name);
+
+/* ---- loader (loader.c) ---- */
+gboolean ttml_loader_load_all(const ttml_init_options *options, GError **error);
+void ttml_loader_fini_all(void);
+
+/* ---- devices (device.c) ---- */
+void ttml_devices_close_all(void);
+/* The open devices (ttml_device*, in order of opening; NULL before the first). */
+const GPtrArray *ttml_devices_list(void);
+
+/* ---- context (context.c) ---- */
+GPtrArray *ttml_ctx_graph(void);
+
+#endif

@@ -1,0 +1,142 @@
+/* core/train/train_internal.h - private helpers shared by the training loops
+ * (train.c: regression, train_lm.c: language models), generation, progress
+ * output and training-state checkpoints. Never installed. */
+#ifndef TTML_CORE_TRAIN_INTERNAL_H
+#define TTML_CORE_TRAIN_INTERNAL_H
+
+#include "internal.h"
+
+#include <stdio.h>
+
+/* ---- config helpers (train.c) ---- */
+/* A section or nested *_config map: absent or empty -> *out = NULL. */
+gboolean ttml_train_get_map(ttml_config *parent, const char *key, const char *example,
+                            ttml_config **out, GError **error);
+/* "file:line:col: 'key' must be RULE, got VALUE"; returns FALSE. */
+gboolean ttml_train_range_error(ttml_config *map, const char *key, const char *rule, double value,
+                                GError **error);
+/* Prefix a not-found error with where `key` was written in map. */
+void ttml_train_locate_not_found(GError **error, ttml_config *map, const char *key);
+
+/* ---- metrics (train.c) ---- */
+/* A JSON number ("null" when not finite). */
+void ttml_train_json_number(char *buf, size_t size, double v, const char *fmt);
+void ttml_train_json_string(GString *out, const char *s);
+gboolean ttml_train_metrics_write(FILE *f, const char *path, const char *line, GError **error);
+/* Peak resident set (VmHWM of /proc/self/status) in bytes, 0 when unknown. */
+guint64 ttml_train_peak_rss(void);
+
+/* ---- language models (train_lm.c) ---- */
+/* TRUE when the config describes a language model (a transformer_config
+ * in training_config or data_config.type: text). */
+gboolean ttml_train_is_lm_config(ttml_config *root);
+/* The whole LM job (init, train, shutdown); `root` is the parsed config of
+ * options->config_path (owned by the caller). */
+gboolean ttml_train_lm_run(const ttml_run_options *options, ttml_config *root, GError **error);
+
+/* ---- model configs (lm_config.c) ---- */
+/* The text of config document `text` (named `name`) with
+ * training_config.transformer_config.vocab_size set to `vocab_size` (added
+ * when absent, replaced otherwise). Other lines keep their numbers, so
+ * errors about transformer_config keys still point at the right line.
+ * Returns a g_malloc'd string or NULL with an error. */
+char *ttml_lm_config_with_vocab(const char *text, gsize len, const char *name, gint64 vocab_size,
+                                GError **error);
+/* Parse such a text and create the model from its transformer_config
+ * (NULL map when the section is absent). */
+ttml_module *ttml_lm_model_create(const char *model_type, const char *text, gsize len,
+                                  const char *name, gint64 vocab_size, GError **error);
+
+/* ---- text data (lm_data.c) ---- */
+typedef struct ttml_text_data {
+    char *path;                /* the corpus used                          */
+    ttml_tokenizer *tokenizer; /* owned                                    */
+    guint32 *ids;              /* all tokens                               */
+    gsize n, n_train, n_val;   /* n = n_train + n_val; val = the tail      */
+} ttml_text_data;
+
+/* Read the first existing file of `candidates` (NULL-terminated; relative
+ * paths resolve against `base_dir` when it is not NULL), tokenize it with
+ * `tokenizer` (taken over; NULL: a new character tokenizer built from the
+ * corpus) and split off the last val_fraction of the tokens. */
+ttml_text_data *ttml_text_data_load(const char *const *candidates, const char *base_dir,
+                                    ttml_tokenizer *tokenizer, double val_fraction, GError **error);
+void ttml_text_data_free(ttml_text_data *d);
+/* Fill rows [B, S] of inputs and targets (shifted by one) from random
+ * windows of the train split drawn with the context RNG (one draw per row). */
+void ttml_text_data_sample(const ttml_text_data *d, int B, int S, guint32 *inputs, guint32 *targets);
+/* Window k of K fixed, evenly spaced windows over the validation split. */
+void ttml_text_data_val_window(const ttml_text_data *d, gint64 k, gint64 K, int S, guint32 *inputs,
+                               guint32 *targets);
+
+/* Close the metrics file (NULL-safe); a failed close turns ok into an
+ * IO error naming the path. Returns the new ok. */
+gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError **error);
+/* Open o->metrics_path (when set) into *metrics, then ttml_init with the
+ * options' plugin paths and files. *initialised tells the caller to shut down. */
+gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *initialised, GError **error);
+
+/* ---- progress (progress.c) ---- */
+typedef struct ttml_progress {
+    gboolean live;             /* stdout is a terminal: one line rewritten with '\r' */
+    gboolean quiet;
+    gint64 total, first_step, log_interval;
+    double tokens_per_step;
+    gint64 t_start, t_window;  /* monotonic us                                      */
+    gint64 window_step;        /* step at t_window                                  */
+    gint64 t_drawn;
+    double last_tok_s;
+    double val_loss;           /* last known, NAN before                            */
+    int width;                 /* chars of the live line on screen                  */
+} ttml_progress;
+
+void ttml_progress_init(ttml_progress *p, gint64 first_step, gint64 total, gint64 log_interval,
+                        double tokens_per_step, gboolean quiet);
+/* After completed step `step` (1-based). val_loss NAN when not computed;
+ * host_ms is the step's wall time, sim_ms its simulated device time (NAN when
+ * the device is not a simulator). */
+void ttml_progress_update(ttml_progress *p, gint64 step, double loss, double lr, double val_loss,
+                          double host_ms, double sim_ms);
+/* A message on its own line (the live line is redrawn below it later). */
+void ttml_progress_message(ttml_progress *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+void ttml_progress_finish(ttml_progress *p);
+
+/* ---- training state checkpoints (train_state.c) ---- */
+#define TTML_TRAIN_STATE_FORMAT "ttml-train-state-1"
+
+typedef struct ttml_train_state_info {
+    gint64 step;               /* completed optimizer steps        */
+    gint64 optimizer_steps;
+    ttml_rng_state rng;
+    const char *model_type;
+    const char *optimizer_type;
+    const char *scheduler_type;
+    gint64 total_steps;
+    gint64 vocab_size;         /* model vocabulary (padded)        */
+    gint64 max_seq_len;
+    const ttml_tokenizer *tokenizer;
+    const char *config_text;   /* the full YAML config             */
+    const char *config_path;
+    const char *data_path;
+    double val_loss;           /* last validation loss, or NAN     */
+} ttml_train_state_info;
+
+/* Save parameters, optimizer state and `info` atomically to `path`. */
+gboolean ttml_train_state_save(const char *path, ttml_module *model, ttml_optimizer *opt,
+                               const ttml_train_state_info *info, GError **error);
+/* Load parameters from an open checkpoint into model (every parameter must
+ * be present with the same numel; errors name the tensor and the file). */
+gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttml_module *model,
+                                      GError **error);
+/* Load optimizer state ("optim.<param>.<state>") and set opt->steps. */
+gboolean ttml_train_state_load_optimizer(ttml_checkpoint *ck, const char *path, ttml_optimizer *opt,
+                                         gint64 optimizer_steps, GError **error);
+/* Open `path` and check it is a training state; reads the integer metadata
+ * key `key` into *out (error naming the key and file when absent or bad). */
+ttml_checkpoint *ttml_train_state_open(const char *path, GError **error);
+gboolean ttml_train_state_int(ttml_checkpoint *ck, const char *path, const char *key, gint64 *out,
+                              GError **error);
+const char *ttml_train_state_string(ttml_checkpoint *ck, const char *path, const char *key,
+                                    GError **error);
+
+#endif

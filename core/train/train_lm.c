@@ -1,0 +1,677 @@
+/* core/train/train_lm.c - language-model training (TT-Train's example 2): text
+ * data, AdamW / SGD through the optimizer registry, gradient accumulation,
+ * clip_grad_norm, schedulers, validation, progress and metrics, training
+ * state checkpoints with exact --resume. Keys: include/ttml/train.h. */
+#include "train_internal.h"
+
+#include <ttml/profiler.h>
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+    ttml_config *root, *train_cfg, *device_cfg, *data_cfg, *eval_cfg;
+    ttml_config *optimizer_cfg, *scheduler_cfg, *tf_cfg;
+    gint64 seed, batch_size, accum, num_epochs, max_steps, log_interval, save_interval;
+    gint64 eval_every, val_batches, vocab_cfg, seq_len;
+    double lr, weight_decay, clip, val_fraction;
+    const char *optimizer_type, *scheduler_type, *model_type, *project_name, *model_path, *device;
+    char **data_paths;
+    char *config_dir;
+    char *config_text;
+    gsize config_len;
+} lm_settings;
+
+typedef struct {
+    ttml_device *device;
+    ttml_text_data *data;
+    ttml_module *model;
+    GPtrArray *params;
+    ttml_optimizer *opt;
+    ttml_scheduler *sched;
+    ttml_tensor *inputs, *targets;
+    guint32 *in_host, *tgt_host;     /* B * accum * S */
+    FILE *metrics;
+    gint64 vocab, vocab_padded;
+    gboolean has_val;
+} lm_run;
+
+gboolean ttml_train_is_lm_config(ttml_config *root)
+{
+    if (!root || ttml_config_get_type(root) != TTML_CONFIG_MAP) return FALSE;
+    ttml_config *train = ttml_config_peek(root, "training_config");
+    if (train && ttml_config_get_type(train) == TTML_CONFIG_MAP &&
+        ttml_config_peek(train, "transformer_config"))
+        return TRUE;
+    ttml_config *data = ttml_config_peek(root, "data_config");
+    ttml_config *type = data && ttml_config_get_type(data) == TTML_CONFIG_MAP
+                            ? ttml_config_peek(data, "type")
+                            : NULL;
+    return type && ttml_config_get_type(type) == TTML_CONFIG_SCALAR &&
+           g_strcmp0(ttml_config_scalar(type), "text") == 0;
+}
+
+static gboolean config_error(GError **error, ttml_config *node, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static gboolean config_error(GError **error, ttml_config *node, const char *fmt, ...)
+{
+    char where[512];
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG, "%s: %s", ttml_config_where(node, where, sizeof where), msg);
+    g_free(msg);
+    return FALSE;
+}
+
+/* data_config.path (a string or a list of strings) plus training_config.data_path. */
+static gboolean read_paths(lm_settings *s, GError **error)
+{
+    GPtrArray *list = g_ptr_array_new();
+    GError *local = NULL;
+    const char *tt = ttml_config_string(s->train_cfg, "data_path", NULL, &local);
+    if (local) {
+        g_propagate_error(error, local);
+        g_ptr_array_free(list, TRUE);
+        return FALSE;
+    }
+    ttml_config *node = s->data_cfg ? ttml_config_get(s->data_cfg, "path") : NULL;
+    if (node && ttml_config_get_type(node) == TTML_CONFIG_SEQ) {
+        for (guint i = 0; i < ttml_config_seq_len(node); i++) {
+            ttml_config *item = ttml_config_seq_nth(node, i);
+            if (ttml_config_get_type(item) != TTML_CONFIG_SCALAR || ttml_config_is_null(item)) {
+                g_ptr_array_free(list, TRUE);
+                return config_error(error, item, "data_config.path[%u] must be a file name", i);
+            }
+            g_ptr_array_add(list, g_strdup(ttml_config_scalar(item)));
+        }
+    } else if (node && ttml_config_get_type(node) == TTML_CONFIG_SCALAR && !ttml_config_is_null(node)) {
+        g_ptr_array_add(list, g_strdup(ttml_config_scalar(node)));
+    } else if (node && !ttml_config_is_null(node)) {
+        g_ptr_array_free(list, TRUE);
+        return config_error(error, node, "data_config.path must be a file name or a list of file "
+                                         "names (the first that exists is used)");
+    }
+    if (tt && *tt) g_ptr_array_add(list, g_strdup(tt));
+    g_ptr_array_add(list, NULL);
+    s->data_paths = (char **)g_ptr_array_free(list, FALSE);
+    return TRUE;
+}
+
+static gboolean read_settings(const ttml_run_options *o, lm_settings *s, GError **error)
+{
+    ttml_config *root = s->root;
+    GError *local = NULL;
+    if (!ttml_train_get_map(root, "training_config", "training_config: {batch_size: 4}", &s->train_cfg, error) ||
+        !ttml_train_get_map(root, "device_config", "device_config: {device: cpu}", &s->device_cfg, error) ||
+        !ttml_train_get_map(root, "data_config", "data_config: {type: text, path: input.txt}", &s->data_cfg, error) ||
+        !ttml_train_get_map(root, "eval_config", "eval_config: {temperature: 0.8}", &s->eval_cfg, error))
+        return FALSE;
+    ttml_config *t = s->train_cfg;
+    if (!t) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%s: no 'training_config' section (see configs/nanogpt_shakespeare.yaml)",
+                    ttml_config_file(root));
+        return FALSE;
+    }
+    s->project_name = ttml_config_string(t, "project_name", NULL, &local);
+    s->seed = ttml_config_int(t, "seed", 42, &local);
+    s->batch_size = ttml_config_int(t, "batch_size", 4, &local);
+    s->accum = ttml_config_int(t, "gradient_accumulation_steps", 1, &local);
+    s->num_epochs = ttml_config_int(t, "num_epochs", 1, &local);
+    s->max_steps = ttml_config_int(t, "max_steps", 0, &local);
+    s->lr = ttml_config_double(t, "learning_rate", 3e-4, &local);
+    s->weight_decay = ttml_config_double(t, "weight_decay", TTML_WEIGHT_DECAY_DEFAULT, &local);
+    gboolean moreh = ttml_config_bool(t, "use_moreh_adamw", FALSE, &local);
+    s->optimizer_type = ttml_config_string(t, "optimizer_type", moreh ? "moreh_adamw" : "adamw", &local);
+    s->scheduler_type = ttml_config_string(t, "scheduler_type", "identity", &local);
+    s->model_type = ttml_config_string(t, "model_type", NULL, &local);
+    s->log_interval = ttml_config_int(t, "log_interval", 10, &local);
+    s->save_interval = ttml_config_int(t, "model_save_interval", 0, &local);
+    s->model_path = ttml_config_string(t, "model_path", "", &local);
+    gint64 eval_every = ttml_config_int(t, "eval_every", -1, &local);
+    gint64 val_every = ttml_config_int(t, "val_every", -1, &local);
+    s->val_batches = ttml_config_int(t, "val_batches", 8, &local);
+    s->clip = ttml_config_double(t, "clip_grad_norm_max_norm", 0.0, &local);
+    gboolean use_clip = ttml_config_bool(t, "use_clip_grad_norm", FALSE, &local);
+    const char *tokenizer_type = ttml_config_string(t, "tokenizer_type", "char", &local);
+    gboolean kahan = ttml_config_bool(t, "use_kahan_summation", FALSE, &local);
+    s->device = ttml_config_string(s->device_cfg, "device", NULL, &local);
+    const char *data_type = ttml_config_string(s->data_cfg, "type", "text", &local);
+    s->val_fraction = ttml_config_double(s->data_cfg, "val_fraction", 0.1, &local);
+    if (local) {
+        g_propagate_error(error, local);
+        return FALSE;
+    }
+    if (!ttml_train_get_map(t, "optimizer_config", "{beta1: 0.9}", &s->optimizer_cfg, error) ||
+        !ttml_train_get_map(t, "scheduler_config", "{warmup_steps: 100}", &s->scheduler_cfg, error))
+        return FALSE;
+
+    if (!s->model_type) {
+        char w[512];
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%s: training_config has no 'model_type' (gpt2, nanogpt or llama)",
+                    ttml_config_where(t, w, sizeof w));
+        return FALSE;
+    }
+    if (s->seed < 0) return ttml_train_range_error(t, "seed", ">= 0", (double)s->seed, error);
+    if (s->batch_size <= 0 || s->batch_size > (1 << 20))
+        return ttml_train_range_error(t, "batch_size", "a positive integer", (double)s->batch_size, error);
+    if (s->accum <= 0 || s->accum > (1 << 20))
+        return ttml_train_range_error(t, "gradient_accumulation_steps", "a positive integer",
+                                      (double)s->accum, error);
+    if (s->num_epochs <= 0)
+        return ttml_train_range_error(t, "num_epochs", "a positive integer", (double)s->num_epochs, error);
+    if (s->max_steps < 0)
+        return ttml_train_range_error(t, "max_steps", ">= 0 (0 = num_epochs passes)", (double)s->max_steps, error);
+    if (!isfinite(s->lr) || s->lr < 0.0)
+        return ttml_train_range_error(t, "learning_rate", "a finite number >= 0", s->lr, error);
+    if (s->weight_decay != TTML_WEIGHT_DECAY_DEFAULT && (!isfinite(s->weight_decay) || s->weight_decay < 0.0))
+        return ttml_train_range_error(t, "weight_decay", "a finite number >= 0", s->weight_decay, error);
+    if (s->log_interval <= 0)
+        return ttml_train_range_error(t, "log_interval", "a positive integer", (double)s->log_interval, error);
+    if (s->save_interval < 0)
+        return ttml_train_range_error(t, "model_save_interval", ">= 0 (0 = only at the end)",
+                                      (double)s->save_interval, error);
+    if (eval_every >= 0 && val_every >= 0)
+        return config_error(error, ttml_config_peek(t, "val_every"),
+                            "give either 'eval_every' or 'val_every' (the same setting), not both");
+    s->eval_every = eval_every >= 0 ? eval_every : val_every >= 0 ? val_every : 0;
+    if (s->val_batches <= 0)
+        return ttml_train_range_error(t, "val_batches", "a positive integer", (double)s->val_batches, error);
+    if (!isfinite(s->clip) || s->clip < 0.0)
+        return ttml_train_range_error(t, "clip_grad_norm_max_norm", "a finite number >= 0 (0 = off)",
+                                      s->clip, error);
+    if (use_clip && s->clip == 0.0) s->clip = 1.0;
+    if (ttml_config_peek(t, "use_clip_grad_norm") && !use_clip) s->clip = 0.0;
+    if (strcmp(tokenizer_type, "char") != 0)
+        return config_error(error, ttml_config_peek(t, "tokenizer_type"),
+                            "tokenizer_type '%s' is not available; only 'char' (the character "
+                            "tokenizer) is", tokenizer_type);
+    if (kahan)
+        return config_error(error, ttml_config_peek(t, "use_kahan_summation"),
+                            "use_kahan_summation is not supported; set it to false");
+    if (strcmp(data_type, "text") != 0)
+        return config_error(error, ttml_config_peek(s->data_cfg, "type"),
+                            "a language model trains on data_config.type 'text', got '%s'", data_type);
+    if (!(s->val_fraction >= 0.0 && s->val_fraction < 1.0))
+        return ttml_train_range_error(s->data_cfg, "val_fraction", "in [0, 1)", s->val_fraction, error);
+
+    /* transformer_config: the model reads it from its own copy (with
+     * vocab_size set); here only vocab_size and max_sequence_length. */
+    ttml_config *tf = ttml_config_get(t, "transformer_config");
+    if (tf && !ttml_config_is_null(tf)) {
+        if (ttml_config_get_type(tf) != TTML_CONFIG_MAP)
+            return config_error(error, tf, "'transformer_config' must be a mapping, e.g. "
+                                           "{num_heads: 6, embedding_dim: 384, num_blocks: 6}");
+        s->tf_cfg = tf;
+        s->vocab_cfg = ttml_config_int(tf, "vocab_size", 0, &local);
+        s->seq_len = ttml_config_int(tf, "max_sequence_length", 256, &local);
+        if (local) {
+            g_propagate_error(error, local);
+            return FALSE;
+        }
+        if (ttml_config_peek(tf, "vocab_size") && s->vocab_cfg <= 0)
+            return ttml_train_range_error(tf, "vocab_size", "a positive integer", (double)s->vocab_cfg, error);
+        if (s->seq_len <= 0 || s->seq_len > (1 << 20))
+            return ttml_train_range_error(tf, "max_sequence_length", "a positive integer",
+                                          (double)s->seq_len, error);
+    } else {
+        s->seq_len = 256;
+    }
+    ttml_config_mark_used(tf);
+
+    /* eval_config: generation defaults, checked here so typos surface early. */
+    if (s->eval_cfg) {
+        (void)ttml_config_string(s->eval_cfg, "prompt", NULL, &local);
+        (void)ttml_config_int(s->eval_cfg, "max_tokens", 0, &local);
+        (void)ttml_config_double(s->eval_cfg, "temperature", 1.0, &local);
+        (void)ttml_config_int(s->eval_cfg, "top_k", 0, &local);
+        (void)ttml_config_double(s->eval_cfg, "top_p", 1.0, &local);
+        (void)ttml_config_double(s->eval_cfg, "repetition_penalty", 1.0, &local);
+        (void)ttml_config_int(s->eval_cfg, "seed", 0, &local);
+        if (local) {
+            g_propagate_error(error, local);
+            return FALSE;
+        }
+    }
+    if (!read_paths(s, error)) return FALSE;
+    if (!o->data_path && !s->data_paths[0]) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%s: no text corpus: set data_config.path (a file or a list of candidate "
+                    "files) or pass --data FILE",
+                    ttml_config_file(root));
+        return FALSE;
+    }
+    s->config_dir = g_path_get_dirname(o->config_path);
+    GError *io = NULL;
+    if (!g_file_get_contents(o->config_path, &s->config_text, &s->config_len, &io)) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_IO, "cannot read '%s': %s", o->config_path, io->message);
+        g_error_free(io);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ------------------------------------------------------------- the loop */
+
+/* capture: memory snapshots after the forward and backward of the first
+ * micro-batch and after the optimizer (--memory-report, first step). */
+static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_out, gboolean capture,
+                        GError **error)
+{
+    int B = (int)s->batch_size, S = (int)s->seq_len;
+    gsize rows = (gsize)B * S;
+    ttml_optimizer_zero_grad(r->opt);
+    if (capture) ttml_memory_begin_capture();
+    /* Every window of the step first: the data do not depend on dropout
+     * draws, so B x accum and (B * accum) x 1 see the same sequences. */
+    ttml_zone_begin("data", "phase");
+    ttml_text_data_sample(r->data, B * (int)s->accum, S, r->in_host, r->tgt_host);
+    ttml_zone_end();
+    double sum = 0.0;
+    for (gint64 m = 0; m < s->accum; m++) {
+        ttml_zone_begin("data", "phase");
+        gboolean data_ok = ttml_tensor_write(r->inputs, r->in_host + (gsize)m * rows, error) &&
+                           ttml_tensor_write(r->targets, r->tgt_host + (gsize)m * rows, error);
+        ttml_zone_end();
+        if (!data_ok) goto fail;
+        ttml_zone_begin("forward", "phase");
+        ttml_tensor *logits = ttml_module_forward(r->model, r->inputs, error);
+        ttml_tensor *loss =
+            logits ? ttml_cross_entropy_loss(logits, r->targets, r->vocab, TTML_REDUCE_MEAN, error) : NULL;
+        ttml_tensor_unref(logits);
+        ttml_tensor *scaled = !loss ? NULL
+                              : s->accum > 1 ? ttml_mul_scalar(loss, 1.0f / (float)s->accum, error)
+                                             : ttml_tensor_ref(loss);
+        ttml_zone_end();
+        if (!loss) goto fail;
+        if (capture && m == 0) ttml_memory_snapshot_take("forward");
+        ttml_zone_begin("backward", "phase");
+        gboolean ok = scaled && ttml_backward(scaled, NULL, FALSE, error);
+        ttml_zone_end();
+        if (capture && m == 0) ttml_memory_snapshot_take("backward");
+        ttml_tensor_unref(scaled);
+        float v = ok ? ttml_tensor_item(loss, error) : NAN;
+        ttml_tensor_unref(loss);
+        ttml_reset_graph();
+        if (!ok || (error && *error)) goto fail;
+        sum += (double)v;
+    }
+    *loss_out = sum / (double)s->accum;
+    if (!isfinite(*loss_out)) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_NUMERIC,
+                    "the loss became %f at step %" G_GINT64_FORMAT
+                    "; lower training_config.learning_rate (now %g) or set clip_grad_norm_max_norm",
+                    *loss_out, r->opt->steps + 1, s->lr);
+        goto fail;
+    }
+    ttml_zone_begin("optimizer", "phase");
+    gboolean opt_ok = (s->clip <= 0.0 || ttml_clip_grad_norm(r->params, s->clip, FALSE, NULL, error));
+    ttml_optimizer_set_lr(r->opt, lr);
+    opt_ok = opt_ok && ttml_optimizer_step(r->opt, error);
+    ttml_zone_end();
+    if (!opt_ok) goto fail;
+    if (capture) {
+        ttml_memory_end_capture("optimizer");
+        ttml_memory_print_usage(stdout);
+        fflush(stdout);
+        ttml_profiler_keep_memory_snapshots(ttml_memory_snapshots());
+    }
+    ttml_reset_graph();
+    return TRUE;
+fail:
+    ttml_reset_graph();
+    return FALSE;
+}
+
+static gboolean lm_validate(const lm_settings *s, lm_run *r, double *out, GError **error)
+{
+    int B = (int)s->batch_size, S = (int)s->seq_len;
+    gboolean prev = ttml_set_grad_enabled(FALSE);
+    ttml_module_train(r->model, FALSE);
+    gint64 K = s->val_batches * B;
+    double sum = 0.0;
+    gboolean ok = TRUE;
+    for (gint64 j = 0; j < s->val_batches && ok; j++) {
+        for (int b = 0; b < B; b++)
+            ttml_text_data_val_window(r->data, j * B + b, K, S, r->in_host + (gsize)b * S,
+                                      r->tgt_host + (gsize)b * S);
+        ok = ttml_tensor_write(r->inputs, r->in_host, error) &&
+             ttml_tensor_write(r->targets, r->tgt_host, error);
+        ttml_tensor *logits = ok ? ttml_module_forward(r->model, r->inputs, error) : NULL;
+        ttml_tensor *loss = logits ? ttml_cross_entropy_loss(logits, r->targets, r->vocab, TTML_REDUCE_MEAN, error)
+                                   : NULL;
+        float v = loss ? ttml_tensor_item(loss, error) : NAN;
+        ok = loss && !(error && *error);
+        ttml_tensor_unref(loss);
+        ttml_tensor_unref(logits);
+        ttml_reset_graph();
+        sum += (double)v;
+    }
+    ttml_module_train(r->model, TRUE);
+    ttml_set_grad_enabled(prev);
+    if (ok) *out = sum / (double)s->val_batches;
+    else g_prefix_error(error, "validation: ");
+    return ok;
+}
+
+static void metrics_number(GString *line, const char *key, double v, const char *fmt)
+{
+    char num[G_ASCII_DTOSTR_BUF_SIZE];
+    ttml_train_json_number(num, sizeof num, v, fmt);
+    g_string_append_printf(line, ",\"%s\":%s", key, num);
+}
+
+static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_run *r, gint64 step,
+                           gint64 total, double val_loss, GError **error)
+{
+    ttml_train_state_info info = {
+        .step = step,
+        .optimizer_steps = r->opt->steps,
+        .rng = ttml_get_rng_state(),
+        .model_type = s->model_type,
+        .optimizer_type = s->optimizer_type,
+        .scheduler_type = s->scheduler_type,
+        .total_steps = total,
+        .vocab_size = r->vocab_padded,
+        .max_seq_len = s->seq_len,
+        .tokenizer = r->data->tokenizer,
+        .config_text = s->config_text,
+        .config_path = o->config_path,
+        .data_path = r->data->path,
+        .val_loss = val_loss,
+    };
+    return ttml_train_state_save(s->model_path, r->model, r->opt, &info, error);
+}
+
+static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError **error)
+{
+    const char *spec = o->device ? o->device : s->device ? s->device : "cpu";
+    r->device = ttml_open_device(spec, error);
+    if (!r->device) {
+        if (!o->device && s->device) ttml_train_locate_not_found(error, s->device_cfg, "device");
+        return FALSE;
+    }
+    gboolean quiet = o->quiet;
+    if (s->project_name && !quiet) printf("project: %s\n", s->project_name);
+
+    /* The checkpoint to resume from: its tokenizer encodes the corpus. */
+    ttml_checkpoint *ck = NULL;
+    const char *ck_path = NULL;
+    ttml_tokenizer *tok = NULL;
+    gint64 ck_vocab = 0;
+    if (o->resume) {
+        ck_path = o->resume_path ? o->resume_path : s->model_path;
+        if (!ck_path || !*ck_path) {
+            g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                        "--resume needs a checkpoint: set training_config.model_path in %s or "
+                        "pass --resume FILE",
+                        o->config_path);
+            return FALSE;
+        }
+        ck = ttml_train_state_open(ck_path, error);
+        if (!ck) return FALSE;
+        const char *mt = ttml_train_state_string(ck, ck_path, "model_type", error);
+        const char *ts = mt ? ttml_train_state_string(ck, ck_path, "tokenizer", error) : NULL;
+        if (!ts || !ttml_train_state_int(ck, ck_path, "vocab_size", &ck_vocab, error)) goto fail_ck;
+        if (strcmp(mt, s->model_type) != 0) {
+            g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                        "checkpoint '%s' holds a '%s' model but %s trains model_type '%s'; resume "
+                        "with the config the checkpoint was written with",
+                        ck_path, mt, o->config_path, s->model_type);
+            goto fail_ck;
+        }
+        tok = ttml_tokenizer_deserialize(ts, error);
+        if (!tok) {
+            g_prefix_error(error, "checkpoint '%s': tokenizer: ", ck_path);
+            goto fail_ck;
+        }
+    }
+
+    const char *cli_data[2] = {o->data_path, NULL};
+    r->data = o->data_path ? ttml_text_data_load(cli_data, NULL, tok, s->val_fraction, error)
+                           : ttml_text_data_load((const char *const *)s->data_paths, s->config_dir, tok,
+                                                 s->val_fraction, error);
+    tok = NULL;
+    if (!r->data) goto fail_ck;
+    int B = (int)s->batch_size, S = (int)s->seq_len;
+    r->vocab = ttml_tokenizer_vocab_size(r->data->tokenizer);
+    if (!quiet)
+        printf("corpus: %s (%" G_GSIZE_FORMAT " tokens, vocabulary %" G_GINT64_FORMAT "; train %"
+               G_GSIZE_FORMAT ", validation %" G_GSIZE_FORMAT ")\n",
+               r->data->path, r->data->n, r->vocab, r->data->n_train, r->data->n_val);
+    fflush(stdout);
+    if (r->data->n_train < (gsize)S + 1) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "corpus '%s' is too small: %" G_GSIZE_FORMAT " training tokens for sequences of "
+                    "%d (+1); use a larger text or a smaller transformer_config.max_sequence_length",
+                    r->data->path, r->data->n_train, S);
+        goto fail_ck;
+    }
+    r->has_val = r->data->n_val >= (gsize)S + 1;
+    if (!r->has_val && s->val_fraction > 0.0 && !quiet)
+        printf("note: the validation split (%" G_GSIZE_FORMAT " tokens) is shorter than one sequence; "
+               "no validation loss\n", r->data->n_val);
+
+    /* The model's vocabulary: the tokenizer's padded to 32, or the config's. */
+    if (s->vocab_cfg > 0 && s->vocab_cfg < r->vocab) {
+        char w[512];
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%s: transformer_config.vocab_size is %" G_GINT64_FORMAT " but the corpus '%s' "
+                    "has %" G_GINT64_FORMAT " distinct characters; raise vocab_size or remove it "
+                    "(the padded tokenizer size %" G_GINT64_FORMAT " is then used)",
+                    ttml_config_where(ttml_config_peek(s->tf_cfg, "vocab_size"), w, sizeof w),
+                    s->vocab_cfg, r->data->path, r->vocab,
+                    ttml_tokenizer_padded_vocab_size(r->data->tokenizer));
+        goto fail_ck;
+    }
+    r->vocab_padded = s->vocab_cfg > 0 ? (s->vocab_cfg + 31) / 32 * 32
+                                       : ttml_tokenizer_padded_vocab_size(r->data->tokenizer);
+    if (ck && ck_vocab != r->vocab_padded) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                    "checkpoint '%s' has a vocabulary of %" G_GINT64_FORMAT " but this config gives %"
+                    G_GINT64_FORMAT "; resume with the config the checkpoint was written with",
+                    ck_path, ck_vocab, r->vocab_padded);
+        goto fail_ck;
+    }
+
+    gint64 max_steps = o->max_steps >= 0 ? o->max_steps : s->max_steps;
+    gint64 tokens_per_step = (gint64)B * S * s->accum;
+    gint64 total = max_steps > 0 ? max_steps
+                                 : s->num_epochs * MAX((gint64)1, (gint64)r->data->n_train / tokens_per_step);
+
+    ttml_set_seed((guint64)(o->seed >= 0 ? o->seed : s->seed));
+    r->model = ttml_lm_model_create(s->model_type, s->config_text, s->config_len, o->config_path,
+                                    r->vocab_padded, error);
+    if (!r->model) {
+        ttml_train_locate_not_found(error, s->train_cfg, "model_type");
+        goto fail_ck;
+    }
+    r->params = ttml_module_parameters(r->model);
+    r->opt = ttml_optimizer_create(s->optimizer_type, r->params, s->optimizer_cfg, s->lr, s->weight_decay, error);
+    if (!r->opt) {
+        ttml_train_locate_not_found(error, s->train_cfg, "optimizer_type");
+        goto fail_ck;
+    }
+    r->sched = ttml_scheduler_create(s->scheduler_type, s->scheduler_cfg, total, error);
+    if (!r->sched) {
+        ttml_train_locate_not_found(error, s->train_cfg, "scheduler_type");
+        goto fail_ck;
+    }
+    if (!ttml_config_check_unused(s->root, error)) goto fail_ck;
+    if (!quiet)
+        printf("model: %s, %" G_GSIZE_FORMAT " parameters, vocabulary %" G_GINT64_FORMAT
+               " (padded %" G_GINT64_FORMAT "), sequence %d, batch %d x %" G_GINT64_FORMAT
+               ", %" G_GINT64_FORMAT " steps\n",
+               s->model_type, ttml_module_num_params(r->model), r->vocab, r->vocab_padded, S, B,
+               s->accum, total);
+
+    gint64 step = 0;
+    if (ck) {
+        gint64 ck_step = 0, opt_steps = 0, seed = 0, counter = 0;
+        if (!ttml_train_state_int(ck, ck_path, "step", &ck_step, error) ||
+            !ttml_train_state_int(ck, ck_path, "optimizer_steps", &opt_steps, error) ||
+            !ttml_train_state_int(ck, ck_path, "rng_seed", &seed, error) ||
+            !ttml_train_state_int(ck, ck_path, "rng_counter", &counter, error) ||
+            !ttml_train_state_load_params(ck, ck_path, r->model, error) ||
+            !ttml_train_state_load_optimizer(ck, ck_path, r->opt, opt_steps, error))
+            goto fail_ck;
+        ttml_rng_state rs = {(guint64)seed, (guint64)counter};
+        ttml_set_rng_state(rs);
+        step = ck_step;
+        ttml_checkpoint_close(ck);
+        ck = NULL;
+        if (!quiet) printf("resumed from %s at step %" G_GINT64_FORMAT "\n", ck_path, step);
+    }
+
+    int64_t shape[4] = {B, 1, 1, S};
+    r->inputs = ttml_tensor_empty(r->device, 4, shape, TTML_DTYPE_U32, error);
+    if (!r->inputs) return FALSE;
+    r->targets = ttml_tensor_empty(r->device, 4, shape, TTML_DTYPE_U32, error);
+    if (!r->targets) return FALSE;
+    r->in_host = g_new(guint32, (gsize)B * S * s->accum);
+    r->tgt_host = g_new(guint32, (gsize)B * S * s->accum);
+    ttml_module_train(r->model, TRUE);
+    fflush(stdout);
+
+    ttml_progress prog;
+    ttml_progress_init(&prog, step, total, s->log_interval, (double)tokens_per_step, quiet);
+    gint64 t_start = g_get_monotonic_time();
+    gint64 first_step = step;
+    double train_us = 0.0, window_us = 0.0, window_loss = 0.0;
+    gint64 window_steps = 0;
+    double last_val = NAN, last_loss = NAN, final_loss = NAN;
+    gint64 last_val_step = -1;
+    while (step < total) {
+        ttml_device_stats st0, st1;
+        gboolean sim = ttml_device_get_stats(r->device, &st0) && st0.peak_flops > 0;
+        gint64 t0 = g_get_monotonic_time();
+        double lr = s->lr * ttml_scheduler_factor(r->sched, step);
+        double loss = NAN;
+        ttml_zone_begin("step", "step");
+        gboolean step_ok = lm_step(s, r, (float)lr, &loss, o->memory_report && step == first_step, error);
+        ttml_zone_end();
+        if (!step_ok) goto fail;
+        gint64 t1 = g_get_monotonic_time();
+        double sim_ms = sim && ttml_device_get_stats(r->device, &st1) ? (st1.sim_time_s - st0.sim_time_s) * 1e3 : NAN;
+        step++;
+        ttml_profiler_series_add("train_loss", (double)step, loss);
+        ttml_profiler_series_add("step_ms", (double)step, (double)(t1 - t0) / 1000.0);
+        train_us += (double)(t1 - t0);
+        window_us += (double)(t1 - t0);
+        window_loss += loss;
+        window_steps++;
+        last_loss = loss;
+
+        double val = NAN;
+        if (r->has_val && s->eval_every > 0 && step % s->eval_every == 0) {
+            if (!lm_validate(s, r, &val, error)) goto fail;
+            last_val = val;
+            last_val_step = step;
+            ttml_profiler_series_add("val_loss", (double)step, val);
+        }
+        ttml_progress_update(&prog, step, loss, lr, val, (double)(t1 - t0) / 1000.0, sim_ms);
+        if (r->metrics && (step % s->log_interval == 0 || isfinite(val) || step == total)) {
+            GString *line = g_string_new(NULL);
+            g_string_append_printf(line, "{\"step\":%" G_GINT64_FORMAT, step);
+            metrics_number(line, "loss", loss, "%.9g");
+            metrics_number(line, "lr", lr, "%.9g");
+            metrics_number(line, "step_ms", (double)(t1 - t0) / 1000.0, "%.3f");
+            if (isfinite(sim_ms)) metrics_number(line, "sim_ms", sim_ms, "%.6f");
+            metrics_number(line, "tokens_per_s",
+                           window_us > 0 ? (double)tokens_per_step * (double)window_steps / (window_us / 1e6) : NAN,
+                           "%.1f");
+            if (isfinite(val)) metrics_number(line, "val_loss", val, "%.9g");
+            g_string_append_printf(line, ",\"peak_mem_bytes\":%" G_GUINT64_FORMAT ",\"rss\":%" G_GUINT64_FORMAT "}",
+                                   ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());
+            gboolean ok = ttml_train_metrics_write(r->metrics, o->metrics_path, line->str, error);
+            g_string_free(line, TRUE);
+            if (!ok) goto fail;
+        }
+        if (step % s->log_interval == 0 || step == total) {
+            final_loss = window_loss / (double)window_steps;
+            window_loss = 0.0;
+            window_us = 0.0;
+            window_steps = 0;
+        }
+        if (*s->model_path && s->save_interval > 0 && step % s->save_interval == 0 && step < total) {
+            if (!save_state(o, s, r, step, total, last_val, error)) goto fail;
+        }
+    }
+    if (r->has_val && last_val_step != step && step > 0) {
+        if (!lm_validate(s, r, &last_val, error)) goto fail;
+        ttml_profiler_series_add("val_loss", (double)step, last_val);
+        ttml_progress_message(&prog, "step %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " val_loss %.4f",
+                              step, total, last_val);
+    }
+    ttml_progress_finish(&prog);
+    if (*s->model_path && step > first_step) {
+        if (!save_state(o, s, r, step, total, last_val, error)) goto fail;
+        if (!quiet) printf("saved %s (step %" G_GINT64_FORMAT ")\n", s->model_path, step);
+    } else if (step == first_step && !quiet) {
+        printf("nothing to do: the checkpoint is at step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT "\n",
+               step, total);
+    }
+    if (!quiet && isfinite(last_val)) printf("final validation loss: %.4f\n", last_val);
+    fflush(stdout);
+
+    if (r->metrics) {
+        double wall_s = (double)(g_get_monotonic_time() - t_start) / 1e6;
+        GString *line = g_string_new("{\"event\":\"summary\"");
+        metrics_number(line, "final_loss", isfinite(final_loss) ? final_loss : last_loss, "%.9g");
+        metrics_number(line, "final_val_loss", last_val, "%.9g");
+        g_string_append_printf(line, ",\"steps\":%" G_GINT64_FORMAT, step);
+        metrics_number(line, "wall_s", wall_s, "%.6f");
+        metrics_number(line, "tokens_per_s",
+                       train_us > 0 ? (double)tokens_per_step * (double)(step - first_step) / (train_us / 1e6) : NAN,
+                       "%.1f");
+        g_string_append_printf(line, ",\"peak_mem_bytes\":%" G_GUINT64_FORMAT ",\"rss\":%" G_GUINT64_FORMAT,
+                               ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());
+        g_string_append(line, ",\"device\":");
+        const ttml_device_info *info = ttml_device_get_info(r->device);
+        ttml_train_json_string(line, info && info->name[0] ? info->name : spec);
+        g_string_append(line, ",\"model\":");
+        ttml_train_json_string(line, s->model_type);
+        g_string_append_c(line, '}');
+        gboolean ok = ttml_train_metrics_write(r->metrics, o->metrics_path, line->str, error);
+        g_string_free(line, TRUE);
+        if (!ok) return FALSE;
+    }
+    return TRUE;
+fail:
+    ttml_progress_finish(&prog);
+    return FALSE;
+fail_ck:
+    ttml_tokenizer_free(tok);
+    if (ck) ttml_checkpoint_close(ck);
+    return FALSE;
+}
+
+gboolean ttml_train_lm_run(const ttml_run_options *o, ttml_config *root, GError **error)
+{
+    lm_settings s = {0};
+    lm_run r = {0};
+    gboolean ok = FALSE, initialised = FALSE;
+    s.root = root;
+    if (!read_settings(o, &s, error)) goto out;
+    if (!ttml_train_begin(o, &r.metrics, &initialised, error)) goto out;
+    ok = run(o, &s, &r, error);
+out:
+    ok = ttml_train_metrics_close(r.metrics, o->metrics_path, ok, error);
+    ttml_tensor_unref(r.inputs);
+    ttml_tensor_unref(r.targets);
+    g_free(r.in_host);
+    g_free(r.tgt_host);
+    if (r.sched) ttml_scheduler_free(r.sched);
+    if (r.opt) ttml_optimizer_free(r.opt);
+    if (r.params) g_ptr_array_unref(r.params);
+    if (r.model) ttml_module_unref(r.model);
+    ttml_text_data_free(r.data);
+    g_strfreev(s.data_paths);
+    g_free(s.config_dir);
+    g_free(s.config_text);
+    if (initialised) ttml_shutdown();
+    return ok;
+}

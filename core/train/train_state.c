@@ -1,0 +1,194 @@
+/* core/train/train_state.c - the whole training state in one safetensors file:
+ * parameters under their names, optimizer state as "optim.<param>.<state>"
+ * (from the optimizer class's state() callback) and string metadata (step,
+ * optimizer steps, RNG state, scheduler progress, tokenizer, config, ...).
+ * Written atomically by ttml_checkpoint_save. */
+#include "train_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MAX_OPT_STATE 8
+
+static void put(GHashTable *md, const char *key, const char *value)
+{
+    g_hash_table_insert(md, g_strdup(key), g_strdup(value ? value : ""));
+}
+
+static void put_int(GHashTable *md, const char *key, gint64 v)
+{
+    g_hash_table_insert(md, g_strdup(key), g_strdup_printf("%" G_GINT64_FORMAT, v));
+}
+
+static void param_free(gpointer p)
+{
+    ttml_param *tp = p;
+    g_free(tp->name);
+    ttml_tensor_unref(tp->tensor);
+    g_free(tp);
+}
+
+static void add_tensor(GPtrArray *list, char *name, ttml_tensor *t)
+{
+    ttml_param *tp = g_new(ttml_param, 1);
+    tp->name = name;
+    tp->tensor = ttml_tensor_ref(t);
+    g_ptr_array_add(list, tp);
+}
+
+gboolean ttml_train_state_save(const char *path, ttml_module *model, ttml_optimizer *opt,
+                               const ttml_train_state_info *info, GError **error)
+{
+    GPtrArray *list = g_ptr_array_new_with_free_func(param_free);
+    GPtrArray *params = ttml_module_parameters(model);
+    for (guint i = 0; i < params->len; i++) {
+        ttml_param *p = g_ptr_array_index(params, i);
+        add_tensor(list, g_strdup(p->name), p->tensor);
+    }
+    g_ptr_array_unref(params);
+    if (opt && opt->klass->state) {
+        for (guint i = 0; i < opt->params->len; i++) {
+            ttml_param *p = g_ptr_array_index(opt->params, i);
+            /* Parameters never stepped have no state yet; asking would create it. */
+            if (!p->tensor->grad) continue;
+            const char *names[MAX_OPT_STATE];
+            ttml_tensor *tensors[MAX_OPT_STATE];
+            int n = opt->klass->state(opt, i, names, tensors, MAX_OPT_STATE);
+            for (int k = 0; k < n; k++)
+                if (tensors[k])
+                    add_tensor(list, g_strdup_printf("optim.%s.%s", p->name, names[k]), tensors[k]);
+        }
+    }
+
+    GHashTable *md = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    put(md, "format", TTML_TRAIN_STATE_FORMAT);
+    put(md, "ttml_version", ttml_version_string());
+    put_int(md, "step", info->step);
+    put_int(md, "optimizer_steps", info->optimizer_steps);
+    g_hash_table_insert(md, g_strdup("rng_seed"), g_strdup_printf("%" G_GUINT64_FORMAT, info->rng.seed));
+    g_hash_table_insert(md, g_strdup("rng_counter"),
+                        g_strdup_printf("%" G_GUINT64_FORMAT, info->rng.counter));
+    put(md, "model_type", info->model_type);
+    put(md, "optimizer_type", info->optimizer_type);
+    put(md, "scheduler_type", info->scheduler_type);
+    put_int(md, "scheduler_step", info->step);
+    put_int(md, "total_steps", info->total_steps);
+    put_int(md, "vocab_size", info->vocab_size);
+    put_int(md, "max_sequence_length", info->max_seq_len);
+    char *tok = ttml_tokenizer_serialize(info->tokenizer);
+    put(md, "tokenizer", tok);
+    g_free(tok);
+    put(md, "config", info->config_text);
+    put(md, "config_path", info->config_path);
+    put(md, "data_path", info->data_path);
+    if (isfinite(info->val_loss)) {
+        char buf[G_ASCII_DTOSTR_BUF_SIZE];
+        g_ascii_formatd(buf, sizeof buf, "%.9g", info->val_loss);
+        put(md, "val_loss", buf);
+    }
+    gboolean ok = ttml_checkpoint_save(path, list, md, error);
+    if (!ok) g_prefix_error(error, "saving the training state at step %" G_GINT64_FORMAT ": ", info->step);
+    g_hash_table_unref(md);
+    g_ptr_array_unref(list);
+    return ok;
+}
+
+ttml_checkpoint *ttml_train_state_open(const char *path, GError **error)
+{
+    ttml_checkpoint *ck = ttml_checkpoint_open(path, error);
+    if (!ck) return NULL;
+    const char *fmt = ttml_checkpoint_metadata(ck, "format");
+    if (!fmt || strcmp(fmt, TTML_TRAIN_STATE_FORMAT) != 0) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                    "'%s' is not a ttml training-state checkpoint (metadata 'format' is %s%s%s, "
+                    "expected '%s'); use a file written by ttml-run (training_config.model_path)",
+                    path, fmt ? "'" : "absent", fmt ? fmt : "", fmt ? "'" : "",
+                    TTML_TRAIN_STATE_FORMAT);
+        ttml_checkpoint_close(ck);
+        return NULL;
+    }
+    return ck;
+}
+
+const char *ttml_train_state_string(ttml_checkpoint *ck, const char *path, const char *key,
+                                    GError **error)
+{
+    const char *v = ttml_checkpoint_metadata(ck, key);
+    if (!v)
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                    "checkpoint '%s' has no metadata '%s' (written by another program or a "
+                    "damaged file)",
+                    path, key);
+    return v;
+}
+
+gboolean ttml_train_state_int(ttml_checkpoint *ck, const char *path, const char *key, gint64 *out,
+                              GError **error)
+{
+    const char *v = ttml_train_state_string(ck, path, key, error);
+    if (!v) return FALSE;
+    char *end = NULL;
+    guint64 u = g_ascii_strtoull(v, &end, 10);
+    if (!*v || *end || u > G_MAXINT64) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                    "checkpoint '%s': metadata '%s' must be a non-negative integer, got '%s'", path,
+                    key, v);
+        return FALSE;
+    }
+    *out = (gint64)u;
+    return TRUE;
+}
+
+gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttml_module *model,
+                                      GError **error)
+{
+    GPtrArray *params = ttml_module_parameters(model);
+    gboolean ok = TRUE;
+    for (guint i = 0; i < params->len && ok; i++) {
+        ttml_param *p = g_ptr_array_index(params, i);
+        if (!ttml_checkpoint_load_tensor(ck, p->name, p->tensor, error)) {
+            if (error && *error && !strstr((*error)->message, path))
+                g_prefix_error(error, "checkpoint '%s': ", path);
+            g_prefix_error(error, "the model does not match the checkpoint: ");
+            ok = FALSE;
+        }
+    }
+    g_ptr_array_unref(params);
+    return ok;
+}
+
+gboolean ttml_train_state_load_optimizer(ttml_checkpoint *ck, const char *path, ttml_optimizer *opt,
+                                         gint64 optimizer_steps, GError **error)
+{
+    if (optimizer_steps > 0 && opt->klass->state) {
+        for (guint i = 0; i < opt->params->len; i++) {
+            ttml_param *p = g_ptr_array_index(opt->params, i);
+            /* Only parameters whose state was saved: probe the first name. */
+            char *probe = NULL;
+            const char *names[MAX_OPT_STATE];
+            ttml_tensor *tensors[MAX_OPT_STATE];
+            gboolean any = FALSE;
+            char *prefix = g_strdup_printf("optim.%s.", p->name);
+            const GPtrArray *all = ttml_checkpoint_names(ck);
+            for (guint k = 0; k < all->len && !any; k++)
+                any = g_str_has_prefix(g_ptr_array_index(all, k), prefix);
+            g_free(prefix);
+            if (!any) continue;
+            int n = opt->klass->state(opt, i, names, tensors, MAX_OPT_STATE);
+            for (int k = 0; k < n; k++) {
+                if (!tensors[k]) continue;
+                probe = g_strdup_printf("optim.%s.%s", p->name, names[k]);
+                gboolean ok = ttml_checkpoint_load_tensor(ck, probe, tensors[k], error);
+                g_free(probe);
+                if (!ok) {
+                    if (error && *error && !strstr((*error)->message, path))
+                        g_prefix_error(error, "checkpoint '%s': ", path);
+                    g_prefix_error(error, "optimizer state: ");
+                    return FALSE;
+                }
+            }
+        }
+    }
+    opt->steps = optimizer_steps;
+    return TRUE;
+}

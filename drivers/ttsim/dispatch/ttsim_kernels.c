@@ -1,0 +1,320 @@
+/* drivers/ttsim/dispatch/ttsim_kernels.c - kernel launches and the launch cost model.
+ *
+ * ttsim registers, for driver "ttsim", every kernel the cpu driver has. A
+ * launch (ttsim_execute) first tries the native kernels (ttsim_native*.c:
+ * tile by tile on the images, split over the core grid). Only a launch they
+ * cannot take (a dtype-converting copy, bf16 operands, views at an offset)
+ * runs the converted path below, unless the device was opened with
+ * fallback=off (then it is an error):
+ *   1. untilizes and decodes each distinct input / output buffer from its
+ *      storage format to host row-major scratch (a per-device pool of
+ *      growing buffers: no allocation per launch once warm); outputs are
+ *      decoded only for kernels that read them (beta, in-place optimizer
+ *      state, strided_copy);
+ *   2. applies the operand numerics: matmul truncates in[0] / in[1] to the
+ *      mantissa bits the math fidelity uses (sdpa: q as operand A, k and v
+ *      as operand B); accumulation stays fp32;
+ *   3. runs the cpu implementation (ttml_kernel_find("cpu", name)) on views
+ *      of the scratch buffers; it runs on the cpu driver's host thread pool;
+ *   4. tilizes and encodes the outputs into storage (rounding them).
+ * Either way the modelled device time (ttsim_model_launch) is added to the
+ * totals, and the per-kernel stats count native and converted launches.
+ */
+#include "ttsim_internal.h"
+
+#include <string.h>
+
+const char *const ttsim_kernel_names[] = {
+    /* ttml/kernels.h */
+    "fill", "copy", "affine", "binary", "div_bwd_b", "reduce_to", "axpby", "relu", "relu_bwd", "matmul",
+    "mse_fwd", "mse_bwd", "sum_sq", "sgd_step", "adamw_step",
+    /* ttml/kernels_nn.h */
+    "layernorm_fwd", "layernorm_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "gelu_fwd", "gelu_bwd", "silu_fwd",
+    "silu_bwd", "swiglu_fwd", "swiglu_bwd", "softmax_fwd", "softmax_bwd", "log_softmax_fwd",
+    "log_softmax_bwd", "dropout_fwd", "dropout_bwd", "embedding_fwd", "embedding_bwd", "transpose_last2",
+    "strided_copy", "cross_entropy_fwd", "cross_entropy_bwd", "nll_fwd", "nll_bwd",
+    /* ttml/kernels_attn.h */
+    "heads_split", "heads_merge", "rope_fwd", "rope_bwd", "sdpa_fwd", "sdpa_bwd",
+    NULL,
+};
+
+/* Compute passes per tile of the element-wise / row-wise kernels (1 = one
+ * FPU/SFPU pass of 8 cycles per tile); 0 = pure data movement. */
+static const struct {
+    const char *name;
+    double factor;
+} pass_factors[] = {
+    {"fill", 0},          {"copy", 0},          {"strided_copy", 0},     {"heads_split", 0},
+    {"heads_merge", 0},   {"embedding_fwd", 0}, {"embedding_bwd", 1},    {"transpose_last2", 1},
+    {"gelu_fwd", 4},      {"gelu_bwd", 6},      {"silu_fwd", 3},         {"silu_bwd", 4},
+    {"swiglu_fwd", 4},    {"swiglu_bwd", 6},    {"softmax_fwd", 4},      {"softmax_bwd", 3},
+    {"log_softmax_fwd", 4}, {"log_softmax_bwd", 3}, {"layernorm_fwd", 4}, {"layernorm_bwd", 6},
+    {"rmsnorm_fwd", 3},   {"rmsnorm_bwd", 5},   {"cross_entropy_fwd", 4}, {"cross_entropy_bwd", 4},
+    {"dropout_fwd", 2},   {"dropout_bwd", 2},   {"rope_fwd", 3},         {"rope_bwd", 3},
+    {"adamw_step", 8},    {"sgd_step", 3},      {"div_bwd_b", 3},        {"mse_fwd", 2},
+    {"mse_bwd", 2},       {"sum_sq", 2},
+};
+
+static double pass_factor(const char *name)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(pass_factors); i++)
+        if (strcmp(pass_factors[i].name, name) == 0) return pass_factors[i].factor;
+    return 1.0;
+}
+
+/* Does the kernel read out[] before writing it? */
+gboolean ttsim_reads_outputs(const ttml_launch *l)
+{
+    const char *k = l->kernel;
+    if (strcmp(k, "matmul") == 0)
+        return l->params && l->params_size >= sizeof(ttml_matmul_params) &&
+               ((const ttml_matmul_params *)l->params)->beta != 0.0f;
+    if (strcmp(k, "reduce_to") == 0)
+        return l->params && l->params_size >= sizeof(ttml_reduce_params) &&
+               ((const ttml_reduce_params *)l->params)->beta != 0.0f;
+    return strcmp(k, "axpby") == 0 || strcmp(k, "strided_copy") == 0 || strcmp(k, "sgd_step") == 0 ||
+           strcmp(k, "adamw_step") == 0;
+}
+
+void ttsim_model_launch(const ttsim_device *d, const ttml_launch *l, gboolean outputs_read, ttsim_timing *t)
+{
+    const ttsim_config *c = &d->cfg;
+    double rd = 0, wr = 0;
+    gint64 tiles = 0;
+    double numel = 0;
+    for (int i = 0; i < l->n_in; i++) {
+        rd += ttsim_view_bytes(d, &l->in[i]);
+        ttsim_shape s;
+        ttsim_shape_from(l->in[i].ndim, l->in[i].shape, &s);
+        if (ttsim_shape_tiles(&s) > tiles) tiles = ttsim_shape_tiles(&s);
+        if ((double)ttsim_view_numel(&l->in[i]) > numel) numel = (double)ttsim_view_numel(&l->in[i]);
+    }
+    for (int i = 0; i < l->n_out; i++) {
+        double b = ttsim_view_bytes(d, &l->out[i]);
+        wr += b;
+        if (outputs_read) rd += b;
+        ttsim_shape s;
+        ttsim_shape_from(l->out[i].ndim, l->out[i].shape, &s);
+        if (ttsim_shape_tiles(&s) > tiles) tiles = ttsim_shape_tiles(&s);
+        if ((double)ttsim_view_numel(&l->out[i]) > numel) numel = (double)ttsim_view_numel(&l->out[i]);
+    }
+    const char *k = l->kernel;
+    if (strcmp(k, "matmul") == 0 && l->n_in >= 2 && l->n_out >= 1 && l->in[0].ndim >= 2 &&
+        l->out[0].ndim >= 2 && l->params && l->params_size >= sizeof(ttml_matmul_params)) {
+        const ttml_matmul_params *p = l->params;
+        const ttml_view *a = &l->in[0], *o = &l->out[0];
+        gint64 m = o->shape[o->ndim - 2], n = o->shape[o->ndim - 1];
+        gint64 kk = p->trans_a ? a->shape[a->ndim - 2] : a->shape[a->ndim - 1];
+        gint64 batch = m * n > 0 ? (gint64)ttsim_view_numel(o) / (m * n) : 0;
+        ttsim_timing_matmul(c, batch, m, n, kk, rd, wr, t);
+        return;
+    }
+    if ((strcmp(k, "sdpa_fwd") == 0 || strcmp(k, "sdpa_bwd") == 0) && l->n_in >= 3 && l->in[0].ndim == 4 &&
+        l->in[1].ndim == 4) {
+        const ttml_view *q = &l->in[0], *kv = &l->in[1];
+        gint64 bh = q->shape[0] * q->shape[1], sq = q->shape[2], dd = q->shape[3], skv = kv->shape[2];
+        int n_mm = strcmp(k, "sdpa_fwd") == 0 ? 2 : 5;   /* S = QK^T, O = PV | + dV, dP, dQ, dK */
+        ttsim_timing mm, sm;
+        ttsim_timing_matmul(c, bh, sq, skv, dd, 0, 0, &mm);
+        ttsim_shape ss = {bh, sq, skv};
+        ttsim_timing_eltwise(c, ttsim_shape_tiles(&ss), n_mm == 2 ? 4.0 : 7.0, 0, rd, wr, &sm);
+        *t = sm;
+        t->compute_cycles = n_mm * mm.compute_cycles + sm.compute_cycles;
+        t->flops = n_mm * mm.flops + (double)(bh * sq * skv) * (n_mm == 2 ? 4.0 : 7.0);
+        if (mm.cores_used > t->cores_used) t->cores_used = mm.cores_used;
+        double data = t->dram_cycles > t->noc_cycles ? t->dram_cycles : t->noc_cycles;
+        t->cycles = t->compute_cycles > data ? t->compute_cycles : data;
+        t->seconds = t->cycles / c->clock_hz;
+        return;
+    }
+    double f = pass_factor(k);
+    ttsim_timing_eltwise(c, tiles, f, numel * (f > 0 ? f : 0), rd, wr, t);
+}
+
+/* Add the launch's modelled device time to the totals. */
+static void account(ttsim_device *d, const ttml_launch *l, gboolean out_read, gboolean native,
+                    const char *why)
+{
+    ttsim_timing t;
+    ttsim_model_launch(d, l, out_read, &t);
+    d->launches++;
+    d->sim_s += t.seconds;
+    d->sim_last_s = t.seconds;
+    d->flops += t.flops;
+    ttsim_kstat *k = g_hash_table_lookup(d->kstats, l->kernel);
+    if (!k) {
+        k = g_new0(ttsim_kstat, 1);
+        g_hash_table_insert(d->kstats, g_strdup(l->kernel), k);
+    }
+    k->calls++;
+    if (native) k->native_calls++;
+    else k->converted_why = why;
+    k->seconds += t.seconds;
+    k->flops += t.flops;
+}
+
+gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *l, GError **error);
+
+gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *l, GError **error)
+{
+    if (l->n_in < 0 || l->n_in > TTML_LAUNCH_MAX_IN || l->n_out < 0 || l->n_out > TTML_LAUNCH_MAX_OUT) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "ttsim kernel '%s': bad slot counts %d in, %d out",
+                    l->kernel, l->n_in, l->n_out);
+        return FALSE;
+    }
+    g_mutex_lock(&d->lock);
+    if (!d->cpu_opened) {
+        /* the converted path runs cpu kernels on the cpu driver's thread
+         * pool, and native matmul uses the OpenBLAS the cpu driver chose */
+        d->cpu_opened = TRUE;
+        GError *ignored = NULL;
+        if (!ttml_device_open("cpu", &ignored)) g_clear_error(&ignored);
+    }
+    const char *why = NULL;
+    ttsim_native_status st = ttsim_native_run(d, l, &why, error);
+    if (st != TTSIM_NATIVE_DECLINE) {
+        if (st == TTSIM_NATIVE_DONE) account(d, l, ttsim_reads_outputs(l), TRUE, NULL);
+        g_mutex_unlock(&d->lock);
+        return st == TTSIM_NATIVE_DONE;
+    }
+    if (!d->cfg.fallback) {
+        g_mutex_unlock(&d->lock);
+        g_set_error(error, TTML_ERROR, TTML_ERROR_UNSUPPORTED,
+                    "ttsim kernel '%s' cannot run natively on the tile images (%s) and the device was "
+                    "opened with fallback=off; drop fallback=off to run it on converted data",
+                    l->kernel, why ? why : "?");
+        return FALSE;
+    }
+    ttml_kernel_fn fn = g_hash_table_lookup(d->cpu_fns, l->kernel);
+    if (!fn) {
+        fn = ttml_kernel_find("cpu", l->kernel);
+        if (!fn) {
+            g_mutex_unlock(&d->lock);
+            g_set_error(error, TTML_ERROR, TTML_ERROR_NOT_FOUND,
+                        "ttsim kernel '%s' runs the cpu implementation on converted data, but the cpu "
+                        "driver has no such kernel; check that libttml_cpu.so loads ('ttml-inspect cpu')",
+                        l->kernel);
+            return FALSE;
+        }
+        g_hash_table_insert(d->cpu_fns, g_strdup(l->kernel), (gpointer)fn);
+    }
+
+    gboolean is_mm = strcmp(l->kernel, "matmul") == 0;
+    gboolean is_sdpa = strcmp(l->kernel, "sdpa_fwd") == 0 || strcmp(l->kernel, "sdpa_bwd") == 0;
+    gboolean out_read = ttsim_reads_outputs(l);
+    int a_bits, b_bits;
+    ttsim_fidelity_bits(d->cfg.fidelity, &a_bits, &b_bits);
+    /* mantissa bits the stored operands already have */
+    int stored_bits = d->cfg.storage == TTSIM_FMT_FP32 ? 23 : d->cfg.storage == TTSIM_FMT_BF16 ? 7 : 6;
+    ttml_launch h = *l;
+    enum { VIA_SHADOW, VIA_U32, VIA_SCRATCH };
+    ttml_buffer fake[TTSIM_SCRATCH_SLOTS];
+    ttml_buffer *orig[TTSIM_SCRATCH_SLOTS];
+    int via[TTSIM_SCRATCH_SLOTS];
+    int slot_of_out[TTML_LAUNCH_MAX_OUT];
+    int n_slots = 0;
+    gboolean ok = TRUE;
+    int n_views = l->n_in + l->n_out;
+    for (int v = 0; ok && v < n_views; v++) {
+        gboolean is_in = v < l->n_in;
+        const ttml_view *src = is_in ? &l->in[v] : &l->out[v - l->n_in];
+        ttml_view *dst = is_in ? &h.in[v] : &h.out[v - l->n_in];
+        if (!src->buf || !src->buf->handle || src->buf->device != device ||
+            (unsigned)src->dtype >= TTML_DTYPE_COUNT) {
+            g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                        "ttsim kernel '%s': %s[%d] is not a buffer of this ttsim device", l->kernel,
+                        is_in ? "in" : "out", is_in ? v : v - l->n_in);
+            ok = FALSE;
+            break;
+        }
+        ttsim_buf *tb = src->buf->handle;
+        /* matmul / sdpa operands rounded to the fidelity's bits need a private copy */
+        int bits = v == 0 ? a_bits : b_bits;
+        gboolean private_copy = is_in && (is_mm || (is_sdpa && v < 3)) && src->dtype == TTML_DTYPE_F32 &&
+                                bits < stored_bits;
+        int slot = -1;
+        if (!private_copy)
+            for (int j = 0; j < n_slots; j++)
+                if (orig[j] == src->buf && via[j] != VIA_SCRATCH) slot = j;
+        if (slot < 0) {
+            slot = n_slots++;
+            orig[slot] = src->buf;
+            memset(&fake[slot], 0, sizeof fake[slot]);
+            fake[slot].device = device;
+            fake[slot].size = src->buf->size;
+            fake[slot].kind = TTML_MEM_HOST;
+            fake[slot].ref = 1;
+            gboolean need = is_in || out_read;
+            if (src->dtype == TTML_DTYPE_F32 && !private_copy) {
+                via[slot] = VIA_SHADOW;
+                fake[slot].data = ttsim_buf_shadow(d, src->buf, need);
+            } else if (src->dtype == TTML_DTYPE_U32 && (!tb->shaped || tb->fmt == TTSIM_FMT_U32)) {
+                /* ids are stored exactly, row-major: the image is the data */
+                via[slot] = VIA_U32;
+                if (tb->cap < src->buf->size) {
+                    void *old = tb->data;
+                    tb->data = g_malloc0(src->buf->size);
+                    if (old && tb->shaped) memcpy(tb->data, old, tb->cap);
+                    g_free(old);
+                    tb->cap = src->buf->size;
+                }
+                fake[slot].data = tb->data;
+            } else {
+                via[slot] = VIA_SCRATCH;
+                size_t es = ttml_dtype_size(src->dtype);
+                void *mem = ttsim_launch_scratch(d, slot, src->buf->size + 64);
+                fake[slot].data = mem;
+                if (need) ok = ttsim_buf_decode(d, src->buf, src->dtype, mem, src->buf->size / es, error);
+                if (ok && private_copy) ttsim_truncate_array(mem, src->buf->size / 4, bits);
+            }
+        }
+        if (!is_in) slot_of_out[v - l->n_in] = slot;
+        *dst = *src;
+        dst->buf = &fake[slot];
+    }
+    if (ok) ok = fn(device, &h, error);
+    /* store each distinct output buffer once */
+    for (int o = 0; ok && o < l->n_out; o++) {
+        gboolean seen = FALSE;
+        for (int p = 0; p < o; p++) seen = seen || l->out[p].buf == l->out[o].buf;
+        if (seen) continue;
+        const ttml_view *v = &l->out[o];
+        ttsim_buf *tb = v->buf->handle;
+        size_t es = ttml_dtype_size(v->dtype), total = v->buf->size / es;
+        int ndim = v->ndim;
+        int64_t shape[TTML_MAX_DIMS];
+        memcpy(shape, v->shape, sizeof shape);
+        if ((size_t)ttsim_view_numel(v) != total) {
+            if (tb->shaped && tb->numel == total) {
+                ndim = 3;
+                shape[0] = tb->shape.batch, shape[1] = tb->shape.rows, shape[2] = tb->shape.cols;
+            } else {
+                ndim = 2;
+                shape[0] = 1, shape[1] = (int64_t)total;
+            }
+        }
+        int slot = slot_of_out[o];
+        if (via[slot] == VIA_SHADOW)
+            ok = ttsim_buf_commit_f32(d, v->buf, ndim, shape, error);
+        else if (via[slot] == VIA_U32)
+            ok = ttsim_buf_commit_u32(d, v->buf, ndim, shape, error);
+        else
+            ok = ttsim_buf_encode(d, v->buf, v->dtype, ndim, shape, fake[slot].data, error);
+    }
+    if (ok) account(d, l, out_read, FALSE, why);
+    g_mutex_unlock(&d->lock);
+    return ok;
+}
+
+gboolean ttsim_kernel_run(ttml_device *device, const ttml_launch *launch, GError **error)
+{
+    /* reached only when someone calls the registered function directly; the
+     * driver's launch() normally runs ttsim_execute itself */
+    if (!device || strcmp(ttml_device_driver_name(device), "ttsim") != 0) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                    "ttsim kernel '%s' called for a device that is not a ttsim device",
+                    launch && launch->kernel ? launch->kernel : "?");
+        return FALSE;
+    }
+    return ttsim_execute(ttml_device_get_driver_state(device), device, launch, error);
+}
