@@ -40,7 +40,7 @@ static ht ht_from(int ndim, const int64_t *shape, const float *data)
     GError *err = NULL;
     x.h = g_new(float, x.n ? x.n : 1);
     if (x.n) memcpy(x.h, data, x.n * sizeof(float));
-    x.t = ttml_tensor_from_floats(ttml_get_device(), ndim, shape, x.h, &err);
+    x.t = ttml_tensor_from_floats(ttml_context_get_device(), ndim, shape, x.h, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(x.t);
     return x;
@@ -97,7 +97,7 @@ static gboolean launch(const char *kernel, ttml_tensor *const *in, int n_in, ttm
     for (int i = 0; i < n_out; i++) l.out[i] = ttml_tensor_view(out[i]);
     l.params = params;
     l.params_size = params_size;
-    return ttml_kernel_launch(ttml_get_device(), &l, err);
+    return ttml_kernel_launch(ttml_context_get_device(), &l, err);
 }
 
 #define RUN_SIZED(kernel, ins, n_in, outs, n_out, params, size)                               \
@@ -174,7 +174,7 @@ static void test_fill(void)
     expect_close("fill f32", &x, ref, 0, 0);
     ht_free(&x);
 
-    ttml_tensor *h = ttml_tensor_empty(ttml_get_device(), 2, shape, TTML_DTYPE_BF16, &err);
+    ttml_tensor *h = ttml_tensor_empty(ttml_context_get_device(), 2, shape, TTML_DTYPE_BF16, &err);
     TTML_ASSERT_NO_ERROR(err);
     p.value = -1.5f;
     RUN("fill", NULL, 0, &h, 1, &p);
@@ -184,7 +184,7 @@ static void test_fill(void)
     for (int i = 0; i < 15; i++) CU_ASSERT_EQUAL(hb[i], 0xBFC0); /* -1.5 in bf16 */
     ttml_tensor_unref(h);
 
-    ttml_tensor *u = ttml_tensor_empty(ttml_get_device(), 2, shape, TTML_DTYPE_U32, &err);
+    ttml_tensor *u = ttml_tensor_empty(ttml_context_get_device(), 2, shape, TTML_DTYPE_U32, &err);
     TTML_ASSERT_NO_ERROR(err);
     p.value = 7.0f;
     RUN("fill", NULL, 0, &u, 1, &p);
@@ -202,7 +202,7 @@ static void test_copy(void)
     /* 1 + 2^-8 is a tie between bf16 1.0 and 1.0078125: rounds to even (1.0) */
     const float vals[5] = {1.0f, 1.5f, -2.25f, 1.00390625f, 3.9f};
     ht f = ht_from(1, shape, vals);
-    ttml_tensor *h = ttml_tensor_empty(ttml_get_device(), 1, shape, TTML_DTYPE_BF16, &err);
+    ttml_tensor *h = ttml_tensor_empty(ttml_context_get_device(), 1, shape, TTML_DTYPE_BF16, &err);
     TTML_ASSERT_NO_ERROR(err);
     RUN0("copy", &f.t, 1, &h, 1);
     guint16 hb[5];
@@ -221,7 +221,7 @@ static void test_copy(void)
     expect_close("copy bf16->f32", &back, ref, 0, 0);
 
     /* f32 -> u32 truncates toward zero; u32 -> f32 */
-    ttml_tensor *u = ttml_tensor_empty(ttml_get_device(), 1, shape, TTML_DTYPE_U32, &err);
+    ttml_tensor *u = ttml_tensor_empty(ttml_context_get_device(), 1, shape, TTML_DTYPE_U32, &err);
     TTML_ASSERT_NO_ERROR(err);
     RUN0("copy", &f.t, 1, &u, 1);
     guint32 ub[5];
@@ -232,7 +232,7 @@ static void test_copy(void)
     CU_ASSERT_EQUAL(ub[2], 0u); /* negatives clamp to 0 */
     CU_ASSERT_EQUAL(ub[4], 3u);
     const guint32 ids[5] = {0, 1, 42, 65536, 16777216};
-    ttml_tensor *u2 = ttml_tensor_from_data(ttml_get_device(), 1, shape, TTML_DTYPE_U32, ids, &err);
+    ttml_tensor *u2 = ttml_tensor_from_data(ttml_context_get_device(), 1, shape, TTML_DTYPE_U32, ids, &err);
     TTML_ASSERT_NO_ERROR(err);
     RUN0("copy", &u2, 1, &back.t, 1);
     double ref2[5] = {0, 1, 42, 65536, 16777216};
@@ -824,7 +824,7 @@ static void test_errors(void)
     TTML_ASSERT_ERROR(err, TTML_ERROR_INVALID_ARG, NULL);
 
     /* f32-only kernel on a bf16 tensor */
-    ttml_tensor *h = ttml_tensor_empty(ttml_get_device(), 2, s23, TTML_DTYPE_BF16, &err);
+    ttml_tensor *h = ttml_tensor_empty(ttml_context_get_device(), 2, s23, TTML_DTYPE_BF16, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_FALSE(launch("relu", &h, 1, &oc.t, 1, NULL, 0, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_DTYPE, "bf16");
@@ -850,7 +850,7 @@ static void test_device_info(void)
     static const char *kernels[] = {"fill", "copy", "affine", "binary", "div_bwd_b", "reduce_to",
                                     "axpby", "relu", "relu_bwd", "matmul", "mse_fwd", "mse_bwd",
                                     "sum_sq", "sgd_step", "adamw_step"};
-    const ttml_device_info *info = ttml_device_get_info(ttml_get_device());
+    const ttml_device_info *info = ttml_device_get_info(ttml_context_get_device());
     CU_ASSERT_PTR_NOT_NULL_FATAL(info);
     CU_ASSERT_STRING_EQUAL(info->name, "cpu");
     CU_ASSERT_TRUE(info->n_threads >= 1);

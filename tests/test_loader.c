@@ -75,7 +75,7 @@ static void test_run_without_broken_plugins_works(void)
     const char *paths[] = {FX "/broken", NULL};
     init_with(paths, NULL);
     GError *err = NULL;
-    CU_ASSERT_PTR_NOT_NULL_FATAL(ttml_open_device("cpu", &err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ttml_context_open_device("cpu", &err));
     TTML_ASSERT_NO_ERROR(err);
     float a[3] = {1, 2, 3}, b[3] = {10, 20, 30}, c[3];
     int64_t shape[1] = {3};
@@ -170,7 +170,7 @@ static void test_unknown_device_lists_drivers(void)
 {
     init_with(NULL, NULL);
     GError *err = NULL;
-    CU_ASSERT_PTR_NULL(ttml_open_device("quantum", &err));
+    CU_ASSERT_PTR_NULL(ttml_context_open_device("quantum", &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_NOT_FOUND, "cpu");
     ttml_shutdown();
 }

@@ -1,5 +1,5 @@
 /* test_profiler.c - the profiler layer (drivers/profiler), its collector
- * (ttml/profiler.h) and the memory tracker (ttml/profile.h):
+ * (ttml/profiler_outputs.h) and the memory tracker (ttml/profile_zones.h):
  *   - profiler:cpu and TTML_LAYERS=profiler wrap the device; results are
  *     bit-identical to plain cpu (same seed, same short MLP training run);
  *   - kernel / op / transfer counts and bytes against hand-computed sizes;
@@ -11,7 +11,7 @@
  *     with a note when /usr/bin/chromium is absent. */
 #include "test_util.h"
 
-#include <ttml/profiler.h>
+#include <ttml/profiler_outputs.h>
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -28,7 +28,7 @@ static ttml_device *setup(const char *spec)
     ttml_init_options opts = {sizeof opts, NULL, NULL, TRUE, FALSE};
     CU_ASSERT_TRUE_FATAL(ttml_init(&opts, &err));
     TTML_ASSERT_NO_ERROR(err);
-    ttml_device *d = ttml_open_device(spec, &err);
+    ttml_device *d = ttml_context_open_device(spec, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     ttml_set_seed(1234);
@@ -113,7 +113,7 @@ static void test_env_layers(void)
     g_setenv("TTML_LAYERS", " nope ", TRUE);
     ttml_init_options opts = {sizeof opts, NULL, NULL, TRUE, FALSE};
     CU_ASSERT_TRUE_FATAL(ttml_init(&opts, &err));
-    CU_ASSERT_PTR_NULL(ttml_open_device("cpu", &err));
+    CU_ASSERT_PTR_NULL(ttml_context_open_device("cpu", &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_NOT_FOUND, "'nope'");
     ttml_shutdown();
     g_unsetenv("TTML_LAYERS");
@@ -217,7 +217,7 @@ static void test_counts_and_bytes(void)
     float back[1000];
     CU_ASSERT_TRUE(ttml_tensor_to_floats(a, back, &err));
     TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_TRUE(ttml_device_synchronize(ttml_get_device(), &err));
+    CU_ASSERT_TRUE(ttml_device_synchronize(ttml_context_get_device(), &err));
 
     GArray *rows = ttml_profiler_rows();
     const ttml_profile_row *op = find_row(rows, "op", "add");
@@ -664,7 +664,7 @@ static void test_ttsim_sim_time(void)
     ttml_profiler_configure(NULL);
     ttml_init_options opts = {sizeof opts, NULL, NULL, TRUE, FALSE};
     CU_ASSERT_TRUE_FATAL(ttml_init(&opts, &err));
-    ttml_device *d = ttml_open_device("profiler:ttsim", &err);
+    ttml_device *d = ttml_context_open_device("profiler:ttsim", &err);
     if (!d) {
         printf("\n  note: no ttsim driver (%s); simulated times not checked\n", err->message);
         g_clear_error(&err);

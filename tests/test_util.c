@@ -29,7 +29,7 @@ int ttml_test_init_cpu(void)
 {
     GError *err = NULL;
     ttml_init_options opts = {sizeof opts, NULL, NULL, TRUE, FALSE};
-    if (!ttml_init(&opts, &err) || !ttml_open_device("cpu", &err)) {
+    if (!ttml_init(&opts, &err) || !ttml_context_open_device("cpu", &err)) {
         fprintf(stderr, "test init failed: %s\n", err ? err->message : "?");
         g_clear_error(&err);
         return 1;

@@ -13,7 +13,7 @@
  * stderr), 2 on a usage error. "train" is the default subcommand.
  */
 #include <ttml/ttml.h>
-#include <ttml/profiler.h>
+#include <ttml/profiler_outputs.h>
 
 #include <math.h>
 #include <stdio.h>

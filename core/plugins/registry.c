@@ -3,7 +3,7 @@
  * schedulers and layers, each remembered with the plugin that provided it. */
 #include "internal.h"
 
-#include <ttml/profile.h>
+#include <ttml/profile_zones.h>
 
 #include <stdarg.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* core/profiler/profile_collect.c - the profiler's collector (ttml/profiler.h): zone
+/* core/profiler/profile_collect.c - the profiler's collector (ttml/profiler_outputs.h): zone
  * sink, per-name aggregates, capped trace events, memory counters, and the
  * trace / CSV / summary writers. The HTML report is in profile_report.c.
  *
@@ -9,8 +9,8 @@
 #include "internal.h"
 #include "profile_internal.h"
 
-#include <ttml/profile.h>
-#include <ttml/profiler.h>
+#include <ttml/profile_zones.h>
+#include <ttml/profiler_outputs.h>
 
 #include <errno.h>
 #include <string.h>

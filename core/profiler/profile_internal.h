@@ -4,8 +4,9 @@
 #ifndef TTML_CORE_PROFILE_INTERNAL_H
 #define TTML_CORE_PROFILE_INTERNAL_H
 
-#include <ttml/profile.h>
-#include <ttml/profiler.h>
+#include <ttml/profile_zones.h>
+#include <ttml/profiler_outputs.h>
+#include <ttml/profiler_layer.h>
 
 /* Free a ttml_memory_snapshot (GDestroyNotify). */
 void ttml_profile_snapshot_free(gpointer snapshot);

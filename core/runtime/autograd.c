@@ -4,7 +4,7 @@
  * freed, which breaks the tensor <-> node cycle. */
 #include "internal.h"
 
-#include <ttml/profile.h>
+#include <ttml/profile_zones.h>
 
 #include <string.h>
 

@@ -48,7 +48,7 @@ void ttml_shutdown(void)
     initialized = FALSE;
 }
 
-ttml_device *ttml_open_device(const char *spec, GError **error)
+ttml_device *ttml_context_open_device(const char *spec, GError **error)
 {
     if (!initialized) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "call ttml_init before opening a device");
@@ -59,5 +59,5 @@ ttml_device *ttml_open_device(const char *spec, GError **error)
     return d;
 }
 
-void ttml_close_device(void) { default_device = NULL; }
-ttml_device *ttml_get_device(void) { return default_device; }
+void ttml_context_clear_device(void) { default_device = NULL; }
+ttml_device *ttml_context_get_device(void) { return default_device; }

@@ -2,7 +2,7 @@
  * The keys and outputs are documented in include/ttml/train.h. */
 #include "train_internal.h"
 
-#include <ttml/profiler.h>
+#include <ttml/profiler_outputs.h>
 
 #include <errno.h>
 #include <math.h>
@@ -389,7 +389,7 @@ static gboolean run_training(const ttml_run_options *o, run_settings *s, run_sta
     char buf[512];
     ttml_config *root = s->root;
     const char *spec = o->device ? o->device : s->device ? s->device : "cpu";
-    st->device = ttml_open_device(spec, error);
+    st->device = ttml_context_open_device(spec, error);
     if (!st->device) {
         if (!o->device && s->device) ttml_train_locate_not_found(error, s->device_cfg, "device");
         return FALSE;

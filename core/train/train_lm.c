@@ -4,7 +4,7 @@
  * state checkpoints with exact --resume. Keys: include/ttml/train.h. */
 #include "train_internal.h"
 
-#include <ttml/profiler.h>
+#include <ttml/profiler_outputs.h>
 
 #include <errno.h>
 #include <math.h>
@@ -389,7 +389,7 @@ static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_r
 static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError **error)
 {
     const char *spec = o->device ? o->device : s->device ? s->device : "cpu";
-    r->device = ttml_open_device(spec, error);
+    r->device = ttml_context_open_device(spec, error);
     if (!r->device) {
         if (!o->device && s->device) ttml_train_locate_not_found(error, s->device_cfg, "device");
         return FALSE;

@@ -23,6 +23,6 @@
 #include <ttml/ops_attn.h>
 #include <ttml/tokenizer.h>
 #include <ttml/checkpoint.h>
-#include <ttml/profile.h>
+#include <ttml/profile_zones.h>
 
 #endif
