@@ -192,10 +192,6 @@ static void test_tokenizer_shakespeare(void)
 
 /* ------------------------------------------------------------ checkpoints */
 
-static char *tmp_dir;
-
-static char *tmp_path(const char *name) { return g_build_filename(tmp_dir, name, NULL); }
-
 static ttml_param *param_new(const char *name, ttml_tensor *t)
 {
     ttml_param *p = g_new0(ttml_param, 1);
@@ -332,7 +328,7 @@ static void check_loaded(ttml_checkpoint *ck, const char *name, int ndim, const 
 static void test_checkpoint_roundtrip(void)
 {
     GError *err = NULL;
-    char *path = tmp_path("rt.safetensors");
+    char *path = ttml_test_tmp_path("rt.safetensors");
     GPtrArray *ps = make_params();
     GHashTable *md = make_metadata(FALSE);
     CU_ASSERT_TRUE(ttml_checkpoint_save(path, ps, md, &err));
@@ -405,7 +401,7 @@ static void test_checkpoint_roundtrip(void)
     CU_ASSERT_EQUAL(memcmp(data + 72, last_id, 4), 0);
 
     /* Deterministic: same content in another insertion order gives the same bytes. */
-    char *path2 = tmp_path("rt2.safetensors");
+    char *path2 = ttml_test_tmp_path("rt2.safetensors");
     GHashTable *md2 = make_metadata(TRUE);
     GPtrArray *ps2 = g_ptr_array_new();
     for (guint i = ps->len; i-- > 0;) g_ptr_array_add(ps2, g_ptr_array_index(ps, i));
@@ -443,7 +439,7 @@ static void test_checkpoint_roundtrip(void)
 static void test_checkpoint_exact_bytes(void)
 {
     GError *err = NULL;
-    char *path = tmp_path("tiny.safetensors");
+    char *path = ttml_test_tmp_path("tiny.safetensors");
     const float a[2] = {1.0f, -2.0f};
     GPtrArray *ps = g_ptr_array_new_with_free_func(param_free);
     g_ptr_array_add(ps, param_new("a", make_tensor(1, (int64_t[]){2}, TTML_DTYPE_F32, a)));
@@ -484,7 +480,7 @@ static void test_checkpoint_exact_bytes(void)
 static void test_checkpoint_atomic(void)
 {
     GError *err = NULL;
-    char *dir = tmp_path("atomic");
+    char *dir = ttml_test_tmp_path("atomic");
     CU_ASSERT_EQUAL_FATAL(g_mkdir(dir, 0755), 0);
     char *path = g_build_filename(dir, "ck.safetensors", NULL);
     GPtrArray *ps = make_params();
@@ -586,8 +582,8 @@ static void expect_corrupt(const char *path, const char *needle1, const char *ne
 static void test_checkpoint_corrupt(void)
 {
     GError *err = NULL;
-    char *good = tmp_path("good.safetensors");
-    char *path = tmp_path("bad.safetensors");
+    char *good = ttml_test_tmp_path("good.safetensors");
+    char *path = ttml_test_tmp_path("bad.safetensors");
     GPtrArray *ps = make_params();
     CU_ASSERT_TRUE(ttml_checkpoint_save(good, ps, NULL, &err));
     TTML_ASSERT_NO_ERROR(err);
@@ -596,7 +592,7 @@ static void test_checkpoint_corrupt(void)
     guint64 hl = le64(file);
 
     /* Missing file: an I/O error naming it. */
-    char *none = tmp_path("none.safetensors");
+    char *none = ttml_test_tmp_path("none.safetensors");
     CU_ASSERT_PTR_NULL(ttml_checkpoint_open(none, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_IO, "none.safetensors");
     g_free(none);
@@ -735,8 +731,8 @@ static void test_checkpoint_corrupt(void)
 static void test_checkpoint_fuzz(void)
 {
     GError *err = NULL;
-    char *good = tmp_path("fuzz-src.safetensors");
-    char *path = tmp_path("fuzz.safetensors");
+    char *good = ttml_test_tmp_path("fuzz-src.safetensors");
+    char *path = ttml_test_tmp_path("fuzz.safetensors");
     GPtrArray *ps = make_params();
     GHashTable *md = make_metadata(FALSE);
     CU_ASSERT_TRUE(ttml_checkpoint_save(good, ps, md, &err));
@@ -798,34 +794,6 @@ static void test_checkpoint_fuzz(void)
 
 /* ------------------------------------------------------------ main */
 
-static int suite_init(void)
-{
-    GError *err = NULL;
-    tmp_dir = g_dir_make_tmp("ttml-ckpt-XXXXXX", &err);
-    if (!tmp_dir) {
-        fprintf(stderr, "cannot make a temporary directory: %s\n", err->message);
-        g_error_free(err);
-        return 1;
-    }
-    return ttml_test_init_cpu();
-}
-
-static int suite_clean(void)
-{
-    /* Remove what the tests left (they clean up after themselves on success). */
-    GDir *d = g_dir_open(tmp_dir, 0, NULL);
-    const char *name;
-    while (d && (name = g_dir_read_name(d))) {
-        char *p = g_build_filename(tmp_dir, name, NULL);
-        g_unlink(p);
-        g_free(p);
-    }
-    if (d) g_dir_close(d);
-    g_rmdir(tmp_dir);
-    g_free(tmp_dir);
-    return ttml_test_shutdown();
-}
-
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -840,5 +808,5 @@ int main(void)
         {"checkpoint_fuzz", test_checkpoint_fuzz},
         CU_TEST_INFO_NULL,
     };
-    return ttml_test_run("checkpoint", tests, suite_init, suite_clean);
+    return ttml_test_run("checkpoint", tests, ttml_test_init_cpu, ttml_test_shutdown);
 }
