@@ -4,6 +4,8 @@
  * offsets are computed in the comments, not by the code under test. */
 #include "test_util.h"
 
+#include <ttml/json_string.h>
+
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <unistd.h>
@@ -792,6 +794,37 @@ static void test_checkpoint_fuzz(void)
     g_free(good);
 }
 
+/* ------------------------------------------------------------ JSON strings */
+
+/* ttml_json_append_string: quotes, backslashes and every control character
+ * below 0x20 escaped (short forms where JSON has them), 0x7f and UTF-8
+ * verbatim, appended after what `out` already holds. */
+static void test_json_string_escaper(void)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"", "\"\""},
+        {"plain", "\"plain\""},
+        {"say \"hi\"", "\"say \\\"hi\\\"\""},
+        {"C:\\dir", "\"C:\\\\dir\""},
+        {"a\nb\tc\rd\be\ff", "\"a\\nb\\tc\\rd\\be\\ff\""},
+        {"\x01\x1f\x0b", "\"\\u0001\\u001f\\u000b\""},
+        {"del\x7f", "\"del\x7f\""},
+        {"h\xc3\xa9llo \xe2\x9c\x93", "\"h\xc3\xa9llo \xe2\x9c\x93\""},
+        {"/", "\"/\""},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        GString *out = g_string_new("x=");
+        ttml_json_append_string(out, cases[i].in);
+        char *want = g_strconcat("x=", cases[i].want, NULL);
+        if (strcmp(out->str, want) != 0) fprintf(stderr, "\ncase %zu: got %s, want %s\n", i, out->str, want);
+        CU_ASSERT_STRING_EQUAL(out->str, want);
+        g_free(want);
+        g_string_free(out, TRUE);
+    }
+}
+
 /* ------------------------------------------------------------ main */
 
 int main(void)
@@ -806,6 +839,7 @@ int main(void)
         {"checkpoint_atomic", test_checkpoint_atomic},
         {"checkpoint_corrupt", test_checkpoint_corrupt},
         {"checkpoint_fuzz", test_checkpoint_fuzz},
+        {"json_string_escaper", test_json_string_escaper},
         CU_TEST_INFO_NULL,
     };
     return ttml_test_run("checkpoint", tests, ttml_test_init_cpu, ttml_test_shutdown);

@@ -144,15 +144,7 @@ static void json_string(GString *out, const char *s)
         g_string_append(out, "null");
         return;
     }
-    g_string_append_c(out, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') g_string_append_printf(out, "\\%c", *p);
-        else if (*p == '\n') g_string_append(out, "\\n");
-        else if (*p == '\t') g_string_append(out, "\\t");
-        else if (*p < 0x20) g_string_append_printf(out, "\\u%04x", *p);
-        else g_string_append_c(out, (char)*p);
-    }
-    g_string_append_c(out, '"');
+    ttml_json_append_string(out, s);
 }
 
 static void print_json(void)
