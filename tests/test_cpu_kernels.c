@@ -3,6 +3,7 @@
  * through ttml_kernel_launch on tensors of the default cpu device.
  */
 #include "test_util.h"
+#include "../drivers/common/ttml_kernel_list.h"
 
 #include <math.h>
 #include <string.h>
@@ -847,9 +848,9 @@ static void test_errors(void)
 
 static void test_device_info(void)
 {
-    static const char *kernels[] = {"fill", "copy", "affine", "binary", "div_bwd_b", "reduce_to",
-                                    "axpby", "relu", "relu_bwd", "matmul", "mse_fwd", "mse_bwd",
-                                    "sum_sq", "sgd_step", "adamw_step"};
+#define KERNEL_NAME(name) #name,
+    static const char *kernels[] = {TTML_KERNELS_CORE(KERNEL_NAME)};
+#undef KERNEL_NAME
     const ttml_device_info *info = ttml_device_get_info(ttml_get_device());
     CU_ASSERT_PTR_NOT_NULL_FATAL(info);
     CU_ASSERT_STRING_EQUAL(info->name, "cpu");
