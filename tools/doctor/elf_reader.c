@@ -69,6 +69,45 @@ static char *strtab_get(const guint8 *tab, guint64 size, guint64 off)
     return end ? g_strdup((const char *)tab + off) : NULL;
 }
 
+/* The hex GNU build id in a PT_NOTE segment of `size` bytes, or NULL. */
+static char *note_build_id(const guint8 *note, guint64 size, int data)
+{
+    for (guint64 q = 0; q + 12 <= size;) {
+        guint64 namesz = rd(note + q, 4, data), descsz = rd(note + q + 4, 4, data);
+        guint64 ntype = rd(note + q + 8, 4, data);
+        guint64 name_at = q + 12, desc_at = name_at + ((namesz + 3) & ~3ull);
+        if (namesz > size || descsz > size || desc_at + descsz > size) break;
+        if (ntype == NT_GNU_BUILD_ID && namesz == 4 && memcmp(note + name_at, "GNU", 4) == 0) {
+            GString *hex = g_string_new(NULL);
+            for (guint64 j = 0; j < descsz; j++) g_string_append_printf(hex, "%02x", note[desc_at + j]);
+            return g_string_free(hex, FALSE);
+        }
+        q = desc_at + ((descsz + 3) & ~3ull);
+    }
+    return NULL;
+}
+
+/* NEEDED, SONAME, RUNPATH and RPATH from the dynamic section into `e`. */
+static void read_dyn_strings(ttml_elf_info *e, const guint8 *dyn, guint64 dyn_size, const guint8 *strtab,
+                             guint64 strsz)
+{
+    gboolean is64 = e->cls == ELFCLASS64;
+    guint64 entsz = is64 ? 16 : 8;
+    for (guint64 q = 0; q + entsz <= dyn_size; q += entsz) {
+        gint64 tag = (gint64)(is64 ? rd(dyn + q, 8, e->data) : rd(dyn + q, 4, e->data));
+        guint64 val = is64 ? rd(dyn + q + 8, 8, e->data) : rd(dyn + q + 4, 4, e->data);
+        if (tag == DT_NULL) break;
+        char *s = (tag == DT_NEEDED || tag == DT_SONAME || tag == DT_RUNPATH || tag == DT_RPATH)
+                      ? strtab_get(strtab, strsz, val) : NULL;
+        if (!s) continue;
+        if (tag == DT_NEEDED) g_ptr_array_add(e->needed, s);
+        else if (tag == DT_SONAME && !e->soname) e->soname = s;
+        else if (tag == DT_RUNPATH && !e->runpath) e->runpath = s;
+        else if (tag == DT_RPATH && !e->rpath) e->rpath = s;
+        else g_free(s);
+    }
+}
+
 ttml_elf_info *ttml_elf_read(const char *path)
 {
     ttml_elf_info *e = g_new0(ttml_elf_info, 1);
@@ -122,19 +161,7 @@ ttml_elf_info *ttml_elf_read(const char *path)
             have_dyn = TRUE;
         } else if (type == PT_NOTE && !e->build_id) {
             guint8 *note = read_at(fd, size, off, filesz);
-            for (guint64 q = 0; note && q + 12 <= filesz;) {
-                guint64 namesz = rd(note + q, 4, e->data), descsz = rd(note + q + 4, 4, e->data);
-                guint64 ntype = rd(note + q + 8, 4, e->data);
-                guint64 name_at = q + 12, desc_at = name_at + ((namesz + 3) & ~3ull);
-                if (namesz > filesz || descsz > filesz || desc_at + descsz > filesz) break;
-                if (ntype == NT_GNU_BUILD_ID && namesz == 4 && memcmp(note + name_at, "GNU", 4) == 0) {
-                    GString *hex = g_string_new(NULL);
-                    for (guint64 j = 0; j < descsz; j++) g_string_append_printf(hex, "%02x", note[desc_at + j]);
-                    e->build_id = g_string_free(hex, FALSE);
-                    break;
-                }
-                q = desc_at + ((descsz + 3) & ~3ull);
-            }
+            if (note) e->build_id = note_build_id(note, filesz, e->data);
             g_free(note);
         }
     }
@@ -163,19 +190,7 @@ ttml_elf_info *ttml_elf_read(const char *path)
         e->error = g_strdup("dynamic string table not found in the file");
         goto out;
     }
-    for (guint64 q = 0; q + entsz <= dyn_size; q += entsz) {
-        gint64 tag = (gint64)(is64 ? rd(dyn + q, 8, e->data) : rd(dyn + q, 4, e->data));
-        guint64 val = is64 ? rd(dyn + q + 8, 8, e->data) : rd(dyn + q + 4, 4, e->data);
-        if (tag == DT_NULL) break;
-        char *s = (tag == DT_NEEDED || tag == DT_SONAME || tag == DT_RUNPATH || tag == DT_RPATH)
-                      ? strtab_get(strtab, strsz, val) : NULL;
-        if (!s) continue;
-        if (tag == DT_NEEDED) g_ptr_array_add(e->needed, s);
-        else if (tag == DT_SONAME && !e->soname) e->soname = s;
-        else if (tag == DT_RUNPATH && !e->runpath) e->runpath = s;
-        else if (tag == DT_RPATH && !e->rpath) e->rpath = s;
-        else g_free(s);
-    }
+    read_dyn_strings(e, dyn, dyn_size, strtab, strsz);
 out:
     close(fd);
     g_free(eh);
