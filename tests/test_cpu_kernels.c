@@ -3,6 +3,7 @@
  * through ttml_kernel_launch on tensors of the default cpu device.
  */
 #include "test_util.h"
+#include "../drivers/common/ttml_kernel_list.h"
 
 #include <math.h>
 #include <string.h>
@@ -491,17 +492,23 @@ static void matmul_case(int na, const int64_t *sa, int nb, const int64_t *sb, in
     ht_free(&o);
 }
 
-static void test_matmul_2d(void)
+/* [M, K] @ [K, N] with every transpose of a and b, alpha 1 beta 0 and then
+ * alpha, beta. */
+static void matmul_2d_transposes(int64_t M, int64_t N, int64_t K, float alpha, float beta)
 {
-    const int64_t M = 5, K = 7, N = 3;
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             const int64_t sa[2] = {ta ? K : M, ta ? M : K};
             const int64_t sb[2] = {tb ? N : K, tb ? K : N};
             const int64_t so[2] = {M, N};
             matmul_case(2, sa, 2, sb, 2, so, ta, tb, 1.0f, 0.0f);
-            matmul_case(2, sa, 2, sb, 2, so, ta, tb, 0.5f, 2.0f);
+            matmul_case(2, sa, 2, sb, 2, so, ta, tb, alpha, beta);
         }
+}
+
+static void test_matmul_2d(void)
+{
+    matmul_2d_transposes(5, 3, 7, 0.5f, 2.0f);
     /* larger, so that OpenBLAS uses its blocked kernels */
     const int64_t la[2] = {67, 129}, lb[2] = {129, 45}, lo[2] = {67, 45};
     matmul_case(2, la, 2, lb, 2, lo, 0, 0, 1.0f, 0.0f);
@@ -545,14 +552,7 @@ static void test_matmul_split(void)
     const int64_t shapes[2][3] = {{131, 70, 300}, {40, 203, 290}}; /* M, N, K */
     for (int s = 0; s < 2; s++) {
         const int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        for (int ta = 0; ta < 2; ta++)
-            for (int tb = 0; tb < 2; tb++) {
-                const int64_t sa[2] = {ta ? K : M, ta ? M : K};
-                const int64_t sb[2] = {tb ? N : K, tb ? K : N};
-                const int64_t so[2] = {M, N};
-                matmul_case(2, sa, 2, sb, 2, so, ta, tb, 1.0f, 0.0f);
-                matmul_case(2, sa, 2, sb, 2, so, ta, tb, 0.5f, 1.0f);
-            }
+        matmul_2d_transposes(M, N, K, 0.5f, 1.0f);
         for (int64_t nb = 2; nb <= 3; nb++) {
             const int64_t ba[3] = {nb, M, K}, bb[3] = {nb, K, N}, bo[3] = {nb, M, N};
             const int64_t bat[3] = {nb, K, M}, bbt[3] = {nb, N, K};
@@ -847,9 +847,9 @@ static void test_errors(void)
 
 static void test_device_info(void)
 {
-    static const char *kernels[] = {"fill", "copy", "affine", "binary", "div_bwd_b", "reduce_to",
-                                    "axpby", "relu", "relu_bwd", "matmul", "mse_fwd", "mse_bwd",
-                                    "sum_sq", "sgd_step", "adamw_step"};
+#define KERNEL_NAME(name) #name,
+    static const char *kernels[] = {TTML_KERNELS_CORE(KERNEL_NAME)};
+#undef KERNEL_NAME
     const ttml_device_info *info = ttml_device_get_info(ttml_context_get_device());
     CU_ASSERT_PTR_NOT_NULL_FATAL(info);
     CU_ASSERT_STRING_EQUAL(info->name, "cpu");

@@ -384,14 +384,45 @@ static void test_pool_reuses_buffers(void)
     ttml_tensor_unref(b);
 }
 
-/* TTML_CPU_POOL_MAX_MB=0: nothing is cached, everything still works. */
+static void append_message(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer log)
+{
+    (void)domain;
+    (void)level;
+    g_string_append_printf(log, "%s\n", message);
+}
+
+/* TTML_CPU_POOL_MAX_MB=0: nothing is cached, everything still works. The
+ * pool's statistics at close (TTML_CPU_POOL_STATS=1) show that a freed
+ * block was never handed out again and nothing was cached. */
 static void test_pool_disabled(void)
 {
     g_setenv("TTML_CPU_POOL_MAX_MB", "0", TRUE);
+    g_setenv("TTML_CPU_POOL_STATS", "1", TRUE);
     restart(NULL);
     float *bin = binary_run(2);
     g_free(bin);
+    const int64_t shape[1] = {1000};
+    for (int i = 0; i < 2; i++) { /* the same size class twice: a cache would serve the second */
+        GError *err = NULL;
+        ttml_tensor *t = ttml_tensor_zeros(ttml_context_get_device(), 1, shape, TTML_DTYPE_F32, &err);
+        TTML_ASSERT_NO_ERROR(err);
+        ttml_tensor_unref(t);
+    }
+    GString *log = g_string_new(NULL);
+    guint handler = g_log_set_handler(NULL, G_LOG_LEVEL_MESSAGE, append_message, log);
+    ttml_shutdown();
+    g_log_remove_handler(NULL, handler);
+    g_unsetenv("TTML_CPU_POOL_STATS");
     g_unsetenv("TTML_CPU_POOL_MAX_MB");
+    const char *line = strstr(log->str, "cpu pool: ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+    guint64 allocs = 0, hits = 1;
+    CU_ASSERT_EQUAL(sscanf(line, "cpu pool: %" G_GUINT64_FORMAT " allocations, %" G_GUINT64_FORMAT, &allocs, &hits), 2);
+    CU_ASSERT_TRUE(allocs >= 2);
+    CU_ASSERT_EQUAL(hits, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(line, " 0.0 MiB cached at close, cap 0 MiB"));
+    if (hits != 0 || !strstr(line, " 0.0 MiB cached at close")) fprintf(stderr, "\n%s", line);
+    g_string_free(log, TRUE);
     restart(NULL);
 }
 

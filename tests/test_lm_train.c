@@ -15,14 +15,8 @@
 #define RUN_BIN TTML_BUILD_DIR "/bin/ttml-run"
 #define SHAKESPEARE TTML_SOURCE_DIR "/../shared/data/tinyshakespeare.txt"
 
-static char *tmpdir;
-
-static char *tmp_path(const char *name) { return g_build_filename(tmpdir, name, NULL); }
-
 static int suite_init(void)
 {
-    tmpdir = g_dir_make_tmp("ttml-lm-XXXXXX", NULL);
-    if (!tmpdir) return 1;
     /* The corpus: the head of tiny Shakespeare, else a small play-like text. */
     char *text = NULL;
     gsize len = 0;
@@ -37,28 +31,11 @@ static int suite_init(void)
                                    i % 7);
     }
     g_free(text);
-    char *path = tmp_path("corpus.txt");
+    char *path = ttml_test_tmp_path("corpus.txt");
     gboolean ok = g_file_set_contents(path, corpus->str, (gssize)corpus->len, NULL);
     g_free(path);
     g_string_free(corpus, TRUE);
     return ok ? 0 : 1;
-}
-
-static int suite_clean(void)
-{
-    if (tmpdir) {
-        GDir *d = g_dir_open(tmpdir, 0, NULL);
-        const char *name;
-        while (d && (name = g_dir_read_name(d))) {
-            char *p = tmp_path(name);
-            g_remove(p);
-            g_free(p);
-        }
-        if (d) g_dir_close(d);
-        g_rmdir(tmpdir);
-        g_free(tmpdir);
-    }
-    return 0;
 }
 
 /* A tiny nanogpt config in the temp dir (corpus path relative to it). */
@@ -66,7 +43,7 @@ static char *write_config(const char *name, int batch, int accum, int steps, con
                           double lr, double dropout, int save_interval, const char *model_path,
                           const char *extra)
 {
-    char *ck = tmp_path(model_path);
+    char *ck = ttml_test_tmp_path(model_path);
     char *text = g_strdup_printf(
         "training_config:\n"
         "  seed: 11\n"
@@ -94,7 +71,7 @@ static char *write_config(const char *name, int batch, int accum, int steps, con
         "  val_fraction: 0.1\n"
         "eval_config: {temperature: 0.9, top_k: 5}\n",
         batch, accum, steps, lr, optimizer, ck, save_interval, extra ? extra : "", dropout);
-    char *path = tmp_path(name);
+    char *path = ttml_test_tmp_path(name);
     CU_ASSERT_TRUE_FATAL(g_file_set_contents(path, text, -1, NULL));
     g_free(text);
     g_free(ck);
@@ -265,7 +242,7 @@ static void test_loss_decreases(void)
     char *cfg = write_config("learn.yaml", 4, 1, 40, "adamw", 3e-3, 0.0, 0, "learn.safetensors",
                              "  clip_grad_norm_max_norm: 1.0\n  scheduler_type: cosine\n"
                              "  scheduler_config: {warmup_steps: 4}\n");
-    char *metrics = tmp_path("learn.jsonl");
+    char *metrics = ttml_test_tmp_path("learn.jsonl");
     GError *err = NULL;
     CU_ASSERT_TRUE(train(cfg, metrics, FALSE, &err));
     TTML_ASSERT_NO_ERROR(err);
@@ -339,8 +316,8 @@ static void test_grad_accumulation(void)
     TTML_ASSERT_NO_ERROR(err);
 
     CU_ASSERT_EQUAL_FATAL(ttml_test_init_cpu(), 0);
-    char *p41 = tmp_path("acc41.safetensors"), *p22 = tmp_path("acc22.safetensors"),
-         *p21 = tmp_path("acc21.safetensors");
+    char *p41 = ttml_test_tmp_path("acc41.safetensors"), *p22 = ttml_test_tmp_path("acc22.safetensors"),
+         *p21 = ttml_test_tmp_path("acc21.safetensors");
     GPtrArray *a = checkpoint_params(p41), *b = checkpoint_params(p22), *c = checkpoint_params(p21);
     double same = max_diff(a, b), other = max_diff(a, c);
     /* B=4 x 1 and B=2 x 2 on the same windows: the same update; B=2 x 1
@@ -362,21 +339,10 @@ static void test_grad_accumulation(void)
 
 /* ----------------------------------------------------------- resume */
 
+/* ttml-run in the temp dir (config paths are relative to it). */
 static int run_bin(char **argv_tail, char **out, char **err_text)
 {
-    GPtrArray *argv = g_ptr_array_new();
-    g_ptr_array_add(argv, (gpointer)RUN_BIN);
-    for (char **a = argv_tail; *a; a++) g_ptr_array_add(argv, *a);
-    g_ptr_array_add(argv, NULL);
-    char **env = g_environ_unsetenv(g_get_environ(), "TTML_PLUGIN_PATH");
-    int status = -1;
-    GError *err = NULL;
-    gboolean ok = g_spawn_sync(tmpdir, (char **)argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, out, err_text,
-                               &status, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    g_strfreev(env);
-    g_ptr_array_free(argv, TRUE);
-    return ok && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return ttml_test_run_tool("ttml-run", (const char *const *)argv_tail, NULL, ttml_test_tmp_dir(), out, err_text);
 }
 
 static gint64 last_logged_step(const char *metrics)
@@ -392,7 +358,7 @@ static void test_resume_after_sigkill(void)
     GError *err = NULL;
     char *full_cfg = write_config("full.yaml", 4, 1, 20, "adamw", 2e-3, 0.1, 0, "full.safetensors", NULL);
     char *kill_cfg = write_config("killed.yaml", 4, 1, 20, "adamw", 2e-3, 0.1, 5, "killed.safetensors", NULL);
-    char *full_m = tmp_path("full.jsonl"), *kill_m = tmp_path("killed.jsonl"), *res_m = tmp_path("resumed.jsonl");
+    char *full_m = ttml_test_tmp_path("full.jsonl"), *kill_m = ttml_test_tmp_path("killed.jsonl"), *res_m = ttml_test_tmp_path("resumed.jsonl");
     CU_ASSERT_TRUE(train(full_cfg, full_m, FALSE, &err));
     TTML_ASSERT_NO_ERROR(err);
 
@@ -402,7 +368,7 @@ static void test_resume_after_sigkill(void)
                     (char *)"--max-steps", (char *)"100000", NULL};
     char **env = g_environ_unsetenv(g_get_environ(), "TTML_PLUGIN_PATH");
     GPid pid = 0;
-    CU_ASSERT_TRUE_FATAL(g_spawn_async(tmpdir, argv, env, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+    CU_ASSERT_TRUE_FATAL(g_spawn_async(ttml_test_tmp_dir(), argv, env, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
                                        NULL, NULL, &pid, &err));
     g_strfreev(env);
     gint64 seen = 0;
@@ -417,7 +383,7 @@ static void test_resume_after_sigkill(void)
     CU_ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     CU_ASSERT_FATAL(seen >= 12);
 
-    char *ck = tmp_path("killed.safetensors");
+    char *ck = ttml_test_tmp_path("killed.safetensors");
     char *out = NULL, *errs = NULL;
     char *rargs[] = {kill_cfg, (char *)"--resume", ck, (char *)"--metrics", res_m, NULL};
     int rc = run_bin(rargs, &out, &errs);
@@ -450,7 +416,7 @@ static void test_resume_after_sigkill(void)
     char *data = NULL;
     gsize len = 0;
     CU_ASSERT_TRUE_FATAL(g_file_get_contents(ck, &data, &len, NULL));
-    char *trunc = tmp_path("truncated.safetensors");
+    char *trunc = ttml_test_tmp_path("truncated.safetensors");
     CU_ASSERT_TRUE(g_file_set_contents(trunc, data, (gssize)(len * 2 / 3), NULL));
     g_free(data);
     char *targs[] = {kill_cfg, (char *)"--resume", trunc, NULL};
@@ -502,7 +468,7 @@ static guint32 argmax_row(const float *row, gint64 V)
 
 static void test_generate(void)
 {
-    char *ck = tmp_path("full.safetensors");   /* written by the resume test */
+    char *ck = ttml_test_tmp_path("full.safetensors");   /* written by the resume test */
     if (!g_file_test(ck, G_FILE_TEST_EXISTS)) {
         GError *err = NULL;
         char *cfg = write_config("full.yaml", 4, 1, 20, "adamw", 2e-3, 0.1, 0, "full.safetensors", NULL);
@@ -670,5 +636,5 @@ int main(void)
         {"config_errors", test_config_errors},
         CU_TEST_INFO_NULL,
     };
-    return ttml_test_run("lm_train", tests, suite_init, suite_clean);
+    return ttml_test_run("lm_train", tests, suite_init, NULL);
 }

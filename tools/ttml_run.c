@@ -15,6 +15,8 @@
 #include <ttml/ttml.h>
 #include <ttml/profiler_outputs.h>
 
+#include "common/plugin_options.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,23 +27,10 @@ static int usage_error(const char *msg)
     return 2;
 }
 
-/* Split every "A:B" entry on ':' into one NULL-terminated list (empty parts dropped). */
-static char **split_paths(char **entries)
-{
-    GPtrArray *out = g_ptr_array_new();
-    for (char **e = entries; e && *e; e++) {
-        char **parts = g_strsplit(*e, ":", -1);
-        for (char **p = parts; *p; p++)
-            if (**p) g_ptr_array_add(out, g_strdup(*p));
-        g_strfreev(parts);
-    }
-    g_ptr_array_add(out, NULL);
-    return (char **)g_ptr_array_free(out, FALSE);
-}
-
 static int cmd_train(int argc, char **argv)
 {
-    char **plugin_paths = NULL, **plugin_files = NULL, **rest = NULL;
+    char **rest = NULL;
+    ttml_tool_plugin_options plugins = {0};
     char *device = NULL, *metrics = NULL, *data = NULL, *resume_file = NULL;
     char *trace = NULL, *profile_csv = NULL, *report = NULL;
     gint64 seed = -1, max_steps = -1;
@@ -74,10 +63,6 @@ static int cmd_train(int argc, char **argv)
     char **args_v = (char **)args->pdata;
     argv = args_v;
     GOptionEntry entries[] = {
-        {"plugin-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_paths,
-         "Search DIR (a ':'-separated list; repeatable) for plugins first", "DIR[:DIR]"},
-        {"plugin", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_files,
-         "Load this plugin file (repeatable)", "FILE"},
         {"device", 0, 0, G_OPTION_ARG_STRING, &device,
          "Device to train on (default: device_config.device, else cpu)", "NAME"},
         {"seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Override training_config.seed", "N"},
@@ -114,6 +99,7 @@ static int cmd_train(int argc, char **argv)
              "profiler layer (a summary is printed at the end); --trace, --profile-csv and --report\n"
              "imply it.\n"
              "Errors print one line and exit 1; usage errors exit 2.");
+    ttml_tool_plugin_options_add(ctx, &plugins);
     g_option_context_add_main_entries(ctx, entries, NULL);
 
     GError *err = NULL;
@@ -156,13 +142,12 @@ static int cmd_train(int argc, char **argv)
     ttml_profiler_options popts = {sizeof popts, trace != NULL, 0};
     ttml_profiler_configure(&popts);
 
-    char **paths = split_paths(plugin_paths);
     ttml_run_options opts = {
         .struct_size = sizeof opts,
         .config_path = rest[0],
         .device = device,
-        .plugin_paths = (const char *const *)paths,
-        .plugin_files = (const char *const *)plugin_files,
+        .plugin_paths = ttml_tool_plugin_paths(&plugins),
+        .plugin_files = ttml_tool_plugin_files(&plugins),
         .seed = seed,
         .max_steps = max_steps,
         .metrics_path = metrics,
@@ -190,12 +175,10 @@ static int cmd_train(int argc, char **argv)
         g_clear_error(&err);
         status = 1;
     }
-    g_strfreev(paths);
 
 out:
     g_option_context_free(ctx);
-    g_strfreev(plugin_paths);
-    g_strfreev(plugin_files);
+    ttml_tool_plugin_options_clear(&plugins);
     g_strfreev(rest);
     g_free(device);
     g_free(metrics);
@@ -210,7 +193,8 @@ out:
 
 static int cmd_generate(int argc, char **argv)
 {
-    char **plugin_paths = NULL, **plugin_files = NULL, **rest = NULL;
+    char **rest = NULL;
+    ttml_tool_plugin_options plugins = {0};
     char *device = NULL, *checkpoint = NULL, *prompt = NULL;
     gint64 max_tokens = -1, top_k = -1, seed = -1;
     double temperature = NAN, top_p = NAN, repetition_penalty = NAN;
@@ -233,10 +217,6 @@ static int cmd_generate(int argc, char **argv)
          "Sampling seed (default: eval_config.seed, else the training seed)", "S"},
         {"greedy", 0, 0, G_OPTION_ARG_NONE, &greedy, "Always take the most likely token", NULL},
         {"device", 0, 0, G_OPTION_ARG_STRING, &device, "Device (default cpu)", "NAME"},
-        {"plugin-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_paths,
-         "Search DIR (a ':'-separated list; repeatable) for plugins first", "DIR[:DIR]"},
-        {"plugin", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_files,
-         "Load this plugin file (repeatable)", "FILE"},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
         G_OPTION_ENTRY_NULL,
     };
@@ -247,9 +227,9 @@ static int cmd_generate(int argc, char **argv)
              "prompt followed by the generated text (KV cache: one position per token).\n"
              "Sampling defaults come from the checkpoint config's eval_config; options win.");
     g_option_context_add_main_entries(ctx, entries, NULL);
+    ttml_tool_plugin_options_add(ctx, &plugins);
     GError *err = NULL;
     int status = 0;
-    char **paths = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         status = usage_error(err->message);
         g_clear_error(&err);
@@ -269,14 +249,13 @@ static int cmd_generate(int argc, char **argv)
         status = usage_error("--max-tokens, --top-k and --seed must be >= 0");
         goto out;
     }
-    paths = split_paths(plugin_paths);
     ttml_generate_options opts = {
         .struct_size = sizeof opts,
         .checkpoint_path = checkpoint,
         .prompt = prompt,
         .device = device,
-        .plugin_paths = (const char *const *)paths,
-        .plugin_files = (const char *const *)plugin_files,
+        .plugin_paths = ttml_tool_plugin_paths(&plugins),
+        .plugin_files = ttml_tool_plugin_files(&plugins),
         .max_tokens = max_tokens,
         .temperature = temperature,
         .top_k = top_k,
@@ -294,10 +273,8 @@ static int cmd_generate(int argc, char **argv)
         status = 1;
     }
 out:
-    g_strfreev(paths);
     g_option_context_free(ctx);
-    g_strfreev(plugin_paths);
-    g_strfreev(plugin_files);
+    ttml_tool_plugin_options_clear(&plugins);
     g_strfreev(rest);
     g_free(device);
     g_free(checkpoint);

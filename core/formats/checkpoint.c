@@ -13,6 +13,7 @@
  */
 #include "internal.h"
 #include "json.h"
+#include <ttml/json_string.h>
 
 #include <errno.h>
 #include <fcntl.h>

@@ -550,13 +550,10 @@ gboolean ttml_profiler_write_csv(const char *path, GError **error)
 
 void ttml_profile_json_string(FILE *f, const char *s)
 {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
+    GString *quoted = g_string_sized_new(64);
+    ttml_json_append_string(quoted, s);
+    fputs(quoted->str, f);
+    g_string_free(quoted, TRUE);
 }
 
 /* Microseconds since the trace origin (3 decimals: ns resolution). */

@@ -21,7 +21,6 @@ void ttml_train_locate_not_found(GError **error, ttml_config *map, const char *k
 /* ---- metrics (train.c) ---- */
 /* A JSON number ("null" when not finite). */
 void ttml_train_json_number(char *buf, size_t size, double v, const char *fmt);
-void ttml_train_json_string(GString *out, const char *s);
 gboolean ttml_train_metrics_write(FILE *f, const char *path, const char *line, GError **error);
 /* Peak resident set (VmHWM of /proc/self/status) in bytes, 0 when unknown. */
 guint64 ttml_train_peak_rss(void);

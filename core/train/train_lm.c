@@ -631,9 +631,9 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
                                ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());
         g_string_append(line, ",\"device\":");
         const ttml_device_info *info = ttml_device_get_info(r->device);
-        ttml_train_json_string(line, info && info->name[0] ? info->name : spec);
+        ttml_json_append_string(line, info && info->name[0] ? info->name : spec);
         g_string_append(line, ",\"model\":");
-        ttml_train_json_string(line, s->model_type);
+        ttml_json_append_string(line, s->model_type);
         g_string_append_c(line, '}');
         gboolean ok = ttml_train_metrics_write(r->metrics, o->metrics_path, line->str, error);
         g_string_free(line, TRUE);

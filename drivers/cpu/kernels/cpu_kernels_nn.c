@@ -9,6 +9,7 @@
  * block order (results do not depend on the thread count).
  */
 #include "cpu_kernels_nn.h"
+#include "../../common/ttml_kernel_list.h"
 
 #define NORM_BLOCK 32
 
@@ -341,30 +342,9 @@ static const struct {
     const char *name;
     ttml_kernel_fn fn;
 } nn_kernels[] = {
-    {"layernorm_fwd", ttml_cpu_layernorm_fwd},
-    {"layernorm_bwd", ttml_cpu_layernorm_bwd},
-    {"rmsnorm_fwd", ttml_cpu_rmsnorm_fwd},
-    {"rmsnorm_bwd", ttml_cpu_rmsnorm_bwd},
-    {"gelu_fwd", ttml_cpu_gelu_fwd},
-    {"gelu_bwd", ttml_cpu_gelu_bwd},
-    {"silu_fwd", ttml_cpu_silu_fwd},
-    {"silu_bwd", ttml_cpu_silu_bwd},
-    {"swiglu_fwd", ttml_cpu_swiglu_fwd},
-    {"swiglu_bwd", ttml_cpu_swiglu_bwd},
-    {"softmax_fwd", ttml_cpu_softmax_fwd},
-    {"softmax_bwd", ttml_cpu_softmax_bwd},
-    {"log_softmax_fwd", ttml_cpu_log_softmax_fwd},
-    {"log_softmax_bwd", ttml_cpu_log_softmax_bwd},
-    {"dropout_fwd", ttml_cpu_dropout_fwd},
-    {"dropout_bwd", ttml_cpu_dropout_bwd},
-    {"embedding_fwd", ttml_cpu_embedding_fwd},
-    {"embedding_bwd", ttml_cpu_embedding_bwd},
-    {"transpose_last2", ttml_cpu_transpose_last2},
-    {"strided_copy", ttml_cpu_strided_copy},
-    {"cross_entropy_fwd", ttml_cpu_cross_entropy_fwd},
-    {"cross_entropy_bwd", ttml_cpu_cross_entropy_bwd},
-    {"nll_fwd", ttml_cpu_nll_fwd},
-    {"nll_bwd", ttml_cpu_nll_bwd},
+#define CPU_KERNEL(name) {#name, ttml_cpu_##name},
+    TTML_KERNELS_NN(CPU_KERNEL)
+#undef CPU_KERNEL
 };
 
 gboolean ttml_cpu_register_nn_kernels(ttml_plugin *plugin, const ttml_host *host, GError **error)

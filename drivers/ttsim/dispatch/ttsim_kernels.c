@@ -21,22 +21,13 @@
  * totals, and the per-kernel stats count native and converted launches.
  */
 #include "ttsim_internal.h"
+#include "../../common/ttml_kernel_list.h"
 
 #include <string.h>
 
-const char *const ttsim_kernel_names[] = {
-    /* ttml/kernels.h */
-    "fill", "copy", "affine", "binary", "div_bwd_b", "reduce_to", "axpby", "relu", "relu_bwd", "matmul",
-    "mse_fwd", "mse_bwd", "sum_sq", "sgd_step", "adamw_step",
-    /* ttml/kernels_nn.h */
-    "layernorm_fwd", "layernorm_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "gelu_fwd", "gelu_bwd", "silu_fwd",
-    "silu_bwd", "swiglu_fwd", "swiglu_bwd", "softmax_fwd", "softmax_bwd", "log_softmax_fwd",
-    "log_softmax_bwd", "dropout_fwd", "dropout_bwd", "embedding_fwd", "embedding_bwd", "transpose_last2",
-    "strided_copy", "cross_entropy_fwd", "cross_entropy_bwd", "nll_fwd", "nll_bwd",
-    /* ttml/kernels_attn.h */
-    "heads_split", "heads_merge", "rope_fwd", "rope_bwd", "sdpa_fwd", "sdpa_bwd",
-    NULL,
-};
+#define TTSIM_KERNEL_NAME(name) #name,
+const char *const ttsim_kernel_names[] = {TTML_KERNEL_LIST(TTSIM_KERNEL_NAME) NULL};
+#undef TTSIM_KERNEL_NAME
 
 /* Compute passes per tile of the element-wise / row-wise kernels (1 = one
  * FPU/SFPU pass of 8 cycles per tile); 0 = pure data movement. */
