@@ -44,7 +44,7 @@ ttml_lm *ttml_lm_load(const char *path, GError **error)
         goto fail;
     }
     char *name = g_strdup_printf("%s (stored config)", path);
-    lm->model = ttml_lm_model_create(mt, cfg, strlen(cfg), name, lm->padded_vocab_size, error);
+    lm->model = ttml_lm_model_create(mt, cfg, name, lm->padded_vocab_size, error);
     g_free(name);
     if (!lm->model) goto fail;
     if (!ttml_train_state_load_params(ck, path, lm->model, error)) goto fail;

@@ -37,21 +37,6 @@ typedef struct {
     gboolean has_val;
 } lm_run;
 
-gboolean ttml_train_is_lm_config(ttml_config *root)
-{
-    if (!root || ttml_config_get_type(root) != TTML_CONFIG_MAP) return FALSE;
-    ttml_config *train = ttml_config_peek(root, "training_config");
-    if (train && ttml_config_get_type(train) == TTML_CONFIG_MAP &&
-        ttml_config_peek(train, "transformer_config"))
-        return TRUE;
-    ttml_config *data = ttml_config_peek(root, "data_config");
-    ttml_config *type = data && ttml_config_get_type(data) == TTML_CONFIG_MAP
-                            ? ttml_config_peek(data, "type")
-                            : NULL;
-    return type && ttml_config_get_type(type) == TTML_CONFIG_SCALAR &&
-           g_strcmp0(ttml_config_scalar(type), "text") == 0;
-}
-
 static gboolean config_error(GError **error, ttml_config *node, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 static gboolean config_error(GError **error, ttml_config *node, const char *fmt, ...)
 {
@@ -483,8 +468,8 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
                                  : s->num_epochs * MAX((gint64)1, (gint64)r->data->n_train / tokens_per_step);
 
     ttml_set_seed((guint64)(o->seed >= 0 ? o->seed : s->seed));
-    r->model = ttml_lm_model_create(s->model_type, s->config_text, s->config_len, o->config_path,
-                                    r->vocab_padded, error);
+    r->model = ttml_lm_model_create(s->model_type, s->config_text, o->config_path, r->vocab_padded,
+                                    error);
     if (!r->model) {
         ttml_train_locate_not_found(error, s->train_cfg, "model_type");
         goto fail_ck;
