@@ -14,7 +14,7 @@
  * Aliases (*name) are rejected: configs do not need them and copying them
  * would let a tiny file expand without bound.
  */
-#include "internal.h"
+#include <ttml/ttml.h>
 
 #include <errno.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* core/train/generate.c - text generation from a training-state checkpoint:
  * rebuild the model from the stored config, prefill the KV cache with the
  * prompt, then one position per new token; sampling on the host. */
-#include "train_internal.h"
+#include "train_app.h"
 
 #include <math.h>
 #include <stdlib.h>

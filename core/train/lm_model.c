@@ -2,7 +2,7 @@
  * (train_lm.c) and generation (generate.c) build the model from
  * training_config.transformer_config with vocab_size overridden to the
  * padded tokenizer size through the config API (the text is never edited). */
-#include "train_internal.h"
+#include "train_app.h"
 
 ttml_module *ttml_lm_model_create(const char *model_type, const char *text, const char *name,
                                   gint64 vocab_size, GError **error)

@@ -1,7 +1,7 @@
 /* core/train/train.c - ttml_train_run: check the options, load the config and
  * hand it to the loop it describes: a language model (train_lm.c) or the
  * regression loop (train_regression.c). Keys and outputs: include/ttml/train.h. */
-#include "train_internal.h"
+#include "train_app.h"
 
 #include <string.h>
 

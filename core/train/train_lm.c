@@ -2,7 +2,7 @@
  * data, AdamW / SGD through the optimizer registry, gradient accumulation,
  * clip_grad_norm, schedulers, validation, progress and metrics, training
  * state checkpoints with exact --resume. Keys: include/ttml/train.h. */
-#include "train_internal.h"
+#include "train_app.h"
 
 #include <ttml/profiler.h>
 

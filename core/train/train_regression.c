@@ -2,7 +2,7 @@
  * in C): a synthetic dataset, a model, an optimizer and a scheduler from the
  * registry, epochs of shuffled batches, predictions at the end. The keys and
  * outputs are documented in include/ttml/train.h. */
-#include "train_internal.h"
+#include "train_app.h"
 
 #include <ttml/profiler.h>
 

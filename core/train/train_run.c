@@ -1,8 +1,8 @@
 /* core/train/train_run.c - helpers both training loops share: config
  * sections and range errors with the user's file and line, the metrics file
  * (JSON Lines), the peak RSS, and the start of a run (metrics file + ttml_init).
- * Declared in train_internal.h. */
-#include "train_internal.h"
+ * Declared in train_app.h. */
+#include "train_app.h"
 
 #include <errno.h>
 #include <math.h>

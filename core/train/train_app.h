@@ -1,12 +1,12 @@
-/* core/train/train_internal.h - the functions the files of the training
+/* core/train/train_app.h - the functions the files of the training
  * application share: the dispatcher (train.c) runs one of the loops
  * (train_regression.c, train_lm.c), which use the shared run helpers
  * (train_run.c), the LM model builder (lm_model.c), text data (lm_data.c),
  * progress output (progress.c) and training-state checkpoints
  * (train_state.c, also read by generate.c). Public headers only; never
  * installed. */
-#ifndef TTML_CORE_TRAIN_INTERNAL_H
-#define TTML_CORE_TRAIN_INTERNAL_H
+#ifndef TTML_CORE_TRAIN_APP_H
+#define TTML_CORE_TRAIN_APP_H
 
 #include <ttml/ttml.h>
 
