@@ -36,6 +36,13 @@ guint64 ttml_train_peak_rss(void);
 /* Open o->metrics_path (when set) into *metrics, then ttml_init with the
  * options' plugin paths and files. *initialised tells the caller to shut down. */
 gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *initialised, GError **error);
+/* End a --memory-report capture after the optimizer: print the snapshots
+ * and keep them for the profiler's report. */
+void ttml_train_memory_capture_end(void);
+/* Finish the summary object in `line` (taken and freed) with the device's
+ * name (else `spec`) and the model type, and write it to the metrics file. */
+gboolean ttml_train_summary_write(GString *line, ttml_device *device, const char *spec,
+                                  const char *model_type, FILE *f, const char *path, GError **error);
 /* Close the metrics file (NULL-safe); a failed close turns ok into an
  * IO error naming the path. Returns the new ok. */
 gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError **error);

@@ -346,12 +346,7 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
     opt_ok = opt_ok && ttml_optimizer_step(r->opt, error);
     ttml_zone_end();
     if (!opt_ok) goto fail;
-    if (capture) {
-        ttml_memory_end_capture("optimizer");
-        ttml_memory_print_usage(stdout);
-        fflush(stdout);
-        ttml_profiler_keep_memory_snapshots(ttml_memory_snapshots());
-    }
+    if (capture) ttml_train_memory_capture_end();
     ttml_reset_graph();
     return TRUE;
 fail:
@@ -712,15 +707,8 @@ static gboolean write_summary(const ttml_run_options *o, const lm_settings *s, l
                    "%.1f");
     g_string_append_printf(line, ",\"peak_mem_bytes\":%" G_GUINT64_FORMAT ",\"rss\":%" G_GUINT64_FORMAT,
                            ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());
-    g_string_append(line, ",\"device\":");
-    const ttml_device_info *info = ttml_device_get_info(r->device);
-    ttml_train_json_string(line, info && info->name[0] ? info->name : r->spec);
-    g_string_append(line, ",\"model\":");
-    ttml_train_json_string(line, s->model_type);
-    g_string_append_c(line, '}');
-    gboolean ok = ttml_train_metrics_write(r->metrics, o->metrics_path, line->str, error);
-    g_string_free(line, TRUE);
-    return ok;
+    return ttml_train_summary_write(line, r->device, r->spec, s->model_type, r->metrics,
+                                    o->metrics_path, error);
 }
 
 static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError **error)

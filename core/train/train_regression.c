@@ -251,12 +251,7 @@ static gboolean train_step(run_settings *s, run_state *st, float lr, float *loss
     gboolean opt_ok = ttml_optimizer_step(st->opt, error);
     ttml_zone_end();
     if (!opt_ok) goto fail;
-    if (capture) {
-        ttml_memory_end_capture("optimizer");
-        ttml_memory_print_usage(stdout);
-        fflush(stdout);
-        ttml_profiler_keep_memory_snapshots(ttml_memory_snapshots());
-    }
+    if (capture) ttml_train_memory_capture_end();
     ttml_reset_graph();
     return TRUE;
 fail:
@@ -454,15 +449,8 @@ static gboolean write_summary(const ttml_run_options *o, run_settings *s, run_st
     g_string_append_printf(line, "%s,\"steps\":%" G_GINT64_FORMAT ",\"wall_s\":", num, st->step);
     ttml_train_json_number(num, sizeof num, wall_s, "%.6f");
     g_string_append(line, num);
-    g_string_append(line, ",\"device\":");
-    const ttml_device_info *info = ttml_device_get_info(st->device);
-    ttml_train_json_string(line, info && info->name[0] ? info->name : spec);
-    g_string_append(line, ",\"model\":");
-    ttml_train_json_string(line, s->model_type);
-    g_string_append_c(line, '}');
-    gboolean ok = ttml_train_metrics_write(st->metrics, o->metrics_path, line->str, error);
-    g_string_free(line, TRUE);
-    return ok;
+    return ttml_train_summary_write(line, st->device, spec, s->model_type, st->metrics,
+                                    o->metrics_path, error);
 }
 
 static gboolean run_training(const ttml_run_options *o, run_settings *s, run_state *st,

@@ -4,6 +4,8 @@
  * Declared in train_app.h. */
 #include "train_app.h"
 
+#include <ttml/profiler.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -120,5 +122,29 @@ gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError
         g_set_error(error, TTML_ERROR, TTML_ERROR_IO, "cannot write metrics file '%s': %s", path, g_strerror(e));
         return FALSE;
     }
+    return ok;
+}
+
+/* ---------------------------------------------------------- run output */
+
+void ttml_train_memory_capture_end(void)
+{
+    ttml_memory_end_capture("optimizer");
+    ttml_memory_print_usage(stdout);
+    fflush(stdout);
+    ttml_profiler_keep_memory_snapshots(ttml_memory_snapshots());
+}
+
+gboolean ttml_train_summary_write(GString *line, ttml_device *device, const char *spec,
+                                  const char *model_type, FILE *f, const char *path, GError **error)
+{
+    g_string_append(line, ",\"device\":");
+    const ttml_device_info *info = ttml_device_get_info(device);
+    ttml_train_json_string(line, info && info->name[0] ? info->name : spec);
+    g_string_append(line, ",\"model\":");
+    ttml_train_json_string(line, model_type);
+    g_string_append_c(line, '}');
+    gboolean ok = ttml_train_metrics_write(f, path, line->str, error);
+    g_string_free(line, TRUE);
     return ok;
 }
