@@ -625,6 +625,127 @@ static void test_config_errors(void)
     g_free(cfg);
 }
 
+/* ------------------------------------------------ config encodings */
+
+/* "name [shape]; ..." of the model stored in a training-state checkpoint. */
+static char *param_signature(const char *path)
+{
+    GError *err = NULL;
+    ttml_lm *lm = ttml_lm_load(path, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lm);
+    GString *sig = g_string_new(NULL);
+    g_string_append_printf(sig, "vocab %" G_GINT64_FORMAT ";", lm->padded_vocab_size);
+    GPtrArray *params = ttml_module_parameters(lm->model);
+    for (guint i = 0; i < params->len; i++) {
+        ttml_param *p = g_ptr_array_index(params, i);
+        char sh[64];
+        g_string_append_printf(sig, " %s %s;", p->name,
+                               ttml_shape_str(p->tensor->ndim, p->tensor->shape, sh, sizeof sh));
+    }
+    g_ptr_array_unref(params);
+    ttml_lm_free(lm);
+    return g_string_free(sig, FALSE);
+}
+
+/* Train `text` (written as NAME.yaml, checkpoint NAME.safetensors after
+ * replacing CKPT in the text); returns the checkpoint path, *loss1 the first
+ * step's logged loss. */
+static char *train_text(const char *name, const char *text, char **loss1)
+{
+    GError *err = NULL;
+    char *file = g_strdup_printf("%s.yaml", name), *ck_name = g_strdup_printf("%s.safetensors", name),
+         *metrics_name = g_strdup_printf("%s.jsonl", name);
+    char *cfg = tmp_path(file), *ck = tmp_path(ck_name), *metrics = tmp_path(metrics_name);
+    char *body = replace(text, "CKPT", ck);
+    CU_ASSERT_TRUE_FATAL(g_file_set_contents(cfg, body, -1, NULL));
+    CU_ASSERT_TRUE(train(cfg, metrics, FALSE, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    GPtrArray *losses = read_losses(metrics);
+    *loss1 = losses->len > 1 && losses->pdata[1] ? g_strdup(losses->pdata[1]) : NULL;
+    g_ptr_array_unref(losses);
+    g_free(body);
+    g_free(cfg);
+    g_free(metrics);
+    g_free(file);
+    g_free(ck_name);
+    g_free(metrics_name);
+    return ck;
+}
+
+/* Non-ASCII comments and a UTF-8 byte-order mark change nothing: the model
+ * (vocabulary, parameter names and shapes, trained values) and the first
+ * loss equal those of the plain config, with vocab_size absent (the
+ * tokenizer's padded size is set) and given. */
+static void test_config_encodings(void)
+{
+    char *plain_path = write_config("enc.yaml", 4, 1, 2, "adamw", 1e-3, 0.1, 0, "CKPT", NULL);
+    char *text = NULL, *placeholder = tmp_path("CKPT");
+    CU_ASSERT_TRUE_FATAL(g_file_get_contents(plain_path, &text, NULL, NULL));
+    char *plain = replace(text, placeholder, "CKPT");
+    g_free(text);
+    g_free(placeholder);
+    char *with_vocab = replace(plain, "    num_heads: 2\n", "    num_heads: 2\n    vocab_size: 100\n");
+    const char *comment = "# Entra\xc3\xaenement \xe2\x80\x94 tr\xc3\xa8s petit mod\xc3\xa8le\n";
+    const char *bases[2] = {plain, with_vocab};
+    for (int v = 0; v < 2; v++) {
+        char *a = g_strconcat(comment, bases[v], NULL);
+        char *commented = replace(a, "    num_heads: 2\n", "    num_heads: 2\n    # d\xc3\xa9j\xc3\xa0 vu\n");
+        /* the inner comment before dropout_prob, keeping its line */
+        char *inner_cfg = replace(commented, "    dropout_prob:",
+                                  "    # \xc3\xa9tape \xe2\x80\x94 r\xc3\xa9glages\n    dropout_prob:");
+        char *bom = g_strconcat("\xef\xbb\xbf", bases[v], NULL);
+        char *bom_commented = g_strconcat("\xef\xbb\xbf", inner_cfg, NULL);
+        const char *variants[4] = {bases[v], inner_cfg, bom, bom_commented};
+        char *sig[4], *loss[4];
+        GPtrArray *vals[4];
+        for (int i = 0; i < 4; i++) {
+            char name[32];
+            g_snprintf(name, sizeof name, "enc%d_%d", v, i);
+            char *ck = train_text(name, variants[i], &loss[i]);
+            CU_ASSERT_EQUAL_FATAL(ttml_test_init_cpu(), 0);
+            sig[i] = param_signature(ck);
+            vals[i] = checkpoint_params(ck);
+            ttml_test_shutdown();
+            g_free(ck);
+        }
+        for (int i = 1; i < 4; i++) {
+            CU_ASSERT_STRING_EQUAL(sig[i], sig[0]);
+            CU_ASSERT_PTR_NOT_NULL(loss[i]);
+            CU_ASSERT_STRING_EQUAL(loss[i] ? loss[i] : "", loss[0] ? loss[0] : "-");
+            CU_ASSERT_EQUAL(max_diff(vals[i], vals[0]), 0.0);
+            if (strcmp(sig[i], sig[0]) != 0) fprintf(stderr, "\nvariant %d/%d: %s\n  vs %s\n", v, i, sig[i], sig[0]);
+        }
+        if (v == 1) CU_ASSERT_PTR_NOT_NULL(strstr(sig[0], "vocab 128;"));
+        /* a model error still names the user's file and line */
+        char *bad = replace(bom_commented, "num_heads: 2", "num_heads: two");
+        int line = 1;
+        for (const char *c = bad; c < strstr(bad, "num_heads: two"); c++) line += *c == '\n';
+        char *bad_path = tmp_path("enc_bad.yaml");
+        CU_ASSERT_TRUE(g_file_set_contents(bad_path, bad, -1, NULL));
+        GError *err = NULL;
+        CU_ASSERT_FALSE(train(bad_path, NULL, FALSE, &err));
+        char *where = g_strdup_printf("%s:%d:", bad_path, line);
+        TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, where);
+        g_free(where);
+        g_free(bad_path);
+        g_free(bad);
+        for (int i = 0; i < 4; i++) {
+            g_free(sig[i]);
+            g_free(loss[i]);
+            g_ptr_array_unref(vals[i]);
+        }
+        g_free(bom_commented);
+        g_free(bom);
+        g_free(inner_cfg);
+        g_free(commented);
+        g_free(a);
+    }
+    g_free(with_vocab);
+    g_free(plain);
+    g_free(plain_path);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -634,6 +755,7 @@ int main(void)
         {"resume_after_sigkill", test_resume_after_sigkill},
         {"generate", test_generate},
         {"config_errors", test_config_errors},
+        {"config_encodings", test_config_encodings},
         CU_TEST_INFO_NULL,
     };
     return ttml_test_run("lm_train", tests, suite_init, NULL);

@@ -57,6 +57,19 @@ TTML_API ttml_config *ttml_config_peek(const ttml_config *map, const char *key);
  * nothing after it). */
 TTML_API gboolean ttml_config_is_null(const ttml_config *node);
 
+/* Overrides: values the program sets in the tree, leaving the file as it
+ * is (e.g. a model's vocab_size chosen by the tokenizer). A replaced value
+ * keeps the file, line and column of the one it replaces, so errors about it
+ * still point at the user's file; a new key takes its mapping's position.
+ * Neither function marks anything used. Both fail with TTML_ERROR_CONFIG
+ * (naming where `map` was written) when `map` is not a mapping. */
+/* Set `key` of `map` to the integer `value` (added when absent). */
+TTML_API gboolean ttml_config_set_int(ttml_config *map, const char *key, gint64 value, GError **error);
+/* The mapping under `key` of `map` (owned by the tree), made an empty
+ * mapping when the key is absent or null; NULL with an error when the value
+ * is a list or a non-null scalar. */
+TTML_API ttml_config *ttml_config_ensure_map(ttml_config *map, const char *key, GError **error);
+
 G_END_DECLS
 
 #endif
