@@ -656,7 +656,7 @@ static char *train_text(const char *name, const char *text, char **loss1)
     GError *err = NULL;
     char *file = g_strdup_printf("%s.yaml", name), *ck_name = g_strdup_printf("%s.safetensors", name),
          *metrics_name = g_strdup_printf("%s.jsonl", name);
-    char *cfg = tmp_path(file), *ck = tmp_path(ck_name), *metrics = tmp_path(metrics_name);
+    char *cfg = ttml_test_tmp_path(file), *ck = ttml_test_tmp_path(ck_name), *metrics = ttml_test_tmp_path(metrics_name);
     char *body = replace(text, "CKPT", ck);
     CU_ASSERT_TRUE_FATAL(g_file_set_contents(cfg, body, -1, NULL));
     CU_ASSERT_TRUE(train(cfg, metrics, FALSE, &err));
@@ -680,7 +680,7 @@ static char *train_text(const char *name, const char *text, char **loss1)
 static void test_config_encodings(void)
 {
     char *plain_path = write_config("enc.yaml", 4, 1, 2, "adamw", 1e-3, 0.1, 0, "CKPT", NULL);
-    char *text = NULL, *placeholder = tmp_path("CKPT");
+    char *text = NULL, *placeholder = ttml_test_tmp_path("CKPT");
     CU_ASSERT_TRUE_FATAL(g_file_get_contents(plain_path, &text, NULL, NULL));
     char *plain = replace(text, placeholder, "CKPT");
     g_free(text);
@@ -721,7 +721,7 @@ static void test_config_encodings(void)
         char *bad = replace(bom_commented, "num_heads: 2", "num_heads: two");
         int line = 1;
         for (const char *c = bad; c < strstr(bad, "num_heads: two"); c++) line += *c == '\n';
-        char *bad_path = tmp_path("enc_bad.yaml");
+        char *bad_path = ttml_test_tmp_path("enc_bad.yaml");
         CU_ASSERT_TRUE(g_file_set_contents(bad_path, bad, -1, NULL));
         GError *err = NULL;
         CU_ASSERT_FALSE(train(bad_path, NULL, FALSE, &err));
