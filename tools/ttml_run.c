@@ -15,6 +15,8 @@
 #include <ttml/ttml.h>
 #include <ttml/profiler_outputs.h>
 
+#include "common/plugin_options.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,23 +27,10 @@ static int usage_error(const char *msg)
     return 2;
 }
 
-/* Split every "A:B" entry on ':' into one NULL-terminated list (empty parts dropped). */
-static char **split_paths(char **entries)
-{
-    GPtrArray *out = g_ptr_array_new();
-    for (char **e = entries; e && *e; e++) {
-        char **parts = g_strsplit(*e, ":", -1);
-        for (char **p = parts; *p; p++)
-            if (**p) g_ptr_array_add(out, g_strdup(*p));
-        g_strfreev(parts);
-    }
-    g_ptr_array_add(out, NULL);
-    return (char **)g_ptr_array_free(out, FALSE);
-}
-
 /* ttml-run train's command line. */
 typedef struct {
-    char **plugin_paths, **plugin_files, **rest;
+    ttml_tool_plugin_options plugins;
+    char **rest;
     char *device, *metrics, *data, *resume_file;
     char *trace, *profile_csv, *report;
     gint64 seed, max_steps;
@@ -50,8 +39,7 @@ typedef struct {
 
 static void train_args_clear(train_args *a)
 {
-    g_strfreev(a->plugin_paths);
-    g_strfreev(a->plugin_files);
+    ttml_tool_plugin_options_clear(&a->plugins);
     g_strfreev(a->rest);
     g_free(a->device);
     g_free(a->metrics);
@@ -96,10 +84,6 @@ static GPtrArray *take_resume(int argc, char **argv, train_args *a)
 static GOptionContext *train_context_new(train_args *a)
 {
     GOptionEntry entries[] = {
-        {"plugin-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->plugin_paths,
-         "Search DIR (a ':'-separated list; repeatable) for plugins first", "DIR[:DIR]"},
-        {"plugin", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->plugin_files,
-         "Load this plugin file (repeatable)", "FILE"},
         {"device", 0, 0, G_OPTION_ARG_STRING, &a->device,
          "Device to train on (default: device_config.device, else cpu)", "NAME"},
         {"seed", 0, 0, G_OPTION_ARG_INT64, &a->seed, "Override training_config.seed", "N"},
@@ -136,6 +120,7 @@ static GOptionContext *train_context_new(train_args *a)
              "profiler layer (a summary is printed at the end); --trace, --profile-csv and --report\n"
              "imply it.\n"
              "Errors print one line and exit 1; usage errors exit 2.");
+    ttml_tool_plugin_options_add(ctx, &a->plugins);
     g_option_context_add_main_entries(ctx, entries, NULL);   /* copies the entries */
     return ctx;
 }
@@ -178,16 +163,15 @@ static void configure_profiler(const train_args *a)
 
 /* Train, then write the profiler outputs asked for; 0, or 1 after one
  * "ttml-run: ..." line on stderr. */
-static int train_and_report(const train_args *a)
+static int train_and_report(train_args *a)
 {
     GError *err = NULL;
-    char **paths = split_paths(a->plugin_paths);
     ttml_run_options opts = {
         .struct_size = sizeof opts,
         .config_path = a->rest[0],
         .device = a->device,
-        .plugin_paths = (const char *const *)paths,
-        .plugin_files = (const char *const *)a->plugin_files,
+        .plugin_paths = ttml_tool_plugin_paths(&a->plugins),
+        .plugin_files = ttml_tool_plugin_files(&a->plugins),
         .seed = a->seed,
         .max_steps = a->max_steps,
         .metrics_path = a->metrics,
@@ -216,7 +200,6 @@ static int train_and_report(const train_args *a)
         g_clear_error(&err);
         status = 1;
     }
-    g_strfreev(paths);
     return status;
 }
 
@@ -247,7 +230,8 @@ static int cmd_train(int argc, char **argv)
 
 static int cmd_generate(int argc, char **argv)
 {
-    char **plugin_paths = NULL, **plugin_files = NULL, **rest = NULL;
+    char **rest = NULL;
+    ttml_tool_plugin_options plugins = {0};
     char *device = NULL, *checkpoint = NULL, *prompt = NULL;
     gint64 max_tokens = -1, top_k = -1, seed = -1;
     double temperature = NAN, top_p = NAN, repetition_penalty = NAN;
@@ -270,10 +254,6 @@ static int cmd_generate(int argc, char **argv)
          "Sampling seed (default: eval_config.seed, else the training seed)", "S"},
         {"greedy", 0, 0, G_OPTION_ARG_NONE, &greedy, "Always take the most likely token", NULL},
         {"device", 0, 0, G_OPTION_ARG_STRING, &device, "Device (default cpu)", "NAME"},
-        {"plugin-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_paths,
-         "Search DIR (a ':'-separated list; repeatable) for plugins first", "DIR[:DIR]"},
-        {"plugin", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_files,
-         "Load this plugin file (repeatable)", "FILE"},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
         G_OPTION_ENTRY_NULL,
     };
@@ -284,9 +264,9 @@ static int cmd_generate(int argc, char **argv)
              "prompt followed by the generated text (KV cache: one position per token).\n"
              "Sampling defaults come from the checkpoint config's eval_config; options win.");
     g_option_context_add_main_entries(ctx, entries, NULL);
+    ttml_tool_plugin_options_add(ctx, &plugins);
     GError *err = NULL;
     int status = 0;
-    char **paths = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         status = usage_error(err->message);
         g_clear_error(&err);
@@ -306,14 +286,13 @@ static int cmd_generate(int argc, char **argv)
         status = usage_error("--max-tokens, --top-k and --seed must be >= 0");
         goto out;
     }
-    paths = split_paths(plugin_paths);
     ttml_generate_options opts = {
         .struct_size = sizeof opts,
         .checkpoint_path = checkpoint,
         .prompt = prompt,
         .device = device,
-        .plugin_paths = (const char *const *)paths,
-        .plugin_files = (const char *const *)plugin_files,
+        .plugin_paths = ttml_tool_plugin_paths(&plugins),
+        .plugin_files = ttml_tool_plugin_files(&plugins),
         .max_tokens = max_tokens,
         .temperature = temperature,
         .top_k = top_k,
@@ -331,10 +310,8 @@ static int cmd_generate(int argc, char **argv)
         status = 1;
     }
 out:
-    g_strfreev(paths);
     g_option_context_free(ctx);
-    g_strfreev(plugin_paths);
-    g_strfreev(plugin_files);
+    ttml_tool_plugin_options_clear(&plugins);
     g_strfreev(rest);
     g_free(device);
     g_free(checkpoint);

@@ -62,20 +62,6 @@ void ttml_train_json_number(char *buf, size_t size, double v, const char *fmt)
         g_ascii_formatd(buf, (gint)size, fmt, v);
 }
 
-void ttml_train_json_string(GString *out, const char *s)
-{
-    g_string_append_c(out, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            g_string_append_printf(out, "\\%c", *p);
-        else if (*p < 0x20)
-            g_string_append_printf(out, "\\u%04x", *p);
-        else
-            g_string_append_c(out, (char)*p);
-    }
-    g_string_append_c(out, '"');
-}
-
 gboolean ttml_train_metrics_write(FILE *f, const char *path, const char *line, GError **error)
 {
     if (fputs(line, f) == EOF || fputc('\n', f) == EOF || fflush(f) != 0) {
@@ -140,9 +126,9 @@ gboolean ttml_train_summary_write(GString *line, ttml_device *device, const char
 {
     g_string_append(line, ",\"device\":");
     const ttml_device_info *info = ttml_device_get_info(device);
-    ttml_train_json_string(line, info && info->name[0] ? info->name : spec);
+    ttml_json_append_string(line, info && info->name[0] ? info->name : spec);
     g_string_append(line, ",\"model\":");
-    ttml_train_json_string(line, model_type);
+    ttml_json_append_string(line, model_type);
     g_string_append_c(line, '}');
     gboolean ok = ttml_train_metrics_write(f, path, line->str, error);
     g_string_free(line, TRUE);
