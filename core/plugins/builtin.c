@@ -11,7 +11,4 @@
  * the search path is reported as shadowed instead of registering twice. */
 #include "internal.h"
 
-/* builtin_plugins.c (generated), terminated by {NULL, NULL}. */
-extern const ttml_builtin_plugin ttml_builtin_plugins[];
-
 const ttml_builtin_plugin *ttml_builtin_table(void) { return ttml_builtin_plugins; }

@@ -94,8 +94,7 @@ const GPtrArray *ttml_registry_records(void) { return records; }
 const GPtrArray *ttml_registry_search_path(void) { return search_path; }
 
 /* "libttml_cpu.so" -> "cpu"; "foo-bar.so" -> "foo_bar". */
-char *ttml_plugin_stem(const char *path);
-char *ttml_plugin_stem(const char *path)
+static char *plugin_stem(const char *path)
 {
     char *base = g_path_get_basename(path);
     const char *s = base;
@@ -206,7 +205,7 @@ static void try_load(const char *path, ttml_plugin_record *r)
         reject(r, TTML_PLUGIN_DLOPEN_FAILED, "%s", e ? e : "dlopen failed");
         return;
     }
-    char *stem = ttml_plugin_stem(path);
+    char *stem = plugin_stem(path);
     char *symbol = g_strdup_printf("ttml_plugin_%s_get_desc", stem);
     typedef const ttml_plugin_desc *(*entry_fn)(void);
     entry_fn entry;

@@ -44,6 +44,8 @@ void ttml_set_not_found(GError **error, ttml_feature_kind kind, const char *what
 /* ---- built-in plugins (builtin.c; the table is generated) ---- */
 typedef const ttml_plugin_desc *(*ttml_builtin_entry_fn)(void);
 typedef struct ttml_builtin_plugin { const char *name; ttml_builtin_entry_fn get_desc; } ttml_builtin_plugin;
+/* The generated table (builtin_plugins.c), terminated by {NULL, NULL}. */
+extern const ttml_builtin_plugin ttml_builtin_plugins[];
 /* The plugins compiled into libttml, terminated by {NULL, NULL} (static). */
 const ttml_builtin_plugin *ttml_builtin_table(void);
 
