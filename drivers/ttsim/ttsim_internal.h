@@ -397,7 +397,7 @@ struct ttsim_buf {
     size_t page_bytes;
     /* The unpacker's view of the image: its values (storage-rounded) as
      * row-major f32, size/4 elements, kept in step with the image so kernels
-     * read and write it without converting (see ttsim_plugin.c). */
+     * read and write it without converting (see storage/ttsim_buffer.c). */
     float *shadow;
     gboolean shadow_valid;
 };
