@@ -1,6 +1,7 @@
 /* core/profiler/profile_collect.c - the profiler's collector (ttml/profiler_outputs.h): zone
  * sink, per-name aggregates, capped trace events, memory counters, and the
- * trace / CSV / summary writers. The HTML report is in profile_report.c.
+ * trace / CSV / summary writers. The HTML report is in profile_report.c,
+ * ttml_profiler_write_outputs in profile_outputs.c.
  *
  * Hot path (summary mode): a kernel launch or zone costs a direct-mapped
  * cache probe keyed by the name's pointer (checked with strcmp, so a name in a
@@ -654,16 +655,3 @@ const char *ttml_profile_report_series(guint i, guint *n, const double **x, cons
 }
 
 const char *ttml_profile_report_device(void) { return P.device; }
-
-gboolean ttml_profiler_write_outputs(FILE *summary, const char *trace_path, const char *csv_path,
-                                     const char *report_path, const char *title, GError **error)
-{
-    if (summary && ttml_profiler_used()) {
-        ttml_profiler_print_summary(summary);
-        fflush(summary);
-    }
-    if (trace_path && !ttml_profiler_write_trace(trace_path, error)) return FALSE;
-    if (csv_path && !ttml_profiler_write_csv(csv_path, error)) return FALSE;
-    if (report_path && !ttml_profiler_write_report(report_path, title, error)) return FALSE;
-    return TRUE;
-}

@@ -1,6 +1,7 @@
 /* core/profiler/profile_internal.h - shared between the profiler's collector
- * (profile_collect.c), its HTML report (profile_report.c) and the memory
- * tracker (memory_tracker.c). Private to libttml. */
+ * (profile_collect.c), its HTML report (profile_report.c), the outputs
+ * (profile_outputs.c) and the memory tracker (memory_tracker.c). Private
+ * to libttml. */
 #ifndef TTML_CORE_PROFILE_INTERNAL_H
 #define TTML_CORE_PROFILE_INTERNAL_H
 
