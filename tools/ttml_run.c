@@ -27,6 +27,18 @@ static int usage_error(const char *msg)
     return 2;
 }
 
+/* Print *err as one "ttml-run: ..." line on stderr (newlines in nested
+ * messages become spaces), clear it and return the exit status 1. */
+static int print_error(GError **err)
+{
+    char *msg = g_strdup((*err)->message);
+    g_strdelimit(msg, "\n", ' ');
+    fprintf(stderr, "ttml-run: %s\n", msg);
+    g_free(msg);
+    g_clear_error(err);
+    return 1;
+}
+
 /* ttml-run train's command line. */
 typedef struct {
     ttml_tool_plugin_options plugins;
@@ -190,17 +202,7 @@ static int train_and_report(train_args *a)
         g_free(title);
         g_free(base);
     }
-    int status = 0;
-    if (!trained) {
-        /* One line: newlines in nested messages become spaces. */
-        char *msg = g_strdup(err->message);
-        g_strdelimit(msg, "\n", ' ');
-        fprintf(stderr, "ttml-run: %s\n", msg);
-        g_free(msg);
-        g_clear_error(&err);
-        status = 1;
-    }
-    return status;
+    return trained ? 0 : print_error(&err);
 }
 
 static int cmd_train(int argc, char **argv)
@@ -301,14 +303,7 @@ static int cmd_generate(int argc, char **argv)
         .seed = seed,
         .greedy = greedy,
     };
-    if (!ttml_generate_run(&opts, &err)) {
-        char *msg = g_strdup(err->message);
-        g_strdelimit(msg, "\n", ' ');
-        fprintf(stderr, "ttml-run: %s\n", msg);
-        g_free(msg);
-        g_clear_error(&err);
-        status = 1;
-    }
+    if (!ttml_generate_run(&opts, &err)) status = print_error(&err);
 out:
     g_option_context_free(ctx);
     ttml_tool_plugin_options_clear(&plugins);
