@@ -21,16 +21,23 @@ typedef struct {
     double dram_write_bpc;       /* one core writing DRAM                     */
     double noc_bpc;              /* core to core ("one to one")               */
     double other_fixed_cycles;   /* fixed cost of a launch other than matmul  */
+    double dram_latency_cycles;  /* one DRAM round trip, part of the fixed cost */
 } calib_arch;
 
 /* DRAM: 267 of 288 GB/s (Saturating_DRAM_bandwidth.md, n150 u-benchmark);
  * no published Blackhole figure: the same fraction. Per-core rates:
  * tests/tt_metal/tt_metal/data_movement/documentation/ideal_performance.md
  * (DRAM Read, DRAM Write, One To One). Other launches: the smallest fitted
- * matmul L of the architecture (an assumption; no per-op figure is published). */
+ * matmul L of the architecture (an assumption; no per-op figure is published).
+ * DRAM latency: the NoC round trip over the average hop count of the worker
+ * grid's torus ((gx - 1) / 2 + (gy - 1) / 2), tt-isa-documentation
+ * WormholeB0/NoC/README.md "Performance": ~5 cycles NIU to router, 9 per
+ * router hop, ~5 router to NIU: 2 x (5 + 9 x 7 + 5) = 146 (8x8), 2 x (5 + 9 x
+ * 10.5 + 5) = 209 (13x10; Blackhole's NoC taken as Wormhole's). It is part of
+ * the fitted L: a launch that touches no DRAM pays L without it. */
 static const calib_arch arch_rows[] = {
-    {"wormhole_b0", 267.0 / 288.0, 22, 21, 29, 4100},
-    {"blackhole", 267.0 / 288.0, 33, 34, 60, 8700},
+    {"wormhole_b0", 267.0 / 288.0, 22, 21, 29, 4100, 146},
+    {"blackhole", 267.0 / 288.0, 33, 34, 60, 8700, 209},
 };
 
 typedef struct {
@@ -86,6 +93,7 @@ void ttsim_calib_get(const ttsim_config *c, ttsim_calib *out)
         out->dram_write_bpc = a->dram_write_bpc;
         out->noc_bpc = a->noc_bpc;
         out->other_fixed_cycles = a->other_fixed_cycles;
+        out->dram_latency_cycles = a->dram_latency_cycles;
     }
     ttsim_format fmt = c->storage == TTSIM_FMT_BFP8B ? TTSIM_FMT_BFP8B : TTSIM_FMT_BF16;
     for (size_t i = 0; i < G_N_ELEMENTS(mm_rows); i++) {

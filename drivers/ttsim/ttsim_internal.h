@@ -200,6 +200,7 @@ typedef struct ttsim_calib {
     double in1_bpc;              /* matmul: in1 panel bytes per cycle (r)       */
     gboolean published;          /* (format, fidelity) fitted to published rows */
     double other_fixed_cycles;   /* fixed cost of any other launch              */
+    double dram_latency_cycles;  /* one DRAM round trip (inside both fixed costs) */
     double dram_efficiency;      /* achieved / spec DRAM bandwidth              */
     double dram_read_bpc, dram_write_bpc;   /* one core <-> DRAM, bytes/cycle   */
     double noc_bpc;              /* core to core, bytes per cycle               */
@@ -212,11 +213,12 @@ const char *ttsim_calib_source(void);
 
 /* ---- timing model (ttsim_timing.c) ---- */
 typedef struct ttsim_timing {
-    double fixed_cycles;         /* per-launch fixed device cost                */
+    double fixed_cycles;         /* per-launch fixed cost, less the DRAM latency */
+    double latency_cycles;       /* one DRAM round trip when the launch touches DRAM */
     double compute_cycles;       /* busiest core (matmul: incl. in1 streaming)  */
     double dram_cycles;          /* DRAM bytes over the achieved bandwidth      */
     double noc_cycles;           /* busiest core's DRAM / NoC traffic           */
-    double cycles;               /* fixed + max(compute, dram, noc)             */
+    double cycles;               /* fixed + latency + max(compute, dram, noc)   */
     double ideal_cycles;         /* the roofline: tt-metal's ideal cycles       */
     double seconds;
     double ideal_seconds;

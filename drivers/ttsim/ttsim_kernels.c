@@ -140,7 +140,7 @@ void ttsim_model_launch(const ttsim_device *d, const ttml_launch *l, gboolean ou
         t->flops = n_mm * mm.flops + (double)(bh * sq * skv) * (n_mm == 2 ? 4.0 : 7.0);
         if (mm.cores_used > t->cores_used) t->cores_used = mm.cores_used;
         double data = t->dram_cycles > t->noc_cycles ? t->dram_cycles : t->noc_cycles;
-        t->cycles = t->fixed_cycles + (t->compute_cycles > data ? t->compute_cycles : data);
+        t->cycles = t->fixed_cycles + t->latency_cycles + (t->compute_cycles > data ? t->compute_cycles : data);
         t->seconds = t->cycles / c->clock_hz;
         t->ideal_seconds = t->ideal_cycles / c->clock_hz;
         return;

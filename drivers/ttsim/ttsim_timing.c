@@ -4,7 +4,9 @@
  *
  * cycles = L + max(compute, DRAM, per-core traffic) on the busiest core:
  *   L: a fixed device cost per launch (fitted to the published matmul rows;
- *     other launches pay the architecture's smallest matmul L);
+ *     other launches pay the architecture's smallest matmul L), which holds
+ *     one DRAM round trip (NoC hop latencies): a launch touching no DRAM
+ *     pays L less that latency;
  *   compute (matmul): the busiest core's tile products tp = ceil(tiles /
  *     cores) x Kt at c cycles each (fitted per architecture, storage format
  *     and fidelity), or streaming its in1 panel (pn x Kt tiles, pn = the
@@ -35,7 +37,8 @@ static void finish(const ttsim_config *c, const ttsim_calib *k, const ttsim_traf
     double rd = b->dram_read / used / k->dram_read_bpc, wr = b->dram_written / used / k->dram_write_bpc;
     double l1 = max2(b->l1_read, b->l1_written) / used / k->noc_bpc;
     t->noc_cycles = max2(max2(rd, wr), l1);
-    t->cycles = t->fixed_cycles + max2(t->compute_cycles, max2(t->dram_cycles, t->noc_cycles));
+    t->latency_cycles = dram > 0 ? k->dram_latency_cycles : 0.0;
+    t->cycles = t->fixed_cycles + t->latency_cycles + max2(t->compute_cycles, max2(t->dram_cycles, t->noc_cycles));
     t->seconds = t->cycles / c->clock_hz;
     t->ideal_seconds = t->ideal_cycles / c->clock_hz;
 }
@@ -58,7 +61,7 @@ void ttsim_timing_matmul(const ttsim_config *c, gint64 batch, gint64 m, gint64 n
         double in1 = (double)(pn * kt) * (double)ttsim_format_tile_bytes(c->storage);
         t->compute_cycles = max2((double)(per_core * kt) * cal.cycles_per_tp, in1 / cal.in1_bpc);
         t->ideal_cycles = (double)tiles * (double)kt * 16.0 * (double)c->fidelity / (double)c->n_cores;
-        t->fixed_cycles = cal.fixed_cycles;
+        t->fixed_cycles = cal.fixed_cycles - cal.dram_latency_cycles;
     }
     finish(c, &cal, bytes, t);
 }
@@ -77,7 +80,7 @@ void ttsim_timing_eltwise(const ttsim_config *c, gint64 tiles, double factor, do
     t->flops = flops;
     double spec_dram = (bytes->dram_read + bytes->dram_written) / c->dram_bytes_per_s * c->clock_hz;
     t->ideal_cycles = max2(t->compute_cycles, spec_dram);
-    t->fixed_cycles = cal.other_fixed_cycles;
+    t->fixed_cycles = cal.other_fixed_cycles - cal.dram_latency_cycles;
     finish(c, &cal, bytes, t);
 }
 
