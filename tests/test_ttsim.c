@@ -511,6 +511,15 @@ static void test_timing(void)
     CU_ASSERT_DOUBLE_EQUAL(t.cycles, 4100 - 146 + 512 * 72.68, 1e-6);   /* no DRAM touched */
     CU_ASSERT_DOUBLE_EQUAL(t.ideal_cycles, 32768.0, 1e-9);
 
+}
+
+static void test_timing_eltwise(void)
+{
+    ttsim_config c;
+    CU_ASSERT_TRUE(ttsim_config_parse("wormhole_b0", &c, NULL));
+    ttsim_timing t;
+    ttsim_traffic tr = {8 * 2048, 4 * 2048, 0, 0};
+    ttsim_traffic none = {0, 0, 0, 0};
     /* element-wise add of 4 tiles: 1 tile per core at 8 cycles; per core 2
      * tiles read (186.2 cycles at 22 B/cycle); the fixed cost of a non-matmul
      * launch is 4100 */
@@ -550,6 +559,10 @@ static void test_timing(void)
     ttsim_timing_eltwise(&bh, 6400, 0.0, 0.0, 0, &big, &t);
     CU_ASSERT_DOUBLE_EQUAL(t.seconds, 8700 / 1.35e9 + 2 * 6400.0 * 2048 / (512e9 * 267.0 / 288.0), 1e-15);
 
+}
+
+static void test_timing_device(void)
+{
     /* the device's counters: one matmul of 64x64x64 on the default grid */
     ttml_device *d = open_dev("ttsim:wormhole_b0,report=off");
     GError *err = NULL;
@@ -694,7 +707,9 @@ int main(void)
         {"math fidelity operand rounding", test_fidelity},
         {"DRAM / L1 budgets and OOM errors", test_oom},
         {"options and architectures", test_options},
-        {"timing model hand cases", test_timing},
+        {"timing model hand cases: matmul", test_timing},
+        {"timing model hand cases: element-wise, L1, DRAM-bound, blackhole", test_timing_eltwise},
+        {"timing model: the device's counters", test_timing_device},
         {"ttsim kernels = cpu kernels", test_kernel_set_matches_cpu},
         {"kernel outputs in storage format", test_kernel_outputs_rounded},
         {"fallback=off: non-native launches are errors", test_fallback_option},
