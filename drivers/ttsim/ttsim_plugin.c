@@ -268,9 +268,13 @@ static void print_report(ttsim_device *d)
                            d->name, d->sim_s, d->launches, d->flops,
                            d->sim_s > 0 ? d->flops / d->sim_s / 1e12 : 0.0, peak / 1e12,
                            d->sim_s > 0 ? 100.0 * d->flops / d->sim_s / peak : 0.0, d->relayouts);
-    g_string_append_printf(s, "  %s (calibrated to %s); achieved / ideal = utilisation, ideal = tt-metal's "
-                           "ideal cycles (matmul) or the uncalibrated roofline; overall %.1f%%\n",
-                           ttsim_calib_version(), ttsim_calib_source(),
+    ttsim_calib cal;
+    ttsim_calib_get(&d->cfg, &cal);
+    g_string_append_printf(s, "  %s (calibrated to %s; %s %s %s: %s); achieved / ideal = utilisation, ideal = "
+                           "tt-metal's ideal cycles (matmul) or the uncalibrated roofline; overall %.1f%%\n",
+                           ttsim_calib_version(), ttsim_calib_source(), cal.arch,
+                           ttsim_format_name(d->cfg.storage), ttsim_fidelity_name(d->cfg.fidelity),
+                           cal.published ? "fitted to published rows" : "no published rows, derived (docs/ttsim.md)",
                            d->sim_s > 0 ? 100.0 * d->ideal_s / d->sim_s : 0.0);
     g_string_append_printf(s, "  %-20s %10s %10s %14s %7s %12s %7s\n", "kernel", "calls", "native", "sim ms",
                            "time%", "TFLOP/s", "util%");
