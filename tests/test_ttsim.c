@@ -13,6 +13,7 @@
 #include "../drivers/ttsim/storage/ttsim_memory.c"
 #include "../drivers/ttsim/storage/ttsim_numerics.c"
 #include "../drivers/ttsim/timing/ttsim_timing.c"
+#include "../drivers/ttsim/timing/ttsim_calib.c"
 
 #include <math.h>
 
@@ -429,6 +430,7 @@ static void test_options(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(i->description, "12 banks"));
     CU_ASSERT_PTR_NOT_NULL(strstr(i->description, "HiFi4"));
     CU_ASSERT_PTR_NOT_NULL(strstr(i->description, "storage bf16"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(i->description, "ttsim timing model " TTSIM_TIMING_VERSION ", calibrated to tt-metal GEMM_FLOPS.md"));
 
     d = open_dev("ttsim:blackhole,report=off");
     i = ttml_device_get_info(d);
@@ -437,6 +439,7 @@ static void test_options(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(i->description, "512 GB/s"));
     CU_ASSERT_PTR_NOT_NULL(strstr(i->description, "1.35 GHz"));
     CU_ASSERT_PTR_NOT_NULL(strstr(i->description, "8 banks"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(i->description, "(docs/ttsim.md)"));   /* not cut off */
 
     d = open_dev("ttsim:n300,dram=64M,l1=256K,report=off");
     i = ttml_device_get_info(d);
@@ -444,6 +447,7 @@ static void test_options(void)
     CU_ASSERT_EQUAL(i->mem_bytes[TTML_MEM_DRAM], 64ull << 20);
     CU_ASSERT_EQUAL(i->mem_bytes[TTML_MEM_L1], 128ull * 256 * 1024);
     CU_ASSERT_PTR_NOT_NULL(strstr(i->description, "576 GB/s"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(i->description, "(docs/ttsim.md)"));
 }
 
 /* ---- timing model ---- */
@@ -457,56 +461,108 @@ static void test_timing(void)
      * n150's 262 TFLOPS FP8 figure), a quarter at HiFi4 */
     CU_ASSERT_DOUBLE_EQUAL(ttsim_peak_flops(&c), 65.536e12, 1e6);
 
-    /* 64x64x64 matmul on one core at HiFi4, bf16: 4 output tiles x Kt 2 x
-     * 32768 MACs / (2048 / 4) = 512 cycles; bytes read 8 tiles x 2048, written
-     * 4 x 2048: DRAM 24576 / 288 = 85.3 cycles, NoC 16384 / 32 = 512 */
+    /* timing model 2 (docs/ttsim.md): cycles = L + max(compute, DRAM, per core).
+     * wormhole_b0, bf16, HiFi4: L 4100, c 72.68 cycles per tile product, in1
+     * panel r 12 B/cycle; DRAM 267 GB/s; per core 22 B/cycle read, 21 write.
+     * 64x64x64 on one core: 4 tiles x Kt 2 = 8 tile products = 581.4 cycles;
+     * its in1 panel (pm 1 row of the 8-row grid, pn = 4 / 1 -> 2 columns x
+     * Kt 2 tiles = 8192 B) streams in 682.7; DRAM reads 8 x 2048 B on one
+     * core: 744.7 (the bound); tt-metal's ideal: 4 x 2 x 16 x 4 = 512 */
     ttsim_config one = c;
     one.n_cores = 1;
     ttsim_timing t;
-    ttsim_timing_matmul(&one, 1, 64, 64, 64, 8 * 2048, 4 * 2048, &t);
-    CU_ASSERT_DOUBLE_EQUAL(t.compute_cycles, 512.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(t.dram_cycles, 24576.0 / 288.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(t.noc_cycles, 512.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(t.seconds, 512e-9, 1e-18);
+    ttsim_traffic tr = {8 * 2048, 4 * 2048, 0, 0};
+    ttsim_timing_matmul(&one, 1, 64, 64, 64, &tr, &t);
+    /* L 4100 holds one DRAM round trip of 146 cycles (NoC hop latencies) */
+    CU_ASSERT_DOUBLE_EQUAL(t.fixed_cycles + t.latency_cycles, 4100.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.latency_cycles, 146.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.compute_cycles, 8192.0 / 12.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.dram_cycles, 24576.0 / 267.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.noc_cycles, 16384.0 / 22.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.cycles, 4100.0 + 16384.0 / 22.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.ideal_cycles, 512.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.seconds, (4100.0 + 16384.0 / 22.0) * 1e-9, 1e-18);
     CU_ASSERT_DOUBLE_EQUAL(t.flops, 2.0 * 64 * 64 * 64, 0);
-    /* LoFi: compute 128 cycles; the NoC (512) bounds it */
+    /* LoFi (bf16: no published rows, derived): L 6100, c 34.69, r 14 */
     one.fidelity = TTSIM_LOFI;
-    ttsim_timing_matmul(&one, 1, 64, 64, 64, 8 * 2048, 4 * 2048, &t);
-    CU_ASSERT_DOUBLE_EQUAL(t.compute_cycles, 128.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(t.cycles, 512.0, 1e-9);
+    ttsim_timing_matmul(&one, 1, 64, 64, 64, &tr, &t);
+    CU_ASSERT_DOUBLE_EQUAL(t.compute_cycles, 8192.0 / 14.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.cycles, 6100.0 + 16384.0 / 22.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.ideal_cycles, 128.0, 1e-9);
 
-    /* the full grid: 4 tiles on 4 cores, 1 tile each: 2 x 16 x 4 = 128 cycles;
-     * NoC 16384 / 4 / 32 = 128 */
-    ttsim_timing_matmul(&c, 1, 64, 64, 64, 8 * 2048, 4 * 2048, &t);
+    /* the full grid: 4 tiles on 4 cores, 1 x Kt 2 tile products each; the in1
+     * panel is 1 x 2 tiles = 4096 B: 341.3 cycles; per core 4096 B read: 186.2 */
+    ttsim_timing_matmul(&c, 1, 64, 64, 64, &tr, &t);
     CU_ASSERT_EQUAL(t.cores_used, 4);
-    CU_ASSERT_DOUBLE_EQUAL(t.compute_cycles, 128.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(t.seconds, 128e-9, 1e-18);
-    /* 65 output tiles on 64 cores: the busiest core does 2 */
-    ttsim_timing_matmul(&c, 65, 32, 32, 32, 0, 0, &t);
-    CU_ASSERT_DOUBLE_EQUAL(t.compute_cycles, 2 * 16 * 4, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.compute_cycles, 4096.0 / 12.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.noc_cycles, 4096.0 / 22.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.seconds, (4100.0 + 4096.0 / 12.0) * 1e-9, 1e-18);
+    CU_ASSERT_DOUBLE_EQUAL(t.ideal_cycles, 8.0, 1e-9);
+    /* 65 output tiles on 64 cores: the busiest core does 2 x Kt 1 (no
+     * DRAM bytes given: the launch pays L less the DRAM latency) */
+    ttsim_traffic none = {0, 0, 0, 0};
+    ttsim_timing_matmul(&c, 65, 32, 32, 32, &none, &t);
+    CU_ASSERT_DOUBLE_EQUAL(t.compute_cycles, 2048.0 / 12.0, 1e-9);
+    /* compute-bound: 1024^3 bf16 HiFi4: 1024 tiles, 16 per core x Kt 32 =
+     * 512 tile products x 72.68 = 37212.2 cycles (the published row: 42462);
+     * with no DRAM operands the DRAM round trip (146) is not paid */
+    ttsim_timing_matmul(&c, 1, 1024, 1024, 1024, &none, &t);
+    CU_ASSERT_DOUBLE_EQUAL(t.compute_cycles, 512 * 72.68, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(t.cycles, 4100 - 146 + 512 * 72.68, 1e-6);   /* no DRAM touched */
+    CU_ASSERT_DOUBLE_EQUAL(t.ideal_cycles, 32768.0, 1e-9);
 
-    /* element-wise add of 4 tiles: 1 tile per core at 8 cycles; bytes 2 x 4
-     * tiles in, 4 out: NoC 4 x 2048 / 32 = 256... per core: 16384 / 4 / 32 = 128 */
-    ttsim_timing_eltwise(&c, 4, 1.0, 4096, 8 * 2048, 4 * 2048, &t);
+}
+
+static void test_timing_eltwise(void)
+{
+    ttsim_config c;
+    CU_ASSERT_TRUE(ttsim_config_parse("wormhole_b0", &c, NULL));
+    ttsim_timing t;
+    ttsim_traffic tr = {8 * 2048, 4 * 2048, 0, 0};
+    ttsim_traffic none = {0, 0, 0, 0};
+    /* element-wise add of 4 tiles: 1 tile per core at 8 cycles; per core 2
+     * tiles read (186.2 cycles at 22 B/cycle); the fixed cost of a non-matmul
+     * launch is 4100 */
+    ttsim_timing_eltwise(&c, 4, 1.0, 0.0, 4096, &tr, &t);
     CU_ASSERT_DOUBLE_EQUAL(t.compute_cycles, 8.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(t.noc_cycles, 128.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(t.cycles, 128.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.noc_cycles, 4096.0 / 22.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.cycles, 4100.0 + 4096.0 / 22.0, 1e-9);
+    /* an element-wise multiply takes one pass per fidelity phase: 4 x 8 at
+     * HiFi4, 8 at LoFi */
+    ttsim_timing_eltwise(&c, 4, 1.0, 1.0, 4096, &none, &t);
+    CU_ASSERT_DOUBLE_EQUAL(t.compute_cycles, 32.0, 1e-9);
+    ttsim_config lofi = c;
+    lofi.fidelity = TTSIM_LOFI;
+    ttsim_timing_eltwise(&lofi, 4, 1.0, 1.0, 4096, &none, &t);
+    CU_ASSERT_DOUBLE_EQUAL(t.compute_cycles, 8.0, 1e-9);
+    /* L1-resident operands move core to core (29 B/cycle), not over DRAM */
+    ttsim_traffic l1 = {0, 0, 8 * 2048, 4 * 2048};
+    ttsim_timing_eltwise(&c, 4, 1.0, 0.0, 4096, &l1, &t);
+    CU_ASSERT_DOUBLE_EQUAL(t.dram_cycles, 0.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.noc_cycles, 4096.0 / 29.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.cycles, 4100.0 - 146.0 + 4096.0 / 29.0, 1e-9);
 
-    /* a DRAM-bound copy: 6400 tiles in and out (13.1 MB each way) over 288 GB/s
-     * = 91022.2 cycles; the NoC per core is 100 tiles x 2048 / 32 = 6400 */
-    ttsim_timing_eltwise(&c, 6400, 0.0, 0, 6400.0 * 2048, 6400.0 * 2048, &t);
+    /* a DRAM-bound copy: 6400 tiles in and out (13.1 MB each way) over the
+     * achieved 267 GB/s = 98181.6 cycles; per core 100 tiles x 2048 / 21 (write) */
+    ttsim_traffic big = {6400.0 * 2048, 6400.0 * 2048, 0, 0};
+    ttsim_timing_eltwise(&c, 6400, 0.0, 0.0, 0, &big, &t);
     CU_ASSERT_DOUBLE_EQUAL(t.compute_cycles, 0.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(t.noc_cycles, 6400.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(t.dram_cycles, 2 * 6400.0 * 2048 / 288.0, 1e-6);
-    CU_ASSERT_DOUBLE_EQUAL(t.seconds, 2 * 6400.0 * 2048 / 288e9, 1e-15);
+    CU_ASSERT_DOUBLE_EQUAL(t.noc_cycles, 100 * 2048.0 / 21.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(t.dram_cycles, 2 * 6400.0 * 2048 / 267.0, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(t.seconds, 4100e-9 + 2 * 6400.0 * 2048 / 267e9, 1e-15);
+    CU_ASSERT_DOUBLE_EQUAL(t.ideal_seconds, 2 * 6400.0 * 2048 / 288e9, 1e-15);
 
-    /* blackhole: 1.35 GHz, 512 GB/s, 130 cores */
+    /* blackhole: 1.35 GHz, 512 GB/s x 267 / 288 achieved, 130 cores, fixed 8700 */
     ttsim_config bh;
     CU_ASSERT_TRUE(ttsim_config_parse("blackhole,fidelity=HiFi2", &bh, NULL));
     CU_ASSERT_DOUBLE_EQUAL(ttsim_peak_flops(&bh), 130 * 4096.0 * 1.35e9 / 2, 1e6);
-    ttsim_timing_eltwise(&bh, 6400, 0.0, 0, 6400.0 * 2048, 6400.0 * 2048, &t);
-    CU_ASSERT_DOUBLE_EQUAL(t.seconds, 2 * 6400.0 * 2048 / 512e9, 1e-15);
+    ttsim_timing_eltwise(&bh, 6400, 0.0, 0.0, 0, &big, &t);
+    CU_ASSERT_DOUBLE_EQUAL(t.seconds, 8700 / 1.35e9 + 2 * 6400.0 * 2048 / (512e9 * 267.0 / 288.0), 1e-15);
 
+}
+
+static void test_timing_device(void)
+{
     /* the device's counters: one matmul of 64x64x64 on the default grid */
     ttml_device *d = open_dev("ttsim:wormhole_b0,report=off");
     GError *err = NULL;
@@ -526,8 +582,8 @@ static void test_timing(void)
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_TRUE(ttml_device_get_stats(d, &st1));
     CU_ASSERT_EQUAL(st1.launches, st0.launches + 1);
-    CU_ASSERT_DOUBLE_EQUAL(st1.sim_last_launch_s, 128e-9, 1e-18);
-    CU_ASSERT_DOUBLE_EQUAL(st1.sim_time_s - st0.sim_time_s, 128e-9, 1e-15);
+    CU_ASSERT_DOUBLE_EQUAL(st1.sim_last_launch_s, (4100.0 + 4096.0 / 12.0) * 1e-9, 1e-18);
+    CU_ASSERT_DOUBLE_EQUAL(st1.sim_time_s - st0.sim_time_s, (4100.0 + 4096.0 / 12.0) * 1e-9, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(st1.sim_flops - st0.sim_flops, 2.0 * 64 * 64 * 64, 1e-3);
     CU_ASSERT_DOUBLE_EQUAL(st1.peak_flops, 65.536e12, 1e6);
     float r[4096];
@@ -651,7 +707,9 @@ int main(void)
         {"math fidelity operand rounding", test_fidelity},
         {"DRAM / L1 budgets and OOM errors", test_oom},
         {"options and architectures", test_options},
-        {"timing model hand cases", test_timing},
+        {"timing model hand cases: matmul", test_timing},
+        {"timing model hand cases: element-wise, L1, DRAM-bound, blackhole", test_timing_eltwise},
+        {"timing model: the device's counters", test_timing_device},
         {"ttsim kernels = cpu kernels", test_kernel_set_matches_cpu},
         {"kernel outputs in storage format", test_kernel_outputs_rounded},
         {"fallback=off: non-native launches are errors", test_fallback_option},

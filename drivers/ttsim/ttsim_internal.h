@@ -191,25 +191,58 @@ gboolean ttsim_memory_charge(ttsim_memory *m, const char *arch, ttml_mem_kind ki
                              size_t page_bytes, GError **error);
 void ttsim_memory_release(ttsim_memory *m, ttml_mem_kind kind, guint64 pages, size_t page_bytes);
 
+/* ---- timing calibration (ttsim_calib.c) ---- */
+#define TTSIM_TIMING_VERSION "2"
+typedef struct ttsim_calib {
+    const char *arch;            /* calibration row ("wormhole_b0", "blackhole") */
+    double fixed_cycles;         /* matmul: fixed cost per launch (L)           */
+    double cycles_per_tp;        /* matmul: cycles per 32x32x32 tile product (c) */
+    double in1_bpc;              /* matmul: in1 panel bytes per cycle (r)       */
+    gboolean published;          /* (format, fidelity) fitted to published rows */
+    double other_fixed_cycles;   /* fixed cost of any other launch              */
+    double dram_latency_cycles;  /* one DRAM round trip (inside both fixed costs) */
+    double dram_efficiency;      /* achieved / spec DRAM bandwidth              */
+    double dram_read_bpc, dram_write_bpc;   /* one core <-> DRAM, bytes/cycle   */
+    double noc_bpc;              /* core to core, bytes per cycle               */
+} ttsim_calib;
+/* The calibration for the device's architecture, storage and fidelity. */
+void ttsim_calib_get(const ttsim_config *c, ttsim_calib *out);
+/* "ttsim timing model 2" and where its figures come from (static strings). */
+const char *ttsim_calib_version(void);
+const char *ttsim_calib_source(void);
+
 /* ---- timing model (ttsim_timing.c) ---- */
 typedef struct ttsim_timing {
-    double compute_cycles;       /* busiest core                               */
-    double dram_cycles;          /* bytes over DRAM bandwidth                  */
-    double noc_cycles;           /* busiest core's NoC traffic                 */
-    double cycles;               /* max(compute, max(dram, noc))               */
+    double fixed_cycles;         /* per-launch fixed cost, less the DRAM latency */
+    double latency_cycles;       /* one DRAM round trip when the launch touches DRAM */
+    double compute_cycles;       /* busiest core (matmul: incl. in1 streaming)  */
+    double dram_cycles;          /* DRAM bytes over the achieved bandwidth      */
+    double noc_cycles;           /* busiest core's DRAM / NoC traffic           */
+    double cycles;               /* fixed + latency + max(compute, dram, noc)   */
+    double ideal_cycles;         /* the roofline: tt-metal's ideal cycles       */
     double seconds;
+    double ideal_seconds;
     double flops;
     gint64 tiles;                /* output tiles (matmul) / tiles processed    */
     int cores_used;
 } ttsim_timing;
 
-/* batch x (M x K) @ (K x N) on the grid; bytes read / written in DRAM. */
+/* Bytes a launch moves: DRAM-resident operands read / written, and the
+ * L1-resident ones (moved core to core, no DRAM traffic). */
+typedef struct ttsim_traffic {
+    double dram_read, dram_written;
+    double l1_read, l1_written;
+} ttsim_traffic;
+
+/* batch x (M x K) @ (K x N) on the grid. */
 void ttsim_timing_matmul(const ttsim_config *c, gint64 batch, gint64 m, gint64 n, gint64 k,
-                         double bytes_read, double bytes_written, ttsim_timing *t);
+                         const ttsim_traffic *bytes, ttsim_timing *t);
 /* `tiles` tiles of an element-wise (SFPU/FPU) op costing `factor` passes of
- * 1024/128 = 8 cycles per tile; `flops` counted for the totals. */
-void ttsim_timing_eltwise(const ttsim_config *c, gint64 tiles, double factor, double flops,
-                          double bytes_read, double bytes_written, ttsim_timing *t);
+ * 1024/128 = 8 cycles per tile, of which `fid_passes` use the multiplier
+ * (element-wise multiply, reduce sum/average) and take one pass per fidelity
+ * phase; `flops` counted for the totals. */
+void ttsim_timing_eltwise(const ttsim_config *c, gint64 tiles, double factor, double fid_passes,
+                          double flops, const ttsim_traffic *bytes, ttsim_timing *t);
 /* The device's peak FLOP/s at its fidelity: cores x 2048 MAC x 2 x clock / phases. */
 double ttsim_peak_flops(const ttsim_config *c);
 
@@ -407,6 +440,7 @@ typedef struct ttsim_kstat {
     guint64 native_calls;        /* launches run natively on the tile images    */
     const char *converted_why;   /* why the last converted launch was not native */
     double seconds, flops;
+    double ideal_seconds;        /* the roofline time of the same launches      */
 } ttsim_kstat;
 
 #define TTSIM_SCRATCH_SLOTS (TTML_LAUNCH_MAX_IN + TTML_LAUNCH_MAX_OUT)
@@ -426,6 +460,7 @@ typedef struct ttsim_device {
     /* totals */
     guint64 launches;
     double sim_s, sim_last_s, flops;
+    double ideal_s;              /* roofline time of all launches               */
     GHashTable *kstats;          /* kernel name -> ttsim_kstat*                */
     /* the core grid's host threads and their scratch */
     ttsim_hosts *hosts;

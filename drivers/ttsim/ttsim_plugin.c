@@ -50,13 +50,13 @@ static void *ttsim_open(const char *options, ttml_device_info *info, GError **er
                "%d chip%s, %dx%d worker grid%s = %d Tensix cores, %" G_GUINT64_FORMAT
                " KiB L1 per core, %.3g GiB DRAM in %d banks (%" G_GUINT64_FORMAT
                " MiB per bank), %.0f GB/s, %.2f GHz, NoC %d B/cycle; math fidelity %s, storage %s; "
-               "peak %.1f TFLOP/s at %s (source: %s)",
+               "peak %.1f TFLOP/s at %s (source: %s); %s, calibrated to tt-metal GEMM_FLOPS.md (docs/ttsim.md)",
                a->n_chips, a->n_chips > 1 ? "s" : "", a->grid_x, a->grid_y, a->n_chips > 1 ? " per chip" : "",
                cfg.n_cores, cfg.l1_bytes / 1024, (double)cfg.dram_bytes / (1024.0 * 1024 * 1024), cfg.n_banks,
                cfg.dram_bytes / (guint64)cfg.n_banks / (1024 * 1024), cfg.dram_bytes_per_s / 1e9,
                cfg.clock_hz / 1e9, cfg.noc_bytes_per_cycle, ttsim_fidelity_name(cfg.fidelity),
                ttsim_format_name(cfg.storage), ttsim_peak_flops(&cfg) / 1e12,
-               ttsim_fidelity_name(cfg.fidelity), a->source);
+               ttsim_fidelity_name(cfg.fidelity), a->source, ttsim_calib_version());
     for (int k = 0; k < TTML_MEM_KIND_COUNT; k++) info->mem_bytes[k] = 0;
     info->mem_bytes[TTML_MEM_DRAM] = cfg.dram_bytes;
     info->mem_bytes[TTML_MEM_L1] = cfg.l1_bytes * (guint64)cfg.n_cores;
@@ -85,8 +85,16 @@ static void print_report(ttsim_device *d)
                            d->name, d->sim_s, d->launches, d->flops,
                            d->sim_s > 0 ? d->flops / d->sim_s / 1e12 : 0.0, peak / 1e12,
                            d->sim_s > 0 ? 100.0 * d->flops / d->sim_s / peak : 0.0, d->relayouts);
-    g_string_append_printf(s, "  %-20s %10s %10s %14s %7s %12s\n", "kernel", "calls", "native", "sim ms",
-                           "time%", "TFLOP/s");
+    ttsim_calib cal;
+    ttsim_calib_get(&d->cfg, &cal);
+    g_string_append_printf(s, "  %s (calibrated to %s; %s %s %s: %s); achieved / ideal = utilisation, ideal = "
+                           "tt-metal's ideal cycles (matmul) or the uncalibrated roofline; overall %.1f%%\n",
+                           ttsim_calib_version(), ttsim_calib_source(), cal.arch,
+                           ttsim_format_name(d->cfg.storage), ttsim_fidelity_name(d->cfg.fidelity),
+                           cal.published ? "fitted to published rows" : "no published rows, derived (docs/ttsim.md)",
+                           d->sim_s > 0 ? 100.0 * d->ideal_s / d->sim_s : 0.0);
+    g_string_append_printf(s, "  %-20s %10s %10s %14s %7s %12s %7s\n", "kernel", "calls", "native", "sim ms",
+                           "time%", "TFLOP/s", "util%");
     GPtrArray *names = g_ptr_array_new();
     GHashTableIter it;
     gpointer key;
@@ -96,9 +104,10 @@ static void print_report(ttsim_device *d)
     for (guint i = 0; i < names->len; i++) {
         const char *n = g_ptr_array_index(names, i);
         const ttsim_kstat *k = g_hash_table_lookup(d->kstats, n);
-        g_string_append_printf(s, "  %-20s %10" G_GUINT64_FORMAT " %10" G_GUINT64_FORMAT " %14.3f %6.1f%% %12.3f\n",
+        g_string_append_printf(s, "  %-20s %10" G_GUINT64_FORMAT " %10" G_GUINT64_FORMAT " %14.3f %6.1f%% %12.3f %6.1f%%\n",
                                n, k->calls, k->native_calls, k->seconds * 1e3, d->sim_s > 0 ? 100.0 * k->seconds / d->sim_s : 0.0,
-                               k->seconds > 0 ? k->flops / k->seconds / 1e12 : 0.0);
+                               k->seconds > 0 ? k->flops / k->seconds / 1e12 : 0.0,
+                               k->seconds > 0 ? 100.0 * k->ideal_seconds / k->seconds : 0.0);
         if (k->native_calls < k->calls && k->converted_why)
             g_string_append_printf(s, "  %-20s %10s converted on the host, last because of: %s\n", "", "",
                                    k->converted_why);

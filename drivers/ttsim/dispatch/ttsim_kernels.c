@@ -30,37 +30,50 @@ const char *const ttsim_kernel_names[] = {TTML_KERNEL_LIST(TTSIM_KERNEL_NAME) NU
 #undef TTSIM_KERNEL_NAME
 
 /* Compute passes per tile of the element-wise / row-wise kernels (1 = one
- * FPU/SFPU pass of 8 cycles per tile); 0 = pure data movement. */
+ * FPU/SFPU pass of 8 cycles per tile; 0 = pure data movement), and how many
+ * of them use the multiplier (element-wise multiply, reduce sum / average):
+ * those take one pass per fidelity phase (matrix_engine.md). */
 static const struct {
     const char *name;
-    double factor;
+    double factor, fid;
 } pass_factors[] = {
-    {"fill", 0},          {"copy", 0},          {"strided_copy", 0},     {"heads_split", 0},
-    {"heads_merge", 0},   {"embedding_fwd", 0}, {"embedding_bwd", 1},    {"transpose_last2", 1},
-    {"gelu_fwd", 4},      {"gelu_bwd", 6},      {"silu_fwd", 3},         {"silu_bwd", 4},
-    {"swiglu_fwd", 4},    {"swiglu_bwd", 6},    {"softmax_fwd", 4},      {"softmax_bwd", 3},
-    {"log_softmax_fwd", 4}, {"log_softmax_bwd", 3}, {"layernorm_fwd", 4}, {"layernorm_bwd", 6},
-    {"rmsnorm_fwd", 3},   {"rmsnorm_bwd", 5},   {"cross_entropy_fwd", 4}, {"cross_entropy_bwd", 4},
-    {"dropout_fwd", 2},   {"dropout_bwd", 2},   {"rope_fwd", 3},         {"rope_bwd", 3},
-    {"adamw_step", 8},    {"sgd_step", 3},      {"div_bwd_b", 3},        {"mse_fwd", 2},
-    {"mse_bwd", 2},       {"sum_sq", 2},
+    {"fill", 0, 0},            {"copy", 0, 0},             {"strided_copy", 0, 0},      {"heads_split", 0, 0},
+    {"heads_merge", 0, 0},     {"embedding_fwd", 0, 0},    {"embedding_bwd", 1, 0},     {"transpose_last2", 1, 0},
+    {"gelu_fwd", 4, 0},        {"gelu_bwd", 6, 1},         {"silu_fwd", 3, 0},          {"silu_bwd", 4, 1},
+    {"swiglu_fwd", 4, 1},      {"swiglu_bwd", 6, 2},       {"softmax_fwd", 4, 1},       {"softmax_bwd", 3, 2},
+    {"log_softmax_fwd", 4, 1}, {"log_softmax_bwd", 3, 1},  {"layernorm_fwd", 4, 2},     {"layernorm_bwd", 6, 3},
+    {"rmsnorm_fwd", 3, 2},     {"rmsnorm_bwd", 5, 3},      {"cross_entropy_fwd", 4, 1}, {"cross_entropy_bwd", 4, 0},
+    {"dropout_fwd", 2, 1},     {"dropout_bwd", 2, 1},      {"rope_fwd", 3, 2},          {"rope_bwd", 3, 2},
+    {"adamw_step", 8, 0},      {"sgd_step", 3, 0},         {"div_bwd_b", 3, 2},         {"mse_fwd", 2, 1},
+    {"mse_bwd", 2, 0},         {"sum_sq", 2, 1},           {"reduce_to", 1, 1},         {"relu_bwd", 1, 0},
 };
 
-static double pass_factor(const char *name)
+static double pass_factor(const ttml_launch *l, double *fid)
 {
+    const char *name = l->kernel;
+    *fid = 0;
+    if (strcmp(name, "binary") == 0) {
+        const ttml_binary_params *p = l->params;
+        if (p && l->params_size >= sizeof *p && (p->op == TTML_BINARY_MUL || p->op == TTML_BINARY_DIV)) *fid = 1;
+        return 1.0;
+    }
     for (size_t i = 0; i < G_N_ELEMENTS(pass_factors); i++)
-        if (strcmp(pass_factors[i].name, name) == 0) return pass_factors[i].factor;
+        if (strcmp(pass_factors[i].name, name) == 0) {
+            *fid = pass_factors[i].fid;
+            return pass_factors[i].factor;
+        }
     return 1.0;
 }
 
 void ttsim_model_launch(const ttsim_device *d, const ttml_launch *l, gboolean outputs_read, ttsim_timing *t)
 {
     const ttsim_config *c = &d->cfg;
-    double rd = 0, wr = 0;
+    ttsim_traffic tr = {0};
     gint64 tiles = 0;
     double numel = 0;
     for (int i = 0; i < l->n_in; i++) {
-        rd += ttsim_view_bytes(d, &l->in[i]);
+        gboolean l1 = l->in[i].buf && l->in[i].buf->kind == TTML_MEM_L1;
+        *(l1 ? &tr.l1_read : &tr.dram_read) += ttsim_view_bytes(d, &l->in[i]);
         ttsim_shape s;
         ttsim_shape_from(l->in[i].ndim, l->in[i].shape, &s);
         if (ttsim_shape_tiles(&s) > tiles) tiles = ttsim_shape_tiles(&s);
@@ -68,8 +81,9 @@ void ttsim_model_launch(const ttsim_device *d, const ttml_launch *l, gboolean ou
     }
     for (int i = 0; i < l->n_out; i++) {
         double b = ttsim_view_bytes(d, &l->out[i]);
-        wr += b;
-        if (outputs_read) rd += b;
+        gboolean l1 = l->out[i].buf && l->out[i].buf->kind == TTML_MEM_L1;
+        *(l1 ? &tr.l1_written : &tr.dram_written) += b;
+        if (outputs_read) *(l1 ? &tr.l1_read : &tr.dram_read) += b;
         ttsim_shape s;
         ttsim_shape_from(l->out[i].ndim, l->out[i].shape, &s);
         if (ttsim_shape_tiles(&s) > tiles) tiles = ttsim_shape_tiles(&s);
@@ -83,7 +97,7 @@ void ttsim_model_launch(const ttsim_device *d, const ttml_launch *l, gboolean ou
         gint64 m = o->shape[o->ndim - 2], n = o->shape[o->ndim - 1];
         gint64 kk = p->trans_a ? a->shape[a->ndim - 2] : a->shape[a->ndim - 1];
         gint64 batch = m * n > 0 ? (gint64)ttsim_view_numel(o) / (m * n) : 0;
-        ttsim_timing_matmul(c, batch, m, n, kk, rd, wr, t);
+        ttsim_timing_matmul(c, batch, m, n, kk, &tr, t);
         return;
     }
     if ((strcmp(k, "sdpa_fwd") == 0 || strcmp(k, "sdpa_bwd") == 0) && l->n_in >= 3 && l->in[0].ndim == 4 &&
@@ -92,20 +106,24 @@ void ttsim_model_launch(const ttsim_device *d, const ttml_launch *l, gboolean ou
         gint64 bh = q->shape[0] * q->shape[1], sq = q->shape[2], dd = q->shape[3], skv = kv->shape[2];
         int n_mm = strcmp(k, "sdpa_fwd") == 0 ? 2 : 5;   /* S = QK^T, O = PV | + dV, dP, dQ, dK */
         ttsim_timing mm, sm;
-        ttsim_timing_matmul(c, bh, sq, skv, dd, 0, 0, &mm);
+        ttsim_traffic none = {0};
+        ttsim_timing_matmul(c, bh, sq, skv, dd, &none, &mm);
         ttsim_shape ss = {bh, sq, skv};
-        ttsim_timing_eltwise(c, ttsim_shape_tiles(&ss), n_mm == 2 ? 4.0 : 7.0, 0, rd, wr, &sm);
+        ttsim_timing_eltwise(c, ttsim_shape_tiles(&ss), n_mm == 2 ? 4.0 : 7.0, n_mm == 2 ? 1.0 : 2.0, 0, &tr, &sm);
         *t = sm;
+        t->fixed_cycles = mm.fixed_cycles;
         t->compute_cycles = n_mm * mm.compute_cycles + sm.compute_cycles;
+        t->ideal_cycles = n_mm * mm.ideal_cycles + sm.ideal_cycles;
         t->flops = n_mm * mm.flops + (double)(bh * sq * skv) * (n_mm == 2 ? 4.0 : 7.0);
         if (mm.cores_used > t->cores_used) t->cores_used = mm.cores_used;
         double data = t->dram_cycles > t->noc_cycles ? t->dram_cycles : t->noc_cycles;
-        t->cycles = t->compute_cycles > data ? t->compute_cycles : data;
+        t->cycles = t->fixed_cycles + t->latency_cycles + (t->compute_cycles > data ? t->compute_cycles : data);
         t->seconds = t->cycles / c->clock_hz;
+        t->ideal_seconds = t->ideal_cycles / c->clock_hz;
         return;
     }
-    double f = pass_factor(k);
-    ttsim_timing_eltwise(c, tiles, f, numel * (f > 0 ? f : 0), rd, wr, t);
+    double fid = 0, f = pass_factor(l, &fid);
+    ttsim_timing_eltwise(c, tiles, f, fid, numel * (f > 0 ? f : 0), &tr, t);
 }
 
 /* Add the launch's modelled device time to the totals. */
@@ -118,6 +136,7 @@ static void account(ttsim_device *d, const ttml_launch *l, gboolean out_read, gb
     d->sim_s += t.seconds;
     d->sim_last_s = t.seconds;
     d->flops += t.flops;
+    d->ideal_s += t.ideal_seconds;
     ttsim_kstat *k = g_hash_table_lookup(d->kstats, l->kernel);
     if (!k) {
         k = g_new0(ttsim_kstat, 1);
@@ -128,6 +147,7 @@ static void account(ttsim_device *d, const ttml_launch *l, gboolean out_read, gb
     else k->converted_why = why;
     k->seconds += t.seconds;
     k->flops += t.flops;
+    k->ideal_seconds += t.ideal_seconds;
 }
 
 /* ---- the converted path ---- */
