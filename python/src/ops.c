@@ -29,9 +29,10 @@ gboolean pyttml_as_scalar(PyObject *o, float *out)
     return FALSE;
 }
 
-static PyObject *result(ttml_tensor *t, GError *err)
+/* Called as result(op(..., &err), &err): *err is read after the op ran. */
+static PyObject *result(ttml_tensor *t, GError **err)
 {
-    return t ? pyttml_tensor_wrap(t) : pyttml_raise(err);
+    return t ? pyttml_tensor_wrap(t) : pyttml_raise(*err);
 }
 
 /* scalar (op) tensor */
@@ -74,17 +75,17 @@ PyObject *pyttml_binary(const char *op, PyObject *a, PyObject *b)
         ttml_tensor *x = pyttml_tensor_get(a, "input a"), *y = x ? pyttml_tensor_get(b, "input b") : NULL;
         if (!y) return NULL;
         switch (op[0]) {
-        case 'a': return result(ttml_add(x, y, &err), err);
-        case 's': return result(ttml_sub(x, y, &err), err);
-        case 'd': return result(ttml_div(x, y, &err), err);
+        case 'a': return result(ttml_add(x, y, &err), &err);
+        case 's': return result(ttml_sub(x, y, &err), &err);
+        case 'd': return result(ttml_div(x, y, &err), &err);
         default:
-            return result(op[1] == 'u' ? ttml_mul(x, y, &err) : ttml_matmul(x, y, FALSE, FALSE, &err), err);
+            return result(op[1] == 'u' ? ttml_mul(x, y, &err) : ttml_matmul(x, y, FALSE, FALSE, &err), &err);
         }
     }
     if (strcmp(op, "matmul") != 0 && (ta || tb) && pyttml_as_scalar(ta ? b : a, &s)) {
         ttml_tensor *t = pyttml_tensor_get(ta ? a : b, ta ? "input a" : "input b");
         if (!t) return NULL;
-        return result(ta ? scalar_rhs(op, t, s, &err) : scalar_lhs(op, s, t, &err), err);
+        return result(ta ? scalar_rhs(op, t, s, &err) : scalar_lhs(op, s, t, &err), &err);
     }
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NOTIMPLEMENTED;
@@ -122,7 +123,7 @@ BINARY(div)
         ttml_tensor *t = pyttml_tensor_get(x, "x");           \
         GError *err = NULL;                                   \
         if (!t) return NULL;                                  \
-        return result(CALL(t, &err), err);                    \
+        return result(CALL(t, &err), &err);                    \
     }
 UNARY(relu, ttml_relu)
 UNARY(gelu, ttml_gelu)
@@ -182,7 +183,7 @@ static PyObject *py_mse_loss(PyObject *self, PyObject *args, PyObject *kw)
     ttml_tensor *a = pyttml_tensor_get(p, "prediction"), *b = a ? pyttml_tensor_get(y, "target") : NULL;
     GError *err = NULL;
     if (!b || !reduction_arg(r, &red)) return NULL;
-    return result(ttml_mse_loss(a, b, red, &err), err);
+    return result(ttml_mse_loss(a, b, red, &err), &err);
 }
 
 static PyObject *py_cross_entropy_loss(PyObject *self, PyObject *args, PyObject *kw)
@@ -196,7 +197,7 @@ static PyObject *py_cross_entropy_loss(PyObject *self, PyObject *args, PyObject 
     ttml_tensor *a = pyttml_tensor_get(p, "logits"), *b = a ? pyttml_tensor_get(y, "target") : NULL;
     GError *err = NULL;
     if (!b || !reduction_arg(r, &red)) return NULL;
-    return result(ttml_cross_entropy_loss(a, b, valid, red, &err), err);
+    return result(ttml_cross_entropy_loss(a, b, valid, red, &err), &err);
 }
 
 static PyObject *py_nll_loss(PyObject *self, PyObject *args, PyObject *kw)
@@ -209,7 +210,7 @@ static PyObject *py_nll_loss(PyObject *self, PyObject *args, PyObject *kw)
     ttml_tensor *a = pyttml_tensor_get(p, "log_probs"), *b = a ? pyttml_tensor_get(y, "target") : NULL;
     GError *err = NULL;
     if (!b || !reduction_arg(r, &red)) return NULL;
-    return result(ttml_nll_loss(a, b, red, &err), err);
+    return result(ttml_nll_loss(a, b, red, &err), &err);
 }
 
 static PyObject *py_matmul(PyObject *self, PyObject *args, PyObject *kw)
@@ -221,7 +222,7 @@ static PyObject *py_matmul(PyObject *self, PyObject *args, PyObject *kw)
     ttml_tensor *a = pyttml_tensor_get(pa, "a"), *b = a ? pyttml_tensor_get(pb, "b") : NULL;
     GError *err = NULL;
     if (!b) return NULL;
-    return result(ttml_matmul(a, b, ta, tb, &err), err);
+    return result(ttml_matmul(a, b, ta, tb, &err), &err);
 }
 
 static PyObject *py_linear(PyObject *self, PyObject *args, PyObject *kw)
@@ -233,7 +234,7 @@ static PyObject *py_linear(PyObject *self, PyObject *args, PyObject *kw)
     ttml_tensor *b = w && pb != Py_None ? pyttml_tensor_get(pb, "bias") : NULL;
     GError *err = NULL;
     if (!w || (pb != Py_None && !b)) return NULL;
-    return result(ttml_linear(x, w, b, &err), err);
+    return result(ttml_linear(x, w, b, &err), &err);
 }
 
 static PyObject *py_embedding(PyObject *self, PyObject *args, PyObject *kw)
@@ -244,7 +245,7 @@ static PyObject *py_embedding(PyObject *self, PyObject *args, PyObject *kw)
     ttml_tensor *i = pyttml_tensor_get(pi, "ids"), *w = i ? pyttml_tensor_get(pw, "weight") : NULL;
     GError *err = NULL;
     if (!w) return NULL;
-    return result(ttml_embedding(i, w, &err), err);
+    return result(ttml_embedding(i, w, &err), &err);
 }
 
 static PyObject *py_layernorm(PyObject *self, PyObject *args, PyObject *kw)
@@ -257,7 +258,7 @@ static PyObject *py_layernorm(PyObject *self, PyObject *args, PyObject *kw)
     ttml_tensor *b = g && pb != Py_None ? pyttml_tensor_get(pb, "beta") : NULL;
     GError *err = NULL;
     if (!g || (pb != Py_None && !b)) return NULL;
-    return result(ttml_layernorm(x, g, b, eps, &err), err);
+    return result(ttml_layernorm(x, g, b, eps, &err), &err);
 }
 
 static PyObject *py_rmsnorm(PyObject *self, PyObject *args, PyObject *kw)
@@ -269,7 +270,7 @@ static PyObject *py_rmsnorm(PyObject *self, PyObject *args, PyObject *kw)
     ttml_tensor *x = pyttml_tensor_get(px, "x"), *g = x ? pyttml_tensor_get(pg, "gamma") : NULL;
     GError *err = NULL;
     if (!g) return NULL;
-    return result(ttml_rmsnorm(x, g, eps, &err), err);
+    return result(ttml_rmsnorm(x, g, eps, &err), &err);
 }
 
 static PyObject *py_dropout(PyObject *self, PyObject *args, PyObject *kw)
@@ -282,7 +283,7 @@ static PyObject *py_dropout(PyObject *self, PyObject *args, PyObject *kw)
     ttml_tensor *x = pyttml_tensor_get(px, "x");
     GError *err = NULL;
     if (!x) return NULL;
-    return result(ttml_dropout(x, p, training, &err), err);
+    return result(ttml_dropout(x, p, training, &err), &err);
 }
 
 static PyObject *py_swiglu(PyObject *self, PyObject *args)
@@ -292,7 +293,7 @@ static PyObject *py_swiglu(PyObject *self, PyObject *args)
     ttml_tensor *g = pyttml_tensor_get(pg, "gate"), *u = g ? pyttml_tensor_get(pu, "up") : NULL;
     GError *err = NULL;
     if (!u) return NULL;
-    return result(ttml_swiglu(g, u, &err), err);
+    return result(ttml_swiglu(g, u, &err), &err);
 }
 
 /* A shape from a sequence of up to 4 ints. */
@@ -321,7 +322,7 @@ static PyObject *py_reshape(PyObject *self, PyObject *args)
     ttml_tensor *x = pyttml_tensor_get(px, "x");
     GError *err = NULL;
     if (!x || !shape_arg(ps, &ndim, shape)) return NULL;
-    return result(ttml_reshape(x, ndim, shape, &err), err);
+    return result(ttml_reshape(x, ndim, shape, &err), &err);
 }
 
 /* Borrowed tensors of a sequence (at most `max`). */
@@ -350,7 +351,7 @@ static PyObject *py_concat(PyObject *self, PyObject *args, PyObject *kw)
     int n = tensors_arg(pl, xs, 64, "concat");
     GError *err = NULL;
     if (n < 0) return NULL;
-    return result(ttml_concat(xs, n, dim, &err), err);
+    return result(ttml_concat(xs, n, dim, &err), &err);
 }
 
 static PyObject *py_split(PyObject *self, PyObject *args, PyObject *kw)
@@ -387,7 +388,7 @@ static PyObject *py_split_heads(PyObject *self, PyObject *args)
     ttml_tensor *x = pyttml_tensor_get(px, "x");
     GError *err = NULL;
     if (!x) return NULL;
-    return result(ttml_split_heads(x, heads, &err), err);
+    return result(ttml_split_heads(x, heads, &err), &err);
 }
 
 static PyObject *py_rope(PyObject *self, PyObject *args, PyObject *kw)
@@ -400,7 +401,7 @@ static PyObject *py_rope(PyObject *self, PyObject *args, PyObject *kw)
     ttml_tensor *x = pyttml_tensor_get(px, "x");
     GError *err = NULL;
     if (!x) return NULL;
-    return result(ttml_rope(x, theta, off, &err), err);
+    return result(ttml_rope(x, theta, off, &err), &err);
 }
 
 static PyObject *py_sdpa(PyObject *self, PyObject *args, PyObject *kw)
@@ -415,7 +416,7 @@ static PyObject *py_sdpa(PyObject *self, PyObject *args, PyObject *kw)
     ttml_tensor *v = k ? pyttml_tensor_get(pv, "value") : NULL;
     GError *err = NULL;
     if (!v) return NULL;
-    return result(ttml_sdpa(q, k, v, causal, &err), err);
+    return result(ttml_sdpa(q, k, v, causal, &err), &err);
 }
 
 /* call(name, *tensors, params=None): any registered op (a third-party
@@ -451,7 +452,7 @@ static PyObject *py_call(PyObject *self, PyObject *args, PyObject *kw)
     ttml_tensor *t = ttml_op_call(name, in, (int)(n - 1), view.obj ? view.buf : NULL,
                                   view.obj ? (size_t)view.len : 0, &err);
     if (view.obj) PyBuffer_Release(&view);
-    return result(t, err);
+    return result(t, &err);
 }
 
 /* (min_inputs, max_inputs, params_size, description) of a registered op,

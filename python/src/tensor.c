@@ -98,16 +98,17 @@ static int default_dtype(PyArrayObject *a)
  * in [0, 2^32). */
 static PyArrayObject *as_u32(PyArrayObject *a)
 {
-    PyArrayObject *c = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)a, NPY_FLOAT64, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+    PyArrayObject *c = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)a, NPY_FLOAT64, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
     if (!c) return NULL;
     const double *v = PyArray_DATA(c);
     npy_intp n = PyArray_SIZE(c);
     PyArrayObject *out = (PyArrayObject *)PyArray_SimpleNew(PyArray_NDIM(a), PyArray_DIMS(a), NPY_UINT32);
     for (npy_intp i = 0; out && i < n; i++) {
         if (!(v[i] >= 0 && v[i] <= 4294967295.0 && v[i] == floor(v[i]))) {
-            PyErr_Format(pyttml_exc(TTML_ERROR_DTYPE),
-                         "from_numpy: UINT32 needs integers in [0, 2^32), element %zd is %g",
-                         (Py_ssize_t)i, v[i]);
+            char *msg = g_strdup_printf("from_numpy: UINT32 needs integers in [0, 2^32), element %zd is %g",
+                                        (Py_ssize_t)i, v[i]);
+            PyErr_SetString(pyttml_exc(TTML_ERROR_DTYPE), msg);
+            g_free(msg);
             Py_CLEAR(out);
             break;
         }
@@ -137,7 +138,7 @@ static PyObject *tensor_from_numpy(PyObject *cls, PyObject *args, PyObject *kw)
                      "BFLOAT16 or UINT32)", dtype);
     else if (!PyErr_Occurred() && shape_from_array(a, &ndim, shape) && (dev = pyttml_device()))
         c = dtype == TTML_DTYPE_U32 ? as_u32(a)
-            : (PyArrayObject *)PyArray_FROM_OTF((PyObject *)a, NPY_FLOAT32, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+            : (PyArrayObject *)PyArray_FROM_OTF((PyObject *)a, NPY_FLOAT32, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
     Py_DECREF(a);
     if (!c) return NULL;
     GError *err = NULL;
