@@ -15,7 +15,7 @@ ctx.set_seed(42)
 # ============================================================
 # 2. Load Data & Create Tokenizer
 # ============================================================
-with open(os.environ.get("TTML_EXAMPLE_DATA", "../shared/data/tinyshakespeare.txt"), "r") as f:
+with open(os.environ.get("TTML_EXAMPLE_DATA") or next(p for p in ["../shared/data/tinyshakespeare.txt", "/usr/share/common-licenses/GPL-3"] if os.path.exists(p)), "r") as f:
     text = f.read()
 
 tokenizer = CharTokenizer(text)
