@@ -61,6 +61,21 @@ def test_device_from_environment():
     assert "blackhole" in lines[0] and abs(float(lines[-1]) - 1.0) < 2e-3, out.stdout
 
 
+def test_numpy_first_gets_ttml_run_kernels():
+    """NumPy loads OpenBLAS before ttml (the guide imports numpy first); the
+    cpu driver still runs the kernels ttml-run picks (see cpu_blas.c)."""
+    if not os.path.exists("bin/ttml-inspect"):
+        return
+    insp = subprocess.run(["bin/ttml-inspect", "cpu"], capture_output=True, text=True, timeout=120).stdout
+    want = [l.split("(OpenBLAS core ")[1].rstrip(")") for l in insp.splitlines() if "OpenBLAS core" in l][0]
+    code = ("import numpy as np\nnp.ones((64, 64)) @ np.ones((64, 64))\nimport ttml\n"
+            "ctx = ttml.autograd.AutoContext.get_instance()\nctx.open_device('cpu')\n"
+            "print(ctx.get_device()['arch'])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert ("OpenBLAS core %s)" % want) in out.stdout, (want, out.stdout)
+
+
 if os.environ.get("TTML_DEVICES_CHILD") != "1":
     _ctx = ttml.autograd.AutoContext.get_instance()
     _ctx.open_device("cpu")
