@@ -129,4 +129,14 @@ def test_reprs_and_properties():
     assert ttml.ops.ReduceType.MEAN == 0 and ttnn.DataType.UINT32 == 2
 
 
+def test_out_of_memory():
+    ctx.open_device("ttsim:wormhole_b0,dram=1M")
+    e = harness.raises(ttml.OutOfMemoryError, Tensor.from_numpy, np.ones((1024, 1024), np.float32))
+    assert isinstance(e, MemoryError) and e.code == 12, e
+    small = Tensor.from_numpy(np.ones((4, 4), np.float32))
+    assert small.to_numpy().sum() == 16.0
+    ctx.close_device()
+    ctx.open_device("cpu")
+
+
 harness.run(dict(globals()))
