@@ -297,6 +297,20 @@ static PyObject *tensor_assign(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* np.asarray(tensor): a NumPy copy (float32 or uint32), cast when asked. */
+static PyObject *tensor_array(PyObject *self, PyObject *args)
+{
+    PyObject *dtype = Py_None, *copy = Py_None;
+    if (!PyArg_ParseTuple(args, "|OO:__array__", &dtype, &copy)) return NULL;
+    PyObject *empty = PyTuple_New(0);
+    PyObject *a = empty ? tensor_to_numpy(self, empty, NULL) : NULL;
+    Py_XDECREF(empty);
+    if (!a || dtype == Py_None) return a;
+    PyObject *c = PyObject_CallMethod(a, "astype", "O", dtype);
+    Py_DECREF(a);
+    return c;
+}
+
 static PyObject *tensor_set_requires_grad(PyObject *self, PyObject *arg)
 {
     int v = PyObject_IsTrue(arg);
@@ -421,6 +435,7 @@ static PyMethodDef tensor_methods[] = {
     {"detach", tensor_detach, METH_NOARGS, "the value, detached from the graph (shares storage)"},
     {"clone", tensor_clone, METH_NOARGS, "a deep copy of the value"},
     {"item", tensor_item, METH_NOARGS, "the value of a 1-element tensor"},
+    {"__array__", tensor_array, METH_VARARGS, "np.asarray(tensor): a NumPy copy"},
     {"assign", tensor_assign, METH_O, "overwrite the value from an array with the same number of elements"},
     {"set_requires_grad", tensor_set_requires_grad, METH_O, "set requires_grad"},
     {"get_requires_grad", tensor_get_requires_grad, METH_NOARGS, "requires_grad"},
@@ -462,6 +477,10 @@ gboolean pyttml_tensor_init_types(PyObject *module)
     if (init_numpy() < 0) return FALSE;
     shape_type.tp_base = &PyTuple_Type;
     if (PyType_Ready(&shape_type) < 0 || PyType_Ready(&pyttml_tensor_type) < 0) return FALSE;
+    /* NumPy defers to Tensor's operators (ndarray + Tensor is a TypeError, not
+     * an object array of Tensors). */
+    if (PyDict_SetItemString(pyttml_tensor_type.tp_dict, "__array_ufunc__", Py_None) < 0) return FALSE;
+    PyType_Modified(&pyttml_tensor_type);
     return PyModule_AddObjectRef(module, "Tensor", (PyObject *)&pyttml_tensor_type) >= 0 &&
            PyModule_AddObjectRef(module, "Shape", (PyObject *)&shape_type) >= 0;
 }

@@ -139,4 +139,12 @@ def test_out_of_memory():
     ctx.open_device("cpu")
 
 
+def test_numpy_protocols():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = Tensor.from_numpy(a)
+    assert np.array_equal(np.asarray(t), a) and np.asarray(t, dtype=np.float64).dtype == np.float64
+    harness.raises(TypeError, lambda: a + t)
+    assert np.array_equal((t + np.float32(1.0)).to_numpy(), a + 1)
+
+
 harness.run(dict(globals()))
