@@ -103,7 +103,7 @@ static gboolean initialized;
 static gboolean ever_opened;
 static GPtrArray *closed_devices;   /* ttml_device* closed by close_device() */
 
-static char **list_arg(PyObject *o, GError **error)
+static char **list_arg(PyObject *o)
 {
     if (!o || o == Py_None) return NULL;
     PyObject *seq = PySequence_Fast(o, "expected a list of paths");
@@ -138,9 +138,9 @@ static PyObject *py_init(PyObject *self, PyObject *args, PyObject *kw)
                         "ttml.init(plugin_paths=...) before any other ttml call, or set TTML_PLUGIN_PATH");
         return NULL;
     }
-    char **p = list_arg(paths, NULL);
+    char **p = list_arg(paths);
     if (PyErr_Occurred()) return NULL;
-    char **f = list_arg(files, NULL);
+    char **f = list_arg(files);
     if (PyErr_Occurred()) {
         g_strfreev(p);
         return NULL;
