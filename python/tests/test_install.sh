@@ -5,6 +5,7 @@
 # fails with an ImportError that says what to do.
 set -euo pipefail
 py=$1 build=$2 src=$3
+if [ -n "${TTML_PY_SKIP:-}" ]; then echo "SKIP: $TTML_PY_SKIP"; exit 77; fi
 if [ -z "$py" ] || ! ls "$build"/lib/python3/dist-packages/ttml/_ttml*.so >/dev/null 2>&1; then
   echo "SKIP: the ttml extension is not built in this tree"; exit 77
 fi
