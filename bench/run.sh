@@ -2,6 +2,9 @@
 # bench/run.sh - ttml vs PyTorch on fixed training cases (issue 3, item 8).
 #
 # Usage: bench/run.sh [CASE...]        (default: sgemm nanogpt tiny gpt2_124m linreg)
+#        Python package cases (not in the default set): python (py_add + py_linreg,
+#        ttml's Python package vs PyTorch from the same interpreter), nanogpt_py
+#        (the nanogpt case driven from Python vs ttml-run, alternated ROUNDS times)
 # Environment:
 #   BUILD=dir        ttml build tree (default: build, relative to the repository);
 #                    this script builds nothing of ttml: build it first
@@ -23,6 +26,9 @@
 #   bench case=nanogpt rounds=N ratio_ms_median=... ratio_ms_min=... ratio_ms_max=... ratio_rss_median=...
 #   bench case=gpt2_124m impl=ttml ... gflops=... peak_fraction=...
 #   bench case=linreg impl=ttml us_per_step=...
+#   bench case=py_add impl=ttml|torch us_per_call=...   bench case=py_add ratio_us=...
+#   bench case=py_linreg impl=ttml|torch us_per_step=... bench case=py_linreg ratio_us=...
+#   bench case=nanogpt_py rounds=N python_ms=... ttml_run_ms=... ratio_median=... (python / ttml-run)
 # A side that fails prints "bench case=X impl=Y error=..." and the script goes on.
 # See bench/README.md for the method.
 set -u
@@ -213,6 +219,55 @@ run_linreg() {
     fi
 }
 
+# The ttml Python package (python/): PYTHONPATH is the build tree's package dir.
+pyenv=(env PYTHONPATH="$build/lib/python3/dist-packages")
+py_value() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
+
+run_python() {
+    if ! ls "$build"/lib/python3/dist-packages/ttml/_ttml*.so >/dev/null 2>&1; then
+        echo "bench case=python impl=ttml error=no-python-package (build with python3-dev python3-numpy)"
+        return
+    fi
+    local c impl line v
+    for c in py_add py_linreg; do
+        local t="" p=""
+        for impl in $IMPLS; do
+            line=$("${pyenv[@]}" "${torch_env[@]}" $PY "$here/python_bench.py" --case $c --impl $impl 2>&1 | grep '^bench ')
+            echo "${line:-bench case=$c impl=$impl error=failed}"
+            v=$(echo "$line" | py_value "us_per_[a-z]*")
+            [ "$impl" = ttml ] && t=$v
+            [ "$impl" = torch ] && p=$v
+        done
+        [ -n "$t" ] && [ -n "$p" ] && $PY -c "print(f'bench case=$c ratio_us={$t/$p:.3f}')"
+    done
+}
+
+run_nanogpt_py() {
+    have_ttml nanogpt_py || return
+    local i ratios=() pys=() runs=()
+    for ((i = 0; i < ROUNDS; i++)); do
+        local m=$tmp/nanogpt_py.jsonl
+        "$build/bin/ttml-run" "$here/configs/nanogpt.yaml" --max-steps "$STEPS" --metrics "$m" -q >/dev/null 2>&1 ||
+            { echo "bench case=nanogpt_py error=ttml-run-failed"; return; }
+        read -r r n <<<"$(median_step_ms "$m" "$WARMUP")"
+        local line
+        line=$("${pyenv[@]}" $PY "$here/python_bench.py" --case py_nanogpt --steps "$STEPS" --warmup "$WARMUP" | grep '^bench ')
+        echo "$line"
+        local p
+        p=$(echo "$line" | py_value ms_per_step)
+        [ -z "$p" ] && { echo "bench case=nanogpt_py error=python-failed"; return; }
+        echo "bench case=nanogpt impl=ttml-run ms_per_step=$r round=$((i + 1))"
+        runs+=("$r"); pys+=("$p"); ratios+=("$($PY -c "print($p/$r)")")
+    done
+    $PY - nanogpt_py "${#ratios[@]}" "${ratios[*]}" "${pys[*]}" "${runs[*]}" <<'PYEOF'
+import statistics, sys
+case, n = sys.argv[1], sys.argv[2]
+rs, ps, ts = ([float(v) for v in a.split()] for a in sys.argv[3:6])
+print(f"bench case={case} rounds={n} python_ms={statistics.median(ps):.1f} ttml_run_ms={statistics.median(ts):.1f} "
+      f"ratio_median={statistics.median(rs):.3f} ratio_min={min(rs):.3f} ratio_max={max(rs):.3f}")
+PYEOF
+}
+
 for c in "${cases[@]}"; do
     case $c in
     sgemm | sgemm_peak) run_sgemm ;;
@@ -222,6 +277,8 @@ for c in "${cases[@]}"; do
         run_gpt_rounds gpt2_124m
         ;;
     linreg) run_linreg ;;
-    *) echo "bench case=$c error=unknown-case (known: sgemm nanogpt tiny gpt2_124m linreg)" ;;
+    python) run_python ;;
+    nanogpt_py) run_nanogpt_py ;;
+    *) echo "bench case=$c error=unknown-case (known: sgemm nanogpt tiny gpt2_124m linreg python nanogpt_py)" ;;
     esac
 done

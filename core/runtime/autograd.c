@@ -28,6 +28,7 @@ static void node_free(gpointer p)
     ttml_tensor_unref(n->out);
     for (int i = 0; i < n->n_in; i++) ttml_tensor_unref(n->in[i]);
     for (int i = 0; i < n->n_saved; i++) ttml_tensor_unref(n->saved[i]);
+    if (n->user_destroy) n->user_destroy(n->user_data);
     g_slice_free(ttml_node, n);
 }
 
@@ -61,6 +62,14 @@ void ttml_node_save(ttml_node *node, ttml_tensor *t)
 {
     g_return_if_fail(node->n_saved < TTML_NODE_MAX_SAVED);
     node->saved[node->n_saved++] = ttml_tensor_ref(t);
+}
+
+void ttml_node_set_user_data(ttml_node *node, void *data, GDestroyNotify destroy)
+{
+    g_return_if_fail(node != NULL);
+    if (node->user_destroy) node->user_destroy(node->user_data);
+    node->user_data = data;
+    node->user_destroy = destroy;
 }
 
 guint ttml_graph_size(void) { return graph ? graph->len : 0; }

@@ -11,8 +11,15 @@
  * the environment presets OPENBLAS_CORETYPE to something slower (machine
  * images often export OPENBLAS_CORETYPE=Haswell for other software); the
  * device description says what was overridden. Otherwise OPENBLAS_CORETYPE is
- * left alone. When OpenBLAS was already loaded in the process, the setting has
- * no effect and openblas_get_corename() reports what runs.
+ * left alone. When OpenBLAS was already loaded in the process (a Python
+ * program imports NumPy, which links it, before ttml opens the device), its
+ * constructor has already chosen from the environment as it was then; the
+ * driver then re-runs OpenBLAS's own re-initialisation (what it does after a
+ * fork: stop its threads, re-read the environment, choose the kernels again;
+ * the threads restart on the next threaded call) when the kernels or the
+ * thread timeout differ from what it would have loaded. Without those
+ * exported functions (a build without DYNAMIC_ARCH) nothing changes and
+ * openblas_get_corename() reports what runs.
  *
  * Threads: OpenBLAS keeps its own threads for large single GEMMs (its
  * threaded GEMM shares the packed panels between threads: about 15% faster
@@ -54,6 +61,26 @@ static void *blas_sym(void *handle, const char *name, GString *missing)
     return p;
 }
 
+/* OpenBLAS was loaded before the driver (NumPy): choose its kernels and
+ * thread timeout again under the environment the driver has just set. */
+static void blas_reinit_loaded(void *handle, const char *pick, gboolean set_timeout)
+{
+    const char *(*corename)(void) = (const char *(*)(void))dlsym(handle, "openblas_get_corename");
+    void (*shutdown)(void) = (void (*)(void))dlsym(handle, "blas_thread_shutdown_");
+    void (*read_env)(void) = (void (*)(void))dlsym(handle, "openblas_read_env");
+    void (*quit)(void) = (void (*)(void))dlsym(handle, "gotoblas_dynamic_quit");
+    void (*init)(void) = (void (*)(void))dlsym(handle, "gotoblas_dynamic_init");
+    if (!corename || !shutdown || !read_env || !quit || !init) return;
+    gboolean other_core = pick && g_ascii_strcasecmp(corename(), pick) != 0;
+    if (!other_core && !set_timeout) return;
+    shutdown();
+    read_env();
+    if (other_core) {
+        quit();
+        init();
+    }
+}
+
 gboolean ttml_cpu_blas_load(GError **error)
 {
     ttml_cpu_blas *b = &ttml_cpu_blas_lib;
@@ -71,7 +98,9 @@ gboolean ttml_cpu_blas_load(GError **error)
     /* read by OpenBLAS's constructor only */
     const gboolean set_timeout = g_getenv("OPENBLAS_THREAD_TIMEOUT") == NULL;
     if (set_timeout) setenv("OPENBLAS_THREAD_TIMEOUT", TTML_OPENBLAS_TIMEOUT, 1);
-    void *handle = dlopen(TTML_OPENBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+    void *loaded = dlopen(TTML_OPENBLAS_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    void *handle = loaded ? loaded : dlopen(TTML_OPENBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (loaded) blas_reinit_loaded(loaded, getenv("OPENBLAS_CORETYPE"), set_timeout);
     if (set_timeout) unsetenv("OPENBLAS_THREAD_TIMEOUT");
     if (!handle) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_PLUGIN,

@@ -84,6 +84,10 @@ struct ttml_node {
         gint64 i[8];
         unsigned char bytes[64];
     } state;
+    /* Caller data released with user_destroy(user_data) when the node is
+     * freed (set with ttml_node_set_user_data; e.g. a Python op's context). */
+    void *user_data;
+    GDestroyNotify user_destroy;
 };
 
 /* Record `out` = op(in...). Returns NULL (and records nothing) when grad mode
@@ -93,6 +97,11 @@ TTML_API ttml_node *ttml_graph_record(const char *op, ttml_tensor *out, ttml_ten
                                       ttml_backward_fn backward);
 /* Keep a reference to `t` in node->saved[node->n_saved++]. */
 TTML_API void ttml_node_save(ttml_node *node, ttml_tensor *t);
+/* Attach `data` to the node; destroy(data) (may be NULL) runs when the node
+ * is freed (after its backward without retain_graph, or by reset_graph).
+ * Replaces (and destroys) earlier data. For ops whose state does not fit
+ * node->state, such as an op written in Python. */
+TTML_API void ttml_node_set_user_data(ttml_node *node, void *data, GDestroyNotify destroy);
 
 /* Seed loss->grad with ones (or `grad` when not NULL) and run backward.
  * retain_graph=FALSE frees the nodes afterwards (as reset_graph does). */

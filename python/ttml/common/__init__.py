@@ -1,0 +1,2 @@
+"""ttml.common: data helpers (TT-Train's ttml.common)."""
+from . import data  # noqa: F401
