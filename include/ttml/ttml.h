@@ -24,5 +24,6 @@
 #include <ttml/tokenizer.h>
 #include <ttml/checkpoint.h>
 #include <ttml/profile.h>
+#include <ttml/comm.h>
 
 #endif
