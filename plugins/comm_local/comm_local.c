@@ -3,8 +3,11 @@
  * and for fast tests; not a network transport).
  *
  * A group (the world or a split of it) holds one mutex, a generation barrier
- * and a table of the pointers each rank posts. Collectives run eagerly inside
- * the non-blocking call (the request is complete when returned): all-reduce
+ * and a table of the pointers each rank posts. A non-blocking collective is
+ * queued on its rank and runs when a wait reaches it (a wait runs every
+ * earlier queued collective first, so each rank runs them in issue order,
+ * the same order on every rank), so a rank never blocks inside the call that
+ * starts one (DDP starts them from backward hooks); all-reduce
  * is a reduce-scatter of each rank's chunk into scratch followed by a write
  * of the chunk into every rank's buffer, summed in rank order 0..n-1 so every
  * rank gets bit-identical results (bf16 accumulates in fp32, rounds once).
@@ -42,11 +45,24 @@ struct world {
     char *why;            /* the first failure, for every rank */
 };
 
-typedef struct { group *g; int rank; } rank_state;
+typedef struct { group *g; int rank; GQueue pending; /* request*, queued collectives */ } rank_state;
 
 typedef struct { int src, dst, tag; size_t bytes; void *data; } message;
 
-typedef struct { gboolean pending_recv; void *buf; size_t bytes; int peer, tag; } request;
+typedef enum { OP_DONE, OP_RECV, OP_BARRIER, OP_ALLREDUCE, OP_ALLGATHER, OP_REDUCE_SCATTER, OP_BROADCAST } op_kind;
+
+/* A request: a queued collective, a pending receive or a completed send. */
+typedef struct {
+    op_kind kind;
+    gboolean done, ok;
+    void *buf;            /* all-reduce, broadcast, recv */
+    const void *send;     /* all-gather, reduce-scatter  */
+    void *recv;
+    size_t count;         /* elements, or bytes for broadcast / recv */
+    ttml_dtype dt;
+    ttml_comm_op op;
+    int root, peer, tag;
+} request;
 
 static group *group_new(world *w, int size)
 {
@@ -161,7 +177,19 @@ static gboolean barrier(rank_state *r, const char *call, GError **error)
     return ok ? TRUE : failed_error(r, call, error);
 }
 
-static request *done_request(void) { return g_new0(request, 1); }
+static request *done_request(void)
+{
+    request *q = g_new0(request, 1);
+    q->done = q->ok = TRUE;
+    return q;
+}
+
+static request *queue(rank_state *r, request q)
+{
+    request *p = g_memdup2(&q, sizeof q);
+    g_queue_push_tail(&r->pending, p);
+    return p;
+}
 
 /* Post ptr/count, meet, and check every rank posted the same count. */
 static gboolean post(rank_state *r, const char *call, void *ptr, size_t count, GError **error)
@@ -205,11 +233,11 @@ static void reduce_into(group *g, size_t off, size_t n_el, ttml_dtype dt, ttml_c
     }
 }
 
-static void *local_iallreduce(void *s, void *buf, size_t count, ttml_dtype dt, ttml_comm_op op, GError **error)
+static gboolean run_allreduce(rank_state *r, void *buf, size_t count, ttml_dtype dt, ttml_comm_op op,
+                              GError **error)
 {
-    rank_state *r = s;
     group *g = r->g;
-    if (!post(r, "all-reduce", buf, count, error)) return NULL;
+    if (!post(r, "all-reduce", buf, count, error)) return FALSE;
     size_t lo = count * (size_t)r->rank / (size_t)g->size, hi = count * (size_t)(r->rank + 1) / (size_t)g->size;
     size_t esz = ttml_dtype_size(dt);
     void *tmp = g_malloc(MAX(hi - lo, 1) * esz);
@@ -218,39 +246,83 @@ static void *local_iallreduce(void *s, void *buf, size_t count, ttml_dtype dt, t
     if (ok)
         for (int q = 0; q < g->size; q++) memcpy((char *)g->ptrs[q] + lo * esz, tmp, (hi - lo) * esz);
     g_free(tmp);
-    return ok && barrier(r, "all-reduce", error) ? done_request() : NULL;
+    return ok && barrier(r, "all-reduce", error);
+}
+
+static gboolean run_allgather(rank_state *r, const void *send, void *recv, size_t count, ttml_dtype dt,
+                              GError **error)
+{
+    if (!post(r, "all-gather", (void *)send, count, error)) return FALSE;
+    size_t bytes = count * ttml_dtype_size(dt);
+    for (int q = 0; q < r->g->size; q++)
+        if (bytes) memcpy((char *)recv + (size_t)q * bytes, r->g->ptrs[q], bytes);
+    return barrier(r, "all-gather", error);
+}
+
+static gboolean run_reduce_scatter(rank_state *r, const void *send, void *recv, size_t count, ttml_dtype dt,
+                                   ttml_comm_op op, GError **error)
+{
+    if (!post(r, "reduce-scatter", (void *)send, count, error)) return FALSE;
+    reduce_into(r->g, count * (size_t)r->rank, count, dt, op, recv);
+    return barrier(r, "reduce-scatter", error);
+}
+
+static gboolean run_broadcast(rank_state *r, void *buf, size_t bytes, int root, GError **error)
+{
+    if (!post(r, "broadcast", buf, bytes, error)) return FALSE;
+    if (r->rank != root && bytes) memcpy(buf, r->g->ptrs[root], bytes);
+    return barrier(r, "broadcast", error);
+}
+
+static void *local_iallreduce(void *s, void *buf, size_t count, ttml_dtype dt, ttml_comm_op op, GError **error)
+{
+    return queue(s, (request){.kind = OP_ALLREDUCE, .buf = buf, .count = count, .dt = dt, .op = op});
 }
 
 static void *local_iallgather(void *s, const void *send, void *recv, size_t count, ttml_dtype dt, GError **error)
 {
-    rank_state *r = s;
-    if (!post(r, "all-gather", (void *)send, count, error)) return NULL;
-    size_t bytes = count * ttml_dtype_size(dt);
-    for (int q = 0; q < r->g->size; q++)
-        if (bytes) memcpy((char *)recv + (size_t)q * bytes, r->g->ptrs[q], bytes);
-    return barrier(r, "all-gather", error) ? done_request() : NULL;
+    return queue(s, (request){.kind = OP_ALLGATHER, .send = send, .recv = recv, .count = count, .dt = dt});
 }
 
 static void *local_ireduce_scatter(void *s, const void *send, void *recv, size_t count, ttml_dtype dt,
                                    ttml_comm_op op, GError **error)
 {
-    rank_state *r = s;
-    if (!post(r, "reduce-scatter", (void *)send, count, error)) return NULL;
-    reduce_into(r->g, count * (size_t)r->rank, count, dt, op, recv);
-    return barrier(r, "reduce-scatter", error) ? done_request() : NULL;
+    return queue(s, (request){.kind = OP_REDUCE_SCATTER, .send = send, .recv = recv, .count = count, .dt = dt,
+                              .op = op});
 }
 
 static void *local_ibroadcast(void *s, void *buf, size_t bytes, int root, GError **error)
 {
-    rank_state *r = s;
-    if (!post(r, "broadcast", buf, bytes, error)) return NULL;
-    if (r->rank != root && bytes) memcpy(buf, r->g->ptrs[root], bytes);
-    return barrier(r, "broadcast", error) ? done_request() : NULL;
+    return queue(s, (request){.kind = OP_BROADCAST, .buf = buf, .count = bytes, .root = root});
 }
 
-static void *local_ibarrier(void *s, GError **error)
+static void *local_ibarrier(void *s, GError **error) { return queue(s, (request){.kind = OP_BARRIER}); }
+
+static gboolean run_op(rank_state *r, request *q, GError **error)
 {
-    return barrier(s, "barrier", error) ? done_request() : NULL;
+    switch (q->kind) {
+    case OP_BARRIER: return barrier(r, "barrier", error);
+    case OP_ALLREDUCE: return run_allreduce(r, q->buf, q->count, q->dt, q->op, error);
+    case OP_ALLGATHER: return run_allgather(r, q->send, q->recv, q->count, q->dt, error);
+    case OP_REDUCE_SCATTER: return run_reduce_scatter(r, q->send, q->recv, q->count, q->dt, q->op, error);
+    case OP_BROADCAST: return run_broadcast(r, q->buf, q->count, q->root, error);
+    case OP_DONE:
+    case OP_RECV: break;
+    }
+    return TRUE;
+}
+
+/* Run the queued collectives up to and including `upto` (NULL = all). */
+static gboolean flush(rank_state *r, request *upto, GError **error)
+{
+    gboolean ok = TRUE;
+    while (ok && (upto == NULL || !upto->done) && !g_queue_is_empty(&r->pending)) {
+        request *q = g_queue_pop_head(&r->pending);
+        q->ok = ok = run_op(r, q, q == upto ? error : NULL);
+        q->done = TRUE;
+        if (!ok && q != upto) failed_error(r, "a collective queued earlier", error);
+    }
+    return ok;
 }
 
 static gint member_cmp(gconstpointer a, gconstpointer b, gpointer data)
@@ -270,6 +342,7 @@ static void *local_split(void *s, int color, int key, GError **error)
                     r->rank, g->size, color);
         return NULL;
     }
+    if (!flush(r, NULL, error)) return NULL;
     g->colors[r->rank] = color;
     g->keys[r->rank] = key;
     if (!barrier(r, "split", error)) return NULL;
@@ -308,7 +381,7 @@ static void *local_isend(void *s, const void *buf, size_t bytes, int peer, int t
 static void *local_irecv(void *s, void *buf, size_t bytes, int peer, int tag, GError **error)
 {
     request *q = g_new0(request, 1);
-    *q = (request){TRUE, buf, bytes, peer, tag};
+    *q = (request){.kind = OP_RECV, .buf = buf, .count = bytes, .peer = peer, .tag = tag};
     return q;
 }
 
@@ -339,12 +412,12 @@ static gboolean recv_wait(rank_state *r, request *q, GError **error)
     message *m = l->data;
     r->g->mail = g_list_delete_link(r->g->mail, l);
     g_mutex_unlock(&w->mu);
-    gboolean ok = m->bytes == q->bytes;
+    gboolean ok = m->bytes == q->count;
     if (ok && m->bytes) memcpy(q->buf, m->data, m->bytes);
     else if (!ok)
         g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
                     "local rank %d/%d: recv: rank %d sent %zu bytes with tag %d, the receive expects %zu",
-                    r->rank, r->g->size, q->peer, m->bytes, q->tag, q->bytes);
+                    r->rank, r->g->size, q->peer, m->bytes, q->tag, q->count);
     message_free(m);
     return ok;
 }
@@ -352,7 +425,10 @@ static gboolean recv_wait(rank_state *r, request *q, GError **error)
 static gboolean local_wait(void *s, void *req, GError **error)
 {
     request *q = req;
-    gboolean ok = q->pending_recv ? recv_wait(s, q, error) : TRUE;
+    gboolean ok;
+    if (q->kind == OP_RECV) ok = recv_wait(s, q, error);
+    else if (!q->done) ok = flush(s, q, error);
+    else if (!(ok = q->ok)) failed_error(s, "wait", error);
     g_free(q);
     return ok;
 }
@@ -361,8 +437,8 @@ static gboolean local_test(void *s, void *req, gboolean *done, GError **error)
 {
     rank_state *r = s;
     request *q = req;
-    *done = TRUE;
-    if (q->pending_recv) {
+    *done = q->done;
+    if (q->kind == OP_RECV) {
         g_mutex_lock(&r->g->w->mu);
         *done = find_mail(r->g, q->peer, r->rank, q->tag) != NULL;
         g_mutex_unlock(&r->g->w->mu);
@@ -385,6 +461,8 @@ static int local_size(void *s) { return ((rank_state *)s)->g->size; }
 static void local_free(void *s)
 {
     rank_state *r = s;
+    /* requests still queued belong to their (never waited) callers */
+    g_queue_clear(&r->pending);
     group_unref(r->g);
     g_free(r);
 }
