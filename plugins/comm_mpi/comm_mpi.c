@@ -16,6 +16,7 @@
 #include <ttml/ttml.h>
 
 #include <mpi.h>
+#include <dlfcn.h>
 #include <limits.h>
 #include <string.h>
 
@@ -249,7 +250,7 @@ static void mpi_free(void *p)
     g_free(s);
 }
 
-static const ttml_comm_iface mpi_iface = {
+static ttml_comm_iface mpi_iface = { /* description filled in at init */
     .struct_size = sizeof(ttml_comm_iface),
     .name = "mpi",
     .description = "Open MPI between processes and hosts (one rank per process; mpirun)",
@@ -277,6 +278,24 @@ static gboolean comm_mpi_init(ttml_plugin *plugin, const ttml_host *host, GError
                     "this libttml has no register_comm (plugin ABI < 1.2): upgrade ttml");
         return FALSE;
     }
+    /* "Open MPI v4.1.4, ... (no ULFM: fail-stop)", shown by ttml-inspect */
+    static char description[256];
+    char version[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+    int len = 0;
+    MPI_Get_library_version(version, &len);
+    version[strcspn(version, ",\n")] = '\0';
+    gboolean ulfm = FALSE;
+    Dl_info info;
+    if (dladdr((void *)&MPI_Init_thread, &info) && info.dli_fname) {
+        void *lib = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+        ulfm = lib && dlsym(lib, "MPIX_Comm_revoke") != NULL;
+        if (lib) dlclose(lib);
+    }
+    g_snprintf(description, sizeof description,
+               "%s between processes and hosts (one rank per process; mpirun); %s", version,
+               ulfm ? "ULFM found (MPIX_Comm_revoke), not used: fail-stop"
+                    : "no ULFM (MPIX_Comm_revoke): fail-stop, restart from the last checkpoint");
+    mpi_iface.description = description;
     return host->register_comm(plugin, &mpi_iface, error);
 }
 

@@ -307,11 +307,40 @@ static void test_mpi_loader(void)
     ttml_comm_free(c);
 }
 
+/* Plugins built for ABI 1.0 and 1.1 still load next to the 1.2 comm plugins. */
+static void test_older_abi_plugins(void)
+{
+    GError *err = NULL;
+    ttml_shutdown();
+    const char *paths[] = {TTML_TEST_BINARY_DIR "/fixtures/older", NULL};
+    ttml_init_options o = {sizeof o, paths, NULL, TRUE, FALSE};
+    CU_ASSERT_TRUE_FATAL(ttml_init(&o, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    int found = 0;
+    const GPtrArray *recs = ttml_registry_records();
+    for (guint i = 0; i < recs->len; i++) {
+        const ttml_plugin_record *r = g_ptr_array_index(recs, i);
+        if (!r->name) continue;
+        if (g_str_has_prefix(r->name, "fx_abi1")) {
+            found++;
+            CU_ASSERT_EQUAL(r->status, TTML_PLUGIN_OK);
+            CU_ASSERT_EQUAL(r->abi_minor, (guint)(r->name[7] - '0'));
+        }
+        if (g_strcmp0(r->name, "comm_local") == 0) CU_ASSERT_EQUAL(r->status, TTML_PLUGIN_OK);
+    }
+    CU_ASSERT_EQUAL(found, 2);
+    CU_ASSERT_PTR_NOT_NULL(ttml_op_find("fx_op_fx_abi10"));
+    CU_ASSERT_PTR_NOT_NULL(ttml_op_find("fx_op_fx_abi11"));
+    ttml_shutdown();
+    CU_ASSERT_EQUAL_FATAL(ttml_test_init_cpu(), 0);
+}
+
 int main(int argc, char **argv)
 {
     static CU_TestInfo local_tests[] = {
         {"local_1_rank", test_local_1},     {"local_2_ranks", test_local_2},
         {"local_3_ranks", test_local_3},    {"local_failures", test_local_failures},
+        {"older_abi_plugins", test_older_abi_plugins},
         CU_TEST_INFO_NULL,
     };
     static CU_TestInfo mpi_tests[] = {{"mpi_world", test_mpi_world}, CU_TEST_INFO_NULL};
