@@ -203,10 +203,33 @@ static gpointer run_rank(gpointer data)
     return NULL;
 }
 
-static void compare_ddp(int n, int accum, double cap_mb)
+static void fill_data(void)
 {
     for (int i = 0; i < B * IN; i++) data_x[i] = sinf((float)i * 0.7f);
     for (int i = 0; i < B; i++) data_y[i] = cosf((float)i);
+}
+
+/* One rank's result against the single-rank reference. */
+static void check_rank(const run_args *a, const run_args *first, const run_args *ref, int r, int n)
+{
+    if (!a->ok) fprintf(stderr, "rank %d: %s\n", r, a->error);
+    CU_ASSERT_TRUE(a->ok);
+    CU_ASSERT_EQUAL(a->n_params, ref->n_params);
+    /* identical on every rank, and equal to the single-rank run */
+    if (first) CU_ASSERT_EQUAL(memcmp(a->params, first->params, ref->n_params * sizeof(float)), 0);
+    double worst = 0;
+    for (size_t i = 0; i < ref->n_params; i++)
+        worst = MAX(worst, fabs(a->params[i] - ref->params[i]) / MAX(fabs(ref->params[i]), 1e-3));
+    if (worst > 1e-5) fprintf(stderr, "rank %d of %d: max relative difference %g\n", r, n, worst);
+    CU_ASSERT(worst <= 1e-5);
+    /* one all-reduce of every gradient per optimizer step */
+    CU_ASSERT_EQUAL(a->stats.comm_bytes, ref->n_params * sizeof(float));
+    CU_ASSERT(a->stats.comm_ms >= 0);
+}
+
+static void compare_ddp(int n, int accum, double cap_mb)
+{
+    fill_data();
     run_args ref = {NULL, accum, cap_mb, 11, {0}, 0, {0}, FALSE, NULL};
     run_rank(&ref);
     CU_ASSERT_TRUE_FATAL(ref.ok);
@@ -222,19 +245,7 @@ static void compare_ddp(int n, int accum, double cap_mb)
     }
     for (int r = 0; r < n; r++) g_thread_join(th[r]);
     for (int r = 0; r < n; r++) {
-        if (!args[r].ok) fprintf(stderr, "rank %d: %s\n", r, args[r].error);
-        CU_ASSERT_TRUE(args[r].ok);
-        CU_ASSERT_EQUAL(args[r].n_params, ref.n_params);
-        /* identical on every rank, and equal to the single-rank run */
-        CU_ASSERT_EQUAL(memcmp(args[r].params, args[0].params, ref.n_params * sizeof(float)), 0);
-        double worst = 0;
-        for (size_t i = 0; i < ref.n_params; i++)
-            worst = MAX(worst, fabs(args[r].params[i] - ref.params[i]) / MAX(fabs(ref.params[i]), 1e-3));
-        if (worst > 1e-5) fprintf(stderr, "rank %d of %d: max relative difference %g\n", r, n, worst);
-        CU_ASSERT(worst <= 1e-5);
-        /* one all-reduce of every gradient per optimizer step */
-        CU_ASSERT_EQUAL(args[r].stats.comm_bytes, ref.n_params * sizeof(float));
-        CU_ASSERT(args[r].stats.comm_ms >= 0);
+        check_rank(&args[r], &args[0], &ref, r, n);
         g_free(args[r].error);
         ttml_comm_free(ranks[r]);
     }
@@ -254,8 +265,43 @@ static void test_ddp_2_ranks(void) { compare_ddp(2, 1, 25); }
 static void test_ddp_3_ranks_small_buckets(void) { compare_ddp(3, 1, 1e-5); }
 static void test_ddp_2_ranks_accumulation(void) { compare_ddp(2, 3, 1e-5); }
 
-int main(void)
+/* Under mpirun: this process's rank against the reference it computes itself. */
+static void test_ddp_mpi(void)
 {
+    GError *err = NULL;
+    ttml_comm *c = NULL;
+    CU_ASSERT_TRUE_FATAL(ttml_comm_world("mpi", 1, NULL, &c, &err));
+    int r = ttml_comm_rank(c), n = ttml_comm_size(c);
+    fill_data();
+    for (int accum = 1; accum <= 2; accum++) {
+        if (B % (accum * n)) continue;
+        double cap = accum == 1 ? 1e-5 : 25;
+        run_args ref = {NULL, accum, cap, 11, {0}, 0, {0}, FALSE, NULL};
+        run_rank(&ref);
+        run_args mine = {c, accum, cap, r == 0 ? 11 : 100 + (guint64)r, {0}, 0, {0}, FALSE, NULL};
+        run_rank(&mine);
+        check_rank(&mine, NULL, &ref, r, n);
+        /* bit-identical across ranks: the max and the min of every value agree */
+        float *mx = g_memdup2(mine.params, mine.n_params * sizeof(float));
+        float *mn = g_new(float, mine.n_params);
+        for (size_t i = 0; i < mine.n_params; i++) mn[i] = -mine.params[i];
+        CU_ASSERT_TRUE(ttml_comm_allreduce(c, mx, mine.n_params, TTML_DTYPE_F32, TTML_COMM_MAX, &err));
+        CU_ASSERT_TRUE(ttml_comm_allreduce(c, mn, mine.n_params, TTML_DTYPE_F32, TTML_COMM_MAX, &err));
+        TTML_ASSERT_NO_ERROR(err);
+        for (size_t i = 0; i < mine.n_params; i++) CU_ASSERT_EQUAL(mx[i], -mn[i]);
+        if (accum == 1) CU_ASSERT(mine.stats.n_overlapped >= 3);
+        g_free(mx);
+        g_free(mn);
+        g_free(mine.error);
+    }
+    ttml_comm_free(c);
+}
+
+int main(int argc, char **argv)
+{
+    static CU_TestInfo mpi_tests[] = {{"ddp_mpi", test_ddp_mpi}, CU_TEST_INFO_NULL};
+    if (argc > 1 && strcmp(argv[1], "--mpi") == 0)
+        return ttml_test_run("ddp_mpi", mpi_tests, ttml_test_init_cpu, ttml_test_shutdown);
     static CU_TestInfo tests[] = {
         {"grad_ready_hook", test_grad_ready_hook},
         {"ddp_1_rank", test_ddp_1_rank},
