@@ -11,6 +11,7 @@
 #include "test_util.h"
 
 #include <ttml/ddp.h>
+#include <ttml/distributed.h>
 
 #include <math.h>
 
@@ -265,6 +266,102 @@ static void test_ddp_2_ranks(void) { compare_ddp(2, 1, 25); }
 static void test_ddp_3_ranks_small_buckets(void) { compare_ddp(3, 1, 1e-5); }
 static void test_ddp_2_ranks_accumulation(void) { compare_ddp(2, 3, 1e-5); }
 
+/* ---- distributed set-up ---- */
+
+static gboolean read_settings(const char *yaml, ttml_dist_settings *s, GError **error)
+{
+    ttml_config *root = ttml_config_load_string(yaml, "test.yaml", error);
+    gboolean ok = root && ttml_dist_settings_read(root, s, error) && ttml_config_check_unused(root, error);
+    ttml_config_free(root);
+    return ok;
+}
+
+static void test_dist_settings(void)
+{
+    GError *err = NULL;
+    ttml_dist_settings s;
+    CU_ASSERT_TRUE(read_settings("device_config: {}\n", &s, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_FALSE(s.enable_ddp);
+    CU_ASSERT_EQUAL(s.comm_timeout_s, 300.0);
+    CU_ASSERT_EQUAL(s.bucket_cap_mb, 25.0);
+    CU_ASSERT_TRUE(read_settings("device_config: {enable_ddp: true, mesh_shape: [1, 1], comm: local, comm_timeout_s: 5,"
+                                 " bucket_cap_mb: 1.5}\nmultihost_config: {enabled: false, num_workers: 0, "
+                                 "socket_type: mpi}\n", &s, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_TRUE(s.enable_ddp);
+    CU_ASSERT_STRING_EQUAL(s.comm, "local");
+    CU_ASSERT_EQUAL(s.comm_timeout_s, 5.0);
+    CU_ASSERT_EQUAL(s.bucket_cap_mb, 1.5);
+    CU_ASSERT_FALSE(read_settings("device_config:\n  comm: tcp\n", &s, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, "test.yaml:2");
+    CU_ASSERT_FALSE(read_settings("device_config: {mesh_shape: [2, 4]}\n", &s, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, "one device per rank");
+    CU_ASSERT_FALSE(read_settings("multihost_config: {socket_type: tcp}\n", &s, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, "must be mpi");
+    CU_ASSERT_FALSE(read_settings("device_config: {enable_dpp: true}\n", &s, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, "enable_dpp");
+    /* the batch split names both numbers */
+    gint64 local = 0;
+    CU_ASSERT_TRUE(ttml_dist_local_batch(12, 3, &local, &err));
+    CU_ASSERT_EQUAL(local, 4);
+    CU_ASSERT_FALSE(ttml_dist_local_batch(8, 3, &local, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, "batch_size 8 (the global batch) cannot be split across 3 ranks");
+    /* enable_ddp in one process without mpirun: a one-rank world */
+    if (!ttml_dist_launched_by_mpirun()) {
+        CU_ASSERT_TRUE(read_settings("device_config: {enable_ddp: true}\n", &s, &err));
+        ttml_comm *w = NULL;
+        CU_ASSERT_TRUE_FATAL(ttml_dist_world_open(&s, &w, &err));
+        CU_ASSERT_EQUAL(ttml_comm_size(w), 1);
+        CU_ASSERT_STRING_EQUAL(ttml_comm_backend(w), "local");
+        ttml_comm_free(w);
+        s.num_workers = 2;
+        CU_ASSERT_FALSE(ttml_dist_world_open(&s, &w, &err));
+        TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, "num_workers is 2 but the job has 1 rank");
+    }
+}
+
+typedef struct { ttml_comm *comm; const char *batch; gboolean ok; char *message; } check_args;
+
+static gpointer check_thread(gpointer data)
+{
+    check_args *a = data;
+    const char *keys[] = {"training_config.seed", "training_config.batch_size"};
+    const char *values[] = {"42", a->batch};
+    GError *err = NULL;
+    a->ok = ttml_dist_check_consistent(a->comm, keys, values, 2, &err);
+    a->message = err ? g_strdup(err->message) : NULL;
+    g_clear_error(&err);
+    return NULL;
+}
+
+/* Every rank stops with the same error naming the differing rank and key. */
+static void test_dist_consistency(void)
+{
+    GError *err = NULL;
+    for (int variant = 0; variant < 2; variant++) {
+        ttml_comm *ranks[3];
+        CU_ASSERT_TRUE_FATAL(ttml_comm_local_world(3, ranks, &err));
+        check_args a[3];
+        GThread *th[3];
+        for (int r = 0; r < 3; r++) {
+            a[r] = (check_args){ranks[r], variant == 1 && r == 2 ? "16" : "8", FALSE, NULL};
+            th[r] = g_thread_new("rank", check_thread, &a[r]);
+        }
+        for (int r = 0; r < 3; r++) g_thread_join(th[r]);
+        for (int r = 0; r < 3; r++) {
+            CU_ASSERT_EQUAL(a[r].ok, variant == 0);
+            if (variant == 1) {
+                CU_ASSERT_PTR_NOT_NULL_FATAL(a[r].message);
+                CU_ASSERT_PTR_NOT_NULL(strstr(a[r].message, "rank 2 runs a different configuration"));
+                CU_ASSERT_PTR_NOT_NULL(strstr(a[r].message, "'training_config.batch_size' differs"));
+            }
+            g_free(a[r].message);
+            ttml_comm_free(ranks[r]);
+        }
+    }
+}
+
 /* Under mpirun: this process's rank against the reference it computes itself. */
 static void test_ddp_mpi(void)
 {
@@ -308,6 +405,8 @@ int main(int argc, char **argv)
         {"ddp_2_ranks", test_ddp_2_ranks},
         {"ddp_3_ranks_small_buckets", test_ddp_3_ranks_small_buckets},
         {"ddp_2_ranks_accumulation_clipping", test_ddp_2_ranks_accumulation},
+        {"dist_settings", test_dist_settings},
+        {"dist_consistency", test_dist_consistency},
         CU_TEST_INFO_NULL,
     };
     return ttml_test_run("ddp", tests, ttml_test_init_cpu, ttml_test_shutdown);
