@@ -15,10 +15,12 @@
  * ttml_comm_wait(). Reductions: fp32 and bf16, sum or max; bf16 sums are
  * accumulated in fp32 per step and rounded to nearest even.
  *
- * Errors: every call returns FALSE / NULL and sets a TTML_ERROR_DEVICE GError
- * naming the backend, this rank and the call ("mpi rank 1/2: MPI_Iallreduce:
- * ..."); a wait that exceeds the communicator's timeout fails naming the rank
- * (or ranks) that did not arrive. Failures are fail-stop: after an error the
+ * Errors: every call returns FALSE / NULL and sets a GError naming the
+ * backend, this rank and the call ("mpi rank 1/2: MPI_Iallreduce failed:
+ * ..."): TTML_ERROR_DEVICE for communication failures, TTML_ERROR_INVALID_ARG
+ * / TTML_ERROR_DTYPE for bad arguments. A wait that exceeds the world's
+ * timeout fails (local: naming the rank or ranks that did not arrive; mpi:
+ * the call that did not complete, as MPI cannot tell which peer died). Failures are fail-stop: after an error the
  * communicator is only good for ttml_comm_abort() and ttml_comm_free().
  */
 #ifndef TTML_COMM_H
