@@ -11,8 +11,9 @@
  * offsets tile the data region exactly (no gap, no overlap, nothing past the
  * end), as the reference implementation requires.
  */
-#include "internal.h"
+#include <ttml/ttml.h>
 #include "json.h"
+#include <ttml/json_string.h>
 
 #include <errno.h>
 #include <fcntl.h>

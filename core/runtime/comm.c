@@ -3,7 +3,7 @@
  * its vtable, and blocking calls as a non-blocking call plus its wait. */
 #include "internal.h"
 
-#include <ttml/profile.h>
+#include <ttml/profile_zones.h>
 
 struct ttml_comm {
     const ttml_comm_iface *iface;

@@ -22,21 +22,21 @@ G_BEGIN_DECLS
 
 /* Save tensors (ttml_param*: name + tensor, read from their devices) and
  * string metadata (char* -> char*, may be NULL). */
-gboolean ttml_checkpoint_save(const char *path, const GPtrArray *tensors, GHashTable *metadata, GError **error);
+TTML_API gboolean ttml_checkpoint_save(const char *path, const GPtrArray *tensors, GHashTable *metadata, GError **error);
 
 typedef struct ttml_checkpoint ttml_checkpoint;
 
-ttml_checkpoint *ttml_checkpoint_open(const char *path, GError **error);
-void ttml_checkpoint_close(ttml_checkpoint *ck);
+TTML_API ttml_checkpoint *ttml_checkpoint_open(const char *path, GError **error);
+TTML_API void ttml_checkpoint_close(ttml_checkpoint *ck);
 /* Metadata value or NULL (owned by ck). */
-const char *ttml_checkpoint_metadata(const ttml_checkpoint *ck, const char *key);
+TTML_API const char *ttml_checkpoint_metadata(const ttml_checkpoint *ck, const char *key);
 /* Tensor names in file order (owned by ck). */
-const GPtrArray *ttml_checkpoint_names(const ttml_checkpoint *ck);
-gboolean ttml_checkpoint_has(const ttml_checkpoint *ck, const char *name);
+TTML_API const GPtrArray *ttml_checkpoint_names(const ttml_checkpoint *ck);
+TTML_API gboolean ttml_checkpoint_has(const ttml_checkpoint *ck, const char *name);
 /* Copy tensor `name` into dst (which must have the same numel and dtype; the
  * error names the tensor and both shapes otherwise, or says it is missing). */
-gboolean ttml_checkpoint_load_tensor(const ttml_checkpoint *ck, const char *name, ttml_tensor *dst,
-                                     GError **error);
+TTML_API gboolean ttml_checkpoint_load_tensor(const ttml_checkpoint *ck, const char *name, ttml_tensor *dst,
+                                              GError **error);
 
 G_END_DECLS
 

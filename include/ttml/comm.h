@@ -93,44 +93,44 @@ typedef struct ttml_comm_iface {
  * rank of the mpirun job, or a one-rank world without mpirun). The caller
  * owns the handles (ttml_comm_free). Unknown backend: TTML_ERROR_NOT_FOUND
  * listing the registered ones and the rejected plugin files (libmpi missing). */
-gboolean ttml_comm_world(const char *name, int n, const ttml_comm_options *options, ttml_comm **ranks,
+TTML_API gboolean ttml_comm_world(const char *name, int n, const ttml_comm_options *options, ttml_comm **ranks,
                          GError **error);
 /* Shorthand for tests and the multi-chip mesh: n ranks of the local backend. */
-gboolean ttml_comm_local_world(int n, ttml_comm **ranks, GError **error);
+TTML_API gboolean ttml_comm_local_world(int n, ttml_comm **ranks, GError **error);
 /* Free a handle (not collective). NULL-safe. */
-void ttml_comm_free(ttml_comm *comm);
+TTML_API void ttml_comm_free(ttml_comm *comm);
 
-int ttml_comm_rank(const ttml_comm *comm);
-int ttml_comm_size(const ttml_comm *comm);
-const char *ttml_comm_backend(const ttml_comm *comm);
+TTML_API int ttml_comm_rank(const ttml_comm *comm);
+TTML_API int ttml_comm_size(const ttml_comm *comm);
+TTML_API const char *ttml_comm_backend(const ttml_comm *comm);
 /* Collective; the caller owns the new communicator. */
-ttml_comm *ttml_comm_split(ttml_comm *comm, int color, int key, GError **error);
+TTML_API ttml_comm *ttml_comm_split(ttml_comm *comm, int color, int key, GError **error);
 
-gboolean ttml_comm_barrier(ttml_comm *comm, GError **error);
+TTML_API gboolean ttml_comm_barrier(ttml_comm *comm, GError **error);
 /* In place over `count` elements of `buf` (f32 or bf16). */
-gboolean ttml_comm_allreduce(ttml_comm *comm, void *buf, size_t count, ttml_dtype dtype,
+TTML_API gboolean ttml_comm_allreduce(ttml_comm *comm, void *buf, size_t count, ttml_dtype dtype,
                              ttml_comm_op op, GError **error);
-ttml_comm_request *ttml_comm_iallreduce(ttml_comm *comm, void *buf, size_t count, ttml_dtype dtype,
+TTML_API ttml_comm_request *ttml_comm_iallreduce(ttml_comm *comm, void *buf, size_t count, ttml_dtype dtype,
                                         ttml_comm_op op, GError **error);
-gboolean ttml_comm_allgather(ttml_comm *comm, const void *send, void *recv, size_t count,
+TTML_API gboolean ttml_comm_allgather(ttml_comm *comm, const void *send, void *recv, size_t count,
                              ttml_dtype dtype, GError **error);
-gboolean ttml_comm_reduce_scatter(ttml_comm *comm, const void *send, void *recv, size_t count,
+TTML_API gboolean ttml_comm_reduce_scatter(ttml_comm *comm, const void *send, void *recv, size_t count,
                                   ttml_dtype dtype, ttml_comm_op op, GError **error);
-gboolean ttml_comm_broadcast(ttml_comm *comm, void *buf, size_t bytes, int root, GError **error);
-gboolean ttml_comm_send(ttml_comm *comm, const void *buf, size_t bytes, int peer, int tag, GError **error);
-gboolean ttml_comm_recv(ttml_comm *comm, void *buf, size_t bytes, int peer, int tag, GError **error);
-ttml_comm_request *ttml_comm_isend(ttml_comm *comm, const void *buf, size_t bytes, int peer, int tag,
+TTML_API gboolean ttml_comm_broadcast(ttml_comm *comm, void *buf, size_t bytes, int root, GError **error);
+TTML_API gboolean ttml_comm_send(ttml_comm *comm, const void *buf, size_t bytes, int peer, int tag, GError **error);
+TTML_API gboolean ttml_comm_recv(ttml_comm *comm, void *buf, size_t bytes, int peer, int tag, GError **error);
+TTML_API ttml_comm_request *ttml_comm_isend(ttml_comm *comm, const void *buf, size_t bytes, int peer, int tag,
                                    GError **error);
-ttml_comm_request *ttml_comm_irecv(ttml_comm *comm, void *buf, size_t bytes, int peer, int tag,
+TTML_API ttml_comm_request *ttml_comm_irecv(ttml_comm *comm, void *buf, size_t bytes, int peer, int tag,
                                    GError **error);
 /* Drive progress of a pending request (MPI progresses non-blocking
  * collectives only inside MPI calls): *done = TRUE when it has completed.
  * The request stays valid until ttml_comm_wait(). */
-gboolean ttml_comm_test(ttml_comm_request *req, gboolean *done, GError **error);
+TTML_API gboolean ttml_comm_test(ttml_comm_request *req, gboolean *done, GError **error);
 /* Complete and free a request (also on failure). */
-gboolean ttml_comm_wait(ttml_comm_request *req, GError **error);
+TTML_API gboolean ttml_comm_wait(ttml_comm_request *req, GError **error);
 /* Fail-stop the whole job with `code`. */
-void ttml_comm_abort(ttml_comm *comm, int code);
+TTML_API void ttml_comm_abort(ttml_comm *comm, int code);
 
 G_END_DECLS
 

@@ -49,20 +49,20 @@ typedef struct ttml_ddp_stats {
  * the caller; its order must be the same on every rank). `comm` is borrowed.
  * bucket_cap_mb <= 0 means the default (25). Collective: broadcasts the
  * parameters from rank 0. */
-ttml_ddp *ttml_ddp_new(ttml_comm *comm, GPtrArray *params, double bucket_cap_mb, GError **error);
+TTML_API ttml_ddp *ttml_ddp_new(ttml_comm *comm, GPtrArray *params, double bucket_cap_mb, GError **error);
 /* Removes the hooks. NULL-safe. */
-void ttml_ddp_free(ttml_ddp *ddp);
+TTML_API void ttml_ddp_free(ttml_ddp *ddp);
 /* FALSE: the next backwards only accumulate locally (micro-steps). */
-void ttml_ddp_set_sync(ttml_ddp *ddp, gboolean sync);
+TTML_API void ttml_ddp_set_sync(ttml_ddp *ddp, gboolean sync);
 /* FALSE: buckets are only started in ttml_ddp_wait() (to measure overlap). */
-void ttml_ddp_set_overlap(ttml_ddp *ddp, gboolean overlap);
+TTML_API void ttml_ddp_set_overlap(ttml_ddp *ddp, gboolean overlap);
 /* After the synchronising backward: start the buckets not started yet
  * (parameters the graph did not reach count as zero gradients) and wait. */
-gboolean ttml_ddp_wait(ttml_ddp *ddp, GError **error);
+TTML_API gboolean ttml_ddp_wait(ttml_ddp *ddp, GError **error);
 /* Write the averaged gradients into the parameters' ->grad. */
-gboolean ttml_ddp_apply(ttml_ddp *ddp, GError **error);
-gboolean ttml_ddp_finish(ttml_ddp *ddp, GError **error);
-ttml_ddp_stats ttml_ddp_get_stats(const ttml_ddp *ddp);
+TTML_API gboolean ttml_ddp_apply(ttml_ddp *ddp, GError **error);
+TTML_API gboolean ttml_ddp_finish(ttml_ddp *ddp, GError **error);
+TTML_API ttml_ddp_stats ttml_ddp_get_stats(const ttml_ddp *ddp);
 
 G_END_DECLS
 

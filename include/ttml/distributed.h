@@ -37,23 +37,23 @@ typedef struct ttml_dist_settings {
 } ttml_dist_settings;
 
 /* Read the keys above from the root of a training config (marks them used). */
-gboolean ttml_dist_settings_read(ttml_config *root, ttml_dist_settings *out, GError **error);
+TTML_API gboolean ttml_dist_settings_read(ttml_config *root, ttml_dist_settings *out, GError **error);
 /* TRUE when this process was started by mpirun / mpiexec (Open MPI or PMIx
  * environment variables). */
-gboolean ttml_dist_launched_by_mpirun(void);
+TTML_API gboolean ttml_dist_launched_by_mpirun(void);
 /* The world for these settings: the mpirun job through "mpi" when launched
  * by mpirun (or comm: mpi), else a one-rank world of the local backend, so
  * enable_ddp in one process trains exactly as without it. The caller owns
  * *world (ttml_comm_free). Checks num_workers against the world size. */
-gboolean ttml_dist_world_open(const ttml_dist_settings *s, ttml_comm **world, GError **error);
+TTML_API gboolean ttml_dist_world_open(const ttml_dist_settings *s, ttml_comm **world, GError **error);
 /* The per-rank batch: global / n, or an error naming both numbers. */
-gboolean ttml_dist_local_batch(gint64 global_batch, int n_ranks, gint64 *local_batch, GError **error);
+TTML_API gboolean ttml_dist_local_batch(gint64 global_batch, int n_ranks, gint64 *local_batch, GError **error);
 /* Collective. keys[i] = values[i] are the effective settings (the same keys,
  * in the same order, on every rank); the plugin set (name and version of
  * every loaded plugin) is compared too, as key "plugins". On a mismatch
  * every rank fails with the same error naming the lowest differing rank and
  * the first differing key. */
-gboolean ttml_dist_check_consistent(ttml_comm *comm, const char *const *keys, const char *const *values,
+TTML_API gboolean ttml_dist_check_consistent(ttml_comm *comm, const char *const *keys, const char *const *values,
                                     int n, GError **error);
 
 G_END_DECLS

@@ -44,7 +44,7 @@ typedef enum {
     TTML_PLUGIN_COMM,            /* ABI 1.2: communicator backends (comm.h) */
 } ttml_plugin_kind;
 
-const char *ttml_plugin_kind_name(ttml_plugin_kind kind);
+TTML_API const char *ttml_plugin_kind_name(ttml_plugin_kind kind);
 
 typedef struct ttml_host ttml_host;
 
@@ -115,8 +115,8 @@ struct ttml_host {
     }
 
 /* Accessors for a loaded plugin (valid while the process lives). */
-const char *ttml_plugin_get_name(const ttml_plugin *plugin);
-const char *ttml_plugin_get_path(const ttml_plugin *plugin);
+TTML_API const char *ttml_plugin_get_name(const ttml_plugin *plugin);
+TTML_API const char *ttml_plugin_get_path(const ttml_plugin *plugin);
 
 G_END_DECLS
 
