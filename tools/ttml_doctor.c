@@ -324,9 +324,17 @@ static void report_dlopen_failed(const ttml_plugin_record *r, const char *label)
             const ttml_ld_dep *first = NULL;
             for (guint i = 0; i < deps->len && !first; i++)
                 if (!((const ttml_ld_dep *)g_ptr_array_index(deps, i))->path) first = g_ptr_array_index(deps, i);
-            fix = g_strdup_printf("unresolved dependency %s; searched %s: install the package that provides it "
-                                  "(ldconfig -p | grep %s) or add the directory holding it to LD_LIBRARY_PATH, or "
-                                  "relink the plugin without it", missing->str, first->searched, first->name);
+            if (strstr(missing->str, "libmpi"))
+                fix = g_strdup_printf("unresolved dependency %s (Open MPI; only the mpi communicator needs it, "
+                                      "everything else works without it); searched %s: install Open MPI "
+                                      "(apt-get install openmpi-bin libopenmpi-dev), or put the lib/ directory "
+                                      "of your Open MPI on LD_LIBRARY_PATH (as for _ttnncpp.so's "
+                                      "MPIX_Comm_revoke)", missing->str, first->searched);
+            else
+                fix = g_strdup_printf("unresolved dependency %s; searched %s: install the package that provides "
+                                      "it (ldconfig -p | grep %s) or add the directory holding it to "
+                                      "LD_LIBRARY_PATH, or relink the plugin without it", missing->str,
+                                      first->searched, first->name);
         } else if (r->message && strstr(r->message, "undefined symbol")) {
             fix = g_strdup("it calls a symbol that neither libttml nor its NEEDED libraries define: it was built "
                            "against another ttml version or forgot to link a library; rebuild it against this "

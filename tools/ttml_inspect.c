@@ -51,7 +51,7 @@ static void print_overview(void)
     }
     printf("\nFeatures:\n");
     const GPtrArray *fs = ttml_registry_features();
-    for (int kind = TTML_FEATURE_DRIVER; kind <= TTML_FEATURE_LAYER; kind++) {
+    for (int kind = TTML_FEATURE_DRIVER; kind <= TTML_FEATURE_COMM; kind++) {
         if (kind == TTML_FEATURE_KERNEL) continue;
         char *names = ttml_registry_list_names(kind);
         printf("  %-11s %s\n", ttml_feature_kind_name(kind), names);

@@ -48,6 +48,7 @@ const char *ttml_plugin_kind_name(ttml_plugin_kind kind)
     case TTML_PLUGIN_OPTIMIZER: return "optimizer";
     case TTML_PLUGIN_SCHEDULER: return "scheduler";
     case TTML_PLUGIN_LAYER: return "layer";
+    case TTML_PLUGIN_COMM: return "comm";
     }
     return "?";
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 typedef struct {
-    GHashTable *by_kind[TTML_FEATURE_LAYER + 1]; /* name -> ttml_feature* (owned) */
+    GHashTable *by_kind[TTML_FEATURE_COMM + 1]; /* name -> ttml_feature* (owned) */
     GHashTable *kernel_tables;                   /* driver -> (kernel -> fn)      */
     GPtrArray *features_sorted;                  /* rebuilt on demand             */
 } ttml_registry;
@@ -30,7 +30,7 @@ static void feature_free(gpointer p)
 
 void ttml_registry_init(void)
 {
-    for (int k = 0; k <= TTML_FEATURE_LAYER; k++)
+    for (int k = 0; k <= TTML_FEATURE_COMM; k++)
         reg.by_kind[k] = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, feature_free);
     reg.kernel_tables = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                               (GDestroyNotify)g_hash_table_unref);
@@ -38,7 +38,7 @@ void ttml_registry_init(void)
 
 void ttml_registry_clear(void)
 {
-    for (int k = 0; k <= TTML_FEATURE_LAYER; k++)
+    for (int k = 0; k <= TTML_FEATURE_COMM; k++)
         g_clear_pointer(&reg.by_kind[k], g_hash_table_unref);
     g_clear_pointer(&reg.kernel_tables, g_hash_table_unref);
     g_clear_pointer(&reg.features_sorted, g_ptr_array_unref);
@@ -48,8 +48,8 @@ void ttml_registry_clear(void)
 const char *ttml_feature_kind_name(ttml_feature_kind kind)
 {
     static const char *const names[] = {"driver", "kernel", "op", "model",
-                                        "optimizer", "scheduler", "layer"};
-    return (unsigned)kind <= TTML_FEATURE_LAYER ? names[kind] : "?";
+                                        "optimizer", "scheduler", "layer", "comm"};
+    return (unsigned)kind <= TTML_FEATURE_COMM ? names[kind] : "?";
 }
 
 GHashTable *ttml_registry_kernel_table(const char *driver)
@@ -178,6 +178,20 @@ static gboolean host_register_layer(ttml_plugin *plugin, const ttml_layer_desc *
     return add_feature(plugin, TTML_FEATURE_LAYER, l->name, l->description, l, error);
 }
 
+static gboolean host_register_comm(ttml_plugin *plugin, const ttml_comm_iface *c, GError **error)
+{
+    CHECK_STRUCT(c, "comm", offsetof(ttml_comm_iface, free) + sizeof(void *));
+    if (!c->create_world || !c->rank || !c->size || !c->split || !c->ibarrier || !c->iallreduce ||
+        !c->iallgather || !c->ireduce_scatter || !c->ibroadcast || !c->isend || !c->irecv || !c->wait ||
+        !c->abort || !c->free) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_PLUGIN,
+                    "comm '%s' from plugin '%s' lacks a vtable entry (every entry up to free is required)",
+                    c->name ? c->name : "?", plugin ? plugin->name : "?");
+        return FALSE;
+    }
+    return add_feature(plugin, TTML_FEATURE_COMM, c->name, c->description, c, error);
+}
+
 static void host_log(ttml_plugin *plugin, GLogLevelFlags level, const char *format, ...)
 {
     va_list ap;
@@ -192,13 +206,14 @@ static const ttml_host host_table = {
     sizeof(ttml_host), TTML_ABI_MAJOR, TTML_ABI_MINOR,
     host_register_driver, host_register_kernel, host_register_op, host_register_model,
     host_register_optimizer, host_register_scheduler, host_register_layer, host_log,
+    host_register_comm,
 };
 
 const ttml_host *ttml_registry_host(void) { return &host_table; }
 
 void ttml_registry_withdraw(ttml_plugin *plugin)
 {
-    for (int k = 0; k <= TTML_FEATURE_LAYER; k++) {
+    for (int k = 0; k <= TTML_FEATURE_COMM; k++) {
         GHashTableIter it;
         gpointer key, value;
         g_hash_table_iter_init(&it, reg.by_kind[k]);
@@ -226,6 +241,10 @@ const ttml_driver_iface *ttml_registry_find_driver(const char *name)
 const ttml_layer_desc *ttml_registry_find_layer(const char *name)
 {
     return find_feature(TTML_FEATURE_LAYER, name);
+}
+const ttml_comm_iface *ttml_registry_find_comm(const char *name)
+{
+    return find_feature(TTML_FEATURE_COMM, name);
 }
 const ttml_op_desc *ttml_op_find(const char *name) { return find_feature(TTML_FEATURE_OP, name); }
 const ttml_model_desc *ttml_model_find(const char *name) { return find_feature(TTML_FEATURE_MODEL, name); }
@@ -263,7 +282,7 @@ const GPtrArray *ttml_registry_features(void)
 {
     if (!reg.features_sorted && reg.by_kind[0]) {
         reg.features_sorted = g_ptr_array_new();
-        for (int k = 0; k <= TTML_FEATURE_LAYER; k++) {
+        for (int k = 0; k <= TTML_FEATURE_COMM; k++) {
             GHashTableIter it;
             gpointer key, value;
             g_hash_table_iter_init(&it, reg.by_kind[k]);

@@ -11,6 +11,9 @@
 static gboolean grad_enabled = TRUE;
 static GPtrArray *graph; /* ttml_node*, owned; NULL outside ttml_init..ttml_shutdown */
 
+typedef struct { ttml_grad_ready_fn fn; gpointer data; } grad_hook;
+static GHashTable *grad_hooks; /* ttml_tensor* (ref held) -> grad_hook* */
+
 gboolean ttml_grad_enabled(void) { return grad_enabled; }
 
 gboolean ttml_set_grad_enabled(gboolean enabled)
@@ -88,7 +91,70 @@ void ttml_graph_fini(void)
 {
     if (graph) ttml_reset_graph();
     g_clear_pointer(&graph, g_ptr_array_unref);
+    g_clear_pointer(&grad_hooks, g_hash_table_unref); /* hooks left set drop their references */
     grad_enabled = TRUE;
+}
+
+static void hook_key_free(gpointer t) { ttml_tensor_unref(t); }
+
+void ttml_set_grad_ready_hook(ttml_tensor *t, ttml_grad_ready_fn fn, gpointer user_data)
+{
+    if (!grad_hooks) {
+        if (!fn) return;
+        grad_hooks = g_hash_table_new_full(g_direct_hash, g_direct_equal, hook_key_free, g_free);
+    }
+    if (!fn) {
+        g_hash_table_remove(grad_hooks, t);
+        if (g_hash_table_size(grad_hooks) == 0) g_clear_pointer(&grad_hooks, g_hash_table_unref);
+        return;
+    }
+    grad_hook *h = g_new(grad_hook, 1);
+    *h = (grad_hook){fn, user_data};
+    /* an existing entry keeps its key and drops the new reference */
+    g_hash_table_insert(grad_hooks, ttml_tensor_ref(t), h);
+}
+
+/* For nodes [0, len): fire_at[i] lists the hooked tensors whose last
+ * accumulation is node i (the first node taking them as input). */
+static GSList **hooks_plan(GPtrArray *g)
+{
+    if (!grad_hooks || g->len == 0) return NULL;
+    GSList **fire_at = g_new0(GSList *, g->len);
+    GHashTable *seen = g_hash_table_new(g_direct_hash, g_direct_equal);
+    for (guint i = 0; i < g->len; i++) {
+        ttml_node *n = g_ptr_array_index(g, i);
+        for (int k = 0; n && k < n->n_in; k++) {
+            ttml_tensor *t = n->in[k];
+            if (!g_hash_table_contains(grad_hooks, t) || !g_hash_table_add(seen, t)) continue;
+            fire_at[i] = g_slist_prepend(fire_at[i], t);
+        }
+    }
+    g_hash_table_unref(seen);
+    return fire_at;
+}
+
+static gboolean fire_hooks(GSList *list, GHashTable *fired, GError **error)
+{
+    for (GSList *l = list; l; l = l->next) {
+        grad_hook *h = g_hash_table_lookup(grad_hooks, l->data);
+        if (!h || !g_hash_table_add(fired, l->data)) continue;
+        if (!h->fn(l->data, h->data, error)) return FALSE;
+    }
+    return TRUE;
+}
+
+/* The hooked tensors the graph did not reach that have a gradient. */
+static gboolean fire_rest(GHashTable *fired, GError **error)
+{
+    GSList *rest = NULL;
+    GHashTableIter it;
+    gpointer key;
+    g_hash_table_iter_init(&it, grad_hooks);
+    while (g_hash_table_iter_next(&it, &key, NULL))
+        if (((ttml_tensor *)key)->grad && !g_hash_table_contains(fired, key)) rest = g_slist_prepend(rest, key);
+    gboolean ok = fire_hooks(rest, fired, error);
+    g_slist_free(rest);
+    return ok;
 }
 
 /* Run the nodes [from, len) in reverse creation order. Unless `retain`, a
@@ -97,10 +163,11 @@ void ttml_graph_fini(void)
  * already run, so what it saved for backward and its references to its
  * inputs are no longer needed, and activations are freed progressively
  * while the gradients are being created (a much lower peak). */
-static gboolean run_backward(GPtrArray *g, gsize from, gboolean retain, GError **error)
+static gboolean run_backward(GPtrArray *g, gsize from, gboolean retain, GSList **fire_at, GError **error)
 {
     gboolean prev = ttml_set_grad_enabled(FALSE);
     gboolean ok = TRUE;
+    GHashTable *fired = fire_at ? g_hash_table_new(g_direct_hash, g_direct_equal) : NULL;
     for (guint i = g->len; ok && i-- > from;) {
         ttml_node *n = g_ptr_array_index(g, i);
         if (!n) continue;
@@ -119,7 +186,10 @@ static gboolean run_backward(GPtrArray *g, gsize from, gboolean retain, GError *
             node_free(n);
             g->pdata[i] = NULL;
         }
+        if (fire_at) ok = fire_hooks(fire_at[i], fired, error);
     }
+    if (fire_at && ok) ok = fire_rest(fired, error);
+    if (fired) g_hash_table_unref(fired);
     ttml_set_grad_enabled(prev);
     return ok;
 }
@@ -130,7 +200,7 @@ gboolean ttml_graph_backward_from(gsize mark, ttml_tensor *out, ttml_tensor *gra
 {
     GPtrArray *g = graph_checked();
     gboolean ok = mark <= g->len && ttml_tensor_accumulate_grad(out, grad, error);
-    if (ok) ok = run_backward(g, mark, FALSE, error);
+    if (ok) ok = run_backward(g, mark, FALSE, NULL, error);
     if (mark <= g->len) g_ptr_array_set_size(g, (guint)mark);
     return ok;
 }
@@ -149,7 +219,11 @@ gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_gra
     ttml_tensor_unref(seed);
     if (!ok) return FALSE;
 
-    ok = run_backward(graph_checked(), 0, retain_graph, error);
+    GPtrArray *g = graph_checked();
+    GSList **fire_at = hooks_plan(g);
+    ok = run_backward(g, 0, retain_graph, fire_at, error);
+    for (guint i = 0; fire_at && i < g->len; i++) g_slist_free(fire_at[i]);
+    g_free(fire_at);
     if (!retain_graph) ttml_reset_graph();
     return ok;
 }

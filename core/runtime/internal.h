@@ -35,6 +35,7 @@ const ttml_host *ttml_registry_host(void);
 void ttml_registry_withdraw(ttml_plugin *plugin);
 const ttml_driver_iface *ttml_registry_find_driver(const char *name);
 const ttml_layer_desc *ttml_registry_find_layer(const char *name);
+const ttml_comm_iface *ttml_registry_find_comm(const char *name);
 /* The kernel table of `driver` (created on demand; owned by the registry). */
 GHashTable *ttml_registry_kernel_table(const char *driver);
 /* Not-found error for a feature kind, listing the available names and the

@@ -113,6 +113,20 @@ TTML_API gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean r
  * with gradients disabled: enable them around the re-computation). */
 TTML_API gsize ttml_graph_mark(void);
 TTML_API gboolean ttml_graph_backward_from(gsize mark, ttml_tensor *out, ttml_tensor *grad, GError **error);
+/* Gradient-ready hooks (PyTorch's post-accumulate-grad hooks; DDP starts a
+ * bucket's all-reduce from them while backward continues). During
+ * ttml_backward(), fn(t, user_data, error) is called once for each hooked
+ * tensor reached by the graph, right after the last node that accumulates
+ * into t->grad has run (the earliest-recorded node taking t as input), so
+ * t->grad is final for this backward; t->grad may be NULL when that node
+ * received no gradient. A hooked tensor that is not an input of any recorded
+ * node (used only inside a re-computed checkpoint region, or not at all) is
+ * reported after the last node, when it has a gradient. A hook returning
+ * FALSE (with the error set) stops the backward with its error. Not called
+ * by ttml_graph_backward_from(). Setting fn = NULL removes the hook. The
+ * core holds a reference to t while it is hooked; user_data is borrowed. */
+typedef gboolean (*ttml_grad_ready_fn)(ttml_tensor *t, gpointer user_data, GError **error);
+TTML_API void ttml_set_grad_ready_hook(ttml_tensor *t, ttml_grad_ready_fn fn, gpointer user_data);
 /* Free every node of the current graph. */
 TTML_API void ttml_reset_graph(void);
 /* Number of nodes currently recorded (for tests). */

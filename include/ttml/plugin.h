@@ -19,6 +19,9 @@
  *   1.1  ttml_buffer carries the shape and dtype it is allocated for
  *        (ndim / shape / dtype, set by the core before alloc(); ndim 0 =
  *        unknown), so a driver can charge its real layout at allocation.
+ *   1.2  plugin kind TTML_PLUGIN_COMM and host->register_comm (ttml/comm.h),
+ *        appended at the tail of ttml_host: check host->struct_size before
+ *        calling it (a 1.2 plugin loaded by a 1.1 core sees it missing).
  */
 #ifndef TTML_PLUGIN_H
 #define TTML_PLUGIN_H
@@ -29,7 +32,7 @@
 G_BEGIN_DECLS
 
 #define TTML_ABI_MAJOR 1
-#define TTML_ABI_MINOR 1
+#define TTML_ABI_MINOR 2
 
 typedef enum {
     TTML_PLUGIN_DRIVER = 1,
@@ -38,6 +41,7 @@ typedef enum {
     TTML_PLUGIN_OPTIMIZER,
     TTML_PLUGIN_SCHEDULER,
     TTML_PLUGIN_LAYER,
+    TTML_PLUGIN_COMM,            /* ABI 1.2: communicator backends (comm.h) */
 } ttml_plugin_kind;
 
 TTML_API const char *ttml_plugin_kind_name(ttml_plugin_kind kind);
@@ -69,6 +73,7 @@ typedef struct ttml_op_desc ttml_op_desc;
 typedef struct ttml_model_desc ttml_model_desc;
 typedef struct ttml_optimizer_desc ttml_optimizer_desc;
 typedef struct ttml_scheduler_desc ttml_scheduler_desc;
+typedef struct ttml_comm_iface ttml_comm_iface;
 typedef struct ttml_launch ttml_launch;
 typedef gboolean (*ttml_kernel_fn)(ttml_device *device, const ttml_launch *launch, GError **error);
 
@@ -89,6 +94,8 @@ struct ttml_host {
     gboolean (*register_scheduler)(ttml_plugin *plugin, const ttml_scheduler_desc *sched, GError **error);
     gboolean (*register_layer)(ttml_plugin *plugin, const ttml_layer_desc *layer, GError **error);
     void (*log)(ttml_plugin *plugin, GLogLevelFlags level, const char *format, ...) G_GNUC_PRINTF(3, 4);
+    /* ABI 1.2: a communicator backend (comm.h). */
+    gboolean (*register_comm)(ttml_plugin *plugin, const ttml_comm_iface *comm, GError **error);
 };
 
 #define TTML_PLUGIN_EXPORT __attribute__((visibility("default")))

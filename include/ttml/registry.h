@@ -56,6 +56,7 @@ TTML_API const GPtrArray *ttml_registry_search_path(void);
 typedef enum {
     TTML_FEATURE_DRIVER, TTML_FEATURE_KERNEL, TTML_FEATURE_OP, TTML_FEATURE_MODEL,
     TTML_FEATURE_OPTIMIZER, TTML_FEATURE_SCHEDULER, TTML_FEATURE_LAYER,
+    TTML_FEATURE_COMM, /* ABI 1.2 */
 } ttml_feature_kind;
 
 TTML_API const char *ttml_feature_kind_name(ttml_feature_kind kind);

@@ -25,5 +25,6 @@
 #include <ttml/checkpoint.h>
 #include <ttml/json_string.h>
 #include <ttml/profile_zones.h>
+#include <ttml/comm.h>
 
 #endif

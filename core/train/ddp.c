@@ -1,0 +1,231 @@
+/* core/train/ddp.c - the data-parallel gradient reducer (ttml/ddp.h):
+ * parameter broadcast, reverse-order buckets, all-reduces started from
+ * gradient-ready hooks, wait, average. Uses public headers only. */
+#include <ttml/ttml.h>
+#include <ttml/ddp.h>
+
+#include <string.h>
+
+typedef struct ddp_slot {
+    ttml_ddp *ddp;
+    ttml_tensor *tensor;   /* borrowed from the parameter list */
+    guint bucket;
+    size_t offset;         /* elements into the bucket          */
+    gboolean ready;
+} ddp_slot;
+
+typedef struct ddp_bucket {
+    float *data;
+    size_t numel;
+    guint n_slots, n_ready;
+    ttml_comm_request *req;
+    gboolean started;
+} ddp_bucket;
+
+struct ttml_ddp {
+    ttml_comm *comm;
+    ddp_slot *slots;       /* in parameter order */
+    guint n_slots;
+    ddp_bucket *buckets;   /* bucket 0 holds the last parameters */
+    guint n_buckets;
+    guint next_start;      /* buckets start in index order on every rank */
+    gboolean sync, overlap, in_step;
+    ttml_ddp_stats stats;
+};
+
+static double now_ms(void) { return (double)g_get_monotonic_time() / 1000.0; }
+
+static gboolean broadcast_params(ttml_ddp *d, GError **error)
+{
+    for (guint i = 0; i < d->n_slots; i++) {
+        ttml_tensor *t = d->slots[i].tensor;
+        size_t bytes = t->numel * ttml_dtype_size(t->dtype);
+        void *host = g_malloc(MAX(bytes, 1));
+        gboolean ok = ttml_tensor_read(t, host, error) && ttml_comm_broadcast(d->comm, host, bytes, 0, error) &&
+                      ttml_tensor_write(t, host, error);
+        g_free(host);
+        if (!ok) return FALSE;
+    }
+    return TRUE;
+}
+
+/* Start the buckets that are complete, in index order. */
+static gboolean start_ready(ttml_ddp *d, gboolean from_hook, GError **error)
+{
+    while (d->next_start < d->n_buckets) {
+        ddp_bucket *b = &d->buckets[d->next_start];
+        if (b->n_ready < b->n_slots) break;
+        double t0 = now_ms();
+        b->req = ttml_comm_iallreduce(d->comm, b->data, b->numel, TTML_DTYPE_F32, TTML_COMM_SUM, error);
+        d->stats.comm_ms += now_ms() - t0;
+        if (!b->req) return FALSE;
+        b->started = TRUE;
+        d->stats.comm_bytes += b->numel * sizeof(float);
+        d->stats.n_overlapped += from_hook;
+        d->next_start++;
+    }
+    return TRUE;
+}
+
+/* Copy the parameter's gradient (zeros when it has none) into its bucket. */
+static gboolean pack(ttml_ddp *d, ddp_slot *s, GError **error)
+{
+    ddp_bucket *b = &d->buckets[s->bucket];
+    float *dst = b->data + s->offset;
+    if (s->tensor->grad) {
+        if (!ttml_tensor_to_floats(s->tensor->grad, dst, error)) return FALSE;
+    } else {
+        memset(dst, 0, s->tensor->numel * sizeof(float));
+    }
+    s->ready = TRUE;
+    b->n_ready++;
+    return TRUE;
+}
+
+static void begin_step(ttml_ddp *d)
+{
+    if (d->in_step) return;
+    d->in_step = TRUE;
+    d->next_start = 0;
+    d->stats.comm_ms = d->stats.wait_ms = 0;
+    d->stats.comm_bytes = 0;
+    d->stats.n_overlapped = 0;
+    for (guint i = 0; i < d->n_slots; i++) d->slots[i].ready = FALSE;
+    for (guint k = 0; k < d->n_buckets; k++) {
+        d->buckets[k].n_ready = 0;
+        d->buckets[k].started = FALSE;
+        d->buckets[k].req = NULL;
+    }
+}
+
+static gboolean on_grad_ready(ttml_tensor *t, gpointer user_data, GError **error)
+{
+    ddp_slot *s = user_data;
+    ttml_ddp *d = s->ddp;
+    if (!d->sync) return TRUE;
+    begin_step(d);
+    if (s->ready) return TRUE;
+    if (!pack(d, s, error)) return FALSE;
+    if (!d->overlap) return TRUE;
+    if (!start_ready(d, TRUE, error)) {
+        g_prefix_error(error, "DDP (bucket %u, from backward): ", s->bucket);
+        return FALSE;
+    }
+    /* MPI progresses started collectives only inside MPI calls */
+    for (guint k = 0; k < d->next_start; k++) {
+        gboolean done = FALSE;
+        if (d->buckets[k].req && !ttml_comm_test(d->buckets[k].req, &done, error)) return FALSE;
+    }
+    return TRUE;
+}
+
+static void build_buckets(ttml_ddp *d, double cap_mb)
+{
+    size_t cap = (size_t)(cap_mb * 1024.0 * 1024.0 / sizeof(float));
+    GArray *buckets = g_array_new(FALSE, TRUE, sizeof(ddp_bucket));
+    ddp_bucket cur = {0};
+    for (guint j = d->n_slots; j-- > 0;) {
+        ddp_slot *s = &d->slots[j];
+        if (cur.n_slots && cur.numel + s->tensor->numel > cap) {
+            g_array_append_val(buckets, cur);
+            memset(&cur, 0, sizeof cur);
+        }
+        s->bucket = buckets->len;
+        s->offset = cur.numel;
+        cur.numel += s->tensor->numel;
+        cur.n_slots++;
+    }
+    if (cur.n_slots) g_array_append_val(buckets, cur);
+    d->n_buckets = buckets->len;
+    d->buckets = (ddp_bucket *)g_array_free(buckets, FALSE);
+    for (guint k = 0; k < d->n_buckets; k++) {
+        d->buckets[k].data = g_new0(float, MAX(d->buckets[k].numel, 1));
+        d->stats.bucket_bytes_max = MAX(d->stats.bucket_bytes_max, d->buckets[k].numel * sizeof(float));
+    }
+    d->stats.n_buckets = d->n_buckets;
+}
+
+ttml_ddp *ttml_ddp_new(ttml_comm *comm, GPtrArray *params, double bucket_cap_mb, GError **error)
+{
+    ttml_ddp *d = g_new0(ttml_ddp, 1);
+    d->comm = comm;
+    d->sync = d->overlap = TRUE;
+    d->n_slots = params->len;
+    d->slots = g_new0(ddp_slot, MAX(params->len, 1));
+    for (guint i = 0; i < params->len; i++) {
+        const ttml_param *p = g_ptr_array_index(params, i);
+        d->slots[i] = (ddp_slot){d, p->tensor, 0, 0, FALSE};
+    }
+    build_buckets(d, bucket_cap_mb > 0 ? bucket_cap_mb : TTML_DDP_BUCKET_CAP_MB_DEFAULT);
+    if (!broadcast_params(d, error)) {
+        g_prefix_error(error, "DDP: broadcasting the parameters from rank 0: ");
+        ttml_ddp_free(d);
+        return NULL;
+    }
+    for (guint i = 0; i < d->n_slots; i++) ttml_set_grad_ready_hook(d->slots[i].tensor, on_grad_ready, &d->slots[i]);
+    return d;
+}
+
+void ttml_ddp_free(ttml_ddp *d)
+{
+    if (!d) return;
+    for (guint i = 0; i < d->n_slots; i++) ttml_set_grad_ready_hook(d->slots[i].tensor, NULL, NULL);
+    for (guint k = 0; k < d->n_buckets; k++) g_free(d->buckets[k].data);
+    g_free(d->buckets);
+    g_free(d->slots);
+    g_free(d);
+}
+
+void ttml_ddp_set_sync(ttml_ddp *d, gboolean sync) { d->sync = sync; }
+void ttml_ddp_set_overlap(ttml_ddp *d, gboolean overlap) { d->overlap = overlap; }
+
+gboolean ttml_ddp_wait(ttml_ddp *d, GError **error)
+{
+    begin_step(d);
+    double t0 = now_ms();
+    gboolean ok = TRUE;
+    for (guint i = 0; ok && i < d->n_slots; i++)
+        if (!d->slots[i].ready) ok = pack(d, &d->slots[i], error);
+    if (ok) ok = start_ready(d, FALSE, error);
+    double t1 = now_ms();
+    for (guint k = 0; k < d->n_buckets; k++) {
+        GError **e = ok ? error : NULL;
+        if (d->buckets[k].req && !ttml_comm_wait(d->buckets[k].req, e)) ok = FALSE;
+        d->buckets[k].req = NULL;
+    }
+    double t2 = now_ms();
+    d->stats.comm_ms += t2 - t0;
+    d->stats.wait_ms = t2 - t1;
+    d->in_step = FALSE;
+    if (!ok) g_prefix_error(error, "DDP gradient all-reduce: ");
+    return ok;
+}
+
+gboolean ttml_ddp_apply(ttml_ddp *d, GError **error)
+{
+    float scale = 1.0f / (float)ttml_comm_size(d->comm);
+    for (guint i = 0; i < d->n_slots; i++) {
+        ddp_slot *s = &d->slots[i];
+        float *g = d->buckets[s->bucket].data + s->offset;
+        ttml_tensor *t = s->tensor;
+        for (size_t e = 0; e < t->numel; e++) g[e] *= scale;
+        gboolean ok;
+        if (t->grad && t->grad->dtype == TTML_DTYPE_F32) {
+            ok = ttml_tensor_write(t->grad, g, error);
+        } else {
+            ttml_tensor *avg = ttml_tensor_from_floats(t->device, t->ndim, t->shape, g, error);
+            ttml_tensor_zero_grad(t);
+            ok = avg && ttml_tensor_accumulate_grad(t, avg, error);
+            ttml_tensor_unref(avg);
+        }
+        if (!ok) return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean ttml_ddp_finish(ttml_ddp *d, GError **error)
+{
+    return ttml_ddp_wait(d, error) && ttml_ddp_apply(d, error);
+}
+
+ttml_ddp_stats ttml_ddp_get_stats(const ttml_ddp *d) { return d->stats; }

@@ -1,0 +1,200 @@
+/* core/train/distributed.c - distributed set-up (ttml/distributed.h):
+ * settings from the config, the world, the batch split, and the start-up
+ * check that every rank runs the same config and plugin set. Public headers
+ * only. */
+#include <ttml/ttml.h>
+#include <ttml/distributed.h>
+
+#include <stdarg.h>
+#include <string.h>
+
+static gboolean config_error(GError **error, ttml_config *node, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static gboolean config_error(GError **error, ttml_config *node, const char *fmt, ...)
+{
+    char where[256];
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG, "%s: %s", node ? ttml_config_where(node, where, sizeof where) : "config",
+                msg);
+    g_free(msg);
+    return FALSE;
+}
+
+static gboolean read_device(ttml_config *dev, ttml_dist_settings *s, GError **error)
+{
+    GError *e = NULL;
+    s->enable_ddp = ttml_config_bool(dev, "enable_ddp", FALSE, &e);
+    const char *comm = ttml_config_string(dev, "comm", "", &e);
+    s->comm_timeout_s = ttml_config_double(dev, "comm_timeout_s", 300.0, &e);
+    s->bucket_cap_mb = ttml_config_double(dev, "bucket_cap_mb", 25.0, &e);
+    gint64 *mesh = NULL;
+    int n_mesh = ttml_config_int_list(dev, "mesh_shape", &mesh, &e);
+    if (e) {
+        g_free(mesh);
+        g_propagate_error(error, e);
+        return FALSE;
+    }
+    if (strcmp(comm, "") != 0 && strcmp(comm, "mpi") != 0 && strcmp(comm, "local") != 0) {
+        g_free(mesh);
+        return config_error(error, ttml_config_peek(dev, "comm"), "device_config.comm must be mpi or local, got '%s'",
+                            comm);
+    }
+    g_strlcpy(s->comm, comm, sizeof s->comm);
+    if (!(s->comm_timeout_s > 0) || !(s->bucket_cap_mb > 0)) {
+        g_free(mesh);
+        return config_error(error, dev, "device_config.comm_timeout_s (%g) and bucket_cap_mb (%g) must be > 0",
+                            s->comm_timeout_s, s->bucket_cap_mb);
+    }
+    gboolean ok = n_mesh == 0 || (n_mesh == 2 && mesh[0] >= 1 && mesh[1] >= 1);
+    if (n_mesh == 2) {
+        s->mesh_rows = mesh[0];
+        s->mesh_cols = mesh[1];
+    }
+    g_free(mesh);
+    if (!ok)
+        return config_error(error, ttml_config_peek(dev, "mesh_shape"),
+                            "device_config.mesh_shape must be two positive integers, e.g. [1, 1]");
+    if (s->mesh_rows * s->mesh_cols != 1)
+        return config_error(error, ttml_config_peek(dev, "mesh_shape"),
+                            "device_config.mesh_shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]: one device per "
+                            "rank only for now (use [1, 1] and mpirun -np N for data parallelism)",
+                            s->mesh_rows, s->mesh_cols);
+    return TRUE;
+}
+
+gboolean ttml_dist_settings_read(ttml_config *root, ttml_dist_settings *s, GError **error)
+{
+    memset(s, 0, sizeof *s);
+    s->comm_timeout_s = 300.0;
+    s->bucket_cap_mb = 25.0;
+    s->mesh_rows = s->mesh_cols = 1;
+    ttml_config *dev = ttml_config_get(root, "device_config");
+    if (dev && !read_device(dev, s, error)) return FALSE;
+    ttml_config *mh = ttml_config_get(root, "multihost_config");
+    if (!mh) return TRUE;
+    GError *e = NULL;
+    s->multihost = ttml_config_bool(mh, "enabled", FALSE, &e);
+    s->num_workers = ttml_config_int(mh, "num_workers", 0, &e);
+    const char *socket = ttml_config_string(mh, "socket_type", "mpi", &e);
+    if (e) {
+        g_propagate_error(error, e);
+        return FALSE;
+    }
+    if (strcmp(socket, "mpi") != 0)
+        return config_error(error, ttml_config_peek(mh, "socket_type"),
+                            "multihost_config.socket_type must be mpi (Open MPI is the only transport), got '%s'",
+                            socket);
+    if (s->multihost && strcmp(s->comm, "local") == 0)
+        return config_error(error, mh, "multihost_config.enabled needs device_config.comm: mpi (local is one process)");
+    return TRUE;
+}
+
+gboolean ttml_dist_launched_by_mpirun(void)
+{
+    return g_getenv("OMPI_COMM_WORLD_SIZE") || g_getenv("PMIX_RANK") || g_getenv("PMI_RANK");
+}
+
+gboolean ttml_dist_world_open(const ttml_dist_settings *s, ttml_comm **world, GError **error)
+{
+    gboolean mpi = strcmp(s->comm, "mpi") == 0 || (s->comm[0] == '\0' && ttml_dist_launched_by_mpirun());
+    if (!mpi && ttml_dist_launched_by_mpirun()) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "launched by mpirun with device_config.comm: local: the local communicator joins threads of "
+                    "one process, not processes; use comm: mpi (or leave it out)");
+        return FALSE;
+    }
+    if (s->multihost && !ttml_dist_launched_by_mpirun()) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "multihost_config.enabled: start the job with mpirun (e.g. mpirun -np 2 --host a,b ttml-run "
+                    "CONFIG)");
+        return FALSE;
+    }
+    ttml_comm_options o = {sizeof o, s->comm_timeout_s};
+    if (!ttml_comm_world(mpi ? "mpi" : "local", 1, &o, world, error)) return FALSE;
+    int n = ttml_comm_size(*world);
+    if (s->num_workers > 0 && s->num_workers != n) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "multihost_config.num_workers is %" G_GINT64_FORMAT " but the job has %d rank(s); start it with "
+                    "mpirun -np %" G_GINT64_FORMAT " or set num_workers: 0", s->num_workers, n, s->num_workers);
+        ttml_comm_free(*world);
+        *world = NULL;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean ttml_dist_local_batch(gint64 global_batch, int n_ranks, gint64 *local_batch, GError **error)
+{
+    if (n_ranks < 1 || global_batch < n_ranks || global_batch % n_ranks != 0) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "training_config.batch_size %" G_GINT64_FORMAT " (the global batch) cannot be split across %d "
+                    "ranks: it must be a multiple of the rank count; change batch_size or mpirun -np",
+                    global_batch, n_ranks);
+        return FALSE;
+    }
+    *local_batch = global_batch / n_ranks;
+    return TRUE;
+}
+
+static gint str_ptr_cmp(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Name and version of every loaded plugin, sorted. */
+static char *plugin_set(void)
+{
+    const GPtrArray *recs = ttml_registry_records();
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; recs && i < recs->len; i++) {
+        const ttml_plugin_record *r = g_ptr_array_index(recs, i);
+        if (r->status == TTML_PLUGIN_OK)
+            g_ptr_array_add(names, g_strdup_printf("%s@%s", r->name, r->version ? r->version : "?"));
+    }
+    g_ptr_array_sort(names, str_ptr_cmp);
+    GString *s = g_string_new(NULL);
+    for (guint i = 0; i < names->len; i++)
+        g_string_append_printf(s, "%s%s", i ? "," : "", (const char *)g_ptr_array_index(names, i));
+    g_ptr_array_unref(names);
+    return g_string_free(s, FALSE);
+}
+
+static guint64 fnv1a(const char *a, const char *b)
+{
+    guint64 h = 1469598103934665603ull;
+    for (const char *p = a; p && *p; p++) h = (h ^ (guchar)*p) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+    for (const char *p = b; p && *p; p++) h = (h ^ (guchar)*p) * 1099511628211ull;
+    return h;
+}
+
+gboolean ttml_dist_check_consistent(ttml_comm *comm, const char *const *keys, const char *const *values, int n,
+                                    GError **error)
+{
+    int size = ttml_comm_size(comm), rank = ttml_comm_rank(comm), m = n + 1;
+    char *plugins = plugin_set();
+    /* per-key hashes, gathered from every rank (moved as raw 32-bit words) */
+    guint64 *mine = g_new(guint64, m), *all = g_new(guint64, (size_t)m * (size_t)size);
+    for (int k = 0; k < n; k++) mine[k] = fnv1a(keys[k], values[k]);
+    mine[n] = fnv1a("plugins", plugins);
+    gboolean ok = ttml_comm_allgather(comm, mine, all, (size_t)m * 2, TTML_DTYPE_F32, error);
+    for (int q = 1; ok && q < size; q++) {
+        for (int k = 0; k < m; k++) {
+            if (all[(size_t)q * m + k] == all[k]) continue;
+            const char *key = k < n ? keys[k] : "plugins (the set of loaded plugins and versions)";
+            const char *val = k < n ? values[k] : plugins;
+            g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                        "rank %d runs a different configuration than rank 0: '%s' differs (on this rank, %d: '%s'); "
+                        "every rank must run the same config file, overrides and plugins", q, key, rank, val);
+            ok = FALSE;
+            break;
+        }
+        if (!ok) break;
+    }
+    g_free(mine);
+    g_free(all);
+    g_free(plugins);
+    return ok;
+}

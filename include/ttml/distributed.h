@@ -1,0 +1,61 @@
+/* ttml/distributed.h - distributed set-up for the training application
+ * (TT-Train's device_config / multihost_config keys): the settings, the
+ * world, the global batch split and the start-up consistency check. The
+ * training loop uses these with ttml/ddp.h.
+ *
+ * Keys (all optional):
+ *   device_config:
+ *     enable_ddp: false        one model replica per rank (TT-Train)
+ *     mesh_shape: [1, 1]       TT-Train's device mesh; its product must be 1
+ *                              here (one device per rank; TP/PP: next issue)
+ *     comm: mpi | local        the communicator backend (ttml); default mpi
+ *                              when launched by mpirun, else a one-rank world
+ *     comm_timeout_s: 300      a collective waiting longer fails naming the
+ *                              rank (fail-stop; resume from the checkpoint)
+ *     bucket_cap_mb: 25        DDP bucket size
+ *   multihost_config:
+ *     enabled: false           TT-Train's multi-host switch (needs mpirun)
+ *     num_workers: 0           0 = whatever mpirun started; else must match
+ *     socket_type: mpi         the only transport (never a home-made one)
+ * Errors: TTML_ERROR_CONFIG with file:line:col for bad values. */
+#ifndef TTML_DISTRIBUTED_H
+#define TTML_DISTRIBUTED_H
+
+#include <ttml/comm.h>
+#include <ttml/config.h>
+
+G_BEGIN_DECLS
+
+typedef struct ttml_dist_settings {
+    gboolean enable_ddp;
+    char comm[16];            /* "mpi", "local" or "" (choose)   */
+    double comm_timeout_s;
+    double bucket_cap_mb;
+    gint64 mesh_rows, mesh_cols;
+    gboolean multihost;
+    gint64 num_workers;
+} ttml_dist_settings;
+
+/* Read the keys above from the root of a training config (marks them used). */
+TTML_API gboolean ttml_dist_settings_read(ttml_config *root, ttml_dist_settings *out, GError **error);
+/* TRUE when this process was started by mpirun / mpiexec (Open MPI or PMIx
+ * environment variables). */
+TTML_API gboolean ttml_dist_launched_by_mpirun(void);
+/* The world for these settings: the mpirun job through "mpi" when launched
+ * by mpirun (or comm: mpi), else a one-rank world of the local backend, so
+ * enable_ddp in one process trains exactly as without it. The caller owns
+ * *world (ttml_comm_free). Checks num_workers against the world size. */
+TTML_API gboolean ttml_dist_world_open(const ttml_dist_settings *s, ttml_comm **world, GError **error);
+/* The per-rank batch: global / n, or an error naming both numbers. */
+TTML_API gboolean ttml_dist_local_batch(gint64 global_batch, int n_ranks, gint64 *local_batch, GError **error);
+/* Collective. keys[i] = values[i] are the effective settings (the same keys,
+ * in the same order, on every rank); the plugin set (name and version of
+ * every loaded plugin) is compared too, as key "plugins". On a mismatch
+ * every rank fails with the same error naming the lowest differing rank and
+ * the first differing key. */
+TTML_API gboolean ttml_dist_check_consistent(ttml_comm *comm, const char *const *keys, const char *const *values,
+                                    int n, GError **error);
+
+G_END_DECLS
+
+#endif
