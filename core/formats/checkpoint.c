@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CK_MAX_DIMS 8
+#define CK_MAX_DIMS TTML_CHECKPOINT_MAX_DIMS
 #define CK_MAX_HEADER ((guint64)100 * 1000 * 1000)
 
 typedef struct {
@@ -569,6 +569,18 @@ gboolean ttml_checkpoint_has(const ttml_checkpoint *ck, const char *name)
     return ck && name && g_hash_table_contains(ck->by_name, name);
 }
 
+gboolean ttml_checkpoint_tensor_info(const ttml_checkpoint *ck, const char *name, ttml_dtype *dtype, int *ndim,
+                                     int64_t shape[TTML_CHECKPOINT_MAX_DIMS])
+{
+    const ck_entry *e = ck && name ? g_hash_table_lookup(ck->by_name, name) : NULL;
+    if (!e) return FALSE;
+    if (dtype) *dtype = e->dtype;
+    if (ndim) *ndim = e->ndim;
+    if (shape)
+        for (int d = 0; d < e->ndim; d++) shape[d] = e->shape[d];
+    return TRUE;
+}
+
 gboolean ttml_checkpoint_load_tensor(const ttml_checkpoint *ck, const char *name, ttml_tensor *dst, GError **error)
 {
     const ck_entry *e = name ? g_hash_table_lookup(ck->by_name, name) : NULL;
@@ -585,7 +597,9 @@ gboolean ttml_checkpoint_load_tensor(const ttml_checkpoint *ck, const char *name
         g_string_free(s, TRUE);
         return FALSE;
     }
-    if (e->dtype != dst->dtype || e->numel != (guint64)dst->numel) {
+    gboolean same_shape = e->ndim == dst->ndim;
+    for (int d = 0; same_shape && d < e->ndim; d++) same_shape = e->shape[d] == dst->shape[d];
+    if (e->dtype != dst->dtype || !same_shape) {
         char *fs = shape_str(e->ndim, e->shape);
         char ds[96];
         ttml_shape_str(dst->ndim, dst->shape, ds, sizeof ds);
@@ -593,7 +607,9 @@ gboolean ttml_checkpoint_load_tensor(const ttml_checkpoint *ck, const char *name
                     "checkpoint '%s': tensor '%s' is %s %s in the file but the destination is %s %s (%s); "
                     "the checkpoint was saved with a different model or config",
                     ck->path, name, st_dtype_name(e->dtype), fs, st_dtype_name(dst->dtype), ds,
-                    e->dtype != dst->dtype ? "dtypes differ" : "element counts differ");
+                    e->dtype != dst->dtype                 ? "dtypes differ"
+                    : e->numel != (guint64)dst->numel ? "element counts differ"
+                                                      : "same element count, different shape");
         g_free(fs);
         return FALSE;
     }

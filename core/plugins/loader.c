@@ -484,7 +484,9 @@ void ttml_loader_fini_all(void)
     if (!loaded_plugins) return;
     for (guint i = loaded_plugins->len; i-- > 0;) {
         ttml_plugin *p = g_ptr_array_index(loaded_plugins, i);
-        if (p->initialized && p->desc->fini) p->desc->fini(p);
+        /* fini is a v1.1 field: a v1.0 descriptor (struct_size without it) has none */
+        gboolean has_fini = p->desc->struct_size >= offsetof(ttml_plugin_desc, fini) + sizeof(void *);
+        if (p->initialized && has_fini && p->desc->fini) p->desc->fini(p);
         g_free(p->path);
         g_free(p->name);
         g_free(p);

@@ -48,6 +48,9 @@ void ttml_set_not_found(GError **error, ttml_feature_kind kind, const char *what
 /* ---- loader (loader.c) ---- */
 gboolean ttml_loader_load_all(const ttml_init_options *options, GError **error);
 void ttml_loader_fini_all(void);
+/* Descriptor and ABI checks, probe and init of the descriptor `d` that the
+ * entry of plugin `stem` returned (handle NULL when built in); fills r. */
+void ttml_loader_load_desc(const ttml_plugin_desc *d, const char *stem, void *handle, ttml_plugin_record *r);
 
 /* ---- devices (device.c) ---- */
 void ttml_devices_close_all(void);

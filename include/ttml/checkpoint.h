@@ -33,8 +33,15 @@ const char *ttml_checkpoint_metadata(const ttml_checkpoint *ck, const char *key)
 /* Tensor names in file order (owned by ck). */
 const GPtrArray *ttml_checkpoint_names(const ttml_checkpoint *ck);
 gboolean ttml_checkpoint_has(const ttml_checkpoint *ck, const char *name);
-/* Copy tensor `name` into dst (which must have the same numel and dtype; the
- * error names the tensor and both shapes otherwise, or says it is missing). */
+/* Dtype and exact shape of tensor `name` as stored (at most
+ * TTML_CHECKPOINT_MAX_DIMS dimensions; any of the outputs may be NULL).
+ * FALSE, outputs untouched, when the checkpoint has no such tensor. */
+#define TTML_CHECKPOINT_MAX_DIMS 8
+gboolean ttml_checkpoint_tensor_info(const ttml_checkpoint *ck, const char *name, ttml_dtype *dtype, int *ndim,
+                                     int64_t shape[TTML_CHECKPOINT_MAX_DIMS]);
+/* Copy tensor `name` into dst, which must have exactly the stored shape and
+ * dtype (a [8,32] tensor never loads into [32,8]); the error names the tensor
+ * and both shapes otherwise, or says it is missing. */
 gboolean ttml_checkpoint_load_tensor(const ttml_checkpoint *ck, const char *name, ttml_tensor *dst,
                                      GError **error);
 
