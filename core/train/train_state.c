@@ -95,6 +95,13 @@ gboolean ttml_train_state_save(const char *path, ttml_module *model, ttml_optimi
 
 ttml_checkpoint *ttml_train_state_open(const char *path, GError **error)
 {
+    if (path && !g_file_test(path, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_IO,
+                    "no checkpoint '%s': nothing was ever saved there (a run writes training_config.model_path "
+                    "every model_save_interval steps and at its end); to start training fresh, run without "
+                    "--resume, otherwise give the path of an existing checkpoint", path);
+        return NULL;
+    }
     ttml_checkpoint *ck = ttml_checkpoint_open(path, error);
     if (!ck) return NULL;
     const char *fmt = ttml_checkpoint_metadata(ck, "format");
@@ -139,6 +146,32 @@ gboolean ttml_train_state_int(ttml_checkpoint *ck, const char *path, const char 
     return TRUE;
 }
 
+/* Every model tensor of the checkpoint (all but "optim.*") must be a parameter
+ * of the model: a 2-block checkpoint never resumes into a 1-block model. */
+static gboolean check_no_extra_tensors(ttml_checkpoint *ck, const char *path, GPtrArray *params, GError **error)
+{
+    GHashTable *names = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < params->len; i++)
+        g_hash_table_add(names, ((ttml_param *)g_ptr_array_index(params, i))->name);
+    const GPtrArray *all = ttml_checkpoint_names(ck);
+    const char *first = NULL;
+    guint extra = 0;
+    for (guint i = 0; i < all->len; i++) {
+        const char *n = g_ptr_array_index(all, i);
+        if (g_str_has_prefix(n, "optim.") || g_hash_table_contains(names, n)) continue;
+        if (!extra++) first = n;
+    }
+    g_hash_table_destroy(names);
+    if (!extra) return TRUE;
+    g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                "the model does not match the checkpoint: checkpoint '%s' holds %u tensor%s the model does not "
+                "have (the first is '%s'; the model has %u parameters): the config describes a smaller or "
+                "different model (num_blocks, weight_tying, ...); resume with the config the checkpoint was "
+                "written with",
+                path, extra, extra == 1 ? "" : "s", first, params->len);
+    return FALSE;
+}
+
 gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttml_module *model,
                                       GError **error)
 {
@@ -153,6 +186,7 @@ gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttm
             ok = FALSE;
         }
     }
+    if (ok) ok = check_no_extra_tensors(ck, path, params, error);
     g_ptr_array_unref(params);
     return ok;
 }
@@ -160,6 +194,16 @@ gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttm
 gboolean ttml_train_state_load_optimizer(ttml_checkpoint *ck, const char *path, ttml_optimizer *opt,
                                          gint64 optimizer_steps, GError **error)
 {
+    const GPtrArray *names = ttml_checkpoint_names(ck);
+    for (guint k = 0; optimizer_steps == 0 && k < names->len; k++)
+        if (g_str_has_prefix(g_ptr_array_index(names, k), "optim.")) {
+            g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                        "checkpoint '%s': metadata 'optimizer_steps' is 0 but the file holds optimizer state "
+                        "('%s'): the metadata is damaged or was edited, and resuming would drop that state; "
+                        "use an intact checkpoint",
+                        path, (const char *)g_ptr_array_index(names, k));
+            return FALSE;
+        }
     if (optimizer_steps > 0 && opt->klass->state) {
         for (guint i = 0; i < opt->params->len; i++) {
             ttml_param *p = g_ptr_array_index(opt->params, i);

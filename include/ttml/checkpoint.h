@@ -6,7 +6,9 @@
  *
  * Saving is atomic: the file is written to "PATH.tmp-XXXXXX" beside PATH,
  * fsynced, renamed over PATH, and the directory is fsynced; a crash leaves
- * either the old or the new file, never a torn one.
+ * either the old or the new file, never a torn one. Temporary files of PATH
+ * left by an interrupted save are removed after the next successful save.
+ * A PATH that is a directory is an error saying so (saving and reading).
  *
  * Reading validates everything before use: header length against the file
  * size, the JSON, every dtype, shape and offset (in range, consistent with
@@ -44,6 +46,10 @@ gboolean ttml_checkpoint_tensor_info(const ttml_checkpoint *ck, const char *name
  * and both shapes otherwise, or says it is missing. */
 gboolean ttml_checkpoint_load_tensor(const ttml_checkpoint *ck, const char *name, ttml_tensor *dst,
                                      GError **error);
+/* F32/BF16 tensors holding NaN or Inf are refused by ttml_checkpoint_load_tensor
+ * (the error names the tensor, the count and the first bad element); after
+ * allow(TRUE) they load with a warning instead (the user asked to load anyway). */
+void ttml_checkpoint_allow_nonfinite(ttml_checkpoint *ck, gboolean allow);
 
 G_END_DECLS
 
