@@ -1,6 +1,7 @@
 /* test_inputs.c - issue 11 "Inputs": wrong values in checkpoints, paths and
  * options get errors naming the tensor, key or path, never aborts, wrong
  * models or lost state. Each test fails on the code before the fix:
+ *   item 13: a model too big for host memory (embedding_dim: 1000000)
  *   item 12: a checkpoint with tensors the model lacks, optimizer_steps "0"
  *            with optimizer state (exact shapes: test_checkpoint roundtrip)
  *   item 14: exp(NaN) without UB, non-finite tensors refused (or loaded with
@@ -15,6 +16,11 @@
 #include <math.h>
 
 static char *tmp_dir;
+
+/* Under AddressSanitizer, an impossible allocation returns NULL (as malloc
+ * does) instead of stopping the process: the code under test must cope. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
 
 static int suite_init(void)
 {
@@ -186,6 +192,19 @@ static void test_extra_tensors(void)
     ttml_config_free(cfg);
 }
 
+/* item 13: a model too big for host memory is an error naming the shape and size, not exit 133. */
+static void test_model_too_big(void)
+{
+    GError *err = NULL;
+    ttml_config *cfg = ttml_config_load_string("num_heads: 2\nembedding_dim: 1000000\nnum_blocks: 1\n"
+                                               "vocab_size: 32\nmax_sequence_length: 4\n",
+                                               "big.yaml", &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_PTR_NULL(ttml_model_create("nanogpt", cfg, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "a parameter of shape [3000000, 1000000] needs 12000000000000 bytes");
+    ttml_config_free(cfg);
+}
+
 /* item 14: sampling options that are not finite numbers are rejected, not "unset". */
 static void test_generate_options(void)
 {
@@ -215,6 +234,7 @@ int main(void)
         {"stale_temporaries", test_stale_temporaries},
         {"missing_checkpoint", test_missing_checkpoint},
         {"extra_tensors", test_extra_tensors},
+        {"model_too_big", test_model_too_big},
         {"generate_options", test_generate_options},
         CU_TEST_INFO_NULL,
     };
