@@ -205,6 +205,39 @@ static void test_model_too_big(void)
     ttml_config_free(cfg);
 }
 
+/* item 12: architecture keys must match on resume; changed training keys are reported. */
+static void test_resume_config(void)
+{
+    GError *err = NULL;
+    g_autofree char *path = tmp_path("arch.safetensors");
+    GHashTable *md = state_metadata("0");
+    g_hash_table_insert(md, "config",
+                        "training_config:\n  learning_rate: 0.0003\n  batch_size: 4\n"
+                        "  transformer_config:\n    num_heads: 6\n    embedding_dim: 384\n");
+    const float v[1] = {1};
+    save_tensors(path, (const char *[]){"x"}, (const float *[]){v}, (int64_t[]){1}, 1, md);
+    ttml_checkpoint *ck = ttml_train_state_open(path, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    ttml_config *now = ttml_config_load_string("training_config:\n  learning_rate: 1e-3\n  batch_size: 4\n"
+                                               "  transformer_config:\n    num_heads: 4\n    embedding_dim: 384\n",
+                                               "now.yaml", &err);
+    TTML_ASSERT_NO_ERROR(err);
+    char *changes = NULL;
+    CU_ASSERT_FALSE(ttml_train_state_check_config(ck, path, now, &changes, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_CHECKPOINT, "now.yaml:5:16: transformer_config.num_heads is 4 but checkpoint");
+    CU_ASSERT_PTR_NULL(changes);
+    ttml_config_free(now);
+    now = ttml_config_load_string("training_config:\n  learning_rate: 1e-3\n  batch_size: 4.0\n"
+                                  "  transformer_config:\n    num_heads: 6\n", "now.yaml", &err);
+    CU_ASSERT_TRUE(ttml_train_state_check_config(ck, path, now, &changes, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_STRING_EQUAL(changes ? changes : "", "learning_rate 0.0003 -> 1e-3");
+    g_free(changes);
+    ttml_config_free(now);
+    ttml_checkpoint_close(ck);
+    g_hash_table_unref(md);
+}
+
 /* item 14: sampling options that are not finite numbers are rejected, not "unset". */
 static void test_generate_options(void)
 {
@@ -234,6 +267,7 @@ int main(void)
         {"stale_temporaries", test_stale_temporaries},
         {"missing_checkpoint", test_missing_checkpoint},
         {"extra_tensors", test_extra_tensors},
+        {"resume_config", test_resume_config},
         {"model_too_big", test_model_too_big},
         {"generate_options", test_generate_options},
         CU_TEST_INFO_NULL,

@@ -236,3 +236,74 @@ gboolean ttml_train_state_load_optimizer(ttml_checkpoint *ck, const char *path, 
     opt->steps = optimizer_steps;
     return TRUE;
 }
+
+/* ---- resuming with another config: architecture keys must match ---- */
+
+/* transformer_config keys that define the computation; equal shapes do not
+ * imply equal values (num_heads splits the same weights differently). */
+static const char *const arch_keys[] = {"num_heads", "num_groups", "embedding_dim", "num_blocks",
+                                        "intermediate_dim", "weight_tying", "positional_embedding_type",
+                                        "theta", NULL};
+/* training_config keys a resumed run may change; differences are announced. */
+static const char *const training_keys[] = {"seed", "batch_size", "gradient_accumulation_steps", "max_steps",
+                                            "num_epochs", "learning_rate", "weight_decay", "optimizer_type",
+                                            "scheduler_type", "clip_grad_norm_max_norm", "use_clip_grad_norm",
+                                            NULL};
+
+static gboolean same_scalar(const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0) return TRUE;
+    char *ea = NULL, *eb = NULL;
+    double x = g_ascii_strtod(a, &ea), y = g_ascii_strtod(b, &eb);
+    return *a && *b && !*ea && !*eb && x == y;
+}
+
+static const char *scalar_at(const ttml_config *map, const char *key)
+{
+    const ttml_config *n = map ? ttml_config_peek(map, key) : NULL;
+    return n && ttml_config_get_type(n) == TTML_CONFIG_SCALAR ? ttml_config_scalar(n) : NULL;
+}
+
+static gboolean check_arch(const ttml_config *tf_then, ttml_config *tf_now, const char *path, GError **error)
+{
+    for (const char *const *k = arch_keys; *k; k++) {
+        const char *a = scalar_at(tf_then, *k), *b = scalar_at(tf_now, *k);
+        if (!a || !b || same_scalar(a, b)) continue;
+        char where[256];
+        ttml_config_where(ttml_config_peek(tf_now, *k), where, sizeof where);
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                    "%s: transformer_config.%s is %s but checkpoint '%s' was written with %s: %s: %s; the "
+                    "model architecture must match to resume (equal tensor shapes do not make the same model); "
+                    "resume with the config stored in the checkpoint (metadata 'config')",
+                    where, *k, b, path, *k, a, ttml_config_scalar(ttml_config_peek(tf_now, *k)));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean ttml_train_state_check_config(ttml_checkpoint *ck, const char *path, ttml_config *root, char **changes,
+                                       GError **error)
+{
+    if (changes) *changes = NULL;
+    const char *text = ttml_checkpoint_metadata(ck, "config");
+    if (!text || !root) return TRUE; /* written before configs were stored: shapes are still checked */
+    char *name = g_strdup_printf("%s (its stored config)", path);
+    ttml_config *then = ttml_config_load_string(text, name, NULL);
+    g_free(name);
+    if (!then) return TRUE;
+    const ttml_config *train_then = ttml_config_peek(then, "training_config");
+    ttml_config *train_now = ttml_config_peek(root, "training_config");
+    const ttml_config *tf_then = train_then ? ttml_config_peek(train_then, "transformer_config") : NULL;
+    ttml_config *tf_now = train_now ? ttml_config_peek(train_now, "transformer_config") : NULL;
+    gboolean ok = !tf_then || !tf_now || check_arch(tf_then, tf_now, path, error);
+    GString *diff = g_string_new(NULL);
+    for (const char *const *k = training_keys; ok && *k; k++) {
+        const char *a = scalar_at(train_then, *k), *b = scalar_at(train_now, *k);
+        if (a && b && !same_scalar(a, b))
+            g_string_append_printf(diff, "%s%s %s -> %s", diff->len ? ", " : "", *k, a, b);
+    }
+    if (ok && changes && diff->len) *changes = g_string_free(diff, FALSE);
+    else g_string_free(diff, TRUE);
+    ttml_config_free(then);
+    return ok;
+}
