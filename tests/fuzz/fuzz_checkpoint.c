@@ -9,6 +9,7 @@
 #include "train_internal.h"
 
 #include <glib/gstdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 static char *path;
@@ -23,6 +24,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_checkpoint: %s\n", err->message);
         abort();
     }
+    atexit(ttml_shutdown); /* stop the cpu driver's threads before LeakSanitizer runs */
     return 0;
 }
 

@@ -42,7 +42,7 @@ static gboolean replay_dir(const char *dir, guint *count)
     for (const char *n; (n = g_dir_read_name(d));)
         if (n[0] != '.' && strcmp(n, "README") != 0) g_ptr_array_add(names, g_build_filename(dir, n, NULL));
     g_dir_close(d);
-    qsort(names->pdata, names->len, sizeof(char *), cmp_names);
+    if (names->len) qsort(names->pdata, names->len, sizeof(char *), cmp_names);
     gboolean ok = TRUE;
     for (guint i = 0; i < names->len && ok; i++)
         if (g_file_test(g_ptr_array_index(names, i), G_FILE_TEST_IS_REGULAR))
