@@ -7,7 +7,7 @@
 #   objects go into libttml.a; NAME is recorded in the global property
 #   TTML_BUILTIN_PLUGINS and the top-level CMakeLists.txt generates
 #   builtin_plugins.c, the table of ttml_plugin_<NAME>_get_desc entries that
-#   core/plugins/builtin.c loads (same descriptor checks and init, no dlopen).
+#   core/plugins/loader.c loads (same descriptor checks and init, no dlopen).
 #   Either way ${TTML_LAST_PLUGIN_TARGET} names the target for extra
 #   compile options and link libraries (the latter end up on libttml.a).
 function(ttml_add_plugin name kind)

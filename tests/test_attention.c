@@ -611,7 +611,7 @@ static void test_sdpa_memory(void)
     const sdpa_cfg c = {1, 2, 2, 128, 128, 8, TRUE};
     ttml_tensor *in[3];
     make_qkv(&c, in);
-    ttml_device *dev = ttml_get_device();
+    ttml_device *dev = ttml_context_get_device();
     guint64 before = ttml_device_mem_current(dev, TTML_MEM_DRAM);
     ttml_tensor *o = ttml_sdpa(in[0], in[1], in[2], TRUE, &err);
     TTML_ASSERT_NO_ERROR(err);

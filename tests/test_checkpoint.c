@@ -4,6 +4,8 @@
  * offsets are computed in the comments, not by the code under test. */
 #include "test_util.h"
 
+#include <ttml/json_string.h>
+
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <unistd.h>
@@ -192,10 +194,6 @@ static void test_tokenizer_shakespeare(void)
 
 /* ------------------------------------------------------------ checkpoints */
 
-static char *tmp_dir;
-
-static char *tmp_path(const char *name) { return g_build_filename(tmp_dir, name, NULL); }
-
 static ttml_param *param_new(const char *name, ttml_tensor *t)
 {
     ttml_param *p = g_new0(ttml_param, 1);
@@ -332,7 +330,7 @@ static void check_loaded(ttml_checkpoint *ck, const char *name, int ndim, const 
 static void test_checkpoint_roundtrip(void)
 {
     GError *err = NULL;
-    char *path = tmp_path("rt.safetensors");
+    char *path = ttml_test_tmp_path("rt.safetensors");
     GPtrArray *ps = make_params();
     GHashTable *md = make_metadata(FALSE);
     CU_ASSERT_TRUE(ttml_checkpoint_save(path, ps, md, &err));
@@ -418,7 +416,7 @@ static void test_checkpoint_roundtrip(void)
     CU_ASSERT_EQUAL(memcmp(data + 72, last_id, 4), 0);
 
     /* Deterministic: same content in another insertion order gives the same bytes. */
-    char *path2 = tmp_path("rt2.safetensors");
+    char *path2 = ttml_test_tmp_path("rt2.safetensors");
     GHashTable *md2 = make_metadata(TRUE);
     GPtrArray *ps2 = g_ptr_array_new();
     for (guint i = ps->len; i-- > 0;) g_ptr_array_add(ps2, g_ptr_array_index(ps, i));
@@ -456,7 +454,7 @@ static void test_checkpoint_roundtrip(void)
 static void test_checkpoint_exact_bytes(void)
 {
     GError *err = NULL;
-    char *path = tmp_path("tiny.safetensors");
+    char *path = ttml_test_tmp_path("tiny.safetensors");
     const float a[2] = {1.0f, -2.0f};
     GPtrArray *ps = g_ptr_array_new_with_free_func(param_free);
     g_ptr_array_add(ps, param_new("a", make_tensor(1, (int64_t[]){2}, TTML_DTYPE_F32, a)));
@@ -497,7 +495,7 @@ static void test_checkpoint_exact_bytes(void)
 static void test_checkpoint_atomic(void)
 {
     GError *err = NULL;
-    char *dir = tmp_path("atomic");
+    char *dir = ttml_test_tmp_path("atomic");
     CU_ASSERT_EQUAL_FATAL(g_mkdir(dir, 0755), 0);
     char *path = g_build_filename(dir, "ck.safetensors", NULL);
     GPtrArray *ps = make_params();
@@ -599,8 +597,8 @@ static void expect_corrupt(const char *path, const char *needle1, const char *ne
 static void test_checkpoint_corrupt(void)
 {
     GError *err = NULL;
-    char *good = tmp_path("good.safetensors");
-    char *path = tmp_path("bad.safetensors");
+    char *good = ttml_test_tmp_path("good.safetensors");
+    char *path = ttml_test_tmp_path("bad.safetensors");
     GPtrArray *ps = make_params();
     CU_ASSERT_TRUE(ttml_checkpoint_save(good, ps, NULL, &err));
     TTML_ASSERT_NO_ERROR(err);
@@ -609,7 +607,7 @@ static void test_checkpoint_corrupt(void)
     guint64 hl = le64(file);
 
     /* Missing file: an I/O error naming it. */
-    char *none = tmp_path("none.safetensors");
+    char *none = ttml_test_tmp_path("none.safetensors");
     CU_ASSERT_PTR_NULL(ttml_checkpoint_open(none, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_IO, "none.safetensors");
     g_free(none);
@@ -748,8 +746,8 @@ static void test_checkpoint_corrupt(void)
 static void test_checkpoint_fuzz(void)
 {
     GError *err = NULL;
-    char *good = tmp_path("fuzz-src.safetensors");
-    char *path = tmp_path("fuzz.safetensors");
+    char *good = ttml_test_tmp_path("fuzz-src.safetensors");
+    char *path = ttml_test_tmp_path("fuzz.safetensors");
     GPtrArray *ps = make_params();
     GHashTable *md = make_metadata(FALSE);
     CU_ASSERT_TRUE(ttml_checkpoint_save(good, ps, md, &err));
@@ -809,35 +807,38 @@ static void test_checkpoint_fuzz(void)
     g_free(good);
 }
 
+/* ------------------------------------------------------------ JSON strings */
+
+/* ttml_json_append_string: quotes, backslashes and every control character
+ * below 0x20 escaped (short forms where JSON has them), 0x7f and UTF-8
+ * verbatim, appended after what `out` already holds. */
+static void test_json_string_escaper(void)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"", "\"\""},
+        {"plain", "\"plain\""},
+        {"say \"hi\"", "\"say \\\"hi\\\"\""},
+        {"C:\\dir", "\"C:\\\\dir\""},
+        {"a\nb\tc\rd\be\ff", "\"a\\nb\\tc\\rd\\be\\ff\""},
+        {"\x01\x1f\x0b", "\"\\u0001\\u001f\\u000b\""},
+        {"del\x7f", "\"del\x7f\""},
+        {"h\xc3\xa9llo \xe2\x9c\x93", "\"h\xc3\xa9llo \xe2\x9c\x93\""},
+        {"/", "\"/\""},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        GString *out = g_string_new("x=");
+        ttml_json_append_string(out, cases[i].in);
+        char *want = g_strconcat("x=", cases[i].want, NULL);
+        if (strcmp(out->str, want) != 0) fprintf(stderr, "\ncase %zu: got %s, want %s\n", i, out->str, want);
+        CU_ASSERT_STRING_EQUAL(out->str, want);
+        g_free(want);
+        g_string_free(out, TRUE);
+    }
+}
+
 /* ------------------------------------------------------------ main */
-
-static int suite_init(void)
-{
-    GError *err = NULL;
-    tmp_dir = g_dir_make_tmp("ttml-ckpt-XXXXXX", &err);
-    if (!tmp_dir) {
-        fprintf(stderr, "cannot make a temporary directory: %s\n", err->message);
-        g_error_free(err);
-        return 1;
-    }
-    return ttml_test_init_cpu();
-}
-
-static int suite_clean(void)
-{
-    /* Remove what the tests left (they clean up after themselves on success). */
-    GDir *d = g_dir_open(tmp_dir, 0, NULL);
-    const char *name;
-    while (d && (name = g_dir_read_name(d))) {
-        char *p = g_build_filename(tmp_dir, name, NULL);
-        g_unlink(p);
-        g_free(p);
-    }
-    if (d) g_dir_close(d);
-    g_rmdir(tmp_dir);
-    g_free(tmp_dir);
-    return ttml_test_shutdown();
-}
 
 int main(void)
 {
@@ -851,7 +852,8 @@ int main(void)
         {"checkpoint_atomic", test_checkpoint_atomic},
         {"checkpoint_corrupt", test_checkpoint_corrupt},
         {"checkpoint_fuzz", test_checkpoint_fuzz},
+        {"json_string_escaper", test_json_string_escaper},
         CU_TEST_INFO_NULL,
     };
-    return ttml_test_run("checkpoint", tests, suite_init, suite_clean);
+    return ttml_test_run("checkpoint", tests, ttml_test_init_cpu, ttml_test_shutdown);
 }

@@ -10,7 +10,7 @@ static int init_suite(void)
     GError *err = NULL;
     const char *paths[] = {TTML_TEST_BINARY_DIR "/fixtures/drivers", NULL};
     ttml_init_options o = {sizeof o, paths, NULL, TRUE, FALSE};
-    if (!ttml_init(&o, &err) || !ttml_open_device("cpu", &err)) {
+    if (!ttml_init(&o, &err) || !ttml_context_open_device("cpu", &err)) {
         fprintf(stderr, "init: %s\n", err->message);
         return 1;
     }
@@ -212,7 +212,7 @@ static void test_module_names(void)
 static void test_memory_tracking(void)
 {
     GError *err = NULL;
-    ttml_device *d = ttml_get_device();
+    ttml_device *d = ttml_context_get_device();
     guint64 before = ttml_device_mem_current(d, TTML_MEM_DRAM);
     ttml_device_reset_peak(d);
     int64_t shape[2] = {100, 10};
@@ -232,7 +232,7 @@ static void test_memory_tracking(void)
 static void test_fallback_matches_cpu(void)
 {
     GError *err = NULL;
-    ttml_device *cpu = ttml_get_device();
+    ttml_device *cpu = ttml_context_get_device();
     ttml_device *fx = ttml_device_open("fx_hostdrv", &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_FALSE(ttml_kernel_exists("fx_hostdrv", "matmul"));

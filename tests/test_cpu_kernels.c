@@ -3,6 +3,7 @@
  * through ttml_kernel_launch on tensors of the default cpu device.
  */
 #include "test_util.h"
+#include "../drivers/common/ttml_kernel_list.h"
 
 #include <math.h>
 #include <string.h>
@@ -40,7 +41,7 @@ static ht ht_from(int ndim, const int64_t *shape, const float *data)
     GError *err = NULL;
     x.h = g_new(float, x.n ? x.n : 1);
     if (x.n) memcpy(x.h, data, x.n * sizeof(float));
-    x.t = ttml_tensor_from_floats(ttml_get_device(), ndim, shape, x.h, &err);
+    x.t = ttml_tensor_from_floats(ttml_context_get_device(), ndim, shape, x.h, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(x.t);
     return x;
@@ -97,7 +98,7 @@ static gboolean launch(const char *kernel, ttml_tensor *const *in, int n_in, ttm
     for (int i = 0; i < n_out; i++) l.out[i] = ttml_tensor_view(out[i]);
     l.params = params;
     l.params_size = params_size;
-    return ttml_kernel_launch(ttml_get_device(), &l, err);
+    return ttml_kernel_launch(ttml_context_get_device(), &l, err);
 }
 
 #define RUN_SIZED(kernel, ins, n_in, outs, n_out, params, size)                               \
@@ -174,7 +175,7 @@ static void test_fill(void)
     expect_close("fill f32", &x, ref, 0, 0);
     ht_free(&x);
 
-    ttml_tensor *h = ttml_tensor_empty(ttml_get_device(), 2, shape, TTML_DTYPE_BF16, &err);
+    ttml_tensor *h = ttml_tensor_empty(ttml_context_get_device(), 2, shape, TTML_DTYPE_BF16, &err);
     TTML_ASSERT_NO_ERROR(err);
     p.value = -1.5f;
     RUN("fill", NULL, 0, &h, 1, &p);
@@ -184,7 +185,7 @@ static void test_fill(void)
     for (int i = 0; i < 15; i++) CU_ASSERT_EQUAL(hb[i], 0xBFC0); /* -1.5 in bf16 */
     ttml_tensor_unref(h);
 
-    ttml_tensor *u = ttml_tensor_empty(ttml_get_device(), 2, shape, TTML_DTYPE_U32, &err);
+    ttml_tensor *u = ttml_tensor_empty(ttml_context_get_device(), 2, shape, TTML_DTYPE_U32, &err);
     TTML_ASSERT_NO_ERROR(err);
     p.value = 7.0f;
     RUN("fill", NULL, 0, &u, 1, &p);
@@ -202,7 +203,7 @@ static void test_copy(void)
     /* 1 + 2^-8 is a tie between bf16 1.0 and 1.0078125: rounds to even (1.0) */
     const float vals[5] = {1.0f, 1.5f, -2.25f, 1.00390625f, 3.9f};
     ht f = ht_from(1, shape, vals);
-    ttml_tensor *h = ttml_tensor_empty(ttml_get_device(), 1, shape, TTML_DTYPE_BF16, &err);
+    ttml_tensor *h = ttml_tensor_empty(ttml_context_get_device(), 1, shape, TTML_DTYPE_BF16, &err);
     TTML_ASSERT_NO_ERROR(err);
     RUN0("copy", &f.t, 1, &h, 1);
     guint16 hb[5];
@@ -221,7 +222,7 @@ static void test_copy(void)
     expect_close("copy bf16->f32", &back, ref, 0, 0);
 
     /* f32 -> u32 truncates toward zero; u32 -> f32 */
-    ttml_tensor *u = ttml_tensor_empty(ttml_get_device(), 1, shape, TTML_DTYPE_U32, &err);
+    ttml_tensor *u = ttml_tensor_empty(ttml_context_get_device(), 1, shape, TTML_DTYPE_U32, &err);
     TTML_ASSERT_NO_ERROR(err);
     RUN0("copy", &f.t, 1, &u, 1);
     guint32 ub[5];
@@ -232,7 +233,7 @@ static void test_copy(void)
     CU_ASSERT_EQUAL(ub[2], 0u); /* negatives clamp to 0 */
     CU_ASSERT_EQUAL(ub[4], 3u);
     const guint32 ids[5] = {0, 1, 42, 65536, 16777216};
-    ttml_tensor *u2 = ttml_tensor_from_data(ttml_get_device(), 1, shape, TTML_DTYPE_U32, ids, &err);
+    ttml_tensor *u2 = ttml_tensor_from_data(ttml_context_get_device(), 1, shape, TTML_DTYPE_U32, ids, &err);
     TTML_ASSERT_NO_ERROR(err);
     RUN0("copy", &u2, 1, &back.t, 1);
     double ref2[5] = {0, 1, 42, 65536, 16777216};
@@ -491,17 +492,23 @@ static void matmul_case(int na, const int64_t *sa, int nb, const int64_t *sb, in
     ht_free(&o);
 }
 
-static void test_matmul_2d(void)
+/* [M, K] @ [K, N] with every transpose of a and b, alpha 1 beta 0 and then
+ * alpha, beta. */
+static void matmul_2d_transposes(int64_t M, int64_t N, int64_t K, float alpha, float beta)
 {
-    const int64_t M = 5, K = 7, N = 3;
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             const int64_t sa[2] = {ta ? K : M, ta ? M : K};
             const int64_t sb[2] = {tb ? N : K, tb ? K : N};
             const int64_t so[2] = {M, N};
             matmul_case(2, sa, 2, sb, 2, so, ta, tb, 1.0f, 0.0f);
-            matmul_case(2, sa, 2, sb, 2, so, ta, tb, 0.5f, 2.0f);
+            matmul_case(2, sa, 2, sb, 2, so, ta, tb, alpha, beta);
         }
+}
+
+static void test_matmul_2d(void)
+{
+    matmul_2d_transposes(5, 3, 7, 0.5f, 2.0f);
     /* larger, so that OpenBLAS uses its blocked kernels */
     const int64_t la[2] = {67, 129}, lb[2] = {129, 45}, lo[2] = {67, 45};
     matmul_case(2, la, 2, lb, 2, lo, 0, 0, 1.0f, 0.0f);
@@ -545,14 +552,7 @@ static void test_matmul_split(void)
     const int64_t shapes[2][3] = {{131, 70, 300}, {40, 203, 290}}; /* M, N, K */
     for (int s = 0; s < 2; s++) {
         const int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        for (int ta = 0; ta < 2; ta++)
-            for (int tb = 0; tb < 2; tb++) {
-                const int64_t sa[2] = {ta ? K : M, ta ? M : K};
-                const int64_t sb[2] = {tb ? N : K, tb ? K : N};
-                const int64_t so[2] = {M, N};
-                matmul_case(2, sa, 2, sb, 2, so, ta, tb, 1.0f, 0.0f);
-                matmul_case(2, sa, 2, sb, 2, so, ta, tb, 0.5f, 1.0f);
-            }
+        matmul_2d_transposes(M, N, K, 0.5f, 1.0f);
         for (int64_t nb = 2; nb <= 3; nb++) {
             const int64_t ba[3] = {nb, M, K}, bb[3] = {nb, K, N}, bo[3] = {nb, M, N};
             const int64_t bat[3] = {nb, K, M}, bbt[3] = {nb, N, K};
@@ -824,7 +824,7 @@ static void test_errors(void)
     TTML_ASSERT_ERROR(err, TTML_ERROR_INVALID_ARG, NULL);
 
     /* f32-only kernel on a bf16 tensor */
-    ttml_tensor *h = ttml_tensor_empty(ttml_get_device(), 2, s23, TTML_DTYPE_BF16, &err);
+    ttml_tensor *h = ttml_tensor_empty(ttml_context_get_device(), 2, s23, TTML_DTYPE_BF16, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_FALSE(launch("relu", &h, 1, &oc.t, 1, NULL, 0, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_DTYPE, "bf16");
@@ -847,10 +847,10 @@ static void test_errors(void)
 
 static void test_device_info(void)
 {
-    static const char *kernels[] = {"fill", "copy", "affine", "binary", "div_bwd_b", "reduce_to",
-                                    "axpby", "relu", "relu_bwd", "matmul", "mse_fwd", "mse_bwd",
-                                    "sum_sq", "sgd_step", "adamw_step"};
-    const ttml_device_info *info = ttml_device_get_info(ttml_get_device());
+#define KERNEL_NAME(name) #name,
+    static const char *kernels[] = {TTML_KERNELS_CORE(KERNEL_NAME)};
+#undef KERNEL_NAME
+    const ttml_device_info *info = ttml_device_get_info(ttml_context_get_device());
     CU_ASSERT_PTR_NOT_NULL_FATAL(info);
     CU_ASSERT_STRING_EQUAL(info->name, "cpu");
     CU_ASSERT_TRUE(info->n_threads >= 1);

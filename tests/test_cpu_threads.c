@@ -45,7 +45,7 @@ static void restart(const char *threads)
 static ttml_tensor *tensor_of(const float *data, int ndim, const int64_t *shape)
 {
     GError *err = NULL;
-    ttml_tensor *t = ttml_tensor_from_floats(ttml_get_device(), ndim, shape, data, &err);
+    ttml_tensor *t = ttml_tensor_from_floats(ttml_context_get_device(), ndim, shape, data, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     return t;
@@ -115,7 +115,7 @@ static double thread_cpu_seconds(pid_t tid)
 static void test_workers_started_and_joined(void)
 {
     restart("3");
-    const ttml_device_info *info = ttml_device_get_info(ttml_get_device());
+    const ttml_device_info *info = ttml_device_get_info(ttml_context_get_device());
     CU_ASSERT_EQUAL(info->n_threads, 3);
     CU_ASSERT_EQUAL(pool_workers(NULL, 0), 2);
 
@@ -123,7 +123,7 @@ static void test_workers_started_and_joined(void)
     CU_ASSERT_EQUAL(pool_workers(NULL, 0), 0);
 
     restart(NULL); /* one per physical core */
-    info = ttml_device_get_info(ttml_get_device());
+    info = ttml_device_get_info(ttml_context_get_device());
     CU_ASSERT_EQUAL(pool_workers(NULL, 0), info->n_threads - 1);
 
     ttml_shutdown(); /* no thread may outlive the driver */
@@ -148,7 +148,7 @@ static float *binary_run(int repeats)
     float *r = random_floats(1000, -1.0f, 1.0f);
     ttml_tensor *ta = tensor_of(a, 2, shape), *tb = tensor_of(b, 2, shape), *tr = tensor_of(r, 1, row);
     GError *err = NULL;
-    ttml_tensor *out = ttml_tensor_empty(ttml_get_device(), 2, shape, TTML_DTYPE_F32, &err);
+    ttml_tensor *out = ttml_tensor_empty(ttml_context_get_device(), 2, shape, TTML_DTYPE_F32, &err);
     TTML_ASSERT_NO_ERROR(err);
     float *first = NULL;
     for (int rep = 0; rep < repeats; rep++) {
@@ -190,8 +190,8 @@ static float *adamw_run(void)
     float *g = random_floats(N_BIG, -0.1f, 0.1f);
     ttml_tensor *tp = tensor_of(p0, 1, shape), *tg = tensor_of(g, 1, shape);
     GError *err = NULL;
-    ttml_tensor *m = ttml_tensor_zeros(ttml_get_device(), 1, shape, TTML_DTYPE_F32, &err);
-    ttml_tensor *v = ttml_tensor_zeros(ttml_get_device(), 1, shape, TTML_DTYPE_F32, &err);
+    ttml_tensor *m = ttml_tensor_zeros(ttml_context_get_device(), 1, shape, TTML_DTYPE_F32, &err);
+    ttml_tensor *v = ttml_tensor_zeros(ttml_context_get_device(), 1, shape, TTML_DTYPE_F32, &err);
     TTML_ASSERT_NO_ERROR(err);
     const double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01;
     for (gint64 step = 1; step <= 3; step++) {
@@ -231,8 +231,8 @@ static void reduce_run(float *cols_out, float *total_out, int repeats)
     float *x = random_floats(N_BIG, -1.0f, 1.0f);
     ttml_tensor *tx = tensor_of(x, 2, shape);
     GError *err = NULL;
-    ttml_tensor *cols = ttml_tensor_empty(ttml_get_device(), 2, cshape, TTML_DTYPE_F32, &err);
-    ttml_tensor *total = ttml_tensor_empty(ttml_get_device(), 1, one, TTML_DTYPE_F32, &err);
+    ttml_tensor *cols = ttml_tensor_empty(ttml_context_get_device(), 2, cshape, TTML_DTYPE_F32, &err);
+    ttml_tensor *total = ttml_tensor_empty(ttml_context_get_device(), 1, one, TTML_DTYPE_F32, &err);
     TTML_ASSERT_NO_ERROR(err);
     double ref_cols[1000] = {0}, ref_total = 0.0;
     for (size_t i = 0; i < N_BIG; i++) {
@@ -314,7 +314,7 @@ static void test_worker_computes(void)
     CU_ASSERT_EQUAL_FATAL(pool_workers(&tid, 1), 1);
     const int64_t shape[1] = {4 * N_BIG};
     GError *err = NULL;
-    ttml_tensor *t = ttml_tensor_full(ttml_get_device(), 1, shape, TTML_DTYPE_F32, 1.0f, &err);
+    ttml_tensor *t = ttml_tensor_full(ttml_context_get_device(), 1, shape, TTML_DTYPE_F32, 1.0f, &err);
     TTML_ASSERT_NO_ERROR(err);
     ttml_affine_params ap = {1.0001f, 0.5f};
     double w0 = thread_cpu_seconds(tid);
@@ -351,14 +351,14 @@ static void test_pool_reuses_buffers(void)
     for (size_t k = 0; k < G_N_ELEMENTS(sizes); k++) {
         int64_t shape[1] = {(int64_t)sizes[k]};
         GError *err = NULL;
-        ttml_tensor *a = ttml_tensor_full(ttml_get_device(), 1, shape, TTML_DTYPE_F32, 3.0f, &err);
+        ttml_tensor *a = ttml_tensor_full(ttml_context_get_device(), 1, shape, TTML_DTYPE_F32, 3.0f, &err);
         TTML_ASSERT_NO_ERROR(err);
         ttml_view va = ttml_tensor_view(a);
         void *pa = va.buf->data;
         CU_ASSERT_PTR_NOT_NULL(pa);
         CU_ASSERT_EQUAL((uintptr_t)pa % 64, 0);
         ttml_tensor_unref(a);
-        ttml_tensor *b = ttml_tensor_full(ttml_get_device(), 1, shape, TTML_DTYPE_F32, -2.0f, &err);
+        ttml_tensor *b = ttml_tensor_full(ttml_context_get_device(), 1, shape, TTML_DTYPE_F32, -2.0f, &err);
         TTML_ASSERT_NO_ERROR(err);
         ttml_view vb = ttml_tensor_view(b);
         CU_ASSERT_PTR_EQUAL(vb.buf->data, pa); /* same class: the cached block */
@@ -375,23 +375,54 @@ static void test_pool_reuses_buffers(void)
      * floats (4000 bytes) then 1200 floats (4800 bytes) */
     int64_t s1[1] = {1000}, s2[1] = {1200};
     GError *err = NULL;
-    ttml_tensor *a = ttml_tensor_zeros(ttml_get_device(), 1, s1, TTML_DTYPE_F32, &err);
+    ttml_tensor *a = ttml_tensor_zeros(ttml_context_get_device(), 1, s1, TTML_DTYPE_F32, &err);
     void *pa = ttml_tensor_view(a).buf->data;
     ttml_tensor_unref(a);
-    ttml_tensor *b = ttml_tensor_zeros(ttml_get_device(), 1, s2, TTML_DTYPE_F32, &err);
+    ttml_tensor *b = ttml_tensor_zeros(ttml_context_get_device(), 1, s2, TTML_DTYPE_F32, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_EQUAL(ttml_tensor_view(b).buf->data, pa);
     ttml_tensor_unref(b);
 }
 
-/* TTML_CPU_POOL_MAX_MB=0: nothing is cached, everything still works. */
+static void append_message(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer log)
+{
+    (void)domain;
+    (void)level;
+    g_string_append_printf(log, "%s\n", message);
+}
+
+/* TTML_CPU_POOL_MAX_MB=0: nothing is cached, everything still works. The
+ * pool's statistics at close (TTML_CPU_POOL_STATS=1) show that a freed
+ * block was never handed out again and nothing was cached. */
 static void test_pool_disabled(void)
 {
     g_setenv("TTML_CPU_POOL_MAX_MB", "0", TRUE);
+    g_setenv("TTML_CPU_POOL_STATS", "1", TRUE);
     restart(NULL);
     float *bin = binary_run(2);
     g_free(bin);
+    const int64_t shape[1] = {1000};
+    for (int i = 0; i < 2; i++) { /* the same size class twice: a cache would serve the second */
+        GError *err = NULL;
+        ttml_tensor *t = ttml_tensor_zeros(ttml_context_get_device(), 1, shape, TTML_DTYPE_F32, &err);
+        TTML_ASSERT_NO_ERROR(err);
+        ttml_tensor_unref(t);
+    }
+    GString *log = g_string_new(NULL);
+    guint handler = g_log_set_handler(NULL, G_LOG_LEVEL_MESSAGE, append_message, log);
+    ttml_shutdown();
+    g_log_remove_handler(NULL, handler);
+    g_unsetenv("TTML_CPU_POOL_STATS");
     g_unsetenv("TTML_CPU_POOL_MAX_MB");
+    const char *line = strstr(log->str, "cpu pool: ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+    guint64 allocs = 0, hits = 1;
+    CU_ASSERT_EQUAL(sscanf(line, "cpu pool: %" G_GUINT64_FORMAT " allocations, %" G_GUINT64_FORMAT, &allocs, &hits), 2);
+    CU_ASSERT_TRUE(allocs >= 2);
+    CU_ASSERT_EQUAL(hits, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(line, " 0.0 MiB cached at close, cap 0 MiB"));
+    if (hits != 0 || !strstr(line, " 0.0 MiB cached at close")) fprintf(stderr, "\n%s", line);
+    g_string_free(log, TRUE);
     restart(NULL);
 }
 
@@ -420,10 +451,10 @@ static void test_pool_footprint_bound(void)
         GError *err = NULL;
         const int64_t big[1] = {16 << 20}, mid[1] = {6 << 20};   /* 64 MiB, 24 MiB of floats */
         double base = rss_mib();
-        ttml_tensor *a = ttml_tensor_full(ttml_get_device(), 1, big, TTML_DTYPE_F32, 1.0f, &err);
+        ttml_tensor *a = ttml_tensor_full(ttml_context_get_device(), 1, big, TTML_DTYPE_F32, 1.0f, &err);
         TTML_ASSERT_NO_ERROR(err);
         ttml_tensor_unref(a);
-        ttml_tensor *b = ttml_tensor_full(ttml_get_device(), 1, mid, TTML_DTYPE_F32, 2.0f, &err);
+        ttml_tensor *b = ttml_tensor_full(ttml_context_get_device(), 1, mid, TTML_DTYPE_F32, 2.0f, &err);
         TTML_ASSERT_NO_ERROR(err);
         double grown = rss_mib() - base;
         CU_ASSERT(bounded ? grown < 50.0 : grown > 80.0);
@@ -440,7 +471,7 @@ static void test_fork_child_runs_inline(void)
     restart("3");
     const int64_t shape[1] = {N_BIG};
     GError *err = NULL;
-    ttml_tensor *t = ttml_tensor_full(ttml_get_device(), 1, shape, TTML_DTYPE_F32, 2.0f, &err);
+    ttml_tensor *t = ttml_tensor_full(ttml_context_get_device(), 1, shape, TTML_DTYPE_F32, 2.0f, &err);
     TTML_ASSERT_NO_ERROR(err);
     pid_t pid = fork();
     CU_ASSERT_FATAL(pid >= 0);

@@ -9,7 +9,7 @@
  *   item 15: a checkpoint path that is a directory, stale .tmp-XXXXXX files,
  *            --resume/--checkpoint of a file that was never written */
 #include "test_util.h"
-#include "train_internal.h"
+#include "train_app.h"
 #include "ttml_kernel_math.h"
 
 #include <glib/gstdio.h>

@@ -15,14 +15,8 @@
 #define RUN_BIN TTML_BUILD_DIR "/bin/ttml-run"
 #define SHAKESPEARE TTML_SOURCE_DIR "/../shared/data/tinyshakespeare.txt"
 
-static char *tmpdir;
-
-static char *tmp_path(const char *name) { return g_build_filename(tmpdir, name, NULL); }
-
 static int suite_init(void)
 {
-    tmpdir = g_dir_make_tmp("ttml-lm-XXXXXX", NULL);
-    if (!tmpdir) return 1;
     /* The corpus: the head of tiny Shakespeare, else a small play-like text. */
     char *text = NULL;
     gsize len = 0;
@@ -37,28 +31,11 @@ static int suite_init(void)
                                    i % 7);
     }
     g_free(text);
-    char *path = tmp_path("corpus.txt");
+    char *path = ttml_test_tmp_path("corpus.txt");
     gboolean ok = g_file_set_contents(path, corpus->str, (gssize)corpus->len, NULL);
     g_free(path);
     g_string_free(corpus, TRUE);
     return ok ? 0 : 1;
-}
-
-static int suite_clean(void)
-{
-    if (tmpdir) {
-        GDir *d = g_dir_open(tmpdir, 0, NULL);
-        const char *name;
-        while (d && (name = g_dir_read_name(d))) {
-            char *p = tmp_path(name);
-            g_remove(p);
-            g_free(p);
-        }
-        if (d) g_dir_close(d);
-        g_rmdir(tmpdir);
-        g_free(tmpdir);
-    }
-    return 0;
 }
 
 /* A tiny nanogpt config in the temp dir (corpus path relative to it). */
@@ -66,7 +43,7 @@ static char *write_config(const char *name, int batch, int accum, int steps, con
                           double lr, double dropout, int save_interval, const char *model_path,
                           const char *extra)
 {
-    char *ck = tmp_path(model_path);
+    char *ck = ttml_test_tmp_path(model_path);
     char *text = g_strdup_printf(
         "training_config:\n"
         "  seed: 11\n"
@@ -94,7 +71,7 @@ static char *write_config(const char *name, int batch, int accum, int steps, con
         "  val_fraction: 0.1\n"
         "eval_config: {temperature: 0.9, top_k: 5}\n",
         batch, accum, steps, lr, optimizer, ck, save_interval, extra ? extra : "", dropout);
-    char *path = tmp_path(name);
+    char *path = ttml_test_tmp_path(name);
     CU_ASSERT_TRUE_FATAL(g_file_set_contents(path, text, -1, NULL));
     g_free(text);
     g_free(ck);
@@ -265,7 +242,7 @@ static void test_loss_decreases(void)
     char *cfg = write_config("learn.yaml", 4, 1, 40, "adamw", 3e-3, 0.0, 0, "learn.safetensors",
                              "  clip_grad_norm_max_norm: 1.0\n  scheduler_type: cosine\n"
                              "  scheduler_config: {warmup_steps: 4}\n");
-    char *metrics = tmp_path("learn.jsonl");
+    char *metrics = ttml_test_tmp_path("learn.jsonl");
     GError *err = NULL;
     CU_ASSERT_TRUE(train(cfg, metrics, FALSE, &err));
     TTML_ASSERT_NO_ERROR(err);
@@ -339,8 +316,8 @@ static void test_grad_accumulation(void)
     TTML_ASSERT_NO_ERROR(err);
 
     CU_ASSERT_EQUAL_FATAL(ttml_test_init_cpu(), 0);
-    char *p41 = tmp_path("acc41.safetensors"), *p22 = tmp_path("acc22.safetensors"),
-         *p21 = tmp_path("acc21.safetensors");
+    char *p41 = ttml_test_tmp_path("acc41.safetensors"), *p22 = ttml_test_tmp_path("acc22.safetensors"),
+         *p21 = ttml_test_tmp_path("acc21.safetensors");
     GPtrArray *a = checkpoint_params(p41), *b = checkpoint_params(p22), *c = checkpoint_params(p21);
     double same = max_diff(a, b), other = max_diff(a, c);
     /* B=4 x 1 and B=2 x 2 on the same windows: the same update; B=2 x 1
@@ -362,21 +339,10 @@ static void test_grad_accumulation(void)
 
 /* ----------------------------------------------------------- resume */
 
+/* ttml-run in the temp dir (config paths are relative to it). */
 static int run_bin(char **argv_tail, char **out, char **err_text)
 {
-    GPtrArray *argv = g_ptr_array_new();
-    g_ptr_array_add(argv, (gpointer)RUN_BIN);
-    for (char **a = argv_tail; *a; a++) g_ptr_array_add(argv, *a);
-    g_ptr_array_add(argv, NULL);
-    char **env = g_environ_unsetenv(g_get_environ(), "TTML_PLUGIN_PATH");
-    int status = -1;
-    GError *err = NULL;
-    gboolean ok = g_spawn_sync(tmpdir, (char **)argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, out, err_text,
-                               &status, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    g_strfreev(env);
-    g_ptr_array_free(argv, TRUE);
-    return ok && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return ttml_test_run_tool("ttml-run", (const char *const *)argv_tail, NULL, ttml_test_tmp_dir(), out, err_text);
 }
 
 static gint64 last_logged_step(const char *metrics)
@@ -392,7 +358,7 @@ static void test_resume_after_sigkill(void)
     GError *err = NULL;
     char *full_cfg = write_config("full.yaml", 4, 1, 20, "adamw", 2e-3, 0.1, 0, "full.safetensors", NULL);
     char *kill_cfg = write_config("killed.yaml", 4, 1, 20, "adamw", 2e-3, 0.1, 5, "killed.safetensors", NULL);
-    char *full_m = tmp_path("full.jsonl"), *kill_m = tmp_path("killed.jsonl"), *res_m = tmp_path("resumed.jsonl");
+    char *full_m = ttml_test_tmp_path("full.jsonl"), *kill_m = ttml_test_tmp_path("killed.jsonl"), *res_m = ttml_test_tmp_path("resumed.jsonl");
     CU_ASSERT_TRUE(train(full_cfg, full_m, FALSE, &err));
     TTML_ASSERT_NO_ERROR(err);
 
@@ -402,7 +368,7 @@ static void test_resume_after_sigkill(void)
                     (char *)"--max-steps", (char *)"100000", NULL};
     char **env = g_environ_unsetenv(g_get_environ(), "TTML_PLUGIN_PATH");
     GPid pid = 0;
-    CU_ASSERT_TRUE_FATAL(g_spawn_async(tmpdir, argv, env, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+    CU_ASSERT_TRUE_FATAL(g_spawn_async(ttml_test_tmp_dir(), argv, env, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
                                        NULL, NULL, &pid, &err));
     g_strfreev(env);
     gint64 seen = 0;
@@ -417,7 +383,7 @@ static void test_resume_after_sigkill(void)
     CU_ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     CU_ASSERT_FATAL(seen >= 12);
 
-    char *ck = tmp_path("killed.safetensors");
+    char *ck = ttml_test_tmp_path("killed.safetensors");
     char *out = NULL, *errs = NULL;
     char *rargs[] = {kill_cfg, (char *)"--resume", ck, (char *)"--metrics", res_m, NULL};
     int rc = run_bin(rargs, &out, &errs);
@@ -450,7 +416,7 @@ static void test_resume_after_sigkill(void)
     char *data = NULL;
     gsize len = 0;
     CU_ASSERT_TRUE_FATAL(g_file_get_contents(ck, &data, &len, NULL));
-    char *trunc = tmp_path("truncated.safetensors");
+    char *trunc = ttml_test_tmp_path("truncated.safetensors");
     CU_ASSERT_TRUE(g_file_set_contents(trunc, data, (gssize)(len * 2 / 3), NULL));
     g_free(data);
     char *targs[] = {kill_cfg, (char *)"--resume", trunc, NULL};
@@ -502,7 +468,7 @@ static guint32 argmax_row(const float *row, gint64 V)
 
 static void test_generate(void)
 {
-    char *ck = tmp_path("full.safetensors");   /* written by the resume test */
+    char *ck = ttml_test_tmp_path("full.safetensors");   /* written by the resume test */
     if (!g_file_test(ck, G_FILE_TEST_EXISTS)) {
         GError *err = NULL;
         char *cfg = write_config("full.yaml", 4, 1, 20, "adamw", 2e-3, 0.1, 0, "full.safetensors", NULL);
@@ -659,6 +625,127 @@ static void test_config_errors(void)
     g_free(cfg);
 }
 
+/* ------------------------------------------------ config encodings */
+
+/* "name [shape]; ..." of the model stored in a training-state checkpoint. */
+static char *param_signature(const char *path)
+{
+    GError *err = NULL;
+    ttml_lm *lm = ttml_lm_load(path, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lm);
+    GString *sig = g_string_new(NULL);
+    g_string_append_printf(sig, "vocab %" G_GINT64_FORMAT ";", lm->padded_vocab_size);
+    GPtrArray *params = ttml_module_parameters(lm->model);
+    for (guint i = 0; i < params->len; i++) {
+        ttml_param *p = g_ptr_array_index(params, i);
+        char sh[64];
+        g_string_append_printf(sig, " %s %s;", p->name,
+                               ttml_shape_str(p->tensor->ndim, p->tensor->shape, sh, sizeof sh));
+    }
+    g_ptr_array_unref(params);
+    ttml_lm_free(lm);
+    return g_string_free(sig, FALSE);
+}
+
+/* Train `text` (written as NAME.yaml, checkpoint NAME.safetensors after
+ * replacing CKPT in the text); returns the checkpoint path, *loss1 the first
+ * step's logged loss. */
+static char *train_text(const char *name, const char *text, char **loss1)
+{
+    GError *err = NULL;
+    char *file = g_strdup_printf("%s.yaml", name), *ck_name = g_strdup_printf("%s.safetensors", name),
+         *metrics_name = g_strdup_printf("%s.jsonl", name);
+    char *cfg = ttml_test_tmp_path(file), *ck = ttml_test_tmp_path(ck_name), *metrics = ttml_test_tmp_path(metrics_name);
+    char *body = replace(text, "CKPT", ck);
+    CU_ASSERT_TRUE_FATAL(g_file_set_contents(cfg, body, -1, NULL));
+    CU_ASSERT_TRUE(train(cfg, metrics, FALSE, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    GPtrArray *losses = read_losses(metrics);
+    *loss1 = losses->len > 1 && losses->pdata[1] ? g_strdup(losses->pdata[1]) : NULL;
+    g_ptr_array_unref(losses);
+    g_free(body);
+    g_free(cfg);
+    g_free(metrics);
+    g_free(file);
+    g_free(ck_name);
+    g_free(metrics_name);
+    return ck;
+}
+
+/* Non-ASCII comments and a UTF-8 byte-order mark change nothing: the model
+ * (vocabulary, parameter names and shapes, trained values) and the first
+ * loss equal those of the plain config, with vocab_size absent (the
+ * tokenizer's padded size is set) and given. */
+static void test_config_encodings(void)
+{
+    char *plain_path = write_config("enc.yaml", 4, 1, 2, "adamw", 1e-3, 0.1, 0, "CKPT", NULL);
+    char *text = NULL, *placeholder = ttml_test_tmp_path("CKPT");
+    CU_ASSERT_TRUE_FATAL(g_file_get_contents(plain_path, &text, NULL, NULL));
+    char *plain = replace(text, placeholder, "CKPT");
+    g_free(text);
+    g_free(placeholder);
+    char *with_vocab = replace(plain, "    num_heads: 2\n", "    num_heads: 2\n    vocab_size: 100\n");
+    const char *comment = "# Entra\xc3\xaenement \xe2\x80\x94 tr\xc3\xa8s petit mod\xc3\xa8le\n";
+    const char *bases[2] = {plain, with_vocab};
+    for (int v = 0; v < 2; v++) {
+        char *a = g_strconcat(comment, bases[v], NULL);
+        char *commented = replace(a, "    num_heads: 2\n", "    num_heads: 2\n    # d\xc3\xa9j\xc3\xa0 vu\n");
+        /* the inner comment before dropout_prob, keeping its line */
+        char *inner_cfg = replace(commented, "    dropout_prob:",
+                                  "    # \xc3\xa9tape \xe2\x80\x94 r\xc3\xa9glages\n    dropout_prob:");
+        char *bom = g_strconcat("\xef\xbb\xbf", bases[v], NULL);
+        char *bom_commented = g_strconcat("\xef\xbb\xbf", inner_cfg, NULL);
+        const char *variants[4] = {bases[v], inner_cfg, bom, bom_commented};
+        char *sig[4], *loss[4];
+        GPtrArray *vals[4];
+        for (int i = 0; i < 4; i++) {
+            char name[32];
+            g_snprintf(name, sizeof name, "enc%d_%d", v, i);
+            char *ck = train_text(name, variants[i], &loss[i]);
+            CU_ASSERT_EQUAL_FATAL(ttml_test_init_cpu(), 0);
+            sig[i] = param_signature(ck);
+            vals[i] = checkpoint_params(ck);
+            ttml_test_shutdown();
+            g_free(ck);
+        }
+        for (int i = 1; i < 4; i++) {
+            CU_ASSERT_STRING_EQUAL(sig[i], sig[0]);
+            CU_ASSERT_PTR_NOT_NULL(loss[i]);
+            CU_ASSERT_STRING_EQUAL(loss[i] ? loss[i] : "", loss[0] ? loss[0] : "-");
+            CU_ASSERT_EQUAL(max_diff(vals[i], vals[0]), 0.0);
+            if (strcmp(sig[i], sig[0]) != 0) fprintf(stderr, "\nvariant %d/%d: %s\n  vs %s\n", v, i, sig[i], sig[0]);
+        }
+        if (v == 1) CU_ASSERT_PTR_NOT_NULL(strstr(sig[0], "vocab 128;"));
+        /* a model error still names the user's file and line */
+        char *bad = replace(bom_commented, "num_heads: 2", "num_heads: two");
+        int line = 1;
+        for (const char *c = bad; c < strstr(bad, "num_heads: two"); c++) line += *c == '\n';
+        char *bad_path = ttml_test_tmp_path("enc_bad.yaml");
+        CU_ASSERT_TRUE(g_file_set_contents(bad_path, bad, -1, NULL));
+        GError *err = NULL;
+        CU_ASSERT_FALSE(train(bad_path, NULL, FALSE, &err));
+        char *where = g_strdup_printf("%s:%d:", bad_path, line);
+        TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, where);
+        g_free(where);
+        g_free(bad_path);
+        g_free(bad);
+        for (int i = 0; i < 4; i++) {
+            g_free(sig[i]);
+            g_free(loss[i]);
+            g_ptr_array_unref(vals[i]);
+        }
+        g_free(bom_commented);
+        g_free(bom);
+        g_free(inner_cfg);
+        g_free(commented);
+        g_free(a);
+    }
+    g_free(with_vocab);
+    g_free(plain);
+    g_free(plain_path);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -668,7 +755,8 @@ int main(void)
         {"resume_after_sigkill", test_resume_after_sigkill},
         {"generate", test_generate},
         {"config_errors", test_config_errors},
+        {"config_encodings", test_config_encodings},
         CU_TEST_INFO_NULL,
     };
-    return ttml_test_run("lm_train", tests, suite_init, suite_clean);
+    return ttml_test_run("lm_train", tests, suite_init, NULL);
 }

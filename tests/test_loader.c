@@ -75,7 +75,7 @@ static void test_run_without_broken_plugins_works(void)
     const char *paths[] = {FX "/broken", NULL};
     init_with(paths, NULL);
     GError *err = NULL;
-    CU_ASSERT_PTR_NOT_NULL_FATAL(ttml_open_device("cpu", &err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ttml_context_open_device("cpu", &err));
     TTML_ASSERT_NO_ERROR(err);
     float a[3] = {1, 2, 3}, b[3] = {10, 20, 30}, c[3];
     int64_t shape[1] = {3};
@@ -170,7 +170,7 @@ static void test_unknown_device_lists_drivers(void)
 {
     init_with(NULL, NULL);
     GError *err = NULL;
-    CU_ASSERT_PTR_NULL(ttml_open_device("quantum", &err));
+    CU_ASSERT_PTR_NULL(ttml_context_open_device("quantum", &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_NOT_FOUND, "cpu");
     ttml_shutdown();
 }
@@ -178,34 +178,20 @@ static void test_unknown_device_lists_drivers(void)
 /* Run a tool with extra environment; returns the exit status, stdout+stderr in *out. */
 static int run_tool(const char *tool, const char *const *args, const char *const *env_extra, char **out)
 {
-    GPtrArray *argv = g_ptr_array_new();
-    char *bin = g_strdup_printf("%s/bin/%s", TTML_BUILD_DIR, tool);
-    g_ptr_array_add(argv, bin);
-    for (const char *const *a = args; *a; a++) g_ptr_array_add(argv, (gpointer)*a);
-    g_ptr_array_add(argv, NULL);
-    char **env = g_get_environ();
-    env = g_environ_unsetenv(env, "TTML_PLUGIN_PATH");
-    env = g_environ_unsetenv(env, "TTML_REGISTRY_FORK");
-    for (const char *const *e = env_extra; e && *e; e += 2) env = g_environ_setenv(env, e[0], e[1], TRUE);
     char *o = NULL, *e = NULL;
-    int status = -1;
-    GError *err = NULL;
-    g_spawn_sync(NULL, (char **)argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, &o, &e, &status, &err);
-    TTML_ASSERT_NO_ERROR(err);
+    int status = ttml_test_run_tool(tool, args, env_extra, NULL, &o, &e);
     *out = g_strconcat(o ? o : "", e ? e : "", NULL);
     g_free(o);
     g_free(e);
-    g_strfreev(env);
-    g_free(bin);
-    g_ptr_array_unref(argv);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return status;
 }
 
 /* A plugin that segfaults in init: with TTML_REGISTRY_FORK=1 it is loaded in
  * a child first, recorded as crashed in the cache, and skipped afterwards. */
 static void test_crash_isolation(void)
 {
-    char *cache = g_dir_make_tmp("ttml-cache-XXXXXX", NULL);
+    char *cache = ttml_test_tmp_path("cache");
+    CU_ASSERT_EQUAL_FATAL(g_mkdir_with_parents(cache, 0700), 0);
     const char *fork_env[] = {"XDG_CACHE_HOME", cache, "TTML_REGISTRY_FORK", "1", NULL};
     const char *cache_env[] = {"XDG_CACHE_HOME", cache, NULL};
     const char *rejected[] = {"--plugin-path", FX "/crash", "--rejected", NULL};
@@ -252,8 +238,6 @@ static void test_crash_isolation(void)
     g_free(copy);
     g_free(copy_dir);
     g_free(ini);
-    char *rm[] = {"rm", "-rf", cache, NULL};
-    g_spawn_sync(NULL, rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
     g_free(cache);
 }
 

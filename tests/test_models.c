@@ -2,41 +2,16 @@
  * construction from YAML, parameter names and shapes, forward against naive
  * host loops (double), config errors, and a short training run showing the
  * MLP's non-linearity. */
-#include "test_util.h"
+#include "test_grad.h"
 
 #include <math.h>
 #include <string.h>
 
-static ttml_module *model_from_yaml(const char *name, const char *yaml, GError **err)
-{
-    ttml_config *cfg = ttml_config_load_string(yaml, "models.yaml", err);
-    if (!cfg) return NULL;
-    ttml_module *m = ttml_model_create(name, cfg, err);
-    ttml_config_free(cfg);
-    return m;
-}
-
-typedef struct expected_param { const char *name; int ndim; int64_t d0, d1; } expected_param;
-
 /* Check names and shapes in order; returns the parameter list. */
-static GPtrArray *check_params(ttml_module *m, const expected_param *want, guint n)
+static GPtrArray *check_params(ttml_module *m, const ttml_test_param *want, guint n)
 {
-    GPtrArray *params = ttml_module_parameters(m);
-    CU_ASSERT_EQUAL(params->len, n);
-    gsize total = 0;
-    for (guint i = 0; i < n && i < params->len; i++) {
-        ttml_param *p = g_ptr_array_index(params, i);
-        if (strcmp(p->name, want[i].name) != 0)
-            fprintf(stderr, "\n  param %u is '%s', want '%s'\n", i, p->name, want[i].name);
-        CU_ASSERT_STRING_EQUAL(p->name, want[i].name);
-        CU_ASSERT_EQUAL(p->tensor->ndim, want[i].ndim);
-        CU_ASSERT_EQUAL(p->tensor->shape[0], want[i].d0);
-        if (want[i].ndim == 2) CU_ASSERT_EQUAL(p->tensor->shape[1], want[i].d1);
-        CU_ASSERT_TRUE(p->tensor->requires_grad);
-        total += p->tensor->numel;
-    }
-    CU_ASSERT_EQUAL(ttml_module_num_params(m), total);
-    return params;
+    ttml_test_check_params(m, want, n);
+    return ttml_module_parameters(m);
 }
 
 /* Host copy of a named parameter (g_free). */
@@ -92,9 +67,9 @@ static float *forward_host(ttml_module *m, const float *x, int batch, int in, in
 static void test_linear_regression(void)
 {
     GError *err = NULL;
-    ttml_module *m = model_from_yaml("linear_regression", "in_features: 3\nout_features: 2\n", &err);
+    ttml_module *m = ttml_test_model_from_yaml("linear_regression", "in_features: 3\nout_features: 2\n", &err);
     TTML_ASSERT_NO_ERROR(err);
-    const expected_param want[] = {{"linear.weight", 2, 2, 3}, {"linear.bias", 1, 2, 0}};
+    const ttml_test_param want[] = {{"linear.weight", 2, 2, 3}, {"linear.bias", 1, 2, 0}};
     GPtrArray *params = check_params(m, want, 2);
     float *w = param_values(params, "linear.weight");
     float *b = param_values(params, "linear.bias");
@@ -127,10 +102,10 @@ static void test_linear_regression(void)
 static void test_mlp(void)
 {
     GError *err = NULL;
-    ttml_module *m = model_from_yaml(
+    ttml_module *m = ttml_test_model_from_yaml(
         "mlp", "input_features: 3\nhidden_features: [5, 4]\noutput_features: 2\n", &err);
     TTML_ASSERT_NO_ERROR(err);
-    const expected_param want[] = {
+    const ttml_test_param want[] = {
         {"layers.0.weight", 2, 5, 3}, {"layers.0.bias", 1, 5, 0},
         {"layers.1.weight", 2, 4, 5}, {"layers.1.bias", 1, 4, 0},
         {"layers.2.weight", 2, 2, 4}, {"layers.2.bias", 1, 2, 0},
@@ -166,9 +141,9 @@ static void test_mlp(void)
     const char *yamls[] = {"input_features: 3\nhidden_features: []\noutput_features: 2\n",
                            "input_features: 3\noutput_features: 2\n"};
     for (int k = 0; k < 2; k++) {
-        m = model_from_yaml("mlp", yamls[k], &err);
+        m = ttml_test_model_from_yaml("mlp", yamls[k], &err);
         TTML_ASSERT_NO_ERROR(err);
-        const expected_param want1[] = {{"layers.0.weight", 2, 2, 3}, {"layers.0.bias", 1, 2, 0}};
+        const ttml_test_param want1[] = {{"layers.0.weight", 2, 2, 3}, {"layers.0.bias", 1, 2, 0}};
         params = check_params(m, want1, 2);
         float *w = param_values(params, "layers.0.weight"), *b = param_values(params, "layers.0.bias");
         double yr[4];
@@ -205,7 +180,7 @@ static void test_config_errors(void)
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         GError *err = NULL;
-        ttml_module *m = model_from_yaml(cases[i].model, cases[i].yaml, &err);
+        ttml_module *m = ttml_test_model_from_yaml(cases[i].model, cases[i].yaml, &err);
         CU_ASSERT_PTR_NULL(m);
         ttml_module_unref(m);
         CU_ASSERT_PTR_NOT_NULL_FATAL(err);
@@ -231,7 +206,7 @@ static void test_config_errors(void)
 static void test_mlp_activation(void)
 {
     GError *err = NULL;
-    ttml_module *m = model_from_yaml(
+    ttml_module *m = ttml_test_model_from_yaml(
         "mlp", "input_features: 3\nhidden_features: [5]\noutput_features: 2\nactivation: silu\n", &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
@@ -263,7 +238,7 @@ static void test_mlp_activation(void)
          "not a one-input op"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
-        m = model_from_yaml("mlp", bad[i].yaml, &err);
+        m = ttml_test_model_from_yaml("mlp", bad[i].yaml, &err);
         CU_ASSERT_PTR_NULL(m);
         ttml_module_unref(m);
         CU_ASSERT_PTR_NOT_NULL_FATAL(err);
@@ -299,7 +274,7 @@ static double train_ratio(const char *model, const char *yaml, const char *opt_n
     GError *err = NULL;
     float x[N_SAMPLES * 2], y[N_SAMPLES];
     product_data(x, y);
-    ttml_module *m = model_from_yaml(model, yaml, &err);
+    ttml_module *m = ttml_test_model_from_yaml(model, yaml, &err);
     TTML_ASSERT_NO_ERROR(err);
     GPtrArray *params = ttml_module_parameters(m);
     ttml_optimizer *opt = ttml_optimizer_create(opt_name, params, NULL, lr, 0.0, &err);

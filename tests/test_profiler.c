@@ -1,5 +1,5 @@
 /* test_profiler.c - the profiler layer (drivers/profiler), its collector
- * (ttml/profiler.h) and the memory tracker (ttml/profile.h):
+ * (ttml/profiler_outputs.h) and the memory tracker (ttml/profile_zones.h):
  *   - profiler:cpu and TTML_LAYERS=profiler wrap the device; results are
  *     bit-identical to plain cpu (same seed, same short MLP training run);
  *   - kernel / op / transfer counts and bytes against hand-computed sizes;
@@ -7,11 +7,12 @@
  *     with the nesting checked from the parsed events;
  *   - the event cap, the CSV rows, the summary text;
  *   - memory snapshots against known allocation sizes;
- *   - the HTML report loaded in headless chromium (DOM + screenshot), skipped
- *     with a note when /usr/bin/chromium is absent. */
+ *   - the HTML report loaded in headless chromium (DOM + screenshot): the
+ *     binary's `browser` mode, a ctest test of its own that exits 77
+ *     (skipped) when /usr/bin/chromium is absent. */
 #include "test_util.h"
 
-#include <ttml/profiler.h>
+#include <ttml/profiler_outputs.h>
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ static ttml_device *setup(const char *spec)
     ttml_init_options opts = {sizeof opts, NULL, NULL, TRUE, FALSE};
     CU_ASSERT_TRUE_FATAL(ttml_init(&opts, &err));
     TTML_ASSERT_NO_ERROR(err);
-    ttml_device *d = ttml_open_device(spec, &err);
+    ttml_device *d = ttml_context_open_device(spec, &err);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     ttml_set_seed(1234);
@@ -44,28 +45,14 @@ static const ttml_profile_row *find_row(GArray *rows, const char *section, const
     return NULL;
 }
 
-static char *dir;
-
-static char *tmp_path(const char *name)
-{
-    if (!dir) dir = g_dir_make_tmp("ttml-prof-XXXXXX", NULL);
-    return g_build_filename(dir, name, NULL);
-}
-
-/* Run argv; returns the exit status (-1 when it could not start). */
+/* Run argv (argv[0] a path); returns the exit status, prints stderr on failure. */
 static int run(char **argv, char **out)
 {
-    GError *err = NULL;
-    int status = -1;
     char *err_text = NULL;
-    if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, &err_text, &status, &err)) {
-        fprintf(stderr, "\ncannot run %s: %s\n", argv[0], err->message);
-        g_clear_error(&err);
-        return -1;
-    }
-    if (!g_spawn_check_wait_status(status, NULL)) fprintf(stderr, "\n%s failed:\n%s\n", argv[0], err_text);
+    int status = ttml_test_run_tool(argv[0], (const char *const *)argv + 1, NULL, NULL, out, &err_text);
+    if (status != 0) fprintf(stderr, "\n%s failed:\n%s\n", argv[0], err_text ? err_text : "");
     g_free(err_text);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return status;
 }
 
 /* ---- the layer ---- */
@@ -113,7 +100,7 @@ static void test_env_layers(void)
     g_setenv("TTML_LAYERS", " nope ", TRUE);
     ttml_init_options opts = {sizeof opts, NULL, NULL, TRUE, FALSE};
     CU_ASSERT_TRUE_FATAL(ttml_init(&opts, &err));
-    CU_ASSERT_PTR_NULL(ttml_open_device("cpu", &err));
+    CU_ASSERT_PTR_NULL(ttml_context_open_device("cpu", &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_NOT_FOUND, "'nope'");
     ttml_shutdown();
     g_unsetenv("TTML_LAYERS");
@@ -217,7 +204,7 @@ static void test_counts_and_bytes(void)
     float back[1000];
     CU_ASSERT_TRUE(ttml_tensor_to_floats(a, back, &err));
     TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_TRUE(ttml_device_synchronize(ttml_get_device(), &err));
+    CU_ASSERT_TRUE(ttml_device_synchronize(ttml_context_get_device(), &err));
 
     GArray *rows = ttml_profiler_rows();
     const ttml_profile_row *op = find_row(rows, "op", "add");
@@ -311,7 +298,7 @@ static void test_trace_json(void)
     CU_ASSERT_EQUAL(ttml_profiler_events_dropped(), 0);
     /* step, phase, 2 ops, 2 kernels, 1 transfer, 3 allocs + 3 frees */
     CU_ASSERT_EQUAL(ttml_profiler_events_kept(), 13);
-    char *path = tmp_path("t.json");
+    char *path = ttml_test_tmp_path("t.json");
     CU_ASSERT_TRUE(ttml_profiler_write_trace(path, &err));
     TTML_ASSERT_NO_ERROR(err);
     if (g_file_test(PYTHON, G_FILE_TEST_IS_EXECUTABLE)) {
@@ -321,7 +308,7 @@ static void test_trace_json(void)
         CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "trace ok"));
         g_free(out);
     } else {
-        printf("\n  note: %s not found, the trace was not parsed with a JSON parser\n", PYTHON);
+        ttml_test_skip("%s not found, the trace was not parsed with a JSON parser", PYTHON);
     }
     /* a bad path is an IO error naming it */
     CU_ASSERT_FALSE(ttml_profiler_write_trace("/nonexistent-dir/t.json", &err));
@@ -368,7 +355,7 @@ static void test_event_cap_and_summary(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "event cap of 5 reached; 21 later events were dropped"));
     free(text);
 
-    char *path = tmp_path("p.csv");
+    char *path = ttml_test_tmp_path("p.csv");
     CU_ASSERT_TRUE(ttml_profiler_write_csv(path, &err));
     TTML_ASSERT_NO_ERROR(err);
     char *csv = NULL;
@@ -475,7 +462,9 @@ static void test_memory_snapshots(void)
 
 /* ---- the HTML report in a real browser ---- */
 
-static void test_html_report(void)
+/* A report of three profiled steps with memory snapshots and loss series;
+ * returns its path (g_free). */
+static char *write_report(void)
 {
     GError *err = NULL;
     ttml_profiler_configure(NULL);
@@ -495,9 +484,15 @@ static void test_html_report(void)
         ttml_profiler_series_add("step_ms", i, 10.0 + (i % 3));
         if (i % 10 == 0) ttml_profiler_series_add("val_loss", i, 3.2 / i + 0.2);
     }
-    char *path = tmp_path("r.html");
+    char *path = ttml_test_tmp_path("r.html");
     CU_ASSERT_TRUE(ttml_profiler_write_report(path, "test <report>", &err));
     TTML_ASSERT_NO_ERROR(err);
+    return path;
+}
+
+static void test_html_report(void)
+{
+    char *path = write_report();
     char *html = NULL;
     CU_ASSERT_TRUE_FATAL(g_file_get_contents(path, &html, NULL, NULL));
     CU_ASSERT_PTR_NOT_NULL(strstr(html, "test &lt;report&gt;"));
@@ -507,17 +502,23 @@ static void test_html_report(void)
     CU_ASSERT_PTR_NULL(strstr(html, "href="));
     CU_ASSERT_PTR_NULL(strstr(html, "url("));
     g_free(html);
+    g_free(path);
+}
 
+/* The report in headless chromium (DOM + screenshot): its own ctest test
+ * (`test_profiler browser`), skipped (77) when the browser is absent. */
+static void test_html_report_browser(void)
+{
     if (!g_file_test(CHROMIUM, G_FILE_TEST_IS_EXECUTABLE)) {
-        printf("\n  note: %s not found (install with TTML_WITH_BROWSER=1 scripts/install-deps.sh); "
-               "the browser check is skipped\n", CHROMIUM);
-        g_free(path);
+        ttml_test_skip("%s not found (install with TTML_WITH_BROWSER=1 scripts/install-deps.sh)", CHROMIUM);
         return;
     }
-    char *profile = g_dir_make_tmp("ttml-chromium-XXXXXX", NULL);
+    char *path = write_report();
+    char *profile = ttml_test_tmp_path("chromium");
+    CU_ASSERT_EQUAL_FATAL(g_mkdir_with_parents(profile, 0700), 0);
     char *user_dir = g_strdup_printf("--user-data-dir=%s", profile);
     char *url = g_strdup_printf("file://%s", path);
-    char *png = tmp_path("r.png");
+    char *png = ttml_test_tmp_path("r.png");
     char *shot = g_strdup_printf("--screenshot=%s", png);
     char *dom = NULL;
     char *argv_dom[] = {CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -544,8 +545,6 @@ static void test_html_report(void)
     CU_ASSERT_TRUE(n > 10000);
     CU_ASSERT_TRUE(n > 8 && memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0);
     g_free(bytes);
-    char *rm[] = {"/bin/rm", "-rf", profile, NULL};
-    run(rm, NULL);
     g_free(profile);
     g_free(user_dir);
     g_free(url);
@@ -584,16 +583,16 @@ static void test_ttml_run(void)
 {
     char *bin = g_build_filename(TTML_BUILD_DIR, "bin", "ttml-run", NULL);
     if (!g_file_test(bin, G_FILE_TEST_IS_EXECUTABLE)) {
-        printf("\n  note: %s not built; skipped\n", bin);
+        ttml_test_skip("%s not built", bin);
         g_free(bin);
         return;
     }
     GString *corpus = g_string_new(NULL);
     for (int i = 0; i < 200; i++) g_string_append(corpus, "To be, or not to be: that is the question.\n");
-    char *corpus_path = tmp_path("corpus.txt");
+    char *corpus_path = ttml_test_tmp_path("corpus.txt");
     CU_ASSERT_TRUE_FATAL(g_file_set_contents(corpus_path, corpus->str, -1, NULL));
     g_string_free(corpus, TRUE);
-    char *cfg = tmp_path("tiny_gpt.yaml");
+    char *cfg = ttml_test_tmp_path("tiny_gpt.yaml");
     const char *yaml = "training_config:\n"
                        "  seed: 7\n  batch_size: 2\n  max_steps: 4\n  learning_rate: 1.0e-3\n"
                        "  optimizer_type: adamw\n  model_type: nanogpt\n  model_path: \"\"\n"
@@ -602,7 +601,7 @@ static void test_ttml_run(void)
                        "    num_blocks: 1\n    max_sequence_length: 8\n    dropout_prob: 0.0\n"
                        "data_config:\n  type: text\n  path: corpus.txt\n  val_fraction: 0.1\n";
     CU_ASSERT_TRUE_FATAL(g_file_set_contents(cfg, yaml, -1, NULL));
-    char *trace = tmp_path("run.json"), *report = tmp_path("run.html"), *csv = tmp_path("run.csv");
+    char *trace = ttml_test_tmp_path("run.json"), *report = ttml_test_tmp_path("run.html"), *csv = ttml_test_tmp_path("run.csv");
     char *argv[] = {bin, cfg, "--device", "profiler:cpu", "--trace", trace, "--report", report,
                     "--profile-csv", csv, "--memory-report", "--quiet", NULL};
     char *out = NULL;
@@ -664,9 +663,9 @@ static void test_ttsim_sim_time(void)
     ttml_profiler_configure(NULL);
     ttml_init_options opts = {sizeof opts, NULL, NULL, TRUE, FALSE};
     CU_ASSERT_TRUE_FATAL(ttml_init(&opts, &err));
-    ttml_device *d = ttml_open_device("profiler:ttsim", &err);
+    ttml_device *d = ttml_context_open_device("profiler:ttsim", &err);
     if (!d) {
-        printf("\n  note: no ttsim driver (%s); simulated times not checked\n", err->message);
+        ttml_test_skip("no ttsim driver (%s); simulated times not checked", err->message);
         g_clear_error(&err);
         ttml_shutdown();
         return;
@@ -685,9 +684,18 @@ static void test_ttsim_sim_time(void)
     g_array_unref(rows);
 }
 
-int main(void)
+/* `test_profiler`: every case that runs here; `test_profiler browser`: the
+ * report in chromium, exit 77 (skipped) without it. */
+int main(int argc, char **argv)
 {
     g_unsetenv("TTML_LAYERS");
+    if (argc > 1 && strcmp(argv[1], "browser") == 0) {
+        CU_TestInfo browser[] = {
+            {"html_report_browser", test_html_report_browser},
+            CU_TEST_INFO_NULL,
+        };
+        return ttml_test_run("profiler_browser", browser, NULL, NULL);
+    }
     CU_TestInfo tests[] = {
         {"layer_open", test_layer_open},
         {"env_layers", test_env_layers},
@@ -702,13 +710,5 @@ int main(void)
         {"ttsim_sim_time", test_ttsim_sim_time},
         CU_TEST_INFO_NULL,
     };
-    int rc = ttml_test_run("profiler", tests, NULL, NULL);
-    if (dir && !g_getenv("TTML_KEEP_TEST_FILES")) {
-        char *rm[] = {"/bin/rm", "-rf", dir, NULL};
-        run(rm, NULL);
-    } else if (dir) {
-        printf("test files kept in %s\n", dir);
-    }
-    g_free(dir);
-    return rc;
+    return ttml_test_run("profiler", tests, NULL, NULL);
 }

@@ -5,18 +5,16 @@
 
 #include <glib/gstdio.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
-#define RUN_BIN TTML_BUILD_DIR "/bin/ttml-run"
 #define LINEAR_CFG TTML_SOURCE_DIR "/configs/linear_regression.yaml"
 #define MLP_CFG TTML_SOURCE_DIR "/configs/mlp.yaml"
 
-static char *tmpdir;
-
 typedef struct {
-    int status;     /* exit code, or -1 when killed by a signal */
+    int status;     /* exit code, or 128 + the signal when killed */
     char *out, *err;
 } run_result;
 
@@ -27,40 +25,26 @@ static void result_clear(run_result *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Run ttml-run with the NULL-terminated args, without TTML_PLUGIN_PATH. */
+/* Run ttml-run with the NULL-terminated args (ttml_test_run_tool). */
 static run_result run_tool(const char *first, ...)
 {
-    GPtrArray *argv = g_ptr_array_new();
-    g_ptr_array_add(argv, (gpointer)RUN_BIN);
+    GPtrArray *args = g_ptr_array_new();
     va_list ap;
     va_start(ap, first);
-    for (const char *a = first; a; a = va_arg(ap, const char *)) g_ptr_array_add(argv, (gpointer)a);
+    for (const char *a = first; a; a = va_arg(ap, const char *)) g_ptr_array_add(args, (gpointer)a);
     va_end(ap);
-    g_ptr_array_add(argv, NULL);
-
-    char **env = g_get_environ();
-    env = g_environ_unsetenv(env, "TTML_PLUGIN_PATH");
+    g_ptr_array_add(args, NULL);
     run_result r = {-1, NULL, NULL};
-    int wait_status = 0;
-    GError *err = NULL;
-    gboolean ok = g_spawn_sync(NULL, (char **)argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL,
-                               &r.out, &r.err, &wait_status, &err);
-    if (!ok) fprintf(stderr, "\ncannot run %s: %s\n", RUN_BIN, err->message);
-    g_clear_error(&err);
-    CU_ASSERT_TRUE_FATAL(ok);
-    if (WIFEXITED(wait_status)) r.status = WEXITSTATUS(wait_status);
-    if (r.status < 0)
-        fprintf(stderr, "\nttml-run died (wait status %d); stderr:\n%s\n", wait_status, r.err);
-    g_strfreev(env);
-    g_ptr_array_free(argv, TRUE);
+    r.status = ttml_test_run_tool("ttml-run", (const char *const *)args->pdata, NULL, NULL, &r.out, &r.err);
+    CU_ASSERT_TRUE_FATAL(r.status >= 0);
+    if (r.status >= 128) fprintf(stderr, "\nttml-run died (status %d); stderr:\n%s\n", r.status, r.err);
+    g_ptr_array_free(args, TRUE);
     return r;
 }
 
-static char *tmp_path(const char *name) { return g_build_filename(tmpdir, name, NULL); }
-
 static char *write_tmp(const char *name, const char *text)
 {
-    char *path = tmp_path(name);
+    char *path = ttml_test_tmp_path(name);
     CU_ASSERT_TRUE_FATAL(g_file_set_contents(path, text, -1, NULL));
     return path;
 }
@@ -264,7 +248,7 @@ static void test_json_checker(void)
 
 static void test_linear_regression(void)
 {
-    char *metrics = tmp_path("linear.jsonl");
+    char *metrics = ttml_test_tmp_path("linear.jsonl");
     run_result r = run_tool(LINEAR_CFG, "--metrics", metrics, NULL);
     if (r.status != 0) fprintf(stderr, "\nstderr: %s\n", r.err);
     CU_ASSERT_EQUAL_FATAL(r.status, 0);
@@ -309,7 +293,7 @@ static void test_linear_regression(void)
 
 static void test_max_steps_and_seed(void)
 {
-    char *metrics = tmp_path("max.jsonl");
+    char *metrics = ttml_test_tmp_path("max.jsonl");
     run_result r = run_tool(LINEAR_CFG, "--max-steps", "3", "--metrics", metrics, NULL);
     CU_ASSERT_EQUAL_FATAL(r.status, 0);
     metrics_info m = read_metrics(metrics);
@@ -324,7 +308,7 @@ static void test_max_steps_and_seed(void)
     result_clear(&r);
 
     /* Same seed, same losses; another seed, other losses. */
-    char *m2 = tmp_path("seed2.jsonl"), *m3 = tmp_path("seed3.jsonl");
+    char *m2 = ttml_test_tmp_path("seed2.jsonl"), *m3 = ttml_test_tmp_path("seed3.jsonl");
     r = run_tool(LINEAR_CFG, "--max-steps", "5", "--seed", "7", "--metrics", metrics, NULL);
     CU_ASSERT_EQUAL(r.status, 0);
     result_clear(&r);
@@ -358,7 +342,7 @@ static void test_max_steps_and_seed(void)
 
 static void test_mlp_beats_linear(void)
 {
-    char *m_mlp = tmp_path("mlp.jsonl"), *m_lin = tmp_path("mlp_linear.jsonl");
+    char *m_mlp = ttml_test_tmp_path("mlp.jsonl"), *m_lin = ttml_test_tmp_path("mlp_linear.jsonl");
     run_result r = run_tool(MLP_CFG, "--quiet", "--metrics", m_mlp, NULL);
     if (r.status != 0) fprintf(stderr, "\nstderr: %s\n", r.err);
     CU_ASSERT_EQUAL_FATAL(r.status, 0);
@@ -441,7 +425,7 @@ static const char *const MODEL_OK = "  model_type: linear_regression\n"
 static void test_errors(void)
 {
     run_result r;
-    char *missing = tmp_path("does-not-exist.yaml");
+    char *missing = ttml_test_tmp_path("does-not-exist.yaml");
     r = run_tool(missing, NULL);
     expect_error(&r, 1, missing, "No such file", NULL);
     g_free(missing);
@@ -544,33 +528,6 @@ static void test_errors(void)
     result_clear(&r);
 }
 
-static int suite_init(void)
-{
-    GError *err = NULL;
-    tmpdir = g_dir_make_tmp("ttml-tools-XXXXXX", &err);
-    if (!tmpdir) {
-        fprintf(stderr, "%s\n", err->message);
-        g_error_free(err);
-        return 1;
-    }
-    return 0;
-}
-
-static int suite_clean(void)
-{
-    GDir *dir = g_dir_open(tmpdir, 0, NULL);
-    const char *name;
-    while (dir && (name = g_dir_read_name(dir))) {
-        char *path = g_build_filename(tmpdir, name, NULL);
-        g_unlink(path);
-        g_free(path);
-    }
-    if (dir) g_dir_close(dir);
-    g_rmdir(tmpdir);
-    g_free(tmpdir);
-    return 0;
-}
-
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -581,5 +538,5 @@ int main(void)
         {"errors", test_errors},
         CU_TEST_INFO_NULL,
     };
-    return ttml_test_run("tools", tests, suite_init, suite_clean);
+    return ttml_test_run("tools", tests, NULL, NULL);
 }

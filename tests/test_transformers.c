@@ -507,7 +507,7 @@ static run_result run_step(const char *name, const char *yaml, const char *runne
     ttml_module *m = must_model(name, full);
     g_free(full);
     ttml_tensor *ids = make_ids(4, 16, 32, 31), *targets = make_ids(4, 16, 32, 32);
-    ttml_device *dev = ttml_get_device();
+    ttml_device *dev = ttml_context_get_device();
     ttml_set_seed(99); /* same dropout masks */
     ttml_device_reset_peak(dev);
     guint64 before = ttml_device_mem_current(dev, TTML_MEM_DRAM);

@@ -17,6 +17,7 @@
  *   operands to TF32's 10 mantissa bits: eps = 2^-10 there.
  */
 #include "test_util.h"
+#include "../drivers/common/ttml_kernel_list.h"
 
 #include <math.h>
 
@@ -318,7 +319,8 @@ static GArray *train(const char *config, const char *device, gint64 steps, const
 
 static void test_train_linear_regression(void)
 {
-    char *dir = g_dir_make_tmp("ttsim_parity_XXXXXX", NULL);
+    char *dir = ttml_test_tmp_path("linreg");
+    CU_ASSERT_EQUAL_FATAL(g_mkdir_with_parents(dir, 0700), 0);
     GArray *c = train(TTML_SOURCE_DIR "/configs/linear_regression.yaml", "cpu", 40, dir, "cpu.jsonl");
     GArray *s = train(TTML_SOURCE_DIR "/configs/linear_regression.yaml", "ttsim:report=off,fallback=off", 40, dir,
                        "sim.jsonl");
@@ -345,7 +347,8 @@ static void test_train_linear_regression(void)
 static void test_train_tiny_gpt2(void)
 {
     /* a tiny nanogpt: 2 blocks, 32 wide, context 32, on the GPL text */
-    char *dir = g_dir_make_tmp("ttsim_parity_XXXXXX", NULL);
+    char *dir = ttml_test_tmp_path("gpt2");
+    CU_ASSERT_EQUAL_FATAL(g_mkdir_with_parents(dir, 0700), 0);
     char *cfg = g_build_filename(dir, "tiny.yaml", NULL);
     char *ck = g_build_filename(dir, "tiny.safetensors", NULL);
     char *yaml = g_strdup_printf(
@@ -393,7 +396,8 @@ static void test_train_tiny_gpt2(void)
  * to the same losses, bit for bit, on 1, 2 and 3 host threads. */
 static void test_host_threads_deterministic(void)
 {
-    char *dir = g_dir_make_tmp("ttsim_threads_XXXXXX", NULL);
+    char *dir = ttml_test_tmp_path("threads");
+    CU_ASSERT_EQUAL_FATAL(g_mkdir_with_parents(dir, 0700), 0);
     char *cfg = g_build_filename(dir, "small.yaml", NULL);
     char *yaml = g_strdup_printf(
         "training_config:\n  seed: 11\n  batch_size: 8\n  max_steps: 4\n  learning_rate: 3.0e-3\n"
@@ -439,9 +443,26 @@ static void test_train_oom(void)
     ttml_test_init_cpu();
 }
 
+/* Parity is possible for every kernel: the cpu driver and ttsim both
+ * register each one in the kernel list. */
+static void test_every_kernel_on_both(void)
+{
+#define KERNEL_NAME(name) #name,
+    static const char *const names[] = {TTML_KERNEL_LIST(KERNEL_NAME)};
+#undef KERNEL_NAME
+    CU_ASSERT_EQUAL(G_N_ELEMENTS(names), TTML_KERNEL_COUNT);
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        gboolean cpu = ttml_kernel_exists("cpu", names[i]), sim = ttml_kernel_exists("ttsim", names[i]);
+        if (!cpu || !sim) fprintf(stderr, "\nkernel %s: cpu %d, ttsim %d\n", names[i], cpu, sim);
+        CU_ASSERT_TRUE(cpu);
+        CU_ASSERT_TRUE(sim);
+    }
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
+        {"every kernel on cpu and ttsim", test_every_kernel_on_both},
         {"every op on ttsim (bf16) vs cpu", test_parity_bf16},
         {"every op on ttsim (fp32) vs cpu", test_parity_fp32},
         {"every op on ttsim (bfp8_b) vs cpu", test_parity_bfp8},

@@ -11,7 +11,8 @@
  *   dependencies  each .so's NEEDED libraries resolved the way the dynamic
  *                 loader would (already loaded, DT_RPATH, LD_LIBRARY_PATH,
  *                 DT_RUNPATH with $ORIGIN, ld.so.cache, default dirs), from
- *                 the ELF dynamic section read here; -v prints every one
+ *                 the ELF dynamic section (doctor/elf_reader.c) and the loader
+ *                 model (doctor/ld_model.c); -v prints every one
  *   libttml       two different libttml copies reachable (LD_LIBRARY_PATH vs
  *                 the tool's own RUNPATH, plugins whose RUNPATH finds another)
  *   LD_LIBRARY_PATH  entries shadowing the install's libttml or a plugin
@@ -26,22 +27,23 @@
  */
 #include <ttml/ttml.h>
 
+#include "common/plugin_options.h"
+#include "doctor/doctor_files.h"
+#include "doctor/elf_reader.h"
+#include "doctor/ld_model.h"
+
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hwloc.h>
-#include <limits.h>
-#include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
-static char **opt_paths, **opt_files;
+static ttml_tool_plugin_options opt_plugins;
 static gboolean opt_verbose, opt_json;
 
 /* Thread and BLAS settings as the user gave them: the cpu driver may set
@@ -58,8 +60,6 @@ static const char *env_at_start(const char *name)
 }
 
 static GOptionEntry entries[] = {
-    {"plugin-path", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_paths, "Search DIR[:DIR] first (repeatable)", "DIR"},
-    {"plugin", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_files, "Load this plugin file (repeatable)", "FILE"},
     {"verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose, "Also print every resolved dependency and detail", NULL},
     {"json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "Print the findings as one JSON object", NULL},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -144,15 +144,7 @@ static void json_string(GString *out, const char *s)
         g_string_append(out, "null");
         return;
     }
-    g_string_append_c(out, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') g_string_append_printf(out, "\\%c", *p);
-        else if (*p == '\n') g_string_append(out, "\\n");
-        else if (*p == '\t') g_string_append(out, "\\t");
-        else if (*p < 0x20) g_string_append_printf(out, "\\u%04x", *p);
-        else g_string_append_c(out, (char)*p);
-    }
-    g_string_append_c(out, '"');
+    ttml_json_append_string(out, s);
 }
 
 static void print_json(void)
@@ -178,511 +170,6 @@ static void print_json(void)
 }
 
 /* ------------------------------------------------------------------------
- * Small file helpers
- * ------------------------------------------------------------------------ */
-
-static char *real_path(const char *path)
-{
-    char *r = realpath(path, NULL);
-    char *out = g_strdup(r ? r : path);
-    free(r);
-    return out;
-}
-
-static gboolean same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return FALSE;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-/* TRUE when both files exist and hold the same bytes. */
-static gboolean same_content(const char *a, const char *b)
-{
-    if (same_file(a, b)) return TRUE;
-    char *ca = NULL, *cb = NULL;
-    gsize na = 0, nb = 0;
-    gboolean eq = g_file_get_contents(a, &ca, &na, NULL) && g_file_get_contents(b, &cb, &nb, NULL) && na == nb &&
-                  memcmp(ca, cb, na) == 0;
-    g_free(ca);
-    g_free(cb);
-    return eq;
-}
-
-static gboolean is_dir(const char *path) { return path && g_file_test(path, G_FILE_TEST_IS_DIR); }
-
-/* ------------------------------------------------------------------------
- * ELF: the dynamic section and the build id, read from the file
- * ------------------------------------------------------------------------ */
-
-typedef struct {
-    char *path;
-    char *error;            /* set when the file is not a usable ELF object */
-    int cls, data;          /* ELFCLASS32/64, ELFDATA2LSB/MSB                */
-    guint16 type, machine;
-    char *soname, *runpath, *rpath;
-    char *build_id;         /* hex, or NULL                                  */
-    GPtrArray *needed;      /* char*                                         */
-} elf_info;
-
-static void elf_free(elf_info *e)
-{
-    if (!e) return;
-    g_free(e->path);
-    g_free(e->error);
-    g_free(e->soname);
-    g_free(e->runpath);
-    g_free(e->rpath);
-    g_free(e->build_id);
-    if (e->needed) g_ptr_array_unref(e->needed);
-    g_free(e);
-}
-
-static guint64 rd(const guint8 *p, int n, int data)
-{
-    guint64 v = 0;
-    for (int i = 0; i < n; i++) v |= (guint64)p[data == ELFDATA2MSB ? n - 1 - i : i] << (8 * i);
-    return v;
-}
-
-/* Read `len` bytes at `off`, or NULL when out of the file. */
-static guint8 *read_at(int fd, guint64 size, guint64 off, guint64 len)
-{
-    if (len == 0 || len > (64u << 20) || off > size || len > size - off) return NULL;
-    guint8 *buf = g_malloc(len);
-    guint64 got = 0;
-    while (got < len) {
-        ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR) continue;
-            g_free(buf);
-            return NULL;
-        }
-        got += (guint64)n;
-    }
-    return buf;
-}
-
-typedef struct { guint64 vaddr, offset, filesz; } load_seg;
-
-static gboolean vaddr_to_offset(const GArray *loads, guint64 vaddr, guint64 *off)
-{
-    for (guint i = 0; i < loads->len; i++) {
-        const load_seg *s = &g_array_index(loads, load_seg, i);
-        if (vaddr >= s->vaddr && vaddr - s->vaddr < s->filesz) {
-            *off = s->offset + (vaddr - s->vaddr);
-            return TRUE;
-        }
-    }
-    return FALSE;
-}
-
-static char *strtab_get(const guint8 *tab, guint64 size, guint64 off)
-{
-    if (!tab || off >= size) return NULL;
-    const guint8 *end = memchr(tab + off, '\0', size - off);
-    return end ? g_strdup((const char *)tab + off) : NULL;
-}
-
-static elf_info *elf_read(const char *path)
-{
-    elf_info *e = g_new0(elf_info, 1);
-    e->path = g_strdup(path);
-    e->needed = g_ptr_array_new_with_free_func(g_free);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        e->error = g_strdup_printf("cannot open: %s", g_strerror(errno));
-        return e;
-    }
-    struct stat st;
-    guint64 size = fstat(fd, &st) == 0 ? (guint64)st.st_size : 0;
-    guint8 *eh = read_at(fd, size, 0, 64 <= size ? 64 : 52);
-    GArray *loads = g_array_new(FALSE, FALSE, sizeof(load_seg));
-    guint8 *ph = NULL, *dyn = NULL, *strtab = NULL;
-    if (!eh || memcmp(eh, ELFMAG, SELFMAG) != 0) {
-        e->error = g_strdup("not an ELF file (bad magic or too short)");
-        goto out;
-    }
-    e->cls = eh[EI_CLASS];
-    e->data = eh[EI_DATA];
-    if ((e->cls != ELFCLASS32 && e->cls != ELFCLASS64) || (e->data != ELFDATA2LSB && e->data != ELFDATA2MSB) ||
-        (e->cls == ELFCLASS64 && size < 64)) {
-        e->error = g_strdup("unknown ELF class or byte order");
-        goto out;
-    }
-    gboolean is64 = e->cls == ELFCLASS64;
-    e->type = (guint16)rd(eh + 16, 2, e->data);
-    e->machine = (guint16)rd(eh + 18, 2, e->data);
-    guint64 phoff = is64 ? rd(eh + 32, 8, e->data) : rd(eh + 28, 4, e->data);
-    guint64 phentsize = rd(eh + (is64 ? 54 : 42), 2, e->data);
-    guint64 phnum = rd(eh + (is64 ? 56 : 44), 2, e->data);
-    if (phentsize < (is64 ? 56u : 32u) || phnum == 0 || !(ph = read_at(fd, size, phoff, phentsize * phnum))) {
-        e->error = g_strdup("no readable program headers");
-        goto out;
-    }
-    guint64 dyn_off = 0, dyn_size = 0;
-    gboolean have_dyn = FALSE;
-    for (guint64 i = 0; i < phnum; i++) {
-        const guint8 *p = ph + i * phentsize;
-        guint32 type = (guint32)rd(p, 4, e->data);
-        guint64 off = is64 ? rd(p + 8, 8, e->data) : rd(p + 4, 4, e->data);
-        guint64 vaddr = is64 ? rd(p + 16, 8, e->data) : rd(p + 8, 4, e->data);
-        guint64 filesz = is64 ? rd(p + 32, 8, e->data) : rd(p + 16, 4, e->data);
-        if (type == PT_LOAD) {
-            load_seg s = {vaddr, off, filesz};
-            g_array_append_val(loads, s);
-        } else if (type == PT_DYNAMIC) {
-            dyn_off = off;
-            dyn_size = filesz;
-            have_dyn = TRUE;
-        } else if (type == PT_NOTE && !e->build_id) {
-            guint8 *note = read_at(fd, size, off, filesz);
-            for (guint64 q = 0; note && q + 12 <= filesz;) {
-                guint64 namesz = rd(note + q, 4, e->data), descsz = rd(note + q + 4, 4, e->data);
-                guint64 ntype = rd(note + q + 8, 4, e->data);
-                guint64 name_at = q + 12, desc_at = name_at + ((namesz + 3) & ~3ull);
-                if (namesz > filesz || descsz > filesz || desc_at + descsz > filesz) break;
-                if (ntype == NT_GNU_BUILD_ID && namesz == 4 && memcmp(note + name_at, "GNU", 4) == 0) {
-                    GString *hex = g_string_new(NULL);
-                    for (guint64 j = 0; j < descsz; j++) g_string_append_printf(hex, "%02x", note[desc_at + j]);
-                    e->build_id = g_string_free(hex, FALSE);
-                    break;
-                }
-                q = desc_at + ((descsz + 3) & ~3ull);
-            }
-            g_free(note);
-        }
-    }
-    if (!have_dyn) goto out; /* a static executable: no dynamic dependencies */
-    guint64 entsz = is64 ? 16 : 8;
-    if (!(dyn = read_at(fd, size, dyn_off, dyn_size)) || dyn_size < entsz) {
-        e->error = g_strdup("unreadable dynamic section");
-        goto out;
-    }
-    guint64 strtab_vaddr = 0, strsz = 0;
-    gboolean have_strtab = FALSE;
-    for (guint64 q = 0; q + entsz <= dyn_size; q += entsz) {
-        gint64 tag = (gint64)(is64 ? rd(dyn + q, 8, e->data) : rd(dyn + q, 4, e->data));
-        guint64 val = is64 ? rd(dyn + q + 8, 8, e->data) : rd(dyn + q + 4, 4, e->data);
-        if (tag == DT_NULL) break;
-        if (tag == DT_STRTAB) {
-            strtab_vaddr = val;
-            have_strtab = TRUE;
-        } else if (tag == DT_STRSZ) {
-            strsz = val;
-        }
-    }
-    guint64 strtab_off = 0;
-    if (!have_strtab || !vaddr_to_offset(loads, strtab_vaddr, &strtab_off) ||
-        !(strtab = read_at(fd, size, strtab_off, strsz))) {
-        e->error = g_strdup("dynamic string table not found in the file");
-        goto out;
-    }
-    for (guint64 q = 0; q + entsz <= dyn_size; q += entsz) {
-        gint64 tag = (gint64)(is64 ? rd(dyn + q, 8, e->data) : rd(dyn + q, 4, e->data));
-        guint64 val = is64 ? rd(dyn + q + 8, 8, e->data) : rd(dyn + q + 4, 4, e->data);
-        if (tag == DT_NULL) break;
-        char *s = (tag == DT_NEEDED || tag == DT_SONAME || tag == DT_RUNPATH || tag == DT_RPATH)
-                      ? strtab_get(strtab, strsz, val) : NULL;
-        if (!s) continue;
-        if (tag == DT_NEEDED) g_ptr_array_add(e->needed, s);
-        else if (tag == DT_SONAME && !e->soname) e->soname = s;
-        else if (tag == DT_RUNPATH && !e->runpath) e->runpath = s;
-        else if (tag == DT_RPATH && !e->rpath) e->rpath = s;
-        else g_free(s);
-    }
-out:
-    close(fd);
-    g_free(eh);
-    g_free(ph);
-    g_free(dyn);
-    g_free(strtab);
-    g_array_unref(loads);
-    return e;
-}
-
-/* ------------------------------------------------------------------------
- * The dynamic loader's search, modelled
- * ------------------------------------------------------------------------ */
-
-static int self_class, self_machine; /* of this executable */
-static GHashTable *ld_cache;         /* soname -> GPtrArray of paths (ldconfig -p order) */
-static GHashTable *loaded;           /* soname -> path of an object loaded in this process */
-static char **default_dirs;
-static char *multiarch;              /* "x86_64-linux-gnu" or NULL */
-
-static gboolean elf_compatible(const char *path, int cls, int machine)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return FALSE;
-    guint8 h[20];
-    gboolean okay = read(fd, h, sizeof h) == (ssize_t)sizeof h && memcmp(h, ELFMAG, SELFMAG) == 0 &&
-                    h[EI_CLASS] == cls && rd(h + 18, 2, h[EI_DATA]) == (guint64)machine;
-    close(fd);
-    return okay;
-}
-
-static void ld_cache_load(void)
-{
-    ld_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
-    static const char *const candidates[] = {"/sbin/ldconfig", "/usr/sbin/ldconfig", "ldconfig"};
-    char *out = NULL;
-    for (size_t i = 0; i < G_N_ELEMENTS(candidates) && !out; i++) {
-        if (candidates[i][0] == '/' && !g_file_test(candidates[i], G_FILE_TEST_IS_EXECUTABLE)) continue;
-        char *argv[] = {(char *)candidates[i], (char *)"-p", NULL};
-        int status = 0;
-        if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
-                          NULL, &status, NULL))
-            out = NULL;
-    }
-    if (!out) return;
-    /* "\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1" */
-    char **lines = g_strsplit(out, "\n", -1);
-    for (char **l = lines; *l; l++) {
-        const char *s = *l, *arrow = strstr(s, " => "), *paren = strstr(s, " (");
-        if (!arrow || !paren || paren > arrow || (*s != '\t' && *s != ' ')) continue;
-        while (*s == '\t' || *s == ' ') s++;
-        char *name = g_strndup(s, (gsize)(paren - s));
-        GPtrArray *paths = g_hash_table_lookup(ld_cache, name);
-        if (!paths) {
-            paths = g_ptr_array_new_with_free_func(g_free);
-            g_hash_table_insert(ld_cache, g_strdup(name), paths);
-        }
-        g_ptr_array_add(paths, g_strdup(arrow + 4));
-        g_free(name);
-    }
-    g_strfreev(lines);
-    g_free(out);
-}
-
-static int add_loaded(struct dl_phdr_info *dl, size_t size, void *data)
-{
-    const char *name = dl->dlpi_name;
-    if (!name || !*name || !g_file_test(name, G_FILE_TEST_IS_REGULAR)) return 0;
-    elf_info *e = elf_read(name);
-    char *so = e->soname ? g_strdup(e->soname) : g_path_get_basename(name);
-    if (!g_hash_table_contains(loaded, so)) g_hash_table_insert(loaded, so, real_path(name));
-    else g_free(so);
-    elf_free(e);
-    return 0;
-}
-
-static void loader_model_init(void)
-{
-    char *exe = real_path("/proc/self/exe");
-    elf_info *self = elf_read(exe);
-    self_class = self->cls ? self->cls : (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32);
-    self_machine = self->machine;
-    elf_free(self);
-    g_free(exe);
-    ld_cache_load();
-    loaded = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    dl_iterate_phdr(add_loaded, NULL);
-    /* default directories: the multiarch dirs (where libc lives), then /lib, /usr/lib */
-    Dl_info dli;
-    GPtrArray *dirs = g_ptr_array_new();
-    if (dladdr((void *)&fopen, &dli) && dli.dli_fname) {
-        char *libc_dir = g_path_get_dirname(dli.dli_fname);
-        char *base = g_path_get_basename(libc_dir);
-        if (strstr(base, "-linux-")) multiarch = g_strdup(base);
-        g_free(base);
-        g_free(libc_dir);
-    }
-    if (multiarch) {
-        g_ptr_array_add(dirs, g_build_filename("/lib", multiarch, NULL));
-        g_ptr_array_add(dirs, g_build_filename("/usr/lib", multiarch, NULL));
-    }
-    if (self_class == ELFCLASS64) {
-        g_ptr_array_add(dirs, g_strdup("/lib64"));
-        g_ptr_array_add(dirs, g_strdup("/usr/lib64"));
-    }
-    g_ptr_array_add(dirs, g_strdup("/lib"));
-    g_ptr_array_add(dirs, g_strdup("/usr/lib"));
-    g_ptr_array_add(dirs, NULL);
-    default_dirs = (char **)g_ptr_array_free(dirs, FALSE);
-}
-
-/* Split a colon list the way ld.so does, expanding $ORIGIN, $LIB and
- * $PLATFORM; an empty entry in LD_LIBRARY_PATH means the current directory. */
-static char **expand_dirs(const char *list, const char *origin)
-{
-    GPtrArray *out = g_ptr_array_new();
-    if (list) {
-        char **parts = g_strsplit(list, ":", -1);
-        struct utsname u;
-        const char *platform = uname(&u) == 0 ? u.machine : "";
-        char *lib = multiarch ? g_build_filename("lib", multiarch, NULL) : g_strdup("lib");
-        for (char **p = parts; *p; p++) {
-            GString *d = g_string_new(NULL);
-            for (const char *s = *p; *s;) {
-                const char *val = NULL;
-                size_t skip = 0;
-                if (g_str_has_prefix(s, "$ORIGIN")) val = origin, skip = 7;
-                else if (g_str_has_prefix(s, "${ORIGIN}")) val = origin, skip = 9;
-                else if (g_str_has_prefix(s, "$LIB")) val = lib, skip = 4;
-                else if (g_str_has_prefix(s, "${LIB}")) val = lib, skip = 6;
-                else if (g_str_has_prefix(s, "$PLATFORM")) val = platform, skip = 9;
-                else if (g_str_has_prefix(s, "${PLATFORM}")) val = platform, skip = 11;
-                if (skip) {
-                    g_string_append(d, val ? val : "");
-                    s += skip;
-                } else {
-                    g_string_append_c(d, *s++);
-                }
-            }
-            if (d->len == 0) g_string_assign(d, ".");
-            g_ptr_array_add(out, g_string_free(d, FALSE));
-        }
-        g_free(lib);
-        g_strfreev(parts);
-    }
-    g_ptr_array_add(out, NULL);
-    return (char **)g_ptr_array_free(out, FALSE);
-}
-
-static char *search_dirs(char **dirs, const char *name, int cls, int machine)
-{
-    for (char **d = dirs; d && *d; d++) {
-        char *cand = g_build_filename(*d, name, NULL);
-        if (g_file_test(cand, G_FILE_TEST_IS_REGULAR) && elf_compatible(cand, cls, machine)) return cand;
-        g_free(cand);
-    }
-    return NULL;
-}
-
-enum { USE_LOADED = 1, USE_LD_LIBRARY_PATH = 2 };
-
-/* Which file the dynamic loader would pick for NEEDED `name` of object `obj`
- * (its RPATH/RUNPATH expanded against its own directory). Returns the path
- * (g_free) or NULL; *via says which step found it. */
-static char *resolve(const elf_info *obj, const char *name, int flags, const char **via)
-{
-    int cls = obj->cls ? obj->cls : self_class, machine = obj->cls ? obj->machine : self_machine;
-    *via = "not found";
-    if (strchr(name, '/')) {
-        *via = "path in NEEDED";
-        return g_file_test(name, G_FILE_TEST_IS_REGULAR) ? g_strdup(name) : NULL;
-    }
-    if ((flags & USE_LOADED) && g_hash_table_contains(loaded, name)) {
-        *via = "already loaded in this process";
-        return g_strdup(g_hash_table_lookup(loaded, name));
-    }
-    char *origin = g_path_get_dirname(obj->path);
-    char *hit = NULL;
-    if (obj->rpath && !obj->runpath) {
-        char **d = expand_dirs(obj->rpath, origin);
-        if ((hit = search_dirs(d, name, cls, machine))) *via = "RPATH";
-        g_strfreev(d);
-    }
-    const char *llp = secure_getenv("LD_LIBRARY_PATH");
-    if (!hit && (flags & USE_LD_LIBRARY_PATH) && llp && *llp) {
-        char **d = expand_dirs(llp, origin);
-        if ((hit = search_dirs(d, name, cls, machine))) *via = "LD_LIBRARY_PATH";
-        g_strfreev(d);
-    }
-    if (!hit && obj->runpath) {
-        char **d = expand_dirs(obj->runpath, origin);
-        if ((hit = search_dirs(d, name, cls, machine))) *via = "RUNPATH";
-        g_strfreev(d);
-    }
-    GPtrArray *cached = ld_cache ? g_hash_table_lookup(ld_cache, name) : NULL;
-    for (guint i = 0; !hit && cached && i < cached->len; i++) {
-        const char *p = g_ptr_array_index(cached, i);
-        if (elf_compatible(p, cls, machine)) {
-            hit = g_strdup(p);
-            *via = "ld.so.cache";
-        }
-    }
-    if (!hit && (hit = search_dirs(default_dirs, name, cls, machine))) *via = "default directory";
-    g_free(origin);
-    return hit;
-}
-
-/* The places `resolve` looks, for a "not found" message. */
-static char *search_description(const elf_info *obj)
-{
-    GString *s = g_string_new(NULL);
-    if (obj->rpath && !obj->runpath) g_string_append_printf(s, "RPATH %s; ", obj->rpath);
-    const char *llp = secure_getenv("LD_LIBRARY_PATH");
-    g_string_append_printf(s, "LD_LIBRARY_PATH %s; ", llp && *llp ? llp : "(unset)");
-    if (obj->runpath) {
-        char *origin = g_path_get_dirname(obj->path);
-        char **d = expand_dirs(obj->runpath, origin);
-        char *joined = g_strjoinv(":", d);
-        g_string_append_printf(s, "RUNPATH %s (= %s); ", obj->runpath, joined);
-        g_free(joined);
-        g_strfreev(d);
-        g_free(origin);
-    } else {
-        g_string_append(s, "RUNPATH (none); ");
-    }
-    g_string_append(s, "ld.so.cache; ");
-    for (char **d = default_dirs; *d; d++) g_string_append_printf(s, "%s%s", *d, d[1] ? ":" : "");
-    return g_string_free(s, FALSE);
-}
-
-typedef struct {
-    char *name, *needed_by, *path, *searched;
-    const char *via;
-    char *how; /* "RUNPATH, already loaded", ... for printing */
-} dep;
-
-static void dep_free(gpointer p)
-{
-    dep *d = p;
-    g_free(d->name);
-    g_free(d->needed_by);
-    g_free(d->path);
-    g_free(d->searched);
-    g_free(d->how);
-    g_free(d);
-}
-
-/* Every library `root` needs, transitively, as a dlopen in this process
- * would resolve it (sonames already loaded are reused, as ld.so does). */
-static GPtrArray *dep_closure(const elf_info *root)
-{
-    GPtrArray *deps = g_ptr_array_new_with_free_func(dep_free);
-    GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
-    GPtrArray *queue = g_ptr_array_new_with_free_func((GDestroyNotify)elf_free);
-    for (guint qi = 0; qi <= queue->len && qi < 256; qi++) {
-        const elf_info *obj = qi == 0 ? root : g_ptr_array_index(queue, qi - 1);
-        for (guint i = 0; i < obj->needed->len; i++) {
-            const char *name = g_ptr_array_index(obj->needed, i);
-            if (g_hash_table_contains(seen, name)) continue;
-            dep *d = g_new0(dep, 1);
-            d->name = g_strdup(name);
-            d->needed_by = g_strdup(obj->path);
-            d->path = resolve(obj, name, USE_LOADED | USE_LD_LIBRARY_PATH, &d->via);
-            if (!d->path) d->searched = search_description(obj);
-            if (d->path && strcmp(d->via, "already loaded in this process") == 0) {
-                /* say also where a fresh search would find it */
-                const char *step;
-                char *fresh = resolve(obj, name, USE_LD_LIBRARY_PATH, &step);
-                char *fr = fresh ? real_path(fresh) : NULL;
-                if (fr && strcmp(fr, d->path) == 0) d->how = g_strdup_printf("%s, already loaded", step);
-                else if (fr) d->how = g_strdup_printf("already loaded; a fresh load would pick %s via %s", fr, step);
-                else d->how = g_strdup("already loaded; a fresh load would not find it");
-                g_free(fr);
-                g_free(fresh);
-            } else {
-                d->how = g_strdup(d->via);
-            }
-            g_hash_table_add(seen, d->name);
-            g_ptr_array_add(deps, d);
-            if (d->path && strcmp(d->via, "already loaded in this process") != 0) {
-                elf_info *e = elf_read(d->path);
-                if (e->error) elf_free(e);
-                else g_ptr_array_add(queue, e);
-            }
-        }
-    }
-    g_hash_table_unref(seen);
-    g_ptr_array_unref(queue);
-    return deps;
-}
-
-/* ------------------------------------------------------------------------
  * Checks
  * ------------------------------------------------------------------------ */
 
@@ -695,9 +182,9 @@ static const char *ttml_soname(void)
 {
     static char soname[64];
     if (!soname[0]) {
-        elf_info *e = elf_read(running_lib);
+        ttml_elf_info *e = ttml_elf_read(running_lib);
         g_strlcpy(soname, e->soname ? e->soname : "libttml.so.1", sizeof soname);
-        elf_free(e);
+        ttml_elf_free(e);
     }
     return soname;
 }
@@ -705,7 +192,7 @@ static const char *ttml_soname(void)
 /* A plugin compiled into libttml / the program (static build): no file of its own. */
 static gboolean is_builtin(const ttml_plugin_record *r)
 {
-    char *p = real_path(r->path);
+    char *p = ttml_doctor_real_path(r->path);
     gboolean b = strcmp(p, running_lib) == 0 || strcmp(p, self_exe) == 0;
     g_free(p);
     return b;
@@ -752,7 +239,7 @@ static void check_explicit_dirs(const char *list, const char *what)
     char **parts = g_strsplit(list, ":", -1);
     for (char **p = parts; *p; p++) {
         if (!**p) continue;
-        if (!is_dir(*p)) {
+        if (!ttml_doctor_is_dir(*p)) {
             char *fix = g_strdup_printf("check the spelling: %s takes existing directories holding plugin .so "
                                         "files (or their drivers/ and plugins/ subdirectories), e.g. PREFIX/lib/ttml; "
                                         "create it or drop it from %s", what, what);
@@ -776,12 +263,12 @@ static void check_search_path(void)
         const ttml_search_dir *d = g_ptr_array_index(sp, i);
         ok("search %-16s %s%s", ttml_origin_name(d->origin), d->path, d->exists ? "" : " (missing)");
     }
-    for (char **p = opt_paths; p && *p; p++) check_explicit_dirs(*p, "--plugin-path");
+    for (const char *const *p = ttml_tool_plugin_paths(&opt_plugins); *p; p++) check_explicit_dirs(*p, "--plugin-path");
     check_explicit_dirs(secure_getenv("TTML_PLUGIN_PATH"), "TTML_PLUGIN_PATH");
     if (!static_build) {
         char *libdir = g_path_get_dirname(running_lib);
         char *root = g_build_filename(libdir, "ttml", NULL);
-        if (!is_dir(root)) {
+        if (!ttml_doctor_is_dir(root)) {
             char *fix = g_strdup_printf("this libttml is not part of a complete install (no ttml/drivers and "
                                         "ttml/plugins beside it): use the libttml of your install (check "
                                         "LD_LIBRARY_PATH) or reinstall with cmake --install BUILD --prefix PREFIX");
@@ -809,7 +296,7 @@ static const ttml_plugin_record *find_ok_by_basename(const char *base)
 static const char *missing_dep_names(GPtrArray *deps, GString *out)
 {
     for (guint i = 0; i < deps->len; i++) {
-        const dep *d = g_ptr_array_index(deps, i);
+        const ttml_ld_dep *d = g_ptr_array_index(deps, i);
         if (d->path) continue;
         char *by = g_path_get_basename(d->needed_by);
         g_string_append_printf(out, "%s%s (needed by %s)", out->len ? ", " : "", d->name, by);
@@ -820,23 +307,23 @@ static const char *missing_dep_names(GPtrArray *deps, GString *out)
 
 static void report_dlopen_failed(const ttml_plugin_record *r, const char *label)
 {
-    elf_info *e = elf_read(r->path);
+    ttml_elf_info *e = ttml_elf_read(r->path);
     char *fix = NULL;
     if (e->error) {
         fix = g_strdup_printf("%s is not a loadable ELF shared object (%s): remove it from the plugin directory "
                               "or replace it with the real plugin", r->path, e->error);
-    } else if (e->cls != self_class || e->machine != self_machine) {
+    } else if (e->cls != ttml_ld_self_class() || e->machine != ttml_ld_self_machine()) {
         fix = g_strdup_printf("it was built for another architecture (ELF class %d, machine %u; this program: "
-                              "class %d, machine %d): rebuild it for this machine", e->cls, e->machine, self_class,
-                              self_machine);
+                              "class %d, machine %d): rebuild it for this machine", e->cls, e->machine, ttml_ld_self_class(),
+                              ttml_ld_self_machine());
     } else {
-        GPtrArray *deps = dep_closure(e);
+        GPtrArray *deps = ttml_ld_dep_closure(e);
         GString *missing = g_string_new(NULL);
         missing_dep_names(deps, missing);
         if (missing->len) {
-            const dep *first = NULL;
+            const ttml_ld_dep *first = NULL;
             for (guint i = 0; i < deps->len && !first; i++)
-                if (!((const dep *)g_ptr_array_index(deps, i))->path) first = g_ptr_array_index(deps, i);
+                if (!((const ttml_ld_dep *)g_ptr_array_index(deps, i))->path) first = g_ptr_array_index(deps, i);
             fix = g_strdup_printf("unresolved dependency %s; searched %s: install the package that provides it "
                                   "(ldconfig -p | grep %s) or add the directory holding it to LD_LIBRARY_PATH, or "
                                   "relink the plugin without it", missing->str, first->searched, first->name);
@@ -853,7 +340,7 @@ static void report_dlopen_failed(const ttml_plugin_record *r, const char *label)
     }
     problem(fix, "%s: dlopen failed: %s", label, r->message ? r->message : "?");
     g_free(fix);
-    elf_free(e);
+    ttml_elf_free(e);
 }
 
 static void check_plugins(void)
@@ -920,7 +407,7 @@ static void check_plugins(void)
         case TTML_PLUGIN_SHADOWED: {
             char *base = g_path_get_basename(r->path);
             const ttml_plugin_record *win = find_ok_by_basename(base);
-            if (win && same_content(win->path, r->path)) {
+            if (win && ttml_doctor_same_content(win->path, r->path)) {
                 ok("%s is an identical copy of %s, which is used", label, win->path);
             } else {
                 fix = g_strdup_printf("%s (%s) is the copy used, being earlier in the search path; remove the one "
@@ -942,12 +429,12 @@ static void check_plugins(void)
     }
 }
 
-static void list_deps(const char *what, const elf_info *e, gboolean report_missing)
+static void list_deps(const char *what, const ttml_elf_info *e, gboolean report_missing)
 {
-    GPtrArray *deps = dep_closure(e);
+    GPtrArray *deps = ttml_ld_dep_closure(e);
     int missing = 0;
     for (guint i = 0; i < deps->len; i++) {
-        const dep *d = g_ptr_array_index(deps, i);
+        const ttml_ld_dep *d = g_ptr_array_index(deps, i);
         if (d->path) {
             info("%s: %s => %s (%s)", what, d->name, d->path, d->how);
             continue;
@@ -970,31 +457,31 @@ static void list_deps(const char *what, const elf_info *e, gboolean report_missi
 static void check_dependencies(void)
 {
     section("dependencies");
-    elf_info *lib = elf_read(running_lib); /* the program itself in a static build */
+    ttml_elf_info *lib = ttml_elf_read(running_lib); /* the program itself in a static build */
     if (!lib->error) list_deps(running_lib, lib, TRUE);
-    elf_free(lib);
+    ttml_elf_free(lib);
     const GPtrArray *recs = ttml_registry_records();
     for (guint i = 0; i < recs->len; i++) {
         const ttml_plugin_record *r = g_ptr_array_index(recs, i);
         if (r->status == TTML_PLUGIN_SHADOWED || r->status == TTML_PLUGIN_FILTERED || is_builtin(r)) continue;
-        elf_info *e = elf_read(r->path);
+        ttml_elf_info *e = ttml_elf_read(r->path);
         if (e->error) info("%s: %s", r->path, e->error);
         /* a failed dlopen already named its missing libraries under "plugins" */
         else list_deps(r->path, e, r->status != TTML_PLUGIN_DLOPEN_FAILED);
-        elf_free(e);
+        ttml_elf_free(e);
     }
 }
 
 static void copy_conflict(const char *other, const char *how, const char *fix)
 {
-    elf_info *e = elf_read(other);
+    ttml_elf_info *e = ttml_elf_read(other);
     const char *bid = e->build_id ? e->build_id : "none";
     gboolean same_build = e->build_id && strcmp(e->build_id, ttml_build_id()) == 0;
     problem(fix, "two libttml copies reachable: this process runs %s (build id %s) but %s %s (build id %s%s)",
             running_lib, ttml_build_id(), how, other, bid,
             same_build ? ", the same build copied twice: an update to one will not reach the other"
                        : ", a different build");
-    elf_free(e);
+    ttml_elf_free(e);
 }
 
 static void check_libttml_copies(void)
@@ -1008,12 +495,12 @@ static void check_libttml_copies(void)
         for (guint i = 0; i < recs->len; i++) {
             const ttml_plugin_record *r = g_ptr_array_index(recs, i);
             if (r->status == TTML_PLUGIN_SHADOWED || r->status == TTML_PLUGIN_FILTERED || is_builtin(r)) continue;
-            elf_info *e = elf_read(r->path);
+            ttml_elf_info *e = ttml_elf_read(r->path);
             for (guint j = 0; !e->error && j < e->needed->len; j++) {
                 const char *n = g_ptr_array_index(e->needed, j);
                 if (!g_str_has_prefix(n, "libttml.so")) continue;
                 const char *via;
-                char *p = resolve(e, n, USE_LOADED | USE_LD_LIBRARY_PATH, &via);
+                char *p = ttml_ld_resolve(e, n, TTML_LD_USE_LOADED | TTML_LD_USE_LD_LIBRARY_PATH, &via);
                 problem("in a static build the program exports the ttml API itself: build the plugin without "
                         "linking libttml (leave ttml symbols undefined), or use the shared ttml build with it",
                         "two libttml copies reachable: this static program has libttml linked in, but plugin %s "
@@ -1021,7 +508,7 @@ static void check_libttml_copies(void)
                 g_free(p);
                 found++;
             }
-            elf_free(e);
+            ttml_elf_free(e);
         }
         if (!found) ok("static build: libttml is linked into %s and no plugin needs a shared libttml", self_exe);
         return;
@@ -1029,11 +516,11 @@ static void check_libttml_copies(void)
     int found = 0;
     const char *soname = ttml_soname();
     /* the copy this program's own RUNPATH names, ignoring LD_LIBRARY_PATH */
-    elf_info *exe = elf_read(self_exe);
+    ttml_elf_info *exe = ttml_elf_read(self_exe);
     const char *via;
-    char *own = exe->error ? NULL : resolve(exe, soname, 0, &via);
+    char *own = exe->error ? NULL : ttml_ld_resolve(exe, soname, 0, &via);
     if (own) {
-        char *own_real = real_path(own);
+        char *own_real = ttml_doctor_real_path(own);
         g_free(install_libdir);
         install_libdir = g_path_get_dirname(own_real);
         if (strcmp(own_real, running_lib) != 0) {
@@ -1050,19 +537,19 @@ static void check_libttml_copies(void)
         g_free(own_real);
     }
     g_free(own);
-    elf_free(exe);
+    ttml_elf_free(exe);
     if (!install_libdir) install_libdir = g_path_get_dirname(running_lib);
     /* plugins whose own search (as ldd would do it) finds another libttml */
     const GPtrArray *recs = ttml_registry_records();
     for (guint i = 0; i < recs->len; i++) {
         const ttml_plugin_record *r = g_ptr_array_index(recs, i);
         if (r->status == TTML_PLUGIN_SHADOWED || r->status == TTML_PLUGIN_FILTERED || is_builtin(r)) continue;
-        elf_info *e = elf_read(r->path);
+        ttml_elf_info *e = ttml_elf_read(r->path);
         gboolean needs = FALSE;
         for (guint j = 0; !e->error && j < e->needed->len; j++)
             needs |= strcmp(g_ptr_array_index(e->needed, j), soname) == 0;
-        char *p = needs ? resolve(e, soname, USE_LD_LIBRARY_PATH, &via) : NULL;
-        char *pr = p ? real_path(p) : NULL;
+        char *p = needs ? ttml_ld_resolve(e, soname, TTML_LD_USE_LD_LIBRARY_PATH, &via) : NULL;
+        char *pr = p ? ttml_doctor_real_path(p) : NULL;
         if (pr && strcmp(pr, running_lib) != 0) {
             char *fix = g_strdup_printf("the plugin belongs to another ttml installation: use the plugins of the "
                                         "install you run (drop %s from --plugin-path / TTML_PLUGIN_PATH) or "
@@ -1078,12 +565,12 @@ static void check_libttml_copies(void)
         }
         g_free(pr);
         g_free(p);
-        elf_free(e);
+        ttml_elf_free(e);
     }
     /* a system-wide copy is only a note: nothing here uses it */
-    GPtrArray *cached = ld_cache ? g_hash_table_lookup(ld_cache, soname) : NULL;
+    const GPtrArray *cached = ttml_ld_cache_paths(soname);
     for (guint i = 0; cached && i < cached->len; i++) {
-        char *c = real_path(g_ptr_array_index(cached, i));
+        char *c = ttml_doctor_real_path(g_ptr_array_index(cached, i));
         if (strcmp(c, running_lib) != 0)
             info("ld.so.cache also knows %s => %s (not used by this process)", soname, c);
         g_free(c);
@@ -1102,25 +589,25 @@ static void check_ld_library_path(void)
     ok("LD_LIBRARY_PATH=%s", llp);
     const char *soname = ttml_soname();
     char *install_copy = static_build ? NULL : g_build_filename(install_libdir, soname, NULL);
-    char **dirs = expand_dirs(llp, ".");
+    char **dirs = ttml_ld_expand_dirs(llp, ".");
     gboolean past_install = FALSE;
     int found = 0;
     for (char **d = dirs; *d; d++) {
-        if (!is_dir(*d)) {
+        if (!ttml_doctor_is_dir(*d)) {
             info("LD_LIBRARY_PATH entry %s does not exist", *d);
             continue;
         }
-        if (install_libdir && same_file(*d, install_libdir)) {
+        if (install_libdir && ttml_doctor_same_file(*d, install_libdir)) {
             past_install = TRUE;
             continue;
         }
         char *lib = g_build_filename(*d, soname, NULL);
         if (!past_install && install_copy && g_file_test(lib, G_FILE_TEST_IS_REGULAR) &&
-            !same_file(lib, install_copy)) {
+            !ttml_doctor_same_file(lib, install_copy)) {
             char *fix = g_strdup_printf("remove %s from LD_LIBRARY_PATH (or delete its %s) so the install's %s "
                                         "is used", *d, soname, install_copy);
             problem(fix, "LD_LIBRARY_PATH entry %s shadows the install: its %s%s is found before %s", *d, soname,
-                    same_content(lib, install_copy) ? " (identical bytes)" : " (a different file)", install_copy);
+                    ttml_doctor_same_content(lib, install_copy) ? " (identical bytes)" : " (a different file)", install_copy);
             g_free(fix);
             found++;
         }
@@ -1134,7 +621,7 @@ static void check_ld_library_path(void)
             if (r->status == TTML_PLUGIN_SHADOWED || is_builtin(r)) continue;
             char *base = g_path_get_basename(r->path);
             char *cand = g_build_filename(*d, base, NULL);
-            if (g_file_test(cand, G_FILE_TEST_IS_REGULAR) && !same_content(cand, r->path)) {
+            if (g_file_test(cand, G_FILE_TEST_IS_REGULAR) && !ttml_doctor_same_content(cand, r->path)) {
                 char *fix = g_strdup_printf("ttml finds plugins through the plugin path, not LD_LIBRARY_PATH: "
                                             "delete the stale %s, or if it is the copy you want, load it with "
                                             "--plugin-path %s (or TTML_PLUGIN_PATH)", cand, *d);
@@ -1273,6 +760,7 @@ int main(int argc, char **argv)
 {
     GError *err = NULL;
     GOptionContext *oc = g_option_context_new("- diagnose a ttml installation, its plugins and the environment");
+    ttml_tool_plugin_options_add(oc, &opt_plugins);
     g_option_context_add_main_entries(oc, entries, NULL);
     g_option_context_set_description(oc, "Exit status: 0 healthy, 1 a problem was found (one PROBLEM line each, "
                                          "with its fix), 2 bad usage.");
@@ -1290,8 +778,8 @@ int main(int argc, char **argv)
     /* scan new plugin files in a child so a crashing one is diagnosed, not fatal */
     if (!g_getenv("TTML_REGISTRY_FORK")) g_setenv("TTML_REGISTRY_FORK", "1", TRUE);
 
-    ttml_init_options o = {sizeof o, (const char *const *)opt_paths, (const char *const *)opt_files, FALSE, FALSE,
-                           FALSE};
+    ttml_init_options o = {sizeof o, ttml_tool_plugin_paths(&opt_plugins), ttml_tool_plugin_files(&opt_plugins),
+                           FALSE, FALSE, FALSE};
     section("init");
     if (!ttml_init(&o, &err)) {
         problem("pass existing plugin files to --plugin", "ttml_init: %s", err->message);
@@ -1306,10 +794,10 @@ int main(int argc, char **argv)
         ok("libttml initialised");
     }
 
-    self_exe = real_path("/proc/self/exe");
-    running_lib = real_path(ttml_library_path());
+    self_exe = ttml_doctor_real_path("/proc/self/exe");
+    running_lib = ttml_doctor_real_path(ttml_library_path());
     static_build = strcmp(self_exe, running_lib) == 0;
-    loader_model_init();
+    ttml_ld_model_init();
 
     check_versions();
     check_search_path();
@@ -1327,15 +815,11 @@ int main(int argc, char **argv)
 
     ttml_shutdown();
     g_ptr_array_unref(findings);
-    if (ld_cache) g_hash_table_unref(ld_cache);
-    g_hash_table_unref(loaded);
-    g_strfreev(default_dirs);
-    g_free(multiarch);
+    ttml_ld_model_free();
     g_free(self_exe);
     g_free(running_lib);
     g_free(install_libdir);
-    g_strfreev(opt_paths);
-    g_strfreev(opt_files);
+    ttml_tool_plugin_options_clear(&opt_plugins);
     for (size_t i = 0; i < G_N_ELEMENTS(env_vars); i++) g_free(env_initial[i]);
     return rc;
 }

@@ -10,16 +10,17 @@
  */
 #include <ttml/ttml.h>
 
+#include "common/plugin_options.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char **opt_paths, **opt_files, *opt_exists;
+static ttml_tool_plugin_options opt_plugins;
+static char *opt_exists;
 static gboolean opt_rejected, opt_scan;
 
 static GOptionEntry entries[] = {
-    {"plugin-path", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_paths, "Search DIR[:DIR] first (repeatable)", "DIR"},
-    {"plugin", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_files, "Load this plugin file (repeatable)", "FILE"},
     {"rejected", 0, 0, G_OPTION_ARG_NONE, &opt_rejected, "List plugin files that failed, with reasons", NULL},
     {"scan", 0, 0, G_OPTION_ARG_NONE, &opt_scan,
      "Load every plugin in a child process first and refresh the crash cache", NULL},
@@ -198,14 +199,15 @@ int main(int argc, char **argv)
 {
     GError *err = NULL;
     GOptionContext *oc = g_option_context_new("[NAME|FILE.so] - list ttml plugins and features");
+    ttml_tool_plugin_options_add(oc, &opt_plugins);
     g_option_context_add_main_entries(oc, entries, NULL);
     if (!g_option_context_parse(oc, &argc, &argv, &err)) {
         fprintf(stderr, "ttml-inspect: %s (see --help)\n", err->message);
         return 2;
     }
     g_option_context_free(oc);
-    ttml_init_options o = {sizeof o, (const char *const *)opt_paths, (const char *const *)opt_files, FALSE, FALSE,
-                           opt_scan};
+    ttml_init_options o = {sizeof o, ttml_tool_plugin_paths(&opt_plugins), ttml_tool_plugin_files(&opt_plugins),
+                           FALSE, FALSE, opt_scan};
     if (!ttml_init(&o, &err)) {
         fprintf(stderr, "ttml-inspect: %s\n", err->message);
         return 1;
@@ -216,8 +218,7 @@ int main(int argc, char **argv)
     else if (argc > 1) rc = inspect_one(argv[1]);
     else print_overview();
     ttml_shutdown();
-    g_strfreev(opt_paths);
-    g_strfreev(opt_files);
+    ttml_tool_plugin_options_clear(&opt_plugins);
     g_free(opt_exists);
     return rc;
 }

@@ -13,7 +13,9 @@
  * stderr), 2 on a usage error. "train" is the default subcommand.
  */
 #include <ttml/ttml.h>
-#include <ttml/profiler.h>
+#include <ttml/profiler_outputs.h>
+
+#include "common/plugin_options.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -25,83 +27,87 @@ static int usage_error(const char *msg)
     return 2;
 }
 
-/* Split every "A:B" entry on ':' into one NULL-terminated list (empty parts dropped). */
-static char **split_paths(char **entries)
+/* ttml-run train's command line. */
+typedef struct {
+    ttml_tool_plugin_options plugins;
+    char **rest;
+    char *device, *metrics, *data, *resume_file;
+    char *trace, *profile_csv, *report;
+    gint64 seed, max_steps;
+    gboolean quiet, resume, memory_report;
+} train_args;
+
+static void train_args_clear(train_args *a)
 {
-    GPtrArray *out = g_ptr_array_new();
-    for (char **e = entries; e && *e; e++) {
-        char **parts = g_strsplit(*e, ":", -1);
-        for (char **p = parts; *p; p++)
-            if (**p) g_ptr_array_add(out, g_strdup(*p));
-        g_strfreev(parts);
-    }
-    g_ptr_array_add(out, NULL);
-    return (char **)g_ptr_array_free(out, FALSE);
+    ttml_tool_plugin_options_clear(&a->plugins);
+    g_strfreev(a->rest);
+    g_free(a->device);
+    g_free(a->metrics);
+    g_free(a->data);
+    g_free(a->resume_file);
+    g_free(a->trace);
+    g_free(a->profile_csv);
+    g_free(a->report);
 }
 
-static int cmd_train(int argc, char **argv)
+/* "--resume" takes an optional FILE: "--resume=FILE", or "--resume FILE"
+ * when FILE is not the config (*.yaml / *.yml) and not an option. Sets
+ * a->resume(_file) and returns the other arguments (argv[0] first;
+ * NULL-terminated; the strings are argv's). */
+static GPtrArray *take_resume(int argc, char **argv, train_args *a)
 {
-    char **plugin_paths = NULL, **plugin_files = NULL, **rest = NULL;
-    char *device = NULL, *metrics = NULL, *data = NULL, *resume_file = NULL;
-    char *trace = NULL, *profile_csv = NULL, *report = NULL;
-    gint64 seed = -1, max_steps = -1;
-    gboolean quiet = FALSE, resume = FALSE, memory_report = FALSE;
-    /* "--resume" takes an optional FILE: "--resume=FILE", or "--resume FILE"
-     * when FILE is not the config (*.yaml / *.yml) and not an option. */
     GPtrArray *args = g_ptr_array_new();
     for (int i = 0; i < argc; i++) {
         if (i > 0 && strcmp(argv[i], "--resume") == 0) {
-            resume = TRUE;
+            a->resume = TRUE;
             const char *next = i + 1 < argc ? argv[i + 1] : NULL;
             if (next && next[0] != '-' && !g_str_has_suffix(next, ".yaml") &&
                 !g_str_has_suffix(next, ".yml")) {
-                g_free(resume_file);
-                resume_file = g_strdup(next);
+                g_free(a->resume_file);
+                a->resume_file = g_strdup(next);
                 i++;
             }
             continue;
         }
         if (i > 0 && g_str_has_prefix(argv[i], "--resume=")) {
-            resume = TRUE;
-            g_free(resume_file);
-            resume_file = g_strdup(argv[i] + strlen("--resume="));
+            a->resume = TRUE;
+            g_free(a->resume_file);
+            a->resume_file = g_strdup(argv[i] + strlen("--resume="));
             continue;
         }
         g_ptr_array_add(args, argv[i]);
     }
-    argc = (int)args->len;
     g_ptr_array_add(args, NULL);
-    char **args_v = (char **)args->pdata;
-    argv = args_v;
+    return args;
+}
+
+static GOptionContext *train_context_new(train_args *a)
+{
     GOptionEntry entries[] = {
-        {"plugin-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_paths,
-         "Search DIR (a ':'-separated list; repeatable) for plugins first", "DIR[:DIR]"},
-        {"plugin", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_files,
-         "Load this plugin file (repeatable)", "FILE"},
-        {"device", 0, 0, G_OPTION_ARG_STRING, &device,
+        {"device", 0, 0, G_OPTION_ARG_STRING, &a->device,
          "Device to train on (default: device_config.device, else cpu)", "NAME"},
-        {"seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Override training_config.seed", "N"},
-        {"max-steps", 0, 0, G_OPTION_ARG_INT64, &max_steps,
+        {"seed", 0, 0, G_OPTION_ARG_INT64, &a->seed, "Override training_config.seed", "N"},
+        {"max-steps", 0, 0, G_OPTION_ARG_INT64, &a->max_steps,
          "Stop after N steps (overrides training_config.max_steps; 0 = no limit)", "N"},
-        {"metrics", 0, 0, G_OPTION_ARG_FILENAME, &metrics,
+        {"metrics", 0, 0, G_OPTION_ARG_FILENAME, &a->metrics,
          "Write JSON Lines metrics (one object per logged step, then a summary) to FILE", "FILE"},
-        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Do not print the per-epoch loss lines",
+        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a->quiet, "Do not print the per-epoch loss lines",
          NULL},
-        {"data", 0, 0, G_OPTION_ARG_FILENAME, &data,
+        {"data", 0, 0, G_OPTION_ARG_FILENAME, &a->data,
          "Train a language model on this text file (overrides data_config.path)", "FILE"},
-        {"resume", 0, 0, G_OPTION_ARG_NONE, &resume,
+        {"resume", 0, 0, G_OPTION_ARG_NONE, &a->resume,
          "Continue from a training-state checkpoint: --resume (training_config.model_path) or "
          "--resume FILE", NULL},
-        {"trace", 0, 0, G_OPTION_ARG_FILENAME, &trace,
+        {"trace", 0, 0, G_OPTION_ARG_FILENAME, &a->trace,
          "Profile the run and write a Chrome trace-event JSON file (Perfetto, chrome://tracing)", "FILE"},
-        {"profile-csv", 0, 0, G_OPTION_ARG_FILENAME, &profile_csv,
+        {"profile-csv", 0, 0, G_OPTION_ARG_FILENAME, &a->profile_csv,
          "Profile the run and write the per-kernel / per-op summary as CSV", "FILE"},
-        {"report", 0, 0, G_OPTION_ARG_FILENAME, &report,
+        {"report", 0, 0, G_OPTION_ARG_FILENAME, &a->report,
          "Profile the run and write a self-contained HTML report (loss curves, step time, "
          "profile, memory)", "FILE.html"},
-        {"memory-report", 0, 0, G_OPTION_ARG_NONE, &memory_report,
+        {"memory-report", 0, 0, G_OPTION_ARG_NONE, &a->memory_report,
          "Print memory snapshots after the forward, backward and optimizer of the first step", NULL},
-        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, "CONFIG.yaml"},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->rest, NULL, "CONFIG.yaml"},
         G_OPTION_ENTRY_NULL,
     };
     GOptionContext *ctx = g_option_context_new("[train] CONFIG.yaml - train a model from a YAML config");
@@ -114,34 +120,32 @@ static int cmd_train(int argc, char **argv)
              "profiler layer (a summary is printed at the end); --trace, --profile-csv and --report\n"
              "imply it.\n"
              "Errors print one line and exit 1; usage errors exit 2.");
-    g_option_context_add_main_entries(ctx, entries, NULL);
+    ttml_tool_plugin_options_add(ctx, &a->plugins);
+    g_option_context_add_main_entries(ctx, entries, NULL);   /* copies the entries */
+    return ctx;
+}
 
-    GError *err = NULL;
-    int status = 0;
-    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
-        status = usage_error(err->message);
-        g_clear_error(&err);
-        goto out;
-    }
-    guint n_rest = rest ? g_strv_length(rest) : 0;
-    if (n_rest == 0) {
-        status = usage_error("missing CONFIG.yaml");
-        goto out;
-    }
+/* Exactly one config file and no negative counts; else a usage error (2). */
+static int check_train_args(const train_args *a)
+{
+    guint n_rest = a->rest ? g_strv_length(a->rest) : 0;
+    if (n_rest == 0) return usage_error("missing CONFIG.yaml");
     if (n_rest > 1) {
-        char *msg = g_strdup_printf("unexpected argument '%s' after the config file", rest[1]);
-        status = usage_error(msg);
+        char *msg = g_strdup_printf("unexpected argument '%s' after the config file", a->rest[1]);
+        int status = usage_error(msg);
         g_free(msg);
-        goto out;
+        return status;
     }
-    if (seed < -1 || max_steps < -1) {
-        status = usage_error(seed < -1 ? "--seed must be >= 0" : "--max-steps must be >= 0");
-        goto out;
-    }
+    if (a->seed < -1 || a->max_steps < -1)
+        return usage_error(a->seed < -1 ? "--seed must be >= 0" : "--max-steps must be >= 0");
+    return 0;
+}
 
-    /* Profiling outputs imply the profiler layer (TTML_LAYERS; a device that
-     * names it already is not wrapped twice). Events are kept for --trace. */
-    if (trace || profile_csv || report) {
+/* Profiling outputs imply the profiler layer (TTML_LAYERS; a device that
+ * names it already is not wrapped twice). Events are kept for --trace. */
+static void configure_profiler(const train_args *a)
+{
+    if (a->trace || a->profile_csv || a->report) {
         const char *layers = g_getenv("TTML_LAYERS");
         char **names = g_strsplit(layers ? layers : "", ",", -1);
         gboolean listed = FALSE;
@@ -153,34 +157,40 @@ static int cmd_train(int argc, char **argv)
             g_free(v);
         }
     }
-    ttml_profiler_options popts = {sizeof popts, trace != NULL, 0};
+    ttml_profiler_options popts = {sizeof popts, a->trace != NULL, 0};
     ttml_profiler_configure(&popts);
+}
 
-    char **paths = split_paths(plugin_paths);
+/* Train, then write the profiler outputs asked for; 0, or 1 after one
+ * "ttml-run: ..." line on stderr. */
+static int train_and_report(train_args *a)
+{
+    GError *err = NULL;
     ttml_run_options opts = {
         .struct_size = sizeof opts,
-        .config_path = rest[0],
-        .device = device,
-        .plugin_paths = (const char *const *)paths,
-        .plugin_files = (const char *const *)plugin_files,
-        .seed = seed,
-        .max_steps = max_steps,
-        .metrics_path = metrics,
-        .quiet = quiet,
-        .resume = resume,
-        .resume_path = resume_file,
-        .data_path = data,
-        .memory_report = memory_report,
+        .config_path = a->rest[0],
+        .device = a->device,
+        .plugin_paths = ttml_tool_plugin_paths(&a->plugins),
+        .plugin_files = ttml_tool_plugin_files(&a->plugins),
+        .seed = a->seed,
+        .max_steps = a->max_steps,
+        .metrics_path = a->metrics,
+        .quiet = a->quiet,
+        .resume = a->resume,
+        .resume_path = a->resume_file,
+        .data_path = a->data,
+        .memory_report = a->memory_report,
     };
     gboolean trained = ttml_train_run(&opts, &err);
     if (trained) {
         /* The summary (when a profiler device was used) and the outputs asked for. */
-        char *base = g_path_get_basename(rest[0]);
+        char *base = g_path_get_basename(a->rest[0]);
         char *title = g_strdup_printf("ttml-run %s", base);
-        trained = ttml_profiler_write_outputs(stdout, trace, profile_csv, report, title, &err);
+        trained = ttml_profiler_write_outputs(stdout, a->trace, a->profile_csv, a->report, title, &err);
         g_free(title);
         g_free(base);
     }
+    int status = 0;
     if (!trained) {
         /* One line: newlines in nested messages become spaces. */
         char *msg = g_strdup(err->message);
@@ -190,20 +200,30 @@ static int cmd_train(int argc, char **argv)
         g_clear_error(&err);
         status = 1;
     }
-    g_strfreev(paths);
+    return status;
+}
 
-out:
+static int cmd_train(int argc, char **argv)
+{
+    train_args a = {.seed = -1, .max_steps = -1};
+    GPtrArray *args = take_resume(argc, argv, &a);
+    int n = (int)args->len - 1;
+    char **v = (char **)args->pdata;
+    GOptionContext *ctx = train_context_new(&a);
+    GError *err = NULL;
+    int status;
+    if (!g_option_context_parse(ctx, &n, &v, &err)) {
+        status = usage_error(err->message);
+        g_clear_error(&err);
+    } else {
+        status = check_train_args(&a);
+        if (status == 0) {
+            configure_profiler(&a);
+            status = train_and_report(&a);
+        }
+    }
     g_option_context_free(ctx);
-    g_strfreev(plugin_paths);
-    g_strfreev(plugin_files);
-    g_strfreev(rest);
-    g_free(device);
-    g_free(metrics);
-    g_free(data);
-    g_free(resume_file);
-    g_free(trace);
-    g_free(profile_csv);
-    g_free(report);
+    train_args_clear(&a);
     g_ptr_array_free(args, TRUE);
     return status;
 }
@@ -226,7 +246,8 @@ static gboolean finite_option(const char *name, const char *text, double *out, G
 
 static int cmd_generate(int argc, char **argv)
 {
-    char **plugin_paths = NULL, **plugin_files = NULL, **rest = NULL;
+    char **rest = NULL;
+    ttml_tool_plugin_options plugins = {0};
     char *device = NULL, *checkpoint = NULL, *prompt = NULL;
     gint64 max_tokens = -1, top_k = -1, seed = -1;
     double temperature = NAN, top_p = NAN, repetition_penalty = NAN;
@@ -250,10 +271,6 @@ static int cmd_generate(int argc, char **argv)
          "Sampling seed (default: eval_config.seed, else the training seed)", "S"},
         {"greedy", 0, 0, G_OPTION_ARG_NONE, &greedy, "Always take the most likely token", NULL},
         {"device", 0, 0, G_OPTION_ARG_STRING, &device, "Device (default cpu)", "NAME"},
-        {"plugin-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_paths,
-         "Search DIR (a ':'-separated list; repeatable) for plugins first", "DIR[:DIR]"},
-        {"plugin", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_files,
-         "Load this plugin file (repeatable)", "FILE"},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
         G_OPTION_ENTRY_NULL,
     };
@@ -264,9 +281,9 @@ static int cmd_generate(int argc, char **argv)
              "prompt followed by the generated text (KV cache: one position per token).\n"
              "Sampling defaults come from the checkpoint config's eval_config; options win.");
     g_option_context_add_main_entries(ctx, entries, NULL);
+    ttml_tool_plugin_options_add(ctx, &plugins);
     GError *err = NULL;
     int status = 0;
-    char **paths = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         status = usage_error(err->message);
         g_clear_error(&err);
@@ -293,14 +310,13 @@ static int cmd_generate(int argc, char **argv)
         status = usage_error("--max-tokens, --top-k and --seed must be >= 0");
         goto out;
     }
-    paths = split_paths(plugin_paths);
     ttml_generate_options opts = {
         .struct_size = sizeof opts,
         .checkpoint_path = checkpoint,
         .prompt = prompt,
         .device = device,
-        .plugin_paths = (const char *const *)paths,
-        .plugin_files = (const char *const *)plugin_files,
+        .plugin_paths = ttml_tool_plugin_paths(&plugins),
+        .plugin_files = ttml_tool_plugin_files(&plugins),
         .max_tokens = max_tokens,
         .temperature = temperature,
         .top_k = top_k,
@@ -318,13 +334,11 @@ static int cmd_generate(int argc, char **argv)
         status = 1;
     }
 out:
-    g_strfreev(paths);
     g_option_context_free(ctx);
     g_free(temperature_text);
     g_free(top_p_text);
     g_free(repetition_penalty_text);
-    g_strfreev(plugin_paths);
-    g_strfreev(plugin_files);
+    ttml_tool_plugin_options_clear(&plugins);
     g_strfreev(rest);
     g_free(device);
     g_free(checkpoint);

@@ -11,8 +11,13 @@
  * offsets tile the data region exactly (no gap, no overlap, nothing past the
  * end), as the reference implementation requires.
  */
-#include "internal.h"
+#include <ttml/ttml.h>
 #include "json.h"
+#include <ttml/json_string.h>
+
+#ifndef TTML_LOG_DOMAIN
+#define TTML_LOG_DOMAIN "ttml" /* the core's log domain (G_MESSAGES_DEBUG=ttml) */
+#endif
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,7 +14,7 @@
  * Aliases (*name) are rejected: configs do not need them and copying them
  * would let a tiny file expand without bound.
  */
-#include "internal.h"
+#include <ttml/ttml.h>
 
 #include <errno.h>
 #include <math.h>
@@ -613,6 +613,79 @@ int ttml_config_double_list(ttml_config *map, const char *key, double **out, GEr
     void *p = NULL;
     int n = number_list(map, key, FALSE, &p, error);
     *out = p;
+    return n;
+}
+
+/* --------------------------------------------------------------- overrides */
+
+/* A node at `at`'s place (file, line, column), for a value set by the program. */
+static ttml_config *node_like(ttml_config_type type, const ttml_config *at, const char *path)
+{
+    yaml_mark_t mark = {0};
+    mark.line = at->line > 0 ? (size_t)at->line - 1 : 0;
+    mark.column = at->column > 0 ? (size_t)at->column - 1 : 0;
+    return node_new(type, at->file, &mark, path);
+}
+
+/* Put `value` (taken over) under `key` of `map`: it replaces the old value
+ * node (taking its place) or becomes a new last entry placed at the mapping. */
+static void map_put(ttml_config *map, const char *key, ttml_config *value)
+{
+    guint i = 0;
+    ttml_config *old = map_lookup(map, key, &i);
+    if (old) {
+        node_free(old);
+        g_ptr_array_index(map->items, i) = value;
+        return;
+    }
+    ttml_config *k = node_like(TTML_CONFIG_SCALAR, map, map->path);
+    k->value = g_strdup(key);
+    k->plain = TRUE;
+    g_ptr_array_add(map->keys, k);
+    g_ptr_array_add(map->items, value);
+}
+
+static gboolean check_override_target(const ttml_config *map, const char *key, GError **error)
+{
+    if (map && map->type == TTML_CONFIG_MAP && key) return TRUE;
+    char where[512];
+    g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                "%s: cannot set '%s': '%s' is not a mapping", ttml_config_where(map, where, sizeof where),
+                key ? key : "(null)", map && map->path[0] ? map->path : "the document");
+    return FALSE;
+}
+
+gboolean ttml_config_set_int(ttml_config *map, const char *key, gint64 value, GError **error)
+{
+    if (!check_override_target(map, key, error)) return FALSE;
+    ttml_config *old = map_lookup(map, key, NULL);
+    char *path = child_path(map->path, key);
+    ttml_config *n = node_like(TTML_CONFIG_SCALAR, old ? old : map, path);
+    g_free(path);
+    n->value = g_strdup_printf("%" G_GINT64_FORMAT, value);
+    n->plain = TRUE;
+    n->used = old ? old->used : FALSE;
+    map_put(map, key, n);
+    return TRUE;
+}
+
+ttml_config *ttml_config_ensure_map(ttml_config *map, const char *key, GError **error)
+{
+    if (!check_override_target(map, key, error)) return NULL;
+    ttml_config *old = map_lookup(map, key, NULL);
+    if (old && old->type == TTML_CONFIG_MAP) return old;
+    if (old && !ttml_config_is_null(old)) {
+        char where[512], got[128];
+        describe_value(old, got, sizeof got);
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG, "%s: '%s' must be a mapping, got %s",
+                    ttml_config_where(old, where, sizeof where), key, got);
+        return NULL;
+    }
+    char *path = child_path(map->path, key);
+    ttml_config *n = node_like(TTML_CONFIG_MAP, old ? old : map, path);
+    g_free(path);
+    n->used = old ? old->used : FALSE;
+    map_put(map, key, n);
     return n;
 }
 

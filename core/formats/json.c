@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <ttml/error.h>
+#include <ttml/json_string.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -361,7 +362,7 @@ void ttml_json_append_string(GString *out, const char *s)
         case '\r': g_string_append(out, "\\r"); break;
         case '\t': g_string_append(out, "\\t"); break;
         default:
-            if (c < 0x20 || c == 0x7f)
+            if (c < 0x20)
                 g_string_append_printf(out, "\\u%04x", c);
             else
                 g_string_append_c(out, (char)c);

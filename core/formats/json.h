@@ -44,8 +44,4 @@ const ttml_json *ttml_json_get(const ttml_json *obj, const char *key);
 /* "object", "array", "string", "integer". */
 const char *ttml_json_type_name(ttml_json_type type);
 
-/* Append `s` (valid UTF-8) as a quoted JSON string: '"' and '\\' escaped,
- * control characters as \n, \t, ... or \u00XX, everything else verbatim. */
-void ttml_json_append_string(GString *out, const char *s);
-
 #endif

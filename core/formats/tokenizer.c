@@ -5,7 +5,7 @@
  * table for ASCII plus a hash table (code point -> id + 1) for the rest, so
  * encoding the 1.1 MB tiny Shakespeare is a single cheap pass.
  */
-#include "internal.h"
+#include <ttml/ttml.h>
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* core/ops/op_api.c - typed wrappers around the registered core ops and the
  * helpers op plugins use (output allocation, broadcasting, tensor launches).
- * The op registry itself (ttml_op_call / ttml_op_find) lives in registry.c.
+ * Calling an op by name (ttml_op_call) lives in op_call.c, ttml_op_find in registry.c.
  */
 #include <ttml/ttml.h>
 

@@ -20,7 +20,8 @@
 #include <elf.h>
 
 static GPtrArray *loaded_plugins; /* ttml_plugin*, in load order */
-void ttml_builtin_load_all(GHashTable *seen); /* builtin.c */
+static GPtrArray *records;        /* ttml_plugin_record*, one per file tried */
+static GPtrArray *search_path;    /* ttml_search_dir*                        */
 static char *library_path;
 
 const char *ttml_plugin_status_name(ttml_plugin_status status)
@@ -70,9 +71,30 @@ const char *ttml_library_path(void)
     return library_path;
 }
 
+static void record_free(gpointer p)
+{
+    ttml_plugin_record *r = p;
+    g_free(r->path);
+    g_free(r->message);
+    g_free(r->name);
+    g_free(r->version);
+    g_free(r->description);
+    g_free(r->license);
+    g_free(r);
+}
+
+static void search_dir_free(gpointer p)
+{
+    ttml_search_dir *d = p;
+    g_free(d->path);
+    g_free(d);
+}
+
+const GPtrArray *ttml_registry_records(void) { return records; }
+const GPtrArray *ttml_registry_search_path(void) { return search_path; }
+
 /* "libttml_cpu.so" -> "cpu"; "foo-bar.so" -> "foo_bar". */
-char *ttml_plugin_stem(const char *path);
-char *ttml_plugin_stem(const char *path)
+static char *plugin_stem(const char *path)
 {
     char *base = g_path_get_basename(path);
     const char *s = base;
@@ -92,7 +114,7 @@ static ttml_plugin_record *new_record(const char *path, ttml_origin origin)
     ttml_plugin_record *r = g_new0(ttml_plugin_record, 1);
     r->path = g_strdup(path);
     r->origin = origin;
-    g_ptr_array_add(ttml_registry_records_mut(), r);
+    g_ptr_array_add(records, r);
     return r;
 }
 
@@ -113,10 +135,9 @@ static void reject(ttml_plugin_record *r, ttml_plugin_status status, const char 
 #define DESC_MIN_SIZE (offsetof(ttml_plugin_desc, init) + sizeof(void *))
 
 /* Descriptor and ABI checks, probe and init of the descriptor `d` that the
- * entry of plugin `stem` returned (from a file, or built in: builtin.c, with
+ * entry of plugin `stem` returned (from a file, or built in: builtin.c's table, with
  * handle NULL); fills r (status OK with r->plugin set, or a rejection). */
-void ttml_loader_load_desc(const ttml_plugin_desc *d, const char *stem, void *handle, ttml_plugin_record *r);
-void ttml_loader_load_desc(const ttml_plugin_desc *d, const char *stem, void *handle, ttml_plugin_record *r)
+static void load_desc(const ttml_plugin_desc *d, const char *stem, void *handle, ttml_plugin_record *r)
 {
     if (!d || d->struct_size < DESC_MIN_SIZE) {
         reject(r, TTML_PLUGIN_ABI_MISMATCH, "descriptor is %s (struct_size %zu < %zu): rebuild the plugin "
@@ -174,7 +195,12 @@ void ttml_loader_load_desc(const ttml_plugin_desc *d, const char *stem, void *ha
     g_ptr_array_add(loaded_plugins, p);
 }
 
-/* dlopen, entry symbol, then ttml_loader_load_desc; fills r. */
+void ttml_loader_load_desc(const ttml_plugin_desc *d, const char *stem, void *handle, ttml_plugin_record *r)
+{
+    load_desc(d, stem, handle, r); /* the entry point of tests/fuzz/fuzz_plugin_desc.c */
+}
+
+/* dlopen, entry symbol, then load_desc; fills r. */
 static void try_load(const char *path, ttml_plugin_record *r)
 {
     dlerror();
@@ -184,7 +210,7 @@ static void try_load(const char *path, ttml_plugin_record *r)
         reject(r, TTML_PLUGIN_DLOPEN_FAILED, "%s", e ? e : "dlopen failed");
         return;
     }
-    char *stem = ttml_plugin_stem(path);
+    char *stem = plugin_stem(path);
     char *symbol = g_strdup_printf("ttml_plugin_%s_get_desc", stem);
     typedef const ttml_plugin_desc *(*entry_fn)(void);
     entry_fn entry;
@@ -194,7 +220,7 @@ static void try_load(const char *path, ttml_plugin_record *r)
                "no entry symbol '%s' (a ttml plugin exports ttml_plugin_<name>_get_desc, "
                "with <name> taken from the file name)", symbol);
     else
-        ttml_loader_load_desc(entry(), stem, handle, r);
+        load_desc(entry(), stem, handle, r);
     g_free(symbol);
     g_free(stem);
 }
@@ -338,9 +364,24 @@ static void load_file(const char *path, ttml_origin origin, GHashTable *seen)
     try_load(path, r);
 }
 
+/* The plugins compiled into libttml (static build), each claiming the
+ * basename libttml_<name>.so so that a file of that name is shadowed. */
+static void load_builtins(GHashTable *seen)
+{
+    for (const ttml_builtin_plugin *b = ttml_builtin_table(); b->name; b++) {
+        ttml_plugin_record *r = new_record(ttml_library_path(), TTML_ORIGIN_BUILTIN);
+        char *base = g_strdup_printf("libttml_%s.so", b->name);
+        if (!g_hash_table_contains(seen, base))
+            g_hash_table_insert(seen, g_strdup(base),
+                                g_strdup_printf("the built-in %s plugin compiled into %s", b->name, r->path));
+        g_free(base);
+        load_desc(b->get_desc(), b->name, NULL, r);
+    }
+}
+
 static void add_search_dir(const char *path, ttml_origin origin)
 {
-    GPtrArray *sp = ttml_registry_search_path_mut();
+    GPtrArray *sp = search_path;
     for (guint i = 0; i < sp->len; i++) {
         ttml_search_dir *d = g_ptr_array_index(sp, i);
         if (strcmp(d->path, path) == 0) return;
@@ -438,9 +479,11 @@ gboolean ttml_loader_load_all(const ttml_init_options *o, GError **error)
     fork_mode = fork_env && strcmp(fork_env, "1") == 0;
     force_scan = o && o->struct_size > offsetof(ttml_init_options, force_scan) && o->force_scan;
     GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    GPtrArray *sp = ttml_registry_search_path_mut();
+    records = g_ptr_array_new_with_free_func(record_free);
+    search_path = g_ptr_array_new_with_free_func(search_dir_free);
+    GPtrArray *sp = search_path;
     /* plugins compiled in (static build) come first and claim their basenames */
-    ttml_builtin_load_all(seen);
+    load_builtins(seen);
 
     if (o && o->plugin_paths)
         for (const char *const *p = o->plugin_paths; *p; p++) add_path_list(*p, TTML_ORIGIN_CMDLINE_PATH);
@@ -492,6 +535,8 @@ void ttml_loader_fini_all(void)
         g_free(p);
     }
     g_clear_pointer(&loaded_plugins, g_ptr_array_unref);
+    g_clear_pointer(&records, g_ptr_array_unref);
+    g_clear_pointer(&search_path, g_ptr_array_unref);
     g_clear_pointer(&library_path, g_free);
     g_clear_pointer(&cache, g_key_file_free);
     g_clear_pointer(&cache_path, g_free);

@@ -3,7 +3,7 @@
  * schedulers and layers, each remembered with the plugin that provided it. */
 #include "internal.h"
 
-#include <ttml/profile.h>
+#include <ttml/profile_zones.h>
 
 #include <stdarg.h>
 #include <string.h>
@@ -12,8 +12,6 @@ typedef struct {
     GHashTable *by_kind[TTML_FEATURE_LAYER + 1]; /* name -> ttml_feature* (owned) */
     GHashTable *kernel_tables;                   /* driver -> (kernel -> fn)      */
     GPtrArray *features_sorted;                  /* rebuilt on demand             */
-    GPtrArray *records;                          /* ttml_plugin_record*           */
-    GPtrArray *search_path;                      /* ttml_search_dir*              */
 } ttml_registry;
 
 static ttml_registry reg;
@@ -30,33 +28,12 @@ static void feature_free(gpointer p)
     g_free(f);
 }
 
-static void record_free(gpointer p)
-{
-    ttml_plugin_record *r = p;
-    g_free(r->path);
-    g_free(r->message);
-    g_free(r->name);
-    g_free(r->version);
-    g_free(r->description);
-    g_free(r->license);
-    g_free(r);
-}
-
-static void search_dir_free(gpointer p)
-{
-    ttml_search_dir *d = p;
-    g_free(d->path);
-    g_free(d);
-}
-
 void ttml_registry_init(void)
 {
     for (int k = 0; k <= TTML_FEATURE_LAYER; k++)
         reg.by_kind[k] = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, feature_free);
     reg.kernel_tables = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                               (GDestroyNotify)g_hash_table_unref);
-    reg.records = g_ptr_array_new_with_free_func(record_free);
-    reg.search_path = g_ptr_array_new_with_free_func(search_dir_free);
 }
 
 void ttml_registry_clear(void)
@@ -65,14 +42,8 @@ void ttml_registry_clear(void)
         g_clear_pointer(&reg.by_kind[k], g_hash_table_unref);
     g_clear_pointer(&reg.kernel_tables, g_hash_table_unref);
     g_clear_pointer(&reg.features_sorted, g_ptr_array_unref);
-    g_clear_pointer(&reg.records, g_ptr_array_unref);
-    g_clear_pointer(&reg.search_path, g_ptr_array_unref);
 }
 
-GPtrArray *ttml_registry_records_mut(void) { return reg.records; }
-GPtrArray *ttml_registry_search_path_mut(void) { return reg.search_path; }
-const GPtrArray *ttml_registry_records(void) { return reg.records; }
-const GPtrArray *ttml_registry_search_path(void) { return reg.search_path; }
 
 const char *ttml_feature_kind_name(ttml_feature_kind kind)
 {
@@ -315,61 +286,4 @@ char *ttml_registry_list_names(ttml_feature_kind kind)
     }
     if (!s->len) g_string_append(s, "none");
     return g_string_free(s, FALSE);
-}
-
-char *ttml_registry_rejected_summary(void)
-{
-    GString *s = g_string_new(NULL);
-    for (guint i = 0; reg.records && i < reg.records->len; i++) {
-        const ttml_plugin_record *r = g_ptr_array_index(reg.records, i);
-        if (r->status == TTML_PLUGIN_OK || r->status == TTML_PLUGIN_SHADOWED ||
-            r->status == TTML_PLUGIN_FILTERED)
-            continue;
-        g_string_append_printf(s, "%s%s (%s: %s)", s->len ? "; " : " Rejected plugin files: ", r->path,
-                               ttml_plugin_status_name(r->status), r->message ? r->message : "");
-    }
-    return g_string_free(s, FALSE);
-}
-
-void ttml_set_not_found(GError **error, ttml_feature_kind kind, const char *what, const char *name)
-{
-    char *names = ttml_registry_list_names(kind);
-    char *rejected = ttml_registry_rejected_summary();
-    g_set_error(error, TTML_ERROR, TTML_ERROR_NOT_FOUND,
-                "unknown %s '%s' (available: %s); check the name, or the plugin path "
-                "(ttml-inspect shows what was loaded).%s",
-                what, name ? name : "(null)", names, rejected);
-    g_free(names);
-    g_free(rejected);
-}
-
-ttml_tensor *ttml_op_call(const char *name, ttml_tensor *const *in, int n_in, const void *params,
-                          size_t params_size, GError **error)
-{
-    const ttml_op_desc *op = ttml_op_find(name);
-    if (!op) {
-        ttml_set_not_found(error, TTML_FEATURE_OP, "op", name);
-        return NULL;
-    }
-    if (n_in < op->min_inputs || n_in > op->max_inputs) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "op '%s' takes %d to %d inputs, got %d",
-                    name, op->min_inputs, op->max_inputs, n_in);
-        return NULL;
-    }
-    if (params_size != op->params_size || (op->params_size && !params)) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
-                    "op '%s' expects a %zu-byte parameter struct, got %zu bytes", name,
-                    op->params_size, params ? params_size : 0);
-        return NULL;
-    }
-    for (int i = 0; i < n_in; i++) {
-        if (!in[i]) {
-            g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "op '%s': input %d is NULL", name, i);
-            return NULL;
-        }
-    }
-    ttml_zone_begin(op->name, "op");
-    ttml_tensor *out = op->forward(in, n_in, params, error);
-    ttml_zone_end();
-    return out;
 }

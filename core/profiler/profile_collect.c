@@ -1,6 +1,7 @@
-/* core/profiler/profile_collect.c - the profiler's collector (ttml/profiler.h): zone
+/* core/profiler/profile_collect.c - the profiler's collector (ttml/profiler_outputs.h): zone
  * sink, per-name aggregates, capped trace events, memory counters, and the
- * trace / CSV / summary writers. The HTML report is in profile_report.c.
+ * trace / CSV / summary writers. The HTML report is in profile_report.c,
+ * ttml_profiler_write_outputs in profile_outputs.c.
  *
  * Hot path (summary mode): a kernel launch or zone costs a direct-mapped
  * cache probe keyed by the name's pointer (checked with strcmp, so a name in a
@@ -9,8 +10,8 @@
 #include "internal.h"
 #include "profile_internal.h"
 
-#include <ttml/profile.h>
-#include <ttml/profiler.h>
+#include <ttml/profile_zones.h>
+#include <ttml/profiler_outputs.h>
 
 #include <errno.h>
 #include <string.h>
@@ -550,13 +551,10 @@ gboolean ttml_profiler_write_csv(const char *path, GError **error)
 
 void ttml_profile_json_string(FILE *f, const char *s)
 {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
+    GString *quoted = g_string_sized_new(64);
+    ttml_json_append_string(quoted, s);
+    fputs(quoted->str, f);
+    g_string_free(quoted, TRUE);
 }
 
 /* Microseconds since the trace origin (3 decimals: ns resolution). */
@@ -657,16 +655,3 @@ const char *ttml_profile_report_series(guint i, guint *n, const double **x, cons
 }
 
 const char *ttml_profile_report_device(void) { return P.device; }
-
-gboolean ttml_profiler_write_outputs(FILE *summary, const char *trace_path, const char *csv_path,
-                                     const char *report_path, const char *title, GError **error)
-{
-    if (summary && ttml_profiler_used()) {
-        ttml_profiler_print_summary(summary);
-        fflush(summary);
-    }
-    if (trace_path && !ttml_profiler_write_trace(trace_path, error)) return FALSE;
-    if (csv_path && !ttml_profiler_write_csv(csv_path, error)) return FALSE;
-    if (report_path && !ttml_profiler_write_report(report_path, title, error)) return FALSE;
-    return TRUE;
-}

@@ -1,11 +1,13 @@
 /* core/profiler/profile_internal.h - shared between the profiler's collector
- * (profile_collect.c), its HTML report (profile_report.c) and the memory
- * tracker (memory_tracker.c). Private to libttml. */
+ * (profile_collect.c), its HTML report (profile_report.c), the outputs
+ * (profile_outputs.c) and the memory tracker (memory_tracker.c). Private
+ * to libttml. */
 #ifndef TTML_CORE_PROFILE_INTERNAL_H
 #define TTML_CORE_PROFILE_INTERNAL_H
 
-#include <ttml/profile.h>
-#include <ttml/profiler.h>
+#include <ttml/profile_zones.h>
+#include <ttml/profiler_outputs.h>
+#include <ttml/profiler_layer.h>
 
 /* Free a ttml_memory_snapshot (GDestroyNotify). */
 void ttml_profile_snapshot_free(gpointer snapshot);

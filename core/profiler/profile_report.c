@@ -1,4 +1,4 @@
-/* core/profiler/profile_report.c - the profiler's HTML report (ttml/profiler.h): one
+/* core/profiler/profile_report.c - the profiler's HTML report (ttml/profiler_outputs.h): one
  * self-contained page, no scripts, fonts or network, with the run's series
  * (loss curves, step time) as inline SVG line charts, the profile summary as
  * a bar chart and tables, and the memory snapshots. */

@@ -4,11 +4,12 @@
  * freed, which breaks the tensor <-> node cycle. */
 #include "internal.h"
 
-#include <ttml/profile.h>
+#include <ttml/profile_zones.h>
 
 #include <string.h>
 
 static gboolean grad_enabled = TRUE;
+static GPtrArray *graph; /* ttml_node*, owned; NULL outside ttml_init..ttml_shutdown */
 
 gboolean ttml_grad_enabled(void) { return grad_enabled; }
 
@@ -30,17 +31,16 @@ static void node_free(gpointer p)
     g_slice_free(ttml_node, n);
 }
 
-static GPtrArray *graph(void)
+static GPtrArray *graph_checked(void)
 {
-    GPtrArray *g = ttml_ctx_graph();
-    g_assert(g != NULL); /* ttml_init() creates it */
-    return g;
+    g_assert(graph != NULL); /* ttml_init() creates it */
+    return graph;
 }
 
 ttml_node *ttml_graph_record(const char *op, ttml_tensor *out, ttml_tensor *const *in, int n_in,
                              ttml_backward_fn backward)
 {
-    if (!grad_enabled || !ttml_ctx_graph()) return NULL;
+    if (!grad_enabled || !graph) return NULL;
     gboolean any = FALSE;
     for (int i = 0; i < n_in; i++) any |= in[i] && in[i]->requires_grad;
     if (!any) return NULL;
@@ -53,7 +53,7 @@ ttml_node *ttml_graph_record(const char *op, ttml_tensor *out, ttml_tensor *cons
     for (int i = 0; i < n_in; i++) n->in[i] = ttml_tensor_ref(in[i]);
     out->requires_grad = TRUE;
     out->node = n;
-    g_ptr_array_add(graph(), n);
+    g_ptr_array_add(graph, n);
     return n;
 }
 
@@ -63,20 +63,24 @@ void ttml_node_save(ttml_node *node, ttml_tensor *t)
     node->saved[node->n_saved++] = ttml_tensor_ref(t);
 }
 
-guint ttml_graph_size(void)
-{
-    GPtrArray *g = ttml_ctx_graph();
-    return g ? g->len : 0;
-}
+guint ttml_graph_size(void) { return graph ? graph->len : 0; }
 
 void ttml_reset_graph(void)
 {
-    GPtrArray *g = ttml_ctx_graph();
-    if (g) g_ptr_array_set_size(g, 0);
+    if (graph) g_ptr_array_set_size(graph, 0);
 }
 
-void ttml_graph_free_func_init(GPtrArray *g);
-void ttml_graph_free_func_init(GPtrArray *g) { g_ptr_array_set_free_func(g, node_free); }
+void ttml_graph_init(void)
+{
+    graph = g_ptr_array_new_with_free_func(node_free);
+}
+
+void ttml_graph_fini(void)
+{
+    if (graph) ttml_reset_graph();
+    g_clear_pointer(&graph, g_ptr_array_unref);
+    grad_enabled = TRUE;
+}
 
 /* Run the nodes [from, len) in reverse creation order. Unless `retain`, a
  * node is released as soon as it ran (PyTorch frees a node's saved tensors
@@ -115,7 +119,7 @@ gsize ttml_graph_mark(void) { return ttml_graph_size(); }
 
 gboolean ttml_graph_backward_from(gsize mark, ttml_tensor *out, ttml_tensor *grad, GError **error)
 {
-    GPtrArray *g = graph();
+    GPtrArray *g = graph_checked();
     gboolean ok = mark <= g->len && ttml_tensor_accumulate_grad(out, grad, error);
     if (ok) ok = run_backward(g, mark, FALSE, error);
     if (mark <= g->len) g_ptr_array_set_size(g, (guint)mark);
@@ -136,7 +140,7 @@ gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_gra
     ttml_tensor_unref(seed);
     if (!ok) return FALSE;
 
-    ok = run_backward(graph(), 0, retain_graph, error);
+    ok = run_backward(graph_checked(), 0, retain_graph, error);
     if (!retain_graph) ttml_reset_graph();
     return ok;
 }

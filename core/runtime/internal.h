@@ -37,19 +37,24 @@ const ttml_driver_iface *ttml_registry_find_driver(const char *name);
 const ttml_layer_desc *ttml_registry_find_layer(const char *name);
 /* The kernel table of `driver` (created on demand; owned by the registry). */
 GHashTable *ttml_registry_kernel_table(const char *driver);
-/* Records and search path are stored by the loader through these. */
-GPtrArray *ttml_registry_records_mut(void);
-GPtrArray *ttml_registry_search_path_mut(void);
-/* " Rejected plugin files: a (status: why); b (...)" or "" (g_free). */
-char *ttml_registry_rejected_summary(void);
-/* Not-found error for a feature kind, listing the available names. */
+/* Not-found error for a feature kind, listing the available names and the
+ * rejected plugin files (not_found.c). */
 void ttml_set_not_found(GError **error, ttml_feature_kind kind, const char *what, const char *name);
 
-/* ---- loader (loader.c) ---- */
+/* ---- built-in plugins (builtin.c; the table is generated) ---- */
+typedef const ttml_plugin_desc *(*ttml_builtin_entry_fn)(void);
+typedef struct ttml_builtin_plugin { const char *name; ttml_builtin_entry_fn get_desc; } ttml_builtin_plugin;
+/* The generated table (builtin_plugins.c), terminated by {NULL, NULL}. */
+extern const ttml_builtin_plugin ttml_builtin_plugins[];
+/* The plugins compiled into libttml, terminated by {NULL, NULL} (static). */
+const ttml_builtin_plugin *ttml_builtin_table(void);
+
+/* ---- loader (loader.c owns the plugin records and the search path) ---- */
 gboolean ttml_loader_load_all(const ttml_init_options *options, GError **error);
 void ttml_loader_fini_all(void);
 /* Descriptor and ABI checks, probe and init of the descriptor `d` that the
- * entry of plugin `stem` returned (handle NULL when built in); fills r. */
+ * entry of plugin `stem` returned (handle NULL when built in); fills r.
+ * What every plugin file goes through; called directly by the fuzz harness. */
 void ttml_loader_load_desc(const ttml_plugin_desc *d, const char *stem, void *handle, ttml_plugin_record *r);
 
 /* ---- devices (device.c) ---- */
@@ -57,7 +62,10 @@ void ttml_devices_close_all(void);
 /* The open devices (ttml_device*, in order of opening; NULL before the first). */
 const GPtrArray *ttml_devices_list(void);
 
-/* ---- context (context.c) ---- */
-GPtrArray *ttml_ctx_graph(void);
+/* ---- autograd (autograd.c owns the step's graph) ---- */
+/* Create the empty graph (ttml_init); until then ops record no nodes. */
+void ttml_graph_init(void);
+/* Free the graph and its nodes and re-enable gradients (ttml_shutdown). */
+void ttml_graph_fini(void);
 
 #endif

@@ -1,5 +1,5 @@
 /* core/runtime/memory_tracker.c - memory tracking after TT-Train's
- * MemoryUsageTracker (ttml/profile.h): between begin_capture and
+ * MemoryUsageTracker (ttml/profile_zones.h): between begin_capture and
  * end_capture, snapshot(name) records for every open device the bytes in use
  * per memory kind and the peak since the previous snapshot.
  *

@@ -2,7 +2,7 @@
  * and model creation by name. */
 #include "internal.h"
 
-#include <ttml/profile.h>
+#include <ttml/profile_zones.h>
 
 #include <math.h>
 

@@ -1,7 +1,7 @@
 /* core/runtime/profile.c - zone dispatch to the attached profiler sink. */
 #include "internal.h"
 
-#include <ttml/profile.h>
+#include <ttml/profile_zones.h>
 
 static const ttml_profile_sink *sink;
 

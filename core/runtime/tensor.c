@@ -34,10 +34,10 @@ static ttml_tensor *tensor_alloc(ttml_device *device, int ndim, const int64_t *s
 {
     size_t numel;
     if (!check_shape(ndim, shape, dtype, &numel, error)) return NULL;
-    if (!device) device = ttml_get_device();
+    if (!device) device = ttml_context_get_device();
     if (!device) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_DEVICE,
-                    "no device is open: call ttml_open_device(\"cpu\") first");
+                    "no device is open: call ttml_context_open_device(\"cpu\") first");
         return NULL;
     }
     ttml_buffer *buf = ttml_buffer_new_shaped(device, ndim, shape, dtype, TTML_MEM_DRAM, error);

@@ -1,7 +1,7 @@
 /* core/train/generate.c - text generation from a training-state checkpoint:
  * rebuild the model from the stored config, prefill the KV cache with the
  * prompt, then one position per new token; sampling on the host. */
-#include "train_internal.h"
+#include "train_app.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -44,7 +44,7 @@ ttml_lm *ttml_lm_load(const char *path, GError **error)
         goto fail;
     }
     char *name = g_strdup_printf("%s (stored config)", path);
-    lm->model = ttml_lm_model_create(mt, cfg, strlen(cfg), name, lm->padded_vocab_size, error);
+    lm->model = ttml_lm_model_create(mt, cfg, name, lm->padded_vocab_size, error);
     g_free(name);
     if (!lm->model) goto fail;
     if (!ttml_train_state_load_params(ck, path, lm->model, error)) goto fail;
@@ -309,7 +309,7 @@ gboolean ttml_generate_run(const ttml_generate_options *options, GError **error)
     ttml_init_options init = {.struct_size = sizeof init, .plugin_paths = g.plugin_paths,
                               .plugin_files = g.plugin_files};
     if (!ttml_init(&init, error)) return FALSE;
-    if (!ttml_open_device(g.device ? g.device : "cpu", error)) goto out;
+    if (!ttml_context_open_device(g.device ? g.device : "cpu", error)) goto out;
     lm = ttml_lm_load(path, error);
     if (!lm) goto out;
     gint64 train_seed = 42;

@@ -1,7 +1,7 @@
 /* core/train/lm_data.c - a text corpus for language-model training: the first
  * existing candidate file, tokenized once, split into train (head) and
  * validation (tail) tokens, and random windows drawn with the context RNG. */
-#include "train_internal.h"
+#include "train_app.h"
 
 #include <errno.h>
 #include <string.h>

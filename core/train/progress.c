@@ -1,7 +1,7 @@
 /* core/train/progress.c - training progress on stdout: a live line rewritten
  * with '\r' on a terminal (at most ~5 redraws per second), plain lines every
  * log_interval steps otherwise. */
-#include "train_internal.h"
+#include "train_app.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -2,9 +2,9 @@
  * data, AdamW / SGD through the optimizer registry, gradient accumulation,
  * clip_grad_norm, schedulers, validation, progress and metrics, training
  * state checkpoints with exact --resume. Keys: include/ttml/train.h. */
-#include "train_internal.h"
+#include "train_app.h"
 
-#include <ttml/profiler.h>
+#include <ttml/profiler_outputs.h>
 
 #include <errno.h>
 #include <math.h>
@@ -35,22 +35,13 @@ typedef struct {
     FILE *metrics;
     gint64 vocab, vocab_padded;
     gboolean has_val;
+    const char *spec;                /* the device spec opened                 */
+    ttml_checkpoint *ck;             /* --resume: open until restored          */
+    const char *ck_path;
+    gint64 ck_vocab;
+    gint64 total, tokens_per_step;   /* optimizer steps; tokens per step       */
+    gint64 step;                     /* completed optimizer steps              */
 } lm_run;
-
-gboolean ttml_train_is_lm_config(ttml_config *root)
-{
-    if (!root || ttml_config_get_type(root) != TTML_CONFIG_MAP) return FALSE;
-    ttml_config *train = ttml_config_peek(root, "training_config");
-    if (train && ttml_config_get_type(train) == TTML_CONFIG_MAP &&
-        ttml_config_peek(train, "transformer_config"))
-        return TRUE;
-    ttml_config *data = ttml_config_peek(root, "data_config");
-    ttml_config *type = data && ttml_config_get_type(data) == TTML_CONFIG_MAP
-                            ? ttml_config_peek(data, "type")
-                            : NULL;
-    return type && ttml_config_get_type(type) == TTML_CONFIG_SCALAR &&
-           g_strcmp0(ttml_config_scalar(type), "text") == 0;
-}
 
 static gboolean config_error(GError **error, ttml_config *node, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 static gboolean config_error(GError **error, ttml_config *node, const char *fmt, ...)
@@ -99,22 +90,18 @@ static gboolean read_paths(lm_settings *s, GError **error)
     return TRUE;
 }
 
-static gboolean read_settings(const ttml_run_options *o, lm_settings *s, GError **error)
+/* Keys read before they are checked (TT-Train spellings and switches). */
+typedef struct {
+    gint64 eval_every, val_every;
+    gboolean use_clip, kahan;
+    const char *tokenizer_type, *data_type;
+} lm_raw_keys;
+
+/* The training_config, device_config and data_config keys (no checks yet). */
+static gboolean read_keys(lm_settings *s, lm_raw_keys *k, GError **error)
 {
-    ttml_config *root = s->root;
-    GError *local = NULL;
-    if (!ttml_train_get_map(root, "training_config", "training_config: {batch_size: 4}", &s->train_cfg, error) ||
-        !ttml_train_get_map(root, "device_config", "device_config: {device: cpu}", &s->device_cfg, error) ||
-        !ttml_train_get_map(root, "data_config", "data_config: {type: text, path: input.txt}", &s->data_cfg, error) ||
-        !ttml_train_get_map(root, "eval_config", "eval_config: {temperature: 0.8}", &s->eval_cfg, error))
-        return FALSE;
     ttml_config *t = s->train_cfg;
-    if (!t) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
-                    "%s: no 'training_config' section (see configs/nanogpt_shakespeare.yaml)",
-                    ttml_config_file(root));
-        return FALSE;
-    }
+    GError *local = NULL;
     s->project_name = ttml_config_string(t, "project_name", NULL, &local);
     s->seed = ttml_config_int(t, "seed", 42, &local);
     s->batch_size = ttml_config_int(t, "batch_size", 4, &local);
@@ -130,31 +117,28 @@ static gboolean read_settings(const ttml_run_options *o, lm_settings *s, GError 
     s->log_interval = ttml_config_int(t, "log_interval", 10, &local);
     s->save_interval = ttml_config_int(t, "model_save_interval", 0, &local);
     s->model_path = ttml_config_string(t, "model_path", "", &local);
-    gint64 eval_every = ttml_config_int(t, "eval_every", -1, &local);
-    gint64 val_every = ttml_config_int(t, "val_every", -1, &local);
+    k->eval_every = ttml_config_int(t, "eval_every", -1, &local);
+    k->val_every = ttml_config_int(t, "val_every", -1, &local);
     s->val_batches = ttml_config_int(t, "val_batches", 8, &local);
     s->clip = ttml_config_double(t, "clip_grad_norm_max_norm", 0.0, &local);
-    gboolean use_clip = ttml_config_bool(t, "use_clip_grad_norm", FALSE, &local);
-    const char *tokenizer_type = ttml_config_string(t, "tokenizer_type", "char", &local);
-    gboolean kahan = ttml_config_bool(t, "use_kahan_summation", FALSE, &local);
+    k->use_clip = ttml_config_bool(t, "use_clip_grad_norm", FALSE, &local);
+    k->tokenizer_type = ttml_config_string(t, "tokenizer_type", "char", &local);
+    k->kahan = ttml_config_bool(t, "use_kahan_summation", FALSE, &local);
     s->device = ttml_config_string(s->device_cfg, "device", NULL, &local);
-    const char *data_type = ttml_config_string(s->data_cfg, "type", "text", &local);
+    k->data_type = ttml_config_string(s->data_cfg, "type", "text", &local);
     s->val_fraction = ttml_config_double(s->data_cfg, "val_fraction", 0.1, &local);
     if (local) {
         g_propagate_error(error, local);
         return FALSE;
     }
-    if (!ttml_train_get_map(t, "optimizer_config", "{beta1: 0.9}", &s->optimizer_cfg, error) ||
-        !ttml_train_get_map(t, "scheduler_config", "{warmup_steps: 100}", &s->scheduler_cfg, error))
-        return FALSE;
+    return ttml_train_get_map(t, "optimizer_config", "{beta1: 0.9}", &s->optimizer_cfg, error) &&
+           ttml_train_get_map(t, "scheduler_config", "{warmup_steps: 100}", &s->scheduler_cfg, error);
+}
 
-    if (!s->model_type) {
-        char w[512];
-        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
-                    "%s: training_config has no 'model_type' (gpt2, nanogpt or llama)",
-                    ttml_config_where(t, w, sizeof w));
-        return FALSE;
-    }
+/* The numeric training_config settings are in range. */
+static gboolean check_ranges(lm_settings *s, GError **error)
+{
+    ttml_config *t = s->train_cfg;
     if (s->seed < 0) return ttml_train_range_error(t, "seed", ">= 0", (double)s->seed, error);
     if (s->batch_size <= 0 || s->batch_size > (1 << 20))
         return ttml_train_range_error(t, "batch_size", "a positive integer", (double)s->batch_size, error);
@@ -174,33 +158,46 @@ static gboolean read_settings(const ttml_run_options *o, lm_settings *s, GError 
     if (s->save_interval < 0)
         return ttml_train_range_error(t, "model_save_interval", ">= 0 (0 = only at the end)",
                                       (double)s->save_interval, error);
-    if (eval_every >= 0 && val_every >= 0)
+    return TRUE;
+}
+
+/* Validation, clipping, tokenizer and data settings (TT-Train's spellings). */
+static gboolean check_options(lm_settings *s, const lm_raw_keys *k, GError **error)
+{
+    ttml_config *t = s->train_cfg;
+    if (k->eval_every >= 0 && k->val_every >= 0)
         return config_error(error, ttml_config_peek(t, "val_every"),
                             "give either 'eval_every' or 'val_every' (the same setting), not both");
-    s->eval_every = eval_every >= 0 ? eval_every : val_every >= 0 ? val_every : 0;
+    s->eval_every = k->eval_every >= 0 ? k->eval_every : k->val_every >= 0 ? k->val_every : 0;
     if (s->val_batches <= 0)
         return ttml_train_range_error(t, "val_batches", "a positive integer", (double)s->val_batches, error);
     if (!isfinite(s->clip) || s->clip < 0.0)
         return ttml_train_range_error(t, "clip_grad_norm_max_norm", "a finite number >= 0 (0 = off)",
                                       s->clip, error);
-    if (use_clip && s->clip == 0.0) s->clip = 1.0;
-    if (ttml_config_peek(t, "use_clip_grad_norm") && !use_clip) s->clip = 0.0;
-    if (strcmp(tokenizer_type, "char") != 0)
+    if (k->use_clip && s->clip == 0.0) s->clip = 1.0;
+    if (ttml_config_peek(t, "use_clip_grad_norm") && !k->use_clip) s->clip = 0.0;
+    if (strcmp(k->tokenizer_type, "char") != 0)
         return config_error(error, ttml_config_peek(t, "tokenizer_type"),
                             "tokenizer_type '%s' is not available; only 'char' (the character "
-                            "tokenizer) is", tokenizer_type);
-    if (kahan)
+                            "tokenizer) is", k->tokenizer_type);
+    if (k->kahan)
         return config_error(error, ttml_config_peek(t, "use_kahan_summation"),
                             "use_kahan_summation is not supported; set it to false");
-    if (strcmp(data_type, "text") != 0)
+    if (strcmp(k->data_type, "text") != 0)
         return config_error(error, ttml_config_peek(s->data_cfg, "type"),
-                            "a language model trains on data_config.type 'text', got '%s'", data_type);
+                            "a language model trains on data_config.type 'text', got '%s'", k->data_type);
     if (!(s->val_fraction >= 0.0 && s->val_fraction < 1.0))
         return ttml_train_range_error(s->data_cfg, "val_fraction", "in [0, 1)", s->val_fraction, error);
+    return TRUE;
+}
 
-    /* transformer_config: the model reads it from its own copy (with
-     * vocab_size set); here only vocab_size and max_sequence_length. */
-    ttml_config *tf = ttml_config_get(t, "transformer_config");
+/* transformer_config: the model reads it from its own parse of the config
+ * (with vocab_size set); here only vocab_size and max_sequence_length. */
+static gboolean read_transformer(lm_settings *s, GError **error)
+{
+    GError *local = NULL;
+    ttml_config *tf = ttml_config_get(s->train_cfg, "transformer_config");
+    s->seq_len = 256;
     if (tf && !ttml_config_is_null(tf)) {
         if (ttml_config_get_type(tf) != TTML_CONFIG_MAP)
             return config_error(error, tf, "'transformer_config' must be a mapping, e.g. "
@@ -217,31 +214,40 @@ static gboolean read_settings(const ttml_run_options *o, lm_settings *s, GError 
         if (s->seq_len <= 0 || s->seq_len > (1 << 20))
             return ttml_train_range_error(tf, "max_sequence_length", "a positive integer",
                                           (double)s->seq_len, error);
-    } else {
-        s->seq_len = 256;
     }
     ttml_config_mark_used(tf);
+    return TRUE;
+}
 
-    /* eval_config: generation defaults, checked here so typos surface early. */
-    if (s->eval_cfg) {
-        (void)ttml_config_string(s->eval_cfg, "prompt", NULL, &local);
-        (void)ttml_config_int(s->eval_cfg, "max_tokens", 0, &local);
-        (void)ttml_config_double(s->eval_cfg, "temperature", 1.0, &local);
-        (void)ttml_config_int(s->eval_cfg, "top_k", 0, &local);
-        (void)ttml_config_double(s->eval_cfg, "top_p", 1.0, &local);
-        (void)ttml_config_double(s->eval_cfg, "repetition_penalty", 1.0, &local);
-        (void)ttml_config_int(s->eval_cfg, "seed", 0, &local);
-        if (local) {
-            g_propagate_error(error, local);
-            return FALSE;
-        }
+/* eval_config: generation defaults, checked here so typos surface early. */
+static gboolean check_eval_config(lm_settings *s, GError **error)
+{
+    if (!s->eval_cfg) return TRUE;
+    GError *local = NULL;
+    (void)ttml_config_string(s->eval_cfg, "prompt", NULL, &local);
+    (void)ttml_config_int(s->eval_cfg, "max_tokens", 0, &local);
+    (void)ttml_config_double(s->eval_cfg, "temperature", 1.0, &local);
+    (void)ttml_config_int(s->eval_cfg, "top_k", 0, &local);
+    (void)ttml_config_double(s->eval_cfg, "top_p", 1.0, &local);
+    (void)ttml_config_double(s->eval_cfg, "repetition_penalty", 1.0, &local);
+    (void)ttml_config_int(s->eval_cfg, "seed", 0, &local);
+    if (local) {
+        g_propagate_error(error, local);
+        return FALSE;
     }
+    return TRUE;
+}
+
+/* The corpus candidates, the config's directory and its text (stored in
+ * checkpoints; the model is built from it). */
+static gboolean read_sources(const ttml_run_options *o, lm_settings *s, GError **error)
+{
     if (!read_paths(s, error)) return FALSE;
     if (!o->data_path && !s->data_paths[0]) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
                     "%s: no text corpus: set data_config.path (a file or a list of candidate "
                     "files) or pass --data FILE",
-                    ttml_config_file(root));
+                    ttml_config_file(s->root));
         return FALSE;
     }
     s->config_dir = g_path_get_dirname(o->config_path);
@@ -252,6 +258,33 @@ static gboolean read_settings(const ttml_run_options *o, lm_settings *s, GError 
         return FALSE;
     }
     return TRUE;
+}
+
+static gboolean read_settings(const ttml_run_options *o, lm_settings *s, GError **error)
+{
+    ttml_config *root = s->root;
+    if (!ttml_train_get_map(root, "training_config", "training_config: {batch_size: 4}", &s->train_cfg, error) ||
+        !ttml_train_get_map(root, "device_config", "device_config: {device: cpu}", &s->device_cfg, error) ||
+        !ttml_train_get_map(root, "data_config", "data_config: {type: text, path: input.txt}", &s->data_cfg, error) ||
+        !ttml_train_get_map(root, "eval_config", "eval_config: {temperature: 0.8}", &s->eval_cfg, error))
+        return FALSE;
+    if (!s->train_cfg) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%s: no 'training_config' section (see configs/nanogpt_shakespeare.yaml)",
+                    ttml_config_file(root));
+        return FALSE;
+    }
+    lm_raw_keys k;
+    if (!read_keys(s, &k, error)) return FALSE;
+    if (!s->model_type) {
+        char w[512];
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%s: training_config has no 'model_type' (gpt2, nanogpt or llama)",
+                    ttml_config_where(s->train_cfg, w, sizeof w));
+        return FALSE;
+    }
+    return check_ranges(s, error) && check_options(s, &k, error) && read_transformer(s, error) &&
+           check_eval_config(s, error) && read_sources(o, s, error);
 }
 
 /* ------------------------------------------------------------- the loop */
@@ -313,12 +346,7 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
     opt_ok = opt_ok && ttml_optimizer_step(r->opt, error);
     ttml_zone_end();
     if (!opt_ok) goto fail;
-    if (capture) {
-        ttml_memory_end_capture("optimizer");
-        ttml_memory_print_usage(stdout);
-        fflush(stdout);
-        ttml_profiler_keep_memory_snapshots(ttml_memory_snapshots());
-    }
+    if (capture) ttml_train_memory_capture_end();
     ttml_reset_graph();
     return TRUE;
 fail:
@@ -386,59 +414,55 @@ static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_r
     return ttml_train_state_save(s->model_path, r->model, r->opt, &info, error);
 }
 
-static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError **error)
+/* ------------------------------------------------------------- set-up */
+
+/* --resume: open the checkpoint into r->ck and its tokenizer into *tok (it
+ * encodes the corpus). Nothing to do without --resume. */
+static gboolean open_resume(const ttml_run_options *o, const lm_settings *s, lm_run *r,
+                            ttml_tokenizer **tok, GError **error)
 {
-    const char *spec = o->device ? o->device : s->device ? s->device : "cpu";
-    r->device = ttml_open_device(spec, error);
-    if (!r->device) {
-        if (!o->device && s->device) ttml_train_locate_not_found(error, s->device_cfg, "device");
+    if (!o->resume) return TRUE;
+    r->ck_path = o->resume_path ? o->resume_path : s->model_path;
+    if (!r->ck_path || !*r->ck_path) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                    "--resume needs a checkpoint: set training_config.model_path in %s or "
+                    "pass --resume FILE",
+                    o->config_path);
         return FALSE;
     }
-    gboolean quiet = o->quiet;
-    if (s->project_name && !quiet) printf("project: %s\n", s->project_name);
-
-    /* The checkpoint to resume from: its tokenizer encodes the corpus. */
-    ttml_checkpoint *ck = NULL;
-    const char *ck_path = NULL;
-    ttml_tokenizer *tok = NULL;
-    gint64 ck_vocab = 0;
-    if (o->resume) {
-        ck_path = o->resume_path ? o->resume_path : s->model_path;
-        if (!ck_path || !*ck_path) {
-            g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
-                        "--resume needs a checkpoint: set training_config.model_path in %s or "
-                        "pass --resume FILE",
-                        o->config_path);
-            return FALSE;
-        }
-        ck = ttml_train_state_open(ck_path, error);
-        if (!ck) return FALSE;
-        const char *mt = ttml_train_state_string(ck, ck_path, "model_type", error);
-        const char *ts = mt ? ttml_train_state_string(ck, ck_path, "tokenizer", error) : NULL;
-        if (!ts || !ttml_train_state_int(ck, ck_path, "vocab_size", &ck_vocab, error)) goto fail_ck;
-        if (strcmp(mt, s->model_type) != 0) {
-            g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
-                        "checkpoint '%s' holds a '%s' model but %s trains model_type '%s'; resume "
-                        "with the config the checkpoint was written with",
-                        ck_path, mt, o->config_path, s->model_type);
-            goto fail_ck;
-        }
-        tok = ttml_tokenizer_deserialize(ts, error);
-        if (!tok) {
-            g_prefix_error(error, "checkpoint '%s': tokenizer: ", ck_path);
-            goto fail_ck;
-        }
+    r->ck = ttml_train_state_open(r->ck_path, error);
+    if (!r->ck) return FALSE;
+    const char *mt = ttml_train_state_string(r->ck, r->ck_path, "model_type", error);
+    const char *ts = mt ? ttml_train_state_string(r->ck, r->ck_path, "tokenizer", error) : NULL;
+    if (!ts || !ttml_train_state_int(r->ck, r->ck_path, "vocab_size", &r->ck_vocab, error)) return FALSE;
+    if (strcmp(mt, s->model_type) != 0) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                    "checkpoint '%s' holds a '%s' model but %s trains model_type '%s'; resume "
+                    "with the config the checkpoint was written with",
+                    r->ck_path, mt, o->config_path, s->model_type);
+        return FALSE;
     }
+    *tok = ttml_tokenizer_deserialize(ts, error);
+    if (!*tok) {
+        g_prefix_error(error, "checkpoint '%s': tokenizer: ", r->ck_path);
+        return FALSE;
+    }
+    return TRUE;
+}
 
+/* The corpus (--data or data_config.path), tokenized with `tok` (taken
+ * over; NULL: a new character tokenizer) and split. */
+static gboolean load_corpus(const ttml_run_options *o, const lm_settings *s, lm_run *r,
+                            ttml_tokenizer *tok, GError **error)
+{
     const char *cli_data[2] = {o->data_path, NULL};
     r->data = o->data_path ? ttml_text_data_load(cli_data, NULL, tok, s->val_fraction, error)
                            : ttml_text_data_load((const char *const *)s->data_paths, s->config_dir, tok,
                                                  s->val_fraction, error);
-    tok = NULL;
-    if (!r->data) goto fail_ck;
-    int B = (int)s->batch_size, S = (int)s->seq_len;
+    if (!r->data) return FALSE;
+    int S = (int)s->seq_len;
     r->vocab = ttml_tokenizer_vocab_size(r->data->tokenizer);
-    if (!quiet)
+    if (!o->quiet)
         printf("corpus: %s (%" G_GSIZE_FORMAT " tokens, vocabulary %" G_GINT64_FORMAT "; train %"
                G_GSIZE_FORMAT ", validation %" G_GSIZE_FORMAT ")\n",
                r->data->path, r->data->n, r->vocab, r->data->n_train, r->data->n_val);
@@ -448,14 +472,19 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
                     "corpus '%s' is too small: %" G_GSIZE_FORMAT " training tokens for sequences of "
                     "%d (+1); use a larger text or a smaller transformer_config.max_sequence_length",
                     r->data->path, r->data->n_train, S);
-        goto fail_ck;
+        return FALSE;
     }
     r->has_val = r->data->n_val >= (gsize)S + 1;
-    if (!r->has_val && s->val_fraction > 0.0 && !quiet)
+    if (!r->has_val && s->val_fraction > 0.0 && !o->quiet)
         printf("note: the validation split (%" G_GSIZE_FORMAT " tokens) is shorter than one sequence; "
                "no validation loss\n", r->data->n_val);
+    return TRUE;
+}
 
-    /* The model's vocabulary: the tokenizer's padded to 32, or the config's. */
+/* The model's vocabulary: the tokenizer's padded to 32, or the config's
+ * (which must hold the corpus' and match a resumed checkpoint's). */
+static gboolean choose_vocab(const lm_settings *s, lm_run *r, GError **error)
+{
     if (s->vocab_cfg > 0 && s->vocab_cfg < r->vocab) {
         char w[512];
         g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
@@ -465,67 +494,82 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
                     ttml_config_where(ttml_config_peek(s->tf_cfg, "vocab_size"), w, sizeof w),
                     s->vocab_cfg, r->data->path, r->vocab,
                     ttml_tokenizer_padded_vocab_size(r->data->tokenizer));
-        goto fail_ck;
+        return FALSE;
     }
     r->vocab_padded = s->vocab_cfg > 0 ? (s->vocab_cfg + 31) / 32 * 32
                                        : ttml_tokenizer_padded_vocab_size(r->data->tokenizer);
-    if (ck && ck_vocab != r->vocab_padded) {
+    if (r->ck && r->ck_vocab != r->vocab_padded) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
                     "checkpoint '%s' has a vocabulary of %" G_GINT64_FORMAT " but this config gives %"
                     G_GINT64_FORMAT "; resume with the config the checkpoint was written with",
-                    ck_path, ck_vocab, r->vocab_padded);
-        goto fail_ck;
+                    r->ck_path, r->ck_vocab, r->vocab_padded);
+        return FALSE;
     }
+    return TRUE;
+}
 
+/* Steps, seed, model, optimizer and scheduler; then no unknown keys. */
+static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm_run *r, GError **error)
+{
+    int B = (int)s->batch_size, S = (int)s->seq_len;
     gint64 max_steps = o->max_steps >= 0 ? o->max_steps : s->max_steps;
-    gint64 tokens_per_step = (gint64)B * S * s->accum;
-    gint64 total = max_steps > 0 ? max_steps
-                                 : s->num_epochs * MAX((gint64)1, (gint64)r->data->n_train / tokens_per_step);
+    r->tokens_per_step = (gint64)B * S * s->accum;
+    r->total = max_steps > 0 ? max_steps
+                             : s->num_epochs * MAX((gint64)1, (gint64)r->data->n_train / r->tokens_per_step);
 
     ttml_set_seed((guint64)(o->seed >= 0 ? o->seed : s->seed));
-    r->model = ttml_lm_model_create(s->model_type, s->config_text, s->config_len, o->config_path,
-                                    r->vocab_padded, error);
+    r->model = ttml_lm_model_create(s->model_type, s->config_text, o->config_path, r->vocab_padded,
+                                    error);
     if (!r->model) {
         ttml_train_locate_not_found(error, s->train_cfg, "model_type");
-        goto fail_ck;
+        return FALSE;
     }
     r->params = ttml_module_parameters(r->model);
     r->opt = ttml_optimizer_create(s->optimizer_type, r->params, s->optimizer_cfg, s->lr, s->weight_decay, error);
     if (!r->opt) {
         ttml_train_locate_not_found(error, s->train_cfg, "optimizer_type");
-        goto fail_ck;
+        return FALSE;
     }
-    r->sched = ttml_scheduler_create(s->scheduler_type, s->scheduler_cfg, total, error);
+    r->sched = ttml_scheduler_create(s->scheduler_type, s->scheduler_cfg, r->total, error);
     if (!r->sched) {
         ttml_train_locate_not_found(error, s->train_cfg, "scheduler_type");
-        goto fail_ck;
+        return FALSE;
     }
-    if (!ttml_config_check_unused(s->root, error)) goto fail_ck;
-    if (!quiet)
+    if (!ttml_config_check_unused(s->root, error)) return FALSE;
+    if (!o->quiet)
         printf("model: %s, %" G_GSIZE_FORMAT " parameters, vocabulary %" G_GINT64_FORMAT
                " (padded %" G_GINT64_FORMAT "), sequence %d, batch %d x %" G_GINT64_FORMAT
                ", %" G_GINT64_FORMAT " steps\n",
                s->model_type, ttml_module_num_params(r->model), r->vocab, r->vocab_padded, S, B,
-               s->accum, total);
+               s->accum, r->total);
+    return TRUE;
+}
 
-    gint64 step = 0;
-    if (ck) {
-        gint64 ck_step = 0, opt_steps = 0, seed = 0, counter = 0;
-        if (!ttml_train_state_int(ck, ck_path, "step", &ck_step, error) ||
-            !ttml_train_state_int(ck, ck_path, "optimizer_steps", &opt_steps, error) ||
-            !ttml_train_state_int(ck, ck_path, "rng_seed", &seed, error) ||
-            !ttml_train_state_int(ck, ck_path, "rng_counter", &counter, error) ||
-            !ttml_train_state_load_params(ck, ck_path, r->model, error) ||
-            !ttml_train_state_load_optimizer(ck, ck_path, r->opt, opt_steps, error))
-            goto fail_ck;
-        ttml_rng_state rs = {(guint64)seed, (guint64)counter};
-        ttml_set_rng_state(rs);
-        step = ck_step;
-        ttml_checkpoint_close(ck);
-        ck = NULL;
-        if (!quiet) printf("resumed from %s at step %" G_GINT64_FORMAT "\n", ck_path, step);
-    }
+/* --resume: parameters, optimizer state, RNG and step from r->ck (closed). */
+static gboolean restore_state(const ttml_run_options *o, lm_run *r, GError **error)
+{
+    if (!r->ck) return TRUE;
+    gint64 ck_step = 0, opt_steps = 0, seed = 0, counter = 0;
+    if (!ttml_train_state_int(r->ck, r->ck_path, "step", &ck_step, error) ||
+        !ttml_train_state_int(r->ck, r->ck_path, "optimizer_steps", &opt_steps, error) ||
+        !ttml_train_state_int(r->ck, r->ck_path, "rng_seed", &seed, error) ||
+        !ttml_train_state_int(r->ck, r->ck_path, "rng_counter", &counter, error) ||
+        !ttml_train_state_load_params(r->ck, r->ck_path, r->model, error) ||
+        !ttml_train_state_load_optimizer(r->ck, r->ck_path, r->opt, opt_steps, error))
+        return FALSE;
+    ttml_rng_state rs = {(guint64)seed, (guint64)counter};
+    ttml_set_rng_state(rs);
+    r->step = ck_step;
+    ttml_checkpoint_close(r->ck);
+    r->ck = NULL;
+    if (!o->quiet) printf("resumed from %s at step %" G_GINT64_FORMAT "\n", r->ck_path, r->step);
+    return TRUE;
+}
 
+/* Input and target tensors [B, 1, 1, S] and the host windows of a step. */
+static gboolean alloc_batch(const lm_settings *s, lm_run *r, GError **error)
+{
+    int B = (int)s->batch_size, S = (int)s->seq_len;
     int64_t shape[4] = {B, 1, 1, S};
     r->inputs = ttml_tensor_empty(r->device, 4, shape, TTML_DTYPE_U32, error);
     if (!r->inputs) return FALSE;
@@ -533,120 +577,170 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
     if (!r->targets) return FALSE;
     r->in_host = g_new(guint32, (gsize)B * S * s->accum);
     r->tgt_host = g_new(guint32, (gsize)B * S * s->accum);
+    return TRUE;
+}
+
+/* ------------------------------------------------------ the step loop */
+
+typedef struct {
+    ttml_progress prog;
+    gint64 t_start, first_step;
+    double train_us, window_us, window_loss;   /* window: since the last log_interval */
+    gint64 window_steps;
+    double last_val, last_loss, final_loss;
+    gint64 last_val_step;
+} lm_loop;
+
+static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const lm_loop *lp, double loss,
+                                   double lr, double step_ms, double sim_ms, double val, GError **error)
+{
+    GString *line = g_string_new(NULL);
+    g_string_append_printf(line, "{\"step\":%" G_GINT64_FORMAT, r->step);
+    metrics_number(line, "loss", loss, "%.9g");
+    metrics_number(line, "lr", lr, "%.9g");
+    metrics_number(line, "step_ms", step_ms, "%.3f");
+    if (isfinite(sim_ms)) metrics_number(line, "sim_ms", sim_ms, "%.6f");
+    metrics_number(line, "tokens_per_s",
+                   lp->window_us > 0
+                       ? (double)r->tokens_per_step * (double)lp->window_steps / (lp->window_us / 1e6)
+                       : NAN,
+                   "%.1f");
+    if (isfinite(val)) metrics_number(line, "val_loss", val, "%.9g");
+    g_string_append_printf(line, ",\"peak_mem_bytes\":%" G_GUINT64_FORMAT ",\"rss\":%" G_GUINT64_FORMAT "}",
+                           ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());
+    gboolean ok = ttml_train_metrics_write(r->metrics, o->metrics_path, line->str, error);
+    g_string_free(line, TRUE);
+    return ok;
+}
+
+/* One optimizer step with its validation, progress, metrics and periodic save. */
+static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_run *r, lm_loop *lp,
+                          GError **error)
+{
+    ttml_device_stats st0, st1;
+    gboolean sim = ttml_device_get_stats(r->device, &st0) && st0.peak_flops > 0;
+    gint64 t0 = g_get_monotonic_time();
+    double lr = s->lr * ttml_scheduler_factor(r->sched, r->step);
+    double loss = NAN;
+    ttml_zone_begin("step", "step");
+    gboolean step_ok = lm_step(s, r, (float)lr, &loss, o->memory_report && r->step == lp->first_step, error);
+    ttml_zone_end();
+    if (!step_ok) return FALSE;
+    gint64 t1 = g_get_monotonic_time();
+    double step_ms = (double)(t1 - t0) / 1000.0;
+    double sim_ms = sim && ttml_device_get_stats(r->device, &st1) ? (st1.sim_time_s - st0.sim_time_s) * 1e3 : NAN;
+    gint64 step = ++r->step;
+    ttml_profiler_series_add("train_loss", (double)step, loss);
+    ttml_profiler_series_add("step_ms", (double)step, step_ms);
+    lp->train_us += (double)(t1 - t0);
+    lp->window_us += (double)(t1 - t0);
+    lp->window_loss += loss;
+    lp->window_steps++;
+    lp->last_loss = loss;
+
+    double val = NAN;
+    if (r->has_val && s->eval_every > 0 && step % s->eval_every == 0) {
+        if (!lm_validate(s, r, &val, error)) return FALSE;
+        lp->last_val = val;
+        lp->last_val_step = step;
+        ttml_profiler_series_add("val_loss", (double)step, val);
+    }
+    ttml_progress_update(&lp->prog, step, loss, lr, val, step_ms, sim_ms);
+    if (r->metrics && (step % s->log_interval == 0 || isfinite(val) || step == r->total) &&
+        !write_step_metrics(o, r, lp, loss, lr, step_ms, sim_ms, val, error))
+        return FALSE;
+    if (step % s->log_interval == 0 || step == r->total) {
+        lp->final_loss = lp->window_loss / (double)lp->window_steps;
+        lp->window_loss = 0.0;
+        lp->window_us = 0.0;
+        lp->window_steps = 0;
+    }
+    if (*s->model_path && s->save_interval > 0 && step % s->save_interval == 0 && step < r->total)
+        return save_state(o, s, r, step, r->total, lp->last_val, error);
+    return TRUE;
+}
+
+/* The steps, then a last validation when the loop did not end on one. */
+static gboolean train_loop(const ttml_run_options *o, const lm_settings *s, lm_run *r, lm_loop *lp,
+                           GError **error)
+{
+    while (r->step < r->total)
+        if (!loop_step(o, s, r, lp, error)) return FALSE;
+    if (r->has_val && lp->last_val_step != r->step && r->step > 0) {
+        if (!lm_validate(s, r, &lp->last_val, error)) return FALSE;
+        ttml_profiler_series_add("val_loss", (double)r->step, lp->last_val);
+        ttml_progress_message(&lp->prog, "step %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " val_loss %.4f",
+                              r->step, r->total, lp->last_val);
+    }
+    return TRUE;
+}
+
+/* The final checkpoint (when steps were taken) and the closing lines. */
+static gboolean save_final(const ttml_run_options *o, const lm_settings *s, lm_run *r, const lm_loop *lp,
+                           GError **error)
+{
+    if (*s->model_path && r->step > lp->first_step) {
+        if (!save_state(o, s, r, r->step, r->total, lp->last_val, error)) return FALSE;
+        if (!o->quiet) printf("saved %s (step %" G_GINT64_FORMAT ")\n", s->model_path, r->step);
+    } else if (r->step == lp->first_step && !o->quiet) {
+        printf("nothing to do: the checkpoint is at step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT "\n",
+               r->step, r->total);
+    }
+    if (!o->quiet && isfinite(lp->last_val)) printf("final validation loss: %.4f\n", lp->last_val);
+    fflush(stdout);
+    return TRUE;
+}
+
+static gboolean write_summary(const ttml_run_options *o, const lm_settings *s, lm_run *r,
+                              const lm_loop *lp, GError **error)
+{
+    double wall_s = (double)(g_get_monotonic_time() - lp->t_start) / 1e6;
+    GString *line = g_string_new("{\"event\":\"summary\"");
+    metrics_number(line, "final_loss", isfinite(lp->final_loss) ? lp->final_loss : lp->last_loss, "%.9g");
+    metrics_number(line, "final_val_loss", lp->last_val, "%.9g");
+    g_string_append_printf(line, ",\"steps\":%" G_GINT64_FORMAT, r->step);
+    metrics_number(line, "wall_s", wall_s, "%.6f");
+    metrics_number(line, "tokens_per_s",
+                   lp->train_us > 0 ? (double)r->tokens_per_step * (double)(r->step - lp->first_step) /
+                                          (lp->train_us / 1e6)
+                                    : NAN,
+                   "%.1f");
+    g_string_append_printf(line, ",\"peak_mem_bytes\":%" G_GUINT64_FORMAT ",\"rss\":%" G_GUINT64_FORMAT,
+                           ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());
+    return ttml_train_summary_write(line, r->device, r->spec, s->model_type, r->metrics,
+                                    o->metrics_path, error);
+}
+
+static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError **error)
+{
+    r->spec = o->device ? o->device : s->device ? s->device : "cpu";
+    r->device = ttml_context_open_device(r->spec, error);
+    if (!r->device) {
+        if (!o->device && s->device) ttml_train_locate_not_found(error, s->device_cfg, "device");
+        return FALSE;
+    }
+    if (s->project_name && !o->quiet) printf("project: %s\n", s->project_name);
+
+    ttml_tokenizer *tok = NULL;
+    if (!open_resume(o, s, r, &tok, error)) {
+        ttml_tokenizer_free(tok);
+        return FALSE;
+    }
+    if (!load_corpus(o, s, r, tok, error) || !choose_vocab(s, r, error) || !create_model(o, s, r, error) ||
+        !restore_state(o, r, error) || !alloc_batch(s, r, error))
+        return FALSE;
     ttml_module_train(r->model, TRUE);
     fflush(stdout);
 
-    ttml_progress prog;
-    ttml_progress_init(&prog, step, total, s->log_interval, (double)tokens_per_step, quiet);
-    gint64 t_start = g_get_monotonic_time();
-    gint64 first_step = step;
-    double train_us = 0.0, window_us = 0.0, window_loss = 0.0;
-    gint64 window_steps = 0;
-    double last_val = NAN, last_loss = NAN, final_loss = NAN;
-    gint64 last_val_step = -1;
-    while (step < total) {
-        ttml_device_stats st0, st1;
-        gboolean sim = ttml_device_get_stats(r->device, &st0) && st0.peak_flops > 0;
-        gint64 t0 = g_get_monotonic_time();
-        double lr = s->lr * ttml_scheduler_factor(r->sched, step);
-        double loss = NAN;
-        ttml_zone_begin("step", "step");
-        gboolean step_ok = lm_step(s, r, (float)lr, &loss, o->memory_report && step == first_step, error);
-        ttml_zone_end();
-        if (!step_ok) goto fail;
-        gint64 t1 = g_get_monotonic_time();
-        double sim_ms = sim && ttml_device_get_stats(r->device, &st1) ? (st1.sim_time_s - st0.sim_time_s) * 1e3 : NAN;
-        step++;
-        ttml_profiler_series_add("train_loss", (double)step, loss);
-        ttml_profiler_series_add("step_ms", (double)step, (double)(t1 - t0) / 1000.0);
-        train_us += (double)(t1 - t0);
-        window_us += (double)(t1 - t0);
-        window_loss += loss;
-        window_steps++;
-        last_loss = loss;
-
-        double val = NAN;
-        if (r->has_val && s->eval_every > 0 && step % s->eval_every == 0) {
-            if (!lm_validate(s, r, &val, error)) goto fail;
-            last_val = val;
-            last_val_step = step;
-            ttml_profiler_series_add("val_loss", (double)step, val);
-        }
-        ttml_progress_update(&prog, step, loss, lr, val, (double)(t1 - t0) / 1000.0, sim_ms);
-        if (r->metrics && (step % s->log_interval == 0 || isfinite(val) || step == total)) {
-            GString *line = g_string_new(NULL);
-            g_string_append_printf(line, "{\"step\":%" G_GINT64_FORMAT, step);
-            metrics_number(line, "loss", loss, "%.9g");
-            metrics_number(line, "lr", lr, "%.9g");
-            metrics_number(line, "step_ms", (double)(t1 - t0) / 1000.0, "%.3f");
-            if (isfinite(sim_ms)) metrics_number(line, "sim_ms", sim_ms, "%.6f");
-            metrics_number(line, "tokens_per_s",
-                           window_us > 0 ? (double)tokens_per_step * (double)window_steps / (window_us / 1e6) : NAN,
-                           "%.1f");
-            if (isfinite(val)) metrics_number(line, "val_loss", val, "%.9g");
-            g_string_append_printf(line, ",\"peak_mem_bytes\":%" G_GUINT64_FORMAT ",\"rss\":%" G_GUINT64_FORMAT "}",
-                                   ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());
-            gboolean ok = ttml_train_metrics_write(r->metrics, o->metrics_path, line->str, error);
-            g_string_free(line, TRUE);
-            if (!ok) goto fail;
-        }
-        if (step % s->log_interval == 0 || step == total) {
-            final_loss = window_loss / (double)window_steps;
-            window_loss = 0.0;
-            window_us = 0.0;
-            window_steps = 0;
-        }
-        if (*s->model_path && s->save_interval > 0 && step % s->save_interval == 0 && step < total) {
-            if (!save_state(o, s, r, step, total, last_val, error)) goto fail;
-        }
-    }
-    if (r->has_val && last_val_step != step && step > 0) {
-        if (!lm_validate(s, r, &last_val, error)) goto fail;
-        ttml_profiler_series_add("val_loss", (double)step, last_val);
-        ttml_progress_message(&prog, "step %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " val_loss %.4f",
-                              step, total, last_val);
-    }
-    ttml_progress_finish(&prog);
-    if (*s->model_path && step > first_step) {
-        if (!save_state(o, s, r, step, total, last_val, error)) goto fail;
-        if (!quiet) printf("saved %s (step %" G_GINT64_FORMAT ")\n", s->model_path, step);
-    } else if (step == first_step && !quiet) {
-        printf("nothing to do: the checkpoint is at step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT "\n",
-               step, total);
-    }
-    if (!quiet && isfinite(last_val)) printf("final validation loss: %.4f\n", last_val);
-    fflush(stdout);
-
-    if (r->metrics) {
-        double wall_s = (double)(g_get_monotonic_time() - t_start) / 1e6;
-        GString *line = g_string_new("{\"event\":\"summary\"");
-        metrics_number(line, "final_loss", isfinite(final_loss) ? final_loss : last_loss, "%.9g");
-        metrics_number(line, "final_val_loss", last_val, "%.9g");
-        g_string_append_printf(line, ",\"steps\":%" G_GINT64_FORMAT, step);
-        metrics_number(line, "wall_s", wall_s, "%.6f");
-        metrics_number(line, "tokens_per_s",
-                       train_us > 0 ? (double)tokens_per_step * (double)(step - first_step) / (train_us / 1e6) : NAN,
-                       "%.1f");
-        g_string_append_printf(line, ",\"peak_mem_bytes\":%" G_GUINT64_FORMAT ",\"rss\":%" G_GUINT64_FORMAT,
-                               ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());
-        g_string_append(line, ",\"device\":");
-        const ttml_device_info *info = ttml_device_get_info(r->device);
-        ttml_train_json_string(line, info && info->name[0] ? info->name : spec);
-        g_string_append(line, ",\"model\":");
-        ttml_train_json_string(line, s->model_type);
-        g_string_append_c(line, '}');
-        gboolean ok = ttml_train_metrics_write(r->metrics, o->metrics_path, line->str, error);
-        g_string_free(line, TRUE);
-        if (!ok) return FALSE;
-    }
-    return TRUE;
-fail:
-    ttml_progress_finish(&prog);
-    return FALSE;
-fail_ck:
-    ttml_tokenizer_free(tok);
-    if (ck) ttml_checkpoint_close(ck);
-    return FALSE;
+    lm_loop lp = {.first_step = r->step, .last_val = NAN, .last_loss = NAN, .final_loss = NAN,
+                  .last_val_step = -1};
+    ttml_progress_init(&lp.prog, r->step, r->total, s->log_interval, (double)r->tokens_per_step, o->quiet);
+    lp.t_start = g_get_monotonic_time();
+    gboolean ok = train_loop(o, s, r, &lp, error);
+    ttml_progress_finish(&lp.prog);
+    ok = ok && save_final(o, s, r, &lp, error);
+    if (!ok) ttml_progress_finish(&lp.prog);
+    return ok && (!r->metrics || write_summary(o, s, r, &lp, error));
 }
 
 gboolean ttml_train_lm_run(const ttml_run_options *o, ttml_config *root, GError **error)
@@ -669,6 +763,7 @@ out:
     if (r.params) g_ptr_array_unref(r.params);
     if (r.model) ttml_module_unref(r.model);
     ttml_text_data_free(r.data);
+    if (r.ck) ttml_checkpoint_close(r.ck);
     g_strfreev(s.data_paths);
     g_free(s.config_dir);
     g_free(s.config_text);

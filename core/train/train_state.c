@@ -3,7 +3,7 @@
  * (from the optimizer class's state() callback) and string metadata (step,
  * optimizer steps, RNG state, scheduler progress, tokenizer, config, ...).
  * Written atomically by ttml_checkpoint_save. */
-#include "train_internal.h"
+#include "train_app.h"
 
 #include <math.h>
 #include <string.h>

@@ -8,6 +8,7 @@
  * Device options ("cpu:threads=N") set the thread count for the process.
  */
 #include "cpu_internal.h"
+#include "../common/ttml_kernel_list.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -198,21 +199,9 @@ static const struct {
     const char *name;
     ttml_kernel_fn fn;
 } cpu_kernels[] = {
-    {"fill", ttml_cpu_fill},
-    {"copy", ttml_cpu_copy},
-    {"affine", ttml_cpu_affine},
-    {"binary", ttml_cpu_binary},
-    {"div_bwd_b", ttml_cpu_div_bwd_b},
-    {"reduce_to", ttml_cpu_reduce_to},
-    {"axpby", ttml_cpu_axpby},
-    {"relu", ttml_cpu_relu},
-    {"relu_bwd", ttml_cpu_relu_bwd},
-    {"matmul", ttml_cpu_matmul},
-    {"mse_fwd", ttml_cpu_mse_fwd},
-    {"mse_bwd", ttml_cpu_mse_bwd},
-    {"sum_sq", ttml_cpu_sum_sq},
-    {"sgd_step", ttml_cpu_sgd_step},
-    {"adamw_step", ttml_cpu_adamw_step},
+#define CPU_KERNEL(name) {#name, ttml_cpu_##name},
+    TTML_KERNELS_CORE(CPU_KERNEL)
+#undef CPU_KERNEL
 };
 
 static gboolean cpu_init(ttml_plugin *plugin, const ttml_host *host, GError **error)

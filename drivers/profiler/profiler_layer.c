@@ -10,9 +10,9 @@
  * bookkeeping from that pointer (a short list: one entry per profiled device).
  *
  * Results are bit-identical with and without the layer: it only measures.
- * Measurements go to the collector in libttml (ttml/profiler.h). */
+ * Measurements go to the collector in libttml (ttml/profiler_layer.h). */
 #include <ttml/ttml.h>
-#include <ttml/profiler.h>
+#include <ttml/profiler_layer.h>
 
 #include <string.h>
 

@@ -345,13 +345,16 @@ typedef ttsim_native_status (*ttsim_native_fn)(ttsim_native_ctx *c, GError **err
  * kernel has decided not to decline and before writing any output. */
 gboolean ttsim_native_outputs(ttsim_native_ctx *c, GError **error);
 
-/* Helpers shared by the native kernels (ttsim_native.c). */
+/* Facts about a launch's views (ttsim_views.c). */
 /* a and b hold the same tile sequence: equal shapes, or equal columns and
  * whole tile-rows with the same number of rows in all ([4, 128, C], [512, C]). */
 gboolean ttsim_same_tiles(const ttsim_shape *a, const ttsim_shape *b);
 gint64 ttsim_view_numel(const ttml_view *v);
 /* "[2, 3, 4]" for a view (ndim clamped to 0..TTML_MAX_DIMS); returns buf. */
 char *ttsim_view_shape_str(const ttml_view *v, char *buf, size_t size);
+/* Does the kernel read out[] before writing it (beta != 0, in-place state)? */
+gboolean ttsim_reads_outputs(const ttml_launch *l);
+/* Errors of the native kernels (ttsim_native_common.c, as ttsim_native_outputs). */
 /* Set *error to "ttsim kernel 'NAME': <fmt>" with `code`; returns ERROR. */
 ttsim_native_status ttsim_native_fail(const ttsim_native_ctx *c, GError **error, int code, const char *fmt, ...)
     G_GNUC_PRINTF(4, 5);
@@ -394,7 +397,7 @@ struct ttsim_buf {
     size_t page_bytes;
     /* The unpacker's view of the image: its values (storage-rounded) as
      * row-major f32, size/4 elements, kept in step with the image so kernels
-     * read and write it without converting (see ttsim_plugin.c). */
+     * read and write it without converting (see storage/ttsim_buffer.c). */
     float *shadow;
     gboolean shadow_valid;
 };
@@ -433,6 +436,11 @@ typedef struct ttsim_device {
     size_t *wscratch_cap;
 } ttsim_device;
 
+/* ---- buffers in the storage format (storage/ttsim_buffer.c) ---- */
+/* The storage format of a `dtype` tensor on this device. */
+ttsim_format ttsim_format_for(const ttsim_device *d, ttml_dtype dtype);
+/* Device pages (and their size) an image of `s` in fmt is charged for. */
+void ttsim_charge_of(const ttsim_shape *s, ttsim_format fmt, guint64 *pages, size_t *page_bytes);
 /* Read the whole buffer as row-major host values of `dtype` into dst
  * (`numel` elements; elements past the image are zero). */
 gboolean ttsim_buf_decode(ttsim_device *d, ttml_buffer *buf, ttml_dtype dtype, void *dst, size_t numel,
@@ -455,11 +463,13 @@ gboolean ttsim_buf_commit_u32(ttsim_device *d, ttml_buffer *buf, int ndim, const
  * charge it; on OOM the old charge and image stay. */
 gboolean ttsim_buf_prepare(ttsim_device *d, ttml_buffer *buf, ttsim_format fmt, const ttsim_shape *s,
                            GError **error);
-/* Does the kernel read out[] before writing it (beta != 0, in-place state)? */
-gboolean ttsim_reads_outputs(const ttml_launch *l);
 /* Bytes the view takes on the device (its padded image). */
 double ttsim_view_bytes(const ttsim_device *d, const ttml_view *v);
 
+/* ---- launches (ttsim_kernels.c) ---- */
+/* Run a launch on device `d`: natively, else on converted data (unless
+ * fallback=off); adds its modelled time to the totals. */
+gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *l, GError **error);
 /* The generic kernel registered for every name (ttsim_kernels.c). */
 gboolean ttsim_kernel_run(ttml_device *device, const ttml_launch *launch, GError **error);
 /* Every kernel name ttsim registers (NULL-terminated). */

@@ -51,7 +51,7 @@ static ttml_tensor *loss_of(ttml_tensor *x, ttml_tensor *w, GError **error)
 static void check_on(const char *device, const float *xv, const float *wv, double rel, gboolean fd_check)
 {
     GError *err = NULL;
-    if (!ttml_open_device(device, &err)) die(device, err);
+    if (!ttml_context_open_device(device, &err)) die(device, err);
     printf("device %s: sqrelu kernel %s\n", device,
            ttml_kernel_exists(device, "sqrelu_fwd") ? "native" : "missing (cpu fallback)");
     const int64_t shape[2] = {4, N / 4};
@@ -103,7 +103,7 @@ static void check_on(const char *device, const float *xv, const float *wv, doubl
     ttml_tensor_unref(x);
     ttml_tensor_unref(w);
     ttml_reset_graph();
-    ttml_close_device();
+    ttml_context_clear_device();
 }
 
 static gboolean has_driver(const char *name)

@@ -28,34 +28,40 @@ typedef struct ttml_init_options {
 
 /* Load plugins (options may be NULL). Bad plugins are recorded, not fatal.
  * Calling it again after ttml_shutdown() starts afresh. */
-gboolean ttml_init(const ttml_init_options *options, GError **error);
+TTML_API gboolean ttml_init(const ttml_init_options *options, GError **error);
 /* Close devices, free the graph, call plugins' fini. */
-void ttml_shutdown(void);
+TTML_API void ttml_shutdown(void);
 
-/* Open `spec` ("cpu", "ttsim:n300", ...) and make it the default device. */
-ttml_device *ttml_open_device(const char *spec, GError **error);
-void ttml_close_device(void);
-/* The default device (NULL before ttml_open_device). */
-ttml_device *ttml_get_device(void);
+/* The context's default device (TT-Train's AutoContext open_device /
+ * get_device / close_device). ttml_context_open_device opens `spec` ("cpu",
+ * "ttsim:n300", ...) with ttml_device_open (driver.h) and makes it the
+ * default; the device is core-owned and stays open until ttml_shutdown.
+ * Errors: ttml_init not called, or the device cannot be opened. */
+TTML_API ttml_device *ttml_context_open_device(const char *spec, GError **error);
+/* Forget the default device (NULL afterwards); closes nothing: devices are
+ * closed by ttml_shutdown. */
+TTML_API void ttml_context_clear_device(void);
+/* The default device (NULL before ttml_context_open_device). */
+TTML_API ttml_device *ttml_context_get_device(void);
 
 /* Seeded counter-based RNG (splitmix64); state is two integers so it can be
  * checkpointed. */
 typedef struct ttml_rng_state { guint64 seed, counter; } ttml_rng_state;
-void ttml_set_seed(guint64 seed);
-ttml_rng_state ttml_get_rng_state(void);
-void ttml_set_rng_state(ttml_rng_state state);
+TTML_API void ttml_set_seed(guint64 seed);
+TTML_API ttml_rng_state ttml_get_rng_state(void);
+TTML_API void ttml_set_rng_state(ttml_rng_state state);
 /* Draw from the context RNG. */
-guint64 ttml_rng_u64(void);
-float ttml_rng_uniform(void);            /* [0, 1)        */
-float ttml_rng_normal(void);             /* N(0, 1)       */
+TTML_API guint64 ttml_rng_u64(void);
+TTML_API float ttml_rng_uniform(void);            /* [0, 1)        */
+TTML_API float ttml_rng_normal(void);             /* N(0, 1)       */
 /* Fill host arrays (fast, one counter step per value). */
-void ttml_rng_fill_uniform(float *out, size_t n, float lo, float hi);
-void ttml_rng_fill_normal(float *out, size_t n, float mean, float std);
+TTML_API void ttml_rng_fill_uniform(float *out, size_t n, float lo, float hi);
+TTML_API void ttml_rng_fill_normal(float *out, size_t n, float mean, float std);
 
 /* Gradient mode (TT-Train's GradMode). */
-gboolean ttml_grad_enabled(void);
+TTML_API gboolean ttml_grad_enabled(void);
 /* Returns the previous mode. */
-gboolean ttml_set_grad_enabled(gboolean enabled);
+TTML_API gboolean ttml_set_grad_enabled(gboolean enabled);
 
 /* ---- graph ---- */
 
@@ -83,25 +89,25 @@ struct ttml_node {
 /* Record `out` = op(in...). Returns NULL (and records nothing) when grad mode
  * is off or no input requires grad; otherwise sets out->requires_grad and
  * out->node. The caller then fills saved[] / state. */
-ttml_node *ttml_graph_record(const char *op, ttml_tensor *out, ttml_tensor *const *in, int n_in,
-                             ttml_backward_fn backward);
+TTML_API ttml_node *ttml_graph_record(const char *op, ttml_tensor *out, ttml_tensor *const *in, int n_in,
+                                      ttml_backward_fn backward);
 /* Keep a reference to `t` in node->saved[node->n_saved++]. */
-void ttml_node_save(ttml_node *node, ttml_tensor *t);
+TTML_API void ttml_node_save(ttml_node *node, ttml_tensor *t);
 
 /* Seed loss->grad with ones (or `grad` when not NULL) and run backward.
  * retain_graph=FALSE frees the nodes afterwards (as reset_graph does). */
-gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_graph, GError **error);
+TTML_API gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_graph, GError **error);
 /* Gradient checkpointing support: ttml_graph_mark() returns the current
  * number of nodes; ttml_graph_backward_from(mark, out, grad) seeds out->grad
  * with `grad` (same shape), runs the nodes recorded since `mark` in reverse,
  * then frees exactly those nodes. Usable inside a node's backward (which runs
  * with gradients disabled: enable them around the re-computation). */
-gsize ttml_graph_mark(void);
-gboolean ttml_graph_backward_from(gsize mark, ttml_tensor *out, ttml_tensor *grad, GError **error);
+TTML_API gsize ttml_graph_mark(void);
+TTML_API gboolean ttml_graph_backward_from(gsize mark, ttml_tensor *out, ttml_tensor *grad, GError **error);
 /* Free every node of the current graph. */
-void ttml_reset_graph(void);
+TTML_API void ttml_reset_graph(void);
 /* Number of nodes currently recorded (for tests). */
-guint ttml_graph_size(void);
+TTML_API guint ttml_graph_size(void);
 
 G_END_DECLS
 

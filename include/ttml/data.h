@@ -19,13 +19,13 @@ typedef struct ttml_dataset {
 /* From a `data_config` map: type "linear" (y = X w + b + noise, X ~ N(0,1))
  * or "product" (y = x0 * x1 ..., a task a linear model cannot fit), seeded
  * by the context RNG. */
-ttml_dataset *ttml_dataset_synthetic(ttml_config *cfg, int in_features, int out_features,
-                                     GError **error);
-void ttml_dataset_free(ttml_dataset *ds);
+TTML_API ttml_dataset *ttml_dataset_synthetic(ttml_config *cfg, int in_features, int out_features,
+                                              GError **error);
+TTML_API void ttml_dataset_free(ttml_dataset *ds);
 /* Copy the samples idx[0..b) into host buffers x (b*in) and y (b*out). */
-void ttml_dataset_gather(const ttml_dataset *ds, const gint64 *idx, int b, float *x, float *y);
+TTML_API void ttml_dataset_gather(const ttml_dataset *ds, const gint64 *idx, int b, float *x, float *y);
 /* Fisher-Yates shuffle of 0..n-1 with the context RNG. */
-void ttml_shuffle_indices(gint64 *idx, gint64 n);
+TTML_API void ttml_shuffle_indices(gint64 *idx, gint64 n);
 
 G_END_DECLS
 

@@ -131,37 +131,37 @@ struct ttml_layer_desc {
 /* Open a device by string "NAME[:OPTIONS]" (e.g. "cpu", "ttsim:wormhole_b0").
  * Unknown names fail with TTML_ERROR_NOT_FOUND listing the known drivers.
  * The returned device is owned by the core (closed by ttml_shutdown). */
-ttml_device *ttml_device_open(const char *spec, GError **error);
-const ttml_device_info *ttml_device_get_info(const ttml_device *device);
-const char *ttml_device_driver_name(const ttml_device *device);
+TTML_API ttml_device *ttml_device_open(const char *spec, GError **error);
+TTML_API const ttml_device_info *ttml_device_get_info(const ttml_device *device);
+TTML_API const char *ttml_device_driver_name(const ttml_device *device);
 /* Current and peak allocated bytes of one memory kind. */
-guint64 ttml_device_mem_current(const ttml_device *device, ttml_mem_kind kind);
-guint64 ttml_device_mem_peak(const ttml_device *device, ttml_mem_kind kind);
-void ttml_device_reset_peak(ttml_device *device);
-gboolean ttml_device_synchronize(ttml_device *device, GError **error);
+TTML_API guint64 ttml_device_mem_current(const ttml_device *device, ttml_mem_kind kind);
+TTML_API guint64 ttml_device_mem_peak(const ttml_device *device, ttml_mem_kind kind);
+TTML_API void ttml_device_reset_peak(ttml_device *device);
+TTML_API gboolean ttml_device_synchronize(ttml_device *device, GError **error);
 /* Driver counters; FALSE (and zeros) when the driver reports none. */
-gboolean ttml_device_get_stats(ttml_device *device, ttml_device_stats *out);
+TTML_API gboolean ttml_device_get_stats(ttml_device *device, ttml_device_stats *out);
 /* Driver-private state returned by open() (for kernels of that driver). */
-void *ttml_device_get_driver_state(const ttml_device *device);
+TTML_API void *ttml_device_get_driver_state(const ttml_device *device);
 
 /* Allocate a buffer of `size` bytes (refcount 1). Out-of-memory fails with
  * TTML_ERROR_OOM naming the request, the budget and what is in use. */
-ttml_buffer *ttml_buffer_new(ttml_device *device, size_t size, ttml_mem_kind kind, GError **error);
+TTML_API ttml_buffer *ttml_buffer_new(ttml_device *device, size_t size, ttml_mem_kind kind, GError **error);
 /* The same for a tensor of `shape` and `dtype` (size = numel x dtype size):
  * the driver's alloc() sees the shape and dtype (ABI 1.1). */
-ttml_buffer *ttml_buffer_new_shaped(ttml_device *device, int ndim, const int64_t *shape, ttml_dtype dtype,
-                                    ttml_mem_kind kind, GError **error);
-ttml_buffer *ttml_buffer_ref(ttml_buffer *buf);
-void ttml_buffer_unref(ttml_buffer *buf);
+TTML_API ttml_buffer *ttml_buffer_new_shaped(ttml_device *device, int ndim, const int64_t *shape, ttml_dtype dtype,
+                                             ttml_mem_kind kind, GError **error);
+TTML_API ttml_buffer *ttml_buffer_ref(ttml_buffer *buf);
+TTML_API void ttml_buffer_unref(ttml_buffer *buf);
 
 /* Launch a named kernel on `device` (fallback to cpu, see above). Fails with
  * TTML_ERROR_NOT_FOUND when no driver has the kernel. */
-gboolean ttml_kernel_launch(ttml_device *device, const ttml_launch *launch, GError **error);
+TTML_API gboolean ttml_kernel_launch(ttml_device *device, const ttml_launch *launch, GError **error);
 /* TRUE when `driver` has its own kernel called `kernel`. */
-gboolean ttml_kernel_exists(const char *driver, const char *kernel);
+TTML_API gboolean ttml_kernel_exists(const char *driver, const char *kernel);
 /* The kernel `driver` registered as `kernel`, or NULL (e.g. a simulator
  * driver running the cpu implementation on converted data). */
-ttml_kernel_fn ttml_kernel_find(const char *driver, const char *kernel);
+TTML_API ttml_kernel_fn ttml_kernel_find(const char *driver, const char *kernel);
 
 G_END_DECLS
 

@@ -9,11 +9,12 @@
 #define TTML_ERROR_H
 
 #include <glib.h>
+#include <ttml/api.h>
 
 G_BEGIN_DECLS
 
 #define TTML_ERROR (ttml_error_quark())
-GQuark ttml_error_quark(void);
+TTML_API GQuark ttml_error_quark(void);
 
 typedef enum {
     TTML_ERROR_FAILED = 1,     /* generic failure                                  */

@@ -41,23 +41,23 @@ struct ttml_module {
 /* A (name, tensor) pair; the list owns both. */
 typedef struct ttml_param { char *name; ttml_tensor *tensor; } ttml_param;
 
-ttml_module *ttml_module_new(const ttml_module_class *klass, void *priv);
-ttml_module *ttml_module_ref(ttml_module *m);
-void ttml_module_unref(ttml_module *m);
+TTML_API ttml_module *ttml_module_new(const ttml_module_class *klass, void *priv);
+TTML_API ttml_module *ttml_module_ref(ttml_module *m);
+TTML_API void ttml_module_unref(ttml_module *m);
 /* Takes a new reference to t and marks it requires_grad. */
-void ttml_module_add_param(ttml_module *m, const char *name, ttml_tensor *t);
+TTML_API void ttml_module_add_param(ttml_module *m, const char *name, ttml_tensor *t);
 /* Takes ownership of child (one reference). */
-void ttml_module_add_child(ttml_module *m, const char *name, ttml_module *child);
-ttml_tensor *ttml_module_forward(ttml_module *m, ttml_tensor *x, GError **error);
-void ttml_module_train(ttml_module *m, gboolean training);   /* recursive */
+TTML_API void ttml_module_add_child(ttml_module *m, const char *name, ttml_module *child);
+TTML_API ttml_tensor *ttml_module_forward(ttml_module *m, ttml_tensor *x, GError **error);
+TTML_API void ttml_module_train(ttml_module *m, gboolean training);   /* recursive */
 /* All parameters, depth first, with dotted names. Free with g_ptr_array_unref. */
-GPtrArray *ttml_module_parameters(ttml_module *m);
-gsize ttml_module_num_params(ttml_module *m);
+TTML_API GPtrArray *ttml_module_parameters(ttml_module *m);
+TTML_API gsize ttml_module_num_params(ttml_module *m);
 
 /* ---- built-in layers (core) ---- */
 /* PyTorch's nn.Linear: weight [out, in] and bias [out] ~ U(-1/sqrt(in), 1/sqrt(in)). */
-ttml_module *ttml_linear_layer_new(int64_t in_features, int64_t out_features, gboolean bias,
-                                   GError **error);
+TTML_API ttml_module *ttml_linear_layer_new(int64_t in_features, int64_t out_features, gboolean bias,
+                                            GError **error);
 
 /* ---- model registry ---- */
 struct ttml_model_desc {
@@ -68,10 +68,10 @@ struct ttml_model_desc {
     ttml_module *(*create)(ttml_config *cfg, GError **error);
 };
 
-const ttml_model_desc *ttml_model_find(const char *name);
+TTML_API const ttml_model_desc *ttml_model_find(const char *name);
 /* Create by name; unknown names list the registered models. Unknown keys in
  * cfg are rejected with their line. cfg may be NULL. */
-ttml_module *ttml_model_create(const char *name, ttml_config *cfg, GError **error);
+TTML_API ttml_module *ttml_model_create(const char *name, ttml_config *cfg, GError **error);
 
 G_END_DECLS
 

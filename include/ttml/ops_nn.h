@@ -14,40 +14,40 @@ G_BEGIN_DECLS
 
 /* ids u32 [B,1,1,S] or [B,S]; weight [V, E] -> [B, 1, S, E]. Ids >= V are
  * a TTML_ERROR_INVALID_ARG naming the id and V. Backward scatter-adds. */
-ttml_tensor *ttml_embedding(ttml_tensor *ids, ttml_tensor *weight, GError **error);
+TTML_API ttml_tensor *ttml_embedding(ttml_tensor *ids, ttml_tensor *weight, GError **error);
 /* LayerNorm over the last dim: gamma, beta [F] (beta may be NULL). */
-ttml_tensor *ttml_layernorm(ttml_tensor *x, ttml_tensor *gamma, ttml_tensor *beta, float eps, GError **error);
+TTML_API ttml_tensor *ttml_layernorm(ttml_tensor *x, ttml_tensor *gamma, ttml_tensor *beta, float eps, GError **error);
 /* RMSNorm over the last dim: x / sqrt(mean(x^2) + eps) * gamma. */
-ttml_tensor *ttml_rmsnorm(ttml_tensor *x, ttml_tensor *gamma, float eps, GError **error);
+TTML_API ttml_tensor *ttml_rmsnorm(ttml_tensor *x, ttml_tensor *gamma, float eps, GError **error);
 /* GELU, tanh approximation (PyTorch approximate="tanh"). */
-ttml_tensor *ttml_gelu(ttml_tensor *x, GError **error);
-ttml_tensor *ttml_silu(ttml_tensor *x, GError **error);
+TTML_API ttml_tensor *ttml_gelu(ttml_tensor *x, GError **error);
+TTML_API ttml_tensor *ttml_silu(ttml_tensor *x, GError **error);
 /* silu(gate) * up, fused (same shapes). */
-ttml_tensor *ttml_swiglu(ttml_tensor *gate, ttml_tensor *up, GError **error);
+TTML_API ttml_tensor *ttml_swiglu(ttml_tensor *gate, ttml_tensor *up, GError **error);
 /* Over the last dim. */
-ttml_tensor *ttml_softmax(ttml_tensor *x, GError **error);
-ttml_tensor *ttml_log_softmax(ttml_tensor *x, GError **error);
+TTML_API ttml_tensor *ttml_softmax(ttml_tensor *x, GError **error);
+TTML_API ttml_tensor *ttml_log_softmax(ttml_tensor *x, GError **error);
 /* Inverted dropout with probability p when `training`, identity otherwise.
  * The mask comes from the context RNG (deterministic for a seed; restoring
  * the RNG state replays the same mask). */
-ttml_tensor *ttml_dropout(ttml_tensor *x, float p, gboolean training, GError **error);
+TTML_API ttml_tensor *ttml_dropout(ttml_tensor *x, float p, gboolean training, GError **error);
 /* Same numel, new shape; autograd-aware (the gradient is reshaped back). */
-ttml_tensor *ttml_reshape(ttml_tensor *x, int ndim, const int64_t *shape, GError **error);
+TTML_API ttml_tensor *ttml_reshape(ttml_tensor *x, int ndim, const int64_t *shape, GError **error);
 /* Swap the last two dims (materialised). */
-ttml_tensor *ttml_transpose(ttml_tensor *x, GError **error);
+TTML_API ttml_tensor *ttml_transpose(ttml_tensor *x, GError **error);
 /* Concatenate along `dim` (negative counts from the end). */
-ttml_tensor *ttml_concat(ttml_tensor *const *xs, int n, int dim, GError **error);
+TTML_API ttml_tensor *ttml_concat(ttml_tensor *const *xs, int n, int dim, GError **error);
 /* Split along `dim` into n pieces of sizes[i] (sum = extent); out[i] are new
  * references. */
-gboolean ttml_split(ttml_tensor *x, int dim, const int64_t *sizes, int n, ttml_tensor **out, GError **error);
+TTML_API gboolean ttml_split(ttml_tensor *x, int dim, const int64_t *sizes, int n, ttml_tensor **out, GError **error);
 /* Fused log-softmax + NLL. logits [..., Vpad] f32, targets u32 with one id
  * per logits row ([B,1,1,S] or [B,S] for logits [B,1,S,Vpad]). Columns
  * >= valid_vocab (padding of a vocabulary rounded up to 32) are ignored
  * (treated as -inf); valid_vocab <= 0 means all columns. -> [1]. */
-ttml_tensor *ttml_cross_entropy_loss(ttml_tensor *logits, ttml_tensor *targets, int64_t valid_vocab,
-                                     ttml_reduction reduction, GError **error);
+TTML_API ttml_tensor *ttml_cross_entropy_loss(ttml_tensor *logits, ttml_tensor *targets, int64_t valid_vocab,
+                                              ttml_reduction reduction, GError **error);
 /* NLL of log-probabilities (same layout as cross_entropy). -> [1]. */
-ttml_tensor *ttml_nll_loss(ttml_tensor *logp, ttml_tensor *targets, ttml_reduction reduction, GError **error);
+TTML_API ttml_tensor *ttml_nll_loss(ttml_tensor *logp, ttml_tensor *targets, ttml_reduction reduction, GError **error);
 
 /* ---- parameter structs of the nn ops (for ttml_op_call; appended for the
  * nn_ops plugin; the typed wrappers above fill them) ----

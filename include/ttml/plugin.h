@@ -40,7 +40,7 @@ typedef enum {
     TTML_PLUGIN_LAYER,
 } ttml_plugin_kind;
 
-const char *ttml_plugin_kind_name(ttml_plugin_kind kind);
+TTML_API const char *ttml_plugin_kind_name(ttml_plugin_kind kind);
 
 typedef struct ttml_host ttml_host;
 
@@ -108,8 +108,8 @@ struct ttml_host {
     }
 
 /* Accessors for a loaded plugin (valid while the process lives). */
-const char *ttml_plugin_get_name(const ttml_plugin *plugin);
-const char *ttml_plugin_get_path(const ttml_plugin *plugin);
+TTML_API const char *ttml_plugin_get_name(const ttml_plugin *plugin);
+TTML_API const char *ttml_plugin_get_path(const ttml_plugin *plugin);
 
 G_END_DECLS
 

@@ -20,7 +20,7 @@ typedef enum {
     TTML_PLUGIN_FILTERED,        /* excluded by the caller                      */
 } ttml_plugin_status;
 
-const char *ttml_plugin_status_name(ttml_plugin_status status);
+TTML_API const char *ttml_plugin_status_name(ttml_plugin_status status);
 
 /* Where a search directory or file came from. */
 typedef enum {
@@ -32,7 +32,7 @@ typedef enum {
     TTML_ORIGIN_BUILTIN,           /* compiled into libttml (static build) */
 } ttml_origin;
 
-const char *ttml_origin_name(ttml_origin origin);
+TTML_API const char *ttml_origin_name(ttml_origin origin);
 
 typedef struct ttml_plugin_record {
     char *path;                       /* file tried                             */
@@ -49,16 +49,16 @@ typedef struct ttml_plugin_record {
 typedef struct ttml_search_dir { char *path; ttml_origin origin; gboolean exists; } ttml_search_dir;
 
 /* Records in the order files were tried. */
-const GPtrArray *ttml_registry_records(void);
+TTML_API const GPtrArray *ttml_registry_records(void);
 /* The effective search path, in order. */
-const GPtrArray *ttml_registry_search_path(void);
+TTML_API const GPtrArray *ttml_registry_search_path(void);
 
 typedef enum {
     TTML_FEATURE_DRIVER, TTML_FEATURE_KERNEL, TTML_FEATURE_OP, TTML_FEATURE_MODEL,
     TTML_FEATURE_OPTIMIZER, TTML_FEATURE_SCHEDULER, TTML_FEATURE_LAYER,
 } ttml_feature_kind;
 
-const char *ttml_feature_kind_name(ttml_feature_kind kind);
+TTML_API const char *ttml_feature_kind_name(ttml_feature_kind kind);
 
 typedef struct ttml_feature {
     ttml_feature_kind kind;
@@ -68,18 +68,18 @@ typedef struct ttml_feature {
 } ttml_feature;
 
 /* Every registered feature, sorted by kind then name. */
-const GPtrArray *ttml_registry_features(void);
+TTML_API const GPtrArray *ttml_registry_features(void);
 /* Names of registered features of a kind, sorted, as "a, b, c" (g_free). */
-char *ttml_registry_list_names(ttml_feature_kind kind);
+TTML_API char *ttml_registry_list_names(ttml_feature_kind kind);
 /* The crash cache used with TTML_REGISTRY_FORK=1 / force_scan:
  * $XDG_CACHE_HOME/ttml/registry.ini (GKeyFile; one group per plugin path
  * with mtime, size, core build id and the scan result). */
-const char *ttml_registry_cache_path(void);
+TTML_API const char *ttml_registry_cache_path(void);
 /* Hex GNU build id of libttml (or of the executable in a static build). */
-const char *ttml_build_id(void);
+TTML_API const char *ttml_build_id(void);
 /* The path of libttml itself (dladdr) and its version string. */
-const char *ttml_library_path(void);
-const char *ttml_version_string(void);
+TTML_API const char *ttml_library_path(void);
+TTML_API const char *ttml_version_string(void);
 
 G_END_DECLS
 

@@ -23,11 +23,11 @@ struct ttml_scheduler_desc {
     ttml_scheduler *(*create)(ttml_config *cfg, gint64 total_steps, GError **error);
 };
 
-ttml_scheduler *ttml_scheduler_create(const char *name, ttml_config *cfg, gint64 total_steps,
-                                      GError **error);
-double ttml_scheduler_factor(const ttml_scheduler *s, gint64 step);
-void ttml_scheduler_free(ttml_scheduler *s);
-const ttml_scheduler_desc *ttml_scheduler_find(const char *name);
+TTML_API ttml_scheduler *ttml_scheduler_create(const char *name, ttml_config *cfg, gint64 total_steps,
+                                               GError **error);
+TTML_API double ttml_scheduler_factor(const ttml_scheduler *s, gint64 step);
+TTML_API void ttml_scheduler_free(ttml_scheduler *s);
+TTML_API const ttml_scheduler_desc *ttml_scheduler_find(const char *name);
 
 G_END_DECLS
 

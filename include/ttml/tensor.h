@@ -29,56 +29,56 @@ struct ttml_tensor {
 };
 
 /* New uninitialised tensor on `device` (NULL = the context's device). */
-ttml_tensor *ttml_tensor_empty(ttml_device *device, int ndim, const int64_t *shape,
-                               ttml_dtype dtype, GError **error);
-ttml_tensor *ttml_tensor_zeros(ttml_device *device, int ndim, const int64_t *shape,
-                               ttml_dtype dtype, GError **error);
-ttml_tensor *ttml_tensor_full(ttml_device *device, int ndim, const int64_t *shape,
-                              ttml_dtype dtype, float value, GError **error);
+TTML_API ttml_tensor *ttml_tensor_empty(ttml_device *device, int ndim, const int64_t *shape,
+                                        ttml_dtype dtype, GError **error);
+TTML_API ttml_tensor *ttml_tensor_zeros(ttml_device *device, int ndim, const int64_t *shape,
+                                        ttml_dtype dtype, GError **error);
+TTML_API ttml_tensor *ttml_tensor_full(ttml_device *device, int ndim, const int64_t *shape,
+                                       ttml_dtype dtype, float value, GError **error);
 /* Copy `data` (row-major host values of `dtype`) into a new tensor. */
-ttml_tensor *ttml_tensor_from_data(ttml_device *device, int ndim, const int64_t *shape,
-                                   ttml_dtype dtype, const void *data, GError **error);
+TTML_API ttml_tensor *ttml_tensor_from_data(ttml_device *device, int ndim, const int64_t *shape,
+                                            ttml_dtype dtype, const void *data, GError **error);
 /* Convenience: f32 host data. */
-ttml_tensor *ttml_tensor_from_floats(ttml_device *device, int ndim, const int64_t *shape,
-                                     const float *data, GError **error);
+TTML_API ttml_tensor *ttml_tensor_from_floats(ttml_device *device, int ndim, const int64_t *shape,
+                                              const float *data, GError **error);
 /* A 1-element tensor (shape [1]). */
-ttml_tensor *ttml_tensor_scalar(ttml_device *device, float value, GError **error);
+TTML_API ttml_tensor *ttml_tensor_scalar(ttml_device *device, float value, GError **error);
 /* Same shape/dtype/device as `like`. */
-ttml_tensor *ttml_tensor_empty_like(const ttml_tensor *like, GError **error);
-ttml_tensor *ttml_tensor_zeros_like(const ttml_tensor *like, GError **error);
+TTML_API ttml_tensor *ttml_tensor_empty_like(const ttml_tensor *like, GError **error);
+TTML_API ttml_tensor *ttml_tensor_zeros_like(const ttml_tensor *like, GError **error);
 /* Deep copy of the value (no grad, no node). */
-ttml_tensor *ttml_tensor_clone(const ttml_tensor *t, GError **error);
+TTML_API ttml_tensor *ttml_tensor_clone(const ttml_tensor *t, GError **error);
 /* A tensor sharing t's buffer with another shape of the same numel (no autograd). */
-ttml_tensor *ttml_tensor_view_as(ttml_tensor *t, int ndim, const int64_t *shape, GError **error);
+TTML_API ttml_tensor *ttml_tensor_view_as(ttml_tensor *t, int ndim, const int64_t *shape, GError **error);
 
-ttml_tensor *ttml_tensor_ref(ttml_tensor *t);
-void ttml_tensor_unref(ttml_tensor *t);
+TTML_API ttml_tensor *ttml_tensor_ref(ttml_tensor *t);
+TTML_API void ttml_tensor_unref(ttml_tensor *t);
 
 /* Read values to host as f32 (converting bf16/u32). `out` holds numel floats. */
-gboolean ttml_tensor_to_floats(const ttml_tensor *t, float *out, GError **error);
+TTML_API gboolean ttml_tensor_to_floats(const ttml_tensor *t, float *out, GError **error);
 /* Read raw values in t->dtype. */
-gboolean ttml_tensor_read(const ttml_tensor *t, void *out, GError **error);
+TTML_API gboolean ttml_tensor_read(const ttml_tensor *t, void *out, GError **error);
 /* Overwrite the value from host data in t->dtype. */
-gboolean ttml_tensor_write(ttml_tensor *t, const void *data, GError **error);
+TTML_API gboolean ttml_tensor_write(ttml_tensor *t, const void *data, GError **error);
 /* Value of a 1-element tensor (NAN and an error otherwise). */
-float ttml_tensor_item(const ttml_tensor *t, GError **error);
+TTML_API float ttml_tensor_item(const ttml_tensor *t, GError **error);
 
-void ttml_tensor_set_requires_grad(ttml_tensor *t, gboolean requires_grad);
-void ttml_tensor_set_name(ttml_tensor *t, const char *name);
+TTML_API void ttml_tensor_set_requires_grad(ttml_tensor *t, gboolean requires_grad);
+TTML_API void ttml_tensor_set_name(ttml_tensor *t, const char *name);
 /* Drop the gradient (PyTorch zero_grad(set_to_none=True)). */
-void ttml_tensor_zero_grad(ttml_tensor *t);
+TTML_API void ttml_tensor_zero_grad(ttml_tensor *t);
 /* Add `g` (same shape) into t->grad; takes no ownership of g. */
-gboolean ttml_tensor_accumulate_grad(ttml_tensor *t, ttml_tensor *g, GError **error);
+TTML_API gboolean ttml_tensor_accumulate_grad(ttml_tensor *t, ttml_tensor *g, GError **error);
 
 /* A view descriptor of t for a kernel launch. */
-ttml_view ttml_tensor_view(const ttml_tensor *t);
+TTML_API ttml_view ttml_tensor_view(const ttml_tensor *t);
 /* "[2, 3, 4]" into buf (at least 64 bytes); returns buf. */
-char *ttml_shape_str(int ndim, const int64_t *shape, char *buf, size_t size);
-gboolean ttml_shape_equal(const ttml_tensor *a, const ttml_tensor *b);
+TTML_API char *ttml_shape_str(int ndim, const int64_t *shape, char *buf, size_t size);
+TTML_API gboolean ttml_shape_equal(const ttml_tensor *a, const ttml_tensor *b);
 
 /* bf16 helpers (round to nearest even, NaN preserved). */
-guint16 ttml_f32_to_bf16(float f);
-float ttml_bf16_to_f32(guint16 b);
+TTML_API guint16 ttml_f32_to_bf16(float f);
+TTML_API float ttml_bf16_to_f32(guint16 b);
 
 G_END_DECLS
 

@@ -13,21 +13,21 @@ G_BEGIN_DECLS
 typedef struct ttml_tokenizer ttml_tokenizer;
 
 /* From UTF-8 text (invalid UTF-8 is a TTML_ERROR_INVALID_ARG with the byte offset). */
-ttml_tokenizer *ttml_char_tokenizer_new(const char *text, gsize len, GError **error);
-void ttml_tokenizer_free(ttml_tokenizer *t);
+TTML_API ttml_tokenizer *ttml_char_tokenizer_new(const char *text, gsize len, GError **error);
+TTML_API void ttml_tokenizer_free(ttml_tokenizer *t);
 /* Number of distinct characters. */
-gint64 ttml_tokenizer_vocab_size(const ttml_tokenizer *t);
+TTML_API gint64 ttml_tokenizer_vocab_size(const ttml_tokenizer *t);
 /* vocab_size rounded up to a multiple of 32. */
-gint64 ttml_tokenizer_padded_vocab_size(const ttml_tokenizer *t);
+TTML_API gint64 ttml_tokenizer_padded_vocab_size(const ttml_tokenizer *t);
 /* Encode; a character outside the vocabulary is an error naming it and its
  * byte offset. Returns a g_malloc'd array of *n_out ids. */
-guint32 *ttml_tokenizer_encode(const ttml_tokenizer *t, const char *text, gsize len, gsize *n_out,
-                               GError **error);
+TTML_API guint32 *ttml_tokenizer_encode(const ttml_tokenizer *t, const char *text, gsize len, gsize *n_out,
+                                        GError **error);
 /* Decode to UTF-8 (g_free); ids outside the vocabulary become U+FFFD. */
-char *ttml_tokenizer_decode(const ttml_tokenizer *t, const guint32 *ids, gsize n);
+TTML_API char *ttml_tokenizer_decode(const ttml_tokenizer *t, const guint32 *ids, gsize n);
 /* A string form for checkpoints (the vocabulary as UTF-8, g_free) and back. */
-char *ttml_tokenizer_serialize(const ttml_tokenizer *t);
-ttml_tokenizer *ttml_tokenizer_deserialize(const char *s, GError **error);
+TTML_API char *ttml_tokenizer_serialize(const ttml_tokenizer *t);
+TTML_API ttml_tokenizer *ttml_tokenizer_deserialize(const char *s, GError **error);
 
 G_END_DECLS
 

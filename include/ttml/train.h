@@ -145,13 +145,13 @@ typedef struct ttml_run_options {
     gint64 max_steps;                  /* -1: training_config.max_steps              */
     const char *metrics_path;          /* JSON Lines file, or NULL                   */
     gboolean quiet;                    /* no per-epoch lines                         */
-    /* Added for language models (callers with a shorter struct_size get 0s): */
+    /* Language models (callers whose struct_size ends before here get 0s): */
     gboolean resume;                   /* continue from a training-state checkpoint  */
     const char *resume_path;           /* NULL: training_config.model_path           */
     const char *data_path;             /* NULL: data_config.path                     */
-    /* Added for the profiler (issue 5): snapshots after the forward, backward
-     * and optimizer of the first step, printed and kept for the report
-     * (ttml/profiler.h). Every step opens zones "step" (category "step") and
+    /* Memory snapshots after the forward, backward and optimizer of the
+     * first step, printed and kept for the report
+     * (ttml/profiler_outputs.h). Every step opens zones "step" (category "step") and
      * "data", "forward", "backward", "optimizer" (category "phase"), and adds
      * train_loss / val_loss / step_ms points to the report series. */
     gboolean memory_report;
@@ -162,7 +162,7 @@ typedef struct ttml_run_options {
  * reject unknown keys, train, evaluate, then ttml_shutdown. The caller must
  * not have called ttml_init. FALSE with `error` set on any failure (the core
  * is shut down in every case). */
-gboolean ttml_train_run(const ttml_run_options *options, GError **error);
+TTML_API gboolean ttml_train_run(const ttml_run_options *options, GError **error);
 
 /* ---- generation from a language-model checkpoint ----
  *
@@ -196,8 +196,8 @@ typedef struct ttml_lm {
     gint64 max_seq_len;          /* context length                            */
 } ttml_lm;
 
-ttml_lm *ttml_lm_load(const char *checkpoint_path, GError **error);
-void ttml_lm_free(ttml_lm *lm);
+TTML_API ttml_lm *ttml_lm_load(const char *checkpoint_path, GError **error);
+TTML_API void ttml_lm_free(ttml_lm *lm);
 
 /* Called with each generated piece of text (may be NULL). */
 typedef void (*ttml_text_fn)(const char *piece, void *user);
@@ -207,8 +207,8 @@ typedef void (*ttml_text_fn)(const char *piece, void *user);
  * cache is rebuilt from the last half of it). Uses the context RNG as it is
  * (seed it first). Returns the generated text (without the prompt; g_free).
  * A model without decode hooks is a TTML_ERROR_UNSUPPORTED. */
-char *ttml_lm_generate(ttml_lm *lm, const char *prompt, const ttml_sampling_params *p,
-                       ttml_text_fn on_text, void *user, GError **error);
+TTML_API char *ttml_lm_generate(ttml_lm *lm, const char *prompt, const ttml_sampling_params *p,
+                                ttml_text_fn on_text, void *user, GError **error);
 
 /* `ttml-run generate`. Negative / NAN fields mean "not given": the value
  * comes from the checkpoint config's eval_config, else the default. */
@@ -229,7 +229,7 @@ typedef struct ttml_generate_options {
 } ttml_generate_options;
 
 /* Print prompt + generated text on stdout (streamed), then a newline. */
-gboolean ttml_generate_run(const ttml_generate_options *options, GError **error);
+TTML_API gboolean ttml_generate_run(const ttml_generate_options *options, GError **error);
 
 G_END_DECLS
 

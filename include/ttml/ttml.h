@@ -23,6 +23,7 @@
 #include <ttml/ops_attn.h>
 #include <ttml/tokenizer.h>
 #include <ttml/checkpoint.h>
-#include <ttml/profile.h>
+#include <ttml/json_string.h>
+#include <ttml/profile_zones.h>
 
 #endif

@@ -3,6 +3,7 @@
 #define TTML_TYPES_H
 
 #include <glib.h>
+#include <ttml/api.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,10 +41,10 @@ typedef struct ttml_optimizer ttml_optimizer;
 typedef struct ttml_scheduler ttml_scheduler;
 
 /* Size in bytes of one element of `dtype`. */
-size_t ttml_dtype_size(ttml_dtype dtype);
+TTML_API size_t ttml_dtype_size(ttml_dtype dtype);
 /* "f32", "bf16", "u32". */
-const char *ttml_dtype_name(ttml_dtype dtype);
-const char *ttml_mem_kind_name(ttml_mem_kind kind);
+TTML_API const char *ttml_dtype_name(ttml_dtype dtype);
+TTML_API const char *ttml_mem_kind_name(ttml_mem_kind kind);
 
 G_END_DECLS
 

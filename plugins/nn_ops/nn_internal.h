@@ -15,6 +15,7 @@ G_BEGIN_DECLS
 /* Inputs are checked with ttml_op_check_inputs and shape errors set with
  * ttml_op_shape_error (ttml/ops.h). */
 
+/* ---- shared helpers (nn_common.c) ---- */
 /* The params struct of an op, or an error when it is missing. */
 gboolean nn_need_params(const char *op, const void *params, const char *type, GError **error);
 /* dim in [-ndim, ndim) normalised to [0, ndim), or -1 with an error. */

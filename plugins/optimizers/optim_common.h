@@ -4,6 +4,7 @@
 
 #include <ttml/ttml.h>
 
+/* ---- arguments (optim_args.c) ---- */
 /* Read an optional double field of the optimizer's own map (cfg may be
  * NULL); an out-of-range value is a TTML_ERROR_CONFIG naming the key and
  * its location. lo/hi are inclusive unless *_open is set. */
@@ -22,6 +23,7 @@ const char *ttml_optim_where(ttml_config *cfg, const char *key, char *buf, size_
 gboolean ttml_optim_read_common(ttml_config *cfg, const char *opt, double *lr, double *weight_decay,
                                 GError **error);
 
+/* ---- the optimizers (sgd.c, adamw.c) ---- */
 ttml_optimizer *ttml_sgd_create(GPtrArray *params, ttml_config *cfg, double lr, double weight_decay,
                                 GError **error);
 ttml_optimizer *ttml_adamw_create(GPtrArray *params, ttml_config *cfg, double lr,

@@ -94,8 +94,7 @@ static ttml_tensor *decode_steps(ttml_module *m, tf_cache *c, ttml_tensor *ids, 
         if (!truncate_seq(&c->kv[i].k, pos, error) || !truncate_seq(&c->kv[i].v, pos, error))
             return NULL;
     c->len = pos;
-    ttml_tensor *x = p->cfg.arch == TF_ARCH_GPT2 ? tf_gpt2_embed(m, ids, pos, error)
-                                                 : tf_llama_embed(m, ids, pos, error);
+    ttml_tensor *x = p->embed(m, ids, pos, error);
     for (int64_t i = 0; x && i < c->n_blocks; i++) {
         ttml_tensor *y = tf_block_run(p->blocks[i], x, &c->kv[i], pos, error);
         ttml_tensor_unref(x);

@@ -97,23 +97,9 @@ static gboolean config_error(GError **error, ttml_config *cfg, const char *key,
     return FALSE;
 }
 
-gboolean tf_config_parse(ttml_config *cfg, tf_arch arch, const char *model_name, tf_config *c,
-                         GError **error)
+/* The sizes: heads, width, blocks, vocabulary, sequence, groups (llama). */
+static gboolean read_sizes(ttml_config *cfg, tf_config *c, GError **error)
 {
-    const char *model = model_name;
-    memset(c, 0, sizeof *c);
-    c->arch = arch;
-    c->model_name = model_name;
-    c->norm_eps = 1e-5f;
-    if (cfg && ttml_config_get_type(cfg) != TTML_CONFIG_MAP) {
-        char w[256];
-        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
-                    "%s: the configuration of %s must be a mapping of transformer_config keys "
-                    "(num_heads, embedding_dim, num_blocks, vocab_size, ...)",
-                    ttml_config_where(cfg, w, sizeof w), model);
-        return FALSE;
-    }
-
     if ((c->num_heads = positive_int(cfg, "num_heads", 6, error)) < 0) return FALSE;
     if ((c->embedding_dim = positive_int(cfg, "embedding_dim", 384, error)) < 0) return FALSE;
     if ((c->num_blocks = positive_int(cfg, "num_blocks", 6, error)) < 0) return FALSE;
@@ -123,21 +109,33 @@ gboolean tf_config_parse(ttml_config *cfg, tf_arch arch, const char *model_name,
     if ((c->max_seq_len = positive_int(cfg, "max_sequence_length", 256, error)) < 0)
         return FALSE;
     c->num_groups = c->num_heads;
-    if (arch == TF_ARCH_LLAMA &&
+    if (c->arch == TF_ARCH_LLAMA &&
         (c->num_groups = positive_int(cfg, "num_groups", c->num_heads, error)) < 0)
         return FALSE;
+    return TRUE;
+}
 
+/* Keys read as written, checked by check_choices. */
+typedef struct {
+    double dropout, theta;
+    const char *runner, *pos_type;
+} tf_raw_options;
+
+/* dropout_prob, runner_type, theta (llama), positional_embedding_type,
+ * bias and experimental (gpt2), weight_tying. */
+static gboolean read_options(ttml_config *cfg, tf_config *c, tf_raw_options *o, GError **error)
+{
+    tf_arch arch = c->arch;
     GError *local = NULL;
-    double dropout = cfg ? ttml_config_double(cfg, "dropout_prob", arch == TF_ARCH_GPT2 ? 0.2 : 0.0,
-                                              &local)
-                         : (arch == TF_ARCH_GPT2 ? 0.2 : 0.0);
-    const char *runner = cfg ? ttml_config_string(cfg, "runner_type", "default", &local) : "default";
-    double theta = 10000.0;
-    const char *pos_type = "trainable";
+    double def_dropout = arch == TF_ARCH_GPT2 ? 0.2 : 0.0;
+    o->dropout = cfg ? ttml_config_double(cfg, "dropout_prob", def_dropout, &local) : def_dropout;
+    o->runner = cfg ? ttml_config_string(cfg, "runner_type", "default", &local) : "default";
+    o->theta = 10000.0;
+    o->pos_type = "trainable";
     c->bias = TRUE;
-    if (cfg && arch == TF_ARCH_LLAMA && !local) theta = ttml_config_double(cfg, "theta", 10000.0, &local);
+    if (cfg && arch == TF_ARCH_LLAMA && !local) o->theta = ttml_config_double(cfg, "theta", 10000.0, &local);
     if (cfg && arch == TF_ARCH_GPT2 && !local) {
-        pos_type = ttml_config_string(cfg, "positional_embedding_type", "trainable", &local);
+        o->pos_type = ttml_config_string(cfg, "positional_embedding_type", "trainable", &local);
         if (!local) c->bias = ttml_config_bool(cfg, "bias", TRUE, &local);
         ttml_config *exp = ttml_config_get(cfg, "experimental");
         if (!local && exp && !ttml_config_is_null(exp)) {
@@ -152,34 +150,43 @@ gboolean tf_config_parse(ttml_config *cfg, tf_arch arch, const char *model_name,
         g_propagate_error(error, local);
         return FALSE;
     }
-    if (!parse_tying(cfg, &c->weight_tying, error)) return FALSE;
+    return parse_tying(cfg, &c->weight_tying, error);
+}
 
-    if (!(dropout >= 0.0 && dropout < 1.0))
+/* The options' values are ones the models know. */
+static gboolean check_choices(ttml_config *cfg, tf_config *c, const tf_raw_options *o, GError **error)
+{
+    if (!(o->dropout >= 0.0 && o->dropout < 1.0))
         return config_error(error, cfg, "dropout_prob",
-                            "'dropout_prob' must be in [0, 1), got %g", dropout);
-    c->dropout_prob = (float)dropout;
-    if (strcmp(runner, "default") == 0)
+                            "'dropout_prob' must be in [0, 1), got %g", o->dropout);
+    c->dropout_prob = (float)o->dropout;
+    if (strcmp(o->runner, "default") == 0)
         c->memory_efficient = FALSE;
-    else if (strcmp(runner, "memory_efficient") == 0)
+    else if (strcmp(o->runner, "memory_efficient") == 0)
         c->memory_efficient = TRUE;
     else
         return config_error(error, cfg, "runner_type",
                             "'runner_type' must be \"default\" or \"memory_efficient\", got '%s'",
-                            runner);
-    if (strcmp(pos_type, "trainable") == 0)
+                            o->runner);
+    if (strcmp(o->pos_type, "trainable") == 0)
         c->fixed_positions = FALSE;
-    else if (strcmp(pos_type, "fixed") == 0)
+    else if (strcmp(o->pos_type, "fixed") == 0)
         c->fixed_positions = TRUE;
     else
         return config_error(error, cfg, "positional_embedding_type",
                             "'positional_embedding_type' must be \"trainable\" or \"fixed\", "
                             "got '%s'",
-                            pos_type);
-    if (!(theta > 0.0 && isfinite(theta)))
+                            o->pos_type);
+    if (!(o->theta > 0.0 && isfinite(o->theta)))
         return config_error(error, cfg, "theta", "'theta' must be a positive number, got %g",
-                            theta);
-    c->theta = (float)theta;
+                            o->theta);
+    c->theta = (float)o->theta;
+    return TRUE;
+}
 
+/* The sizes fit together (heads, groups, RoPE, sinusoidal positions, vocabulary). */
+static gboolean check_shapes(ttml_config *cfg, tf_config *c, GError **error)
+{
     if (c->embedding_dim % c->num_heads != 0)
         return config_error(error, cfg, "embedding_dim",
                             "'embedding_dim' (%" G_GINT64_FORMAT ") must be divisible by "
@@ -192,12 +199,12 @@ gboolean tf_config_parse(ttml_config *cfg, tf_arch arch, const char *model_name,
                             "'num_heads' (%" G_GINT64_FORMAT ") must be divisible by 'num_groups' "
                             "(%" G_GINT64_FORMAT ", the key/value heads of grouped-query attention)",
                             c->num_heads, c->num_groups);
-    if (arch == TF_ARCH_LLAMA && c->head_dim % 2 != 0)
+    if (c->arch == TF_ARCH_LLAMA && c->head_dim % 2 != 0)
         return config_error(error, cfg, "embedding_dim",
                             "RoPE needs an even head dim, but embedding_dim / num_heads = %"
                             G_GINT64_FORMAT "; choose embedding_dim and num_heads so that it is even",
                             c->head_dim);
-    if (arch == TF_ARCH_GPT2 && c->fixed_positions && c->embedding_dim % 2 != 0)
+    if (c->arch == TF_ARCH_GPT2 && c->fixed_positions && c->embedding_dim % 2 != 0)
         return config_error(error, cfg, "embedding_dim",
                             "fixed (sinusoidal) positions need an even embedding_dim, got %"
                             G_GINT64_FORMAT,
@@ -207,16 +214,41 @@ gboolean tf_config_parse(ttml_config *cfg, tf_arch arch, const char *model_name,
                             "'valid_vocab_size' (%" G_GINT64_FORMAT ") exceeds 'vocab_size' (%"
                             G_GINT64_FORMAT ")",
                             c->valid_vocab_size, c->vocab_size);
+    return TRUE;
+}
 
+/* intermediate_dim; default gpt2 4E, llama 256 * ceil((8E/3) / 256). */
+static gboolean read_intermediate(ttml_config *cfg, tf_config *c, GError **error)
+{
     int64_t def_hidden;
-    if (arch == TF_ARCH_GPT2) {
+    if (c->arch == TF_ARCH_GPT2) {
         def_hidden = 4 * c->embedding_dim;
     } else {
         const int64_t multiple_of = 256;
         int64_t h = 2 * (4 * c->embedding_dim) / 3;
         def_hidden = multiple_of * ((h + multiple_of - 1) / multiple_of);
     }
-    if ((c->intermediate_dim = positive_int(cfg, "intermediate_dim", def_hidden, error)) < 0)
+    c->intermediate_dim = positive_int(cfg, "intermediate_dim", def_hidden, error);
+    return c->intermediate_dim >= 0;
+}
+
+gboolean tf_config_parse(ttml_config *cfg, tf_arch arch, const char *model_name, tf_config *c,
+                         GError **error)
+{
+    memset(c, 0, sizeof *c);
+    c->arch = arch;
+    c->model_name = model_name;
+    c->norm_eps = 1e-5f;
+    if (cfg && ttml_config_get_type(cfg) != TTML_CONFIG_MAP) {
+        char w[256];
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%s: the configuration of %s must be a mapping of transformer_config keys "
+                    "(num_heads, embedding_dim, num_blocks, vocab_size, ...)",
+                    ttml_config_where(cfg, w, sizeof w), model_name);
         return FALSE;
-    return TRUE;
+    }
+    tf_raw_options o;
+    return read_sizes(cfg, c, error) && read_options(cfg, c, &o, error) &&
+           check_choices(cfg, c, &o, error) && check_shapes(cfg, c, error) &&
+           read_intermediate(cfg, c, error);
 }

@@ -33,6 +33,7 @@ ttml_module *tf_gpt2_build(const tf_config *cfg, GError **error)
     const int64_t E = cfg->embedding_dim;
     tf_model *p;
     ttml_module *m = tf_model_new(cfg, &p);
+    p->embed = tf_gpt2_embed;
 
     gboolean ok = (p->tok_emb = tf_embedding_new(cfg->vocab_size, E, 0.02f, error)) != NULL;
     if (ok) ttml_module_add_child(m, "wte", p->tok_emb);

@@ -95,6 +95,9 @@ typedef struct tf_model {
     ttml_module **blocks;        /* borrowed children, num_blocks        */
     ttml_module *norm;           /* ln_f / norm                          */
     ttml_module *head;           /* NULL when tied                       */
+    /* token (+ position) embeddings: tf_gpt2_embed / tf_llama_embed, set
+     * by the arch's build */
+    ttml_tensor *(*embed)(ttml_module *m, ttml_tensor *ids, int64_t pos, GError **error);
 } tf_model;
 
 extern const ttml_module_class tf_model_classes[2];   /* by tf_arch */
@@ -120,6 +123,7 @@ void *tf_cache_new(ttml_module *m, int64_t batch, int64_t max_len, GError **erro
 void tf_cache_free(void *cache);
 ttml_tensor *tf_decode(ttml_module *m, void *cache, ttml_tensor *ids, int64_t pos, GError **error);
 
+/* ---- the model's input checks and output head (tf_io.c) ---- */
 /* Checks ids (u32 [B,1,1,T] or [B,T]); returns T (or -1 with an error). */
 int64_t tf_check_ids(const tf_model *p, const ttml_tensor *ids, int64_t pos, GError **error);
 /* Final norm and head: x [B,1,T,E] -> logits [B,1,T,V]. */

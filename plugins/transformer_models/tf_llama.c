@@ -13,6 +13,7 @@ ttml_module *tf_llama_build(const tf_config *cfg, GError **error)
 {
     tf_model *p;
     ttml_module *m = tf_model_new(cfg, &p);
+    p->embed = tf_llama_embed;
     p->tok_emb = tf_embedding_new(cfg->vocab_size, cfg->embedding_dim, 0.02f, error);
     gboolean ok = p->tok_emb != NULL;
     if (ok) ttml_module_add_child(m, "tok_emb", p->tok_emb);

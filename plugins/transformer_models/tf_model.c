@@ -9,6 +9,9 @@
  * runner_type memory_efficient: with gradients enabled every block runs
  * through the block_checkpoint op (tf_checkpointing.c), which keeps only the
  * block input and re-computes the block during backward.
+ *
+ * The input checks and the head shared with cached decoding are tf_io.c's;
+ * the embeddings are the arch's (p->embed, set by tf_gpt2.c / tf_llama.c).
  */
 #include "tf_internal.h"
 
@@ -20,60 +23,11 @@ static void model_finalize(ttml_module *m)
     g_free(p);
 }
 
-int64_t tf_check_ids(const tf_model *p, const ttml_tensor *ids, int64_t pos, GError **error)
-{
-    const char *model = p->cfg.model_name;
-    char s[96];
-    if (!ids) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "%s: no input ids given", model);
-        return -1;
-    }
-    gboolean shape_ok = (ids->ndim == 4 && ids->shape[1] == 1 && ids->shape[2] == 1) || ids->ndim == 2;
-    if (ids->dtype != TTML_DTYPE_U32 || !shape_ok) {
-        g_set_error(error, TTML_ERROR, ids->dtype != TTML_DTYPE_U32 ? TTML_ERROR_DTYPE : TTML_ERROR_SHAPE,
-                    "%s: the input must be token ids, u32 [B, 1, 1, S] or [B, S]; got %s %s", model,
-                    ttml_dtype_name(ids->dtype), ttml_shape_str(ids->ndim, ids->shape, s, sizeof s));
-        return -1;
-    }
-    int64_t t = ids->shape[ids->ndim - 1];
-    if (pos < 0 || pos + t > p->cfg.max_seq_len) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
-                    "%s: positions %" G_GINT64_FORMAT " .. %" G_GINT64_FORMAT
-                    " exceed max_sequence_length (%" G_GINT64_FORMAT "); use shorter sequences or "
-                    "raise max_sequence_length in transformer_config",
-                    model, pos, pos + t - 1, p->cfg.max_seq_len);
-        return -1;
-    }
-    return t;
-}
-
-ttml_tensor *tf_position_ids(int64_t pos, int64_t n, GError **error)
-{
-    guint32 *v = g_new(guint32, n);
-    for (int64_t i = 0; i < n; i++) v[i] = (guint32)(pos + i);
-    const int64_t shape[4] = {1, 1, 1, n};
-    ttml_tensor *t = ttml_tensor_from_data(NULL, 4, shape, TTML_DTYPE_U32, v, error);
-    g_free(v);
-    return t;
-}
-
-ttml_tensor *tf_model_head(ttml_module *m, ttml_tensor *x, GError **error)
-{
-    tf_model *p = m->priv;
-    ttml_tensor *h = ttml_module_forward(p->norm, x, error);
-    if (!h) return NULL;
-    ttml_tensor *logits = p->head ? ttml_linear(h, tf_leaf_weight(p->head), NULL, error)
-                                  : ttml_matmul(h, tf_leaf_weight(p->tok_emb), FALSE, TRUE, error);
-    ttml_tensor_unref(h);
-    return logits;
-}
-
 static ttml_tensor *model_forward(ttml_module *m, ttml_tensor *ids, GError **error)
 {
     tf_model *p = m->priv;
     if (tf_check_ids(p, ids, 0, error) < 0) return NULL;
-    ttml_tensor *x = p->cfg.arch == TF_ARCH_GPT2 ? tf_gpt2_embed(m, ids, 0, error)
-                                                 : tf_llama_embed(m, ids, 0, error);
+    ttml_tensor *x = p->embed(m, ids, 0, error);
     gboolean checkpoint = p->cfg.memory_efficient && ttml_grad_enabled();
     for (int64_t i = 0; x && i < p->cfg.num_blocks; i++) {
         ttml_tensor *y = checkpoint ? tf_block_checkpoint(p->blocks[i], x, error)

@@ -6,7 +6,7 @@
  * into one of its exact shape, and into a mismatched one (which must fail);
  * the tokenizer in the metadata is deserialized. */
 #include "fuzz.h"
-#include "train_internal.h"
+#include "train_app.h"
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -20,7 +20,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     path = g_strdup_printf("%s/ttml-fuzz-checkpoint-%d.safetensors", g_get_tmp_dir(), (int)getpid());
     ttml_init_options o = {.struct_size = sizeof o, .skip_env_path = TRUE};
     GError *err = NULL;
-    if (!ttml_init(&o, &err) || !(device = ttml_open_device("cpu", &err))) {
+    if (!ttml_init(&o, &err) || !(device = ttml_context_open_device("cpu", &err))) {
         fprintf(stderr, "fuzz_checkpoint: %s\n", err->message);
         abort();
     }

@@ -6,7 +6,7 @@
  * with a tokenizer built from its first half (as with a checkpoint's
  * tokenizer), which may refuse unknown characters. */
 #include "fuzz.h"
-#include "train_internal.h"
+#include "train_app.h"
 
 #include <glib/gstdio.h>
 #include <stdlib.h>

@@ -20,8 +20,10 @@ for so in "$q"/lib/ttml/drivers/*.so "$q"/lib/ttml/plugins/*.so; do
   [ "$(runpath "$so")" = '$ORIGIN/../..' ] || fail "$so RUNPATH is '$(runpath "$so")'"
   readelf -d "$so" | grep 'NEEDED.*libttml.so.1' >/dev/null || fail "$so does not NEED libttml.so.1"
   readelf -d "$so" | grep '(RPATH)' >/dev/null && fail "$so has DT_RPATH instead of DT_RUNPATH"
-  syms=$(nm -D --defined-only "$so" | awk '$2 ~ /[TD]/ {print $3}' | grep -v '^_' || true)
+  syms=$(nm -D --defined-only "$so" | awk '$2 ~ /[TDBRVWi]/ {print $3}' | grep -v '^_' || true)
   [ "$(echo "$syms" | grep -c .)" = 1 ] || fail "$so exports more than its entry: $syms"
+  stem=$(basename "$so" .so); stem=${stem#libttml_}
+  [ "$syms" = "ttml_plugin_${stem}_get_desc" ] || fail "$so exports '$syms', not ttml_plugin_${stem}_get_desc"
 done
 for f in "$q"/bin/*; do
   [ "$(runpath "$f")" = '$ORIGIN/../lib' ] || fail "$f RUNPATH is '$(runpath "$f")'"

@@ -19,6 +19,7 @@
  */
 #include "cpu_internal.h"
 #include "../../common/ttml_kernel_checks.h"
+#include "../../common/ttml_kernel_list.h"
 #include "../../common/ttml_kernel_math.h"   /* exp and 8-lane reductions, shared with ttsim */
 
 #include <limits.h>
@@ -477,9 +478,9 @@ gboolean ttml_cpu_register_attn_kernels(ttml_plugin *plugin, const ttml_host *ho
         const char *name;
         ttml_kernel_fn fn;
     } kernels[] = {
-        {"heads_split", ttml_cpu_heads_split}, {"heads_merge", ttml_cpu_heads_merge},
-        {"rope_fwd", ttml_cpu_rope_fwd},       {"rope_bwd", ttml_cpu_rope_bwd},
-        {"sdpa_fwd", ttml_cpu_sdpa_fwd},       {"sdpa_bwd", ttml_cpu_sdpa_bwd},
+#define CPU_KERNEL(name) {#name, ttml_cpu_##name},
+        TTML_KERNELS_ATTN(CPU_KERNEL)
+#undef CPU_KERNEL
     };
     for (size_t i = 0; i < G_N_ELEMENTS(kernels); i++)
         if (!host->register_kernel(plugin, "cpu", kernels[i].name, kernels[i].fn, error))

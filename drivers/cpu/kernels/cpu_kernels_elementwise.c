@@ -162,7 +162,7 @@ gboolean ttml_cpu_affine(ttml_device *dev, const ttml_launch *l, GError **error)
 
 /* ---- axpby: y = alpha * x + beta * y (beta == 0 ignores y, even NaN) ---- */
 
-TTML_CPU_VEC void ttml_cpu_axpby_range(void *vctx, size_t begin, size_t end)
+TTML_CPU_VEC static void axpby_range(void *vctx, size_t begin, size_t end)
 {
     const ttml_cpu_axpby_ctx *c = vctx;
     const float *x = c->x;
@@ -177,6 +177,10 @@ TTML_CPU_VEC void ttml_cpu_axpby_range(void *vctx, size_t begin, size_t end)
     }
 }
 
+/* Not cloned itself: GCC 12 exports a non-static target_clones function (its
+ * ifunc) despite -fvisibility=hidden, and a plugin exports only its entry. */
+void ttml_cpu_axpby_range(void *vctx, size_t begin, size_t end) { axpby_range(vctx, begin, end); }
+
 gboolean ttml_cpu_axpby(ttml_device *dev, const ttml_launch *l, GError **error)
 {
     const float *x;
@@ -184,7 +188,7 @@ gboolean ttml_cpu_axpby(ttml_device *dev, const ttml_launch *l, GError **error)
     if (!unary_f32_args(l, sizeof(ttml_axpby_params), &x, &y, error)) return FALSE;
     const ttml_axpby_params *p = l->params;
     ttml_cpu_axpby_ctx c = {x, y, p->alpha, p->beta};
-    ttml_cpu_parallel_for(ttml_cpu_numel(&l->out[0]), ELEMENTWISE_GRAIN, ttml_cpu_axpby_range, &c);
+    ttml_cpu_parallel_for(ttml_cpu_numel(&l->out[0]), ELEMENTWISE_GRAIN, axpby_range, &c);
     return TRUE;
 }
 

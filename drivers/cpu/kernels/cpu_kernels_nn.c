@@ -1,5 +1,5 @@
 /* drivers/cpu/kernels/cpu_kernels_nn.c - registration of the nn kernels
- * (ttml/kernels_nn.h), shared checks, and the fused normalisation kernels
+ * (ttml/kernels_nn.h) and the fused normalisation kernels
  * layernorm_fwd/bwd and rmsnorm_fwd/bwd.
  *
  * Forward: one row per iteration (statistics, then the normalised row while
@@ -9,38 +9,9 @@
  * block order (results do not depend on the thread count).
  */
 #include "cpu_kernels_nn.h"
+#include "../../common/ttml_kernel_list.h"
 
 #define NORM_BLOCK 32
-
-/* ---- shared checks ---- */
-
-gboolean ttml_cpu_nn_check_count(const ttml_launch *l, const ttml_view *v, const char *name,
-                                 size_t want, const char *what, GError **error)
-{
-    if (ttml_cpu_numel(v) == want) return TRUE;
-    char s[80];
-    g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE,
-                "cpu kernel '%s': %s of shape %s has %zu elements but must have %zu (%s)",
-                l->kernel ? l->kernel : "?", name, ttml_shape_str(v->ndim, v->shape, s, sizeof s),
-                ttml_cpu_numel(v), want, what);
-    return FALSE;
-}
-
-gboolean ttml_cpu_nn_check_ids(const ttml_launch *l, const guint32 *ids, size_t n, size_t limit,
-                               const char *what, GError **error)
-{
-    for (size_t i = 0; i < n; i++) {
-        if ((size_t)ids[i] >= limit) {
-            g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
-                        "cpu kernel '%s': %s %u at row %zu is out of range: the vocabulary size is "
-                        "%zu (valid ids are 0..%zu)",
-                        l->kernel ? l->kernel : "?", what, ids[i], i, limit,
-                        limit ? limit - 1 : 0);
-            return FALSE;
-        }
-    }
-    return TRUE;
-}
 
 static gboolean check_eps(const ttml_launch *l, const ttml_norm_params *p, GError **error)
 {
@@ -341,30 +312,9 @@ static const struct {
     const char *name;
     ttml_kernel_fn fn;
 } nn_kernels[] = {
-    {"layernorm_fwd", ttml_cpu_layernorm_fwd},
-    {"layernorm_bwd", ttml_cpu_layernorm_bwd},
-    {"rmsnorm_fwd", ttml_cpu_rmsnorm_fwd},
-    {"rmsnorm_bwd", ttml_cpu_rmsnorm_bwd},
-    {"gelu_fwd", ttml_cpu_gelu_fwd},
-    {"gelu_bwd", ttml_cpu_gelu_bwd},
-    {"silu_fwd", ttml_cpu_silu_fwd},
-    {"silu_bwd", ttml_cpu_silu_bwd},
-    {"swiglu_fwd", ttml_cpu_swiglu_fwd},
-    {"swiglu_bwd", ttml_cpu_swiglu_bwd},
-    {"softmax_fwd", ttml_cpu_softmax_fwd},
-    {"softmax_bwd", ttml_cpu_softmax_bwd},
-    {"log_softmax_fwd", ttml_cpu_log_softmax_fwd},
-    {"log_softmax_bwd", ttml_cpu_log_softmax_bwd},
-    {"dropout_fwd", ttml_cpu_dropout_fwd},
-    {"dropout_bwd", ttml_cpu_dropout_bwd},
-    {"embedding_fwd", ttml_cpu_embedding_fwd},
-    {"embedding_bwd", ttml_cpu_embedding_bwd},
-    {"transpose_last2", ttml_cpu_transpose_last2},
-    {"strided_copy", ttml_cpu_strided_copy},
-    {"cross_entropy_fwd", ttml_cpu_cross_entropy_fwd},
-    {"cross_entropy_bwd", ttml_cpu_cross_entropy_bwd},
-    {"nll_fwd", ttml_cpu_nll_fwd},
-    {"nll_bwd", ttml_cpu_nll_bwd},
+#define CPU_KERNEL(name) {#name, ttml_cpu_##name},
+    TTML_KERNELS_NN(CPU_KERNEL)
+#undef CPU_KERNEL
 };
 
 gboolean ttml_cpu_register_nn_kernels(ttml_plugin *plugin, const ttml_host *host, GError **error)

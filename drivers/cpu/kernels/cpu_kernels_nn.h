@@ -34,6 +34,7 @@ static inline void nn_rows_of(const ttml_view *v, size_t *rows, size_t *f)
     *rows = last ? n / last : 0;
 }
 
+/* ---- shared checks (cpu_kernels_nn_check.c) ---- */
 /* A TTML_ERROR_SHAPE for a per-row / per-column operand whose numel is wrong. */
 gboolean ttml_cpu_nn_check_count(const ttml_launch *l, const ttml_view *v, const char *name,
                                  size_t want, const char *what, GError **error);

@@ -21,22 +21,13 @@
  * totals, and the per-kernel stats count native and converted launches.
  */
 #include "ttsim_internal.h"
+#include "../../common/ttml_kernel_list.h"
 
 #include <string.h>
 
-const char *const ttsim_kernel_names[] = {
-    /* ttml/kernels.h */
-    "fill", "copy", "affine", "binary", "div_bwd_b", "reduce_to", "axpby", "relu", "relu_bwd", "matmul",
-    "mse_fwd", "mse_bwd", "sum_sq", "sgd_step", "adamw_step",
-    /* ttml/kernels_nn.h */
-    "layernorm_fwd", "layernorm_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "gelu_fwd", "gelu_bwd", "silu_fwd",
-    "silu_bwd", "swiglu_fwd", "swiglu_bwd", "softmax_fwd", "softmax_bwd", "log_softmax_fwd",
-    "log_softmax_bwd", "dropout_fwd", "dropout_bwd", "embedding_fwd", "embedding_bwd", "transpose_last2",
-    "strided_copy", "cross_entropy_fwd", "cross_entropy_bwd", "nll_fwd", "nll_bwd",
-    /* ttml/kernels_attn.h */
-    "heads_split", "heads_merge", "rope_fwd", "rope_bwd", "sdpa_fwd", "sdpa_bwd",
-    NULL,
-};
+#define TTSIM_KERNEL_NAME(name) #name,
+const char *const ttsim_kernel_names[] = {TTML_KERNEL_LIST(TTSIM_KERNEL_NAME) NULL};
+#undef TTSIM_KERNEL_NAME
 
 /* Compute passes per tile of the element-wise / row-wise kernels (1 = one
  * FPU/SFPU pass of 8 cycles per tile); 0 = pure data movement. */
@@ -60,20 +51,6 @@ static double pass_factor(const char *name)
     for (size_t i = 0; i < G_N_ELEMENTS(pass_factors); i++)
         if (strcmp(pass_factors[i].name, name) == 0) return pass_factors[i].factor;
     return 1.0;
-}
-
-/* Does the kernel read out[] before writing it? */
-gboolean ttsim_reads_outputs(const ttml_launch *l)
-{
-    const char *k = l->kernel;
-    if (strcmp(k, "matmul") == 0)
-        return l->params && l->params_size >= sizeof(ttml_matmul_params) &&
-               ((const ttml_matmul_params *)l->params)->beta != 0.0f;
-    if (strcmp(k, "reduce_to") == 0)
-        return l->params && l->params_size >= sizeof(ttml_reduce_params) &&
-               ((const ttml_reduce_params *)l->params)->beta != 0.0f;
-    return strcmp(k, "axpby") == 0 || strcmp(k, "strided_copy") == 0 || strcmp(k, "sgd_step") == 0 ||
-           strcmp(k, "adamw_step") == 0;
 }
 
 void ttsim_model_launch(const ttsim_device *d, const ttml_launch *l, gboolean outputs_read, ttsim_timing *t)
@@ -153,128 +130,127 @@ static void account(ttsim_device *d, const ttml_launch *l, gboolean out_read, gb
     k->flops += t.flops;
 }
 
-gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *l, GError **error);
+/* ---- the converted path ---- */
 
-gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *l, GError **error)
-{
-    if (l->n_in < 0 || l->n_in > TTML_LAUNCH_MAX_IN || l->n_out < 0 || l->n_out > TTML_LAUNCH_MAX_OUT) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "ttsim kernel '%s': bad slot counts %d in, %d out",
-                    l->kernel, l->n_in, l->n_out);
-        return FALSE;
-    }
-    g_mutex_lock(&d->lock);
-    if (!d->cpu_opened) {
-        /* the converted path runs cpu kernels on the cpu driver's thread
-         * pool, and native matmul uses the OpenBLAS the cpu driver chose */
-        d->cpu_opened = TRUE;
-        GError *ignored = NULL;
-        if (!ttml_device_open("cpu", &ignored)) g_clear_error(&ignored);
-    }
-    const char *why = NULL;
-    ttsim_native_status st = ttsim_native_run(d, l, &why, error);
-    if (st != TTSIM_NATIVE_DECLINE) {
-        if (st == TTSIM_NATIVE_DONE) account(d, l, ttsim_reads_outputs(l), TRUE, NULL);
-        g_mutex_unlock(&d->lock);
-        return st == TTSIM_NATIVE_DONE;
-    }
-    if (!d->cfg.fallback) {
-        g_mutex_unlock(&d->lock);
-        g_set_error(error, TTML_ERROR, TTML_ERROR_UNSUPPORTED,
-                    "ttsim kernel '%s' cannot run natively on the tile images (%s) and the device was "
-                    "opened with fallback=off; drop fallback=off to run it on converted data",
-                    l->kernel, why ? why : "?");
-        return FALSE;
-    }
-    ttml_kernel_fn fn = g_hash_table_lookup(d->cpu_fns, l->kernel);
-    if (!fn) {
-        fn = ttml_kernel_find("cpu", l->kernel);
-        if (!fn) {
-            g_mutex_unlock(&d->lock);
-            g_set_error(error, TTML_ERROR, TTML_ERROR_NOT_FOUND,
-                        "ttsim kernel '%s' runs the cpu implementation on converted data, but the cpu "
-                        "driver has no such kernel; check that libttml_cpu.so loads ('ttml-inspect cpu')",
-                        l->kernel);
-            return FALSE;
-        }
-        g_hash_table_insert(d->cpu_fns, g_strdup(l->kernel), (gpointer)fn);
-    }
+/* How a scratch slot reaches the cpu kernel: the buffer's f32 shadow, its u32
+ * image as is, or a decoded copy in launch scratch. */
+enum { VIA_SHADOW, VIA_U32, VIA_SCRATCH };
 
-    gboolean is_mm = strcmp(l->kernel, "matmul") == 0;
-    gboolean is_sdpa = strcmp(l->kernel, "sdpa_fwd") == 0 || strcmp(l->kernel, "sdpa_bwd") == 0;
-    gboolean out_read = ttsim_reads_outputs(l);
-    int a_bits, b_bits;
-    ttsim_fidelity_bits(d->cfg.fidelity, &a_bits, &b_bits);
-    /* mantissa bits the stored operands already have */
-    int stored_bits = d->cfg.storage == TTSIM_FMT_FP32 ? 23 : d->cfg.storage == TTSIM_FMT_BF16 ? 7 : 6;
-    ttml_launch h = *l;
-    enum { VIA_SHADOW, VIA_U32, VIA_SCRATCH };
+/* The launch rewritten onto host buffers: each distinct operand buffer gets a
+ * slot (fake host buffer) that the cpu kernel reads and writes. */
+typedef struct {
+    ttml_launch h;
     ttml_buffer fake[TTSIM_SCRATCH_SLOTS];
     ttml_buffer *orig[TTSIM_SCRATCH_SLOTS];
     int via[TTSIM_SCRATCH_SLOTS];
     int slot_of_out[TTML_LAUNCH_MAX_OUT];
-    int n_slots = 0;
-    gboolean ok = TRUE;
+    int n_slots;
+    gboolean out_read;           /* the kernel reads its outputs               */
+    int a_bits, b_bits;          /* mantissa bits of matmul operands A and B   */
+    int stored_bits;             /* mantissa bits the stored operands have     */
+} converted;
+
+/* The cpu implementation of the launch's kernel (cached per device). */
+static ttml_kernel_fn cpu_kernel(ttsim_device *d, const ttml_launch *l, GError **error)
+{
+    ttml_kernel_fn fn = g_hash_table_lookup(d->cpu_fns, l->kernel);
+    if (fn) return fn;
+    fn = ttml_kernel_find("cpu", l->kernel);
+    if (!fn) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_NOT_FOUND,
+                    "ttsim kernel '%s' runs the cpu implementation on converted data, but the cpu "
+                    "driver has no such kernel; check that libttml_cpu.so loads ('ttml-inspect cpu')",
+                    l->kernel);
+        return NULL;
+    }
+    g_hash_table_insert(d->cpu_fns, g_strdup(l->kernel), (gpointer)fn);
+    return fn;
+}
+
+/* Steps 1 and 2 for the operand buffer of view `src` put in a new slot:
+ * decode it to host row-major (unless it is an output the kernel does not
+ * read), then round a private copy to `bits` when `private_copy`. */
+static gboolean stage_slot(ttsim_device *d, ttml_device *device, converted *c, const ttml_view *src,
+                           gboolean is_in, gboolean private_copy, int bits, GError **error)
+{
+    int slot = c->n_slots++;
+    ttml_buffer *fb = &c->fake[slot];
+    ttsim_buf *tb = src->buf->handle;
+    c->orig[slot] = src->buf;
+    memset(fb, 0, sizeof *fb);
+    fb->device = device;
+    fb->size = src->buf->size;
+    fb->kind = TTML_MEM_HOST;
+    fb->ref = 1;
+    gboolean need = is_in || c->out_read;
+    if (src->dtype == TTML_DTYPE_F32 && !private_copy) {
+        c->via[slot] = VIA_SHADOW;
+        fb->data = ttsim_buf_shadow(d, src->buf, need);
+    } else if (src->dtype == TTML_DTYPE_U32 && (!tb->shaped || tb->fmt == TTSIM_FMT_U32)) {
+        /* ids are stored exactly, row-major: the image is the data */
+        c->via[slot] = VIA_U32;
+        if (tb->cap < src->buf->size) {
+            void *old = tb->data;
+            tb->data = g_malloc0(src->buf->size);
+            if (old && tb->shaped) memcpy(tb->data, old, tb->cap);
+            g_free(old);
+            tb->cap = src->buf->size;
+        }
+        fb->data = tb->data;
+    } else {
+        c->via[slot] = VIA_SCRATCH;
+        size_t es = ttml_dtype_size(src->dtype);
+        void *mem = ttsim_launch_scratch(d, slot, src->buf->size + 64);
+        fb->data = mem;
+        if (need && !ttsim_buf_decode(d, src->buf, src->dtype, mem, src->buf->size / es, error)) return FALSE;
+        if (private_copy) ttsim_truncate_array(mem, src->buf->size / 4, bits);
+    }
+    return TRUE;
+}
+
+/* Steps 1 and 2 for every view: point it at its slot's host buffer, sharing a
+ * slot between views of one buffer unless an operand needs a rounded
+ * private copy (matmul / sdpa operands at a fidelity below the storage's). */
+static gboolean stage_views(ttsim_device *d, ttml_device *device, const ttml_launch *l, converted *c,
+                            GError **error)
+{
+    gboolean is_mm = strcmp(l->kernel, "matmul") == 0;
+    gboolean is_sdpa = strcmp(l->kernel, "sdpa_fwd") == 0 || strcmp(l->kernel, "sdpa_bwd") == 0;
     int n_views = l->n_in + l->n_out;
-    for (int v = 0; ok && v < n_views; v++) {
+    for (int v = 0; v < n_views; v++) {
         gboolean is_in = v < l->n_in;
         const ttml_view *src = is_in ? &l->in[v] : &l->out[v - l->n_in];
-        ttml_view *dst = is_in ? &h.in[v] : &h.out[v - l->n_in];
+        ttml_view *dst = is_in ? &c->h.in[v] : &c->h.out[v - l->n_in];
         if (!src->buf || !src->buf->handle || src->buf->device != device ||
             (unsigned)src->dtype >= TTML_DTYPE_COUNT) {
             g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
                         "ttsim kernel '%s': %s[%d] is not a buffer of this ttsim device", l->kernel,
                         is_in ? "in" : "out", is_in ? v : v - l->n_in);
-            ok = FALSE;
-            break;
+            return FALSE;
         }
-        ttsim_buf *tb = src->buf->handle;
         /* matmul / sdpa operands rounded to the fidelity's bits need a private copy */
-        int bits = v == 0 ? a_bits : b_bits;
+        int bits = v == 0 ? c->a_bits : c->b_bits;
         gboolean private_copy = is_in && (is_mm || (is_sdpa && v < 3)) && src->dtype == TTML_DTYPE_F32 &&
-                                bits < stored_bits;
+                                bits < c->stored_bits;
         int slot = -1;
         if (!private_copy)
-            for (int j = 0; j < n_slots; j++)
-                if (orig[j] == src->buf && via[j] != VIA_SCRATCH) slot = j;
+            for (int j = 0; j < c->n_slots; j++)
+                if (c->orig[j] == src->buf && c->via[j] != VIA_SCRATCH) slot = j;
         if (slot < 0) {
-            slot = n_slots++;
-            orig[slot] = src->buf;
-            memset(&fake[slot], 0, sizeof fake[slot]);
-            fake[slot].device = device;
-            fake[slot].size = src->buf->size;
-            fake[slot].kind = TTML_MEM_HOST;
-            fake[slot].ref = 1;
-            gboolean need = is_in || out_read;
-            if (src->dtype == TTML_DTYPE_F32 && !private_copy) {
-                via[slot] = VIA_SHADOW;
-                fake[slot].data = ttsim_buf_shadow(d, src->buf, need);
-            } else if (src->dtype == TTML_DTYPE_U32 && (!tb->shaped || tb->fmt == TTSIM_FMT_U32)) {
-                /* ids are stored exactly, row-major: the image is the data */
-                via[slot] = VIA_U32;
-                if (tb->cap < src->buf->size) {
-                    void *old = tb->data;
-                    tb->data = g_malloc0(src->buf->size);
-                    if (old && tb->shaped) memcpy(tb->data, old, tb->cap);
-                    g_free(old);
-                    tb->cap = src->buf->size;
-                }
-                fake[slot].data = tb->data;
-            } else {
-                via[slot] = VIA_SCRATCH;
-                size_t es = ttml_dtype_size(src->dtype);
-                void *mem = ttsim_launch_scratch(d, slot, src->buf->size + 64);
-                fake[slot].data = mem;
-                if (need) ok = ttsim_buf_decode(d, src->buf, src->dtype, mem, src->buf->size / es, error);
-                if (ok && private_copy) ttsim_truncate_array(mem, src->buf->size / 4, bits);
-            }
+            slot = c->n_slots;
+            if (!stage_slot(d, device, c, src, is_in, private_copy, bits, error)) return FALSE;
         }
-        if (!is_in) slot_of_out[v - l->n_in] = slot;
+        if (!is_in) c->slot_of_out[v - l->n_in] = slot;
         *dst = *src;
-        dst->buf = &fake[slot];
+        dst->buf = &c->fake[slot];
     }
-    if (ok) ok = fn(device, &h, error);
-    /* store each distinct output buffer once */
-    for (int o = 0; ok && o < l->n_out; o++) {
+    return TRUE;
+}
+
+/* Step 4: tilize and encode each distinct output buffer once. */
+static gboolean store_outputs(ttsim_device *d, const ttml_launch *l, const converted *c, GError **error)
+{
+    for (int o = 0; o < l->n_out; o++) {
         gboolean seen = FALSE;
         for (int p = 0; p < o; p++) seen = seen || l->out[p].buf == l->out[o].buf;
         if (seen) continue;
@@ -293,15 +269,67 @@ gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *
                 shape[0] = 1, shape[1] = (int64_t)total;
             }
         }
-        int slot = slot_of_out[o];
-        if (via[slot] == VIA_SHADOW)
+        int slot = c->slot_of_out[o];
+        gboolean ok;
+        if (c->via[slot] == VIA_SHADOW)
             ok = ttsim_buf_commit_f32(d, v->buf, ndim, shape, error);
-        else if (via[slot] == VIA_U32)
+        else if (c->via[slot] == VIA_U32)
             ok = ttsim_buf_commit_u32(d, v->buf, ndim, shape, error);
         else
-            ok = ttsim_buf_encode(d, v->buf, v->dtype, ndim, shape, fake[slot].data, error);
+            ok = ttsim_buf_encode(d, v->buf, v->dtype, ndim, shape, c->fake[slot].data, error);
+        if (!ok) return FALSE;
     }
-    if (ok) account(d, l, out_read, FALSE, why);
+    return TRUE;
+}
+
+/* The converted path, steps 1-4 (see the top of this file); d->lock held. */
+static gboolean run_converted(ttsim_device *d, ttml_device *device, const ttml_launch *l, ttml_kernel_fn fn,
+                              const char *why, GError **error)
+{
+    converted c;
+    c.h = *l;
+    c.n_slots = 0;
+    c.out_read = ttsim_reads_outputs(l);
+    ttsim_fidelity_bits(d->cfg.fidelity, &c.a_bits, &c.b_bits);
+    c.stored_bits = d->cfg.storage == TTSIM_FMT_FP32 ? 23 : d->cfg.storage == TTSIM_FMT_BF16 ? 7 : 6;
+    gboolean ok = stage_views(d, device, l, &c, error);  /* steps 1 and 2 */
+    if (ok) ok = fn(device, &c.h, error);                /* step 3        */
+    if (ok) ok = store_outputs(d, l, &c, error);         /* step 4        */
+    if (ok) account(d, l, c.out_read, FALSE, why);
+    return ok;
+}
+
+gboolean ttsim_execute(ttsim_device *d, ttml_device *device, const ttml_launch *l, GError **error)
+{
+    if (l->n_in < 0 || l->n_in > TTML_LAUNCH_MAX_IN || l->n_out < 0 || l->n_out > TTML_LAUNCH_MAX_OUT) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "ttsim kernel '%s': bad slot counts %d in, %d out",
+                    l->kernel, l->n_in, l->n_out);
+        return FALSE;
+    }
+    g_mutex_lock(&d->lock);
+    if (!d->cpu_opened) {
+        /* the converted path runs cpu kernels on the cpu driver's thread
+         * pool, and native matmul uses the OpenBLAS the cpu driver chose */
+        d->cpu_opened = TRUE;
+        GError *ignored = NULL;
+        if (!ttml_device_open("cpu", &ignored)) g_clear_error(&ignored);
+    }
+    const char *why = NULL;
+    ttsim_native_status st = ttsim_native_run(d, l, &why, error);
+    gboolean ok;
+    if (st != TTSIM_NATIVE_DECLINE) {
+        if (st == TTSIM_NATIVE_DONE) account(d, l, ttsim_reads_outputs(l), TRUE, NULL);
+        ok = st == TTSIM_NATIVE_DONE;
+    } else if (!d->cfg.fallback) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_UNSUPPORTED,
+                    "ttsim kernel '%s' cannot run natively on the tile images (%s) and the device was "
+                    "opened with fallback=off; drop fallback=off to run it on converted data",
+                    l->kernel, why ? why : "?");
+        ok = FALSE;
+    } else {
+        ttml_kernel_fn fn = cpu_kernel(d, l, error);
+        ok = fn && run_converted(d, device, l, fn, why, error);
+    }
     g_mutex_unlock(&d->lock);
     return ok;
 }

@@ -34,6 +34,7 @@
  * call inside the grid run); without it sdpa declines.
  */
 #include "ttsim_internal.h"
+#include "../../common/ttml_kernel_list.h"
 #include "../../common/ttml_kernel_checks.h"
 #include "../../common/ttml_kernel_math.h"   /* the cpu kernel's exp and reductions */
 
@@ -540,9 +541,9 @@ static ttsim_native_status native_sdpa_bwd(ttsim_native_ctx *c, GError **error)
 }
 
 const ttsim_native_entry ttsim_native_attn_kernels[] = {
-    {"rope_fwd", native_rope_fwd},
-    {"rope_bwd", native_rope_bwd},
-    {"sdpa_fwd", native_sdpa_fwd},
-    {"sdpa_bwd", native_sdpa_bwd},
+    {TTML_KERNEL_NAME(rope_fwd), native_rope_fwd},
+    {TTML_KERNEL_NAME(rope_bwd), native_rope_bwd},
+    {TTML_KERNEL_NAME(sdpa_fwd), native_sdpa_fwd},
+    {TTML_KERNEL_NAME(sdpa_bwd), native_sdpa_bwd},
     {NULL, NULL},
 };

@@ -27,6 +27,7 @@
  * converted path does).
  */
 #include "ttsim_internal.h"
+#include "../../common/ttml_kernel_list.h"
 
 #include <stdarg.h>
 
@@ -411,11 +412,11 @@ static ttsim_native_status native_heads_merge(ttsim_native_ctx *c, GError **erro
 }
 
 const ttsim_native_entry ttsim_native_data_kernels[] = {
-    {"embedding_fwd", native_embedding_fwd},
-    {"embedding_bwd", native_embedding_bwd},
-    {"transpose_last2", native_transpose_last2},
-    {"strided_copy", native_strided_copy},
-    {"heads_split", native_heads_split},
-    {"heads_merge", native_heads_merge},
+    {TTML_KERNEL_NAME(embedding_fwd), native_embedding_fwd},
+    {TTML_KERNEL_NAME(embedding_bwd), native_embedding_bwd},
+    {TTML_KERNEL_NAME(transpose_last2), native_transpose_last2},
+    {TTML_KERNEL_NAME(strided_copy), native_strided_copy},
+    {TTML_KERNEL_NAME(heads_split), native_heads_split},
+    {TTML_KERNEL_NAME(heads_merge), native_heads_merge},
     {NULL, NULL},
 };

@@ -31,6 +31,7 @@
 #pragma GCC optimize("no-trapping-math")
 
 #include "ttsim_internal.h"
+#include "../../common/ttml_kernel_list.h"
 #include "../../common/ttml_kernel_math.h"   /* the cpu kernels' exp / tanh / sigmoid */
 
 #include <math.h>
@@ -875,25 +876,25 @@ static ttsim_native_status native_binary(ttsim_native_ctx *c, GError **error)
 }
 
 const ttsim_native_entry ttsim_native_eltwise_kernels[] = {
-    {"fill", native_fill},
-    {"copy", native_copy},
-    {"affine", native_affine},
-    {"binary", native_binary},
-    {"axpby", native_axpby},
-    {"relu", native_relu},
-    {"relu_bwd", native_relu_bwd},
-    {"gelu_fwd", native_gelu_fwd},
-    {"gelu_bwd", native_gelu_bwd},
-    {"silu_fwd", native_silu_fwd},
-    {"silu_bwd", native_silu_bwd},
-    {"swiglu_fwd", native_swiglu_fwd},
-    {"swiglu_bwd", native_swiglu_bwd},
-    {"dropout_fwd", native_dropout},
-    {"dropout_bwd", native_dropout},
-    {"sgd_step", native_sgd_step},
-    {"adamw_step", native_adamw_step},
-    {"mse_fwd", native_mse_fwd},
-    {"mse_bwd", native_mse_bwd},
-    {"sum_sq", native_sum_sq},
+    {TTML_KERNEL_NAME(fill), native_fill},
+    {TTML_KERNEL_NAME(copy), native_copy},
+    {TTML_KERNEL_NAME(affine), native_affine},
+    {TTML_KERNEL_NAME(binary), native_binary},
+    {TTML_KERNEL_NAME(axpby), native_axpby},
+    {TTML_KERNEL_NAME(relu), native_relu},
+    {TTML_KERNEL_NAME(relu_bwd), native_relu_bwd},
+    {TTML_KERNEL_NAME(gelu_fwd), native_gelu_fwd},
+    {TTML_KERNEL_NAME(gelu_bwd), native_gelu_bwd},
+    {TTML_KERNEL_NAME(silu_fwd), native_silu_fwd},
+    {TTML_KERNEL_NAME(silu_bwd), native_silu_bwd},
+    {TTML_KERNEL_NAME(swiglu_fwd), native_swiglu_fwd},
+    {TTML_KERNEL_NAME(swiglu_bwd), native_swiglu_bwd},
+    {TTML_KERNEL_NAME(dropout_fwd), native_dropout},
+    {TTML_KERNEL_NAME(dropout_bwd), native_dropout},
+    {TTML_KERNEL_NAME(sgd_step), native_sgd_step},
+    {TTML_KERNEL_NAME(adamw_step), native_adamw_step},
+    {TTML_KERNEL_NAME(mse_fwd), native_mse_fwd},
+    {TTML_KERNEL_NAME(mse_bwd), native_mse_bwd},
+    {TTML_KERNEL_NAME(sum_sq), native_sum_sq},
     {NULL, NULL},
 };

@@ -17,6 +17,7 @@
  * takes the converted path.
  */
 #include "ttsim_internal.h"
+#include "../../common/ttml_kernel_list.h"
 
 typedef struct {
     ttsim_device *d;
@@ -165,6 +166,6 @@ static ttsim_native_status native_matmul(ttsim_native_ctx *c, GError **error)
 }
 
 const ttsim_native_entry ttsim_native_matmul_kernels[] = {
-    {"matmul", native_matmul},
+    {TTML_KERNEL_NAME(matmul), native_matmul},
     {NULL, NULL},
 };

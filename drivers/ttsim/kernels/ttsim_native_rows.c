@@ -16,6 +16,7 @@
  * storage rounding of inputs and outputs.
  */
 #include "ttsim_internal.h"
+#include "../../common/ttml_kernel_list.h"
 #include "../../common/ttml_kernel_math.h"
 
 #include <math.h>
@@ -1143,19 +1144,19 @@ static ttsim_native_status native_div_bwd_b(ttsim_native_ctx *c, GError **error)
 }
 
 const ttsim_native_entry ttsim_native_rows_kernels[] = {
-    {"layernorm_fwd", native_layernorm_fwd},
-    {"layernorm_bwd", native_layernorm_bwd},
-    {"rmsnorm_fwd", native_rmsnorm_fwd},
-    {"rmsnorm_bwd", native_rmsnorm_bwd},
-    {"softmax_fwd", native_softmax_fwd},
-    {"softmax_bwd", native_softmax_bwd},
-    {"log_softmax_fwd", native_log_softmax_fwd},
-    {"log_softmax_bwd", native_log_softmax_bwd},
-    {"cross_entropy_fwd", native_cross_entropy_fwd},
-    {"cross_entropy_bwd", native_cross_entropy_bwd},
-    {"nll_fwd", native_nll_fwd},
-    {"nll_bwd", native_nll_bwd},
-    {"reduce_to", native_reduce_to},
-    {"div_bwd_b", native_div_bwd_b},
+    {TTML_KERNEL_NAME(layernorm_fwd), native_layernorm_fwd},
+    {TTML_KERNEL_NAME(layernorm_bwd), native_layernorm_bwd},
+    {TTML_KERNEL_NAME(rmsnorm_fwd), native_rmsnorm_fwd},
+    {TTML_KERNEL_NAME(rmsnorm_bwd), native_rmsnorm_bwd},
+    {TTML_KERNEL_NAME(softmax_fwd), native_softmax_fwd},
+    {TTML_KERNEL_NAME(softmax_bwd), native_softmax_bwd},
+    {TTML_KERNEL_NAME(log_softmax_fwd), native_log_softmax_fwd},
+    {TTML_KERNEL_NAME(log_softmax_bwd), native_log_softmax_bwd},
+    {TTML_KERNEL_NAME(cross_entropy_fwd), native_cross_entropy_fwd},
+    {TTML_KERNEL_NAME(cross_entropy_bwd), native_cross_entropy_bwd},
+    {TTML_KERNEL_NAME(nll_fwd), native_nll_fwd},
+    {TTML_KERNEL_NAME(nll_bwd), native_nll_bwd},
+    {TTML_KERNEL_NAME(reduce_to), native_reduce_to},
+    {TTML_KERNEL_NAME(div_bwd_b), native_div_bwd_b},
     {NULL, NULL},
 };

@@ -1,14 +1,24 @@
-/* core/train/train_internal.h - private helpers shared by the training loops
- * (train.c: regression, train_lm.c: language models), generation, progress
- * output and training-state checkpoints. Never installed. */
-#ifndef TTML_CORE_TRAIN_INTERNAL_H
-#define TTML_CORE_TRAIN_INTERNAL_H
+/* core/train/train_app.h - the functions the files of the training
+ * application share: the dispatcher (train.c) runs one of the loops
+ * (train_regression.c, train_lm.c), which use the shared run helpers
+ * (train_run.c), the LM model builder (lm_model.c), text data (lm_data.c),
+ * progress output (progress.c) and training-state checkpoints
+ * (train_state.c, also read by generate.c). Public headers only; never
+ * installed. */
+#ifndef TTML_CORE_TRAIN_APP_H
+#define TTML_CORE_TRAIN_APP_H
 
-#include "internal.h"
+#include <ttml/ttml.h>
 
 #include <stdio.h>
 
-/* ---- config helpers (train.c) ---- */
+/* ---- the loops (train_regression.c, train_lm.c) ---- */
+/* The whole job (init, train, shutdown); `root` is the parsed config of
+ * options->config_path (owned by the caller). */
+gboolean ttml_train_regression_run(const ttml_run_options *options, ttml_config *root, GError **error);
+gboolean ttml_train_lm_run(const ttml_run_options *options, ttml_config *root, GError **error);
+
+/* ---- shared run helpers (train_run.c) ---- */
 /* A section or nested *_config map: absent or empty -> *out = NULL. */
 gboolean ttml_train_get_map(ttml_config *parent, const char *key, const char *example,
                             ttml_config **out, GError **error);
@@ -17,35 +27,32 @@ gboolean ttml_train_range_error(ttml_config *map, const char *key, const char *r
                                 GError **error);
 /* Prefix a not-found error with where `key` was written in map. */
 void ttml_train_locate_not_found(GError **error, ttml_config *map, const char *key);
-
-/* ---- metrics (train.c) ---- */
 /* A JSON number ("null" when not finite). */
 void ttml_train_json_number(char *buf, size_t size, double v, const char *fmt);
-void ttml_train_json_string(GString *out, const char *s);
 gboolean ttml_train_metrics_write(FILE *f, const char *path, const char *line, GError **error);
 /* Peak resident set (VmHWM of /proc/self/status) in bytes, 0 when unknown. */
 guint64 ttml_train_peak_rss(void);
+/* Open o->metrics_path (when set) into *metrics, then ttml_init with the
+ * options' plugin paths and files. *initialised tells the caller to shut down. */
+gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *initialised, GError **error);
+/* End a --memory-report capture after the optimizer: print the snapshots
+ * and keep them for the profiler's report. */
+void ttml_train_memory_capture_end(void);
+/* Finish the summary object in `line` (taken and freed) with the device's
+ * name (else `spec`) and the model type, and write it to the metrics file. */
+gboolean ttml_train_summary_write(GString *line, ttml_device *device, const char *spec,
+                                  const char *model_type, FILE *f, const char *path, GError **error);
+/* Close the metrics file (NULL-safe); a failed close turns ok into an
+ * IO error naming the path. Returns the new ok. */
+gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError **error);
 
-/* ---- language models (train_lm.c) ---- */
-/* TRUE when the config describes a language model (a transformer_config
- * in training_config or data_config.type: text). */
-gboolean ttml_train_is_lm_config(ttml_config *root);
-/* The whole LM job (init, train, shutdown); `root` is the parsed config of
- * options->config_path (owned by the caller). */
-gboolean ttml_train_lm_run(const ttml_run_options *options, ttml_config *root, GError **error);
-
-/* ---- model configs (lm_config.c) ---- */
-/* The text of config document `text` (named `name`) with
- * training_config.transformer_config.vocab_size set to `vocab_size` (added
- * when absent, replaced otherwise). Other lines keep their numbers, so
- * errors about transformer_config keys still point at the right line.
- * Returns a g_malloc'd string or NULL with an error. */
-char *ttml_lm_config_with_vocab(const char *text, gsize len, const char *name, gint64 vocab_size,
-                                GError **error);
-/* Parse such a text and create the model from its transformer_config
- * (NULL map when the section is absent). */
-ttml_module *ttml_lm_model_create(const char *model_type, const char *text, gsize len,
-                                  const char *name, gint64 vocab_size, GError **error);
+/* ---- language-model construction (lm_model.c) ---- */
+/* Parse the config document `text` (NUL-terminated, named `name` in errors)
+ * and create a `model_type` model from its training_config.transformer_config
+ * with vocab_size overridden to `vocab_size` (the text is not edited: errors
+ * about the other keys name the user's file and line). */
+ttml_module *ttml_lm_model_create(const char *model_type, const char *text, const char *name,
+                                  gint64 vocab_size, GError **error);
 
 /* ---- text data (lm_data.c) ---- */
 typedef struct ttml_text_data {
@@ -68,13 +75,6 @@ void ttml_text_data_sample(const ttml_text_data *d, int B, int S, guint32 *input
 /* Window k of K fixed, evenly spaced windows over the validation split. */
 void ttml_text_data_val_window(const ttml_text_data *d, gint64 k, gint64 K, int S, guint32 *inputs,
                                guint32 *targets);
-
-/* Close the metrics file (NULL-safe); a failed close turns ok into an
- * IO error naming the path. Returns the new ok. */
-gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError **error);
-/* Open o->metrics_path (when set) into *metrics, then ttml_init with the
- * options' plugin paths and files. *initialised tells the caller to shut down. */
-gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *initialised, GError **error);
 
 /* ---- progress (progress.c) ---- */
 typedef struct ttml_progress {

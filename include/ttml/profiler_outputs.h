@@ -1,13 +1,15 @@
-/* ttml/profiler.h - the profiler's collector: what the profiler layer
+/* ttml/profiler_outputs.h - the profiler's outputs: what the profiler layer
  * (drivers/profiler, `--device profiler:cpu`, TTML_LAYERS=profiler) measured,
- * and the outputs built from it (Chrome trace JSON, CSV, text summary, HTML
- * report).
+ * as summary rows, a text summary, CSV, Chrome trace JSON and an HTML report.
+ * (Zones and memory snapshots, which any program can use without the
+ * profiler, are in ttml/profile_zones.h.)
  *
  * The collector lives in libttml so that the layer (a plugin) and the tools
  * share it without a registry: the layer reports kernel launches, transfers,
- * synchronizes and allocations through the ttml_profiler_record_* calls; while
- * at least one profiler device is open the collector is the process-wide zone
- * sink (ttml/profile.h), so op/backward/module/phase/step zones are recorded
+ * synchronizes and allocations through a channel of its own
+ * (ttml/profiler_layer.h, for layer authors only); while at least one
+ * profiler device is open the collector is the process-wide zone sink
+ * (ttml/profile_zones.h), so op/backward/module/phase/step zones are recorded
  * too, nested, with kernel launches as leaves inside the current zone.
  *
  * Memory: per-name aggregates (calls, total, bytes, simulated time) are always
@@ -21,8 +23,8 @@
  * its outputs after ttml_train_run returns) until ttml_profiler_configure or
  * ttml_profiler_reset.
  */
-#ifndef TTML_PROFILER_H
-#define TTML_PROFILER_H
+#ifndef TTML_PROFILER_OUTPUTS_H
+#define TTML_PROFILER_OUTPUTS_H
 
 #include <ttml/driver.h>
 #include <stdio.h>
@@ -38,13 +40,13 @@ typedef struct ttml_profiler_options {
 } ttml_profiler_options;
 
 /* Drop everything collected and apply `options` (NULL: summary only). */
-void ttml_profiler_configure(const ttml_profiler_options *options);
+TTML_API void ttml_profiler_configure(const ttml_profiler_options *options);
 /* Drop everything collected (keeps the options). */
-void ttml_profiler_reset(void);
+TTML_API void ttml_profiler_reset(void);
 /* TRUE when a profiler device was opened since the last configure/reset. */
-gboolean ttml_profiler_used(void);
+TTML_API gboolean ttml_profiler_used(void);
 /* TRUE while a profiler device is open (the collector is the zone sink). */
-gboolean ttml_profiler_active(void);
+TTML_API gboolean ttml_profiler_active(void);
 
 /* ---- results ---- */
 
@@ -66,66 +68,48 @@ typedef struct ttml_profile_row {
  * zones, else of the "phase" zones, else of the outermost zones, else of all
  * kernels and transfers. Strings are owned by the collector (valid until the
  * next configure/reset). Free the array with g_array_unref. */
-GArray *ttml_profiler_rows(void);
+TTML_API GArray *ttml_profiler_rows(void);
 /* The step time the shares refer to, in ms, and how many step zones closed. */
-double ttml_profiler_step_ms(guint64 *n_steps);
+TTML_API double ttml_profiler_step_ms(guint64 *n_steps);
 /* Events kept for the trace and events dropped at the cap. */
-guint64 ttml_profiler_events_kept(void);
-guint64 ttml_profiler_events_dropped(void);
+TTML_API guint64 ttml_profiler_events_kept(void);
+TTML_API guint64 ttml_profiler_events_dropped(void);
 /* Peak bytes per memory kind seen by the layer (all profiled devices). */
-guint64 ttml_profiler_mem_peak(ttml_mem_kind kind);
+TTML_API guint64 ttml_profiler_mem_peak(ttml_mem_kind kind);
 
 /* The text summary: per kernel and per op (and the other sections) calls,
  * total ms, mean us, share of the step, bytes moved and, for simulators, the
  * simulated device time beside host time; then memory peaks and the event cap
  * when it was hit. */
-void ttml_profiler_print_summary(FILE *out);
+TTML_API void ttml_profiler_print_summary(FILE *out);
 /* The same rows as CSV: section,name,calls,total_ms,mean_us,step_share,bytes,sim_ms */
-gboolean ttml_profiler_write_csv(const char *path, GError **error);
+TTML_API gboolean ttml_profiler_write_csv(const char *path, GError **error);
 /* Chrome trace-event JSON (Perfetto, chrome://tracing): "X" complete events
  * (ts/dur in microseconds, cat = zone category, "kernel", "transfer" or
  * "sync"; args carry bytes and simulated time) and "C" counter events with
  * the bytes in use per memory kind. Without keep_events the file holds only
  * metadata and a note. */
-gboolean ttml_profiler_write_trace(const char *path, GError **error);
+TTML_API gboolean ttml_profiler_write_trace(const char *path, GError **error);
 
 /* ---- the HTML report ---- */
 
 /* Append a point to a named series for the report ("train_loss", "val_loss",
  * "step_ms", or any other name: each series becomes a chart; train_loss and
  * val_loss share one). Names are copied. */
-void ttml_profiler_series_add(const char *series, double x, double y);
+TTML_API void ttml_profiler_series_add(const char *series, double x, double y);
 /* Copy the memory snapshots into the report data (ttml-run calls it after a
  * capture, since the core's snapshots are freed at ttml_shutdown). */
-void ttml_profiler_keep_memory_snapshots(const GPtrArray *snapshots);
+TTML_API void ttml_profiler_keep_memory_snapshots(const GPtrArray *snapshots);
 /* One self-contained HTML page (no scripts, no network): the loss curves,
  * step time, the profile summary and the memory snapshots, drawn as inline
  * SVG. `title` may be NULL. */
-gboolean ttml_profiler_write_report(const char *path, const char *title, GError **error);
+TTML_API gboolean ttml_profiler_write_report(const char *path, const char *title, GError **error);
 
 /* What ttml-run does at the end of a run: print the summary to `summary`
  * (NULL: not printed) when a profiler device was used, then write each
  * output whose path is not NULL. Stops at the first failure. */
-gboolean ttml_profiler_write_outputs(FILE *summary, const char *trace_path, const char *csv_path,
-                                     const char *report_path, const char *title, GError **error);
-
-/* ---- for the profiler layer ---- */
-
-/* Monotonic clock in nanoseconds. */
-guint64 ttml_profiler_now_ns(void);
-/* A profiler device opened / closed (the first attaches the zone sink, the
- * last detaches it). `device` names the wrapped driver. */
-void ttml_profiler_layer_opened(const char *device);
-void ttml_profiler_layer_closed(void);
-/* `kernel` is usually a static string; it is compared, not kept. */
-void ttml_profiler_record_kernel(const char *kernel, guint64 start_ns, guint64 dur_ns,
-                                 guint64 bytes, double sim_s);
-void ttml_profiler_record_transfer(gboolean to_device, guint64 start_ns, guint64 dur_ns,
-                                   guint64 bytes);
-void ttml_profiler_record_sync(guint64 start_ns, guint64 dur_ns);
-/* An allocation (delta > 0) or free (delta < 0) of one memory kind on a
- * profiled device; the collector keeps current and peak over all of them. */
-void ttml_profiler_record_memory(ttml_mem_kind kind, guint64 t_ns, gint64 delta_bytes);
+TTML_API gboolean ttml_profiler_write_outputs(FILE *summary, const char *trace_path, const char *csv_path,
+                                              const char *report_path, const char *title, GError **error);
 
 G_END_DECLS
 

@@ -1,4 +1,5 @@
-/* ttml/profile.h - zones and memory tracking.
+/* ttml/profile_zones.h - zones and memory tracking (the profiler's outputs
+ * are in ttml/profiler_outputs.h).
  *
  * Zones are named, nested intervals on the host timeline: the core opens one
  * per op forward (category "op"), per backward node ("backward"), per module
@@ -12,8 +13,8 @@
  * device, current and peak bytes per memory kind (peaks since the previous
  * snapshot, or since begin_capture).
  */
-#ifndef TTML_PROFILE_H
-#define TTML_PROFILE_H
+#ifndef TTML_PROFILE_ZONES_H
+#define TTML_PROFILE_ZONES_H
 
 #include <ttml/driver.h>
 #include <stdio.h>
@@ -28,10 +29,10 @@ typedef struct ttml_profile_sink {
 } ttml_profile_sink;
 
 /* Attach (or with NULL detach) the process-wide sink; the struct is borrowed. */
-void ttml_profile_set_sink(const ttml_profile_sink *sink);
-gboolean ttml_profile_active(void);
-void ttml_zone_begin(const char *name, const char *category);
-void ttml_zone_end(void);
+TTML_API void ttml_profile_set_sink(const ttml_profile_sink *sink);
+TTML_API gboolean ttml_profile_active(void);
+TTML_API void ttml_zone_begin(const char *name, const char *category);
+TTML_API void ttml_zone_end(void);
 
 /* ---- memory tracking ---- */
 typedef struct ttml_memory_snapshot {
@@ -41,14 +42,14 @@ typedef struct ttml_memory_snapshot {
     guint64 peak[TTML_MEM_KIND_COUNT];          /* peak since the previous snapshot */
 } ttml_memory_snapshot;
 
-void ttml_memory_begin_capture(void);
-void ttml_memory_snapshot_take(const char *name);
-void ttml_memory_end_capture(const char *name);
+TTML_API void ttml_memory_begin_capture(void);
+TTML_API void ttml_memory_snapshot_take(const char *name);
+TTML_API void ttml_memory_end_capture(const char *name);
 /* Snapshots of the last capture (owned by the core; valid until the next
  * begin_capture or ttml_shutdown). */
-const GPtrArray *ttml_memory_snapshots(void);
+TTML_API const GPtrArray *ttml_memory_snapshots(void);
 /* A table of the snapshots (current and peak per kind, in B / KiB / MiB / GiB). */
-void ttml_memory_print_usage(FILE *out);
+TTML_API void ttml_memory_print_usage(FILE *out);
 
 G_END_DECLS
 
