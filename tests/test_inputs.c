@@ -238,6 +238,53 @@ static void test_resume_config(void)
     g_hash_table_unref(md);
 }
 
+/* Run `ttml-run CONFIG` on a tiny LM config (one epoch: a few steps) with
+ * training_config lines `train_extra` and transformer_config lines `tf_extra`
+ * (which give embedding_dim); returns the exit status, stderr in *err_text. */
+static int run_lm_config(const char *train_extra, const char *tf_extra, char **err_text)
+{
+    g_autofree char *data = tmp_path("tiny.txt");
+    g_autofree char *cfg = tmp_path("tiny.yaml");
+    g_autofree char *text = g_strdup_printf(
+        "training_config:\n  model_type: nanogpt\n  batch_size: 2\n  model_path: ''\n%s"
+        "  transformer_config:\n    num_heads: 2\n    num_blocks: 1\n"
+        "    max_sequence_length: 8\n%s"
+        "data_config:\n  path: %s\n",
+        train_extra, tf_extra, data);
+    CU_ASSERT_TRUE(g_file_set_contents(data, "abcdefghij klmnopqrst uvwxyz. ABCDEFGHIJ KLMNOPQRST UVWXYZ.\n"
+                                       "abcdefghij klmnopqrst uvwxyz. ABCDEFGHIJ KLMNOPQRST UVWXYZ.\n", -1, NULL));
+    CU_ASSERT_TRUE(g_file_set_contents(cfg, text, -1, NULL));
+    char *argv[] = {TTML_BUILD_DIR "/bin/ttml-run", cfg, "--quiet", NULL};
+    int status = -1;
+    GError *err = NULL;
+    CU_ASSERT_TRUE(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, err_text, &status,
+                                &err));
+    TTML_ASSERT_NO_ERROR(err);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void expect_config_error(const char *train_extra, const char *tf_extra, const char *needle)
+{
+    char *err_text = NULL;
+    int rc = run_lm_config(train_extra, tf_extra, &err_text);
+    if (rc != 1 || !strstr(err_text, needle)) fprintf(stderr, "\nexit %d, stderr: %s\n", rc, err_text);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err_text, needle));
+    g_free(err_text);
+}
+
+/* items 13, 14: sizes and intervals a user wrote are checked, never overflow, abort or mean "unset". */
+static void test_config_values(void)
+{
+    char *err_text = NULL;
+    CU_ASSERT_EQUAL(run_lm_config("", "    embedding_dim: 8\n", &err_text), 0); /* the tiny config trains */
+    g_free(err_text);
+    expect_config_error("  eval_every: -5\n", "    embedding_dim: 8\n", "'eval_every' must be an integer >= 0 (0 = off), got -5");
+    expect_config_error("", "    embedding_dim: 4611686018427387904\n", "'embedding_dim' is 4611686018427387904, more than 16777216");
+    expect_config_error("", "    embedding_dim: 8\n    vocab_size: 9223372036854775807\n", "'vocab_size' must be a positive integer <= 16777216");
+    expect_config_error("  num_epochs: 9223372036854775807\n", "    embedding_dim: 8\n", "overflows the step count");
+}
+
 /* item 14: sampling options that are not finite numbers are rejected, not "unset". */
 static void test_generate_options(void)
 {
@@ -269,6 +316,7 @@ int main(void)
         {"extra_tensors", test_extra_tensors},
         {"resume_config", test_resume_config},
         {"model_too_big", test_model_too_big},
+        {"config_values", test_config_values},
         {"generate_options", test_generate_options},
         CU_TEST_INFO_NULL,
     };

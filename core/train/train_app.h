@@ -140,8 +140,8 @@ const char *ttml_train_state_string(ttml_checkpoint *ck, const char *path, const
                                     GError **error);
 /* Compare the config stored in the checkpoint (metadata 'config') with
  * `root`, the config of the resuming run: a transformer_config architecture
- * key (num_heads, num_groups, embedding_dim, num_blocks, intermediate_dim,
- * weight_tying, positional_embedding_type, theta) set in both to different
+ * key that keeps tensor shapes (num_heads, num_groups, weight_tying,
+ * positional_embedding_type, theta) set in both to different
  * values is an error naming the key, both values and where it is set.
  * Training keys that differ (learning_rate, batch_size, ...) are returned in
  * *changes ("learning_rate 0.0003 -> 0.001, ..."; g_free; NULL when none)

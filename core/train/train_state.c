@@ -239,10 +239,11 @@ gboolean ttml_train_state_load_optimizer(ttml_checkpoint *ck, const char *path, 
 
 /* ---- resuming with another config: architecture keys must match ---- */
 
-/* transformer_config keys that define the computation; equal shapes do not
- * imply equal values (num_heads splits the same weights differently). */
-static const char *const arch_keys[] = {"num_heads", "num_groups", "embedding_dim", "num_blocks",
-                                        "intermediate_dim", "weight_tying", "positional_embedding_type",
+/* transformer_config keys that change the computation without changing the
+ * tensor shapes (num_heads splits the same weights differently). Keys that
+ * change shapes (embedding_dim, num_blocks, ...) are caught by the exact-shape
+ * and extra-tensor checks, whose errors name the tensor. */
+static const char *const arch_keys[] = {"num_heads", "num_groups", "weight_tying", "positional_embedding_type",
                                         "theta", NULL};
 /* training_config keys a resumed run may change; differences are announced. */
 static const char *const training_keys[] = {"seed", "batch_size", "gradient_accumulation_steps", "max_steps",
