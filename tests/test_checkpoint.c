@@ -356,8 +356,21 @@ static void test_checkpoint_roundtrip(void)
     check_loaded(ck, "z", 1, (int64_t[]){1}, TTML_DTYPE_F32, Z_DATA, sizeof Z_DATA);
     check_loaded(ck, "emb", 3, (int64_t[]){3, 2, 2}, TTML_DTYPE_BF16, EMB_DATA, sizeof EMB_DATA);
     check_loaded(ck, "ids", 4, (int64_t[]){4, 1, 1, 2}, TTML_DTYPE_U32, IDS_DATA, sizeof IDS_DATA);
-    /* Same numel, other shape: allowed (the header promises numel + dtype). */
-    check_loaded(ck, "w", 2, (int64_t[]){3, 2}, TTML_DTYPE_F32, W_DATA, sizeof W_DATA);
+    /* Same numel, other shape: refused (issue 11 item 12: a [2,3] tensor never loads into [3,2]). */
+    {
+        GError *err = NULL;
+        ttml_tensor *t32 = ttml_tensor_zeros(NULL, 2, (int64_t[]){3, 2}, TTML_DTYPE_F32, &err);
+        TTML_ASSERT_NO_ERROR(err);
+        CU_ASSERT_FALSE(ttml_checkpoint_load_tensor(ck, "w", t32, &err));
+        TTML_ASSERT_ERROR(err, TTML_ERROR_CHECKPOINT, "tensor 'w' is F32 [2, 3] in the file but the destination is F32 [3, 2] (same element count, different shape)");
+        ttml_tensor_unref(t32);
+        int64_t shape[TTML_CHECKPOINT_MAX_DIMS];
+        int ndim = 0;
+        ttml_dtype dtype = TTML_DTYPE_U32;
+        CU_ASSERT_TRUE(ttml_checkpoint_tensor_info(ck, "w", &dtype, &ndim, shape));
+        CU_ASSERT(dtype == TTML_DTYPE_F32 && ndim == 2 && shape[0] == 2 && shape[1] == 3);
+        CU_ASSERT_FALSE(ttml_checkpoint_tensor_info(ck, "nope", NULL, NULL, NULL));
+    }
     ttml_checkpoint_close(ck);
 
     /* The bytes: 8-byte LE length, padded header, data at hand-computed offsets. */

@@ -230,6 +230,22 @@ static int cmd_train(int argc, char **argv)
     return status;
 }
 
+/* A sampling option's value: unset (NULL) leaves *out NAN ("from the
+ * checkpoint's eval_config"); "nan", "inf" or text is an error naming it. */
+static gboolean finite_option(const char *name, const char *text, double *out, GError **error)
+{
+    *out = NAN;
+    if (!text) return TRUE;
+    char *end = NULL;
+    double v = g_ascii_strtod(text, &end);
+    if (!*text || *end || !isfinite(v)) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "--%s must be a finite number, got '%s'", name, text);
+        return FALSE;
+    }
+    *out = v;
+    return TRUE;
+}
+
 static int cmd_generate(int argc, char **argv)
 {
     char **rest = NULL;
@@ -237,6 +253,7 @@ static int cmd_generate(int argc, char **argv)
     char *device = NULL, *checkpoint = NULL, *prompt = NULL;
     gint64 max_tokens = -1, top_k = -1, seed = -1;
     double temperature = NAN, top_p = NAN, repetition_penalty = NAN;
+    char *temperature_text = NULL, *top_p_text = NULL, *repetition_penalty_text = NULL;
     gboolean greedy = FALSE;
     GOptionEntry entries[] = {
         {"checkpoint", 'c', 0, G_OPTION_ARG_FILENAME, &checkpoint,
@@ -245,12 +262,12 @@ static int cmd_generate(int argc, char **argv)
          "Text to continue (default: eval_config.prompt, else a newline)", "TEXT"},
         {"max-tokens", 'n', 0, G_OPTION_ARG_INT64, &max_tokens,
          "Tokens to generate (default: eval_config.max_tokens, else 200)", "N"},
-        {"temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature,
+        {"temperature", 0, 0, G_OPTION_ARG_STRING, &temperature_text,
          "Softmax temperature; 0 = greedy (default: eval_config, else 1.0)", "T"},
         {"top-k", 0, 0, G_OPTION_ARG_INT64, &top_k, "Keep the K most likely tokens (0 = off)", "K"},
-        {"top-p", 0, 0, G_OPTION_ARG_DOUBLE, &top_p,
+        {"top-p", 0, 0, G_OPTION_ARG_STRING, &top_p_text,
          "Nucleus sampling: keep the most likely tokens up to probability P (1 = off)", "P"},
-        {"repetition-penalty", 0, 0, G_OPTION_ARG_DOUBLE, &repetition_penalty,
+        {"repetition-penalty", 0, 0, G_OPTION_ARG_STRING, &repetition_penalty_text,
          "Penalise tokens already in the context (CTRL rule; 1 = off)", "R"},
         {"seed", 0, 0, G_OPTION_ARG_INT64, &seed,
          "Sampling seed (default: eval_config.seed, else the training seed)", "S"},
@@ -280,6 +297,13 @@ static int cmd_generate(int argc, char **argv)
         g_free(msg);
         goto out;
     }
+    if (!finite_option("temperature", temperature_text, &temperature, &err) ||
+        !finite_option("top-p", top_p_text, &top_p, &err) ||
+        !finite_option("repetition-penalty", repetition_penalty_text, &repetition_penalty, &err)) {
+        status = usage_error(err->message);
+        g_clear_error(&err);
+        goto out;
+    }
     if (!checkpoint) {
         status = usage_error("generate needs --checkpoint FILE");
         goto out;
@@ -306,6 +330,9 @@ static int cmd_generate(int argc, char **argv)
     if (!ttml_generate_run(&opts, &err)) status = print_error(&err);
 out:
     g_option_context_free(ctx);
+    g_free(temperature_text);
+    g_free(top_p_text);
+    g_free(repetition_penalty_text);
     ttml_tool_plugin_options_clear(&plugins);
     g_strfreev(rest);
     g_free(device);

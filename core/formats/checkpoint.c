@@ -15,14 +15,19 @@
 #include "json.h"
 #include <ttml/json_string.h>
 
+#ifndef TTML_LOG_DOMAIN
+#define TTML_LOG_DOMAIN "ttml" /* the core's log domain (G_MESSAGES_DEBUG=ttml) */
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define CK_MAX_DIMS 8
+#define CK_MAX_DIMS TTML_CHECKPOINT_MAX_DIMS
 #define CK_MAX_HEADER ((guint64)100 * 1000 * 1000)
 
 typedef struct {
@@ -43,6 +48,7 @@ struct ttml_checkpoint {
     GPtrArray *names;        /* char* into entries, same order */
     GHashTable *by_name;     /* name -> ck_entry* */
     GHashTable *metadata;    /* char* -> char*, owned */
+    gboolean allow_nonfinite; /* load NaN/Inf with a warning instead of an error */
 };
 
 static const char *st_dtype_name(ttml_dtype d)
@@ -124,6 +130,28 @@ static void set_io_error(GError **error, const char *path, const char *what, con
 }
 
 /* Header JSON (padded) for `params` (sorted) and sorted metadata keys. */
+/* Remove "PATH.tmp-XXXXXX" files that an interrupted save of the same
+ * checkpoint left beside it (called after a successful save). */
+static void remove_stale_temporaries(const char *path)
+{
+    char *dir = g_path_get_dirname(path), *base = g_path_get_basename(path);
+    char *prefix = g_strconcat(base, ".tmp-", NULL);
+    gsize plen = strlen(prefix);
+    GDir *d = g_dir_open(dir, 0, NULL);
+    for (const char *name; d && (name = g_dir_read_name(d));) {
+        if (strncmp(name, prefix, plen) != 0 || strlen(name) != plen + 6) continue;
+        char *stale = g_build_filename(dir, name, NULL);
+        if (g_unlink(stale) == 0)
+            g_log(TTML_LOG_DOMAIN, G_LOG_LEVEL_INFO, "removed '%s', left by an interrupted save of '%s'", stale,
+                  path);
+        g_free(stale);
+    }
+    if (d) g_dir_close(d);
+    g_free(prefix);
+    g_free(base);
+    g_free(dir);
+}
+
 static GString *build_header(ttml_param **params, guint n, GHashTable *metadata, char **mkeys, guint n_mkeys)
 {
     GString *h = g_string_new("{");
@@ -202,6 +230,13 @@ gboolean ttml_checkpoint_save(const char *path, const GPtrArray *tensors, GHashT
         g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "cannot save checkpoint: empty path");
         return FALSE;
     }
+    if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_IO,
+                    "cannot save checkpoint '%s': it is a directory (renaming the new file over it would fail); give a "
+                    "file path such as '%s/model.safetensors'",
+                    path, path);
+        return FALSE;
+    }
     guint n = tensors ? tensors->len : 0;
     ttml_param **params = g_new0(ttml_param *, n + 1);
     for (guint i = 0; i < n; i++) params[i] = g_ptr_array_index(tensors, i);
@@ -251,7 +286,13 @@ gboolean ttml_checkpoint_save(const char *path, const GPtrArray *tensors, GHashT
         if (bytes == 0) continue;
         if (bytes > buf_size) {
             g_free(buf);
-            buf = g_malloc(bytes);
+            buf_size = 0;
+            if (!(buf = g_try_malloc(bytes))) {
+                g_set_error(error, TTML_ERROR, TTML_ERROR_OOM,
+                            "cannot save checkpoint '%s': no memory for the %" G_GSIZE_FORMAT
+                            "-byte host copy of tensor '%s'", path, bytes, params[i]->name);
+                goto out;
+            }
             buf_size = bytes;
         }
         if (!ttml_tensor_read(t, buf, error)) {
@@ -282,6 +323,7 @@ gboolean ttml_checkpoint_save(const char *path, const GPtrArray *tensors, GHashT
     }
     g_clear_pointer(&tmp, g_free); /* renamed: nothing to remove any more */
     ok = TRUE;
+    remove_stale_temporaries(path);
     /* Make the rename durable. Some file systems cannot fsync directories (EINVAL). */
     char *dir = g_path_get_dirname(path);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -537,6 +579,12 @@ ttml_checkpoint *ttml_checkpoint_open(const char *path, GError **error)
         g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "cannot open checkpoint: path is NULL");
         return NULL;
     }
+    if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_IO,
+                    "cannot read checkpoint '%s': it is a directory, not a safetensors file; give the file's path "
+                    "(training_config.model_path of the run that wrote it)", path);
+        return NULL;
+    }
     GError *e = NULL;
     GMappedFile *map = g_mapped_file_new(path, FALSE, &e);
     if (!map) {
@@ -570,6 +618,58 @@ gboolean ttml_checkpoint_has(const ttml_checkpoint *ck, const char *name)
     return ck && name && g_hash_table_contains(ck->by_name, name);
 }
 
+void ttml_checkpoint_allow_nonfinite(ttml_checkpoint *ck, gboolean allow)
+{
+    if (ck) ck->allow_nonfinite = allow;
+}
+
+/* F32/BF16 data must be finite unless the caller allowed otherwise (then a warning). */
+static gboolean check_finite(const ttml_checkpoint *ck, const ck_entry *e, const void *src, GError **error)
+{
+    if (e->dtype == TTML_DTYPE_U32) return TRUE;
+    const guint8 *b = src;
+    guint64 bad = 0, first = 0;
+    float first_value = 0.0f;
+    for (guint64 i = 0; i < e->numel; i++) {
+        guint32 bits;
+        if (e->dtype == TTML_DTYPE_F32)
+            bits = (guint32)b[4 * i] | (guint32)b[4 * i + 1] << 8 | (guint32)b[4 * i + 2] << 16 |
+                   (guint32)b[4 * i + 3] << 24;
+        else
+            bits = ((guint32)b[2 * i] | (guint32)b[2 * i + 1] << 8) << 16;
+        if ((bits & 0x7f800000u) != 0x7f800000u) continue; /* exponent all ones: inf or nan */
+        if (!bad++) {
+            first = i;
+            memcpy(&first_value, &bits, sizeof first_value);
+        }
+    }
+    if (!bad) return TRUE;
+    char what[256];
+    g_snprintf(what, sizeof what,
+               "tensor '%s' holds %" G_GUINT64_FORMAT " non-finite value%s (the first, element %" G_GUINT64_FORMAT
+               ", is %s)", e->name, bad, bad == 1 ? "" : "s", first, isnan(first_value) ? "nan" : first_value > 0 ? "inf" : "-inf");
+    if (ck->allow_nonfinite) {
+        g_log(TTML_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "checkpoint '%s': %s; loading it anyway as asked", ck->path, what);
+        return TRUE;
+    }
+    g_set_error(error, TTML_ERROR, TTML_ERROR_NUMERIC,
+                "checkpoint '%s': %s: the run that saved it diverged (lower learning_rate, clip gradients); "
+                "use an earlier checkpoint", ck->path, what);
+    return FALSE;
+}
+
+gboolean ttml_checkpoint_tensor_info(const ttml_checkpoint *ck, const char *name, ttml_dtype *dtype, int *ndim,
+                                     int64_t shape[TTML_CHECKPOINT_MAX_DIMS])
+{
+    const ck_entry *e = ck && name ? g_hash_table_lookup(ck->by_name, name) : NULL;
+    if (!e) return FALSE;
+    if (dtype) *dtype = e->dtype;
+    if (ndim) *ndim = e->ndim;
+    if (shape)
+        for (int d = 0; d < e->ndim; d++) shape[d] = e->shape[d];
+    return TRUE;
+}
+
 gboolean ttml_checkpoint_load_tensor(const ttml_checkpoint *ck, const char *name, ttml_tensor *dst, GError **error)
 {
     const ck_entry *e = name ? g_hash_table_lookup(ck->by_name, name) : NULL;
@@ -586,7 +686,9 @@ gboolean ttml_checkpoint_load_tensor(const ttml_checkpoint *ck, const char *name
         g_string_free(s, TRUE);
         return FALSE;
     }
-    if (e->dtype != dst->dtype || e->numel != (guint64)dst->numel) {
+    gboolean same_shape = e->ndim == dst->ndim;
+    for (int d = 0; same_shape && d < e->ndim; d++) same_shape = e->shape[d] == dst->shape[d];
+    if (e->dtype != dst->dtype || !same_shape) {
         char *fs = shape_str(e->ndim, e->shape);
         char ds[96];
         ttml_shape_str(dst->ndim, dst->shape, ds, sizeof ds);
@@ -594,12 +696,15 @@ gboolean ttml_checkpoint_load_tensor(const ttml_checkpoint *ck, const char *name
                     "checkpoint '%s': tensor '%s' is %s %s in the file but the destination is %s %s (%s); "
                     "the checkpoint was saved with a different model or config",
                     ck->path, name, st_dtype_name(e->dtype), fs, st_dtype_name(dst->dtype), ds,
-                    e->dtype != dst->dtype ? "dtypes differ" : "element counts differ");
+                    e->dtype != dst->dtype                 ? "dtypes differ"
+                    : e->numel != (guint64)dst->numel ? "element counts differ"
+                                                      : "same element count, different shape");
         g_free(fs);
         return FALSE;
     }
     if (e->numel == 0) return TRUE;
     const void *src = ck->data + e->begin;
+    if (!check_finite(ck, e, src, error)) return FALSE;
 #if G_BYTE_ORDER == G_BIG_ENDIAN
     void *copy = g_memdup2(src, e->end - e->begin);
     swap_to_le(copy, e->numel, ttml_dtype_size(e->dtype));

@@ -136,7 +136,13 @@ guint32 *ttml_tokenizer_encode(const ttml_tokenizer *t, const char *text, gsize 
         return NULL;
     }
     if (!check_utf8(text ? text : "", len, "text to encode", error)) return NULL;
-    guint32 *ids = g_new(guint32, len ? len : 1);
+    guint32 *ids = len <= G_MAXSIZE / sizeof(guint32) ? g_try_new(guint32, len ? len : 1) : NULL;
+    if (!ids) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_OOM,
+                    "text of %" G_GSIZE_FORMAT " bytes: no memory for its token ids (up to %.4g bytes); use a "
+                    "smaller corpus or prompt", len, (double)len * sizeof(guint32));
+        return NULL;
+    }
     gsize n = 0;
     const unsigned char *s = (const unsigned char *)text;
     gsize i = 0;

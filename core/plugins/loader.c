@@ -196,7 +196,12 @@ static void load_desc(const ttml_plugin_desc *d, const char *stem, void *handle,
     g_ptr_array_add(loaded_plugins, p);
 }
 
-/* dlopen, entry symbol, then ttml_loader_load_desc; fills r. */
+void ttml_loader_load_desc(const ttml_plugin_desc *d, const char *stem, void *handle, ttml_plugin_record *r)
+{
+    load_desc(d, stem, handle, r); /* the entry point of tests/fuzz/fuzz_plugin_desc.c */
+}
+
+/* dlopen, entry symbol, then load_desc; fills r. */
 static void try_load(const char *path, ttml_plugin_record *r)
 {
     dlerror();
@@ -523,7 +528,9 @@ void ttml_loader_fini_all(void)
     if (!loaded_plugins) return;
     for (guint i = loaded_plugins->len; i-- > 0;) {
         ttml_plugin *p = g_ptr_array_index(loaded_plugins, i);
-        if (p->initialized && p->desc->fini) p->desc->fini(p);
+        /* fini is a v1.1 field: a v1.0 descriptor (struct_size without it) has none */
+        gboolean has_fini = p->desc->struct_size >= offsetof(ttml_plugin_desc, fini) + sizeof(void *);
+        if (p->initialized && has_fini && p->desc->fini) p->desc->fini(p);
         g_free(p->path);
         g_free(p->name);
         g_free(p);

@@ -53,6 +53,10 @@ const ttml_builtin_plugin *ttml_builtin_table(void);
 /* ---- loader (loader.c owns the plugin records and the search path) ---- */
 gboolean ttml_loader_load_all(const ttml_init_options *options, GError **error);
 void ttml_loader_fini_all(void);
+/* Descriptor and ABI checks, probe and init of the descriptor `d` that the
+ * entry of plugin `stem` returned (handle NULL when built in); fills r.
+ * What every plugin file goes through; called directly by the fuzz harness. */
+void ttml_loader_load_desc(const ttml_plugin_desc *d, const char *stem, void *handle, ttml_plugin_record *r);
 
 /* ---- devices (device.c) ---- */
 void ttml_devices_close_all(void);

@@ -138,6 +138,14 @@ static gboolean decode_last(ttml_lm *lm, void *cache, const guint32 *ids, gint64
     }
     gboolean ok = ttml_tensor_to_floats(logits, *scratch, error);
     if (ok) memcpy(row, *scratch + (gsize)(n - 1) * (gsize)cols, (gsize)lm->vocab_size * sizeof(float));
+    for (gint64 i = 0; ok && i < lm->vocab_size; i++)
+        if (!isfinite(row[i])) {
+            g_set_error(error, TTML_ERROR, TTML_ERROR_NUMERIC,
+                        "the model's logits are not finite (token id %" G_GINT64_FORMAT " at position %" G_GINT64_FORMAT
+                        " is %g): its weights hold NaN/Inf or overflow; generate from a checkpoint of a run "
+                        "that did not diverge", i, pos + n - 1, row[i]);
+            ok = FALSE;
+        }
     ttml_tensor_unref(logits);
     ttml_reset_graph();
     return ok;
@@ -178,7 +186,15 @@ char *ttml_lm_generate(ttml_lm *lm, const char *prompt, const ttml_sampling_para
     gint64 S = lm->max_seq_len, V = lm->vocab_size;
     /* The context: prompt + generated ids (the model sees the last S). */
     gsize total = n_prompt + (gsize)p->max_tokens;
-    guint32 *ctx = g_new(guint32, total);
+    guint32 *ctx = total >= n_prompt && total <= G_MAXSIZE / sizeof(guint32) ? g_try_new(guint32, total) : NULL;
+    if (!ctx) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_OOM,
+                    "max_tokens %" G_GINT64_FORMAT " (--max-tokens or eval_config.max_tokens): cannot allocate "
+                    "the context of %" G_GSIZE_FORMAT " + %" G_GINT64_FORMAT " tokens (%.4g bytes); ask for fewer "
+                    "tokens", p->max_tokens, n_prompt, p->max_tokens, ((double)n_prompt + (double)p->max_tokens) * 4.0);
+        g_free(pids);
+        return NULL;
+    }
     memcpy(ctx, pids, n_prompt * sizeof(guint32));
     g_free(pids);
     guint8 *seen = g_new0(guint8, V);

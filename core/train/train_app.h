@@ -138,5 +138,15 @@ gboolean ttml_train_state_int(ttml_checkpoint *ck, const char *path, const char 
                               GError **error);
 const char *ttml_train_state_string(ttml_checkpoint *ck, const char *path, const char *key,
                                     GError **error);
+/* Compare the config stored in the checkpoint (metadata 'config') with
+ * `root`, the config of the resuming run: a transformer_config architecture
+ * key that keeps tensor shapes (num_heads, num_groups, weight_tying,
+ * positional_embedding_type, theta) set in both to different
+ * values is an error naming the key, both values and where it is set.
+ * Training keys that differ (learning_rate, batch_size, ...) are returned in
+ * *changes ("learning_rate 0.0003 -> 0.001, ..."; g_free; NULL when none)
+ * for the caller to announce. Checkpoints without a stored config pass. */
+gboolean ttml_train_state_check_config(ttml_checkpoint *ck, const char *path, ttml_config *root, char **changes,
+                                       GError **error);
 
 #endif

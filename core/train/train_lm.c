@@ -168,6 +168,11 @@ static gboolean check_options(lm_settings *s, const lm_raw_keys *k, GError **err
     if (k->eval_every >= 0 && k->val_every >= 0)
         return config_error(error, ttml_config_peek(t, "val_every"),
                             "give either 'eval_every' or 'val_every' (the same setting), not both");
+    /* -1 is the "absent" default: a negative value written in the config is an error, not unset */
+    if (ttml_config_peek(t, "eval_every") && k->eval_every < 0)
+        return ttml_train_range_error(t, "eval_every", "an integer >= 0 (0 = off)", (double)k->eval_every, error);
+    if (ttml_config_peek(t, "val_every") && k->val_every < 0)
+        return ttml_train_range_error(t, "val_every", "an integer >= 0 (0 = off)", (double)k->val_every, error);
     s->eval_every = k->eval_every >= 0 ? k->eval_every : k->val_every >= 0 ? k->val_every : 0;
     if (s->val_batches <= 0)
         return ttml_train_range_error(t, "val_batches", "a positive integer", (double)s->val_batches, error);
@@ -209,8 +214,9 @@ static gboolean read_transformer(lm_settings *s, GError **error)
             g_propagate_error(error, local);
             return FALSE;
         }
-        if (ttml_config_peek(tf, "vocab_size") && s->vocab_cfg <= 0)
-            return ttml_train_range_error(tf, "vocab_size", "a positive integer", (double)s->vocab_cfg, error);
+        if (ttml_config_peek(tf, "vocab_size") && (s->vocab_cfg <= 0 || s->vocab_cfg > (1 << 24)))
+            return ttml_train_range_error(tf, "vocab_size", "a positive integer <= 16777216",
+                                          (double)s->vocab_cfg, error);
         if (s->seq_len <= 0 || s->seq_len > (1 << 20))
             return ttml_train_range_error(tf, "max_sequence_length", "a positive integer",
                                           (double)s->seq_len, error);
@@ -442,6 +448,10 @@ static gboolean open_resume(const ttml_run_options *o, const lm_settings *s, lm_
                     r->ck_path, mt, o->config_path, s->model_type);
         return FALSE;
     }
+    char *changes = NULL;
+    if (!ttml_train_state_check_config(r->ck, r->ck_path, s->root, &changes, error)) return FALSE;
+    if (changes && !o->quiet) printf("resuming with changed training settings: %s\n", changes);
+    g_free(changes);
     *tok = ttml_tokenizer_deserialize(ts, error);
     if (!*tok) {
         g_prefix_error(error, "checkpoint '%s': tokenizer: ", r->ck_path);
@@ -513,9 +523,18 @@ static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm
 {
     int B = (int)s->batch_size, S = (int)s->seq_len;
     gint64 max_steps = o->max_steps >= 0 ? o->max_steps : s->max_steps;
-    r->tokens_per_step = (gint64)B * S * s->accum;
-    r->total = max_steps > 0 ? max_steps
-                             : s->num_epochs * MAX((gint64)1, (gint64)r->data->n_train / r->tokens_per_step);
+    r->tokens_per_step = (gint64)B * S * s->accum; /* <= 2^20 * 2^20 * 2^20 (check_ranges, read_transformer) */
+    gint64 per_epoch = MAX((gint64)1, (gint64)r->data->n_train / r->tokens_per_step);
+    if (max_steps <= 0 && __builtin_mul_overflow(s->num_epochs, per_epoch, &r->total)) {
+        char w[512];
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%s: num_epochs %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT " steps per epoch overflows the "
+                    "step count; use fewer epochs or set max_steps",
+                    ttml_config_where(ttml_config_peek(s->train_cfg, "num_epochs"), w, sizeof w), s->num_epochs,
+                    per_epoch);
+        return FALSE;
+    }
+    if (max_steps > 0) r->total = max_steps;
 
     ttml_set_seed((guint64)(o->seed >= 0 ? o->seed : s->seed));
     r->model = ttml_lm_model_create(s->model_type, s->config_text, o->config_path, r->vocab_padded,

@@ -95,6 +95,13 @@ gboolean ttml_train_state_save(const char *path, ttml_module *model, ttml_optimi
 
 ttml_checkpoint *ttml_train_state_open(const char *path, GError **error)
 {
+    if (path && !g_file_test(path, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_IO,
+                    "no checkpoint '%s': nothing was ever saved there (a run writes training_config.model_path "
+                    "every model_save_interval steps and at its end); to start training fresh, run without "
+                    "--resume, otherwise give the path of an existing checkpoint", path);
+        return NULL;
+    }
     ttml_checkpoint *ck = ttml_checkpoint_open(path, error);
     if (!ck) return NULL;
     const char *fmt = ttml_checkpoint_metadata(ck, "format");
@@ -139,6 +146,32 @@ gboolean ttml_train_state_int(ttml_checkpoint *ck, const char *path, const char 
     return TRUE;
 }
 
+/* Every model tensor of the checkpoint (all but "optim.*") must be a parameter
+ * of the model: a 2-block checkpoint never resumes into a 1-block model. */
+static gboolean check_no_extra_tensors(ttml_checkpoint *ck, const char *path, GPtrArray *params, GError **error)
+{
+    GHashTable *names = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < params->len; i++)
+        g_hash_table_add(names, ((ttml_param *)g_ptr_array_index(params, i))->name);
+    const GPtrArray *all = ttml_checkpoint_names(ck);
+    const char *first = NULL;
+    guint extra = 0;
+    for (guint i = 0; i < all->len; i++) {
+        const char *n = g_ptr_array_index(all, i);
+        if (g_str_has_prefix(n, "optim.") || g_hash_table_contains(names, n)) continue;
+        if (!extra++) first = n;
+    }
+    g_hash_table_destroy(names);
+    if (!extra) return TRUE;
+    g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                "the model does not match the checkpoint: checkpoint '%s' holds %u tensor%s the model does not "
+                "have (the first is '%s'; the model has %u parameters): the config describes a smaller or "
+                "different model (num_blocks, weight_tying, ...); resume with the config the checkpoint was "
+                "written with",
+                path, extra, extra == 1 ? "" : "s", first, params->len);
+    return FALSE;
+}
+
 gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttml_module *model,
                                       GError **error)
 {
@@ -153,6 +186,7 @@ gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttm
             ok = FALSE;
         }
     }
+    if (ok) ok = check_no_extra_tensors(ck, path, params, error);
     g_ptr_array_unref(params);
     return ok;
 }
@@ -160,6 +194,16 @@ gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttm
 gboolean ttml_train_state_load_optimizer(ttml_checkpoint *ck, const char *path, ttml_optimizer *opt,
                                          gint64 optimizer_steps, GError **error)
 {
+    const GPtrArray *names = ttml_checkpoint_names(ck);
+    for (guint k = 0; optimizer_steps == 0 && k < names->len; k++)
+        if (g_str_has_prefix(g_ptr_array_index(names, k), "optim.")) {
+            g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                        "checkpoint '%s': metadata 'optimizer_steps' is 0 but the file holds optimizer state "
+                        "('%s'): the metadata is damaged or was edited, and resuming would drop that state; "
+                        "use an intact checkpoint",
+                        path, (const char *)g_ptr_array_index(names, k));
+            return FALSE;
+        }
     if (optimizer_steps > 0 && opt->klass->state) {
         for (guint i = 0; i < opt->params->len; i++) {
             ttml_param *p = g_ptr_array_index(opt->params, i);
@@ -191,4 +235,76 @@ gboolean ttml_train_state_load_optimizer(ttml_checkpoint *ck, const char *path, 
     }
     opt->steps = optimizer_steps;
     return TRUE;
+}
+
+/* ---- resuming with another config: architecture keys must match ---- */
+
+/* transformer_config keys that change the computation without changing the
+ * tensor shapes (num_heads splits the same weights differently). Keys that
+ * change shapes (embedding_dim, num_blocks, ...) are caught by the exact-shape
+ * and extra-tensor checks, whose errors name the tensor. */
+static const char *const arch_keys[] = {"num_heads", "num_groups", "weight_tying", "positional_embedding_type",
+                                        "theta", NULL};
+/* training_config keys a resumed run may change; differences are announced. */
+static const char *const training_keys[] = {"seed", "batch_size", "gradient_accumulation_steps", "max_steps",
+                                            "num_epochs", "learning_rate", "weight_decay", "optimizer_type",
+                                            "scheduler_type", "clip_grad_norm_max_norm", "use_clip_grad_norm",
+                                            NULL};
+
+static gboolean same_scalar(const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0) return TRUE;
+    char *ea = NULL, *eb = NULL;
+    double x = g_ascii_strtod(a, &ea), y = g_ascii_strtod(b, &eb);
+    return *a && *b && !*ea && !*eb && x == y;
+}
+
+static const char *scalar_at(const ttml_config *map, const char *key)
+{
+    const ttml_config *n = map ? ttml_config_peek(map, key) : NULL;
+    return n && ttml_config_get_type(n) == TTML_CONFIG_SCALAR ? ttml_config_scalar(n) : NULL;
+}
+
+static gboolean check_arch(const ttml_config *tf_then, ttml_config *tf_now, const char *path, GError **error)
+{
+    for (const char *const *k = arch_keys; *k; k++) {
+        const char *a = scalar_at(tf_then, *k), *b = scalar_at(tf_now, *k);
+        if (!a || !b || same_scalar(a, b)) continue;
+        char where[256];
+        ttml_config_where(ttml_config_peek(tf_now, *k), where, sizeof where);
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                    "%s: transformer_config.%s is %s but checkpoint '%s' was written with %s: %s: %s; the "
+                    "model architecture must match to resume (equal tensor shapes do not make the same model); "
+                    "resume with the config stored in the checkpoint (metadata 'config')",
+                    where, *k, b, path, *k, a, ttml_config_scalar(ttml_config_peek(tf_now, *k)));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean ttml_train_state_check_config(ttml_checkpoint *ck, const char *path, ttml_config *root, char **changes,
+                                       GError **error)
+{
+    if (changes) *changes = NULL;
+    const char *text = ttml_checkpoint_metadata(ck, "config");
+    if (!text || !root) return TRUE; /* written before configs were stored: shapes are still checked */
+    char *name = g_strdup_printf("%s (its stored config)", path);
+    ttml_config *then = ttml_config_load_string(text, name, NULL);
+    g_free(name);
+    if (!then) return TRUE;
+    const ttml_config *train_then = ttml_config_peek(then, "training_config");
+    ttml_config *train_now = ttml_config_peek(root, "training_config");
+    const ttml_config *tf_then = train_then ? ttml_config_peek(train_then, "transformer_config") : NULL;
+    ttml_config *tf_now = train_now ? ttml_config_peek(train_now, "transformer_config") : NULL;
+    gboolean ok = !tf_then || !tf_now || check_arch(tf_then, tf_now, path, error);
+    GString *diff = g_string_new(NULL);
+    for (const char *const *k = training_keys; ok && *k; k++) {
+        const char *a = scalar_at(train_then, *k), *b = scalar_at(train_now, *k);
+        if (a && b && !same_scalar(a, b))
+            g_string_append_printf(diff, "%s%s %s -> %s", diff->len ? ", " : "", *k, a, b);
+    }
+    if (ok && changes && diff->len) *changes = g_string_free(diff, FALSE);
+    else g_string_free(diff, TRUE);
+    ttml_config_free(then);
+    return ok;
 }

@@ -8,7 +8,7 @@
  * sums, then the lanes in order, then the tail). ttml_km_expf is a
  * branch-free exp (Cody-Waite range reduction + degree-6 polynomial,
  * relative error below 2e-7; exp(x) = 0 below -87.34, saturates at exp(88)
- * above 88) that vectorises where expf() from libm would not.
+ * above 88, NaN for NaN without an undefined float-to-int conversion) that vectorises where expf() from libm would not.
  */
 #ifndef TTML_KERNEL_MATH_H
 #define TTML_KERNEL_MATH_H
@@ -31,8 +31,10 @@ static inline float ttml_km_expf(float x)
     const float log2e = 1.44269504088896341f;
     const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
     const float magic = 12582912.0f;   /* 1.5 * 2^23: adding it rounds to an integer */
-    float xc = x > 88.0f ? 88.0f : x;   /* 2^127 at most: n + 127 stays < 255 */
-    xc = xc < -87.3365478515625f ? -87.3365478515625f : xc;
+    /* 2^127 at most: n + 127 stays < 255. Written so that NaN clamps too (every
+     * compare with NaN is false): n must never be NaN, (gint32)NaN is UB. */
+    float xc = x < 88.0f ? x : 88.0f;
+    xc = xc > -87.3365478515625f ? xc : -87.3365478515625f;
     float n = (xc * log2e + magic) - magic;
     float r = xc - n * ln2_hi;
     r = r - n * ln2_lo;
@@ -47,6 +49,7 @@ static inline float ttml_km_expf(float x)
     float scale;
     memcpy(&scale, &e, sizeof scale);
     float y = p * scale;
+    y = x == x ? y : x;                 /* exp(NaN) = NaN */
     return x < -87.3365478515625f ? 0.0f : y;
 }
 

@@ -50,8 +50,22 @@ static const ttml_module_class leaf_classes[] = {
 ttml_tensor *tf_param_tensor(int ndim, const int64_t *shape, float std, float fill, GError **error)
 {
     size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    float *v = g_new(float, n);
+    gboolean overflow = FALSE;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || (shape[i] && n > G_MAXSIZE / sizeof(float) / (size_t)shape[i])) overflow = TRUE;
+        else n *= (size_t)shape[i];
+    }
+    float *v = overflow ? NULL : g_try_new(float, n ? n : 1);
+    if (!v) {
+        char s[96], bytes[48];
+        if (overflow) g_strlcpy(bytes, "more than 2^64", sizeof bytes);
+        else g_snprintf(bytes, sizeof bytes, "%" G_GSIZE_FORMAT, n * sizeof(float));
+        g_set_error(error, TTML_ERROR, TTML_ERROR_OOM,
+                    "a parameter of shape %s needs %s bytes of host memory to initialise, which cannot be "
+                    "allocated; make the model smaller (embedding_dim, num_blocks, vocab_size)",
+                    ttml_shape_str(ndim, shape, s, sizeof s), bytes);
+        return NULL;
+    }
     if (std > 0.0f) {
         ttml_rng_fill_normal(v, n, 0.0f, std);
     } else {

@@ -38,6 +38,8 @@ static const char *where_of(ttml_config *cfg, const char *key, char *buf, size_t
 }
 
 /* A positive integer key (default `def`); -1 on error. */
+#define TF_MAX_SIZE (1 << 24)
+
 static gint64 positive_int(ttml_config *cfg, const char *key, gint64 def,
                            GError **error)
 {
@@ -53,6 +55,13 @@ static gint64 positive_int(ttml_config *cfg, const char *key, gint64 def,
         g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
                     "%s: '%s' must be a positive integer, got %" G_GINT64_FORMAT,
                     where_of(cfg, key, w, sizeof w), key, v);
+        return -1;
+    }
+    if (v > TF_MAX_SIZE) { /* keeps every product of sizes (4 * embedding_dim, ...) far from overflow */
+        char w[256];
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%s: '%s' is %" G_GINT64_FORMAT ", more than %d: no model of that size fits in memory; "
+                    "choose a smaller value", where_of(cfg, key, w, sizeof w), key, v, TF_MAX_SIZE);
         return -1;
     }
     return v;
