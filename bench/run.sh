@@ -29,6 +29,8 @@
 #   bench case=py_add impl=ttml|torch us_per_call=...   bench case=py_add ratio_us=...
 #   bench case=py_linreg impl=ttml|torch us_per_step=... bench case=py_linreg ratio_us=...
 #   bench case=nanogpt_py rounds=N python_ms=... ttml_run_ms=... ratio_median=... (python / ttml-run)
+#   bench case=nanogpt_bf16 impl=ttml ...   (precision: bf16 against torch.autocast bf16)
+#   bench case=matmul_kernel shape=... kernel_gflops=... blas_gflops=... ratio=...
 # A side that fails prints "bench case=X impl=Y error=..." and the script goes on.
 # See bench/README.md for the method.
 set -u
@@ -49,7 +51,7 @@ ratios_rss=()
 PY=/usr/bin/python3
 TIME=/usr/bin/time
 cases=("$@")
-[ ${#cases[@]} -eq 0 ] && cases=(sgemm nanogpt tiny gpt2_124m linreg)
+[ ${#cases[@]} -eq 0 ] && cases=(sgemm matmul_kernel nanogpt nanogpt_bf16 tiny gpt2_124m gpt2_124m_bf16 linreg)
 
 tmp=$(mktemp -d /tmp/ttml-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -91,7 +93,7 @@ EOF
 
 # case -> "blocks heads width context vocab batch" (keep in sync with bench/configs and torch_gpt.py)
 shape_of() {
-    case $1 in
+    case ${1%_bf16} in
     nanogpt) echo "6 6 384 128 96 4" ;;
     tiny) echo "2 4 128 64 96 8" ;;
     gpt2_124m) echo "12 12 768 256 50304 2" ;;
@@ -115,7 +117,7 @@ result_line() { # case impl ms tokens rss [extra]
     read -r L H E S V B <<<"$(shape_of "$case")"
     local tps gf=""
     tps=$($PY -c "print(f'{$B*$S/($ms/1e3):.0f}')")
-    if [ "$case" = gpt2_124m ]; then
+    if [ "${case%_bf16}" = gpt2_124m ]; then
         local f
         f=$(flops_per_step "$case")
         gf=$($PY -c "g=$f/($ms/1e3)/1e9; p='${peak_gflops}'; print(f' gflops={g:.1f}' + (f' peak_fraction={g/float(p):.2f}' if p else ''))")
@@ -134,14 +136,38 @@ run_sgemm() {
     peak_gflops=$(echo "$out" | sed -n 's/^bench .* gflops=\([0-9.]*\).*/\1/p')
 }
 
+# The matmul kernel (through ttml_kernel_launch, as the ops call it) against
+# the same cblas_sgemm calls in a tight loop, on the training shapes (item 1
+# of issue 14), plus the kernel with precision bf16.
+run_matmul_kernel() {
+    if [ ! -e "$build/lib/libttml.so" ]; then
+        echo "bench case=matmul_kernel error=no-libttml ($build/lib/libttml.so)"
+        return
+    fi
+    # shellcheck disable=SC2046
+    if ! cc -O2 -o "$tmp/matmul_kernel" "$here/matmul_kernel.c" -I"$root/include" -L"$build/lib" \
+        -Wl,-rpath,"$build/lib" -lttml -lopenblas $(pkg-config --cflags --libs glib-2.0) 2>"$tmp/mk.err"; then
+        echo "bench case=matmul_kernel error=build-failed ($(head -1 "$tmp/mk.err"))"
+        return
+    fi
+    env ${coretype:+OPENBLAS_CORETYPE=$coretype} OPENBLAS_THREAD_TIMEOUT=14 "$tmp/matmul_kernel" | grep '^bench '
+}
+
 run_gpt() {
-    local case=$1 steps=$STEPS warmup=$WARMUP
-    if [ "$case" = gpt2_124m ]; then steps=$GPT2_STEPS; warmup=$GPT2_WARMUP; fi
+    local case=$1 steps=$STEPS warmup=$WARMUP base=${1%_bf16} config autocast=()
+    if [ "$base" = gpt2_124m ]; then steps=$GPT2_STEPS; warmup=$GPT2_WARMUP; fi
+    config=$here/configs/$base.yaml
+    if [ "$case" != "$base" ]; then
+        # the same config with training_config.precision: bf16
+        config=$tmp/$case.yaml
+        awk '{print} /^training_config:/ {print "  precision: bf16"}' "$here/configs/$base.yaml" >"$config"
+        autocast=(--autocast)
+    fi
     local ttml_ms="" ttml_rss="" torch_ms="" torch_rss=""
     if [[ " $IMPLS " == *" ttml "* ]] && have_ttml "$case"; then
         local m=$tmp/$case.jsonl
         # shellcheck disable=SC2086
-        if $TIME -v "$build/bin/ttml-run" "$here/configs/$case.yaml" --max-steps "$steps" --metrics "$m" -q \
+        if $TIME -v "$build/bin/ttml-run" "$config" --max-steps "$steps" --metrics "$m" -q \
             $TTML_ARGS >"$tmp/$case.out" 2>"$tmp/$case.time"; then
             read -r ttml_ms n <<<"$(median_step_ms "$m" "$warmup")"
             ttml_rss=$(rss_mb "$tmp/$case.time")
@@ -157,7 +183,7 @@ run_gpt() {
     fi
     if [[ " $IMPLS " == *" torch "* ]]; then
         local line
-        line=$("${torch_env[@]}" $TIME -v $PY "$here/torch_gpt.py" --case "$case" --steps "$steps" --warmup "$warmup" \
+        line=$("${torch_env[@]}" $TIME -v $PY "$here/torch_gpt.py" --case "$base" "${autocast[@]}" --steps "$steps" --warmup "$warmup" \
             2>"$tmp/$case.torch.time" | grep '^bench ')
         if [ -n "$line" ]; then
             torch_ms=$(echo "$line" | sed -n 's/.* ms_per_step=\([0-9.]*\).*/\1/p')
@@ -271,14 +297,16 @@ PYEOF
 for c in "${cases[@]}"; do
     case $c in
     sgemm | sgemm_peak) run_sgemm ;;
-    nanogpt | tiny) run_gpt_rounds "$c" ;;
-    gpt2_124m | gpt2)
+    matmul_kernel) run_matmul_kernel ;;
+    nanogpt | tiny | nanogpt_bf16 | tiny_bf16) run_gpt_rounds "$c" ;;
+    gpt2_124m | gpt2 | gpt2_124m_bf16)
         [ -z "$peak_gflops" ] && [[ " ${cases[*]} " != *" sgemm "* ]] && run_sgemm
-        run_gpt_rounds gpt2_124m
+        [ "$c" = gpt2 ] && c=gpt2_124m
+        run_gpt_rounds "$c"
         ;;
     linreg) run_linreg ;;
     python) run_python ;;
     nanogpt_py) run_nanogpt_py ;;
-    *) echo "bench case=$c error=unknown-case (known: sgemm nanogpt tiny gpt2_124m linreg python nanogpt_py)" ;;
+    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel nanogpt nanogpt_bf16 tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py)" ;;
     esac
 done

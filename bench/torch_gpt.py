@@ -22,6 +22,8 @@ Run it as bench/run.sh does:
   OMP_WAIT_POLICY=PASSIVE OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 \
       bench/torch_gpt.py --case nanogpt --steps 30
 Prints: bench case=CASE impl=torch ms_per_step=... tokens_per_s=... peak_rss_mb=... params=...
+--autocast runs forward and loss under torch.autocast("cpu", dtype=torch.bfloat16)
+(PyTorch's CPU mixed precision: the yardstick of ttml's precision: bf16).
 """
 import argparse
 import math
@@ -103,7 +105,7 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_gpt(case, steps, warmup):
+def run_gpt(case, steps, warmup, autocast=False):
     blocks, heads, width, context, vocab, batch = CASES[case]
     torch.manual_seed(1234)
     model = GPT(blocks, heads, width, context, vocab)
@@ -117,8 +119,9 @@ def run_gpt(case, steps, warmup):
         x, y = data[:, :-1], data[:, 1:]
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        logits = model(x)
-        loss = F.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            logits = model(x)
+            loss = F.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
         loss.backward()
         opt.step()
         loss_value = loss.item()
@@ -128,7 +131,8 @@ def run_gpt(case, steps, warmup):
             return 1
     ms = statistics.median(times[warmup:]) * 1e3
     tokens = batch * context
-    print(f"bench case={case} impl=torch ms_per_step={ms:.2f} tokens_per_s={tokens / ms * 1e3:.0f} "
+    name = case + ("_bf16" if autocast else "")
+    print(f"bench case={name} impl=torch ms_per_step={ms:.2f} tokens_per_s={tokens / ms * 1e3:.0f} "
           f"peak_rss_mb={peak_rss_mb():.0f} params={n_params} steps={steps} warmup={warmup} "
           f"threads={torch.get_num_threads()} first_loss={loss_value:.4f}", flush=True)
     return 0
@@ -164,13 +168,15 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--autocast", action="store_true",
+                    help='forward and loss under torch.autocast("cpu", dtype=torch.bfloat16)')
     args = ap.parse_args()
     if args.steps <= args.warmup:
         ap.error("--steps must exceed --warmup")
     torch.set_num_threads(args.threads)
     if args.case == "linreg":
         return run_linreg(args.steps, args.warmup)
-    return run_gpt(args.case, args.steps, args.warmup)
+    return run_gpt(args.case, args.steps, args.warmup, args.autocast)
 
 
 if __name__ == "__main__":

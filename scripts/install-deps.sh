@@ -2,7 +2,8 @@
 # Install the Debian 12 packages ttml builds and tests with (idempotent).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libglib2.0-dev libyaml-dev libopenblas-dev libhwloc-dev
-      libcunit1-dev binutils patchelf valgrind python3-dev python3-numpy openmpi-bin libopenmpi-dev)
+      libcunit1-dev binutils patchelf valgrind python3-dev python3-numpy openmpi-bin libopenmpi-dev
+      libdnnl-dev)
 # Optional: headless Chromium for the HTML report check in test_profiler (it
 # skips with a note without it). Large, so only on request: TTML_WITH_BROWSER=1.
 if [ "${TTML_WITH_BROWSER:-0}" = 1 ]; then pkgs+=(chromium); fi

@@ -5,6 +5,7 @@
 #include "test_util.h"
 #include "../drivers/common/ttml_kernel_list.h"
 
+#include <dlfcn.h>
 #include <math.h>
 #include <string.h>
 
@@ -562,6 +563,101 @@ static void test_matmul_split(void)
     }
 }
 
+/* ---- matmul, precision bf16 (oneDNN) ---- */
+
+static double bf16_round(float x)
+{
+    guint32 u;
+    memcpy(&u, &x, sizeof u);
+    u = ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16) << 16;
+    float r;
+    memcpy(&r, &u, sizeof r);
+    return r;
+}
+
+/* [M, K] @ [K, N] (2-D, or shared weights under a [2, M, K] batch) in bf16
+ * against (1) a double reference on the bf16-rounded operands: only fp32
+ * accumulation error, so the bf16 path really ran; (2) the fp32 kernel:
+ * every element within bf16's rounding bound (2^-8 * sum |a_k b_k|) and, over
+ * products of at least 256 elements, within 3e-3 relative (root mean
+ * square; fewer elements make the rms a noisy statistic). */
+static void matmul_bf16_case(int64_t M, int64_t N, int64_t K, int ta, int tb, float beta, int batch)
+{
+    const int nd = batch > 1 ? 3 : 2;
+    const int64_t sa[3] = {batch, ta ? K : M, ta ? M : K}, sb[2] = {tb ? N : K, tb ? K : N};
+    const int64_t so[3] = {batch, M, N};
+    const int64_t *pa = nd == 3 ? sa : sa + 1, *po = nd == 3 ? so : so + 1;
+    ht a = ht_rand(nd, pa, -1, 1), b = ht_rand(2, sb, -1, 1), o32 = ht_rand(nd, po, -1, 1);
+    ht o16 = ht_from(nd, po, o32.h);
+    double *ref = g_new(double, o32.n), *bound = g_new(double, o32.n);
+    for (int64_t bi = 0; bi < batch; bi++)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) {
+                const float *A = a.h + bi * M * K;
+                double acc = 0, abs_acc = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    const float av = ta ? A[k * M + m] : A[m * K + k];
+                    const float bv = tb ? b.h[n * K + k] : b.h[k * N + n];
+                    acc += bf16_round(av) * bf16_round(bv);
+                    abs_acc += fabs((double)av * bv);
+                }
+                const size_t i = (size_t)(bi * M * N + m * N + n);
+                ref[i] = acc + beta * o32.h[i];
+                bound[i] = abs_acc / 256.0 + 1e-5;
+            }
+    ttml_matmul_params p32 = {ta, tb, 1.0f, beta, TTML_PRECISION_FP32};
+    ttml_matmul_params p16 = {ta, tb, 1.0f, beta, TTML_PRECISION_BF16};
+    ttml_tensor *in[2] = {a.t, b.t};
+    RUN("matmul", in, 2, &o32.t, 1, &p32);
+    RUN("matmul", in, 2, &o16.t, 1, &p16);
+    char what[160];
+    g_snprintf(what, sizeof what, "bf16 matmul M %" G_GINT64_FORMAT " N %" G_GINT64_FORMAT
+               " K %" G_GINT64_FORMAT " ta %d tb %d beta %g batch %d", M, N, K, ta, tb, beta, batch);
+    expect_close(what, &o16, ref, 1e-4, 1e-4);
+    float *g16 = ht_read(&o16), *g32 = ht_read(&o32);
+    double d2 = 0, r2 = 0;
+    int over = 0;
+    for (size_t i = 0; i < o32.n; i++) {
+        const double d = (double)g16[i] - g32[i];
+        d2 += d * d;
+        r2 += (double)g32[i] * g32[i];
+        over += fabs(d) > bound[i];
+    }
+    const double rel = sqrt(d2 / (r2 > 0 ? r2 : 1));
+    if (over || (o32.n >= 256 && rel > 3e-3))
+        printf("\n%s: %d element(s) over the bf16 bound, relative rms error against fp32 %.3g\n",
+               what, over, rel);
+    CU_ASSERT_EQUAL(over, 0);
+    if (o32.n >= 256) CU_ASSERT(rel <= 3e-3);
+    g_free(bound);
+    g_free(g16);
+    g_free(g32);
+    g_free(ref);
+    ht_free(&a);
+    ht_free(&b);
+    ht_free(&o32);
+    ht_free(&o16);
+}
+
+static void test_matmul_bf16(void)
+{
+    void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        ttml_test_skip("oneDNN (libdnnl.so.2) is not installed: %s", dlerror());
+        return;
+    }
+    /* never dlclose: libgomp threads; the driver opens the same library */
+    const int64_t shapes[4][3] = {{37, 29, 53}, {1, 17, 9}, {64, 96, 128}, {130, 45, 301}};
+    for (int s = 0; s < 4; s++)
+        for (int t = 0; t < 3; t++) {   /* NN, NT (forward), TN (dW) */
+            const int ta = t == 2, tb = t == 1;
+            matmul_bf16_case(shapes[s][0], shapes[s][1], shapes[s][2], ta, tb, 0.0f, 1);
+            matmul_bf16_case(shapes[s][0], shapes[s][1], shapes[s][2], ta, tb, 1.0f, 1);
+        }
+    matmul_bf16_case(21, 13, 40, 0, 1, 0.0f, 2);   /* shared weights folded into M */
+    matmul_bf16_case(21, 13, 40, 1, 0, 1.0f, 2);   /* per-product path            */
+}
+
 /* ---- losses ---- */
 
 static void test_mse(void)
@@ -891,6 +987,7 @@ static CU_TestInfo tests[] = {
     {"matmul_2d", test_matmul_2d},
     {"matmul_batched", test_matmul_batched},
     {"matmul_split", test_matmul_split},
+    {"matmul_bf16", test_matmul_bf16},
     {"mse", test_mse},
     {"sum_sq", test_sum_sq},
     {"sgd_literal", test_sgd_literal},

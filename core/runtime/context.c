@@ -6,6 +6,7 @@
 
 static gboolean initialized;
 static ttml_device *default_device;
+static ttml_precision matmul_precision = TTML_PRECISION_FP32;
 
 gboolean ttml_init(const ttml_init_options *options, GError **error)
 {
@@ -33,6 +34,7 @@ void ttml_shutdown(void)
     if (!initialized) return;
     ttml_graph_fini();
     default_device = NULL;
+    matmul_precision = TTML_PRECISION_FP32;
     ttml_devices_close_all();
     ttml_memory_free_snapshots();
     ttml_loader_fini_all();
@@ -53,3 +55,12 @@ ttml_device *ttml_context_open_device(const char *spec, GError **error)
 
 void ttml_context_clear_device(void) { default_device = NULL; }
 ttml_device *ttml_context_get_device(void) { return default_device; }
+
+ttml_precision ttml_get_matmul_precision(void) { return matmul_precision; }
+
+ttml_precision ttml_set_matmul_precision(ttml_precision precision)
+{
+    ttml_precision old = matmul_precision;
+    matmul_precision = precision == TTML_PRECISION_BF16 ? TTML_PRECISION_BF16 : TTML_PRECISION_FP32;
+    return old;
+}

@@ -18,6 +18,7 @@ typedef struct {
     double lr, weight_decay, clip, val_fraction;
     const char *optimizer_type, *scheduler_type, *model_type, *project_name, *model_path, *device;
     char **data_paths;
+    ttml_precision precision;   /* of the matmuls (training_config.precision) */
     char *config_dir;
     char *config_text;
     gsize config_len;
@@ -94,7 +95,7 @@ static gboolean read_paths(lm_settings *s, GError **error)
 typedef struct {
     gint64 eval_every, val_every;
     gboolean use_clip, kahan;
-    const char *tokenizer_type, *data_type;
+    const char *tokenizer_type, *data_type, *precision;
 } lm_raw_keys;
 
 /* The training_config, device_config and data_config keys (no checks yet). */
@@ -124,6 +125,7 @@ static gboolean read_keys(lm_settings *s, lm_raw_keys *k, GError **error)
     k->use_clip = ttml_config_bool(t, "use_clip_grad_norm", FALSE, &local);
     k->tokenizer_type = ttml_config_string(t, "tokenizer_type", "char", &local);
     k->kahan = ttml_config_bool(t, "use_kahan_summation", FALSE, &local);
+    k->precision = ttml_config_string(t, "precision", "fp32", &local);
     s->device = ttml_config_string(s->device_cfg, "device", NULL, &local);
     k->data_type = ttml_config_string(s->data_cfg, "type", "text", &local);
     s->val_fraction = ttml_config_double(s->data_cfg, "val_fraction", 0.1, &local);
@@ -193,6 +195,11 @@ static gboolean check_options(lm_settings *s, const lm_raw_keys *k, GError **err
                             "a language model trains on data_config.type 'text', got '%s'", k->data_type);
     if (!(s->val_fraction >= 0.0 && s->val_fraction < 1.0))
         return ttml_train_range_error(s->data_cfg, "val_fraction", "in [0, 1)", s->val_fraction, error);
+    if (strcmp(k->precision, "fp32") != 0 && strcmp(k->precision, "bf16") != 0)
+        return config_error(error, ttml_config_peek(t, "precision"),
+                            "precision '%s' is not known; use 'fp32' (the default) or 'bf16' (bf16 "
+                            "matmul operands, fp32 accumulation and master weights)", k->precision);
+    s->precision = strcmp(k->precision, "bf16") == 0 ? TTML_PRECISION_BF16 : TTML_PRECISION_FP32;
     return TRUE;
 }
 
@@ -739,6 +746,7 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
         return FALSE;
     }
     if (s->project_name && !o->quiet) printf("project: %s\n", s->project_name);
+    ttml_set_matmul_precision(s->precision);
 
     ttml_tokenizer *tok = NULL;
     if (!open_resume(o, s, r, &tok, error)) {

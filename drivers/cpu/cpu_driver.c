@@ -212,6 +212,7 @@ static gboolean cpu_init(ttml_plugin *plugin, const ttml_host *host, GError **er
         return FALSE;
     }
     ttml_cpu_topology_probe(&cpu_topo);
+    ttml_cpu_dnnl_set_log(plugin, host);
     gboolean env_bad = FALSE;
     int threads = ttml_cpu_threads_choose(&cpu_topo, &env_bad);
     if (env_bad && host->log)

@@ -47,6 +47,20 @@ gboolean ttml_cpu_blas_load(GError **error);
 const char *ttml_cpu_blas_corename(void);
 const char *ttml_cpu_blas_config(void);
 
+/* ---- bf16 products through oneDNN, loaded with dlopen (cpu_dnnl.c) ---- */
+/* Where the driver's warnings go (set at init). */
+void ttml_cpu_dnnl_set_log(ttml_plugin *plugin, const ttml_host *host);
+/* Row-major C[M, N] = alpha * op(A) @ op(B) + beta * C with bf16 operands and
+ * fp32 accumulation. Loads oneDNN on first use. FALSE (C untouched) when
+ * oneDNN is missing or refuses the shape: the caller computes in fp32; a
+ * warning saying why is logged once. */
+gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                            const float *a, const float *b, float beta, float *c);
+/* "oneDNN 2.6.3 (libdnnl.so.2)" once loaded (loads it), NULL when unavailable. */
+const char *ttml_cpu_dnnl_status(void);
+/* dst[i] = src[i] rounded to bf16 (nearest even), on the driver's pool. */
+void ttml_cpu_to_bf16(guint16 *dst, const float *src, size_t n);
+
 /* ---- topology and threads (cpu_threads.c) ---- */
 typedef struct ttml_cpu_topology {
     int n_packages, n_cores, n_pus;

@@ -63,6 +63,13 @@ TTML_API gboolean ttml_grad_enabled(void);
 /* Returns the previous mode. */
 TTML_API gboolean ttml_set_grad_enabled(gboolean enabled);
 
+/* Operand precision of the matmul op (and so of linear layers and the LM
+ * head): TTML_PRECISION_FP32 by default. Drivers without a bf16 path (or the
+ * cpu driver without oneDNN) compute in fp32 and say so once. Returns the
+ * previous setting. */
+TTML_API ttml_precision ttml_get_matmul_precision(void);
+TTML_API ttml_precision ttml_set_matmul_precision(ttml_precision precision);
+
 /* ---- graph ---- */
 
 typedef gboolean (*ttml_backward_fn)(ttml_node *node, GError **error);

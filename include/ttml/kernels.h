@@ -42,8 +42,15 @@ typedef struct { float alpha, beta; } ttml_axpby_params;
 
 /* "matmul": out[0] = alpha * op(in[0]) @ op(in[1]) + beta * out[0],
  * op = transpose of the last two dims when trans_* is set. Batch dims (all
- * but the last two) broadcast: in[1] may have batch 1 (shared weights). */
-typedef struct { int trans_a, trans_b; float alpha, beta; } ttml_matmul_params;
+ * but the last two) broadcast: in[1] may have batch 1 (shared weights).
+ * precision (a tail field: launches whose params_size stops before it mean
+ * fp32) asks for bf16 operands with fp32 accumulation; a kernel without a
+ * bf16 path computes in fp32. Operands and out stay f32 tensors. */
+typedef struct {
+    int trans_a, trans_b;
+    float alpha, beta;
+    int precision;       /* ttml_precision */
+} ttml_matmul_params;
 
 /* "mse_fwd": out[0] (1 element) = reduce((in[0] - in[1])^2).
  * "mse_bwd": out[0] = in[2][0] * d reduce / d in[0] (in[2] = dloss, 1 element). */

@@ -25,6 +25,13 @@ typedef enum {
     TTML_MEM_KIND_COUNT
 } ttml_mem_kind;
 
+/* Operand precision of matrix products (training_config.precision). bf16:
+ * operands rounded to bf16, products accumulated and stored in fp32. */
+typedef enum {
+    TTML_PRECISION_FP32 = 0,
+    TTML_PRECISION_BF16 = 1,
+} ttml_precision;
+
 typedef enum {
     TTML_LAYOUT_ROW_MAJOR = 0,
     TTML_LAYOUT_TILE = 1,   /* 32x32 tiles of four 16x16 faces (ttsim) */

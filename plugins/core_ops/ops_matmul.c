@@ -24,7 +24,7 @@ static int64_t batch_of(const ttml_tensor *t)
 static gboolean mm_launch_beta(ttml_tensor *a, ttml_tensor *b, int trans_a, int trans_b,
                                ttml_tensor *out, float beta, GError **error)
 {
-    ttml_matmul_params p = {trans_a, trans_b, 1.0f, beta};
+    ttml_matmul_params p = {trans_a, trans_b, 1.0f, beta, (int)ttml_get_matmul_precision()};
     ttml_tensor *in[2] = {a, b};
     return ops_launch("matmul", in, 2, out, &p, sizeof p, error);
 }

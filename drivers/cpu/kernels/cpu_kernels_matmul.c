@@ -16,6 +16,9 @@
  * threads, each is also cut along the larger of M and N (at multiples of 16
  * rows or columns; the K loop is never split, so every element of C is
  * computed the same way whatever the cut).
+ *
+ * Precision bf16 (params.precision): the products go to oneDNN with bf16
+ * operands and fp32 accumulation (cpu_dnnl.c), one product at a time.
  */
 #include "cpu_internal.h"
 
@@ -154,6 +157,23 @@ void ttml_cpu_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, fl
     ttml_cpu_gemm_batch(trans_a, trans_b, M, N, K, alpha, a, one, b, one, beta, c, one);
 }
 
+/* precision bf16: each product through oneDNN (bf16 operands, fp32
+ * accumulation); a product oneDNN cannot do is computed in fp32. */
+static void matmul_bf16(const ttml_matmul_params *p, int64_t M, int64_t N, int64_t K, const float *a,
+                        const int64_t abat[2], const float *b, const int64_t bbat[2], float *c,
+                        const int64_t cbat[2])
+{
+    for (int64_t b0 = 0; b0 < cbat[0]; b0++)
+        for (int64_t b1 = 0; b1 < cbat[1]; b1++) {
+            const int64_t ia = (abat[0] > 1 ? b0 : 0) * abat[1] + (abat[1] > 1 ? b1 : 0);
+            const int64_t ib = (bbat[0] > 1 ? b0 : 0) * bbat[1] + (bbat[1] > 1 ? b1 : 0);
+            const float *pa = a + ia * M * K, *pb = b + ib * K * N;
+            float *pc = c + (b0 * cbat[1] + b1) * M * N;
+            if (!ttml_cpu_dnnl_gemm(p->trans_a, p->trans_b, M, N, K, p->alpha, pa, pb, p->beta, pc))
+                ttml_cpu_gemm(p->trans_a, p->trans_b, M, N, K, p->alpha, pa, pb, p->beta, pc);
+        }
+}
+
 gboolean ttml_cpu_matmul(ttml_device *dev, const ttml_launch *l, GError **error)
 {
     if (!ttml_cpu_check_launch(l, 2, 1, sizeof(ttml_matmul_params), error)) return FALSE;
@@ -200,6 +220,17 @@ gboolean ttml_cpu_matmul(ttml_device *dev, const ttml_launch *l, GError **error)
                     "cpu kernel 'matmul': OpenBLAS is not loaded (the cpu driver's init failed "
                     "or did not run); install libopenblas0");
         return FALSE;
+    }
+    const gboolean bf16 = l->params_size >= G_STRUCT_OFFSET(ttml_matmul_params, precision) + sizeof(int) &&
+                          p->precision == TTML_PRECISION_BF16;
+    if (bf16 && b_batch == 1 && !p->trans_a && a_batch == n_batch) {
+        static const int64_t one[2] = {1, 1};
+        matmul_bf16(p, n_batch * M, N, K, a, one, b, one, c, one);
+        return TRUE;
+    }
+    if (bf16) {
+        matmul_bf16(p, M, N, K, a, abat, b, bbat, c, cbat);
+        return TRUE;
     }
     if (b_batch == 1 && !p->trans_a && a_batch == n_batch) {
         /* shared weights: [batch*M, K] @ [K, N] as one product */

@@ -1,0 +1,346 @@
+/* drivers/cpu/cpu_dnnl.c - bf16 matrix products through oneDNN, loaded at run
+ * time (like OpenBLAS in cpu_blas.c), so that a machine without oneDNN still
+ * trains in fp32 and says so.
+ *
+ * C[M, N] (f32) = alpha * op(A) @ op(B) + beta * C with op(A), op(B) rounded
+ * to bf16 (round to nearest even) and the products accumulated in fp32: the
+ * `dnnl_matmul` primitive with bf16 src/weights and an f32 dst (beta through
+ * a sum post-op, alpha through the output scale). Transposes are strides of
+ * the memory descriptors, never copies. Primitives are cached per shape
+ * (trans_a, trans_b, M, N, K, alpha, beta); the bf16 copies of the operands
+ * live in two scratch buffers owned here that only grow.
+ *
+ * Loading: TTML_DNNL_LIBRARY (a file name or path) or libdnnl.so.2 is opened
+ * on the first bf16 product with RTLD_LOCAL. Debian's oneDNN threads with
+ * OpenMP (libgomp), whose workers spin after every parallel region unless
+ * OMP_WAIT_POLICY=passive: so unless the user set them, OMP_WAIT_POLICY is
+ * set to passive and OMP_NUM_THREADS to the driver's thread count while the
+ * library (and libgomp's constructor) loads, then restored. Thread policy:
+ * at any moment only one of the three thread sets runs: the driver's pool
+ * workers are parked before a product (as for OpenBLAS), OpenBLAS's workers
+ * sleep between its GEMMs (cpu_blas.c) and the OpenMP workers sleep between
+ * oneDNN calls; each set has at most the driver's thread count.
+ *
+ * Failure to load, or a primitive oneDNN refuses, is not an error: the
+ * caller falls back to sgemm, and a warning is logged once.
+ */
+#include "cpu_internal.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__has_include)
+#if __has_include(<dnnl.h>)
+#include <dnnl.h>
+#define TTML_HAVE_DNNL_H 1
+#endif
+#endif
+
+#define TTML_DNNL_SONAME "libdnnl.so.2"
+#define DNNL_CACHE_SIZE 64
+
+static const ttml_host *dnnl_host;
+static ttml_plugin *dnnl_plugin;
+
+void ttml_cpu_dnnl_set_log(ttml_plugin *plugin, const ttml_host *host)
+{
+    dnnl_plugin = plugin;
+    dnnl_host = host;
+}
+
+#define DNNL_LOG(level, ...)                                                                     \
+    do {                                                                                         \
+        if (dnnl_host && dnnl_host->log) dnnl_host->log(dnnl_plugin, level, __VA_ARGS__);        \
+        else g_log("ttml", level, __VA_ARGS__);                                                  \
+    } while (0)
+
+/* ---- fp32 -> bf16 ---- */
+
+TTML_CPU_VEC
+static void to_bf16_range(guint16 *dst, const float *src, size_t begin, size_t end)
+{
+    for (size_t i = begin; i < end; i++) {
+        guint32 u;
+        memcpy(&u, &src[i], sizeof u);
+        const guint32 rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+        const gboolean nan = (u & 0x7fffffffu) > 0x7f800000u;
+        dst[i] = (guint16)(nan ? ((u >> 16) | 0x40u) : rounded);
+    }
+}
+
+typedef struct {
+    guint16 *dst;
+    const float *src;
+} convert_job;
+
+static void convert_items(void *ctx, size_t begin, size_t end)
+{
+    const convert_job *j = ctx;
+    to_bf16_range(j->dst, j->src, begin, end);
+}
+
+void ttml_cpu_to_bf16(guint16 *dst, const float *src, size_t n)
+{
+    convert_job j = {dst, src};
+    ttml_cpu_parallel_for(n, 1 << 15, convert_items, &j);
+}
+
+#ifdef TTML_HAVE_DNNL_H
+
+typedef struct {
+    dnnl_status_t (*engine_create)(dnnl_engine_t *, dnnl_engine_kind_t, size_t);
+    dnnl_status_t (*stream_create)(dnnl_stream_t *, dnnl_engine_t, unsigned);
+    dnnl_status_t (*stream_wait)(dnnl_stream_t);
+    dnnl_status_t (*md_init_by_strides)(dnnl_memory_desc_t *, int, const dnnl_dims_t, dnnl_data_type_t,
+                                        const dnnl_dims_t);
+    dnnl_status_t (*matmul_desc_init)(dnnl_matmul_desc_t *, const dnnl_memory_desc_t *,
+                                      const dnnl_memory_desc_t *, const dnnl_memory_desc_t *,
+                                      const dnnl_memory_desc_t *);
+    dnnl_status_t (*attr_create)(dnnl_primitive_attr_t *);
+    dnnl_status_t (*attr_destroy)(dnnl_primitive_attr_t);
+    dnnl_status_t (*attr_set_output_scales)(dnnl_primitive_attr_t, dnnl_dim_t, int, const float *);
+    dnnl_status_t (*attr_set_post_ops)(dnnl_primitive_attr_t, const_dnnl_post_ops_t);
+    dnnl_status_t (*post_ops_create)(dnnl_post_ops_t *);
+    dnnl_status_t (*post_ops_destroy)(dnnl_post_ops_t);
+    dnnl_status_t (*post_ops_append_sum)(dnnl_post_ops_t, float);
+    dnnl_status_t (*pd_create)(dnnl_primitive_desc_t *, const_dnnl_op_desc_t, const_dnnl_primitive_attr_t,
+                               dnnl_engine_t, const_dnnl_primitive_desc_t);
+    dnnl_status_t (*pd_destroy)(dnnl_primitive_desc_t);
+    dnnl_status_t (*primitive_create)(dnnl_primitive_t *, const_dnnl_primitive_desc_t);
+    dnnl_status_t (*primitive_execute)(const_dnnl_primitive_t, dnnl_stream_t, int, const dnnl_exec_arg_t *);
+    dnnl_status_t (*memory_create)(dnnl_memory_t *, const dnnl_memory_desc_t *, dnnl_engine_t, void *);
+    dnnl_status_t (*memory_destroy)(dnnl_memory_t);
+    const dnnl_version_t *(*version)(void);
+    void (*omp_set_num_threads)(int);   /* libgomp's, when found */
+} dnnl_api;
+
+typedef struct {
+    int ta, tb;
+    gint64 M, N, K;
+    float alpha, beta;
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t md_a, md_b, md_c;
+} dnnl_entry;
+
+static struct {
+    GMutex lock;
+    gboolean tried, ok;
+    char status[256];
+    dnnl_api api;
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    dnnl_entry cache[DNNL_CACHE_SIZE];
+    int n_cache, next_evict;
+    guint16 *scratch[2];
+    size_t scratch_n[2];
+    gboolean warned_fallback;
+} dn = {.status = "not loaded yet"};
+
+/* Set name=value for the load unless the user set it; returns TRUE when set. */
+static gboolean env_default(const char *name, const char *value)
+{
+    if (g_getenv(name)) return FALSE;
+    setenv(name, value, 1);
+    return TRUE;
+}
+
+static gboolean dnnl_resolve(void *h, GString *missing)
+{
+    dnnl_api *a = &dn.api;
+#define SYM(field, name)                                                                         \
+    do {                                                                                         \
+        *(void **)&a->field = dlsym(h, name);                                                    \
+        if (!a->field) g_string_append_printf(missing, "%s%s", missing->len ? ", " : "", name);  \
+    } while (0)
+    SYM(engine_create, "dnnl_engine_create");
+    SYM(stream_create, "dnnl_stream_create");
+    SYM(stream_wait, "dnnl_stream_wait");
+    SYM(md_init_by_strides, "dnnl_memory_desc_init_by_strides");
+    SYM(matmul_desc_init, "dnnl_matmul_desc_init");
+    SYM(attr_create, "dnnl_primitive_attr_create");
+    SYM(attr_destroy, "dnnl_primitive_attr_destroy");
+    SYM(attr_set_output_scales, "dnnl_primitive_attr_set_output_scales");
+    SYM(attr_set_post_ops, "dnnl_primitive_attr_set_post_ops");
+    SYM(post_ops_create, "dnnl_post_ops_create");
+    SYM(post_ops_destroy, "dnnl_post_ops_destroy");
+    SYM(post_ops_append_sum, "dnnl_post_ops_append_sum");
+    SYM(pd_create, "dnnl_primitive_desc_create");
+    SYM(pd_destroy, "dnnl_primitive_desc_destroy");
+    SYM(primitive_create, "dnnl_primitive_create");
+    SYM(primitive_execute, "dnnl_primitive_execute");
+    SYM(memory_create, "dnnl_memory_create");
+    SYM(memory_destroy, "dnnl_memory_destroy");
+    SYM(version, "dnnl_version");
+#undef SYM
+    *(void **)&a->omp_set_num_threads = dlsym(h, "omp_set_num_threads");
+    return missing->len == 0;
+}
+
+/* Open oneDNN (once); dn.status says what happened. Call with dn.lock held. */
+static void dnnl_load(void)
+{
+    dn.tried = TRUE;
+    const char *lib = g_getenv("TTML_DNNL_LIBRARY");
+    if (!lib || !*lib) lib = TTML_DNNL_SONAME;
+    char nthreads[16];
+    g_snprintf(nthreads, sizeof nthreads, "%d", ttml_cpu_n_threads);
+    const gboolean set_wait = env_default("OMP_WAIT_POLICY", "passive");
+    const gboolean set_num = env_default("OMP_NUM_THREADS", nthreads);
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (set_wait) unsetenv("OMP_WAIT_POLICY");
+    if (set_num) unsetenv("OMP_NUM_THREADS");
+    if (!h) {
+        g_snprintf(dn.status, sizeof dn.status,
+                   "cannot load oneDNN (%s): %s; install 'libdnnl2' (Debian/Ubuntu) or set "
+                   "TTML_DNNL_LIBRARY to its path", lib, dlerror());
+        return;
+    }
+    GString *missing = g_string_new(NULL);
+    gboolean ok = dnnl_resolve(h, missing);
+    if (!ok)
+        g_snprintf(dn.status, sizeof dn.status, "%s lacks %s (oneDNN 2.x is needed)", lib, missing->str);
+    g_string_free(missing, TRUE);
+    if (!ok) return;   /* never dlclose: libgomp may have started threads */
+    if (dn.api.engine_create(&dn.engine, dnnl_cpu, 0) != dnnl_success ||
+        dn.api.stream_create(&dn.stream, dn.engine, dnnl_stream_default_flags) != dnnl_success) {
+        g_snprintf(dn.status, sizeof dn.status, "oneDNN (%s) could not create a CPU engine", lib);
+        return;
+    }
+    /* libgomp may have been loaded (and read its environment) before us */
+    if (set_num && dn.api.omp_set_num_threads) dn.api.omp_set_num_threads(ttml_cpu_n_threads);
+    const dnnl_version_t *v = dn.api.version();
+    g_snprintf(dn.status, sizeof dn.status, "oneDNN %d.%d.%d (%s)", v->major, v->minor, v->patch, lib);
+    dn.ok = TRUE;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512bf16"))
+        DNNL_LOG(G_LOG_LEVEL_WARNING,
+                 "precision bf16: this CPU lacks AVX512_BF16, so oneDNN converts bf16 in software: "
+                 "correct but slower than fp32 may be; use precision: fp32 for speed");
+    else
+        DNNL_LOG(G_LOG_LEVEL_DEBUG, "precision bf16: %s", dn.status);
+}
+
+/* The cached primitive for this shape, created on first use (NULL when
+ * oneDNN refuses it). Call with dn.lock held. */
+static dnnl_entry *dnnl_lookup(int ta, int tb, gint64 M, gint64 N, gint64 K, float alpha, float beta)
+{
+    for (int i = 0; i < dn.n_cache; i++) {
+        dnnl_entry *e = &dn.cache[i];
+        if (e->ta == ta && e->tb == tb && e->M == M && e->N == N && e->K == K && e->alpha == alpha &&
+            e->beta == beta)
+            return e;
+    }
+    const dnnl_api *a = &dn.api;
+    dnnl_entry e = {ta, tb, M, N, K, alpha, beta, NULL, {0}, {0}, {0}};
+    dnnl_dims_t da = {M, K}, sa = {ta ? 1 : K, ta ? M : 1};
+    dnnl_dims_t db = {K, N}, sb = {tb ? 1 : N, tb ? K : 1};
+    dnnl_dims_t dc = {M, N}, sc = {N, 1};
+    if (a->md_init_by_strides(&e.md_a, 2, da, dnnl_bf16, sa) != dnnl_success ||
+        a->md_init_by_strides(&e.md_b, 2, db, dnnl_bf16, sb) != dnnl_success ||
+        a->md_init_by_strides(&e.md_c, 2, dc, dnnl_f32, sc) != dnnl_success)
+        return NULL;
+    dnnl_matmul_desc_t desc;
+    if (a->matmul_desc_init(&desc, &e.md_a, &e.md_b, NULL, &e.md_c) != dnnl_success) return NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    gboolean ok = a->attr_create(&attr) == dnnl_success;
+    if (ok && alpha != 1.0f) ok = a->attr_set_output_scales(attr, 1, 0, &alpha) == dnnl_success;
+    if (ok && beta != 0.0f)
+        ok = a->post_ops_create(&po) == dnnl_success && a->post_ops_append_sum(po, beta) == dnnl_success &&
+             a->attr_set_post_ops(attr, po) == dnnl_success;
+    if (ok) ok = a->pd_create(&pd, &desc, attr, dn.engine, NULL) == dnnl_success;
+    if (ok) ok = a->primitive_create(&e.prim, pd) == dnnl_success;
+    if (pd) a->pd_destroy(pd);
+    if (po) a->post_ops_destroy(po);
+    if (attr) a->attr_destroy(attr);
+    if (!ok) return NULL;
+    int slot = dn.n_cache < DNNL_CACHE_SIZE ? dn.n_cache++ : dn.next_evict++ % DNNL_CACHE_SIZE;
+    /* evicted primitives are leaked on purpose: a few KiB, and a shape
+     * mix wider than the cache is not a training loop */
+    dn.cache[slot] = e;
+    return &dn.cache[slot];
+}
+
+static guint16 *scratch(int i, size_t n)
+{
+    if (dn.scratch_n[i] < n) {
+        g_free(dn.scratch[i]);
+        dn.scratch[i] = g_malloc(n * sizeof(guint16));
+        dn.scratch_n[i] = n;
+    }
+    return dn.scratch[i];
+}
+
+static gboolean dnnl_run(const dnnl_entry *e, const float *a, const float *b, float *c)
+{
+    const dnnl_api *api = &dn.api;
+    const size_t na = (size_t)(e->M * e->K), nb = (size_t)(e->K * e->N);
+    guint16 *a16 = scratch(0, na), *b16 = scratch(1, nb);
+    ttml_cpu_to_bf16(a16, a, na);
+    ttml_cpu_to_bf16(b16, b, nb);
+    dnnl_memory_t ma = NULL, mb = NULL, mc = NULL;
+    gboolean ok = api->memory_create(&ma, &e->md_a, dn.engine, a16) == dnnl_success &&
+                  api->memory_create(&mb, &e->md_b, dn.engine, b16) == dnnl_success &&
+                  api->memory_create(&mc, &e->md_c, dn.engine, c) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+        if (ttml_cpu_n_threads > 1) ttml_cpu_threads_park();
+        ok = api->primitive_execute(e->prim, dn.stream, 3, args) == dnnl_success &&
+             api->stream_wait(dn.stream) == dnnl_success;
+    }
+    if (ma) api->memory_destroy(ma);
+    if (mb) api->memory_destroy(mb);
+    if (mc) api->memory_destroy(mc);
+    return ok;
+}
+
+gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                            const float *a, const float *b, float beta, float *c)
+{
+    g_mutex_lock(&dn.lock);
+    if (!dn.tried) dnnl_load();
+    gboolean ok = FALSE;
+    if (dn.ok) {
+        const dnnl_entry *e = dnnl_lookup(trans_a, trans_b, M, N, K, alpha, beta);
+        ok = e && dnnl_run(e, a, b, c);
+    }
+    if (!ok && !dn.warned_fallback) {
+        dn.warned_fallback = TRUE;
+        DNNL_LOG(G_LOG_LEVEL_WARNING,
+                 "precision bf16 is not available, computing matmul in fp32 (OpenBLAS): %s",
+                 dn.ok ? "oneDNN refused a bf16 matmul primitive" : dn.status);
+    }
+    g_mutex_unlock(&dn.lock);
+    return ok;
+}
+
+const char *ttml_cpu_dnnl_status(void)
+{
+    g_mutex_lock(&dn.lock);
+    if (!dn.tried) dnnl_load();
+    const char *s = dn.ok ? dn.status : NULL;
+    g_mutex_unlock(&dn.lock);
+    return s;
+}
+
+#else /* no <dnnl.h> at build time */
+
+gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                            const float *a, const float *b, float beta, float *c)
+{
+    (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)a, (void)b, (void)beta,
+        (void)c;
+    static gboolean warned;
+    if (!warned)
+        DNNL_LOG(G_LOG_LEVEL_WARNING,
+                 "precision bf16 is not available, computing matmul in fp32: the cpu driver was "
+                 "built without oneDNN's headers (install libdnnl-dev and rebuild)");
+    warned = TRUE;
+    return FALSE;
+}
+
+const char *ttml_cpu_dnnl_status(void) { return NULL; }
+
+#endif
