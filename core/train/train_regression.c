@@ -335,6 +335,22 @@ static gboolean setup_data(const ttml_run_options *o, run_settings *s, run_state
     return TRUE;
 }
 
+
+/* training_config keys that only language-model configs read: explained as
+ * such (with "did you mean" for near-misses) instead of plain unknown keys. */
+static void note_lm_keys(ttml_config *train_cfg)
+{
+    static const char *const lm_keys[] = {
+        "gradient_accumulation_steps", "clip_grad_norm_max_norm", "use_clip_grad_norm", "model_path",
+        "model_save_interval", "eval_every", "val_every", "val_batches", "tokenizer_type",
+        "use_moreh_adamw", "use_kahan_summation", "transformer_config", "data_path", "project_name",
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(lm_keys); i++)
+        ttml_config_note_elsewhere(train_cfg, lm_keys[i],
+                                   "a language-model key: it applies only to configs with "
+                                   "training_config.transformer_config and data_config.type: text; "
+                                   "remove it from this config");
+}
 /* Model, optimizer and scheduler from the registry; then no unknown keys. */
 static gboolean create_model(run_settings *s, run_state *st, GError **error)
 {
@@ -356,6 +372,7 @@ static gboolean create_model(run_settings *s, run_state *st, GError **error)
         ttml_train_locate_not_found(error, s->train_cfg, "scheduler_type");
         return FALSE;
     }
+    note_lm_keys(s->train_cfg);
     return ttml_config_check_unused(s->root, error);
 }
 
