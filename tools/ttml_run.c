@@ -40,8 +40,8 @@ static void on_stop_signal(int signo)
     }
     got_signal = signo;
     ttml_train_request_stop(signo);
-    static const char msg[] = "\nttml-run: stopping after this step and writing a checkpoint "
-                              "(send the signal again to quit at once)\n";
+    static const char msg[] = "\nttml-run: stopping after the current step (a language model "
+                              "then writes its checkpoint); send the signal again to quit at once\n";
     ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
     (void)w;
 }

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -445,6 +446,15 @@ static gboolean train_epochs(const ttml_run_options *o, run_settings *s, run_sta
         for (gint64 b = 0; b < st->steps_per_epoch && st->step < st->total_steps; b++) {
             if (!batch_step(o, s, st, epoch, b, &sum, error)) return FALSE;
             count++;
+            int signo = ttml_train_stop_requested();
+            if (signo) {
+                g_set_error(error, TTML_ERROR, TTML_ERROR_INTERRUPTED,
+                            "interrupted by %s after step %" G_GINT64_FORMAT " (epoch %" G_GINT64_FORMAT
+                            "); regression runs write no checkpoint: start the run again",
+                            signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "a stop request",
+                            st->step, epoch + 1);
+                return FALSE;
+            }
         }
         *last_epoch_loss = sum / (double)count;
         if (!o->quiet) {
