@@ -5,6 +5,7 @@
  * with the KV cache against a full forward. */
 #include "test_util.h"
 
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <dlfcn.h>
 #include <math.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define RUN_BIN TTML_BUILD_DIR "/bin/ttml-run"
 #define SHAKESPEARE TTML_SOURCE_DIR "/../shared/data/tinyshakespeare.txt"
@@ -386,7 +388,10 @@ static void test_resume_after_sigkill(void)
 
     char *ck = ttml_test_tmp_path("killed.safetensors");
     char *out = NULL, *errs = NULL;
-    char *rargs[] = {kill_cfg, (char *)"--resume", ck, (char *)"--metrics", res_m, NULL};
+    /* --max-steps 20: the killed run's checkpoint keeps its total of 100000
+     * otherwise (a resumed run keeps the checkpoint's total steps). */
+    char *rargs[] = {kill_cfg, (char *)"--resume", ck, (char *)"--metrics", res_m, (char *)"--max-steps",
+                     (char *)"20", NULL};
     int rc = run_bin(rargs, &out, &errs);
     CU_ASSERT_EQUAL(rc, 0);
     if (rc != 0) fprintf(stderr, "\nresume failed: %s\n", errs);
@@ -455,6 +460,246 @@ static void test_resume_after_sigkill(void)
     g_free(full_m);
     g_free(kill_m);
     g_free(res_m);
+}
+
+/* ------------------------------------------- interrupt, overwrite, resume */
+
+/* Start ttml-run ARGS in the temp dir with stdout and stderr to files. */
+static GPid spawn_run(char **args, const char *out_file, const char *err_file)
+{
+    GPtrArray *argv = g_ptr_array_new();
+    g_ptr_array_add(argv, (char *)RUN_BIN);
+    for (char **a = args; *a; a++) g_ptr_array_add(argv, *a);
+    g_ptr_array_add(argv, NULL);
+    char **env = g_environ_unsetenv(g_get_environ(), "TTML_PLUGIN_PATH");
+    int out_fd = open(out_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err_fd = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    GPid pid = 0;
+    GError *err = NULL;
+    gboolean ok = g_spawn_async_with_fds(ttml_test_tmp_dir(), (char **)argv->pdata, env,
+                                         G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, -1, out_fd, err_fd,
+                                         &err);
+    TTML_ASSERT_NO_ERROR(err);
+    close(out_fd);
+    close(err_fd);
+    g_strfreev(env);
+    g_ptr_array_free(argv, TRUE);
+    CU_ASSERT_TRUE_FATAL(ok);
+    return pid;
+}
+
+static char *read_text(const char *path)
+{
+    char *text = NULL;
+    if (!g_file_get_contents(path, &text, NULL, NULL)) text = g_strdup("");
+    return text;
+}
+
+/* The integer metadata `key` of a checkpoint, -1 when absent. */
+static gint64 checkpoint_int(const char *path, const char *key)
+{
+    GError *err = NULL;
+    ttml_checkpoint *ck = ttml_checkpoint_open(path, &err);
+    g_clear_error(&err);
+    if (!ck) return -1;
+    const char *v = ttml_checkpoint_metadata(ck, key);
+    gint64 n = v ? g_ascii_strtoll(v, NULL, 10) : -1;
+    ttml_checkpoint_close(ck);
+    return n;
+}
+
+/* SIGINT / SIGTERM to a real ttml-run: the step is finished, a checkpoint
+ * written, the resume command printed, exit 130 / 143; the run resumes from
+ * it and appends to the same metrics file. */
+static void interrupt_once(int signo, const char *tag)
+{
+    char *name = g_strdup_printf("%s.yaml", tag), *ck_name = g_strdup_printf("%s.safetensors", tag);
+    char *cfg = write_config(name, 4, 1, 20, "adamw", 2e-3, 0.0, 0, ck_name, NULL);
+    char *m = g_strdup_printf("%s/%s.jsonl", ttml_test_tmp_dir(), tag);
+    char *o = g_strdup_printf("%s/%s.out", ttml_test_tmp_dir(), tag);
+    char *e = g_strdup_printf("%s/%s.err", ttml_test_tmp_dir(), tag);
+    char *ck = ttml_test_tmp_path(ck_name);
+    char *args[] = {cfg, (char *)"--metrics", m, (char *)"--max-steps", (char *)"100000", NULL};
+    GPid pid = spawn_run(args, o, e);
+    gint64 seen = 0;
+    /* Wait for logged steps (not a fixed sleep: the machine may be loaded). */
+    for (int i = 0; i < 120000 && seen < 3; i++) {
+        g_usleep(1000);
+        seen = last_logged_step(m);
+    }
+    CU_ASSERT_FATAL(seen >= 3);
+    kill(pid, signo);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    g_spawn_close_pid(pid);
+    CU_ASSERT_TRUE(WIFEXITED(status));
+    CU_ASSERT_EQUAL(WEXITSTATUS(status), 128 + signo);
+    char *errs = read_text(e), *outs = read_text(o);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, signo == SIGINT ? "interrupted by SIGINT" : "interrupted by SIGTERM"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, "--resume"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, ck_name));
+    CU_ASSERT_PTR_NOT_NULL(strstr(outs, "checkpoint: step "));
+    /* The checkpoint holds the last finished step (>= the one seen logged). */
+    gint64 step = checkpoint_int(ck, "step");
+    CU_ASSERT(step >= seen);
+    CU_ASSERT_EQUAL(step, last_logged_step(m));
+    g_free(errs);
+    g_free(outs);
+
+    /* Resume for two more steps: the metrics file is appended to. */
+    char *more = g_strdup_printf("%" G_GINT64_FORMAT, step + 2);
+    char *rargs[] = {cfg, (char *)"--resume", ck, (char *)"--metrics", m, (char *)"--max-steps", more, NULL};
+    char *out = NULL, *err_text = NULL;
+    int rc = run_bin(rargs, &out, &err_text);
+    CU_ASSERT_EQUAL(rc, 0);
+    if (rc != 0) fprintf(stderr, "\nresume failed: %s\n", err_text);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "resumed from"));
+    GPtrArray *losses = read_losses(m);
+    CU_ASSERT_EQUAL(losses->len, (guint)(step + 3));
+    for (guint s = 1; s < losses->len; s++) CU_ASSERT_PTR_NOT_NULL(losses->pdata[s]);
+    g_ptr_array_unref(losses);
+    g_free(out);
+    g_free(err_text);
+    g_free(more);
+    g_free(ck);
+    g_free(cfg);
+    g_free(name);
+    g_free(ck_name);
+    g_free(m);
+    g_free(o);
+    g_free(e);
+}
+
+static void test_interrupt(void)
+{
+    interrupt_once(SIGINT, "sigint");
+    interrupt_once(SIGTERM, "sigterm");
+}
+
+/* A fresh run refuses to replace another run's checkpoint unless
+ * --overwrite; every checkpoint written is announced. */
+static void test_overwrite(void)
+{
+    char *cfg = write_config("ow.yaml", 4, 1, 6, "adamw", 2e-3, 0.0, 3, "ow.safetensors", NULL);
+    char *out = NULL, *errs = NULL;
+    char *args[] = {cfg, NULL};
+    int rc = run_bin(args, &out, &errs);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "checkpoint: step 3 -> "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "checkpoint: step 6 -> "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "ow.safetensors"));
+    g_free(out);
+    g_free(errs);
+    char *ck = ttml_test_tmp_path("ow.safetensors");
+    char *before = read_text(ck);
+    rc = run_bin(args, &out, &errs);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, "ow.safetensors"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, "step 6"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, "--overwrite"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, "--resume"));
+    char *after = read_text(ck);
+    CU_ASSERT_STRING_EQUAL(before, after);   /* untouched */
+    g_free(out);
+    g_free(errs);
+    char *oargs[] = {cfg, (char *)"--overwrite", (char *)"--max-steps", (char *)"2", NULL};
+    rc = run_bin(oargs, &out, &errs);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "checkpoint: step 2 -> "));
+    CU_ASSERT_EQUAL(checkpoint_int(ck, "step"), 2);
+    g_free(out);
+    g_free(errs);
+    g_free(before);
+    g_free(after);
+    g_free(ck);
+    g_free(cfg);
+}
+
+/* --resume without --max-steps keeps the checkpoint's total (and schedule);
+ * a changed total is announced. */
+static void test_resume_keeps_total(void)
+{
+    char *cfg = write_config("tot.yaml", 4, 1, 6, "adamw", 2e-3, 0.0, 0, "tot.safetensors", NULL);
+    char *ck = ttml_test_tmp_path("tot.safetensors");
+    char *out = NULL, *errs = NULL;
+    char *args[] = {cfg, (char *)"--max-steps", (char *)"4", NULL};
+    int rc = run_bin(args, &out, &errs);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(checkpoint_int(ck, "total_steps"), 4);
+    g_free(out);
+    g_free(errs);
+    char *rargs[] = {cfg, (char *)"--resume", NULL};
+    rc = run_bin(rargs, &out, &errs);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "keeping the checkpoint's total of 4 steps"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "nothing to do"));
+    CU_ASSERT_EQUAL(checkpoint_int(ck, "step"), 4);
+    g_free(out);
+    g_free(errs);
+    char *margs[] = {cfg, (char *)"--resume", (char *)"--max-steps", (char *)"6", NULL};
+    rc = run_bin(margs, &out, &errs);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "total steps changed from 4"));
+    CU_ASSERT_EQUAL(checkpoint_int(ck, "step"), 6);
+    CU_ASSERT_EQUAL(checkpoint_int(ck, "total_steps"), 6);
+    g_free(out);
+    g_free(errs);
+    g_free(ck);
+    g_free(cfg);
+}
+
+/* A config whose first data path is missing warns naming it. */
+static void test_data_fallback_warns(void)
+{
+    char *cfg = write_config("fb.yaml", 4, 1, 1, "adamw", 2e-3, 0.0, 0, "fb.safetensors", NULL);
+    char *out = NULL, *errs = NULL;
+    char *args[] = {cfg, NULL};
+    int rc = run_bin(args, &out, &errs);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, "warning"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, "missing-first.txt"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, "corpus.txt"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs, "--data"));
+    g_free(out);
+    g_free(errs);
+    g_free(cfg);
+}
+
+/* UTF-8 prompts work whatever the locale; an unknown character is named. */
+static void test_generate_utf8_prompt(void)
+{
+    GString *corpus = g_string_new(NULL);
+    while (corpus->len < 4000) g_string_append(corpus, "Ça va, señor? Grüße aus Köln. Naïve café.\n");
+    char *data = ttml_test_tmp_path("utf8.txt");
+    CU_ASSERT_TRUE_FATAL(g_file_set_contents(data, corpus->str, -1, NULL));
+    g_string_free(corpus, TRUE);
+    char *cfg = write_config("utf8.yaml", 2, 1, 1, "adamw", 2e-3, 0.0, 0, "utf8.safetensors", NULL);
+    char *ck = ttml_test_tmp_path("utf8.safetensors");
+    char *out = NULL, *errs = NULL;
+    char *args[] = {cfg, (char *)"--data", data, (char *)"--quiet", NULL};
+    int rc = run_bin(args, &out, &errs);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    g_free(out);
+    g_free(errs);
+    const char *const c_locale[] = {"LC_ALL", "C", NULL};
+    char *gargs[] = {(char *)"generate", (char *)"--checkpoint", ck, (char *)"--prompt", (char *)"Grüße",
+                     (char *)"--max-tokens", (char *)"3", NULL};
+    rc = ttml_test_run_tool("ttml-run", (const char *const *)gargs, c_locale, ttml_test_tmp_dir(), &out, &errs);
+    CU_ASSERT_EQUAL(rc, 0);
+    if (rc != 0) fprintf(stderr, "\ngenerate failed: %s\n", errs);
+    CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "Grüße"));
+    g_free(out);
+    g_free(errs);
+    char *bargs[] = {(char *)"generate", (char *)"--checkpoint", ck, (char *)"--prompt", (char *)"café €",
+                     (char *)"--max-tokens", (char *)"3", NULL};
+    rc = ttml_test_run_tool("ttml-run", (const char *const *)bargs, NULL, ttml_test_tmp_dir(), &out, &errs);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT_PTR_NOT_NULL(errs && strstr(errs, "U+20AC") ? errs : NULL);
+    g_free(out);
+    g_free(errs);
+    g_free(ck);
+    g_free(cfg);
+    g_free(data);
 }
 
 /* -------------------------------------------------------- generation */
@@ -833,6 +1078,11 @@ int main(void)
         {"loss_decreases", test_loss_decreases},
         {"grad_accumulation", test_grad_accumulation},
         {"resume_after_sigkill", test_resume_after_sigkill},
+        {"interrupt", test_interrupt},
+        {"overwrite", test_overwrite},
+        {"resume_keeps_total", test_resume_keeps_total},
+        {"data_fallback_warns", test_data_fallback_warns},
+        {"generate_utf8_prompt", test_generate_utf8_prompt},
         {"generate", test_generate},
         {"config_errors", test_config_errors},
         {"precision_bf16", test_precision_bf16},

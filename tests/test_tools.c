@@ -528,6 +528,35 @@ static void test_errors(void)
     result_clear(&r);
 }
 
+/* Keys only language models read are explained in other configs, and
+ * their near-misses suggested; --help shows both commands. */
+static void test_lm_keys_and_help(void)
+{
+    run_result r;
+    char *text = g_strdup_printf("training_config:\n  seed: 1\n%s  gradient_accumulation_step: 2\n", MODEL_OK);
+    char *cfg = write_tmp("near_miss.yaml", text);
+    g_free(text);
+    r = run_tool(cfg, NULL);
+    expect_error(&r, 1, "unknown key 'gradient_accumulation_step'", "did you mean 'gradient_accumulation_steps'?",
+                 "language-model key", NULL);
+    g_free(cfg);
+    text = g_strdup_printf("training_config:\n  seed: 1\n%s  clip_grad_norm_max_norm: 1.0\n", MODEL_OK);
+    cfg = write_tmp("lm_key.yaml", text);
+    g_free(text);
+    r = run_tool(cfg, NULL);
+    expect_error(&r, 1, "unknown key 'clip_grad_norm_max_norm'", "language-model key",
+                 "transformer_config", NULL);
+    g_free(cfg);
+
+    r = run_tool("--help", NULL);
+    CU_ASSERT_EQUAL(r.status, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "ttml-run [train] [OPTION"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "ttml-run generate --checkpoint FILE"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "--overwrite"));
+    CU_ASSERT_PTR_NULL(strstr(r.out, "CONFIG.yaml CONFIG.yaml"));
+    result_clear(&r);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -536,6 +565,7 @@ int main(void)
         {"max_steps_and_seed", test_max_steps_and_seed},
         {"mlp_beats_linear", test_mlp_beats_linear},
         {"errors", test_errors},
+        {"lm_keys_and_help", test_lm_keys_and_help},
         CU_TEST_INFO_NULL,
     };
     return ttml_test_run("tools", tests, NULL, NULL);

@@ -308,6 +308,7 @@ static GArray *train(const char *config, const char *device, gint64 steps, const
     o.max_steps = steps;
     o.metrics_path = metrics;
     o.quiet = TRUE;
+    o.overwrite = TRUE;   /* the cpu and ttsim runs share the config's model_path */
     GError *err = NULL;
     gboolean ok = ttml_train_run(&o, &err);
     TTML_ASSERT_NO_ERROR(err);

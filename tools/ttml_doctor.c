@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hwloc.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -766,6 +767,7 @@ static void check_crash_cache(void)
 
 int main(int argc, char **argv)
 {
+    setlocale(LC_ALL, "");
     GError *err = NULL;
     GOptionContext *oc = g_option_context_new("- diagnose a ttml installation, its plugins and the environment");
     ttml_tool_plugin_options_add(oc, &opt_plugins);

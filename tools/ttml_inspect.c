@@ -12,6 +12,7 @@
 
 #include "common/plugin_options.h"
 
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,7 @@ static gboolean exists(const char *name)
 
 int main(int argc, char **argv)
 {
+    setlocale(LC_ALL, "");
     GError *err = NULL;
     GOptionContext *oc = g_option_context_new("[NAME|FILE.so] - list ttml plugins and features");
     ttml_tool_plugin_options_add(oc, &opt_plugins);

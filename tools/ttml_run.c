@@ -3,23 +3,58 @@
  *
  *   ttml-run [train] CONFIG.yaml [--plugin-path DIR[:DIR]] [--plugin FILE]
  *            [--device NAME] [--seed N] [--max-steps N] [--metrics FILE] [--quiet]
- *            [--data FILE] [--resume [FILE]]
+ *            [--data FILE] [--resume [FILE]] [--overwrite]
  *            [--trace FILE] [--profile-csv FILE] [--report FILE.html] [--memory-report]
  *   ttml-run generate --checkpoint FILE [--prompt TEXT] [--max-tokens N]
  *            [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
  *            [--seed S] [--greedy] [--device NAME] [--plugin-path DIR] [--plugin FILE]
  *
  * Exit status: 0 on success, 1 on any error (one line "ttml-run: ..." on
- * stderr), 2 on a usage error. "train" is the default subcommand.
+ * stderr), 2 on a usage error, 130 / 143 after a first SIGINT / SIGTERM
+ * (the step is finished and a checkpoint written); a second signal exits at
+ * once. "train" is the default subcommand.
  */
 #include <ttml/ttml.h>
 #include <ttml/profiler_outputs.h>
 
 #include "common/plugin_options.h"
 
+#include <locale.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+/* The first SIGINT/SIGTERM asks the training loop to stop after its step;
+ * a second one exits at once. */
+static volatile sig_atomic_t got_signal;
+
+static void on_stop_signal(int signo)
+{
+    if (got_signal) {
+        static const char msg[] = "\nttml-run: second signal: exiting now (no checkpoint)\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+        _exit(128 + signo);
+    }
+    got_signal = signo;
+    ttml_train_request_stop(signo);
+    static const char msg[] = "\nttml-run: stopping after the current step (a language model "
+                              "then writes its checkpoint); send the signal again to quit at once\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+}
+
+static void install_stop_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 static int usage_error(const char *msg)
 {
@@ -46,7 +81,7 @@ typedef struct {
     char *device, *metrics, *data, *resume_file;
     char *trace, *profile_csv, *report;
     gint64 seed, max_steps;
-    gboolean quiet, resume, memory_report;
+    gboolean quiet, resume, memory_report, overwrite;
 } train_args;
 
 static void train_args_clear(train_args *a)
@@ -110,6 +145,8 @@ static GOptionContext *train_context_new(train_args *a)
         {"resume", 0, 0, G_OPTION_ARG_NONE, &a->resume,
          "Continue from a training-state checkpoint: --resume (training_config.model_path) or "
          "--resume FILE", NULL},
+        {"overwrite", 0, 0, G_OPTION_ARG_NONE, &a->overwrite,
+         "Let a fresh run replace an existing checkpoint at training_config.model_path", NULL},
         {"trace", 0, 0, G_OPTION_ARG_FILENAME, &a->trace,
          "Profile the run and write a Chrome trace-event JSON file (Perfetto, chrome://tracing)", "FILE"},
         {"profile-csv", 0, 0, G_OPTION_ARG_FILENAME, &a->profile_csv,
@@ -122,15 +159,23 @@ static GOptionContext *train_context_new(train_args *a)
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->rest, NULL, "CONFIG.yaml"},
         G_OPTION_ENTRY_NULL,
     };
-    GOptionContext *ctx = g_option_context_new("[train] CONFIG.yaml - train a model from a YAML config");
+    g_set_prgname("ttml-run [train]");
+    GOptionContext *ctx = g_option_context_new("- train a model from a YAML config");
     g_option_context_set_summary(
-        ctx, "Trains the model described by CONFIG.yaml (training_config, device_config,\n"
+        ctx, "Commands:\n"
+             "  ttml-run [train] CONFIG.yaml [OPTION...]         train (the default command)\n"
+             "  ttml-run generate --checkpoint FILE [OPTION...]  generate text from a checkpoint\n"
+             "                                                   (see 'ttml-run generate --help')\n"
+             "\n"
+             "Trains the model described by CONFIG.yaml (training_config, device_config,\n"
              "data_config, eval_config sections; see configs/*.yaml and ttml/train.h).");
     g_option_context_set_description(
         ctx, "Plugins are searched in --plugin-path, then TTML_PLUGIN_PATH, then beside libttml.\n"
              "Profiling: --device profiler:DEVICE or TTML_LAYERS=profiler wraps the device in the\n"
              "profiler layer (a summary is printed at the end); --trace, --profile-csv and --report\n"
              "imply it.\n"
+             "Ctrl-C / SIGTERM: the step is finished, a checkpoint written and the resume\n"
+             "command printed (exit 130 / 143); a second signal quits at once.\n"
              "Errors print one line and exit 1; usage errors exit 2.");
     ttml_tool_plugin_options_add(ctx, &a->plugins);
     g_option_context_add_main_entries(ctx, entries, NULL);   /* copies the entries */
@@ -192,7 +237,9 @@ static int train_and_report(train_args *a)
         .resume_path = a->resume_file,
         .data_path = a->data,
         .memory_report = a->memory_report,
+        .overwrite = a->overwrite,
     };
+    install_stop_handlers();
     gboolean trained = ttml_train_run(&opts, &err);
     if (trained) {
         /* The summary (when a profiler device was used) and the outputs asked for. */
@@ -202,7 +249,10 @@ static int train_and_report(train_args *a)
         g_free(title);
         g_free(base);
     }
-    return trained ? 0 : print_error(&err);
+    if (trained) return 0;
+    int status = g_error_matches(err, TTML_ERROR, TTML_ERROR_INTERRUPTED) && got_signal ? 128 + got_signal : 1;
+    print_error(&err);
+    return status;
 }
 
 static int cmd_train(int argc, char **argv)
@@ -258,7 +308,7 @@ static int cmd_generate(int argc, char **argv)
     GOptionEntry entries[] = {
         {"checkpoint", 'c', 0, G_OPTION_ARG_FILENAME, &checkpoint,
          "Training-state checkpoint written by ttml-run (training_config.model_path)", "FILE"},
-        {"prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt,
+        {"prompt", 'p', 0, G_OPTION_ARG_FILENAME, &prompt,
          "Text to continue (default: eval_config.prompt, else a newline)", "TEXT"},
         {"max-tokens", 'n', 0, G_OPTION_ARG_INT64, &max_tokens,
          "Tokens to generate (default: eval_config.max_tokens, else 200)", "N"},
@@ -277,7 +327,7 @@ static int cmd_generate(int argc, char **argv)
         G_OPTION_ENTRY_NULL,
     };
     g_set_prgname("ttml-run generate");
-    GOptionContext *ctx = g_option_context_new("- generate text from a language-model checkpoint");
+    GOptionContext *ctx = g_option_context_new("--checkpoint FILE - generate text from a language-model checkpoint");
     g_option_context_set_summary(
         ctx, "Rebuilds the model stored in the checkpoint, feeds it the prompt and prints the\n"
              "prompt followed by the generated text (KV cache: one position per token).\n"
@@ -343,6 +393,8 @@ out:
 
 int main(int argc, char **argv)
 {
+    /* The user's locale: GLib converts messages and arguments with it. */
+    setlocale(LC_ALL, "");
     /* Subcommands: "train" (the default) and "generate". */
     if (argc > 1 && strcmp(argv[1], "generate") == 0) {
         argv[1] = argv[0];

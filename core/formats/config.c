@@ -35,6 +35,7 @@ struct ttml_config {
     GPtrArray *keys;       /* map: ttml_config* scalar key nodes */
     GPtrArray *items;      /* map: values; seq: items */
     GPtrArray *known;      /* map: char* keys asked for (owned), may be NULL */
+    GHashTable *elsewhere; /* map: key -> why it does not apply here (owned), may be NULL */
 };
 
 /* ------------------------------------------------------------------ nodes */
@@ -65,6 +66,7 @@ static void node_free(ttml_config *n)
         g_ptr_array_free(n->keys, TRUE);
     }
     if (n->known) g_ptr_array_free(n->known, TRUE);
+    if (n->elsewhere) g_hash_table_destroy(n->elsewhere);
     g_ref_string_release(n->file);
     g_free(n->path);
     g_free(n->value);
@@ -726,6 +728,31 @@ static int edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
+void ttml_config_note_elsewhere(ttml_config *map, const char *key, const char *why)
+{
+    if (!map || map->type != TTML_CONFIG_MAP || !key || !why) return;
+    if (!map->elsewhere) map->elsewhere = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_hash_table_replace(map->elsewhere, g_strdup(key), g_strdup(why));
+}
+
+/* The key of map->elsewhere nearest to `key` (distance < 3), or NULL. */
+static const char *nearest_elsewhere(const ttml_config *map, const char *key, int *best_d)
+{
+    const char *best = NULL;
+    if (!map->elsewhere) return NULL;
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, map->elsewhere);
+    while (g_hash_table_iter_next(&it, &k, NULL)) {
+        int d = edit_distance(k, key);
+        if (d < *best_d || (d == *best_d && best && strcmp(k, best) < 0)) {
+            *best_d = d;
+            best = k;
+        }
+    }
+    return best;
+}
+
 static void set_unknown_error(GError **error, const ttml_config *map, const ttml_config *key)
 {
     GString *msg = g_string_new(NULL);
@@ -734,10 +761,16 @@ static void set_unknown_error(GError **error, const ttml_config *map, const ttml
         g_string_append_printf(msg, "in '%s'", map->path);
     else
         g_string_append(msg, "at the top level");
+    int near_d = 3;
+    const char *near = nearest_elsewhere(map, key->value, &near_d);
+    if (near && near_d == 0) {
+        g_string_append_printf(msg, ": %s", (const char *)g_hash_table_lookup(map->elsewhere, near));
+        near = NULL;
+    }
     if (map->known && map->known->len > 0) {
         GPtrArray *sorted = g_ptr_array_new();
         const char *best = NULL;
-        int best_d = 3;
+        int best_d = near ? near_d : 3;
         for (guint i = 0; i < map->known->len; i++) {
             const char *k = g_ptr_array_index(map->known, i);
             g_ptr_array_add(sorted, (gpointer)k);
@@ -748,7 +781,11 @@ static void set_unknown_error(GError **error, const ttml_config *map, const ttml
             }
         }
         g_ptr_array_sort(sorted, cmp_str);
-        if (best) g_string_append_printf(msg, "; did you mean '%s'?", best);
+        if (best)
+            g_string_append_printf(msg, "; did you mean '%s'?", best);
+        else if (near)
+            g_string_append_printf(msg, "; did you mean '%s'? (%s)", near,
+                                   (const char *)g_hash_table_lookup(map->elsewhere, near));
         g_string_append(msg, " (known here: ");
         for (guint i = 0; i < sorted->len; i++)
             g_string_append_printf(msg, "%s%s", i ? ", " : "",

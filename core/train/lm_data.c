@@ -30,7 +30,7 @@ ttml_text_data *ttml_text_data_load(const char *const *candidates, const char *b
         ttml_tokenizer_free(tokenizer);
         return NULL;
     }
-    g_string_free(tried, TRUE);
+    char *skipped = tried->len ? g_string_free(tried, FALSE) : (g_string_free(tried, TRUE), NULL);
 
     char *text = NULL;
     gsize len = 0;
@@ -40,11 +40,13 @@ ttml_text_data *ttml_text_data_load(const char *const *candidates, const char *b
                     local->message);
         g_error_free(local);
         g_free(found);
+        g_free(skipped);
         ttml_tokenizer_free(tokenizer);
         return NULL;
     }
     ttml_text_data *d = g_new0(ttml_text_data, 1);
     d->path = found;
+    d->skipped = skipped;
     d->tokenizer = tokenizer ? tokenizer : ttml_char_tokenizer_new(text, len, error);
     if (!d->tokenizer) {
         g_prefix_error(error, "corpus '%s': ", found);
@@ -69,6 +71,7 @@ void ttml_text_data_free(ttml_text_data *d)
 {
     if (!d) return;
     g_free(d->path);
+    g_free(d->skipped);
     ttml_tokenizer_free(d->tokenizer);
     g_free(d->ids);
     g_free(d);

@@ -5,7 +5,19 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+/* The terminal's width (COLUMNS, else the tty's, else 80). */
+static int terminal_columns(void)
+{
+    const char *env = g_getenv("COLUMNS");
+    int cols = env ? atoi(env) : 0;
+    struct winsize ws;
+    if (cols <= 0 && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) cols = ws.ws_col;
+    return cols >= 20 ? cols : 80;
+}
 
 void ttml_progress_init(ttml_progress *p, gint64 first_step, gint64 total, gint64 log_interval,
                         double tokens_per_step, gboolean quiet)
@@ -78,14 +90,26 @@ void ttml_progress_update(ttml_progress *p, gint64 step, double loss, double lr,
         g_snprintf(times, sizeof times, "%.1f ms/step", host_ms);
 
     if (p->live) {
-        char line[256];
+        /* Validation gets its own kept line; the live line fits the terminal
+         * (short field names, cut to the width minus one column). */
+        if (isfinite(val_loss)) {
+            clear_live(p);
+            printf("step %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " val_loss %.4f\n", step, p->total, val_loss);
+        }
+        char line[256], t[64];
+        if (isfinite(sim_ms))
+            g_snprintf(t, sizeof t, "%.1fms sim %.3fms", host_ms, sim_ms);
+        else
+            g_snprintf(t, sizeof t, "%.1fms", host_ms);
         int n = g_snprintf(line, sizeof line,
-                           "step %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " | loss %.4f | lr %.2e | "
-                           "%s tok/s | %s | ETA %s",
-                           step, p->total, loss, lr, tok, times, eta);
-        if (isfinite(p->val_loss) && n > 0 && (size_t)n < sizeof line)
-            n += g_snprintf(line + n, sizeof line - (size_t)n, " | val %.4f", p->val_loss);
+                           "%" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " loss %.4f lr %.1e %s tok/s %s ETA %s",
+                           step, p->total, loss, lr, tok, t, eta);
+        int cols = terminal_columns() - 1;
         if (n >= (int)sizeof line) n = (int)sizeof line - 1;
+        if (n > cols) {
+            n = cols;
+            line[n] = '\0';
+        }
         printf("\r%s", line);
         if (n < p->width) printf("%*s", p->width - n, "");
         p->width = n;

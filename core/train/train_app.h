@@ -32,7 +32,7 @@ void ttml_train_json_number(char *buf, size_t size, double v, const char *fmt);
 gboolean ttml_train_metrics_write(FILE *f, const char *path, const char *line, GError **error);
 /* Peak resident set (VmHWM of /proc/self/status) in bytes, 0 when unknown. */
 guint64 ttml_train_peak_rss(void);
-/* Open o->metrics_path (when set) into *metrics, then ttml_init with the
+/* Open o->metrics_path (when set; appended to on --resume) into *metrics, then ttml_init with the
  * options' plugin paths and files. *initialised tells the caller to shut down. */
 gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *initialised, GError **error);
 /* End a --memory-report capture after the optimizer: print the snapshots
@@ -57,6 +57,7 @@ ttml_module *ttml_lm_model_create(const char *model_type, const char *text, cons
 /* ---- text data (lm_data.c) ---- */
 typedef struct ttml_text_data {
     char *path;                /* the corpus used                          */
+    char *skipped;             /* candidates tried before it, or NULL      */
     ttml_tokenizer *tokenizer; /* owned                                    */
     guint32 *ids;              /* all tokens                               */
     gsize n, n_train, n_val;   /* n = n_train + n_val; val = the tail      */

@@ -7,6 +7,7 @@
 #include <ttml/profiler_outputs.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <string.h>
 
@@ -40,6 +41,8 @@ typedef struct {
     ttml_checkpoint *ck;             /* --resume: open until restored          */
     const char *ck_path;
     gint64 ck_vocab;
+    gint64 ck_total;                 /* the checkpoint's total_steps           */
+    ttml_progress *prog;             /* the loop's progress (NULL outside it)  */
     gint64 total, tokens_per_step;   /* optimizer steps; tokens per step       */
     gint64 step;                     /* completed optimizer steps              */
 } lm_run;
@@ -405,8 +408,9 @@ static void metrics_number(GString *line, const char *key, double v, const char 
     g_string_append_printf(line, ",\"%s\":%s", key, num);
 }
 
-static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_run *r, gint64 step,
-                           gint64 total, double val_loss, GError **error)
+/* Write the training state to `path` and say so ("checkpoint: step N -> PATH"). */
+static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_run *r, const char *path,
+                           gint64 step, gint64 total, double val_loss, GError **error)
 {
     ttml_train_state_info info = {
         .step = step,
@@ -424,7 +428,40 @@ static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_r
         .data_path = r->data->path,
         .val_loss = val_loss,
     };
-    return ttml_train_state_save(s->model_path, r->model, r->opt, &info, error);
+    if (!ttml_train_state_save(path, r->model, r->opt, &info, error)) return FALSE;
+    if (o->quiet) return TRUE;
+    if (r->prog) {
+        ttml_progress_message(r->prog, "checkpoint: step %" G_GINT64_FORMAT " -> %s", step, path);
+    } else {
+        printf("checkpoint: step %" G_GINT64_FORMAT " -> %s\n", step, path);
+        fflush(stdout);
+    }
+    return TRUE;
+}
+
+/* A fresh run never replaces a checkpoint it did not write: refuse an
+ * existing model_path unless --overwrite (--resume continues it). */
+static gboolean check_overwrite(const ttml_run_options *o, const lm_settings *s, GError **error)
+{
+    if (o->resume || o->overwrite || !*s->model_path || !g_file_test(s->model_path, G_FILE_TEST_EXISTS))
+        return TRUE;
+    GError *local = NULL;
+    gint64 step = -1;
+    ttml_checkpoint *ck = ttml_train_state_open(s->model_path, &local);
+    if (ck && !ttml_train_state_int(ck, s->model_path, "step", &step, &local)) step = -1;
+    if (ck) ttml_checkpoint_close(ck);
+    g_clear_error(&local);
+    char what[64];
+    if (step >= 0)
+        g_snprintf(what, sizeof what, "a checkpoint at step %" G_GINT64_FORMAT, step);
+    else
+        g_strlcpy(what, "a file that is not a ttml training state", sizeof what);
+    g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                "training_config.model_path '%s' already exists (%s, written by another run); "
+                "continue it with --resume, replace it with --overwrite, or set model_path to a "
+                "new file",
+                s->model_path, what);
+    return FALSE;
 }
 
 /* ------------------------------------------------------------- set-up */
@@ -447,7 +484,9 @@ static gboolean open_resume(const ttml_run_options *o, const lm_settings *s, lm_
     if (!r->ck) return FALSE;
     const char *mt = ttml_train_state_string(r->ck, r->ck_path, "model_type", error);
     const char *ts = mt ? ttml_train_state_string(r->ck, r->ck_path, "tokenizer", error) : NULL;
-    if (!ts || !ttml_train_state_int(r->ck, r->ck_path, "vocab_size", &r->ck_vocab, error)) return FALSE;
+    if (!ts || !ttml_train_state_int(r->ck, r->ck_path, "vocab_size", &r->ck_vocab, error) ||
+        !ttml_train_state_int(r->ck, r->ck_path, "total_steps", &r->ck_total, error))
+        return FALSE;
     if (strcmp(mt, s->model_type) != 0) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
                     "checkpoint '%s' holds a '%s' model but %s trains model_type '%s'; resume "
@@ -477,6 +516,12 @@ static gboolean load_corpus(const ttml_run_options *o, const lm_settings *s, lm_
                            : ttml_text_data_load((const char *const *)s->data_paths, s->config_dir, tok,
                                                  s->val_fraction, error);
     if (!r->data) return FALSE;
+    if (r->data->skipped) {
+        fprintf(stderr, "warning: data_config.path: %s not found; training on the fallback "
+                "corpus '%s' instead (pass --data FILE to choose the text)\n",
+                r->data->skipped, r->data->path);
+        fflush(stderr);
+    }
     int S = (int)s->seq_len;
     r->vocab = ttml_tokenizer_vocab_size(r->data->tokenizer);
     if (!o->quiet)
@@ -525,6 +570,23 @@ static gboolean choose_vocab(const lm_settings *s, lm_run *r, GError **error)
     return TRUE;
 }
 
+/* --resume: the checkpoint's total steps (and so its schedule) win unless
+ * --max-steps overrides them; a changed total is announced. */
+static void resume_total(const ttml_run_options *o, lm_run *r)
+{
+    if (r->ck_total <= 0 || r->ck_total == r->total) return;
+    if (o->max_steps <= 0) {
+        if (!o->quiet)
+            printf("resume: keeping the checkpoint's total of %" G_GINT64_FORMAT " steps and its "
+                   "schedule (the config now gives %" G_GINT64_FORMAT "; pass --max-steps N to "
+                   "change it)\n", r->ck_total, r->total);
+        r->total = r->ck_total;
+    } else if (!o->quiet) {
+        printf("resume: total steps changed from %" G_GINT64_FORMAT " (checkpoint) to %" G_GINT64_FORMAT
+               " (--max-steps); the schedule follows the new total\n", r->ck_total, r->total);
+    }
+}
+
 /* Steps, seed, model, optimizer and scheduler; then no unknown keys. */
 static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm_run *r, GError **error)
 {
@@ -542,6 +604,7 @@ static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm
         return FALSE;
     }
     if (max_steps > 0) r->total = max_steps;
+    if (r->ck) resume_total(o, r);
 
     ttml_set_seed((guint64)(o->seed >= 0 ? o->seed : s->seed));
     r->model = ttml_lm_model_create(s->model_type, s->config_text, o->config_path, r->vocab_padded,
@@ -682,16 +745,51 @@ static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_ru
         lp->window_steps = 0;
     }
     if (*s->model_path && s->save_interval > 0 && step % s->save_interval == 0 && step < r->total)
-        return save_state(o, s, r, step, r->total, lp->last_val, error);
+        return save_state(o, s, r, s->model_path, step, r->total, lp->last_val, error);
     return TRUE;
+}
+
+/* A stop request (SIGINT/SIGTERM) after a completed step: write the
+ * checkpoint, say where and how to resume; FALSE with TTML_ERROR_INTERRUPTED. */
+static gboolean stop_now(const ttml_run_options *o, const lm_settings *s, lm_run *r, lm_loop *lp,
+                         int signo, GError **error)
+{
+    const char *sig = signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "a stop request";
+    char *path = NULL;
+    if (*s->model_path) {
+        path = g_strdup(s->model_path);
+    } else {
+        char *base = g_path_get_basename(o->config_path);
+        char *dot = strrchr(base, '.');
+        if (dot && dot != base) *dot = '\0';
+        path = g_strdup_printf("%s.interrupted.safetensors", base);
+        g_free(base);
+    }
+    gboolean saved = r->step > lp->first_step || !*s->model_path;
+    if (saved && !save_state(o, s, r, path, r->step, r->total, lp->last_val, error)) {
+        g_prefix_error(error, "interrupted by %s at step %" G_GINT64_FORMAT ", and the checkpoint "
+                       "could not be written: ", sig, r->step);
+        g_free(path);
+        return FALSE;
+    }
+    ttml_progress_finish(&lp->prog);
+    g_set_error(error, TTML_ERROR, TTML_ERROR_INTERRUPTED,
+                "interrupted by %s after step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
+                "; the checkpoint is %s; continue with: ttml-run %s --resume %s",
+                sig, r->step, r->total, path, o->config_path, path);
+    g_free(path);
+    return FALSE;
 }
 
 /* The steps, then a last validation when the loop did not end on one. */
 static gboolean train_loop(const ttml_run_options *o, const lm_settings *s, lm_run *r, lm_loop *lp,
                            GError **error)
 {
-    while (r->step < r->total)
+    while (r->step < r->total) {
         if (!loop_step(o, s, r, lp, error)) return FALSE;
+        int signo = ttml_train_stop_requested();
+        if (signo) return stop_now(o, s, r, lp, signo, error);
+    }
     if (r->has_val && lp->last_val_step != r->step && r->step > 0) {
         if (!lm_validate(s, r, &lp->last_val, error)) return FALSE;
         ttml_profiler_series_add("val_loss", (double)r->step, lp->last_val);
@@ -706,8 +804,7 @@ static gboolean save_final(const ttml_run_options *o, const lm_settings *s, lm_r
                            GError **error)
 {
     if (*s->model_path && r->step > lp->first_step) {
-        if (!save_state(o, s, r, r->step, r->total, lp->last_val, error)) return FALSE;
-        if (!o->quiet) printf("saved %s (step %" G_GINT64_FORMAT ")\n", s->model_path, r->step);
+        if (!save_state(o, s, r, s->model_path, r->step, r->total, lp->last_val, error)) return FALSE;
     } else if (r->step == lp->first_step && !o->quiet) {
         printf("nothing to do: the checkpoint is at step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT "\n",
                r->step, r->total);
@@ -747,6 +844,7 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
     }
     if (s->project_name && !o->quiet) printf("project: %s\n", s->project_name);
     ttml_set_matmul_precision(s->precision);
+    if (!check_overwrite(o, s, error)) return FALSE;
 
     ttml_tokenizer *tok = NULL;
     if (!open_resume(o, s, r, &tok, error)) {
@@ -763,8 +861,10 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
                   .last_val_step = -1};
     ttml_progress_init(&lp.prog, r->step, r->total, s->log_interval, (double)r->tokens_per_step, o->quiet);
     lp.t_start = g_get_monotonic_time();
+    r->prog = &lp.prog;
     gboolean ok = train_loop(o, s, r, &lp, error);
     ttml_progress_finish(&lp.prog);
+    r->prog = NULL;
     ok = ok && save_final(o, s, r, &lp, error);
     if (!ok) ttml_progress_finish(&lp.prog);
     return ok && (!r->metrics || write_summary(o, s, r, &lp, error));

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -335,6 +336,22 @@ static gboolean setup_data(const ttml_run_options *o, run_settings *s, run_state
     return TRUE;
 }
 
+
+/* training_config keys that only language-model configs read: explained as
+ * such (with "did you mean" for near-misses) instead of plain unknown keys. */
+static void note_lm_keys(ttml_config *train_cfg)
+{
+    static const char *const lm_keys[] = {
+        "gradient_accumulation_steps", "clip_grad_norm_max_norm", "use_clip_grad_norm", "model_path",
+        "model_save_interval", "eval_every", "val_every", "val_batches", "tokenizer_type",
+        "use_moreh_adamw", "use_kahan_summation", "transformer_config", "data_path", "project_name",
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(lm_keys); i++)
+        ttml_config_note_elsewhere(train_cfg, lm_keys[i],
+                                   "a language-model key: it applies only to configs with "
+                                   "training_config.transformer_config and data_config.type: text; "
+                                   "remove it from this config");
+}
 /* Model, optimizer and scheduler from the registry; then no unknown keys. */
 static gboolean create_model(run_settings *s, run_state *st, GError **error)
 {
@@ -356,6 +373,7 @@ static gboolean create_model(run_settings *s, run_state *st, GError **error)
         ttml_train_locate_not_found(error, s->train_cfg, "scheduler_type");
         return FALSE;
     }
+    note_lm_keys(s->train_cfg);
     return ttml_config_check_unused(s->root, error);
 }
 
@@ -428,6 +446,15 @@ static gboolean train_epochs(const ttml_run_options *o, run_settings *s, run_sta
         for (gint64 b = 0; b < st->steps_per_epoch && st->step < st->total_steps; b++) {
             if (!batch_step(o, s, st, epoch, b, &sum, error)) return FALSE;
             count++;
+            int signo = ttml_train_stop_requested();
+            if (signo) {
+                g_set_error(error, TTML_ERROR, TTML_ERROR_INTERRUPTED,
+                            "interrupted by %s after step %" G_GINT64_FORMAT " (epoch %" G_GINT64_FORMAT
+                            "); regression runs write no checkpoint: start the run again",
+                            signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "a stop request",
+                            st->step, epoch + 1);
+                return FALSE;
+            }
         }
         *last_epoch_loss = sum / (double)count;
         if (!o->quiet) {

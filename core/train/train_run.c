@@ -87,7 +87,8 @@ guint64 ttml_train_peak_rss(void)
 gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *initialised, GError **error)
 {
     if (o->metrics_path) {
-        *metrics = fopen(o->metrics_path, "w");
+        /* A resumed run continues the earlier run's file. */
+        *metrics = fopen(o->metrics_path, o->resume ? "a" : "w");
         if (!*metrics) {
             int e = errno;
             g_set_error(error, TTML_ERROR, TTML_ERROR_IO, "cannot open metrics file '%s': %s",

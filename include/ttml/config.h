@@ -49,6 +49,10 @@ TTML_API int ttml_config_double_list(ttml_config *map, const char *key, double *
 TTML_API gboolean ttml_config_check_unused(ttml_config *map, GError **error);
 /* Mark every key below `node` used (for sections handled elsewhere). */
 TTML_API void ttml_config_mark_used(ttml_config *node);
+/* Record that `key` is valid in other configs but not in `map`, and `why`
+ * (copied): ttml_config_check_unused then reports the key with `why`, and
+ * a near-miss of it with "did you mean 'KEY'? (WHY)". */
+TTML_API void ttml_config_note_elsewhere(ttml_config *map, const char *key, const char *why);
 
 /* Mapping lookup that neither marks the key used nor records it as known
  * (to look at a section another component will read). NULL when absent. */

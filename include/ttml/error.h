@@ -31,6 +31,7 @@ typedef enum {
     TTML_ERROR_OOM,            /* device out of memory: request, budget, in use     */
     TTML_ERROR_UNSUPPORTED,    /* the driver or op does not support this            */
     TTML_ERROR_NUMERIC,        /* non-finite values where finite ones are required  */
+    TTML_ERROR_INTERRUPTED,    /* stopped on request (a signal); says how to resume */
 } ttml_error_code;
 
 G_END_DECLS

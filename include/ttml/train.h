@@ -113,8 +113,8 @@
  * Metrics lines add "tokens_per_s", "val_loss" (steps that validated),
  * "peak_mem_bytes" (device DRAM peak) and "rss" (peak resident bytes); a
  * line is written every log_interval steps and on every validation step. The
- * summary adds "final_val_loss". With --resume the metrics file is rewritten
- * and holds the resumed steps only.
+ * summary adds "final_val_loss". With --resume the metrics file is appended
+ * to (the resumed steps follow the earlier ones).
  *
  * Checkpoints (model_path, atomic): every parameter under its name, the
  * optimizer state as "optim.<param>.<state>", and metadata "format",
@@ -123,7 +123,17 @@
  * "optimizer_type", "vocab_size", "max_sequence_length", "tokenizer",
  * "config" (the YAML text), "config_path", "data_path", "val_loss". --resume
  * restores all of it and continues at the next step with losses identical to
- * an uninterrupted run.
+ * an uninterrupted run. Without a --max-steps override a resumed run keeps
+ * the checkpoint's "total_steps" (and so its schedule); a different total is
+ * announced. A fresh run (no --resume) refuses to replace an existing
+ * model_path unless `overwrite` is set; every checkpoint written prints
+ * "checkpoint: step N -> PATH".
+ *
+ * Interruption: after ttml_train_request_stop(SIGNO) (async-signal-safe, for
+ * a SIGINT/SIGTERM handler) the loop finishes the current step, writes the
+ * checkpoint (model_path, else "<config name>.interrupted.safetensors" in
+ * the working directory), prints where it is and how to resume, and
+ * ttml_train_run returns FALSE with TTML_ERROR_INTERRUPTED.
  */
 #ifndef TTML_TRAIN_H
 #define TTML_TRAIN_H
@@ -155,6 +165,7 @@ typedef struct ttml_run_options {
      * "data", "forward", "backward", "optimizer" (category "phase"), and adds
      * train_loss / val_loss / step_ms points to the report series. */
     gboolean memory_report;
+    gboolean overwrite;                /* a fresh run may replace model_path         */
 } ttml_run_options;
 
 /* Run the whole job: parse the config (errors stop before any plugin loads),
@@ -163,6 +174,13 @@ typedef struct ttml_run_options {
  * not have called ttml_init. FALSE with `error` set on any failure (the core
  * is shut down in every case). */
 TTML_API gboolean ttml_train_run(const ttml_run_options *options, GError **error);
+
+/* Ask the running (or next) ttml_train_run to stop after its current step
+ * (see "Interruption" above); `signo` names the cause in messages (0 clears
+ * the request). Async-signal-safe. */
+TTML_API void ttml_train_request_stop(int signo);
+/* The pending request's signo, 0 when none. */
+TTML_API int ttml_train_stop_requested(void);
 
 /* ---- generation from a language-model checkpoint ----
  *
