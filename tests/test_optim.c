@@ -534,6 +534,45 @@ static void test_sched_errors(void)
     TTML_ASSERT_ERROR(err, TTML_ERROR_NOT_FOUND, "warmup_linear");
 }
 
+static double half_factor(const ttml_scheduler *s, gint64 step)
+{
+    return step < 0 ? 0.0 : *(const double *)s->priv;
+}
+
+/* Issue 11 item 4: the public constructor a scheduler plugin calls. */
+static void test_sched_new(void)
+{
+    double *half = g_new(double, 1);
+    *half = 0.5;
+    ttml_scheduler *s = ttml_scheduler_new(half_factor, half);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_DOUBLE_EQUAL(ttml_scheduler_factor(s, 3), 0.5, 1e-12);
+    ttml_scheduler_free(s); /* frees priv */
+}
+
+/* Issue 11 item 4: the public kernel-view helpers. */
+static void test_view_helpers(void)
+{
+    float data[6] = {0, 1, 2, 3, 4, 5};
+    ttml_buffer buf = {0};
+    buf.size = sizeof data;
+    buf.data = data;
+    ttml_launch l = {.kernel = "probe"};
+    ttml_view v = {&buf, sizeof(float), 2, {1, 5}, TTML_DTYPE_F32};
+    CU_ASSERT_EQUAL(ttml_view_numel(&v), 5);
+    GError *err = NULL;
+    float *p = ttml_view_data(&l, &v, "in[0]", TTML_DTYPE_F32, 5, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_PTR_EQUAL(p, data + 1);
+    CU_ASSERT_PTR_NULL(ttml_view_data(&l, &v, "in[0]", TTML_DTYPE_BF16, 5, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_DTYPE, "kernel 'probe': in[0] is f32");
+    v.shape[1] = 6; /* 6 floats from offset 4 bytes do not fit */
+    CU_ASSERT_PTR_NULL(ttml_view_data(&l, &v, "out[0]", TTML_DTYPE_F32, 6, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_INVALID_ARG, "out[0] has no host buffer");
+    CU_ASSERT_PTR_NULL(ttml_view_data(&l, &v, "out[0]", TTML_DTYPE_F32, 5, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "out[0] has 6 elements, expected 5");
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -557,6 +596,8 @@ int main(void)
         {"scheduler warmup_linear", test_sched_warmup_linear},
         {"scheduler cosine", test_sched_cosine},
         {"scheduler errors", test_sched_errors},
+        {"scheduler constructor", test_sched_new},
+        {"kernel view helpers", test_view_helpers},
         CU_TEST_INFO_NULL,
     };
     return ttml_test_run("optim", tests, ttml_test_init_cpu, ttml_test_shutdown);

@@ -352,6 +352,26 @@ static void report_dlopen_failed(const ttml_plugin_record *r, const char *label)
     ttml_elf_free(e);
 }
 
+/* Names two plugins asked for: the newcomer (the later registration) is the
+ * problem, the holder keeps the name. */
+static void check_collisions(void)
+{
+    const GPtrArray *cs = ttml_registry_collisions();
+    for (guint i = 0; cs && i < cs->len; i++) {
+        const ttml_collision *c = g_ptr_array_index(cs, i);
+        char *fix = g_strdup_printf("rename the %s in %s, remove that file from the plugin path, or set "
+                                    "TTML_PLUGIN_REPLACE=%s if it is meant to replace the first one",
+                                    ttml_feature_kind_name(c->kind), c->newcomer_path, c->name);
+        if (c->replaced)
+            info("%s replaces %s '%s' of %s (TTML_PLUGIN_REPLACE)", c->newcomer_path,
+                 ttml_feature_kind_name(c->kind), c->name, c->holder_path);
+        else
+            problem(fix, "%s registers %s '%s', a name already taken by %s: that registration was refused",
+                    c->newcomer_path, ttml_feature_kind_name(c->kind), c->name, c->holder_path);
+        g_free(fix);
+    }
+}
+
 static void check_plugins(void)
 {
     section("plugins");
@@ -436,6 +456,7 @@ static void check_plugins(void)
         g_free(fix);
         g_free(label);
     }
+    check_collisions();
 }
 
 static void list_deps(const char *what, const ttml_elf_info *e, gboolean report_missing)

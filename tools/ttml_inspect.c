@@ -88,31 +88,43 @@ static void print_overview(void)
 static int print_rejected(void)
 {
     const GPtrArray *recs = ttml_registry_records();
-    int n = 0;
+    int n = 0, problems = 0;
     for (guint i = 0; i < recs->len; i++) {
         const ttml_plugin_record *r = g_ptr_array_index(recs, i);
         if (r->status == TTML_PLUGIN_OK) continue;
         printf("%s: %s: %s\n", r->path, ttml_plugin_status_name(r->status), r->message ? r->message : "");
+        /* shadowed / filtered copies are listed but are not failures */
+        problems += r->status != TTML_PLUGIN_SHADOWED && r->status != TTML_PLUGIN_FILTERED;
+        n++;
+    }
+    const GPtrArray *cs = ttml_registry_collisions();
+    for (guint i = 0; i < cs->len; i++) {
+        const ttml_collision *c = g_ptr_array_index(cs, i);
+        printf("%s: %s %s '%s' (taken by %s)\n", c->newcomer_path, c->replaced ? "replaces" : "name collision:",
+               ttml_feature_kind_name(c->kind), c->name, c->holder_path);
+        problems += !c->replaced;
         n++;
     }
     if (!n) printf("no plugin file was rejected\n");
-    return 0;
+    return problems ? 1 : 0;
 }
 
 static const ttml_plugin_record *find_plugin(const char *name)
 {
     const GPtrArray *recs = ttml_registry_records();
+    char *abs = g_canonicalize_filename(name, NULL); /* records hold absolute paths */
     char *base = g_path_get_basename(name);
     const ttml_plugin_record *hit = NULL;
     for (guint i = 0; i < recs->len && !hit; i++) {
         const ttml_plugin_record *r = g_ptr_array_index(recs, i);
         char *rb = g_path_get_basename(r->path);
-        if ((r->name && strcmp(r->name, name) == 0 && r->status == TTML_PLUGIN_OK) || strcmp(r->path, name) == 0 ||
+        if ((r->name && strcmp(r->name, name) == 0 && r->status == TTML_PLUGIN_OK) || strcmp(r->path, abs) == 0 ||
             (g_str_has_suffix(name, ".so") && strcmp(rb, base) == 0))
             hit = r;
         g_free(rb);
     }
     g_free(base);
+    g_free(abs);
     return hit;
 }
 
@@ -181,7 +193,10 @@ static int inspect_one(const char *name)
         found++;
     }
     if (!found) {
-        fprintf(stderr, "ttml-inspect: no plugin or feature named '%s'; run ttml-inspect to list them\n", name);
+        char *cause = ttml_registry_rejected_cause(name);
+        if (cause) fprintf(stderr, "ttml-inspect: '%s' is unavailable: %s\n", name, cause);
+        else fprintf(stderr, "ttml-inspect: no plugin or feature named '%s'; run ttml-inspect to list them\n", name);
+        g_free(cause);
         return 1;
     }
     return 0;
@@ -208,6 +223,9 @@ int main(int argc, char **argv)
         return 2;
     }
     g_option_context_free(oc);
+    /* ttml-inspect FILE.so: load that file too, even outside the search path */
+    if (argc > 1 && g_str_has_suffix(argv[1], ".so") && g_file_test(argv[1], G_FILE_TEST_IS_REGULAR))
+        ttml_tool_plugin_options_add_file(&opt_plugins, argv[1]);
     ttml_init_options o = {sizeof o, ttml_tool_plugin_paths(&opt_plugins), ttml_tool_plugin_files(&opt_plugins),
                            FALSE, FALSE, opt_scan};
     if (!ttml_init(&o, &err)) {

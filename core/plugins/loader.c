@@ -184,7 +184,7 @@ static void load_desc(const ttml_plugin_desc *d, const char *stem, void *handle,
     GError *err = NULL;
     if (!d->init(p, ttml_registry_host(), &err)) {
         ttml_registry_withdraw(p);
-        reject(r, TTML_PLUGIN_INIT_FAILED, "init failed: %s", err ? err->message : "(no message)");
+        reject(r, TTML_PLUGIN_INIT_FAILED, "%s", err ? err->message : "init() returned FALSE without an error");
         g_clear_error(&err);
         /* the plugin object stays allocated: features may have pointed at it */
         g_ptr_array_add(loaded_plugins, p);
@@ -315,19 +315,54 @@ static gboolean crashed_in_child(const char *path, char **why)
 
 static gboolean fork_mode;
 static gboolean force_scan;
+static void load_file(ttml_plugin_record *r);
 
-static void load_file(const char *path, ttml_origin origin, GHashTable *seen)
+/* Files found and not shadowed, loaded after discovery: the project's own
+ * (origin beside libttml / compile-time) first, then the others in search order. */
+static GPtrArray *pending; /* ttml_plugin_record* (records owns them) */
+
+/* Record `path` (made absolute) and queue it, or reject it as shadowed. */
+static void find_file(const char *path, ttml_origin origin, GHashTable *seen)
 {
-    char *base = g_path_get_basename(path);
+    char *abs = g_canonicalize_filename(path, NULL);
+    char *base = g_path_get_basename(abs);
     const char *first = g_hash_table_lookup(seen, base);
-    ttml_plugin_record *r = new_record(path, origin);
+    if (first && strcmp(first, abs) == 0) { /* the same file found twice (--plugin and its dir) */
+        g_free(abs);
+        g_free(base);
+        return;
+    }
+    ttml_plugin_record *r = new_record(abs, origin);
+    g_free(abs);
     if (first) {
         reject(r, TTML_PLUGIN_SHADOWED, "shadowed by %s (found earlier in the search path)", first);
         g_free(base);
         return;
     }
-    g_hash_table_insert(seen, base, g_strdup(path));
+    g_hash_table_insert(seen, base, g_strdup(r->path));
+    g_ptr_array_add(pending, r);
+}
 
+static gboolean is_project_origin(ttml_origin origin)
+{
+    return origin == TTML_ORIGIN_RELATIVE || origin == TTML_ORIGIN_COMPILED;
+}
+
+/* Load every queued file: the project's plugins register their names first. */
+static void load_pending(void)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (guint i = 0; i < pending->len; i++) {
+            ttml_plugin_record *r = g_ptr_array_index(pending, i);
+            if (is_project_origin(r->origin) == (pass == 0)) load_file(r);
+        }
+    g_ptr_array_set_size(pending, 0);
+}
+
+/* Crash check (child process, cache) and load of the queued record `r`. */
+static void load_file(ttml_plugin_record *r)
+{
+    const char *path = r->path;
     char *key = (fork_mode || force_scan || g_file_test(ttml_registry_cache_path(), G_FILE_TEST_EXISTS))
                     ? cache_key(path) : NULL;
     if (key) {
@@ -383,12 +418,17 @@ static void load_builtins(GHashTable *seen)
 static void add_search_dir(const char *path, ttml_origin origin)
 {
     GPtrArray *sp = search_path;
+    char *abs = g_canonicalize_filename(path, NULL);
     for (guint i = 0; i < sp->len; i++) {
         ttml_search_dir *d = g_ptr_array_index(sp, i);
-        if (strcmp(d->path, path) == 0) return;
+        if (strcmp(d->path, abs) == 0) {
+            g_free(abs);
+            return;
+        }
     }
+    g_free(abs);
     ttml_search_dir *d = g_new0(ttml_search_dir, 1);
-    d->path = g_strdup(path);
+    d->path = g_canonicalize_filename(path, NULL); /* absolute: records and the cache keep it */
     d->origin = origin;
     d->exists = g_file_test(path, G_FILE_TEST_IS_DIR);
     g_ptr_array_add(sp, d);
@@ -434,7 +474,7 @@ static void scan_dir(const ttml_search_dir *d, GHashTable *seen)
     g_ptr_array_sort(names, str_cmp);
     for (guint i = 0; i < names->len; i++) {
         char *full = g_build_filename(d->path, g_ptr_array_index(names, i), NULL);
-        if (g_file_test(full, G_FILE_TEST_IS_REGULAR)) load_file(full, d->origin, seen);
+        if (g_file_test(full, G_FILE_TEST_IS_REGULAR)) find_file(full, d->origin, seen);
         g_free(full);
     }
     g_ptr_array_unref(names);
@@ -477,7 +517,8 @@ gboolean ttml_loader_load_all(const ttml_init_options *o, GError **error)
 {
     loaded_plugins = g_ptr_array_new();
     const char *fork_env = secure_getenv("TTML_REGISTRY_FORK");
-    fork_mode = fork_env && strcmp(fork_env, "1") == 0;
+    fork_mode = !(fork_env && strcmp(fork_env, "0") == 0); /* on unless TTML_REGISTRY_FORK=0 */
+    if (!pending) pending = g_ptr_array_new();
     force_scan = o && o->struct_size > offsetof(ttml_init_options, force_scan) && o->force_scan;
     GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     records = g_ptr_array_new_with_free_func(record_free);
@@ -512,13 +553,15 @@ gboolean ttml_loader_load_all(const ttml_init_options *o, GError **error)
                 g_set_error(error, TTML_ERROR, TTML_ERROR_PLUGIN,
                             "--plugin %s: no such file; give the path of a plugin .so", *f);
                 g_hash_table_unref(seen);
+                g_ptr_array_set_size(pending, 0);
                 return FALSE;
             }
-            load_file(*f, TTML_ORIGIN_CMDLINE_FILE, seen);
+            find_file(*f, TTML_ORIGIN_CMDLINE_FILE, seen);
         }
     }
     for (guint i = n_cmdline_dirs; i < sp->len; i++) scan_dir(g_ptr_array_index(sp, i), seen);
     g_hash_table_unref(seen);
+    load_pending();
     cache_save();
     return TRUE;
 }
@@ -536,6 +579,7 @@ void ttml_loader_fini_all(void)
         g_free(p);
     }
     g_clear_pointer(&loaded_plugins, g_ptr_array_unref);
+    g_clear_pointer(&pending, g_ptr_array_unref);
     g_clear_pointer(&records, g_ptr_array_unref);
     g_clear_pointer(&search_path, g_ptr_array_unref);
     g_clear_pointer(&library_path, g_free);

@@ -12,6 +12,8 @@ typedef struct {
     GHashTable *by_kind[TTML_FEATURE_COMM + 1]; /* name -> ttml_feature* (owned) */
     GHashTable *kernel_tables;                   /* driver -> (kernel -> fn)      */
     GPtrArray *features_sorted;                  /* rebuilt on demand             */
+    GPtrArray *collisions;                       /* ttml_collision* (owned)       */
+    char **replace;                              /* TTML_PLUGIN_REPLACE names     */
 } ttml_registry;
 
 static ttml_registry reg;
@@ -20,6 +22,15 @@ typedef struct {
     ttml_feature pub;
     const void *desc; /* the descriptor / iface / kernel fn */
 } feature_entry;
+
+static void collision_free(gpointer p)
+{
+    ttml_collision *c = p;
+    g_free(c->name);
+    g_free(c->newcomer_path);
+    g_free(c->holder_path);
+    g_free(c);
+}
 
 static void feature_free(gpointer p)
 {
@@ -34,6 +45,9 @@ void ttml_registry_init(void)
         reg.by_kind[k] = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, feature_free);
     reg.kernel_tables = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                               (GDestroyNotify)g_hash_table_unref);
+    reg.collisions = g_ptr_array_new_with_free_func(collision_free);
+    const char *replace = secure_getenv("TTML_PLUGIN_REPLACE");
+    reg.replace = g_strsplit(replace ? replace : "", ",", -1);
 }
 
 void ttml_registry_clear(void)
@@ -42,8 +56,32 @@ void ttml_registry_clear(void)
         g_clear_pointer(&reg.by_kind[k], g_hash_table_unref);
     g_clear_pointer(&reg.kernel_tables, g_hash_table_unref);
     g_clear_pointer(&reg.features_sorted, g_ptr_array_unref);
+    g_clear_pointer(&reg.collisions, g_ptr_array_unref);
+    g_clear_pointer(&reg.replace, g_strfreev);
 }
 
+const GPtrArray *ttml_registry_collisions(void) { return reg.collisions; }
+
+/* TRUE when TTML_PLUGIN_REPLACE lists `name` (kernels by "driver/kernel"). */
+static gboolean replace_allowed(const char *name)
+{
+    for (char **r = reg.replace; r && *r; r++)
+        if (**r && strcmp(g_strstrip(*r), name) == 0) return TRUE;
+    return FALSE;
+}
+
+/* Remember that `plugin` asked for `name` of `kind`, already held by `holder`. */
+static void record_collision(ttml_feature_kind kind, const char *name, const ttml_plugin *plugin,
+                             const ttml_plugin *holder, gboolean replaced)
+{
+    ttml_collision *c = g_new0(ttml_collision, 1);
+    c->kind = kind;
+    c->name = g_strdup(name);
+    c->newcomer_path = g_strdup(plugin ? plugin->path : "?");
+    c->holder_path = g_strdup(holder ? holder->path : "?");
+    c->replaced = replaced;
+    g_ptr_array_add(reg.collisions, c);
+}
 
 const char *ttml_feature_kind_name(ttml_feature_kind kind)
 {
@@ -72,14 +110,27 @@ static gboolean add_feature(ttml_plugin *plugin, ttml_feature_kind kind, const c
         return FALSE;
     }
     feature_entry *old = g_hash_table_lookup(reg.by_kind[kind], name);
-    if (old) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_PLUGIN,
-                    "%s '%s' from plugin '%s' (%s) is already registered by plugin '%s' (%s); "
-                    "remove one of the two files from the plugin path",
-                    ttml_feature_kind_name(kind), name, plugin ? plugin->name : "?",
-                    plugin ? plugin->path : "?", old->pub.plugin ? old->pub.plugin->name : "?",
-                    old->pub.plugin ? old->pub.plugin->path : "?");
+    if (old && old->pub.plugin == plugin) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_PLUGIN, "plugin '%s' registered %s '%s' twice",
+                    plugin ? plugin->name : "?", ttml_feature_kind_name(kind), name);
         return FALSE;
+    }
+    if (old) {
+        /* Only this registration fails (the plugin's init decides whether to go on);
+         * TTML_PLUGIN_REPLACE=name lets the later plugin take the name deliberately. */
+        gboolean replace = replace_allowed(name);
+        record_collision(kind, name, plugin, old->pub.plugin, replace);
+        if (!replace) {
+            g_set_error(error, TTML_ERROR, TTML_ERROR_PLUGIN,
+                        "%s '%s' from plugin '%s' (%s) is already registered by plugin '%s' (%s); "
+                        "rename it in the newer plugin, remove one of the two files from the plugin "
+                        "path, or set TTML_PLUGIN_REPLACE=%s to let the newer one replace it",
+                        ttml_feature_kind_name(kind), name, plugin ? plugin->name : "?",
+                        plugin ? plugin->path : "?", old->pub.plugin ? old->pub.plugin->name : "?",
+                        old->pub.plugin ? old->pub.plugin->path : "?", name);
+            return FALSE;
+        }
+        g_hash_table_remove(reg.by_kind[kind], name);
     }
     feature_entry *f = g_new0(feature_entry, 1);
     f->pub.kind = kind;

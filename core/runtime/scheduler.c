@@ -1,6 +1,14 @@
 /* core/runtime/scheduler.c - learning-rate schedulers by name. */
 #include "internal.h"
 
+ttml_scheduler *ttml_scheduler_new(double (*factor)(const ttml_scheduler *s, gint64 step), void *priv)
+{
+    ttml_scheduler *s = g_new0(ttml_scheduler, 1);
+    s->factor = factor;
+    s->priv = priv;
+    return s;
+}
+
 ttml_scheduler *ttml_scheduler_create(const char *name, ttml_config *cfg, gint64 total_steps, GError **error)
 {
     const ttml_scheduler_desc *d = ttml_scheduler_find(name);

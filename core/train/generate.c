@@ -309,6 +309,8 @@ gboolean ttml_generate_run(const ttml_generate_options *options, GError **error)
     ttml_init_options init = {.struct_size = sizeof init, .plugin_paths = g.plugin_paths,
                               .plugin_files = g.plugin_files};
     if (!ttml_init(&init, error)) return FALSE;
+    ttml_registry_report_problems(stderr, "ttml: ");
+    if (!ttml_registry_check_explicit(error)) goto out;
     if (!ttml_context_open_device(g.device ? g.device : "cpu", error)) goto out;
     lm = ttml_lm_load(path, error);
     if (!lm) goto out;

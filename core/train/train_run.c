@@ -99,7 +99,10 @@ gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *i
     ttml_init_options init = {.struct_size = sizeof init, .plugin_paths = o->plugin_paths,
                               .plugin_files = o->plugin_files};
     *initialised = ttml_init(&init, error);
-    return *initialised;
+    if (!*initialised) return FALSE;
+    /* every run tells about bad plugin files; an explicit --plugin must load */
+    ttml_registry_report_problems(stderr, "ttml: ");
+    return ttml_registry_check_explicit(error);
 }
 
 gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError **error)

@@ -73,6 +73,15 @@ struct ttml_launch {
     size_t params_size;
 };
 
+/* Elements of a view: the product of its shape (1 when ndim is 0). */
+TTML_API size_t ttml_view_numel(const ttml_view *v);
+/* For kernels on host memory (cpu): the address of the view's first element
+ * after checking that it is `dtype`, has `numel` elements and lies inside a
+ * host buffer. NULL with an error naming the kernel and `slot` ("in[0]")
+ * otherwise. The pointer is borrowed for the launch. */
+TTML_API void *ttml_view_data(const ttml_launch *l, const ttml_view *v, const char *slot, ttml_dtype dtype,
+                              size_t numel, GError **error);
+
 /* Host <-> device copies describe the tensor so that the driver can convert
  * layout and storage format (row-major host data in `dtype`). */
 typedef struct ttml_transfer {

@@ -6,6 +6,8 @@
 
 #include <ttml/plugin.h>
 
+#include <stdio.h>
+
 G_BEGIN_DECLS
 
 typedef enum {
@@ -70,11 +72,42 @@ typedef struct ttml_feature {
 
 /* Every registered feature, sorted by kind then name. */
 TTML_API const GPtrArray *ttml_registry_features(void);
+/* A registration refused (or, with TTML_PLUGIN_REPLACE=name, allowed to
+ * replace) because another plugin already held the name. Rule: the
+ * project's own plugins (the directories beside libttml and the compile-time
+ * one, and built-ins) register first; a later plugin asking for a taken name
+ * has that one registration fail (its init decides whether to go on). */
+typedef struct ttml_collision {
+    ttml_feature_kind kind;
+    char *name;            /* kernels: "driver/kernel"                          */
+    char *newcomer_path;   /* the plugin file whose registration was refused    */
+    char *holder_path;     /* the plugin file that holds the name               */
+    gboolean replaced;     /* TRUE: TTML_PLUGIN_REPLACE named it, the newcomer won */
+} ttml_collision;
+
+/* Every collision of this ttml_init, in order (ttml_collision*; core-owned). */
+TTML_API const GPtrArray *ttml_registry_collisions(void);
+/* Write one warning line per rejected plugin file (reason and fix) and per
+ * name collision (both files) to `out`, each starting with `prefix`
+ * ("ttml-run: "). Shadowed and filtered files are not problems. Returns the
+ * number of lines written. */
+TTML_API guint ttml_registry_report_problems(FILE *out, const char *prefix);
+/* FALSE, with an error naming the file and its reason, when a file given
+ * explicitly (ttml_init_options.plugin_files, --plugin) did not load. */
+TTML_API gboolean ttml_registry_check_explicit(GError **error);
+/* " Rejected plugin files: a (status: why); b (...)" or "" (g_free): for
+ * errors about a name nothing registered. */
+TTML_API char *ttml_registry_rejected_summary(void);
+/* When the plugin file that would provide `name` (libttml_<name>.so, or a
+ * descriptor of that name) was rejected: "the plugin that provides 'cpu'
+ * was rejected: FILE (status): why; fix" (g_free); else NULL. */
+TTML_API char *ttml_registry_rejected_cause(const char *name);
 /* Names of registered features of a kind, sorted, as "a, b, c" (g_free). */
 TTML_API char *ttml_registry_list_names(ttml_feature_kind kind);
-/* The crash cache used with TTML_REGISTRY_FORK=1 / force_scan:
- * $XDG_CACHE_HOME/ttml/registry.ini (GKeyFile; one group per plugin path
- * with mtime, size, core build id and the scan result). */
+/* The crash cache: $XDG_CACHE_HOME/ttml/registry.ini (GKeyFile; one group
+ * per absolute plugin path with mtime, size, core build id and the scan
+ * result). A file not in it is first loaded in a child process, unless
+ * TTML_REGISTRY_FORK=0. */
 TTML_API const char *ttml_registry_cache_path(void);
 /* Hex GNU build id of libttml (or of the executable in a static build). */
 TTML_API const char *ttml_build_id(void);

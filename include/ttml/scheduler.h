@@ -23,6 +23,11 @@ struct ttml_scheduler_desc {
     ttml_scheduler *(*create)(ttml_config *cfg, gint64 total_steps, GError **error);
 };
 
+/* For a plugin's create(): a scheduler whose factor(s, step) gives the
+ * factor of the base learning rate at `step` (0-based); `priv` (may be NULL)
+ * is freed with g_free by ttml_scheduler_free. The core sets desc and
+ * total_steps after create() returns. Never NULL. */
+TTML_API ttml_scheduler *ttml_scheduler_new(double (*factor)(const ttml_scheduler *s, gint64 step), void *priv);
 TTML_API ttml_scheduler *ttml_scheduler_create(const char *name, ttml_config *cfg, gint64 total_steps,
                                                GError **error);
 TTML_API double ttml_scheduler_factor(const ttml_scheduler *s, gint64 step);

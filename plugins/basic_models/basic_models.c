@@ -159,12 +159,14 @@ static char *mlp_activation(ttml_config *cfg, GError **error)
             g_string_append_printf(known, "%s%s", known->len ? ", " : "", f->name);
     }
     char where[256];
+    char *rejected = ttml_registry_rejected_summary();
     g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
                 "%s: activation '%s' %s; available one-input ops: %s (an op from a plugin needs "
-                "that plugin loaded, e.g. with --plugin-path DIR)",
+                "that plugin loaded, e.g. with --plugin-path DIR)%s",
                 key_where(cfg, "activation", where, sizeof where), name ? name : "",
                 op ? "is not a one-input op without parameters" : "is not a registered op",
-                known->len ? known->str : "none");
+                known->len ? known->str : "none", rejected);
+    g_free(rejected);
     g_string_free(known, TRUE);
     return NULL;
 }

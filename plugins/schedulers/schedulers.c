@@ -44,11 +44,9 @@ static const char *where_of(ttml_config *cfg, const char *key, char *buf, size_t
 static ttml_scheduler *scheduler_new(const ttml_scheduler_desc *desc, gint64 total_steps,
                                      double (*factor)(const ttml_scheduler *, gint64), void *priv)
 {
-    ttml_scheduler *s = g_new0(ttml_scheduler, 1);
+    ttml_scheduler *s = ttml_scheduler_new(factor, priv);
     s->desc = desc;
     s->total_steps = total_steps;
-    s->factor = factor;
-    s->priv = priv;
     return s;
 }
 

@@ -29,6 +29,13 @@ static const ttml_op_desc fx_clash_op = {
 };
 #endif
 
+#ifdef FX_CLAIMS_RELU
+/* claims core_ops' "relu"; that one registration fails, the plugin goes on */
+static const ttml_op_desc fx_relu_op = {
+    sizeof(ttml_op_desc), "relu", "a third-party relu (identity)", 1, 1, 0, fx_forward,
+};
+#endif
+
 #ifdef FX_CRASH
 __attribute__((no_sanitize_undefined)) /* crash for real, not as a UBSan report */
 #endif
@@ -48,6 +55,10 @@ G_GNUC_UNUSED static gboolean fx_init(ttml_plugin *plugin, const ttml_host *host
 #endif
 #ifdef FX_DUPLICATE_FEATURE
     if (!host->register_op(plugin, &fx_clash_op, error)) return FALSE;
+#endif
+#ifdef FX_CLAIMS_RELU
+    GError *taken = NULL;
+    if (!host->register_op(plugin, &fx_relu_op, &taken)) g_clear_error(&taken); /* keep the rest */
 #endif
     return TRUE;
 }

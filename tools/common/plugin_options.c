@@ -30,6 +30,16 @@ const char *const *ttml_tool_plugin_paths(ttml_tool_plugin_options *o)
     return (const char *const *)o->paths;
 }
 
+void ttml_tool_plugin_options_add_file(ttml_tool_plugin_options *o, const char *file)
+{
+    guint n = o->files ? g_strv_length(o->files) : 0;
+    for (guint i = 0; i < n; i++)
+        if (strcmp(o->files[i], file) == 0) return;
+    o->files = g_renew(char *, o->files, n + 2);
+    o->files[n] = g_strdup(file);
+    o->files[n + 1] = NULL;
+}
+
 const char *const *ttml_tool_plugin_files(const ttml_tool_plugin_options *o)
 {
     return (const char *const *)o->files;

@@ -24,6 +24,9 @@ const char *const *ttml_tool_plugin_paths(ttml_tool_plugin_options *o);
 /* The --plugin files, NULL-terminated, or NULL when none; owned by `o`. */
 const char *const *ttml_tool_plugin_files(const ttml_tool_plugin_options *o);
 
+/* Add `file` to the --plugin files (once; copied). */
+void ttml_tool_plugin_options_add_file(ttml_tool_plugin_options *o, const char *file);
+
 /* Free what `o` holds and zero it. */
 void ttml_tool_plugin_options_clear(ttml_tool_plugin_options *o);
 
