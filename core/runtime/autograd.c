@@ -11,7 +11,7 @@
 static gboolean grad_enabled = TRUE;
 static GPtrArray *graph; /* ttml_node*, owned; NULL outside ttml_init..ttml_shutdown */
 
-typedef struct { ttml_grad_ready_fn fn; gpointer data; } grad_hook;
+typedef struct { ttml_grad_ready_fn fn; gpointer data; GThread *owner; } grad_hook;
 static GHashTable *grad_hooks; /* ttml_tensor* (ref held) -> grad_hook* */
 
 gboolean ttml_grad_enabled(void) { return grad_enabled; }
@@ -109,7 +109,7 @@ void ttml_set_grad_ready_hook(ttml_tensor *t, ttml_grad_ready_fn fn, gpointer us
         return;
     }
     grad_hook *h = g_new(grad_hook, 1);
-    *h = (grad_hook){fn, user_data};
+    *h = (grad_hook){fn, user_data, g_thread_self()};
     /* an existing entry keeps its key and drops the new reference */
     g_hash_table_insert(grad_hooks, ttml_tensor_ref(t), h);
 }
@@ -148,10 +148,15 @@ static gboolean fire_rest(GHashTable *fired, GError **error)
 {
     GSList *rest = NULL;
     GHashTableIter it;
-    gpointer key;
+    gpointer key, value;
+    GThread *self = g_thread_self();
     g_hash_table_iter_init(&it, grad_hooks);
-    while (g_hash_table_iter_next(&it, &key, NULL))
-        if (((ttml_tensor *)key)->grad && !g_hash_table_contains(fired, key)) rest = g_slist_prepend(rest, key);
+    /* only this thread's hooks: ranks that are threads of one process (the
+     * local communicator) each hook their own replica's parameters */
+    while (g_hash_table_iter_next(&it, &key, &value))
+        if (((ttml_tensor *)key)->grad && ((grad_hook *)value)->owner == self &&
+            !g_hash_table_contains(fired, key))
+            rest = g_slist_prepend(rest, key);
     gboolean ok = fire_hooks(rest, fired, error);
     g_slist_free(rest);
     return ok;

@@ -128,7 +128,9 @@ TTML_API gboolean ttml_graph_backward_from(gsize mark, ttml_tensor *out, ttml_te
  * t->grad is final for this backward; t->grad may be NULL when that node
  * received no gradient. A hooked tensor that is not an input of any recorded
  * node (used only inside a re-computed checkpoint region, or not at all) is
- * reported after the last node, when it has a gradient. A hook returning
+ * reported after the last node, when it has a gradient and its hook was set
+ * by the thread running this backward (ranks that are threads of one process
+ * each see only their own replica's tensors). A hook returning
  * FALSE (with the error set) stops the backward with its error. Not called
  * by ttml_graph_backward_from(). Setting fn = NULL removes the hook. The
  * core holds a reference to t while it is hooked; user_data is borrowed. */

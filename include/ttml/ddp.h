@@ -50,6 +50,12 @@ typedef struct ttml_ddp_stats {
  * bucket_cap_mb <= 0 means the default (25). Collective: broadcasts the
  * parameters from rank 0. */
 TTML_API ttml_ddp *ttml_ddp_new(ttml_comm *comm, GPtrArray *params, double bucket_cap_mb, GError **error);
+/* The same for ranks that are threads of one process (the `local`
+ * communicator): the tensor API is single-threaded, so the reducer holds
+ * `lock` (borrowed, the lock the rank threads take for model work) around its
+ * tensor reads, writes and hook registration, never across a collective. */
+TTML_API ttml_ddp *ttml_ddp_new_locked(ttml_comm *comm, GPtrArray *params, double bucket_cap_mb, GMutex *lock,
+                                       GError **error);
 /* Removes the hooks. NULL-safe. */
 TTML_API void ttml_ddp_free(ttml_ddp *ddp);
 /* FALSE: the next backwards only accumulate locally (micro-steps). */

@@ -171,7 +171,7 @@ static gpointer run_rank(gpointer data)
     ttml_module *m = make_model(a->seed, &err);
     GPtrArray *params = ttml_module_parameters(m);
     g_mutex_unlock(&model_lock);
-    ttml_ddp *ddp = a->comm && !err ? ttml_ddp_new(a->comm, params, a->cap_mb, &err) : NULL;
+    ttml_ddp *ddp = a->comm && !err ? ttml_ddp_new_locked(a->comm, params, a->cap_mb, &model_lock, &err) : NULL;
     int micro_rows = B / a->accum, local = micro_rows / n;
     for (int step = 0; step < STEPS && !err; step++) {
         g_mutex_lock(&model_lock);
