@@ -68,6 +68,9 @@ gboolean ttml_train_ddp_finish(ttml_train_ddp *d, GError **error);
 /* *v = the mean of *v over ranks (collective). */
 gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, GError **error);
 gboolean ttml_train_ddp_barrier(ttml_train_ddp *d, GError **error);
+/* Collective: every rank holds the same parameters (a SHA-256 of their
+ * values compared across ranks; an error names the first differing rank). */
+gboolean ttml_train_ddp_check_params(ttml_train_ddp *d, GPtrArray *params, GError **error);
 /* The reducer's last-step communication time and bytes (d not NULL). */
 void ttml_train_ddp_comm_stats(const ttml_train_ddp *d, double *comm_ms, guint64 *comm_bytes);
 

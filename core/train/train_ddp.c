@@ -97,3 +97,23 @@ void ttml_train_ddp_comm_stats(const ttml_train_ddp *d, double *comm_ms, guint64
     *comm_ms = st.comm_ms;
     *comm_bytes = st.comm_bytes;
 }
+
+gboolean ttml_train_ddp_check_params(ttml_train_ddp *d, GPtrArray *params, GError **error)
+{
+    if (!d) return TRUE;
+    GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
+    gboolean ok = TRUE;
+    for (guint i = 0; i < params->len && ok; i++) {
+        const ttml_param *p = g_ptr_array_index(params, i);
+        float *v = g_new(float, MAX(p->tensor->numel, (size_t)1));
+        ok = ttml_tensor_read(p->tensor, v, error);
+        if (ok) g_checksum_update(sum, (const guchar *)v, p->tensor->numel * sizeof(float));
+        g_free(v);
+    }
+    const char *keys[] = {"parameters (sha256)"};
+    const char *values[] = {g_checksum_get_string(sum)};
+    ok = ok && ttml_dist_check_consistent(d->world, keys, values, 1, error);
+    g_checksum_free(sum);
+    if (!ok) g_prefix_error(error, "DDP: the replicas diverged: ");
+    return ok;
+}

@@ -798,7 +798,7 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
                   .last_val_step = -1};
     ttml_progress_init(&lp.prog, r->step, r->total, s->log_interval, (double)r->tokens_per_step, o->quiet);
     lp.t_start = g_get_monotonic_time();
-    gboolean ok = train_loop(o, s, r, &lp, error);
+    gboolean ok = train_loop(o, s, r, &lp, error) && ttml_train_ddp_check_params(r->ddp, r->params, error);
     ttml_progress_finish(&lp.prog);
     ok = ok && save_final(o, s, r, &lp, error);
     if (!ok) ttml_progress_finish(&lp.prog);
