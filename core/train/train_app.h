@@ -46,6 +46,34 @@ gboolean ttml_train_summary_write(GString *line, ttml_device *device, const char
  * IO error naming the path. Returns the new ok. */
 gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError **error);
 
+/* ---- data parallelism of the LM loop (train_ddp.c) ---- */
+typedef struct ttml_train_ddp ttml_train_ddp;
+/* Read device_config / multihost_config from root (marks them used). DDP
+ * off: TRUE with *out = NULL and *local_batch = global_batch. On: open the
+ * world (mpirun -> mpi, else one local rank), split the global batch (error
+ * naming both numbers) and check the settings agree on every rank. The
+ * caller owns *out (ttml_train_ddp_free). Every call below is a no-op on NULL
+ * (one rank) except comm_stats. */
+gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_train_ddp **out, gint64 *local_batch,
+                             GError **error);
+/* The reducer over params (borrowed; broadcasts them from rank 0). */
+gboolean ttml_train_ddp_attach(ttml_train_ddp *d, GPtrArray *params, GError **error);
+void ttml_train_ddp_free(ttml_train_ddp *d);
+int ttml_train_ddp_rank(const ttml_train_ddp *d);
+int ttml_train_ddp_size(const ttml_train_ddp *d);
+/* FALSE before the backward of an accumulation micro-step but the last. */
+void ttml_train_ddp_set_sync(ttml_train_ddp *d, gboolean sync);
+/* Wait for the gradients and write their average over ranks (collective). */
+gboolean ttml_train_ddp_finish(ttml_train_ddp *d, GError **error);
+/* *v = the mean of *v over ranks (collective). */
+gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, GError **error);
+gboolean ttml_train_ddp_barrier(ttml_train_ddp *d, GError **error);
+/* Collective: every rank holds the same parameters (a SHA-256 of their
+ * values compared across ranks; an error names the first differing rank). */
+gboolean ttml_train_ddp_check_params(ttml_train_ddp *d, GPtrArray *params, GError **error);
+/* The reducer's last-step communication time and bytes (d not NULL). */
+void ttml_train_ddp_comm_stats(const ttml_train_ddp *d, double *comm_ms, guint64 *comm_bytes);
+
 /* ---- language-model construction (lm_model.c) ---- */
 /* Parse the config document `text` (NUL-terminated, named `name` in errors)
  * and create a `model_type` model from its training_config.transformer_config

@@ -45,6 +45,9 @@ typedef struct {
     ttml_progress *prog;             /* the loop's progress (NULL outside it)  */
     gint64 total, tokens_per_step;   /* optimizer steps; tokens per step       */
     gint64 step;                     /* completed optimizer steps              */
+    ttml_train_ddp *ddp;             /* data parallel (NULL: one rank)         */
+    gint64 batch;                    /* rows per rank (= batch_size / ranks)   */
+    ttml_run_options rank_options;   /* ranks > 0: quiet, no metrics           */
 } lm_run;
 
 static gboolean config_error(GError **error, ttml_config *node, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
@@ -310,20 +313,20 @@ static gboolean read_settings(const ttml_run_options *o, lm_settings *s, GError 
 static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_out, gboolean capture,
                         GError **error)
 {
-    int B = (int)s->batch_size, S = (int)s->seq_len;
-    gsize rows = (gsize)B * S;
+    int B = (int)r->batch, S = (int)s->seq_len;
+    gsize rows = (gsize)s->batch_size * S, offset = (gsize)ttml_train_ddp_rank(r->ddp) * B * S;
     ttml_optimizer_zero_grad(r->opt);
     if (capture) ttml_memory_begin_capture();
     /* Every window of the step first: the data do not depend on dropout
      * draws, so B x accum and (B * accum) x 1 see the same sequences. */
     ttml_zone_begin("data", "phase");
-    ttml_text_data_sample(r->data, B * (int)s->accum, S, r->in_host, r->tgt_host);
+    ttml_text_data_sample(r->data, (int)s->batch_size * (int)s->accum, S, r->in_host, r->tgt_host);
     ttml_zone_end();
     double sum = 0.0;
     for (gint64 m = 0; m < s->accum; m++) {
         ttml_zone_begin("data", "phase");
-        gboolean data_ok = ttml_tensor_write(r->inputs, r->in_host + (gsize)m * rows, error) &&
-                           ttml_tensor_write(r->targets, r->tgt_host + (gsize)m * rows, error);
+        gboolean data_ok = ttml_tensor_write(r->inputs, r->in_host + (gsize)m * rows + offset, error) &&
+                           ttml_tensor_write(r->targets, r->tgt_host + (gsize)m * rows + offset, error);
         ttml_zone_end();
         if (!data_ok) goto fail;
         ttml_zone_begin("forward", "phase");
@@ -338,6 +341,7 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
         if (!loss) goto fail;
         if (capture && m == 0) ttml_memory_snapshot_take("forward");
         ttml_zone_begin("backward", "phase");
+        ttml_train_ddp_set_sync(r->ddp, m == s->accum - 1);
         gboolean ok = scaled && ttml_backward(scaled, NULL, FALSE, error);
         ttml_zone_end();
         if (capture && m == 0) ttml_memory_snapshot_take("backward");
@@ -349,6 +353,9 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
         sum += (double)v;
     }
     *loss_out = sum / (double)s->accum;
+    /* DDP: the averaged gradient of the per-rank slice means is the gradient
+     * of the global-batch mean (equal slices); the loss is the mean too */
+    if (!ttml_train_ddp_finish(r->ddp, error) || !ttml_train_ddp_mean(r->ddp, loss_out, error)) goto fail;
     if (!isfinite(*loss_out)) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_NUMERIC,
                     "the loss became %f at step %" G_GINT64_FORMAT
@@ -372,15 +379,15 @@ fail:
 
 static gboolean lm_validate(const lm_settings *s, lm_run *r, double *out, GError **error)
 {
-    int B = (int)s->batch_size, S = (int)s->seq_len;
+    int B = (int)r->batch, S = (int)s->seq_len;
     gboolean prev = ttml_set_grad_enabled(FALSE);
     ttml_module_train(r->model, FALSE);
-    gint64 K = s->val_batches * B;
+    gint64 K = s->val_batches * s->batch_size, first = (gint64)ttml_train_ddp_rank(r->ddp) * B;
     double sum = 0.0;
     gboolean ok = TRUE;
     for (gint64 j = 0; j < s->val_batches && ok; j++) {
         for (int b = 0; b < B; b++)
-            ttml_text_data_val_window(r->data, j * B + b, K, S, r->in_host + (gsize)b * S,
+            ttml_text_data_val_window(r->data, j * s->batch_size + first + b, K, S, r->in_host + (gsize)b * S,
                                       r->tgt_host + (gsize)b * S);
         ok = ttml_tensor_write(r->inputs, r->in_host, error) &&
              ttml_tensor_write(r->targets, r->tgt_host, error);
@@ -397,7 +404,8 @@ static gboolean lm_validate(const lm_settings *s, lm_run *r, double *out, GError
     ttml_module_train(r->model, TRUE);
     ttml_set_grad_enabled(prev);
     if (ok) *out = sum / (double)s->val_batches;
-    else g_prefix_error(error, "validation: ");
+    ok = ok && ttml_train_ddp_mean(r->ddp, out, error);
+    if (!ok) g_prefix_error(error, "validation: ");
     return ok;
 }
 
@@ -412,6 +420,9 @@ static void metrics_number(GString *line, const char *key, double v, const char 
 static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_run *r, const char *path,
                            gint64 step, gint64 total, double val_loss, GError **error)
 {
+    /* DDP: every rank holds the same state; rank 0 writes it */
+    if (!ttml_train_ddp_barrier(r->ddp, error)) return FALSE;
+    if (ttml_train_ddp_rank(r->ddp) != 0) return TRUE;
     ttml_train_state_info info = {
         .step = step,
         .optimizer_steps = r->opt->steps,
@@ -658,14 +669,14 @@ static gboolean restore_state(const ttml_run_options *o, lm_run *r, GError **err
 /* Input and target tensors [B, 1, 1, S] and the host windows of a step. */
 static gboolean alloc_batch(const lm_settings *s, lm_run *r, GError **error)
 {
-    int B = (int)s->batch_size, S = (int)s->seq_len;
+    int B = (int)r->batch, S = (int)s->seq_len;
     int64_t shape[4] = {B, 1, 1, S};
     r->inputs = ttml_tensor_empty(r->device, 4, shape, TTML_DTYPE_U32, error);
     if (!r->inputs) return FALSE;
     r->targets = ttml_tensor_empty(r->device, 4, shape, TTML_DTYPE_U32, error);
     if (!r->targets) return FALSE;
-    r->in_host = g_new(guint32, (gsize)B * S * s->accum);
-    r->tgt_host = g_new(guint32, (gsize)B * S * s->accum);
+    r->in_host = g_new(guint32, (gsize)s->batch_size * S * s->accum);
+    r->tgt_host = g_new(guint32, (gsize)s->batch_size * S * s->accum);
     return TRUE;
 }
 
@@ -695,6 +706,13 @@ static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const l
                        : NAN,
                    "%.1f");
     if (isfinite(val)) metrics_number(line, "val_loss", val, "%.9g");
+    if (r->ddp) {
+        double comm_ms;
+        guint64 comm_bytes;
+        ttml_train_ddp_comm_stats(r->ddp, &comm_ms, &comm_bytes);
+        metrics_number(line, "comm_ms", comm_ms, "%.3f");
+        g_string_append_printf(line, ",\"comm_bytes\":%" G_GUINT64_FORMAT, comm_bytes);
+    }
     g_string_append_printf(line, ",\"peak_mem_bytes\":%" G_GUINT64_FORMAT ",\"rss\":%" G_GUINT64_FORMAT "}",
                            ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());
     gboolean ok = ttml_train_metrics_write(r->metrics, o->metrics_path, line->str, error);
@@ -834,6 +852,21 @@ static gboolean write_summary(const ttml_run_options *o, const lm_settings *s, l
                                     o->metrics_path, error);
 }
 
+/* DDP (device_config.enable_ddp / multihost_config.enabled): the world and
+ * the per-rank batch; ranks > 0 run with *o quiet and without metrics. */
+static gboolean ddp_open(const ttml_run_options **o, const lm_settings *s, lm_run *r, GError **error)
+{
+    if (!ttml_train_ddp_open(s->root, s->batch_size, &r->ddp, &r->batch, error)) return FALSE;
+    if (ttml_train_ddp_rank(r->ddp) == 0) return TRUE;
+    r->rank_options = **o;
+    r->rank_options.quiet = TRUE;
+    r->rank_options.metrics_path = NULL;
+    if (r->metrics) fclose(r->metrics); /* opened by every rank; rank 0 writes it */
+    r->metrics = NULL;
+    *o = &r->rank_options;
+    return TRUE;
+}
+
 static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError **error)
 {
     r->spec = o->device ? o->device : s->device ? s->device : "cpu";
@@ -842,6 +875,7 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
         if (!o->device && s->device) ttml_train_locate_not_found(error, s->device_cfg, "device");
         return FALSE;
     }
+    if (!ddp_open(&o, s, r, error)) return FALSE;
     if (s->project_name && !o->quiet) printf("project: %s\n", s->project_name);
     ttml_set_matmul_precision(s->precision);
     if (!check_overwrite(o, s, error)) return FALSE;
@@ -852,7 +886,8 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
         return FALSE;
     }
     if (!load_corpus(o, s, r, tok, error) || !choose_vocab(s, r, error) || !create_model(o, s, r, error) ||
-        !restore_state(o, r, error) || !alloc_batch(s, r, error))
+        !restore_state(o, r, error) || (r->ddp && !ttml_train_ddp_attach(r->ddp, r->params, error)) ||
+        !alloc_batch(s, r, error))
         return FALSE;
     ttml_module_train(r->model, TRUE);
     fflush(stdout);
@@ -862,7 +897,7 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
     ttml_progress_init(&lp.prog, r->step, r->total, s->log_interval, (double)r->tokens_per_step, o->quiet);
     lp.t_start = g_get_monotonic_time();
     r->prog = &lp.prog;
-    gboolean ok = train_loop(o, s, r, &lp, error);
+    gboolean ok = train_loop(o, s, r, &lp, error) && ttml_train_ddp_check_params(r->ddp, r->params, error);
     ttml_progress_finish(&lp.prog);
     r->prog = NULL;
     ok = ok && save_final(o, s, r, &lp, error);
@@ -885,6 +920,7 @@ out:
     ttml_tensor_unref(r.targets);
     g_free(r.in_host);
     g_free(r.tgt_host);
+    ttml_train_ddp_free(r.ddp);
     if (r.sched) ttml_scheduler_free(r.sched);
     if (r.opt) ttml_optimizer_free(r.opt);
     if (r.params) g_ptr_array_unref(r.params);

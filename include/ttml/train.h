@@ -101,6 +101,9 @@
  *   eval_config:                defaults for `ttml-run generate` (see below)
  *     prompt, max_tokens, temperature, top_k, top_p, repetition_penalty, seed
  *   device_config: {device: cpu}
+ *     enable_ddp: false         data parallel (mpirun -np N ttml-run ...): batch_size
+ *                               is the global batch, each rank trains on its
+ *                               batch_size / N rows; other keys: ttml/distributed.h
  *
  * Batches are B windows of S+1 tokens at offsets drawn from the context RNG
  * (all B*accum windows of a step are drawn before its first micro-batch);

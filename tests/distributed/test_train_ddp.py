@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""DDP inside ttml-run (ctest label distributed): the tiny GPT of
+tiny_gpt_ddp.yaml trained 20 steps
+  - without DDP (the reference), and with enable_ddp in one process: the
+    same losses and parameters exactly;
+  - under mpirun -np 2: the loss of every step within 1e-5 relative of the
+    reference, and rank 0's checkpoint parameters close to the reference's;
+  - the same with gradient_accumulation_steps 2 and clipping;
+  - a global batch of 3 on 2 ranks: an error naming both numbers.
+Usage: test_train_ddp.py TTML_RUN MPIRUN CONFIG"""
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+
+TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
+REL_LOSS = 1e-5
+PARAM_ABS = 1e-4
+
+
+def data_file():
+    text = open(CONFIG).read()
+    base = os.path.dirname(os.path.abspath(CONFIG))
+    for p in re.findall(r"^    - (.+)$", text, re.M):
+        path = os.path.join(base, p.strip())
+        if os.path.exists(path):
+            return path
+    sys.exit("no corpus for " + CONFIG)
+
+
+def variant(tmp, name, ddp, batch=4, accum=1, clip=0.0):
+    text = open(CONFIG).read()
+    text = text.replace("enable_ddp: true", "enable_ddp: %s" % ("true" if ddp else "false"))
+    text = text.replace("batch_size: 4", "batch_size: %d" % batch)
+    text = text.replace("gradient_accumulation_steps: 1", "gradient_accumulation_steps: %d" % accum)
+    text = text.replace("clip_grad_norm_max_norm: 0.0", "clip_grad_norm_max_norm: %g" % clip)
+    text = text.replace("model_path: tiny_ddp.safetensors", "model_path: %s.safetensors" % name)
+    path = os.path.join(tmp, name + ".yaml")
+    open(path, "w").write(text)
+    return path
+
+
+def train(tmp, name, config, ranks, expect_ok=True):
+    cmd = [TTML_RUN, config, "--data", data_file(), "--metrics", os.path.join(tmp, name + ".jsonl")]
+    if ranks:
+        cmd = [MPIRUN, "--oversubscribe", "-np", str(ranks)] + cmd
+    p = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600)
+    if expect_ok and p.returncode != 0:
+        sys.exit("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
+    return p
+
+
+def losses(tmp, name):
+    rows = [json.loads(l) for l in open(os.path.join(tmp, name + ".jsonl"))]
+    steps = [r for r in rows if "step" in r and "loss" in r]
+    return steps, [r["loss"] for r in steps]
+
+
+def tensors(path):
+    blob = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    out = {}
+    for key, t in header.items():
+        if key == "__metadata__" or t["dtype"] != "F32":
+            continue
+        a, b = t["data_offsets"]
+        raw = blob[8 + n + a:8 + n + b]
+        out[key] = struct.unpack("<%df" % (len(raw) // 4), raw)
+    return out
+
+
+def compare(tmp, ref, name, exact):
+    _, ref_loss = losses(tmp, ref)
+    steps, loss = losses(tmp, name)
+    if len(loss) != 20 or len(ref_loss) != 20:
+        sys.exit("%s: expected 20 logged steps, got %d and %d" % (name, len(ref_loss), len(loss)))
+    worst = 0.0
+    for i, (a, b) in enumerate(zip(ref_loss, loss)):
+        rel = abs(a - b) / abs(a)
+        worst = max(worst, rel)
+        if (exact and a != b) or rel > REL_LOSS:
+            sys.exit("%s: step %d loss %.9g vs reference %.9g (relative %.3g)" % (name, i + 1, b, a, rel))
+    pa, pb = tensors(os.path.join(tmp, ref + ".safetensors")), tensors(os.path.join(tmp, name + ".safetensors"))
+    if sorted(pa) != sorted(pb):
+        sys.exit("%s: checkpoint tensors differ in names" % name)
+    pmax = max(abs(x - y) for k in pa for x, y in zip(pa[k], pb[k]))
+    if (exact and pmax != 0.0) or pmax > PARAM_ABS:
+        sys.exit("%s: parameters differ from the reference by up to %.3g" % (name, pmax))
+    if not exact and not all("comm_ms" in s and s["comm_bytes"] > 0 for s in steps):
+        sys.exit("%s: metrics lack comm_ms / comm_bytes" % name)
+    print("%s: 20 steps, loss max relative difference %.3g, parameters max |diff| %.3g" % (name, worst, pmax))
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        train(tmp, "ref", variant(tmp, "ref", False), 0)
+        train(tmp, "ddp1", variant(tmp, "ddp1", True), 0)
+        compare(tmp, "ref", "ddp1", True)
+        train(tmp, "ddp2", variant(tmp, "ddp2", True), 2)
+        compare(tmp, "ref", "ddp2", False)
+        train(tmp, "ref_acc", variant(tmp, "ref_acc", False, accum=2, clip=0.5), 0)
+        train(tmp, "ddp2_acc", variant(tmp, "ddp2_acc", True, accum=2, clip=0.5), 2)
+        compare(tmp, "ref_acc", "ddp2_acc", False)
+        p = train(tmp, "odd", variant(tmp, "odd", True, batch=3), 2, expect_ok=False)
+        if p.returncode == 0 or "batch_size 3" not in p.stderr or "2 ranks" not in p.stderr:
+            sys.exit("batch 3 on 2 ranks: expected an error naming 3 and 2, got %d:\n%s"
+                     % (p.returncode, p.stderr))
+        print("batch 3 on 2 ranks:", p.stderr.strip().splitlines()[0])
+
+
+main()
