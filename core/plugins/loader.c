@@ -72,7 +72,7 @@ const char *ttml_library_path(void)
     return library_path;
 }
 
-static void record_free(gpointer p)
+void ttml_loader_record_free(gpointer p)
 {
     ttml_plugin_record *r = p;
     g_free(r->path);
@@ -521,7 +521,7 @@ gboolean ttml_loader_load_all(const ttml_init_options *o, GError **error)
     if (!pending) pending = g_ptr_array_new();
     force_scan = o && o->struct_size > offsetof(ttml_init_options, force_scan) && o->force_scan;
     GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    records = g_ptr_array_new_with_free_func(record_free);
+    records = g_ptr_array_new_with_free_func(ttml_loader_record_free);
     search_path = g_ptr_array_new_with_free_func(search_dir_free);
     GPtrArray *sp = search_path;
     /* plugins compiled in (static build) come first and claim their basenames */

@@ -53,6 +53,8 @@ const ttml_builtin_plugin *ttml_builtin_table(void);
 /* ---- loader (loader.c owns the plugin records and the search path) ---- */
 gboolean ttml_loader_load_all(const ttml_init_options *options, GError **error);
 void ttml_loader_fini_all(void);
+/* Free a plugin record and the strings it owns (the records array's free func). */
+void ttml_loader_record_free(gpointer p);
 /* Descriptor and ABI checks, probe and init of the descriptor `d` that the
  * entry of plugin `stem` returned (handle NULL when built in); fills r.
  * What every plugin file goes through; called directly by the fuzz harness. */

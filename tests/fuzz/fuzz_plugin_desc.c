@@ -56,17 +56,6 @@ static char *next_string(const uint8_t **p, const uint8_t *end)
     return s;
 }
 
-static void free_record(ttml_plugin_record *r)
-{
-    g_free(r->path);
-    g_free(r->message);
-    g_free(r->name);
-    g_free(r->version);
-    g_free(r->description);
-    g_free(r->license);
-    g_free(r);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 12) return 0;
@@ -108,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r->status == TTML_PLUGIN_OK && !r->plugin) abort();
     if (r->status != TTML_PLUGIN_OK && !r->message) abort();
     ttml_shutdown(); /* calls fini of what loaded: the descriptor must still be valid */
-    free_record(r);
+    ttml_loader_record_free(r);
     g_free(d);
     for (int i = 0; i < 6; i++) g_free(strings[i]);
     return 0;
