@@ -251,6 +251,71 @@ static void test_mlp_activation(void)
     }
 }
 
+/* `activation: {op: leaky_relu, slope: 0.1}` (flow and block style) gives
+ * the naive reference with slope 0.1, `activation: leaky_relu` the default
+ * 0.01; an unknown parameter is a config error with its line and "did you
+ * mean", a wrong type an error naming the key. */
+static void mlp_leaky_case(const char *activation, double slope)
+{
+    GError *err = NULL;
+    char *yaml = g_strdup_printf("input_features: 3\nhidden_features: [5]\noutput_features: 2\n"
+                                 "activation:%s\n", activation);
+    ttml_module *m = ttml_test_model_from_yaml("mlp", yaml, &err);
+    g_free(yaml);
+    TTML_ASSERT_NO_ERROR(err);
+    GPtrArray *params = ttml_module_parameters(m);
+    float *w0 = param_values(params, "layers.0.weight"), *b0 = param_values(params, "layers.0.bias");
+    float *w1 = param_values(params, "layers.1.weight"), *b1 = param_values(params, "layers.1.bias");
+    enum { B = 4 };
+    const float x[B * 3] = {1, 2, 3, -1, 0.5f, 0, 2, -3, 0.25f, -2, -2, -2};
+    double xd[B * 3], h[B * 5], yref[B * 2];
+    for (int i = 0; i < B * 3; i++) xd[i] = x[i];
+    naive_linear(xd, B, 3, w0, b0, 5, FALSE, h);
+    int negative = 0;
+    for (int i = 0; i < B * 5; i++) {
+        negative += h[i] < -0.05;
+        h[i] = h[i] > 0 ? h[i] : slope * h[i];
+    }
+    CU_ASSERT_TRUE(negative > 0);
+    naive_linear(h, B, 5, w1, b1, 2, FALSE, yref);
+    float *y = forward_host(m, x, B, 3, 2);
+    for (int i = 0; i < B * 2; i++) CU_ASSERT_DOUBLE_EQUAL(y[i], yref[i], 1e-5);
+    g_free(y); g_free(w0); g_free(b0); g_free(w1); g_free(b1);
+    g_ptr_array_unref(params);
+    ttml_module_unref(m);
+}
+
+static void test_mlp_activation_params(void)
+{
+    mlp_leaky_case(" {op: leaky_relu, slope: 0.1}", 0.1);
+    mlp_leaky_case("\n  op: leaky_relu\n  slope: 0.1", 0.1);
+    mlp_leaky_case(" leaky_relu", 0.01);
+    mlp_leaky_case(" {op: leaky_relu}", 0.01);
+
+    static const struct { const char *act, *needle; } bad[] = {
+        {"{op: leaky_relu, slop: 0.1}", "unknown key 'slop'"},
+        {"{op: leaky_relu, slop: 0.1}", "did you mean 'slope'?"},
+        {"{op: leaky_relu, slope: steep}", "'slope' must be a number"},
+        {"{slope: 0.1}", "needs 'op'"},
+        {"{op: add_scalar}", "not set: value"},
+        {"add_scalar", "needs parameters and has no defaults"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        GError *err = NULL;
+        char *yaml = g_strdup_printf("input_features: 2\nhidden_features: [4]\noutput_features: 1\n"
+                                     "activation: %s\n", bad[i].act);
+        ttml_module *m = ttml_test_model_from_yaml("mlp", yaml, &err);
+        g_free(yaml);
+        CU_ASSERT_PTR_NULL(m);
+        ttml_module_unref(m);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+        if (!strstr(err->message, "models.yaml:4"))
+            fprintf(stderr, "\n  activation case %zu: %s\n", i, err->message);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err->message, "models.yaml:4"));
+        TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, bad[i].needle);
+    }
+}
+
 /* ---- training: y = x0 * x1 ---- */
 
 enum { N_SAMPLES = 128 };
@@ -337,6 +402,7 @@ int main(void)
         {"mlp", test_mlp},
         {"config errors", test_config_errors},
         {"mlp activation", test_mlp_activation},
+        {"mlp activation parameters (leaky_relu slope)", test_mlp_activation_params},
         {"training y = x0*x1", test_training},
         CU_TEST_INFO_NULL,
     };

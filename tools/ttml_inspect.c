@@ -150,6 +150,20 @@ static void print_device(const char *name)
     if (info->description[0]) printf("  %s\n", info->description);
 }
 
+/* An op's parameters: size, whether NULL means defaults, and the fields a
+ * config may set by name (ABI 1.3). */
+static void print_op_params(const ttml_op_desc *op)
+{
+    if (!op || !op->params_size) return;
+    static const char *const types[] = {"?", "float", "int", "int64", "bool"};
+    printf("  parameters:  %zu bytes, %s\n", op->params_size,
+           ttml_op_default_params(op) ? "defaults declared (NULL params allowed)" : "no defaults (required)");
+    const ttml_op_param_field *fl = ttml_op_param_fields(op);
+    for (guint i = 0; fl && fl[i].name; i++)
+        printf("    %-12s %-6s %s\n", fl[i].name, (guint)fl[i].type < G_N_ELEMENTS(types) ? types[fl[i].type] : "?",
+               fl[i].description ? fl[i].description : "");
+}
+
 static int inspect_one(const char *name)
 {
     int found = 0;
@@ -180,6 +194,7 @@ static int inspect_one(const char *name)
         printf("%s%s %s\n  provided by: %s (%s)\n", found > 1 ? "\n" : "", ttml_feature_kind_name(f->kind), f->name,
                f->plugin ? ttml_plugin_get_name(f->plugin) : "?", f->plugin ? ttml_plugin_get_path(f->plugin) : "?");
         if (f->description) printf("  description: %s\n", f->description);
+        if (f->kind == TTML_FEATURE_OP) print_op_params(ttml_op_find(f->name));
         if (f->kind == TTML_FEATURE_DRIVER) {
             print_device(name);
             printf("  kernels:    ");

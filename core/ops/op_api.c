@@ -65,6 +65,12 @@ ttml_tensor *ttml_relu(ttml_tensor *x, GError **error)
     return ttml_op_call("relu", &x, 1, NULL, 0, error);
 }
 
+ttml_tensor *ttml_leaky_relu(ttml_tensor *x, float slope, GError **error)
+{
+    ttml_leaky_relu_op_params p = {slope};
+    return ttml_op_call("leaky_relu", &x, 1, &p, sizeof p, error);
+}
+
 ttml_tensor *ttml_sum(ttml_tensor *x, GError **error)
 {
     return ttml_op_call("sum", &x, 1, NULL, 0, error);

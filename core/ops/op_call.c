@@ -1,5 +1,6 @@
 /* core/ops/op_call.c - calling a registered op by name: the input and
- * parameter checks every op gets, and its profiler zone. */
+ * parameter checks every op gets (NULL params = the op's defaults), and
+ * its profiler zone. */
 #include "internal.h"
 
 #include <ttml/profile_zones.h>
@@ -17,10 +18,19 @@ ttml_tensor *ttml_op_call(const char *name, ttml_tensor *const *in, int n_in, co
                     name, op->min_inputs, op->max_inputs, n_in);
         return NULL;
     }
-    if (params_size != op->params_size || (op->params_size && !params)) {
+    if (!params && op->params_size) {
+        params = ttml_op_default_params(op);
+        if (!params) {
+            g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                        "op '%s' needs its %zu-byte parameter struct and declares no defaults, "
+                        "but was called with params NULL: pass the struct (see the op's "
+                        "description in ttml-inspect %s)", name, op->params_size, name);
+            return NULL;
+        }
+    } else if (params && params_size != op->params_size) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
                     "op '%s' expects a %zu-byte parameter struct, got %zu bytes", name,
-                    op->params_size, params ? params_size : 0);
+                    op->params_size, params_size);
         return NULL;
     }
     for (int i = 0; i < n_in; i++) {

@@ -202,6 +202,7 @@ static gboolean host_register_op(ttml_plugin *plugin, const ttml_op_desc *op, GE
                     op->name ? op->name : "?", plugin ? plugin->name : "?");
         return FALSE;
     }
+    if (!ttml_op_desc_check_params(op, plugin ? plugin->name : "?", error)) return FALSE;
     return add_feature(plugin, TTML_FEATURE_OP, op->name, op->description, op, error);
 }
 

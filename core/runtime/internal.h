@@ -42,6 +42,11 @@ GHashTable *ttml_registry_kernel_table(const char *driver);
  * rejected plugin files (not_found.c). */
 void ttml_set_not_found(GError **error, ttml_feature_kind kind, const char *what, const char *name);
 
+/* ---- op parameters (ops/op_params.c) ---- */
+/* At registration: defaults need params_size > 0, every param_fields entry
+ * fits the params struct; else TTML_ERROR_PLUGIN naming op and plugin. */
+gboolean ttml_op_desc_check_params(const ttml_op_desc *op, const char *plugin, GError **error);
+
 /* ---- built-in plugins (builtin.c; the table is generated) ---- */
 typedef const ttml_plugin_desc *(*ttml_builtin_entry_fn)(void);
 typedef struct ttml_builtin_plugin { const char *name; ttml_builtin_entry_fn get_desc; } ttml_builtin_plugin;

@@ -22,6 +22,12 @@
  *   1.2  plugin kind TTML_PLUGIN_COMM and host->register_comm (ttml/comm.h),
  *        appended at the tail of ttml_host: check host->struct_size before
  *        calling it (a 1.2 plugin loaded by a 1.1 core sees it missing).
+ *   1.3  ttml_op_desc grows default_params (params used when a caller
+ *        passes NULL) and param_fields (the params struct's fields by
+ *        name, so configs can set them: `activation: {op: leaky_relu,
+ *        slope: 0.1}`); see ttml/ops.h. The core reads them only when the
+ *        descriptor's struct_size covers them: older op descriptors still
+ *        register, their ops have no defaults and no config fields.
  */
 #ifndef TTML_PLUGIN_H
 #define TTML_PLUGIN_H
@@ -32,7 +38,7 @@
 G_BEGIN_DECLS
 
 #define TTML_ABI_MAJOR 1
-#define TTML_ABI_MINOR 2
+#define TTML_ABI_MINOR 3
 
 typedef enum {
     TTML_PLUGIN_DRIVER = 1,

@@ -10,13 +10,18 @@
  *                       hidden_features: [16, 16]   (may be empty or absent)
  *                       output_features: 1
  *                       activation: relu            (optional, default relu)
+ *                       activation: {op: leaky_relu, slope: 0.1}   (op + parameters)
  *                     Linear + activation per hidden layer, a final Linear
  *                     without activation; children "layers.0", "layers.1", ...
  *                     so the parameters are layers.0.weight, layers.0.bias, ...
  *                     `activation` names any registered one-input op without
- *                     parameters (relu, gelu, silu, or one from a plugin such
- *                     as examples/third_party_op's sqrelu), checked at create
- *                     time and applied with ttml_op_call.
+ *                     parameters or with defaults (relu, gelu, silu,
+ *                     leaky_relu, or one from a plugin such as
+ *                     examples/third_party_op's sqrelu), or is a mapping of
+ *                     `op` and the op's parameters by the field names its
+ *                     descriptor lists (ttml_op_params_from_config: unknown
+ *                     names get "did you mean", wrong types an error), checked
+ *                     at create time and applied with ttml_op_call.
  *
  * Fields are read with the ttml_config getters, which mark them used, so the
  * core rejects unknown keys (with their line) after create() returns.
@@ -105,10 +110,17 @@ static ttml_module *linear_regression_create(ttml_config *cfg, GError **error)
 
 /* ---- mlp ---- */
 
-/* m->priv: the activation op's name (g_strdup). */
+/* m->priv: the activation, an op and its params (NULL: none, or the op's
+ * defaults). Owns both strings/buffers. */
+typedef struct {
+    char *op;
+    void *params;
+    size_t params_size;
+} mlp_activation_t;
+
 static ttml_tensor *mlp_forward(ttml_module *m, ttml_tensor *x, GError **error)
 {
-    const char *activation = m->priv;
+    const mlp_activation_t *act = m->priv;
     guint n = m->children->len;
     ttml_tensor *h = ttml_tensor_ref(x);
     for (guint i = 0; i < n; i++) {
@@ -116,7 +128,7 @@ static ttml_tensor *mlp_forward(ttml_module *m, ttml_tensor *x, GError **error)
         ttml_tensor_unref(h);
         if (!y) return NULL;
         if (i + 1 < n) {
-            h = ttml_op_call(activation, &y, 1, NULL, 0, error);
+            h = ttml_op_call(act->op, &y, 1, act->params, act->params ? act->params_size : 0, error);
             ttml_tensor_unref(y);
             if (!h) return NULL;
         } else {
@@ -126,49 +138,96 @@ static ttml_tensor *mlp_forward(ttml_module *m, ttml_tensor *x, GError **error)
     return h;
 }
 
+static void mlp_activation_free(mlp_activation_t *act)
+{
+    if (!act) return;
+    g_free(act->op);
+    g_free(act->params);
+    g_free(act);
+}
+
 static void mlp_finalize(ttml_module *m)
 {
-    g_free(m->priv);
+    mlp_activation_free(m->priv);
 }
 
 static const ttml_module_class mlp_class = {"mlp", mlp_forward, mlp_finalize};
 
-/* An op usable as an activation: one input, no parameters. */
-static gboolean is_activation(const ttml_op_desc *op)
+/* An op usable as an activation: one input; by name alone only when it has
+ * no parameters or declares defaults (a mapping may set them). */
+static gboolean is_activation(const ttml_op_desc *op, gboolean by_name)
 {
-    return op && op->forward && op->min_inputs <= 1 && op->max_inputs >= 1 && op->params_size == 0;
+    return op && op->forward && op->min_inputs <= 1 && op->max_inputs >= 1 &&
+           (!by_name || op->params_size == 0 || ttml_op_default_params(op));
 }
 
-/* The optional `activation` key: the name of a registered activation op
- * (g_free), "relu" when absent, NULL (error set) otherwise. */
-static char *mlp_activation(ttml_config *cfg, GError **error)
+/* The error for an activation op that is missing or unusable. */
+static void activation_error(ttml_config *cfg, const char *name, const ttml_op_desc *op, gboolean by_name,
+                             GError **error)
 {
-    GError *local = NULL;
-    const char *name = ttml_config_string(cfg, "activation", "relu", &local);
-    if (local) {
-        g_propagate_error(error, local);
-        return NULL;
-    }
-    const ttml_op_desc *op = name ? ttml_op_find(name) : NULL;
-    if (is_activation(op)) return g_strdup(name);
     GString *known = g_string_new(NULL);
     const GPtrArray *fs = ttml_registry_features();
     for (guint i = 0; i < fs->len; i++) {
         const ttml_feature *f = g_ptr_array_index(fs, i);
-        if (f->kind == TTML_FEATURE_OP && is_activation(ttml_op_find(f->name)))
+        if (f->kind == TTML_FEATURE_OP && is_activation(ttml_op_find(f->name), TRUE))
             g_string_append_printf(known, "%s%s", known->len ? ", " : "", f->name);
     }
     char where[256];
     char *rejected = ttml_registry_rejected_summary();
+    const char *why = !op ? "is not a registered op"
+                      : is_activation(op, FALSE) && by_name
+                          ? "needs parameters and has no defaults (write `activation: {op: NAME, FIELD: "
+                            "VALUE}`)"
+                          : "is not a one-input op";
     g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
                 "%s: activation '%s' %s; available one-input ops: %s (an op from a plugin needs "
                 "that plugin loaded, e.g. with --plugin-path DIR)%s",
-                key_where(cfg, "activation", where, sizeof where), name ? name : "",
-                op ? "is not a one-input op without parameters" : "is not a registered op",
+                key_where(cfg, "activation", where, sizeof where), name ? name : "", why,
                 known->len ? known->str : "none", rejected);
     g_free(rejected);
     g_string_free(known, TRUE);
-    return NULL;
+}
+
+/* The optional `activation` key: an op name (`activation: leaky_relu`,
+ * "relu" when absent) or a mapping of the op and its parameters by field
+ * name (`activation: {op: leaky_relu, slope: 0.1}`). NULL (error set) when
+ * the op is unknown, not one-input, or a parameter is wrong. */
+static mlp_activation_t *mlp_activation(ttml_config *cfg, GError **error)
+{
+    GError *local = NULL;
+    ttml_config *node = ttml_config_get(cfg, "activation");
+    gboolean by_name = !node || ttml_config_get_type(node) != TTML_CONFIG_MAP;
+    const char *name = by_name ? ttml_config_string(cfg, "activation", "relu", &local)
+                               : ttml_config_string(node, "op", NULL, &local);
+    if (local) {
+        g_propagate_error(error, local);
+        return NULL;
+    }
+    if (!name) {
+        char where[256];
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%s: the activation mapping needs 'op', the op's name, e.g. "
+                    "`activation: {op: leaky_relu, slope: 0.1}`",
+                    ttml_config_where(node, where, sizeof where));
+        return NULL;
+    }
+    const ttml_op_desc *op = ttml_op_find(name);
+    if (!is_activation(op, by_name)) {
+        activation_error(cfg, name, op, by_name, error);
+        return NULL;
+    }
+    mlp_activation_t *act = g_new0(mlp_activation_t, 1);
+    act->op = g_strdup(name);
+    if (!by_name) {
+        act->params = ttml_op_params_from_config(op, node, "op", error);
+        if (!act->params) {
+            mlp_activation_free(act);
+            return NULL;
+        }
+        act->params_size = op->params_size;
+        if (!op->params_size) g_clear_pointer(&act->params, g_free);
+    }
+    return act;
 }
 
 static ttml_module *mlp_create(ttml_config *cfg, GError **error)
@@ -199,7 +258,7 @@ static ttml_module *mlp_create(ttml_config *cfg, GError **error)
         g_free(hidden);
         return NULL;
     }
-    char *activation = mlp_activation(cfg, error);
+    mlp_activation_t *activation = mlp_activation(cfg, error);
     if (!activation) {
         g_free(hidden);
         return NULL;
@@ -234,7 +293,8 @@ static const ttml_model_desc linear_regression_desc = {
 static const ttml_model_desc mlp_desc = {
     sizeof(ttml_model_desc), "mlp",
     "multi-layer perceptron: Linear+activation per hidden layer, final Linear "
-    "(input_features, hidden_features, output_features, activation: relu or any one-input op)",
+    "(input_features, hidden_features, output_features, activation: relu or any one-input op, "
+    "or {op: NAME, PARAM: VALUE})",
     mlp_create,
 };
 

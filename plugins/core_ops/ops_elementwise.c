@@ -1,10 +1,12 @@
 /* plugins/core_ops/ops_elementwise.c - add, sub, mul, div (NumPy broadcasting of
- * both operands), add_scalar, mul_scalar and relu.
+ * both operands), add_scalar, mul_scalar, relu and leaky_relu.
  *
  * Broadcast gradients are summed back to each input's shape with the
  * "reduce_to" kernel; the divisor's gradient uses the fused "div_bwd_b".
  */
 #include "ops_internal.h"
+
+#include <math.h>
 
 /* Accumulate scale * g, reduced to t's shape, into t->grad. */
 static gboolean accumulate_reduced(ttml_tensor *t, ttml_tensor *g, float scale, GError **error)
@@ -207,5 +209,31 @@ ttml_tensor *ops_relu_forward(ttml_tensor *const *in, int n_in, const void *para
         return NULL;
     }
     ttml_graph_record("relu", out, in, 1, relu_backward);
+    return out;
+}
+
+/* ---- leaky_relu ----
+ * x for x > 0, slope * x otherwise, composed as (1 - slope) * relu(x) +
+ * slope * x from the ops above, so its gradient (1 or slope; slope at 0, as
+ * PyTorch) comes from their backwards and it runs on every driver. */
+
+ttml_tensor *ops_leaky_relu_forward(ttml_tensor *const *in, int n_in, const void *params, GError **error)
+{
+    if (!ttml_op_check_inputs("leaky_relu", in, n_in, 1, 1, 0, error)) return NULL;
+    float s = ((const ttml_leaky_relu_op_params *)params)->slope;
+    if (!isfinite(s)) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "leaky_relu: slope must be finite, got %g",
+                    (double)s);
+        return NULL;
+    }
+    ttml_scalar_op_params keep = {1.0f - s}, leak = {s};
+    ttml_tensor *r = ops_relu_forward(in, 1, NULL, error);
+    ttml_tensor *rk = r ? ops_mul_scalar_forward(&r, 1, &keep, error) : NULL;
+    ttml_tensor *xs = rk ? ops_mul_scalar_forward(in, 1, &leak, error) : NULL;
+    ttml_tensor *sum[2] = {rk, xs};
+    ttml_tensor *out = xs ? ops_add_forward(sum, 2, NULL, error) : NULL;
+    if (r) ttml_tensor_unref(r);
+    if (rk) ttml_tensor_unref(rk);
+    if (xs) ttml_tensor_unref(xs);
     return out;
 }

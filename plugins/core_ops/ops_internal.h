@@ -64,6 +64,8 @@ ttml_tensor *ops_add_scalar_forward(ttml_tensor *const *in, int n_in, const void
 ttml_tensor *ops_mul_scalar_forward(ttml_tensor *const *in, int n_in, const void *params,
                                     GError **error);
 ttml_tensor *ops_relu_forward(ttml_tensor *const *in, int n_in, const void *params, GError **error);
+ttml_tensor *ops_leaky_relu_forward(ttml_tensor *const *in, int n_in, const void *params,
+                                    GError **error);
 ttml_tensor *ops_matmul_forward(ttml_tensor *const *in, int n_in, const void *params,
                                 GError **error);
 ttml_tensor *ops_linear_forward(ttml_tensor *const *in, int n_in, const void *params,
