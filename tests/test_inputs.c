@@ -5,7 +5,8 @@
  *   item 12: a checkpoint with tensors the model lacks, optimizer_steps "0"
  *            with optimizer state (exact shapes: test_checkpoint roundtrip)
  *   item 14: exp(NaN) without UB, non-finite tensors refused (or loaded with
- *            a warning when allowed), --temperature nan rejected
+ *            a warning when allowed, also by ttml-run --allow-nonfinite),
+ *            --temperature nan rejected
  *   item 15: a checkpoint path that is a directory, stale .tmp-XXXXXX files,
  *            --resume/--checkpoint of a file that was never written */
 #include "test_util.h"
@@ -305,11 +306,124 @@ static void test_generate_options(void)
     }
 }
 
+/* Run ttml-run with `args` (NULL-terminated, after the program); stderr in *err_text. */
+static int run_tool(const char *const *args, char **err_text)
+{
+    GPtrArray *argv = g_ptr_array_new();
+    g_ptr_array_add(argv, TTML_BUILD_DIR "/bin/ttml-run");
+    for (const char *const *a = args; *a; a++) g_ptr_array_add(argv, (char *)*a);
+    g_ptr_array_add(argv, NULL);
+    int status = -1;
+    GError *err = NULL;
+    CU_ASSERT_TRUE(g_spawn_sync(tmp_dir, (char **)argv->pdata, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                                err_text, &status, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    g_ptr_array_free(argv, TRUE);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Rewrite the training-state checkpoint `path` with element 0 of its first
+ * parameter (not optimizer state) set to NaN; returns that tensor's name. */
+static char *poison_checkpoint(const char *path)
+{
+    static const char *const keys[] = {"format", "ttml_version", "step", "optimizer_steps", "rng_seed",
+                                       "rng_counter", "scheduler_type", "scheduler_step", "total_steps",
+                                       "model_type", "optimizer_type", "vocab_size", "max_sequence_length",
+                                       "tokenizer", "config", "config_path", "data_path", "val_loss"};
+    GError *err = NULL;
+    ttml_checkpoint *ck = ttml_checkpoint_open(path, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    GHashTable *md = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+    for (gsize i = 0; i < G_N_ELEMENTS(keys); i++)
+        if (ttml_checkpoint_metadata(ck, keys[i]))
+            g_hash_table_insert(md, (char *)keys[i], g_strdup(ttml_checkpoint_metadata(ck, keys[i])));
+    const GPtrArray *names = ttml_checkpoint_names(ck);
+    GPtrArray *list = g_ptr_array_new();
+    ttml_param *params = g_new0(ttml_param, names->len);
+    char *poisoned = NULL;
+    for (guint i = 0; i < names->len; i++) {
+        ttml_dtype dtype;
+        int ndim;
+        int64_t shape[TTML_CHECKPOINT_MAX_DIMS];
+        params[i].name = g_ptr_array_index(names, i);
+        CU_ASSERT_TRUE_FATAL(ttml_checkpoint_tensor_info(ck, params[i].name, &dtype, &ndim, shape));
+        params[i].tensor = ttml_tensor_zeros(NULL, ndim, shape, dtype, &err);
+        CU_ASSERT_TRUE(ttml_checkpoint_load_tensor(ck, params[i].name, params[i].tensor, &err));
+        TTML_ASSERT_NO_ERROR(err);
+        if (!poisoned && dtype == TTML_DTYPE_F32 && !g_str_has_prefix(params[i].name, "optim.")) {
+            float *v = g_new(float, params[i].tensor->numel);
+            CU_ASSERT_TRUE(ttml_tensor_to_floats(params[i].tensor, v, &err));
+            v[0] = NAN;
+            CU_ASSERT_TRUE(ttml_tensor_write(params[i].tensor, v, &err));
+            TTML_ASSERT_NO_ERROR(err);
+            g_free(v);
+            poisoned = g_strdup(params[i].name);
+        }
+        g_ptr_array_add(list, &params[i]);
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(poisoned);
+    CU_ASSERT_TRUE(ttml_checkpoint_save(path, list, md, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    for (guint i = 0; i < names->len; i++) ttml_tensor_unref(params[i].tensor);
+    g_free(params);
+    g_ptr_array_unref(list);
+    g_hash_table_unref(md);
+    ttml_checkpoint_close(ck);
+    return poisoned;
+}
+
+/* item 14: a checkpoint with a NaN parameter is refused by `generate` and
+ * `--resume` with an error naming the tensor and --allow-nonfinite; with
+ * --allow-nonfinite it loads with a warning naming the tensor (generation
+ * then stops on the non-finite logits, as it must). */
+static void test_allow_nonfinite_cli(void)
+{
+    g_autofree char *data = tmp_path("nan_run.txt");
+    g_autofree char *cfg = tmp_path("nan_run.yaml");
+    g_autofree char *ck = tmp_path("nan_run.safetensors");
+    g_autofree char *text = g_strdup_printf(
+        "training_config:\n  model_type: nanogpt\n  batch_size: 2\n  max_steps: 2\n  model_path: %s\n"
+        "  transformer_config:\n    num_heads: 2\n    num_blocks: 1\n    max_sequence_length: 8\n"
+        "    embedding_dim: 8\n"
+        "data_config:\n  path: %s\n", ck, data);
+    CU_ASSERT_TRUE(g_file_set_contents(data, "abcdefghij klmnopqrst uvwxyz. ABCDEFGHIJ KLMNOPQRST UVWXYZ.\n", -1,
+                                       NULL));
+    CU_ASSERT_TRUE(g_file_set_contents(cfg, text, -1, NULL));
+    char *err_text = NULL;
+    CU_ASSERT_EQUAL_FATAL(run_tool((const char *[]){cfg, "--quiet", NULL}, &err_text), 0);
+    g_free(err_text);
+    g_autofree char *name = poison_checkpoint(ck);
+    g_autofree char *named = g_strdup_printf("tensor '%s' holds 1 non-finite value", name);
+
+    const char *refused[][8] = {{"generate", "--checkpoint", ck, "--max-tokens", "2", NULL},
+                                {cfg, "--resume", "--max-steps", "3", "--quiet", NULL}};
+    const char *allowed[][8] = {{"generate", "--checkpoint", ck, "--max-tokens", "2", "--allow-nonfinite", NULL},
+                                {cfg, "--resume", "--max-steps", "3", "--quiet", "--allow-nonfinite", NULL}};
+    for (gsize i = 0; i < G_N_ELEMENTS(refused); i++) {
+        int rc = run_tool(refused[i], &err_text);
+        if (rc != 1 || !strstr(err_text, named) || !strstr(err_text, "--allow-nonfinite"))
+            fprintf(stderr, "\ncase %zu refused: exit %d, stderr: %s\n", i, rc, err_text);
+        CU_ASSERT_EQUAL(rc, 1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err_text, named));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err_text, "--allow-nonfinite"));
+        g_free(err_text);
+        rc = run_tool(allowed[i], &err_text);
+        if (!strstr(err_text, "loading it anyway as asked") || strstr(err_text, "use an earlier checkpoint"))
+            fprintf(stderr, "\ncase %zu allowed: exit %d, stderr: %s\n", i, rc, err_text);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err_text, named));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err_text, "loading it anyway as asked"));
+        CU_ASSERT_PTR_NULL(strstr(err_text, "use an earlier checkpoint"));
+        CU_ASSERT_TRUE(rc < 128);   /* an error is fine (NaN logits or loss), a crash is not */
+        g_free(err_text);
+    }
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
         {"exp_nan", test_exp_nan},
         {"nonfinite_checkpoint", test_nonfinite_checkpoint},
+        {"allow_nonfinite_cli", test_allow_nonfinite_cli},
         {"directory_path", test_directory_path},
         {"stale_temporaries", test_stale_temporaries},
         {"missing_checkpoint", test_missing_checkpoint},

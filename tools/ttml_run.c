@@ -3,11 +3,12 @@
  *
  *   ttml-run [train] CONFIG.yaml [--plugin-path DIR[:DIR]] [--plugin FILE]
  *            [--device NAME] [--seed N] [--max-steps N] [--metrics FILE] [--quiet]
- *            [--data FILE] [--resume [FILE]] [--overwrite]
+ *            [--data FILE] [--resume [FILE]] [--overwrite] [--allow-nonfinite]
  *            [--trace FILE] [--profile-csv FILE] [--report FILE.html] [--memory-report]
  *   ttml-run generate --checkpoint FILE [--prompt TEXT] [--max-tokens N]
  *            [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
- *            [--seed S] [--greedy] [--device NAME] [--plugin-path DIR] [--plugin FILE]
+ *            [--seed S] [--greedy] [--allow-nonfinite] [--device NAME] [--plugin-path DIR]
+ *            [--plugin FILE]
  *
  * Exit status: 0 on success, 1 on any error (one line "ttml-run: ..." on
  * stderr), 2 on a usage error, 130 / 143 after a first SIGINT / SIGTERM
@@ -81,7 +82,7 @@ typedef struct {
     char *device, *metrics, *data, *resume_file;
     char *trace, *profile_csv, *report;
     gint64 seed, max_steps;
-    gboolean quiet, resume, memory_report, overwrite;
+    gboolean quiet, resume, memory_report, overwrite, allow_nonfinite;
 } train_args;
 
 static void train_args_clear(train_args *a)
@@ -147,6 +148,9 @@ static GOptionContext *train_context_new(train_args *a)
          "--resume FILE", NULL},
         {"overwrite", 0, 0, G_OPTION_ARG_NONE, &a->overwrite,
          "Let a fresh run replace an existing checkpoint at training_config.model_path", NULL},
+        {"allow-nonfinite", 0, 0, G_OPTION_ARG_NONE, &a->allow_nonfinite,
+         "With --resume: load a checkpoint holding NaN/Inf parameters anyway (a warning per tensor "
+         "instead of the error)", NULL},
         {"trace", 0, 0, G_OPTION_ARG_FILENAME, &a->trace,
          "Profile the run and write a Chrome trace-event JSON file (Perfetto, chrome://tracing)", "FILE"},
         {"profile-csv", 0, 0, G_OPTION_ARG_FILENAME, &a->profile_csv,
@@ -238,6 +242,7 @@ static int train_and_report(train_args *a)
         .data_path = a->data,
         .memory_report = a->memory_report,
         .overwrite = a->overwrite,
+        .allow_nonfinite = a->allow_nonfinite,
     };
     install_stop_handlers();
     gboolean trained = ttml_train_run(&opts, &err);
@@ -304,7 +309,7 @@ static int cmd_generate(int argc, char **argv)
     gint64 max_tokens = -1, top_k = -1, seed = -1;
     double temperature = NAN, top_p = NAN, repetition_penalty = NAN;
     char *temperature_text = NULL, *top_p_text = NULL, *repetition_penalty_text = NULL;
-    gboolean greedy = FALSE;
+    gboolean greedy = FALSE, allow_nonfinite = FALSE;
     GOptionEntry entries[] = {
         {"checkpoint", 'c', 0, G_OPTION_ARG_FILENAME, &checkpoint,
          "Training-state checkpoint written by ttml-run (training_config.model_path)", "FILE"},
@@ -322,6 +327,9 @@ static int cmd_generate(int argc, char **argv)
         {"seed", 0, 0, G_OPTION_ARG_INT64, &seed,
          "Sampling seed (default: eval_config.seed, else the training seed)", "S"},
         {"greedy", 0, 0, G_OPTION_ARG_NONE, &greedy, "Always take the most likely token", NULL},
+        {"allow-nonfinite", 0, 0, G_OPTION_ARG_NONE, &allow_nonfinite,
+         "Load a checkpoint holding NaN/Inf parameters anyway (a warning per tensor; generation "
+         "still stops on non-finite logits)", NULL},
         {"device", 0, 0, G_OPTION_ARG_STRING, &device, "Device (default cpu)", "NAME"},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
         G_OPTION_ENTRY_NULL,
@@ -376,6 +384,7 @@ static int cmd_generate(int argc, char **argv)
         .repetition_penalty = repetition_penalty,
         .seed = seed,
         .greedy = greedy,
+        .allow_nonfinite = allow_nonfinite,
     };
     if (!ttml_generate_run(&opts, &err)) status = print_error(&err);
 out:

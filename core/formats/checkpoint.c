@@ -654,7 +654,8 @@ static gboolean check_finite(const ttml_checkpoint *ck, const ck_entry *e, const
     }
     g_set_error(error, TTML_ERROR, TTML_ERROR_NUMERIC,
                 "checkpoint '%s': %s: the run that saved it diverged (lower learning_rate, clip gradients); "
-                "use an earlier checkpoint", ck->path, what);
+                "use an earlier checkpoint, or load it anyway with ttml-run --allow-nonfinite "
+                "(ttml_checkpoint_allow_nonfinite)", ck->path, what);
     return FALSE;
 }
 

@@ -19,8 +19,14 @@ void ttml_lm_free(ttml_lm *lm)
 
 ttml_lm *ttml_lm_load(const char *path, GError **error)
 {
+    return ttml_lm_load_full(path, FALSE, error);
+}
+
+ttml_lm *ttml_lm_load_full(const char *path, gboolean allow_nonfinite, GError **error)
+{
     ttml_checkpoint *ck = ttml_train_state_open(path, error);
     if (!ck) return NULL;
+    ttml_checkpoint_allow_nonfinite(ck, allow_nonfinite);
     ttml_lm *lm = g_new0(ttml_lm, 1);
     const char *mt = ttml_train_state_string(ck, path, "model_type", error);
     const char *cfg = mt ? ttml_train_state_string(ck, path, "config", error) : NULL;
@@ -295,13 +301,16 @@ static gboolean eval_defaults(const char *text, const char *name, ttml_generate_
 gboolean ttml_generate_run(const ttml_generate_options *options, GError **error)
 {
     g_return_val_if_fail(options != NULL, FALSE);
-    if (options->struct_size != sizeof(ttml_generate_options) || !options->checkpoint_path) {
+    if (options->struct_size < G_STRUCT_OFFSET(ttml_generate_options, greedy) + sizeof(gboolean) ||
+        !options->checkpoint_path) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
                     "ttml_generate_run: options need struct_size = sizeof(ttml_generate_options) "
                     "and a checkpoint_path");
         return FALSE;
     }
-    ttml_generate_options g = *options;
+    ttml_generate_options g = {0};
+    memcpy(&g, options, MIN(options->struct_size, sizeof g));
+    g.struct_size = sizeof g;
     const char *path = g.checkpoint_path;
     ttml_lm *lm = NULL;
     char *prompt = NULL, *text = NULL;
@@ -312,7 +321,7 @@ gboolean ttml_generate_run(const ttml_generate_options *options, GError **error)
     ttml_registry_report_problems(stderr, "ttml: ");
     if (!ttml_registry_check_explicit(error)) goto out;
     if (!ttml_context_open_device(g.device ? g.device : "cpu", error)) goto out;
-    lm = ttml_lm_load(path, error);
+    lm = ttml_lm_load_full(path, g.allow_nonfinite, error);
     if (!lm) goto out;
     gint64 train_seed = 42;
     char *name = g_strdup_printf("%s (stored config)", path);

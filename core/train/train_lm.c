@@ -493,6 +493,7 @@ static gboolean open_resume(const ttml_run_options *o, const lm_settings *s, lm_
     }
     r->ck = ttml_train_state_open(r->ck_path, error);
     if (!r->ck) return FALSE;
+    ttml_checkpoint_allow_nonfinite(r->ck, o->allow_nonfinite);
     const char *mt = ttml_train_state_string(r->ck, r->ck_path, "model_type", error);
     const char *ts = mt ? ttml_train_state_string(r->ck, r->ck_path, "tokenizer", error) : NULL;
     if (!ts || !ttml_train_state_int(r->ck, r->ck_path, "vocab_size", &r->ck_vocab, error) ||

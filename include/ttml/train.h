@@ -169,6 +169,10 @@ typedef struct ttml_run_options {
      * train_loss / val_loss / step_ms points to the report series. */
     gboolean memory_report;
     gboolean overwrite;                /* a fresh run may replace model_path         */
+    /* --resume of a checkpoint with NaN/Inf parameters: load it anyway, a
+     * warning per tensor (ttml_checkpoint_allow_nonfinite) instead of the
+     * TTML_ERROR_NUMERIC naming the tensor. */
+    gboolean allow_nonfinite;
 } ttml_run_options;
 
 /* Run the whole job: parse the config (errors stop before any plugin loads),
@@ -218,6 +222,9 @@ typedef struct ttml_lm {
 } ttml_lm;
 
 TTML_API ttml_lm *ttml_lm_load(const char *checkpoint_path, GError **error);
+/* The same; allow_nonfinite loads NaN/Inf parameters with a warning per
+ * tensor instead of failing with TTML_ERROR_NUMERIC. */
+TTML_API ttml_lm *ttml_lm_load_full(const char *checkpoint_path, gboolean allow_nonfinite, GError **error);
 TTML_API void ttml_lm_free(ttml_lm *lm);
 
 /* Called with each generated piece of text (may be NULL). */
@@ -247,6 +254,9 @@ typedef struct ttml_generate_options {
     double repetition_penalty;         /* NAN: eval_config, else 1.0 (off)         */
     gint64 seed;                       /* -1: eval_config.seed, else the training seed */
     gboolean greedy;
+    /* Load a checkpoint with NaN/Inf parameters anyway (a warning per tensor);
+     * callers whose struct_size ends before here get FALSE. */
+    gboolean allow_nonfinite;
 } ttml_generate_options;
 
 /* Print prompt + generated text on stdout (streamed), then a newline. */
