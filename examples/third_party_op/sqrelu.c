@@ -124,8 +124,17 @@ static ttml_tensor *sqrelu_forward(ttml_tensor *const *in, int n_in, const void 
     return y;
 }
 
+/* Designated initializers: fields a later ABI minor adds at the tail (such
+ * as 1.3's default_params / param_fields) are zero, with no source change and
+ * no -Wmissing-field-initializers warning. */
 static const ttml_op_desc sqrelu_op = {
-    sizeof(ttml_op_desc), "sqrelu", "squared ReLU relu(x)^2 (Primer)", 1, 1, 0, sqrelu_forward,
+    .struct_size = sizeof(ttml_op_desc),
+    .name = "sqrelu",
+    .description = "squared ReLU relu(x)^2 (Primer)",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .params_size = 0,
+    .forward = sqrelu_forward,
 };
 
 /* ---- the plugin ---- */
