@@ -242,19 +242,29 @@ static void test_resume_config(void)
 /* Run `ttml-run CONFIG` on a tiny LM config (one epoch: a few steps) with
  * training_config lines `train_extra` and transformer_config lines `tf_extra`
  * (which give embedding_dim); returns the exit status, stderr in *err_text. */
-static int run_lm_config(const char *train_extra, const char *tf_extra, char **err_text)
+/* Write the tiny LM config `name` (and its corpus) in tmp_dir: model_path
+ * `model_path`, then the extra training_config / transformer_config lines;
+ * returns its path (g_free). */
+static char *write_lm_config(const char *name, const char *model_path, const char *train_extra,
+                             const char *tf_extra)
 {
     g_autofree char *data = tmp_path("tiny.txt");
-    g_autofree char *cfg = tmp_path("tiny.yaml");
+    char *cfg = tmp_path(name);
     g_autofree char *text = g_strdup_printf(
-        "training_config:\n  model_type: nanogpt\n  batch_size: 2\n  model_path: ''\n%s"
+        "training_config:\n  model_type: nanogpt\n  batch_size: 2\n  model_path: '%s'\n%s"
         "  transformer_config:\n    num_heads: 2\n    num_blocks: 1\n"
         "    max_sequence_length: 8\n%s"
         "data_config:\n  path: %s\n",
-        train_extra, tf_extra, data);
+        model_path, train_extra, tf_extra, data);
     CU_ASSERT_TRUE(g_file_set_contents(data, "abcdefghij klmnopqrst uvwxyz. ABCDEFGHIJ KLMNOPQRST UVWXYZ.\n"
                                        "abcdefghij klmnopqrst uvwxyz. ABCDEFGHIJ KLMNOPQRST UVWXYZ.\n", -1, NULL));
     CU_ASSERT_TRUE(g_file_set_contents(cfg, text, -1, NULL));
+    return cfg;
+}
+
+static int run_lm_config(const char *train_extra, const char *tf_extra, char **err_text)
+{
+    g_autofree char *cfg = write_lm_config("tiny.yaml", "", train_extra, tf_extra);
     char *argv[] = {TTML_BUILD_DIR "/bin/ttml-run", cfg, "--quiet", NULL};
     int status = -1;
     GError *err = NULL;
@@ -378,17 +388,8 @@ static char *poison_checkpoint(const char *path)
  * then stops on the non-finite logits, as it must). */
 static void test_allow_nonfinite_cli(void)
 {
-    g_autofree char *data = tmp_path("nan_run.txt");
-    g_autofree char *cfg = tmp_path("nan_run.yaml");
     g_autofree char *ck = tmp_path("nan_run.safetensors");
-    g_autofree char *text = g_strdup_printf(
-        "training_config:\n  model_type: nanogpt\n  batch_size: 2\n  max_steps: 2\n  model_path: %s\n"
-        "  transformer_config:\n    num_heads: 2\n    num_blocks: 1\n    max_sequence_length: 8\n"
-        "    embedding_dim: 8\n"
-        "data_config:\n  path: %s\n", ck, data);
-    CU_ASSERT_TRUE(g_file_set_contents(data, "abcdefghij klmnopqrst uvwxyz. ABCDEFGHIJ KLMNOPQRST UVWXYZ.\n", -1,
-                                       NULL));
-    CU_ASSERT_TRUE(g_file_set_contents(cfg, text, -1, NULL));
+    g_autofree char *cfg = write_lm_config("nan_run.yaml", ck, "  max_steps: 2\n", "    embedding_dim: 8\n");
     char *err_text = NULL;
     CU_ASSERT_EQUAL_FATAL(run_tool((const char *[]){cfg, "--quiet", NULL}, &err_text), 0);
     g_free(err_text);

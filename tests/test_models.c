@@ -200,14 +200,20 @@ static void test_config_errors(void)
     TTML_ASSERT_ERROR(err, TTML_ERROR_NOT_FOUND, "mlp");
 }
 
-/* mlp's optional `activation`: any registered one-input op (here silu from
- * nn_ops) against a naive double reference; unknown names and ops with the
- * wrong arity are config errors naming the key's line and the usable ops. */
-static void test_mlp_activation(void)
+/* The activation reference functions for check_mlp_activation. */
+static double ref_silu(double h, double slope) { return h / (1.0 + exp(-h)); }
+static double ref_leaky(double h, double slope) { return h > 0 ? h : slope * h; }
+
+/* An mlp [3 -> 5 -> 2] with `activation:ACTIVATION` (the YAML after the
+ * key) against a naive double reference applying act(h, slope) to the
+ * hidden layer; some hidden values are negative, where activations differ. */
+static void check_mlp_activation(const char *activation, double (*act)(double, double), double slope)
 {
     GError *err = NULL;
-    ttml_module *m = ttml_test_model_from_yaml(
-        "mlp", "input_features: 3\nhidden_features: [5]\noutput_features: 2\nactivation: silu\n", &err);
+    char *yaml = g_strdup_printf("input_features: 3\nhidden_features: [5]\noutput_features: 2\n"
+                                 "activation:%s\n", activation);
+    ttml_module *m = ttml_test_model_from_yaml("mlp", yaml, &err);
+    g_free(yaml);
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     GPtrArray *params = ttml_module_parameters(m);
@@ -221,7 +227,7 @@ static void test_mlp_activation(void)
     int negative = 0;
     for (int i = 0; i < B * 5; i++) {
         negative += h[i] < -0.05;
-        h[i] = h[i] / (1.0 + exp(-h[i]));   /* silu; differs from relu for h < 0 */
+        h[i] = act(h[i], slope);
     }
     CU_ASSERT_TRUE(negative > 0);
     naive_linear(h, B, 5, w1, b1, 2, FALSE, yref);
@@ -230,6 +236,16 @@ static void test_mlp_activation(void)
     g_free(y); g_free(w0); g_free(b0); g_free(w1); g_free(b1);
     g_ptr_array_unref(params);
     ttml_module_unref(m);
+}
+
+/* mlp's optional `activation`: any registered one-input op (here silu from
+ * nn_ops) against a naive double reference; unknown names and ops with the
+ * wrong arity are config errors naming the key's line and the usable ops. */
+static void test_mlp_activation(void)
+{
+    GError *err = NULL;
+    ttml_module *m = NULL;
+    check_mlp_activation(" silu", ref_silu, 0.0);
 
     static const struct { const char *yaml, *needle; } bad[] = {
         {"input_features: 2\nhidden_features: [4]\noutput_features: 1\nactivation: sqrelu_missing\n",
@@ -255,42 +271,12 @@ static void test_mlp_activation(void)
  * the naive reference with slope 0.1, `activation: leaky_relu` the default
  * 0.01; an unknown parameter is a config error with its line and "did you
  * mean", a wrong type an error naming the key. */
-static void mlp_leaky_case(const char *activation, double slope)
-{
-    GError *err = NULL;
-    char *yaml = g_strdup_printf("input_features: 3\nhidden_features: [5]\noutput_features: 2\n"
-                                 "activation:%s\n", activation);
-    ttml_module *m = ttml_test_model_from_yaml("mlp", yaml, &err);
-    g_free(yaml);
-    TTML_ASSERT_NO_ERROR(err);
-    GPtrArray *params = ttml_module_parameters(m);
-    float *w0 = param_values(params, "layers.0.weight"), *b0 = param_values(params, "layers.0.bias");
-    float *w1 = param_values(params, "layers.1.weight"), *b1 = param_values(params, "layers.1.bias");
-    enum { B = 4 };
-    const float x[B * 3] = {1, 2, 3, -1, 0.5f, 0, 2, -3, 0.25f, -2, -2, -2};
-    double xd[B * 3], h[B * 5], yref[B * 2];
-    for (int i = 0; i < B * 3; i++) xd[i] = x[i];
-    naive_linear(xd, B, 3, w0, b0, 5, FALSE, h);
-    int negative = 0;
-    for (int i = 0; i < B * 5; i++) {
-        negative += h[i] < -0.05;
-        h[i] = h[i] > 0 ? h[i] : slope * h[i];
-    }
-    CU_ASSERT_TRUE(negative > 0);
-    naive_linear(h, B, 5, w1, b1, 2, FALSE, yref);
-    float *y = forward_host(m, x, B, 3, 2);
-    for (int i = 0; i < B * 2; i++) CU_ASSERT_DOUBLE_EQUAL(y[i], yref[i], 1e-5);
-    g_free(y); g_free(w0); g_free(b0); g_free(w1); g_free(b1);
-    g_ptr_array_unref(params);
-    ttml_module_unref(m);
-}
-
 static void test_mlp_activation_params(void)
 {
-    mlp_leaky_case(" {op: leaky_relu, slope: 0.1}", 0.1);
-    mlp_leaky_case("\n  op: leaky_relu\n  slope: 0.1", 0.1);
-    mlp_leaky_case(" leaky_relu", 0.01);
-    mlp_leaky_case(" {op: leaky_relu}", 0.01);
+    check_mlp_activation(" {op: leaky_relu, slope: 0.1}", ref_leaky, 0.1);
+    check_mlp_activation("\n  op: leaky_relu\n  slope: 0.1", ref_leaky, 0.1);
+    check_mlp_activation(" leaky_relu", ref_leaky, 0.01);
+    check_mlp_activation(" {op: leaky_relu}", ref_leaky, 0.01);
 
     static const struct { const char *act, *needle; } bad[] = {
         {"{op: leaky_relu, slop: 0.1}", "unknown key 'slop'"},

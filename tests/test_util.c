@@ -99,8 +99,13 @@ int ttml_test_run_tool(const char *tool, const char *const *args, const char *co
 
 int ttml_test_init_cpu(void)
 {
+    return ttml_test_init_cpu_paths(NULL);
+}
+
+int ttml_test_init_cpu_paths(const char *const *plugin_paths)
+{
     GError *err = NULL;
-    ttml_init_options opts = {sizeof opts, NULL, NULL, TRUE, FALSE};
+    ttml_init_options opts = {sizeof opts, plugin_paths, NULL, TRUE, FALSE};
     if (!ttml_init(&opts, &err) || !ttml_context_open_device("cpu", &err)) {
         fprintf(stderr, "test init failed: %s\n", err ? err->message : "?");
         g_clear_error(&err);

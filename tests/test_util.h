@@ -43,6 +43,8 @@ int ttml_test_run_tool(const char *tool, const char *const *args, const char *co
 /* Suite init that loads the build tree's plugins (no TTML_PLUGIN_PATH) and
  * opens the cpu device; suite clean that shuts down. */
 int ttml_test_init_cpu(void);
+/* The same with `plugin_paths` (NULL-terminated, searched first) too. */
+int ttml_test_init_cpu_paths(const char *const *plugin_paths);
 int ttml_test_shutdown(void);
 
 /* Assert no error and print it when there is one. */

@@ -13,16 +13,8 @@
 
 static int init_with_fixture(void)
 {
-    GError *err = NULL;
     const char *paths[] = {FX "/params", NULL};
-    ttml_init_options o = {sizeof o, paths, NULL, TRUE, FALSE};
-    if (!ttml_init(&o, &err) || !ttml_context_open_device("cpu", &err)) {
-        fprintf(stderr, "test init failed: %s\n", err ? err->message : "?");
-        g_clear_error(&err);
-        return 1;
-    }
-    ttml_set_seed(1234);
-    return 0;
+    return ttml_test_init_cpu_paths(paths);
 }
 
 static ttml_tensor *vec(const float *v, int64_t n, gboolean grad)
