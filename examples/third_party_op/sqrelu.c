@@ -17,39 +17,9 @@
 /* ---- cpu kernels ----
  * "sqrelu_fwd": out[0] = relu(in[0])^2
  * "sqrelu_bwd": out[0] = 2 * relu(in[0]) * in[1]      (in[0] = x, in[1] = dy)
- * All f32, same number of elements. A cpu buffer's bytes are buf->data; a
- * view starts `offset` bytes into it. */
-
-static size_t view_numel(const ttml_view *v)
-{
-    size_t n = 1;
-    for (int d = 0; d < v->ndim; d++) n *= (size_t)v->shape[d];
-    return n;
-}
-
-/* Host address of a view after checking it (dtype, buffer, bounds). */
-static float *view_data(const ttml_launch *l, const ttml_view *v, const char *slot, size_t numel, GError **error)
-{
-    if (v->dtype != TTML_DTYPE_F32) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_DTYPE, "cpu kernel '%s': %s is %s but the kernel takes f32",
-                    l->kernel, slot, ttml_dtype_name(v->dtype));
-        return NULL;
-    }
-    if (view_numel(v) != numel) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE,
-                    "cpu kernel '%s': %s has %zu elements, in[0] has %zu; they must match", l->kernel, slot,
-                    view_numel(v), numel);
-        return NULL;
-    }
-    size_t bytes = numel * sizeof(float);
-    if (!v->buf || !v->buf->data || v->offset > v->buf->size || bytes > v->buf->size - v->offset) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
-                    "cpu kernel '%s': %s has no host buffer of %zu bytes (is it a cpu tensor?)", l->kernel,
-                    slot, bytes);
-        return NULL;
-    }
-    return (float *)((char *)v->buf->data + v->offset);
-}
+ * All f32, same number of elements. ttml_view_numel / ttml_view_data
+ * (ttml/driver.h) give a view's element count and its checked host address
+ * (dtype, count and buffer bounds; an error names the kernel and slot). */
 
 static gboolean check_slots(const ttml_launch *l, int n_in, GError **error)
 {
@@ -66,9 +36,9 @@ static gboolean cpu_sqrelu_fwd(ttml_device *device, const ttml_launch *l, GError
 {
     (void)device;
     if (!check_slots(l, 1, error)) return FALSE;
-    size_t n = view_numel(&l->in[0]);
-    const float *x = view_data(l, &l->in[0], "in[0]", n, error);
-    float *y = x ? view_data(l, &l->out[0], "out[0]", n, error) : NULL;
+    size_t n = ttml_view_numel(&l->in[0]);
+    const float *x = ttml_view_data(l, &l->in[0], "in[0]", TTML_DTYPE_F32, n, error);
+    float *y = x ? ttml_view_data(l, &l->out[0], "out[0]", TTML_DTYPE_F32, n, error) : NULL;
     if (!y) return FALSE;
     for (size_t i = 0; i < n; i++) {
         float r = x[i] > 0.0f ? x[i] : 0.0f;
@@ -81,10 +51,10 @@ static gboolean cpu_sqrelu_bwd(ttml_device *device, const ttml_launch *l, GError
 {
     (void)device;
     if (!check_slots(l, 2, error)) return FALSE;
-    size_t n = view_numel(&l->in[0]);
-    const float *x = view_data(l, &l->in[0], "in[0]", n, error);
-    const float *dy = x ? view_data(l, &l->in[1], "in[1]", n, error) : NULL;
-    float *dx = dy ? view_data(l, &l->out[0], "out[0]", n, error) : NULL;
+    size_t n = ttml_view_numel(&l->in[0]);
+    const float *x = ttml_view_data(l, &l->in[0], "in[0]", TTML_DTYPE_F32, n, error);
+    const float *dy = x ? ttml_view_data(l, &l->in[1], "in[1]", TTML_DTYPE_F32, n, error) : NULL;
+    float *dx = dy ? ttml_view_data(l, &l->out[0], "out[0]", TTML_DTYPE_F32, n, error) : NULL;
     if (!dx) return FALSE;
     for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? 2.0f * x[i] * dy[i] : 0.0f;
     return TRUE;
