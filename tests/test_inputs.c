@@ -385,13 +385,21 @@ static char *poison_checkpoint(const char *path)
 /* item 14: a checkpoint with a NaN parameter is refused by `generate` and
  * `--resume` with an error naming the tensor and --allow-nonfinite; with
  * --allow-nonfinite it loads with a warning naming the tensor (generation
- * then stops on the non-finite logits, as it must). */
+ * then stops with an error on the non-finite logits). Item 13 on the same
+ * trained checkpoint, before the NaN: `generate --max-tokens 1e12`. */
 static void test_allow_nonfinite_cli(void)
 {
     g_autofree char *ck = tmp_path("nan_run.safetensors");
     g_autofree char *cfg = write_lm_config("nan_run.yaml", ck, "  max_steps: 2\n", "    embedding_dim: 8\n");
     char *err_text = NULL;
     CU_ASSERT_EQUAL_FATAL(run_tool((const char *[]){cfg, "--quiet", NULL}, &err_text), 0);
+    g_free(err_text);
+    /* item 13: an absurd --max-tokens is an error naming it, not GLib's abort (exit 133) */
+    int rc = run_tool((const char *[]){"generate", "--checkpoint", ck, "--max-tokens", "1000000000000", NULL},
+                      &err_text);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err_text, "max_tokens 1000000000000 (--max-tokens or eval_config.max_tokens): "
+                                            "cannot allocate"));
     g_free(err_text);
     g_autofree char *name = poison_checkpoint(ck);
     g_autofree char *named = g_strdup_printf("tensor '%s' holds 1 non-finite value", name);
@@ -401,7 +409,7 @@ static void test_allow_nonfinite_cli(void)
     const char *allowed[][8] = {{"generate", "--checkpoint", ck, "--max-tokens", "2", "--allow-nonfinite", NULL},
                                 {cfg, "--resume", "--max-steps", "3", "--quiet", "--allow-nonfinite", NULL}};
     for (gsize i = 0; i < G_N_ELEMENTS(refused); i++) {
-        int rc = run_tool(refused[i], &err_text);
+        rc = run_tool(refused[i], &err_text);
         if (rc != 1 || !strstr(err_text, named) || !strstr(err_text, "--allow-nonfinite"))
             fprintf(stderr, "\ncase %zu refused: exit %d, stderr: %s\n", i, rc, err_text);
         CU_ASSERT_EQUAL(rc, 1);
@@ -415,6 +423,10 @@ static void test_allow_nonfinite_cli(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(err_text, "loading it anyway as asked"));
         CU_ASSERT_PTR_NULL(strstr(err_text, "use an earlier checkpoint"));
         CU_ASSERT_TRUE(rc < 128);   /* an error is fine (NaN logits or loss), a crash is not */
+        if (i == 0) {   /* generate stops on the non-finite logits instead of printing garbage, exit 0 */
+            CU_ASSERT_EQUAL(rc, 1);
+            CU_ASSERT_PTR_NOT_NULL(strstr(err_text, "the model's logits are not finite"));
+        }
         g_free(err_text);
     }
 }
