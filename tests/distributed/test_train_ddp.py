@@ -10,6 +10,8 @@ tiny_gpt_ddp.yaml trained 20 steps. MODE (default parity):
   dropout  dropout_prob 0.1: 2 ranks follow the 1-rank losses (1e-5) and
            parameters (dropout masks keyed by the position in the global
            batch); the losses differ from the dropout-0 run (dropout is on).
+  transports  dropout 0.1: 2 ranks over TCP on loopback (--mca btl tcp,self,
+           two "hosts") and 3 ranks (global batch 6) follow their 1-rank runs.
   resume   dropout 0.1: 10 steps at 2 ranks resumed at 1 rank, and 10 steps
            at 1 rank resumed at 2 ranks, continue as the uninterrupted run.
   fail     comm_timeout_s 5: rank 1 SIGKILLs itself after step 6 (mpirun ends
@@ -63,12 +65,12 @@ def variant(tmp, name, ddp, batch=4, accum=1, clip=0.0, dropout=0.0, save=0, tim
     return path
 
 
-def train(tmp, name, config, ranks, expect_ok=True, extra=(), env=None, metrics=None):
+def train(tmp, name, config, ranks, expect_ok=True, extra=(), env=None, metrics=None, mpi_args=()):
     cmd = [TTML_RUN, config, "--data", data_file(), "--metrics", os.path.join(tmp, (metrics or name) + ".jsonl")]
     cmd += list(extra)
     if ranks:
         fwd = sum((["-x", k] for k in (env or {})), [])
-        cmd = [MPIRUN, "--oversubscribe", "-np", str(ranks)] + fwd + cmd
+        cmd = [MPIRUN, "--oversubscribe", "-np", str(ranks)] + list(mpi_args) + fwd + cmd
     full_env = dict(os.environ, **(env or {}))
     p = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600, env=full_env)
     if expect_ok and p.returncode != 0:
@@ -148,6 +150,16 @@ def mode_dropout(tmp):
     compare(tmp, "ref_acc", "ddp2_acc", False)
 
 
+def mode_transports(tmp):
+    train(tmp, "ref", variant(tmp, "ref", False, dropout=0.1), 0)
+    tcp = ["--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo"]
+    train(tmp, "tcp2", variant(tmp, "tcp2", True, dropout=0.1), 2, mpi_args=tcp)
+    compare(tmp, "ref", "tcp2", False)
+    train(tmp, "ref6", variant(tmp, "ref6", False, batch=6, dropout=0.1), 0)
+    train(tmp, "ddp3", variant(tmp, "ddp3", True, batch=6, dropout=0.1), 3)
+    compare(tmp, "ref6", "ddp3", False)
+
+
 def mode_resume(tmp):
     train(tmp, "full", variant(tmp, "full", True, dropout=0.1), 0)
     _, full = losses(tmp, "full")
@@ -222,7 +234,7 @@ def mode_outputs(tmp):
 
 
 def main():
-    modes = {"dropout": mode_dropout, "resume": mode_resume, "fail": mode_fail, "mismatch": mode_mismatch,
+    modes = {"dropout": mode_dropout, "transports": mode_transports, "resume": mode_resume, "fail": mode_fail, "mismatch": mode_mismatch,
              "outputs": mode_outputs}
     if MODE != "parity":
         with tempfile.TemporaryDirectory() as tmp:
