@@ -24,7 +24,7 @@ tiny_gpt_ddp.yaml trained 20 steps. MODE (default parity):
   outputs  --metrics, --trace and --profile-csv under mpirun -np 2: rank 0
            writes the names given, rank 1 NAME.rank1.EXT; both metrics files
            carry the same (global) losses; `generate` runs on the checkpoint
-           of the DDP run.
+           of the DDP run; `ttml-inspect mpi` says whether ULFM is there.
 Usage: test_train_ddp.py TTML_RUN MPIRUN CONFIG [MODE]"""
 import json
 import os
@@ -231,6 +231,13 @@ def mode_outputs(tmp):
     if p.returncode != 0 or len(p.stdout.strip()) == 0:
         sys.exit("generate on the DDP checkpoint failed (%d):\n%s\n%s" % (p.returncode, p.stdout, p.stderr))
     print("generate on the DDP checkpoint: %r" % p.stdout.strip()[:60])
+    inspect = os.path.join(os.path.dirname(TTML_RUN), "ttml-inspect")
+    p = subprocess.run([inspect, "mpi"], capture_output=True, text=True, timeout=300)
+    line = [l for l in p.stdout.splitlines() if "ULFM" in l]
+    if p.returncode != 0 or not line or "fail-stop" not in line[0]:
+        sys.exit("ttml-inspect mpi does not say whether ULFM is available (%d):\n%s%s"
+                 % (p.returncode, p.stdout, p.stderr))
+    print("ttml-inspect mpi:", line[0].strip()[-90:])
 
 
 def main():
