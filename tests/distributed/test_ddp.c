@@ -288,8 +288,8 @@ static void test_dist_settings(void)
     CU_ASSERT_EQUAL(s.bucket_cap_mb, 25.0);
     CU_ASSERT_TRUE(s.ddp_overlap);
     CU_ASSERT_TRUE(read_settings("device_config: {enable_ddp: true, mesh_shape: [1, 1], comm: local, comm_timeout_s: 5,"
-                                 " bucket_cap_mb: 1.5, ddp_overlap: false}\nmultihost_config: {enabled: false, num_workers: 0, "
-                                 "socket_type: mpi}\n", &s, &err));
+                                 " bucket_cap_mb: 1.5, ddp_overlap: false}\nmultihost_config: {enabled: false, "
+                                 "num_workers: 0, socket_type: mpi}\n", &s, &err));
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_TRUE(s.enable_ddp);
     CU_ASSERT_STRING_EQUAL(s.comm, "local");
