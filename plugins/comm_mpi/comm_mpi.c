@@ -220,7 +220,8 @@ static gboolean mpi_test(void *p, void *req, gboolean *done, GError **error)
  * communicator and listens for theirs during a grace period (the ranks that
  * arrived time out too, at most about a step apart). The ranks not heard
  * from did not arrive: they died or hang elsewhere. Returns "1, 3" or ""
- * (g_free). Pending requests are cancelled or left: the job is ending. */
+ * (g_free). Unmatched receives are cancelled; the sends (of a static int)
+ * are left to complete or not: the job is ending. */
 static char *missing_ranks(const mpi_state *s)
 {
     static const int note = 1;
@@ -253,7 +254,7 @@ static char *missing_ranks(const mpi_state *s)
         if (recv[q] == MPI_REQUEST_NULL) continue;
         g_string_append_printf(out, "%s%d", out->len ? ", " : "", q);
         MPI_Cancel(&recv[q]);
-        MPI_Request_free(&recv[q]);
+        MPI_Wait(&recv[q], MPI_STATUS_IGNORE); /* local for an unmatched receive; then got[] may go */
     }
     g_free(recv);
     g_free(got);
