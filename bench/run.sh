@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh - ttml vs PyTorch on fixed training cases (issue 3, item 8).
 #
-# Usage: bench/run.sh [CASE...]        (default: sgemm nanogpt tiny gpt2_124m linreg)
+# Usage: bench/run.sh [CASE...]        (default: sgemm nanogpt tiny gpt2_124m linreg; also ddp, ddp_scaling)
 #        Python package cases (not in the default set): python (py_add + py_linreg,
 #        ttml's Python package vs PyTorch from the same interpreter), nanogpt_py
 #        (the nanogpt case driven from Python vs ttml-run, alternated ROUNDS times)
@@ -31,6 +31,17 @@
 #   bench case=nanogpt_py rounds=N python_ms=... ttml_run_ms=... ratio_median=... (python / ttml-run)
 #   bench case=nanogpt_bf16 impl=ttml ...   (precision: bf16 against torch.autocast bf16)
 #   bench case=matmul_kernel shape=... kernel_gflops=... blas_gflops=... ratio=...
+#   DDP cases (not in the default set; need mpirun):
+#   ddp: the nanogpt case at 1 rank x 2 threads (no DDP) against 2 ranks x 1 thread
+#   (mpirun, enable_ddp; global batch 4 = 2 x 2) with and without overlap
+#   (device_config.ddp_overlap: false); medians after WARMUP steps:
+#   bench case=ddp impl=1rank_2threads ms_per_step=... tokens_per_s=...
+#   bench case=ddp impl=2ranks_1thread[_no_overlap] ms_per_step=... tokens_per_s=... comm_ms=...
+#         comm_wait_ms=... backward_ms=... buckets=N bucket_mb=a,b,...
+#   bench case=ddp ratio_tokens=... (2 ranks / 1 rank; goal >= 0.9) hidden_share=... (1 - wait with
+#         overlap / wait without: the share of the all-reduce time overlap hides)
+#   ddp_scaling: gpt2_124m with enable_ddp at one rank (GPT2_STEPS), then bench/ddp_scaling.py:
+#   bench case=ddp_scaling model=gpt2_124m gbps=10|100 hosts=N exposed_ms=... efficiency=... speedup=...
 # A side that fails prints "bench case=X impl=Y error=..." and the script goes on.
 # See bench/README.md for the method.
 set -u
@@ -294,6 +305,85 @@ print(f"bench case={case} rounds={n} python_ms={statistics.median(ps):.1f} ttml_
 PYEOF
 }
 
+# median of KEY over the metrics lines with step > warmup ("nan" when none)
+median_key() {
+    $PY - "$1" "$2" "$3" <<'EOF'
+import json, statistics, sys
+path, key, warmup = sys.argv[1], sys.argv[2], int(sys.argv[3])
+v = []
+for line in open(path):
+    try:
+        o = json.loads(line)
+    except ValueError:
+        continue
+    if "step" in o and key in o and o["step"] > warmup:
+        v.append(float(o[key]))
+print(f"{statistics.median(v):.3f}" if v else "nan")
+EOF
+}
+
+# "buckets=N bucket_mb=a,b,..." from the last DDP step line of a metrics file
+bucket_summary() {
+    $PY - "$1" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if '"bucket_bytes"' in l]
+b = rows[-1]["bucket_bytes"] if rows else []
+print("buckets=%d bucket_mb=%s" % (len(b), ",".join("%.2f" % (x / 1e6) for x in b)))
+EOF
+}
+
+mpi_env=(env)
+[ "$(id -u)" = 0 ] && mpi_env+=(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1)
+
+# bench/configs/CASE.yaml with device_config.enable_ddp and ddp_overlap OVERLAP -> its path
+ddp_config() { # OVERLAP CASE
+    awk -v ov="$1" '{print} /^device_config:/ {print "  enable_ddp: true"; print "  ddp_overlap: " ov}' \
+        "$here/configs/$2.yaml" >"$tmp/ddp_$2_$1.yaml"
+    echo "$tmp/ddp_$2_$1.yaml"
+}
+
+run_ddp() {
+    have_ttml ddp || return
+    command -v mpirun >/dev/null || { echo "bench case=ddp error=no-mpirun (install openmpi-bin)"; return; }
+    read -r L H E S V B <<<"$(shape_of nanogpt)"
+    local m=$tmp/ddp_1.jsonl one
+    TTML_CPU_THREADS=2 "$build/bin/ttml-run" "$here/configs/nanogpt.yaml" --max-steps "$STEPS" --metrics "$m" -q \
+        >"$tmp/ddp_1.out" 2>&1 || { echo "bench case=ddp impl=1rank_2threads error=ttml-run-failed"; return; }
+    one=$(median_key "$m" step_ms "$WARMUP")
+    echo "bench case=ddp impl=1rank_2threads ms_per_step=$one tokens_per_s=$($PY -c "print(f'{$B*$S/$one*1e3:.0f}')")"
+    local ov ms wait name wait_on="" wait_off="" two=""
+    for ov in true false; do
+        m=$tmp/ddp_$ov.jsonl
+        if ! "${mpi_env[@]}" mpirun --oversubscribe -np 2 -x TTML_CPU_THREADS=1 "$build/bin/ttml-run" \
+            "$(ddp_config $ov nanogpt)" --max-steps "$STEPS" --metrics "$m" -q >"$tmp/ddp_$ov.out" 2>&1; then
+            echo "bench case=ddp impl=2ranks_1thread overlap=$ov error=mpirun-failed ($(tail -1 "$tmp/ddp_$ov.out"))"
+            return
+        fi
+        name=2ranks_1thread
+        [ $ov = false ] && name=2ranks_1thread_no_overlap
+        ms=$(median_key "$m" step_ms "$WARMUP")
+        wait=$(median_key "$m" comm_wait_ms "$WARMUP")
+        if [ $ov = true ]; then wait_on=$wait; two=$ms; else wait_off=$wait; fi
+        echo "bench case=ddp impl=$name ms_per_step=$ms tokens_per_s=$($PY -c "print(f'{$B*$S/$ms*1e3:.0f}')")" \
+            "comm_ms=$(median_key "$m" comm_ms "$WARMUP") comm_wait_ms=$wait" \
+            "backward_ms=$(median_key "$m" backward_ms "$WARMUP") $(bucket_summary "$m")"
+    done
+    $PY -c "
+on, off = $wait_on, $wait_off
+print(f'bench case=ddp ratio_tokens={$one/$two:.3f} hidden_share={(1 - on / off) if off > 0 else float(\"nan\"):.3f}')"
+}
+
+run_ddp_scaling() {
+    have_ttml ddp_scaling || return
+    local m=$tmp/ddp_scaling.jsonl
+    if ! "$build/bin/ttml-run" "$(ddp_config true gpt2_124m)" --max-steps "$GPT2_STEPS" --metrics "$m" -q \
+        >"$tmp/ddp_scaling.out" 2>&1; then
+        echo "bench case=ddp_scaling error=ttml-run-failed ($(tail -1 "$tmp/ddp_scaling.out"))"
+        return
+    fi
+    $PY "$here/ddp_scaling.py" "$m" --warmup "$GPT2_WARMUP" --label gpt2_124m
+}
+
 for c in "${cases[@]}"; do
     case $c in
     sgemm | sgemm_peak) run_sgemm ;;
@@ -307,6 +397,8 @@ for c in "${cases[@]}"; do
     linreg) run_linreg ;;
     python) run_python ;;
     nanogpt_py) run_nanogpt_py ;;
-    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel nanogpt nanogpt_bf16 tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py)" ;;
+    ddp) run_ddp ;;
+    ddp_scaling) run_ddp_scaling ;;
+    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel nanogpt nanogpt_bf16 tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py ddp ddp_scaling)" ;;
     esac
 done

@@ -17,6 +17,7 @@
  */
 #include <ttml/ttml.h>
 #include <ttml/profiler_outputs.h>
+#include <ttml/distributed.h>
 
 #include "common/plugin_options.h"
 
@@ -260,6 +261,18 @@ static int train_and_report(train_args *a)
     return status;
 }
 
+/* Under mpirun every rank writes its own outputs: rank r > 0 gets
+ * STEM.rank<r>.EXT (ttml_dist_rank_path); rank 0 keeps the names given. */
+static void rank_paths(train_args *a)
+{
+    char **paths[] = {&a->metrics, &a->trace, &a->profile_csv, &a->report};
+    for (size_t i = 0; i < G_N_ELEMENTS(paths); i++) {
+        char *p = ttml_dist_rank_path(*paths[i]);
+        g_free(*paths[i]);
+        *paths[i] = p;
+    }
+}
+
 static int cmd_train(int argc, char **argv)
 {
     train_args a = {.seed = -1, .max_steps = -1};
@@ -275,6 +288,7 @@ static int cmd_train(int argc, char **argv)
     } else {
         status = check_train_args(&a);
         if (status == 0) {
+            rank_paths(&a);
             configure_profiler(&a);
             status = train_and_report(&a);
         }

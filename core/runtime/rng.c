@@ -6,6 +6,8 @@
 #include <math.h>
 
 static ttml_rng_state rng = {5489u, 0u};
+/* This thread's rows of the global batch (ttml_set_batch_shard). */
+static _Thread_local int64_t shard_offset, shard_global;
 
 static inline guint64 splitmix64(guint64 x)
 {
@@ -111,4 +113,24 @@ void ttml_rng_fill_normal(float *out, size_t n, float mean, float std)
         }
     }
     rng.counter += n + (n & 1);
+}
+
+void ttml_set_batch_shard(int64_t row_offset, int64_t global_rows)
+{
+    shard_offset = row_offset > 0 ? row_offset : 0;
+    shard_global = global_rows > 0 ? global_rows : 0;
+}
+
+void ttml_get_batch_shard(int64_t *row_offset, int64_t *global_rows)
+{
+    if (row_offset) *row_offset = shard_offset;
+    if (global_rows) *global_rows = shard_global;
+}
+
+guint64 ttml_rng_position_base(int ndim, const int64_t *shape)
+{
+    if (shard_offset == 0 || ndim < 1 || !shape || shape[0] <= 0) return 0;
+    guint64 per_row = 1;
+    for (int d = 1; d < ndim; d++) per_row *= (guint64)(shape[d] > 0 ? shape[d] : 0);
+    return (guint64)shard_offset * per_row;
 }

@@ -20,6 +20,7 @@ typedef struct ddp_bucket {
     guint n_slots, n_ready;
     ttml_comm_request *req;
     gboolean started;
+    double ready_ms;       /* last gradient in, ms after the step's first */
 } ddp_bucket;
 
 struct ttml_ddp {
@@ -30,6 +31,7 @@ struct ttml_ddp {
     guint n_buckets;
     guint next_start;      /* buckets start in index order on every rank */
     gboolean sync, overlap, in_step;
+    double t_begin;        /* now_ms() at the step's first gradient */
     ttml_ddp_stats stats;
     GMutex *tensor_lock;   /* borrowed; NULL: the caller is the only thread */
 };
@@ -95,7 +97,7 @@ static gboolean pack(ttml_ddp *d, ddp_slot *s, GError **error)
         memset(dst, 0, s->tensor->numel * sizeof(float));
     }
     s->ready = TRUE;
-    b->n_ready++;
+    if (++b->n_ready == b->n_slots) b->ready_ms = now_ms() - d->t_begin;
     return TRUE;
 }
 
@@ -103,6 +105,7 @@ static void begin_step(ttml_ddp *d)
 {
     if (d->in_step) return;
     d->in_step = TRUE;
+    d->t_begin = now_ms();
     d->next_start = 0;
     d->stats.comm_ms = d->stats.wait_ms = 0;
     d->stats.comm_bytes = 0;
@@ -257,3 +260,11 @@ gboolean ttml_ddp_finish(ttml_ddp *d, GError **error)
 }
 
 ttml_ddp_stats ttml_ddp_get_stats(const ttml_ddp *d) { return d->stats; }
+
+gboolean ttml_ddp_bucket_info(const ttml_ddp *d, guint k, guint64 *bytes, double *ready_ms)
+{
+    if (!d || k >= d->n_buckets) return FALSE;
+    if (bytes) *bytes = d->buckets[k].numel * sizeof(float);
+    if (ready_ms) *ready_ms = d->buckets[k].ready_ms;
+    return TRUE;
+}

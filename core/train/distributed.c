@@ -29,6 +29,7 @@ static gboolean read_device(ttml_config *dev, ttml_dist_settings *s, GError **er
     const char *comm = ttml_config_string(dev, "comm", "", &e);
     s->comm_timeout_s = ttml_config_double(dev, "comm_timeout_s", 300.0, &e);
     s->bucket_cap_mb = ttml_config_double(dev, "bucket_cap_mb", 25.0, &e);
+    s->ddp_overlap = ttml_config_bool(dev, "ddp_overlap", TRUE, &e);
     gint64 *mesh = NULL;
     int n_mesh = ttml_config_int_list(dev, "mesh_shape", &mesh, &e);
     if (e) {
@@ -69,6 +70,7 @@ gboolean ttml_dist_settings_read(ttml_config *root, ttml_dist_settings *s, GErro
     memset(s, 0, sizeof *s);
     s->comm_timeout_s = 300.0;
     s->bucket_cap_mb = 25.0;
+    s->ddp_overlap = TRUE;
     s->mesh_rows = s->mesh_cols = 1;
     ttml_config *dev = ttml_config_get(root, "device_config");
     if (dev && !read_device(dev, s, error)) return FALSE;
@@ -94,6 +96,30 @@ gboolean ttml_dist_settings_read(ttml_config *root, ttml_dist_settings *s, GErro
 gboolean ttml_dist_launched_by_mpirun(void)
 {
     return g_getenv("OMPI_COMM_WORLD_SIZE") || g_getenv("PMIX_RANK") || g_getenv("PMI_RANK");
+}
+
+static int env_int(const char *a, const char *b, int def)
+{
+    const char *v = g_getenv(a);
+    if (!v) v = g_getenv(b);
+    return v && *v ? (int)g_ascii_strtoll(v, NULL, 10) : def;
+}
+
+int ttml_dist_launch_rank(int *size)
+{
+    int n = env_int("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", 1), r = env_int("OMPI_COMM_WORLD_RANK", "PMI_RANK", 0);
+    if (n < 1 || r < 0 || r >= n) n = 1, r = 0;
+    if (size) *size = n;
+    return r;
+}
+
+char *ttml_dist_rank_path(const char *path)
+{
+    int n = 1, r = ttml_dist_launch_rank(&n);
+    if (!path || r == 0 || n < 2) return g_strdup(path);
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path, *dot = strrchr(base, '.');
+    if (!dot || dot == base) return g_strdup_printf("%s.rank%d", path, r);
+    return g_strdup_printf("%.*s.rank%d%s", (int)(dot - path), path, r, dot);
 }
 
 gboolean ttml_dist_world_open(const ttml_dist_settings *s, ttml_comm **world, GError **error)

@@ -51,10 +51,14 @@ typedef struct ttml_train_ddp ttml_train_ddp;
 /* Read device_config / multihost_config from root (marks them used). DDP
  * off: TRUE with *out = NULL and *local_batch = global_batch. On: open the
  * world (mpirun -> mpi, else one local rank), split the global batch (error
- * naming both numbers) and check the settings agree on every rank. The
- * caller owns *out (ttml_train_ddp_free). Every call below is a no-op on NULL
- * (one rank) except comm_stats. */
-gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_train_ddp **out, gint64 *local_batch,
+ * naming both numbers), check the DDP settings and the caller's n_run
+ * effective run settings (run_keys[k] = run_values[k], e.g. the seed after
+ * --seed) agree on every rank (an error names the rank and key), and key
+ * dropout masks by the global batch (ttml_set_batch_shard). The caller owns
+ * *out (ttml_train_ddp_free). Every call below is a no-op on NULL (one rank)
+ * except comm_stats. */
+gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, const char *const *run_keys,
+                             const char *const *run_values, int n_run, ttml_train_ddp **out, gint64 *local_batch,
                              GError **error);
 /* The reducer over params (borrowed; broadcasts them from rank 0). */
 gboolean ttml_train_ddp_attach(ttml_train_ddp *d, GPtrArray *params, GError **error);
@@ -71,8 +75,18 @@ gboolean ttml_train_ddp_barrier(ttml_train_ddp *d, GError **error);
 /* Collective: every rank holds the same parameters (a SHA-256 of their
  * values compared across ranks; an error names the first differing rank). */
 gboolean ttml_train_ddp_check_params(ttml_train_ddp *d, GPtrArray *params, GError **error);
-/* The reducer's last-step communication time and bytes (d not NULL). */
-void ttml_train_ddp_comm_stats(const ttml_train_ddp *d, double *comm_ms, guint64 *comm_bytes);
+/* DDP over several ranks after an error on this rank (not an interruption,
+ * which every rank gets): the other ranks would wait for this one until their
+ * timeout, so print the error (naming the rank) and end the whole job
+ * (ttml_comm_abort; does not return). No-op otherwise. */
+void ttml_train_ddp_fail_stop(ttml_train_ddp *d, const GError *error);
+/* Tests: TTML_TEST_DDP_FAULT=RANK:STEP:kill|hang makes RANK SIGKILL itself
+ * or hang after completing STEP. */
+void ttml_train_ddp_test_fault(const ttml_train_ddp *d, gint64 step);
+/* Append the last step's DDP figures to a metrics object (d not NULL):
+ * ,"comm_ms","comm_wait_ms","backward_ms" (given),"comm_bytes",
+ * "buckets_overlapped","bucket_bytes":[..],"bucket_ready_ms":[..]. */
+void ttml_train_ddp_metrics(const ttml_train_ddp *d, double backward_ms, GString *line);
 
 /* ---- language-model construction (lm_model.c) ---- */
 /* Parse the config document `text` (NUL-terminated, named `name` in errors)

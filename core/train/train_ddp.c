@@ -7,13 +7,32 @@
 #include <ttml/ddp.h>
 #include <ttml/distributed.h>
 
+#include <signal.h>
+#include <string.h>
+
 struct ttml_train_ddp {
     ttml_dist_settings settings;
     ttml_comm *world;
     ttml_ddp *reducer;
+    gint64 fault_step;         /* TTML_TEST_DDP_FAULT: after this step ... */
+    gboolean fault_hang;       /* ... hang (else SIGKILL itself)           */
 };
 
-gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_train_ddp **out, gint64 *local_batch,
+/* TTML_TEST_DDP_FAULT=RANK:STEP:kill|hang (tests only): this rank kills
+ * itself or hangs after completing STEP. */
+static void read_fault(ttml_train_ddp *d)
+{
+    const char *v = g_getenv("TTML_TEST_DDP_FAULT");
+    char **f = v ? g_strsplit(v, ":", 3) : NULL;
+    if (f && g_strv_length(f) == 3 && g_ascii_strtoll(f[0], NULL, 10) == ttml_comm_rank(d->world)) {
+        d->fault_step = g_ascii_strtoll(f[1], NULL, 10);
+        d->fault_hang = strcmp(f[2], "hang") == 0;
+    }
+    g_strfreev(f);
+}
+
+gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, const char *const *run_keys,
+                             const char *const *run_values, int n_run, ttml_train_ddp **out, gint64 *local_batch,
                              GError **error)
 {
     ttml_dist_settings st;
@@ -28,17 +47,30 @@ gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_train_
         ttml_train_ddp_free(d);
         return FALSE;
     }
-    char batch[32], timeout[32], cap[32];
+    char batch[32], timeout[32], cap[40];
     g_snprintf(batch, sizeof batch, "%" G_GINT64_FORMAT, global_batch);
     g_ascii_dtostr(timeout, sizeof timeout, st.comm_timeout_s);
-    g_ascii_dtostr(cap, sizeof cap, st.bucket_cap_mb);
-    const char *keys[] = {"training_config.batch_size", "device_config.comm", "device_config.comm_timeout_s",
-                          "device_config.bucket_cap_mb"};
-    const char *values[] = {batch, ttml_comm_backend(d->world), timeout, cap};
-    if (!ttml_dist_check_consistent(d->world, keys, values, (int)G_N_ELEMENTS(keys), error)) {
+    g_ascii_dtostr(cap, sizeof cap - 8, st.bucket_cap_mb);
+    g_strlcat(cap, st.ddp_overlap ? " overlap" : " serial", sizeof cap);
+    const char *own_keys[] = {"training_config.batch_size", "device_config.comm", "device_config.comm_timeout_s",
+                              "device_config.bucket_cap_mb / ddp_overlap"};
+    const char *own_values[] = {batch, ttml_comm_backend(d->world), timeout, cap};
+    int n_own = (int)G_N_ELEMENTS(own_keys), n = n_own + n_run;
+    const char **keys = g_new(const char *, n), **values = g_new(const char *, n);
+    for (int k = 0; k < n; k++) {
+        keys[k] = k < n_own ? own_keys[k] : run_keys[k - n_own];
+        values[k] = k < n_own ? own_values[k] : run_values[k - n_own];
+    }
+    gboolean same = ttml_dist_check_consistent(d->world, keys, values, n, error);
+    g_free(keys);
+    g_free(values);
+    if (!same) {
         ttml_train_ddp_free(d);
         return FALSE;
     }
+    read_fault(d);
+    /* dropout masks keyed by position in the global batch (ttml/autograd.h) */
+    ttml_set_batch_shard((int64_t)ttml_comm_rank(d->world) * *local_batch, global_batch);
     *out = d;
     return TRUE;
 }
@@ -46,12 +78,14 @@ gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_train_
 gboolean ttml_train_ddp_attach(ttml_train_ddp *d, GPtrArray *params, GError **error)
 {
     d->reducer = ttml_ddp_new(d->world, params, d->settings.bucket_cap_mb, error);
+    if (d->reducer) ttml_ddp_set_overlap(d->reducer, d->settings.ddp_overlap);
     return d->reducer != NULL;
 }
 
 void ttml_train_ddp_free(ttml_train_ddp *d)
 {
     if (!d) return;
+    ttml_set_batch_shard(0, 0);
     ttml_ddp_free(d->reducer);
     if (d->world) ttml_comm_free(d->world);
     g_free(d);
@@ -91,11 +125,25 @@ gboolean ttml_train_ddp_barrier(ttml_train_ddp *d, GError **error)
     return !d || ttml_comm_barrier(d->world, error);
 }
 
-void ttml_train_ddp_comm_stats(const ttml_train_ddp *d, double *comm_ms, guint64 *comm_bytes)
+void ttml_train_ddp_metrics(const ttml_train_ddp *d, double backward_ms, GString *line)
 {
-    ttml_ddp_stats st = ttml_ddp_get_stats(d->reducer);
-    *comm_ms = st.comm_ms;
-    *comm_bytes = st.comm_bytes;
+    ttml_ddp_stats c = ttml_ddp_get_stats(d->reducer);
+    char num[G_ASCII_DTOSTR_BUF_SIZE];
+    g_string_append_printf(line, ",\"comm_ms\":%s", g_ascii_formatd(num, sizeof num, "%.3f", c.comm_ms));
+    g_string_append_printf(line, ",\"comm_wait_ms\":%s", g_ascii_formatd(num, sizeof num, "%.3f", c.wait_ms));
+    g_string_append_printf(line, ",\"backward_ms\":%s", g_ascii_formatd(num, sizeof num, "%.3f", backward_ms));
+    g_string_append_printf(line, ",\"comm_bytes\":%" G_GUINT64_FORMAT ",\"buckets_overlapped\":%u", c.comm_bytes,
+                           c.n_overlapped);
+    GString *ready = g_string_new(NULL);
+    g_string_append(line, ",\"bucket_bytes\":[");
+    guint64 bytes;
+    double ms;
+    for (guint k = 0; ttml_ddp_bucket_info(d->reducer, k, &bytes, &ms); k++) {
+        g_string_append_printf(line, "%s%" G_GUINT64_FORMAT, k ? "," : "", bytes);
+        g_string_append_printf(ready, "%s%s", k ? "," : "", g_ascii_formatd(num, sizeof num, "%.3f", ms));
+    }
+    g_string_append_printf(line, "],\"bucket_ready_ms\":[%s]", ready->str);
+    g_string_free(ready, TRUE);
 }
 
 gboolean ttml_train_ddp_check_params(ttml_train_ddp *d, GPtrArray *params, GError **error)
@@ -116,4 +164,26 @@ gboolean ttml_train_ddp_check_params(ttml_train_ddp *d, GPtrArray *params, GErro
     g_checksum_free(sum);
     if (!ok) g_prefix_error(error, "DDP: the replicas diverged: ");
     return ok;
+}
+
+void ttml_train_ddp_fail_stop(ttml_train_ddp *d, const GError *error)
+{
+    if (!d || ttml_comm_size(d->world) < 2 || !error || g_error_matches(error, TTML_ERROR, TTML_ERROR_INTERRUPTED))
+        return;
+    fprintf(stderr, "ttml-run: rank %d/%d: %s\nttml-run: rank %d ends the job (fail-stop; --resume continues from "
+            "the last checkpoint)\n", ttml_comm_rank(d->world), ttml_comm_size(d->world), error->message,
+            ttml_comm_rank(d->world));
+    fflush(stderr);
+    fflush(stdout);
+    ttml_comm_abort(d->world, 1);
+}
+
+void ttml_train_ddp_test_fault(const ttml_train_ddp *d, gint64 step)
+{
+    if (!d || d->fault_step <= 0 || step != d->fault_step) return;
+    fprintf(stderr, "TTML_TEST_DDP_FAULT: rank %d %s after step %" G_GINT64_FORMAT "\n", ttml_comm_rank(d->world),
+            d->fault_hang ? "hangs" : "kills itself", step);
+    fflush(stderr);
+    if (!d->fault_hang) raise(SIGKILL);
+    for (;;) g_usleep(G_USEC_PER_SEC);
 }

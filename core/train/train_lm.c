@@ -46,6 +46,7 @@ typedef struct {
     gint64 total, tokens_per_step;   /* optimizer steps; tokens per step       */
     gint64 step;                     /* completed optimizer steps              */
     ttml_train_ddp *ddp;             /* data parallel (NULL: one rank)         */
+    double backward_ms;              /* the last step's backwards (DDP metrics) */
     gint64 batch;                    /* rows per rank (= batch_size / ranks)   */
     ttml_run_options rank_options;   /* ranks > 0: quiet, no metrics           */
 } lm_run;
@@ -316,6 +317,7 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
     int B = (int)r->batch, S = (int)s->seq_len;
     gsize rows = (gsize)s->batch_size * S, offset = (gsize)ttml_train_ddp_rank(r->ddp) * B * S;
     ttml_optimizer_zero_grad(r->opt);
+    r->backward_ms = 0.0;
     if (capture) ttml_memory_begin_capture();
     /* Every window of the step first: the data do not depend on dropout
      * draws, so B x accum and (B * accum) x 1 see the same sequences. */
@@ -342,7 +344,9 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
         if (capture && m == 0) ttml_memory_snapshot_take("forward");
         ttml_zone_begin("backward", "phase");
         ttml_train_ddp_set_sync(r->ddp, m == s->accum - 1);
+        gint64 tb = g_get_monotonic_time();
         gboolean ok = scaled && ttml_backward(scaled, NULL, FALSE, error);
+        r->backward_ms += (double)(g_get_monotonic_time() - tb) / 1000.0;
         ttml_zone_end();
         if (capture && m == 0) ttml_memory_snapshot_take("backward");
         ttml_tensor_unref(scaled);
@@ -707,13 +711,7 @@ static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const l
                        : NAN,
                    "%.1f");
     if (isfinite(val)) metrics_number(line, "val_loss", val, "%.9g");
-    if (r->ddp) {
-        double comm_ms;
-        guint64 comm_bytes;
-        ttml_train_ddp_comm_stats(r->ddp, &comm_ms, &comm_bytes);
-        metrics_number(line, "comm_ms", comm_ms, "%.3f");
-        g_string_append_printf(line, ",\"comm_bytes\":%" G_GUINT64_FORMAT, comm_bytes);
-    }
+    if (r->ddp) ttml_train_ddp_metrics(r->ddp, r->backward_ms, line);
     g_string_append_printf(line, ",\"peak_mem_bytes\":%" G_GUINT64_FORMAT ",\"rss\":%" G_GUINT64_FORMAT "}",
                            ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());
     gboolean ok = ttml_train_metrics_write(r->metrics, o->metrics_path, line->str, error);
@@ -806,6 +804,7 @@ static gboolean train_loop(const ttml_run_options *o, const lm_settings *s, lm_r
 {
     while (r->step < r->total) {
         if (!loop_step(o, s, r, lp, error)) return FALSE;
+        ttml_train_ddp_test_fault(r->ddp, r->step);
         int signo = ttml_train_stop_requested();
         if (signo) return stop_now(o, s, r, lp, signo, error);
     }
@@ -854,16 +853,32 @@ static gboolean write_summary(const ttml_run_options *o, const lm_settings *s, l
 }
 
 /* DDP (device_config.enable_ddp / multihost_config.enabled): the world and
- * the per-rank batch; ranks > 0 run with *o quiet and without metrics. */
+ * the per-rank batch; ranks > 0 run with *o quiet (their metrics go to the
+ * per-rank file ttml-run names, ttml_dist_rank_path). */
 static gboolean ddp_open(const ttml_run_options **o, const lm_settings *s, lm_run *r, GError **error)
 {
-    if (!ttml_train_ddp_open(s->root, s->batch_size, &r->ddp, &r->batch, error)) return FALSE;
+    /* the effective settings every rank must share (after the command-line overrides) */
+    const ttml_run_options *op = *o;
+    char seed[32], steps[32], accum[32], lr[G_ASCII_DTOSTR_BUF_SIZE];
+    g_snprintf(seed, sizeof seed, "%" G_GINT64_FORMAT, op->seed >= 0 ? op->seed : s->seed);
+    g_snprintf(steps, sizeof steps, "%" G_GINT64_FORMAT, op->max_steps >= 0 ? op->max_steps : s->max_steps);
+    g_snprintf(accum, sizeof accum, "%" G_GINT64_FORMAT, s->accum);
+    g_ascii_dtostr(lr, sizeof lr, s->lr);
+    char *text = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)s->config_text, s->config_len);
+    const char *keys[] = {"training_config.seed (--seed)", "training_config.max_steps (--max-steps)",
+                          "training_config.gradient_accumulation_steps", "training_config.learning_rate",
+                          "training_config.model_type", "device_config.device (--device)",
+                          "data (--data / data_config.path)", "--resume", "the config file's text (sha256)"};
+    const char *values[] = {seed, steps, accum, lr, s->model_type, r->spec,
+                            op->data_path ? op->data_path : s->data_paths[0] ? s->data_paths[0] : "",
+                            !op->resume ? "no" : op->resume_path ? op->resume_path : "yes", text};
+    gboolean opened = ttml_train_ddp_open(s->root, s->batch_size, keys, values, (int)G_N_ELEMENTS(keys), &r->ddp,
+                                          &r->batch, error);
+    g_free(text);
+    if (!opened) return FALSE;
     if (ttml_train_ddp_rank(r->ddp) == 0) return TRUE;
     r->rank_options = **o;
     r->rank_options.quiet = TRUE;
-    r->rank_options.metrics_path = NULL;
-    if (r->metrics) fclose(r->metrics); /* opened by every rank; rank 0 writes it */
-    r->metrics = NULL;
     *o = &r->rank_options;
     return TRUE;
 }
@@ -917,6 +932,7 @@ gboolean ttml_train_lm_run(const ttml_run_options *o, ttml_config *root, GError 
     ok = run(o, &s, &r, error);
 out:
     ok = ttml_train_metrics_close(r.metrics, o->metrics_path, ok, error);
+    if (!ok) ttml_train_ddp_fail_stop(r.ddp, error ? *error : NULL);
     ttml_tensor_unref(r.inputs);
     ttml_tensor_unref(r.targets);
     g_free(r.in_host);

@@ -58,6 +58,30 @@ TTML_API float ttml_rng_normal(void);             /* N(0, 1)       */
 TTML_API void ttml_rng_fill_uniform(float *out, size_t n, float lo, float hi);
 TTML_API void ttml_rng_fill_normal(float *out, size_t n, float mean, float std);
 
+/* Position-keyed draws (dropout masks). A kernel that keys element i of a
+ * tensor by a hash of (seed, counter + i) (ttml/kernels_nn.h) gets the same
+ * draw for an element wherever the tensor is split when `counter` is the
+ * flat index, in the unsharded (global) tensor, of the local tensor's first
+ * element. Data parallelism splits dim 0 (the batch): this thread's rows
+ * are [row_offset, row_offset + local rows) of `global_rows`; the training
+ * loop sets it once (DDP: rank * batch_size / ranks of batch_size) and
+ * ttml_rng_position_base() turns it into the counter of a tensor whose dim 0
+ * is the batch: row_offset * (numel / shape[0]). Defaults (0, 0): not split,
+ * counter 0. Per thread (ranks as threads of the local communicator each set
+ * their own); the seed still comes from the context RNG, which every rank
+ * draws in the same order.
+ * Tensor parallelism (a later layer) splits an inner dim: a shard that is not
+ * a run of whole rows of the global tensor, e.g. columns [c0, c0 + c) of rows
+ * of length C, maps local element i to global
+ *   g(i) = counter + (i / c) * C + c0 + i % c
+ * (counter from the dim-0 split as above); that is the (row_len c,
+ * global_row_len C, col_offset c0) extension of the dropout kernel params
+ * planned for it, with c = 0 meaning "contiguous" (today's kernels). */
+TTML_API void ttml_set_batch_shard(int64_t row_offset, int64_t global_rows);
+TTML_API void ttml_get_batch_shard(int64_t *row_offset, int64_t *global_rows);
+/* The counter of a tensor [shape[0] batch rows, ...] of this thread's shard. */
+TTML_API guint64 ttml_rng_position_base(int ndim, const int64_t *shape);
+
 /* Gradient mode (TT-Train's GradMode). */
 TTML_API gboolean ttml_grad_enabled(void);
 /* Returns the previous mode. */

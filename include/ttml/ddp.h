@@ -69,6 +69,11 @@ TTML_API gboolean ttml_ddp_wait(ttml_ddp *ddp, GError **error);
 TTML_API gboolean ttml_ddp_apply(ttml_ddp *ddp, GError **error);
 TTML_API gboolean ttml_ddp_finish(ttml_ddp *ddp, GError **error);
 TTML_API ttml_ddp_stats ttml_ddp_get_stats(const ttml_ddp *ddp);
+/* Bucket k (0 = the last parameters, all-reduced first): its size and when
+ * its last gradient was final in the last synchronising step, in ms after
+ * that step's first final gradient (for overlap and scaling estimates).
+ * FALSE when k >= n_buckets. */
+TTML_API gboolean ttml_ddp_bucket_info(const ttml_ddp *ddp, guint k, guint64 *bytes, double *ready_ms);
 
 G_END_DECLS
 

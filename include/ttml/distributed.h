@@ -13,6 +13,9 @@
  *     comm_timeout_s: 300      a collective waiting longer fails naming the
  *                              rank (fail-stop; resume from the checkpoint)
  *     bucket_cap_mb: 25        DDP bucket size
+ *     ddp_overlap: true        start each bucket's all-reduce during backward
+ *                              (false: all after backward; to measure the
+ *                              communication that overlap hides)
  *   multihost_config:
  *     enabled: false           TT-Train's multi-host switch (needs mpirun)
  *     num_workers: 0           0 = whatever mpirun started; else must match
@@ -34,6 +37,7 @@ typedef struct ttml_dist_settings {
     gint64 mesh_rows, mesh_cols;
     gboolean multihost;
     gint64 num_workers;
+    gboolean ddp_overlap;     /* FALSE: buckets start after backward */
 } ttml_dist_settings;
 
 /* Read the keys above from the root of a training config (marks them used). */
@@ -41,6 +45,15 @@ TTML_API gboolean ttml_dist_settings_read(ttml_config *root, ttml_dist_settings 
 /* TRUE when this process was started by mpirun / mpiexec (Open MPI or PMIx
  * environment variables). */
 TTML_API gboolean ttml_dist_launched_by_mpirun(void);
+/* This process's rank and the job's size from the launcher's environment
+ * (OMPI_COMM_WORLD_RANK / _SIZE, PMI_RANK / PMI_SIZE); 0 and 1 when not
+ * launched by mpirun. Needs no communicator (also after it is closed). */
+TTML_API int ttml_dist_launch_rank(int *size);
+/* The per-rank name of an output file (metrics, trace, profile CSV,
+ * report): rank 0 (and a one-rank job) keeps `path`; rank r > 0 of a job of
+ * several ranks writes "STEM.rank<r>.EXT" beside it (out/m.jsonl ->
+ * out/m.rank1.jsonl; no extension: PATH.rank<r>). NULL stays NULL; g_free. */
+TTML_API char *ttml_dist_rank_path(const char *path);
 /* The world for these settings: the mpirun job through "mpi" when launched
  * by mpirun (or comm: mpi), else a one-rank world of the local backend, so
  * enable_ddp in one process trains exactly as without it. The caller owns

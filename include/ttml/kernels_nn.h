@@ -73,7 +73,12 @@ typedef struct { float eps; } ttml_norm_params;
  *    x *= 0x94d049bb133111eb; x ^= x >> 31),
  *   u = (h >> 40) * 2^-24 in [0, 1), keep(i) = u >= p.
  * 0 <= p < 1 (p = 0 keeps everything). The nn_ops dropout draws seed once
- * per call from the context RNG (ttml_rng_u64) and passes counter = 0.
+ * per call from the context RNG (ttml_rng_u64) and passes as counter the
+ * global flat index of the tensor's first element (ttml_rng_position_base:
+ * 0 on one rank; under data parallelism the rank's first row times the row
+ * size), so an element's mask depends on its position in the global batch,
+ * not on the rank count. Tensor-parallel shards (not whole rows): see
+ * ttml_set_batch_shard in ttml/autograd.h for the planned extension.
  */
 typedef struct {
     guint64 seed;

@@ -29,7 +29,9 @@ TTML_API ttml_tensor *ttml_softmax(ttml_tensor *x, GError **error);
 TTML_API ttml_tensor *ttml_log_softmax(ttml_tensor *x, GError **error);
 /* Inverted dropout with probability p when `training`, identity otherwise.
  * The mask comes from the context RNG (deterministic for a seed; restoring
- * the RNG state replays the same mask). */
+ * the RNG state replays the same mask) and is keyed by each element's
+ * position in the global batch (x's dim 0 is the batch; ttml_set_batch_shard),
+ * so a data-parallel run draws the masks of the one-rank run. */
 TTML_API ttml_tensor *ttml_dropout(ttml_tensor *x, float p, gboolean training, GError **error);
 /* Same numel, new shape; autograd-aware (the gradient is reshaped back). */
 TTML_API ttml_tensor *ttml_reshape(ttml_tensor *x, int ndim, const int64_t *shape, GError **error);

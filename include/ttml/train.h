@@ -156,7 +156,7 @@ typedef struct ttml_run_options {
     const char *const *plugin_files;   /* NULL-terminated .so files, or NULL         */
     gint64 seed;                       /* -1: training_config.seed                   */
     gint64 max_steps;                  /* -1: training_config.max_steps              */
-    const char *metrics_path;          /* JSON Lines file, or NULL                   */
+    const char *metrics_path;          /* JSON Lines file, or NULL (one per rank: ttml_dist_rank_path) */
     gboolean quiet;                    /* no per-epoch lines                         */
     /* Language models (callers whose struct_size ends before here get 0s): */
     gboolean resume;                   /* continue from a training-state checkpoint  */

@@ -22,6 +22,7 @@
 
 typedef struct {
     MPI_Comm comm;
+    MPI_Comm side;             /* after a timeout: which ranks are missing   */
     int rank, size;
     double timeout_s;
 } mpi_state;
@@ -87,11 +88,15 @@ static mpi_state *state_new(MPI_Comm comm, double timeout_s, GError **error)
 {
     mpi_state *s = g_new0(mpi_state, 1);
     s->comm = comm;
+    s->side = MPI_COMM_NULL;
     s->timeout_s = timeout_s;
     s->rank = -1;
     if (!check(s, MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler", error) ||
         !check(s, MPI_Comm_rank(comm, &s->rank), "MPI_Comm_rank", error) ||
-        !check(s, MPI_Comm_size(comm, &s->size), "MPI_Comm_size", error)) {
+        !check(s, MPI_Comm_size(comm, &s->size), "MPI_Comm_size", error) ||
+        !check(s, MPI_Comm_dup(comm, &s->side), "MPI_Comm_dup", error) ||
+        !check(s, MPI_Comm_set_errhandler(s->side, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler", error)) {
+        if (s->side != MPI_COMM_NULL) MPI_Comm_free(&s->side);
         g_free(s);
         return NULL;
     }
@@ -209,6 +214,67 @@ static gboolean mpi_test(void *p, void *req, gboolean *done, GError **error)
     return ok;
 }
 
+#define MISSING_TAG 0x7e57
+
+/* After a wait timed out: this rank tells every other rank so on the side
+ * communicator and listens for theirs during a grace period (the ranks that
+ * arrived time out too, at most about a step apart). The ranks not heard
+ * from did not arrive: they died or hang elsewhere. Returns "1, 3" or ""
+ * (g_free). Unmatched receives are cancelled; the sends (of a static int)
+ * are left to complete or not: the job is ending. */
+static char *missing_ranks(const mpi_state *s)
+{
+    static const int note = 1;
+    int n = s->size;
+    int *got = g_new0(int, n);
+    MPI_Request *recv = g_new(MPI_Request, n);
+    for (int q = 0; q < n; q++) {
+        recv[q] = MPI_REQUEST_NULL;
+        if (q == s->rank) continue;
+        MPI_Request send = MPI_REQUEST_NULL;
+        MPI_Irecv(&got[q], 1, MPI_INT, q, MISSING_TAG, s->side, &recv[q]);
+        if (MPI_Isend(&note, 1, MPI_INT, q, MISSING_TAG, s->side, &send) == MPI_SUCCESS) MPI_Request_free(&send);
+    }
+    double grace_s = CLAMP(s->timeout_s / 2.0, 1.0, 30.0);
+    gint64 deadline = g_get_monotonic_time() + (gint64)(grace_s * G_USEC_PER_SEC);
+    int heard = 1;
+    while (heard < n && g_get_monotonic_time() < deadline) {
+        heard = 1;
+        for (int q = 0; q < n; q++) {
+            int flag = 0;
+            if (q != s->rank && (recv[q] == MPI_REQUEST_NULL || (MPI_Test(&recv[q], &flag, MPI_STATUS_IGNORE) ==
+                                                                     MPI_SUCCESS && flag)))
+                recv[q] = MPI_REQUEST_NULL;
+            heard += q != s->rank && recv[q] == MPI_REQUEST_NULL;
+        }
+        g_usleep(1000);
+    }
+    GString *out = g_string_new(NULL);
+    for (int q = 0; q < n; q++) {
+        if (recv[q] == MPI_REQUEST_NULL) continue;
+        g_string_append_printf(out, "%s%d", out->len ? ", " : "", q);
+        MPI_Cancel(&recv[q]);
+        MPI_Wait(&recv[q], MPI_STATUS_IGNORE); /* local for an unmatched receive; then got[] may go */
+    }
+    g_free(recv);
+    g_free(got);
+    return g_string_free(out, FALSE);
+}
+
+static void timeout_error(const mpi_state *s, const char *call, GError **error)
+{
+    char *missing = missing_ranks(s);
+    char *who = *missing ? g_strdup_printf("rank%s %s did not arrive (died or hangs)", strchr(missing, ',') ? "s" : "",
+                                           missing)
+                         : g_strdup("every rank is waiting (a collective mismatch?)");
+    g_set_error(error, TTML_ERROR, TTML_ERROR_DEVICE,
+                "mpi rank %d/%d: %s did not complete within %g s: %s; fail-stop: the job ends, --resume "
+                "continues from the last checkpoint (raise device_config.comm_timeout_s if the ranks are only "
+                "slow)", s->rank, s->size, call, s->timeout_s, who);
+    g_free(who);
+    g_free(missing);
+}
+
 static gboolean mpi_wait(void *p, void *req, GError **error)
 {
     mpi_state *s = p;
@@ -220,11 +286,7 @@ static gboolean mpi_wait(void *p, void *req, GError **error)
         int flag = 0;
         if (!(ok = check(s, MPI_Test(&r->req, &flag, MPI_STATUS_IGNORE), r->call, error)) || flag) break;
         if (g_get_monotonic_time() > deadline) {
-            g_set_error(error, TTML_ERROR, TTML_ERROR_DEVICE,
-                        "mpi rank %d/%d: %s did not complete within %g s: another rank died or hangs "
-                        "(fail-stop: the job ends; --resume continues from the last checkpoint; raise "
-                        "device_config.comm_timeout_s if the ranks are only slow)", s->rank, s->size, r->call,
-                        s->timeout_s);
+            timeout_error(s, r->call, error);
             ok = FALSE;
             break;
         }
@@ -247,6 +309,7 @@ static void mpi_free(void *p)
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (!finalized && s->comm != MPI_COMM_NULL) MPI_Comm_free(&s->comm);
+    if (!finalized && s->side != MPI_COMM_NULL) MPI_Comm_free(&s->side);
     g_free(s);
 }
 

@@ -2,7 +2,10 @@
  *
  * The mask is not stored: the forward draws one 64-bit seed from the context
  * RNG (ttml_rng_u64) per call and the dropout_fwd kernel derives keep(i) from
- * a counter-based hash of (seed, counter = 0, i) (ttml/kernels_nn.h); the
+ * a counter-based hash of (seed, counter + i) (ttml/kernels_nn.h), counter
+ * being the global flat index of x's first element in the data-parallel
+ * batch (ttml_rng_position_base: a rank's rows get the mask the same rows
+ * get in a one-rank run of the global batch); the
  * backward re-generates the same mask from the seed kept in the node. So a
  * run is deterministic for a seed, and restoring the RNG state (gradient
  * checkpointing, resume) replays the same masks. When not training or p == 0
@@ -34,7 +37,7 @@ ttml_tensor *nn_dropout_forward(ttml_tensor *const *in, int n_in, const void *pa
     }
     ttml_tensor *x = in[0];
     if (!op->training || op->p == 0.0f) return ttml_tensor_ref(x);
-    ttml_dropout_params p = {ttml_rng_u64(), 0, op->p};
+    ttml_dropout_params p = {ttml_rng_u64(), ttml_rng_position_base(x->ndim, x->shape), op->p};
     ttml_tensor *y = nn_launch_new("dropout_fwd", in, 1, x, x->ndim, x->shape, &p, sizeof p, error);
     if (!y) return NULL;
     ttml_node *node = ttml_graph_record("dropout", y, in, 1, dropout_backward);

@@ -14,6 +14,7 @@
 #include <ttml/distributed.h>
 
 #include <math.h>
+#include <string.h>
 
 /* ---- gradient-ready hook ---- */
 
@@ -285,14 +286,16 @@ static void test_dist_settings(void)
     CU_ASSERT_FALSE(s.enable_ddp);
     CU_ASSERT_EQUAL(s.comm_timeout_s, 300.0);
     CU_ASSERT_EQUAL(s.bucket_cap_mb, 25.0);
+    CU_ASSERT_TRUE(s.ddp_overlap);
     CU_ASSERT_TRUE(read_settings("device_config: {enable_ddp: true, mesh_shape: [1, 1], comm: local, comm_timeout_s: 5,"
-                                 " bucket_cap_mb: 1.5}\nmultihost_config: {enabled: false, num_workers: 0, "
-                                 "socket_type: mpi}\n", &s, &err));
+                                 " bucket_cap_mb: 1.5, ddp_overlap: false}\nmultihost_config: {enabled: false, "
+                                 "num_workers: 0, socket_type: mpi}\n", &s, &err));
     TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_TRUE(s.enable_ddp);
     CU_ASSERT_STRING_EQUAL(s.comm, "local");
     CU_ASSERT_EQUAL(s.comm_timeout_s, 5.0);
     CU_ASSERT_EQUAL(s.bucket_cap_mb, 1.5);
+    CU_ASSERT_FALSE(s.ddp_overlap);
     CU_ASSERT_FALSE(read_settings("device_config:\n  comm: tcp\n", &s, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, "test.yaml:2");
     CU_ASSERT_FALSE(read_settings("device_config: {mesh_shape: [2, 4]}\n", &s, &err));
@@ -394,6 +397,81 @@ static void test_ddp_mpi(void)
     ttml_comm_free(c);
 }
 
+/* Dropout under data parallelism: the rows [2, 4) of a 4-row batch drawn as
+ * rank 1 of 2 (ttml_set_batch_shard(2, 4)) get the mask those rows get when
+ * the whole batch is drawn on one rank, from the same RNG state. */
+static void test_dropout_batch_shard(void)
+{
+    GError *err = NULL;
+    ttml_device *dev = ttml_context_get_device();
+    int64_t shape[2] = {4, 64}, half[2] = {2, 64};
+    float ones[256], whole[256], part[128];
+    for (int i = 0; i < 256; i++) ones[i] = 1.0f;
+    CU_ASSERT_EQUAL(ttml_rng_position_base(2, shape), 0u);
+    ttml_set_seed(11);
+    ttml_rng_state st = ttml_get_rng_state();
+    ttml_tensor *x = ttml_tensor_from_floats(dev, 2, shape, ones, &err);
+    ttml_tensor *y = x ? ttml_dropout(x, 0.5f, TRUE, &err) : NULL;
+    CU_ASSERT_TRUE(y && ttml_tensor_to_floats(y, whole, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    ttml_tensor_unref(y);
+    ttml_tensor_unref(x);
+    ttml_reset_graph();
+    ttml_set_batch_shard(2, 4);
+    int64_t off = -1, global = -1;
+    ttml_get_batch_shard(&off, &global);
+    CU_ASSERT_TRUE(off == 2 && global == 4);
+    CU_ASSERT_EQUAL(ttml_rng_position_base(2, half), 128u);
+    ttml_set_rng_state(st);
+    x = ttml_tensor_from_floats(dev, 2, half, ones, &err);
+    y = x ? ttml_dropout(x, 0.5f, TRUE, &err) : NULL;
+    CU_ASSERT_TRUE(y && ttml_tensor_to_floats(y, part, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    ttml_tensor_unref(y);
+    ttml_tensor_unref(x);
+    ttml_reset_graph();
+    ttml_set_batch_shard(0, 0);
+    int kept = 0;
+    for (int i = 0; i < 128; i++) kept += part[i] != 0.0f;
+    CU_ASSERT_TRUE(kept > 32 && kept < 96); /* a mask, not all or nothing */
+    CU_ASSERT_EQUAL(memcmp(part, whole + 128, sizeof part), 0);
+    CU_ASSERT_NOT_EQUAL(memcmp(part, whole, sizeof part), 0); /* not rows [0, 2) */
+}
+
+/* Per-rank output names from the launcher's environment. */
+static void test_rank_path(void)
+{
+    char *saved_rank = g_strdup(g_getenv("OMPI_COMM_WORLD_RANK"));
+    char *saved_size = g_strdup(g_getenv("OMPI_COMM_WORLD_SIZE"));
+    g_unsetenv("OMPI_COMM_WORLD_RANK");
+    g_unsetenv("OMPI_COMM_WORLD_SIZE");
+    char *p = ttml_dist_rank_path("out/m.jsonl");
+    CU_ASSERT_STRING_EQUAL(p, "out/m.jsonl");
+    g_free(p);
+    CU_ASSERT_PTR_NULL(ttml_dist_rank_path(NULL));
+    g_setenv("OMPI_COMM_WORLD_SIZE", "3", TRUE);
+    g_setenv("OMPI_COMM_WORLD_RANK", "2", TRUE);
+    int n = 0;
+    CU_ASSERT_EQUAL(ttml_dist_launch_rank(&n), 2);
+    CU_ASSERT_EQUAL(n, 3);
+    const char *cases[][2] = {{"out/m.jsonl", "out/m.rank2.jsonl"}, {"t.json", "t.rank2.json"},
+                              {"trace", "trace.rank2"}, {"d.x/trace", "d.x/trace.rank2"},
+                              {".hidden", ".hidden.rank2"}};
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        p = ttml_dist_rank_path(cases[i][0]);
+        CU_ASSERT_STRING_EQUAL(p, cases[i][1]);
+        g_free(p);
+    }
+    g_setenv("OMPI_COMM_WORLD_RANK", "0", TRUE);
+    p = ttml_dist_rank_path("t.json");
+    CU_ASSERT_STRING_EQUAL(p, "t.json");
+    g_free(p);
+    if (saved_rank) g_setenv("OMPI_COMM_WORLD_RANK", saved_rank, TRUE); else g_unsetenv("OMPI_COMM_WORLD_RANK");
+    if (saved_size) g_setenv("OMPI_COMM_WORLD_SIZE", saved_size, TRUE); else g_unsetenv("OMPI_COMM_WORLD_SIZE");
+    g_free(saved_rank);
+    g_free(saved_size);
+}
+
 int main(int argc, char **argv)
 {
     static CU_TestInfo mpi_tests[] = {{"ddp_mpi", test_ddp_mpi}, CU_TEST_INFO_NULL};
@@ -407,6 +485,8 @@ int main(int argc, char **argv)
         {"ddp_2_ranks_accumulation_clipping", test_ddp_2_ranks_accumulation},
         {"dist_settings", test_dist_settings},
         {"dist_consistency", test_dist_consistency},
+        {"dropout_batch_shard", test_dropout_batch_shard},
+        {"rank_path", test_rank_path},
         CU_TEST_INFO_NULL,
     };
     return ttml_test_run("ddp", tests, ttml_test_init_cpu, ttml_test_shutdown);
