@@ -40,6 +40,21 @@ static ttml_device *open_dev(const char *spec)
     return d;
 }
 
+/* Write 16 values to a device opened with `spec`, read them back: they must be `want`. */
+static void check_stored16(const char *spec, const float in[16], const float want[16])
+{
+    ttml_device *d = open_dev(spec);
+    int64_t sh[1] = {16};
+    GError *err = NULL;
+    ttml_tensor *t = ttml_tensor_from_floats(d, 1, sh, in, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    float y[16];
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(t, y, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_EQUAL(memcmp(y, want, sizeof y), 0);
+    ttml_tensor_unref(t);
+}
+
 /* ---- layout ---- */
 
 static void test_tile_order(void)
@@ -254,17 +269,8 @@ static void test_bfp8_block(void)
     CU_ASSERT_EQUAL(memcmp(mat, back, sizeof mat), 0);
 
     /* through a device with bfp8_b storage */
-    ttml_device *d = open_dev("ttsim:blackhole,storage=bfp8_b,report=off");
-    int64_t sh[1] = {16};
-    GError *err = NULL;
-    ttml_tensor *t = ttml_tensor_from_floats(d, 1, sh, in, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    float y[16];
-    CU_ASSERT_TRUE(ttml_tensor_to_floats(t, y, &err));
-    TTML_ASSERT_NO_ERROR(err);
     ttsim_bfp8_decode_block(128, want, out);
-    CU_ASSERT_EQUAL(memcmp(y, out, sizeof y), 0);
-    ttml_tensor_unref(t);
+    check_stored16("ttsim:blackhole,storage=bfp8_b,report=off", in, out);
 }
 
 /* Bfp4_b, hand-computed: tt-metal's layout (tt_metal/impl/data_format/
@@ -313,21 +319,14 @@ static void test_bfp4_block(void)
     CU_ASSERT_EQUAL(memcmp(mat, round_trip, sizeof mat), 0);
 
     /* through a device with bfp4_b storage: the stored values */
-    ttml_device *d = open_dev("ttsim:wormhole_b0,storage=bfp4_b,dram=64K,report=off");
-    int64_t sh[1] = {16};
-    GError *err = NULL;
-    ttml_tensor *t = ttml_tensor_from_floats(d, 1, sh, in, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    float y[16];
-    CU_ASSERT_TRUE(ttml_tensor_to_floats(t, y, &err));
-    TTML_ASSERT_NO_ERROR(err);
-    CU_ASSERT_EQUAL(memcmp(y, back, sizeof y), 0);
-    ttml_tensor_unref(t);
+    check_stored16("ttsim:wormhole_b0,storage=bfp4_b,report=off", in, back);
     /* the budget charges 576 bytes a tile: dram=64K is 5461 bytes per bank, 9 tiles;
      * 64 tiles (6 per bank) fit where bf16's 2048-byte tiles did not (test_oom), 120
      * (10 per bank) do not */
+    ttml_device *d = open_dev("ttsim:wormhole_b0,storage=bfp4_b,dram=64K,report=off");
+    GError *err = NULL;
     int64_t fits[2] = {64, 1024}, too_big[2] = {32, 3840};
-    t = ttml_tensor_empty(d, 2, fits, TTML_DTYPE_F32, &err);
+    ttml_tensor *t = ttml_tensor_empty(d, 2, fits, TTML_DTYPE_F32, &err);
     TTML_ASSERT_NO_ERROR(err);
     ttml_tensor_unref(t);
     t = ttml_tensor_empty(d, 2, too_big, TTML_DTYPE_F32, &err);
