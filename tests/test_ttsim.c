@@ -40,6 +40,21 @@ static ttml_device *open_dev(const char *spec)
     return d;
 }
 
+/* Write 16 values to a device opened with `spec`, read them back: they must be `want`. */
+static void check_stored16(const char *spec, const float in[16], const float want[16])
+{
+    ttml_device *d = open_dev(spec);
+    int64_t sh[1] = {16};
+    GError *err = NULL;
+    ttml_tensor *t = ttml_tensor_from_floats(d, 1, sh, in, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    float y[16];
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(t, y, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_EQUAL(memcmp(y, want, sizeof y), 0);
+    ttml_tensor_unref(t);
+}
+
 /* ---- layout ---- */
 
 static void test_tile_order(void)
@@ -254,17 +269,69 @@ static void test_bfp8_block(void)
     CU_ASSERT_EQUAL(memcmp(mat, back, sizeof mat), 0);
 
     /* through a device with bfp8_b storage */
-    ttml_device *d = open_dev("ttsim:blackhole,storage=bfp8_b,report=off");
-    int64_t sh[1] = {16};
-    GError *err = NULL;
-    ttml_tensor *t = ttml_tensor_from_floats(d, 1, sh, in, &err);
-    TTML_ASSERT_NO_ERROR(err);
-    float y[16];
-    CU_ASSERT_TRUE(ttml_tensor_to_floats(t, y, &err));
-    TTML_ASSERT_NO_ERROR(err);
     ttsim_bfp8_decode_block(128, want, out);
-    CU_ASSERT_EQUAL(memcmp(y, out, sizeof y), 0);
+    check_stored16("ttsim:blackhole,storage=bfp8_b,report=off", in, out);
+}
+
+/* Bfp4_b, hand-computed: tt-metal's layout (tt_metal/impl/data_format/
+ * blockfloat_common.cpp): per block the largest exponent, per value a sign
+ * and a 3-bit magnitude rounded to nearest even and saturated at 7, no
+ * negative zero, value 2j in the low nibble of byte j; a tile is 64
+ * exponent bytes + 512 data bytes. */
+static void test_bfp4_block(void)
+{
+    /* largest magnitude 3.75 = 1.875 * 2^1: shared exponent 128, scale 2^(129-128) = 2 */
+    float in[16] = {1.0f, 0.5f, 0.25f, 3.0f, -1.5f, 1.25f, 1.75f, 0.75f,
+                    -0.25f, 2.75f, 3.75f, 0.0f, -0.0f, 0.3f, -2.25f, 1.0f / 1024};
+    guint8 e, nib[8];
+    ttsim_bfp4_encode_block(in, &e, nib);
+    CU_ASSERT_EQUAL(e, 128);
+    /* |x| * 2: 2, 1, 0.5 -> 0 (tie to even), 6, 3 (negative: 0xB), 2.5 -> 2, 3.5 -> 4,
+     * 1.5 -> 2, 0.5 -> 0 (sign dropped), 5.5 -> 6, 7.5 -> 8 saturated to 7, 0, 0 (no
+     * negative zero), 0.6 -> 1, 4.5 -> 4 (negative: 0xC), 0; two nibbles per byte, low first */
+    const guint8 want[8] = {0x12, 0x60, 0x2B, 0x24, 0x60, 0x07, 0x10, 0x0C};
+    CU_ASSERT_EQUAL(memcmp(nib, want, 8), 0);
+    float out[16];
+    ttsim_bfp4_decode_block(e, nib, out);
+    const float back[16] = {1.0f, 0.5f, 0.0f, 3.0f, -1.5f, 1.0f, 2.0f, 1.0f,
+                            0.0f, 3.0f, 3.5f, 0.0f, 0.0f, 0.5f, -2.0f, 0.0f};
+    CU_ASSERT_EQUAL(memcmp(out, back, sizeof out), 0);
+    CU_ASSERT_EQUAL(ttsim_format_tile_bytes(TTSIM_FMT_BFP4B), 576);
+
+    /* in the tile image: 64 exponents (one per face row), then 8 bytes per block */
+    float mat[1024] = {0};
+    mat[0] = 3.0f;        /* row 0, face 0: block 0          */
+    mat[16] = 0.5f;       /* row 0, face 1: block 16         */
+    mat[17 * 32] = -2.0f; /* row 17, face 2, row 1: block 33 */
+    mat[17 * 32 + 1] = 0.5f;
+    ttsim_shape s = {1, 32, 32};
+    guint8 img[576];
+    ttsim_tilize(mat, &s, TTSIM_FMT_BFP4B, img);
+    CU_ASSERT_EQUAL(img[0], 128);
+    CU_ASSERT_EQUAL(img[16], 126);
+    CU_ASSERT_EQUAL(img[33], 128);
+    CU_ASSERT_EQUAL(img[1], 0);                  /* an all-zero block      */
+    CU_ASSERT_EQUAL(img[64 + 0 * 8], 0x06);      /* 3.0 * 2 = 6            */
+    CU_ASSERT_EQUAL(img[64 + 16 * 8], 0x04);     /* 0.5 * 2^(129-126) = 4  */
+    CU_ASSERT_EQUAL(img[64 + 33 * 8], 0x1C);     /* -2.0: 0xC; 0.5: 1      */
+    float round_trip[1024];
+    ttsim_untilize(img, &s, TTSIM_FMT_BFP4B, round_trip);
+    CU_ASSERT_EQUAL(memcmp(mat, round_trip, sizeof mat), 0);
+
+    /* through a device with bfp4_b storage: the stored values */
+    check_stored16("ttsim:wormhole_b0,storage=bfp4_b,report=off", in, back);
+    /* the budget charges 576 bytes a tile: dram=64K is 5461 bytes per bank, 9 tiles;
+     * 64 tiles (6 per bank) fit where bf16's 2048-byte tiles did not (test_oom), 120
+     * (10 per bank) do not */
+    ttml_device *d = open_dev("ttsim:wormhole_b0,storage=bfp4_b,dram=64K,report=off");
+    GError *err = NULL;
+    int64_t fits[2] = {64, 1024}, too_big[2] = {32, 3840};
+    ttml_tensor *t = ttml_tensor_empty(d, 2, fits, TTML_DTYPE_F32, &err);
+    TTML_ASSERT_NO_ERROR(err);
     ttml_tensor_unref(t);
+    t = ttml_tensor_empty(d, 2, too_big, TTML_DTYPE_F32, &err);
+    CU_ASSERT_PTR_NULL(t);
+    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "request 69120 bytes (120 tensor pages of 576 bytes over 12 banks)");
 }
 
 static void test_fidelity(void)
@@ -704,6 +771,7 @@ int main(void)
         {"tile round trips (fp32 exact, every padding case)", test_tile_round_trip},
         {"bf16 round to nearest even", test_bf16_rounding},
         {"bfp8_b blocks", test_bfp8_block},
+        {"bfp4_b blocks", test_bfp4_block},
         {"math fidelity operand rounding", test_fidelity},
         {"DRAM / L1 budgets and OOM errors", test_oom},
         {"options and architectures", test_options},

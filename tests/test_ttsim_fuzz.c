@@ -6,7 +6,7 @@
  * stores (read back from the device), and its result is stored on ttsim
  * again (rounded to the storage format the same way): these kernels only
  * move values, so the two must agree bit for bit in every storage format,
- * including strided_copy's partially written Bfp8_b blocks.
+ * including strided_copy's partially written Bfp8_b / Bfp4_b blocks.
  */
 #include "test_util.h"
 
@@ -222,6 +222,7 @@ static void fuzz_on(const char *spec, guint64 seed, int iters)
 static void test_fuzz_bf16(void) { fuzz_on("ttsim:wormhole_b0,fallback=off,report=off", 88172645463325252ull, 30); }
 static void test_fuzz_fp32(void) { fuzz_on("ttsim:blackhole,storage=fp32,fallback=off,report=off", 7, 30); }
 static void test_fuzz_bfp8(void) { fuzz_on("ttsim:n300,storage=bfp8_b,fallback=off,threads=3,report=off", 12345, 30); }
+static void test_fuzz_bfp4(void) { fuzz_on("ttsim:wormhole_b0,storage=bfp4_b,fallback=off,threads=2,report=off", 4242, 30); }
 
 int main(void)
 {
@@ -229,6 +230,7 @@ int main(void)
         {"data movement, bf16: native = cpu, bit for bit", test_fuzz_bf16},
         {"data movement, fp32: native = cpu, bit for bit", test_fuzz_fp32},
         {"data movement, bfp8_b, 3 host threads: native = cpu, bit for bit", test_fuzz_bfp8},
+        {"data movement, bfp4_b, 2 host threads: native = cpu, bit for bit", test_fuzz_bfp4},
         CU_TEST_INFO_NULL,
     };
     return ttml_test_run("ttsim_fuzz", tests, ttml_test_init_cpu, ttml_test_shutdown);

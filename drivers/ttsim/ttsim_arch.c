@@ -138,6 +138,8 @@ gboolean ttsim_config_parse(const char *options, ttsim_config *c, GError **error
                 c->storage = TTSIM_FMT_FP32;
             else if (g_ascii_strcasecmp(val, "bfp8_b") == 0 || g_ascii_strcasecmp(val, "bfp8") == 0)
                 c->storage = TTSIM_FMT_BFP8B;
+            else if (g_ascii_strcasecmp(val, "bfp4_b") == 0 || g_ascii_strcasecmp(val, "bfp4") == 0)
+                c->storage = TTSIM_FMT_BFP4B;
             else ok = FALSE;
         } else if (strcmp(key, "report") == 0) {
             ok = TRUE;
@@ -157,7 +159,7 @@ gboolean ttsim_config_parse(const char *options, ttsim_config *c, GError **error
         } else {
             g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
                         "ttsim: unknown option '%s' in 'ttsim:%s'; options are ARCH (first), dram=SIZE, "
-                        "l1=SIZE, fidelity=LoFi|HiFi2|HiFi3|HiFi4, storage=bf16|fp32|bfp8_b, report=on|off, "
+                        "l1=SIZE, fidelity=LoFi|HiFi2|HiFi3|HiFi4, storage=bf16|fp32|bfp8_b|bfp4_b, report=on|off, "
                         "fallback=on|off, threads=N", key, options);
             ok = FALSE;
             break;
@@ -165,7 +167,7 @@ gboolean ttsim_config_parse(const char *options, ttsim_config *c, GError **error
         if (!ok)
             g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
                         "ttsim: bad value '%s' for '%s' in 'ttsim:%s'; sizes are like 64M, 256K, 12G; "
-                        "fidelity is LoFi, HiFi2, HiFi3 or HiFi4; storage is bf16, fp32 or bfp8_b; "
+                        "fidelity is LoFi, HiFi2, HiFi3 or HiFi4; storage is bf16, fp32, bfp8_b or bfp4_b; "
                         "report and fallback are on or off; threads is 1..256", val, key, options);
     }
     g_strfreev(items);

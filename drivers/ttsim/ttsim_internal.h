@@ -32,13 +32,21 @@ typedef enum {
     TTSIM_FMT_BF16,       /* BFloat16, round to nearest even                     */
     TTSIM_FMT_BFP8B,      /* Bfp8_b: 16 values share an 8-bit exponent, 7-bit mantissas */
     TTSIM_FMT_U32,        /* 32-bit integers, exact (ids), row-major pages       */
+    TTSIM_FMT_BFP4B,      /* Bfp4_b: 16 values share an 8-bit exponent, 3-bit mantissas */
     TTSIM_FMT_COUNT
 } ttsim_format;
 
 const char *ttsim_format_name(ttsim_format fmt);
 /* Bytes of one 32x32 tile (fp32 4096, bf16 2048, bfp8_b 1088 = 64 exponents
- * + 1024 sign/mantissa bytes; u32: 4096 bytes per page of 1024 values). */
+ * + 1024 sign/mantissa bytes, bfp4_b 576 = 64 exponents + 512 bytes of two
+ * sign/mantissa nibbles; u32: 4096 bytes per page of 1024 values). */
 size_t ttsim_format_tile_bytes(ttsim_format fmt);
+/* TRUE for the block-float formats (bfp8_b, bfp4_b): 16 values per exponent. */
+gboolean ttsim_format_is_block(ttsim_format fmt);
+/* Mantissa bits below the leading one that a stored value keeps at most
+ * (fp32 23, bf16 7, bfp8_b 6, bfp4_b 2; the block's largest value keeps
+ * them, smaller ones fewer). */
+int ttsim_format_stored_bits(ttsim_format fmt);
 
 /* Math fidelity; the value is the number of multiplier phases. */
 typedef enum { TTSIM_LOFI = 1, TTSIM_HIFI2 = 2, TTSIM_HIFI3 = 3, TTSIM_HIFI4 = 4 } ttsim_fidelity;
@@ -48,8 +56,8 @@ const char *ttsim_fidelity_name(ttsim_fidelity f);
 void ttsim_fidelity_bits(ttsim_fidelity f, int *a_bits, int *b_bits);
 
 /* Round row-major values in place to what `fmt` stores (bf16: nearest even;
- * bfp8_b: blocks of 16 consecutive columns of each row of `s`, i.e. the face
- * rows of the tiles; fp32 / u32: unchanged). */
+ * bfp8_b / bfp4_b: blocks of 16 consecutive columns of each row of `s`, i.e.
+ * the face rows of the tiles; fp32 / u32: unchanged). */
 void ttsim_round_storage(float *x, const ttsim_shape *s, int fmt);
 /* Keep the top `bits` mantissa bits of x (truncation, as the multiplier
  * takes the most significant bits); bits >= 23 returns x. */
@@ -60,12 +68,19 @@ void ttsim_truncate_array(float *x, size_t n, int bits);
  * 127. Decoding: (-1)^s * m * 2^(exp - 133). */
 void ttsim_bfp8_encode_block(const float in[16], guint8 *exp, guint8 mant[16]);
 void ttsim_bfp8_decode_block(guint8 exp, const guint8 mant[16], float out[16]);
+/* One Bfp4_b block of 16 values: *exp as Bfp8_b; value i is the nibble
+ * sign << 3 | round-to-nearest-even(|x| * 2^(129 - exp)) clamped to 7 (a
+ * zero magnitude drops the sign), packed two per byte, value 2j in the low
+ * nibble of nib[j] (tt-metal's order: value 0 in the least significant bits
+ * of the little-endian word). Decoding: (-1)^s * m * 2^(exp - 129). */
+void ttsim_bfp4_encode_block(const float in[16], guint8 *exp, guint8 nib[8]);
+void ttsim_bfp4_decode_block(guint8 exp, const guint8 nib[8], float out[16]);
 
 /* ---- layout (ttsim_layout.c) ----
  * A tensor [..., R, C] is `batch` matrices of R x C; in TILE layout each is
  * padded to ceil(R/32) x ceil(C/32) tiles stored row-major, each tile four
  * 16x16 faces (f0 top-left, f1 top-right, f2 bottom-left, f3 bottom-right),
- * each face row-major. Padding is zero. Bfp8_b blocks are the face rows. */
+ * each face row-major. Padding is zero. Bfp8_b / Bfp4_b blocks are the face rows. */
 struct ttsim_shape {
     gint64 batch, rows, cols;
 };
@@ -102,7 +117,7 @@ static inline float ttsim_bf16_dec(guint16 b)
 }
 
 /* Store / load the 16 values of block `blk` (0..63: face * 16 + face row)
- * of one tile image in fmt (FP32, BF16 or BFP8B). */
+ * of one tile image in fmt (FP32, BF16, BFP8B or BFP4B). */
 static inline void ttsim_put16(ttsim_format fmt, guint8 *tile, int blk, const float v[16])
 {
     switch (fmt) {
@@ -112,6 +127,7 @@ static inline void ttsim_put16(ttsim_format fmt, guint8 *tile, int blk, const fl
         for (int i = 0; i < 16; i++) o[i] = ttsim_bf16_enc(v[i]);
         break;
     }
+    case TTSIM_FMT_BFP4B: ttsim_bfp4_encode_block(v, tile + blk, tile + 64 + (size_t)blk * 8); break;
     default: ttsim_bfp8_encode_block(v, tile + blk, tile + 64 + (size_t)blk * 16); break;
     }
 }
@@ -125,6 +141,7 @@ static inline void ttsim_get16(ttsim_format fmt, const guint8 *tile, int blk, fl
         for (int i = 0; i < 16; i++) v[i] = ttsim_bf16_dec(o[i]);
         break;
     }
+    case TTSIM_FMT_BFP4B: ttsim_bfp4_decode_block(tile[blk], tile + 64 + (size_t)blk * 8, v); break;
     default: ttsim_bfp8_decode_block(tile[blk], tile + 64 + (size_t)blk * 16, v); break;
     }
 }
@@ -253,7 +270,7 @@ double ttsim_peak_flops(const ttsim_config *c);
  * together, as the unpacker hands them to the source registers). */
 typedef struct ttsim_tiled {
     guint8 *data;
-    ttsim_format fmt;            /* FP32 / BF16 / BFP8B                          */
+    ttsim_format fmt;            /* FP32 / BF16 / BFP8B / BFP4B                  */
     size_t tile_bytes;
     ttsim_shape s;               /* logical shape                               */
     gint64 rt, ct;               /* tiles per matrix along rows / cols          */

@@ -4,7 +4,7 @@
  *
  * Tensors keep their logical dtype at the API; on the device an f32 tensor
  * is stored in the storage format (bf16 by default, as TT-Train does; fp32
- * or bfp8_b by option), tilized; bf16 tensors in bf16 tiles; u32 tensors
+ * bfp8_b or bfp4_b by option), tilized; bf16 tensors in bf16 tiles; u32 tensors
  * (token ids, targets) exactly, row-major. write() rounds, read() returns
  * the stored (rounded) values.
  *
@@ -295,7 +295,7 @@ static const ttml_driver_iface ttsim_iface = {
     .struct_size = sizeof(ttml_driver_iface),
     .name = "ttsim",
     .description = "Tenstorrent Tensix simulator: wormhole_b0 (n150), n300, blackhole (p150); DRAM banks and "
-                   "L1 budgets, tile layout, bf16/fp32/bfp8_b storage, math fidelity, timing model",
+                   "L1 budgets, tile layout, bf16/fp32/bfp8_b/bfp4_b storage, math fidelity, timing model",
     .open = ttsim_open,
     .close = ttsim_close,
     .alloc = ttsim_alloc,

@@ -311,7 +311,7 @@ static gboolean run_converted(ttsim_device *d, ttml_device *device, const ttml_l
     c.n_slots = 0;
     c.out_read = ttsim_reads_outputs(l);
     ttsim_fidelity_bits(d->cfg.fidelity, &c.a_bits, &c.b_bits);
-    c.stored_bits = d->cfg.storage == TTSIM_FMT_FP32 ? 23 : d->cfg.storage == TTSIM_FMT_BF16 ? 7 : 6;
+    c.stored_bits = ttsim_format_stored_bits(d->cfg.storage);
     gboolean ok = stage_views(d, device, l, &c, error);  /* steps 1 and 2 */
     if (ok) ok = fn(device, &c.h, error);                /* step 3        */
     if (ok) ok = store_outputs(d, l, &c, error);         /* step 4        */

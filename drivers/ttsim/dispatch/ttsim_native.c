@@ -81,12 +81,12 @@ static const char *qualify(ttsim_device *d, const ttml_view *v, gboolean stored,
             ttsim_tiled_init(&op->t, op->tb->data, op->tb->fmt, &op->s);
         } else if (slot >= 0) {
             relayout(d, slot, op);
-        } else if (op->s.cols == op->tb->shape.cols || d->cfg.storage != TTSIM_FMT_BFP8B) {
+        } else if (op->s.cols == op->tb->shape.cols || !ttsim_format_is_block(d->cfg.storage)) {
             /* an output updated in place, stored with another geometry (a
              * [B, out] matmul result that the bias add sees as [B, 1, 1,
              * out]): re-tile its image in place, as a reshape on the device
              * would. Lossless: fp32 / bf16 values are re-stored exactly, and
-             * with the same columns the Bfp8_b blocks (face rows) keep their
+             * with the same columns the Bfp8_b / Bfp4_b blocks (face rows) keep their
              * members. */
             /* launch scratch: free until the kernel runs */
             float *rows = ttsim_launch_scratch(d, TTSIM_SCRATCH_SLOTS - 1, (size_t)op->numel * 4 + 4);
@@ -103,7 +103,7 @@ static const char *qualify(ttsim_device *d, const ttml_view *v, gboolean stored,
             ttsim_tiled_init(&op->t, op->tb->data, op->tb->fmt, &op->s);
             d->relayouts++;
         } else {
-            return "an output updated in place, stored in Bfp8_b with another number of columns";
+            return "an output updated in place, stored in a block-float format with another number of columns";
         }
     }
     return NULL;

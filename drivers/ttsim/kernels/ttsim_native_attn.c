@@ -64,7 +64,7 @@ static gint64 view_numel(const ttml_view *v)
  * truncation) when the storage format has no more bits than that. */
 static void fidelity_bits(const ttsim_device *d, int *bits_a, int *bits_b)
 {
-    int stored = d->cfg.storage == TTSIM_FMT_FP32 ? 23 : d->cfg.storage == TTSIM_FMT_BF16 ? 7 : 6;
+    int stored = ttsim_format_stored_bits(d->cfg.storage);
     ttsim_fidelity_bits(d->cfg.fidelity, bits_a, bits_b);
     if (*bits_a >= stored) *bits_a = 23;
     if (*bits_b >= stored) *bits_b = 23;

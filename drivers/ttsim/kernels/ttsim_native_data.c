@@ -16,14 +16,14 @@
  *                    transpose of input tile (b, i, j).
  *   strided_copy     units = output rows touched by the copy: a core gathers
  *                    the source elements of each of its rows and stores the
- *                    face rows (Bfp8_b blocks) the copy touches; the others
+ *                    face rows (block-float blocks) the copy touches; the others
  *                    keep their values.
  *   heads_split      units = output tile-rows of [B, H, S, D]: each row is
  *                    the columns [h*D, h*D + D) of an input row.
  *   heads_merge      units = output tile-rows of [B, 1, S, H*D]: each row
  *                    is the concatenation of H input rows.
  * Copies move stored values: they are exact in every storage format (a
- * Bfp8_b block regrouped with other values is rounded again, as the
+ * Bfp8_b / Bfp4_b block regrouped with other values is rounded again, as the
  * converted path does).
  */
 #include "ttsim_internal.h"

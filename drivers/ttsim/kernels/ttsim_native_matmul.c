@@ -142,7 +142,7 @@ static ttsim_native_status native_matmul(ttsim_native_ctx *c, GError **error)
     j.ldb = B->t.ct * TTSIM_TILE;
     j.mat_a = A->t.rt * TTSIM_TILE * j.lda;
     j.mat_b = B->s.batch == 1 ? 0 : B->t.rt * TTSIM_TILE * j.ldb;
-    int stored = d->cfg.storage == TTSIM_FMT_FP32 ? 23 : d->cfg.storage == TTSIM_FMT_BF16 ? 7 : 6;
+    int stored = ttsim_format_stored_bits(d->cfg.storage);
     ttsim_fidelity_bits(d->cfg.fidelity, &j.bits_a, &j.bits_b);
     if (j.bits_a >= stored) j.bits_a = 23;
     if (j.bits_b >= stored) j.bits_b = 23;

@@ -4,9 +4,11 @@
  * each to multiples of 32 and stores its 32x32 tiles row-major; a tile is
  * four 16x16 faces (top-left, top-right, bottom-left, bottom-right), each
  * face row-major, as tt-metal lays them out. The unit of conversion is one
- * face row of 16 values, which is also a Bfp8_b block: tile bytes are, per
- * format, fp32 1024 x 4; bf16 1024 x 2; bfp8_b 64 exponent bytes (block
- * b = face * 16 + row) followed by 64 x 16 sign/mantissa bytes.
+ * face row of 16 values, which is also a Bfp8_b / Bfp4_b block: tile bytes
+ * are, per format, fp32 1024 x 4; bf16 1024 x 2; bfp8_b 64 exponent bytes
+ * (block b = face * 16 + row) followed by 64 x 16 sign/mantissa bytes;
+ * bfp4_b the same 64 exponent bytes followed by 64 x 8 bytes of two
+ * sign/mantissa nibbles.
  */
 #include "ttsim_internal.h"
 
@@ -81,7 +83,7 @@ void ttsim_untilize(const void *src, const ttsim_shape *s, ttsim_format fmt, flo
 }
 
 /* Round row-major f32 `x` in place to fmt and write the tile image, in one
- * pass over x in row order (bf16 / fp32); bfp8_b rounds then tilizes. */
+ * pass over x in row order (bf16 / fp32); bfp8_b / bfp4_b round then tilize. */
 void ttsim_round_and_tilize(float *x, const ttsim_shape *s, ttsim_format fmt, void *dst)
 {
     if (fmt != TTSIM_FMT_BF16 && fmt != TTSIM_FMT_FP32) {

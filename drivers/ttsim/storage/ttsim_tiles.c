@@ -3,7 +3,7 @@
  *
  * Inside a tile, element (r, c) lives in face (r / 16) * 2 + c / 16 at
  * (r % 16) * 16 + c % 16; the 16 values of a face row are one block (the
- * Bfp8_b exponent group), block index face * 16 + r % 16. Packing rounds to
+ * Bfp8_b / Bfp4_b exponent group), block index face * 16 + r % 16. Packing rounds to
  * the storage format and stores zeros in the padding, so images keep the
  * invariant "padding is zero" that every kernel may rely on.
  */

@@ -7,7 +7,8 @@
  * rate r, fitted (minimax relative error) to the traced rows of tt-metal's
  * tech_reports/GEMM_FLOPS/GEMM_FLOPS.md "N150 Manually Tuned Configurations"
  * and "P150 Manually Tuned Configurations (13x10 grid)" with every dimension
- * at most 4096. Pairs without published rows are derived by the rule in
+ * at most 4096 (bf16, bfp8_b and bfp4_b). Pairs without published rows are
+ * derived by the rule in
  * docs/ttsim.md (and marked so below); n300 uses the wormhole_b0 figures.
  */
 #include "ttsim_internal.h"
@@ -48,7 +49,10 @@ typedef struct {
     gboolean published;
 } calib_mm;
 
-/* fp32 storage has no published rows: it uses the bf16 row of its fidelity. */
+/* fp32 storage has no published rows: it uses the bf16 row of its fidelity.
+ * bfp4_b is published at LoFi only: its other fidelities take the LoFi c
+ * plus bfp8_b's increase from LoFi, at least the ideal 16 x phases (on both
+ * architectures that is the ideal), with the LoFi L and r. */
 static const calib_mm mm_rows[] = {
     {"wormhole_b0", TTSIM_FMT_BF16, TTSIM_LOFI, 6100, 34.69, 14, FALSE},
     {"wormhole_b0", TTSIM_FMT_BF16, TTSIM_HIFI2, 6100, 47.35, 14, TRUE},
@@ -58,6 +62,10 @@ static const calib_mm mm_rows[] = {
     {"wormhole_b0", TTSIM_FMT_BFP8B, TTSIM_HIFI2, 4100, 37.79, 10, TRUE},
     {"wormhole_b0", TTSIM_FMT_BFP8B, TTSIM_HIFI3, 4100, 48.68, 10, FALSE},
     {"wormhole_b0", TTSIM_FMT_BFP8B, TTSIM_HIFI4, 4100, 64.00, 10, FALSE},
+    {"wormhole_b0", TTSIM_FMT_BFP4B, TTSIM_LOFI, 5300, 19.36, 8, TRUE},
+    {"wormhole_b0", TTSIM_FMT_BFP4B, TTSIM_HIFI2, 5300, 32.00, 8, FALSE},
+    {"wormhole_b0", TTSIM_FMT_BFP4B, TTSIM_HIFI3, 5300, 48.00, 8, FALSE},
+    {"wormhole_b0", TTSIM_FMT_BFP4B, TTSIM_HIFI4, 5300, 64.00, 8, FALSE},
     {"blackhole", TTSIM_FMT_BF16, TTSIM_LOFI, 10500, 17.50, 22, FALSE},
     {"blackhole", TTSIM_FMT_BF16, TTSIM_HIFI2, 10500, 33.55, 22, TRUE},
     {"blackhole", TTSIM_FMT_BF16, TTSIM_HIFI3, 8700, 49.59, 16, FALSE},
@@ -66,6 +74,10 @@ static const calib_mm mm_rows[] = {
     {"blackhole", TTSIM_FMT_BFP8B, TTSIM_HIFI2, 10600, 32.64, 16, TRUE},
     {"blackhole", TTSIM_FMT_BFP8B, TTSIM_HIFI3, 10600, 48.00, 16, FALSE},
     {"blackhole", TTSIM_FMT_BFP8B, TTSIM_HIFI4, 10600, 64.00, 16, FALSE},
+    {"blackhole", TTSIM_FMT_BFP4B, TTSIM_LOFI, 10850, 17.02, 10, TRUE},
+    {"blackhole", TTSIM_FMT_BFP4B, TTSIM_HIFI2, 10850, 32.00, 10, FALSE},
+    {"blackhole", TTSIM_FMT_BFP4B, TTSIM_HIFI3, 10850, 48.00, 10, FALSE},
+    {"blackhole", TTSIM_FMT_BFP4B, TTSIM_HIFI4, 10850, 64.00, 10, FALSE},
 };
 
 const char *ttsim_calib_version(void)
@@ -95,7 +107,7 @@ void ttsim_calib_get(const ttsim_config *c, ttsim_calib *out)
         out->other_fixed_cycles = a->other_fixed_cycles;
         out->dram_latency_cycles = a->dram_latency_cycles;
     }
-    ttsim_format fmt = c->storage == TTSIM_FMT_BFP8B ? TTSIM_FMT_BFP8B : TTSIM_FMT_BF16;
+    ttsim_format fmt = ttsim_format_is_block(c->storage) ? c->storage : TTSIM_FMT_BF16;
     for (size_t i = 0; i < G_N_ELEMENTS(mm_rows); i++) {
         const calib_mm *m = &mm_rows[i];
         if (strcmp(m->arch, arch) != 0 || m->fmt != fmt || m->fid != c->fidelity) continue;
