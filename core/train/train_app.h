@@ -82,6 +82,26 @@ void ttml_train_ddp_comm_stats(const ttml_train_ddp *d, double *comm_ms, guint64
 ttml_module *ttml_lm_model_create(const char *model_type, const char *text, const char *name,
                                   gint64 vocab_size, GError **error);
 
+/* The size of that model without building it (the model's estimate hook;
+ * TTML_ERROR_UNSUPPORTED without one). */
+gboolean ttml_lm_model_estimate(const char *model_type, const char *text, const char *name, gint64 vocab_size,
+                                ttml_model_size *out, GError **error);
+
+/* ---- the fits-the-device check (train_fit.c) ---- */
+typedef struct ttml_train_fit {
+    ttml_device *device;
+    const char *spec;                 /* as the user gave it, for the message       */
+    const char *model_type, *optimizer_type;
+    const char *config_text, *config_name;
+    gint64 vocab;                     /* padded                                     */
+    gint64 batch, seq;                /* rows of one micro-batch on this rank; positions */
+} ttml_train_fit;
+/* TTML_ERROR_OOM (one line: the estimate, its parts, the device's memory and
+ * the fix) when parameters + gradients + optimizer state + activations
+ * exceed the device's memory. TRUE when they fit, when the device reports no
+ * memory size, when the model has no estimate hook, or TTML_FIT_CHECK=0. */
+gboolean ttml_train_check_fits(const ttml_train_fit *f, GError **error);
+
 /* ---- text data (lm_data.c) ---- */
 typedef struct ttml_text_data {
     char *path;                /* the corpus used                          */

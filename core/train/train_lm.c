@@ -617,6 +617,9 @@ static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm
     if (max_steps > 0) r->total = max_steps;
     if (r->ck) resume_total(o, r);
 
+    ttml_train_fit fit = {r->device, r->spec, s->model_type, s->optimizer_type, s->config_text, o->config_path,
+                          r->vocab_padded, r->batch, s->seq_len};
+    if (!ttml_train_check_fits(&fit, error)) return FALSE;
     ttml_set_seed((guint64)(o->seed >= 0 ? o->seed : s->seed));
     r->model = ttml_lm_model_create(s->model_type, s->config_text, o->config_path, r->vocab_padded,
                                     error);
