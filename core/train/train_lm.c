@@ -742,6 +742,7 @@ static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_ru
     gint64 step = ++r->step;
     ttml_profiler_series_add("train_loss", (double)step, loss);
     ttml_profiler_series_add("step_ms", (double)step, step_ms);
+    if (isfinite(sim_ms)) ttml_profiler_series_add("sim_ms", (double)step, sim_ms);   /* simulators */
     lp->train_us += (double)(t1 - t0);
     lp->window_us += (double)(t1 - t0);
     lp->window_loss += loss;
