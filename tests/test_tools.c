@@ -637,6 +637,49 @@ static void test_model_too_big(void)
     g_free(corpus);
 }
 
+/* --check runs every reader of the config without training: the shipped
+ * configs pass, a typo and a bad value fail with the line, --data satisfies
+ * a config without a corpus, and nothing trains. */
+static void test_check(void)
+{
+    static const char *const shipped[] = {"linear_regression", "mlp", "nanogpt_shakespeare", "llama_shakespeare",
+                                          "nanogpt_ddp"};
+    for (guint i = 0; i < G_N_ELEMENTS(shipped); i++) {
+        char *cfg = g_strdup_printf("%s/configs/%s.yaml", TTML_SOURCE_DIR, shipped[i]);
+        run_result r = run_tool(cfg, "--check", NULL);
+        if (r.status != 0) fprintf(stderr, "\n%s: %s\n", cfg, r.err);
+        CU_ASSERT_EQUAL(r.status, 0);
+        char *want = g_strdup_printf("%s: ok (", cfg);
+        CU_ASSERT_TRUE(g_str_has_prefix(r.out, want));
+        CU_ASSERT_EQUAL(count_prefix(r.out, "Epoch "), 0);
+        CU_ASSERT_PTR_NULL(strstr(r.out, "model: "));
+        g_free(want);
+        result_clear(&r);
+        g_free(cfg);
+    }
+    char *typo = write_tmp("check_typo.yaml", "training_config:\n  batch_sise: 3\n  model_type: nanogpt\n"
+                                              "  transformer_config: {num_heads: 2}\ndata_config: {path: x.txt}\n");
+    run_result r = run_tool(typo, "--check", NULL);
+    expect_error(&r, 1, "check_typo.yaml:2:", "unknown key 'batch_sise' in 'training_config'",
+                 "did you mean 'batch_size'?", NULL);
+    char *bad = write_tmp("check_bad.yaml", "training_config:\n  model_type: nanogpt\n  val_batches: 0\n"
+                                            "  transformer_config: {num_heads: 2}\n");
+    r = run_tool(bad, "--check", NULL);
+    expect_error(&r, 1, "check_bad.yaml:3:", "'val_batches' must be a positive integer, got 0", NULL);
+    char *nodata = write_tmp("check_nodata.yaml", "training_config:\n  model_type: nanogpt\n"
+                                                  "  transformer_config: {num_heads: 2}\n");
+    r = run_tool(nodata, "--check", NULL);
+    expect_error(&r, 1, "no text corpus", "--data FILE", NULL);
+    r = run_tool(nodata, "--check", "--data", "any.txt", NULL);
+    CU_ASSERT_EQUAL(r.status, 0);
+    result_clear(&r);
+    r = run_tool(LINEAR_CFG, "--check", "--data", "any.txt", NULL);
+    expect_error(&r, 1, "--data is only supported for language models", NULL);
+    g_free(typo);
+    g_free(bad);
+    g_free(nodata);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -648,6 +691,7 @@ int main(void)
         {"lm_keys_and_help", test_lm_keys_and_help},
         {"oom_line", test_oom_line},
         {"model_too_big", test_model_too_big},
+        {"check", test_check},
         CU_TEST_INFO_NULL,
     };
     return ttml_test_run("tools", tests, NULL, NULL);

@@ -17,6 +17,12 @@
  * options->config_path (owned by the caller). */
 gboolean ttml_train_regression_run(const ttml_run_options *options, ttml_config *root, GError **error);
 gboolean ttml_train_lm_run(const ttml_run_options *options, ttml_config *root, GError **error);
+/* Run every reader of the loop on `root` without training (ttml_train_check_config):
+ * no plugin, device, corpus or file is touched; keys the model, optimizer,
+ * scheduler (and the regression dataset) read when built count as used, so
+ * the unknown-key check covers the rest. `options` may be NULL. */
+gboolean ttml_train_lm_check(const ttml_run_options *options, ttml_config *root, GError **error);
+gboolean ttml_train_regression_check(ttml_config *root, GError **error);
 
 /* ---- shared run helpers (train_run.c) ---- */
 /* A section or nested *_config map: absent or empty -> *out = NULL. */

@@ -501,6 +501,23 @@ static gboolean run_training(const ttml_run_options *o, run_settings *s, run_sta
     return TRUE;
 }
 
+gboolean ttml_train_regression_check(ttml_config *root, GError **error)
+{
+    run_settings s = {0};
+    s.root = root;
+    gboolean ok = read_settings(&s, error);
+    if (ok) {
+        /* the model, optimizer, scheduler and dataset read these when they are built */
+        ttml_config_mark_used(s.model_cfg);
+        ttml_config_mark_used(s.optimizer_cfg);
+        ttml_config_mark_used(s.scheduler_cfg);
+        ttml_config_mark_used(s.data_cfg);
+        ok = ttml_config_check_unused(root, error);
+    }
+    g_free(s.predict);
+    return ok;
+}
+
 gboolean ttml_train_regression_run(const ttml_run_options *o, ttml_config *root, GError **error)
 {
     run_settings s = {0};
