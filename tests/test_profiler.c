@@ -555,6 +555,18 @@ static void test_html_report_browser(void)
 
 /* ---- ttml-run end to end ---- */
 
+/* The tiny corpus.txt the end-to-end runs train on; its path (g_free). */
+static char *write_corpus(void)
+{
+    GString *corpus = g_string_new(NULL);
+    for (int i = 0; i < 200; i++) g_string_append(corpus, "To be, or not to be: that is the question.\n");
+    char *path = ttml_test_tmp_path("corpus.txt");
+    CU_ASSERT_TRUE_FATAL(g_file_set_contents(path, corpus->str, -1, NULL));
+    g_string_free(corpus, TRUE);
+    return path;
+}
+
+
 static const char *run_check_py =
     "import json, sys\n"
     "t = json.load(open(sys.argv[1]))\n"
@@ -587,11 +599,7 @@ static void test_ttml_run(void)
         g_free(bin);
         return;
     }
-    GString *corpus = g_string_new(NULL);
-    for (int i = 0; i < 200; i++) g_string_append(corpus, "To be, or not to be: that is the question.\n");
-    char *corpus_path = ttml_test_tmp_path("corpus.txt");
-    CU_ASSERT_TRUE_FATAL(g_file_set_contents(corpus_path, corpus->str, -1, NULL));
-    g_string_free(corpus, TRUE);
+    char *corpus_path = write_corpus();
     char *cfg = ttml_test_tmp_path("tiny_gpt.yaml");
     const char *yaml = "training_config:\n"
                        "  seed: 7\n  batch_size: 2\n  max_steps: 4\n  learning_rate: 1.0e-3\n"
@@ -699,11 +707,7 @@ static int count_of(const char *text, const char *needle)
 static void test_ttsim_report(void)
 {
     char *bin = g_build_filename(TTML_BUILD_DIR, "bin", "ttml-run", NULL);
-    GString *corpus = g_string_new(NULL);
-    for (int i = 0; i < 200; i++) g_string_append(corpus, "To be, or not to be: that is the question.\n");
-    char *corpus_path = ttml_test_tmp_path("corpus.txt");
-    CU_ASSERT_TRUE_FATAL(g_file_set_contents(corpus_path, corpus->str, -1, NULL));
-    g_string_free(corpus, TRUE);
+    char *corpus_path = write_corpus();
     char *cfg = ttml_test_tmp_path("tiny_gpt_ttsim.yaml");
     const char *yaml = "training_config:\n"
                        "  seed: 7\n  batch_size: 2\n  max_steps: 4\n  model_type: nanogpt\n  model_path: \"\"\n"

@@ -31,6 +31,9 @@ gboolean ttml_train_get_map(ttml_config *parent, const char *key, const char *ex
 /* "file:line:col: 'key' must be RULE, got VALUE"; returns FALSE. */
 gboolean ttml_train_range_error(ttml_config *map, const char *key, const char *rule, double value,
                                 GError **error);
+/* --check: the maps in built[0..n) (NULL ones skipped) are read by plugins
+ * when built, so they count as used; then the unknown-key check of root. */
+gboolean ttml_train_check_unused_but(ttml_config *root, ttml_config *const *built, int n, GError **error);
 /* Prefix a not-found error with where `key` was written in map. */
 void ttml_train_locate_not_found(GError **error, ttml_config *map, const char *key);
 /* A JSON number ("null" when not finite). */

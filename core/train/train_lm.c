@@ -323,13 +323,8 @@ gboolean ttml_train_lm_check(const ttml_run_options *o, ttml_config *root, GErro
     ttml_dist_settings dist;
     gboolean ok = read_settings(&s, error) && read_corpus_names(o, &s, error) &&
                   ttml_dist_settings_read(root, &dist, error);
-    if (ok) {
-        /* the model, optimizer and scheduler read these when they are built */
-        ttml_config_mark_used(s.tf_cfg);
-        ttml_config_mark_used(s.optimizer_cfg);
-        ttml_config_mark_used(s.scheduler_cfg);
-        ok = ttml_config_check_unused(root, error);
-    }
+    ttml_config *built[] = {s.tf_cfg, s.optimizer_cfg, s.scheduler_cfg};   /* read by the model, optimizer, scheduler */
+    ok = ok && ttml_train_check_unused_but(root, built, G_N_ELEMENTS(built), error);
     g_strfreev(s.data_paths);
     return ok;
 }

@@ -506,14 +506,9 @@ gboolean ttml_train_regression_check(ttml_config *root, GError **error)
     run_settings s = {0};
     s.root = root;
     gboolean ok = read_settings(&s, error);
-    if (ok) {
-        /* the model, optimizer, scheduler and dataset read these when they are built */
-        ttml_config_mark_used(s.model_cfg);
-        ttml_config_mark_used(s.optimizer_cfg);
-        ttml_config_mark_used(s.scheduler_cfg);
-        ttml_config_mark_used(s.data_cfg);
-        ok = ttml_config_check_unused(root, error);
-    }
+    /* read by the model, optimizer, scheduler and dataset when they are built */
+    ttml_config *built[] = {s.model_cfg, s.optimizer_cfg, s.scheduler_cfg, s.data_cfg};
+    ok = ok && ttml_train_check_unused_but(root, built, G_N_ELEMENTS(built), error);
     g_free(s.predict);
     return ok;
 }
