@@ -555,6 +555,18 @@ static void test_html_report_browser(void)
 
 /* ---- ttml-run end to end ---- */
 
+/* The tiny corpus.txt the end-to-end runs train on; its path (g_free). */
+static char *write_corpus(void)
+{
+    GString *corpus = g_string_new(NULL);
+    for (int i = 0; i < 200; i++) g_string_append(corpus, "To be, or not to be: that is the question.\n");
+    char *path = ttml_test_tmp_path("corpus.txt");
+    CU_ASSERT_TRUE_FATAL(g_file_set_contents(path, corpus->str, -1, NULL));
+    g_string_free(corpus, TRUE);
+    return path;
+}
+
+
 static const char *run_check_py =
     "import json, sys\n"
     "t = json.load(open(sys.argv[1]))\n"
@@ -587,11 +599,7 @@ static void test_ttml_run(void)
         g_free(bin);
         return;
     }
-    GString *corpus = g_string_new(NULL);
-    for (int i = 0; i < 200; i++) g_string_append(corpus, "To be, or not to be: that is the question.\n");
-    char *corpus_path = ttml_test_tmp_path("corpus.txt");
-    CU_ASSERT_TRUE_FATAL(g_file_set_contents(corpus_path, corpus->str, -1, NULL));
-    g_string_free(corpus, TRUE);
+    char *corpus_path = write_corpus();
     char *cfg = ttml_test_tmp_path("tiny_gpt.yaml");
     const char *yaml = "training_config:\n"
                        "  seed: 7\n  batch_size: 2\n  max_steps: 4\n  learning_rate: 1.0e-3\n"
@@ -684,6 +692,69 @@ static void test_ttsim_sim_time(void)
     g_array_unref(rows);
 }
 
+static int count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text ? strstr(text, needle) : NULL; p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+/* A tiny GPT on profiler:ttsim: the memory report has one row per snapshot
+ * (the wrapped device's; no all-zero row for the cpu device ttsim opens),
+ * and the HTML report labels the device, plots simulated device time beside
+ * host time (4 points each), rings the 2 validation points and lays the
+ * charts out over the page width. */
+static void test_ttsim_report(void)
+{
+    char *bin = g_build_filename(TTML_BUILD_DIR, "bin", "ttml-run", NULL);
+    char *corpus_path = write_corpus();
+    char *cfg = ttml_test_tmp_path("tiny_gpt_ttsim.yaml");
+    const char *yaml = "training_config:\n"
+                       "  seed: 7\n  batch_size: 2\n  max_steps: 4\n  model_type: nanogpt\n  model_path: \"\"\n"
+                       "  eval_every: 2\n  val_batches: 1\n  log_interval: 1\n"
+                       "  transformer_config: {num_heads: 2, embedding_dim: 16, num_blocks: 1, "
+                       "max_sequence_length: 8}\n"
+                       "data_config:\n  path: corpus.txt\n";
+    CU_ASSERT_TRUE_FATAL(g_file_set_contents(cfg, yaml, -1, NULL));
+    char *report = ttml_test_tmp_path("ttsim.html");
+    char *argv[] = {bin, cfg, "--device", "profiler:ttsim:wormhole_b0,report=off", "--report", report,
+                    "--memory-report", "--quiet", NULL};
+    char *out = NULL;
+    CU_ASSERT_EQUAL_FATAL(run(argv, &out), 0);
+    const char *mem = strstr(out, "Memory usage");
+    const char *end = mem ? strstr(mem, "\n\n") : NULL;
+    char *table = mem ? g_strndup(mem, end ? (gsize)(end - mem) : strlen(mem)) : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(table);
+    CU_ASSERT_EQUAL(count_of(table, "\n  forward "), 1);
+    CU_ASSERT_EQUAL(count_of(table, "\n  backward "), 1);
+    CU_ASSERT_EQUAL(count_of(table, "\n  optimizer "), 1);
+    CU_ASSERT_EQUAL(count_of(table, " profiler:ttsim:wormhole_b0,report=off "), 3);
+    CU_ASSERT_EQUAL(count_of(table, "cpu"), 0);
+    g_free(table);
+    g_free(out);
+
+    char *html = NULL;
+    CU_ASSERT_TRUE_FATAL(g_file_get_contents(report, &html, NULL, NULL));
+    CU_ASSERT_PTR_NOT_NULL(strstr(html, "Device: <strong class=\"device-label\">ttsim:wormhole_b0 (Tenstorrent "
+                                        "wormhole_b0"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(html, "step time: host and simulated device"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(html, "step_ms (host) (4)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(html, "sim_ms (simulated device) (4)"));
+    CU_ASSERT_EQUAL(count_of(html, "<circle class=\"val-marker\""), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(html, "<title>val_loss at step 2: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(html, "<title>val_loss at step 4: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(html, ".charts{display:grid"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(html, "svg.chart,svg.bars{width:100%"));
+    CU_ASSERT_PTR_NULL(strstr(html, "max-width:1100px"));
+    CU_ASSERT_EQUAL(count_of(html, "<td>profiler:ttsim:wormhole_b0,report=off</td>"), 3);
+    CU_ASSERT_EQUAL(count_of(html, "class=\"tick device-label\""), 3);   /* each snapshot's bars */
+    g_free(html);
+    g_free(report);
+    g_free(cfg);
+    g_free(corpus_path);
+    g_free(bin);
+}
+
 /* `test_profiler`: every case that runs here; `test_profiler browser`: the
  * report in chromium, exit 77 (skipped) without it. */
 int main(int argc, char **argv)
@@ -708,6 +779,7 @@ int main(int argc, char **argv)
         {"html_report", test_html_report},
         {"ttml_run", test_ttml_run},
         {"ttsim_sim_time", test_ttsim_sim_time},
+        {"ttsim_report", test_ttsim_report},
         CU_TEST_INFO_NULL,
     };
     return ttml_test_run("profiler", tests, NULL, NULL);

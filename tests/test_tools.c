@@ -557,6 +557,129 @@ static void test_lm_keys_and_help(void)
     result_clear(&r);
 }
 
+/* A small text corpus and a language-model config on it (paths g_free'd by
+ * the caller); `tf` is the transformer_config mapping. */
+static char *lm_config(const char *name, const char *tf, char **corpus)
+{
+    GString *text = g_string_new(NULL);
+    static const char *const words[] = {"the", "king", "queen", "of", "and", "to", "my", "lord", "good", "sir"};
+    for (guint i = 0; i < 3000; i++) g_string_append_printf(text, "%s%c", words[(i * 7 + i / 5) % 10], i % 12 == 11 ? '\n' : ' ');
+    *corpus = write_tmp("memory_corpus.txt", text->str);
+    g_string_free(text, TRUE);
+    char *yaml = g_strdup_printf("training_config:\n  batch_size: 2\n  max_steps: 1\n  model_type: nanogpt\n"
+                                 "  transformer_config: %s\ndata_config:\n  path: %s\n", tf, *corpus);
+    char *path = write_tmp(name, yaml);
+    g_free(yaml);
+    return path;
+}
+
+/* ttml-run with NULL-terminated args and one environment variable. */
+static run_result run_tool_env(const char *var, const char *value, const char *const *args)
+{
+    const char *env[] = {var, value, NULL};
+    run_result r = {-1, NULL, NULL};
+    r.status = ttml_test_run_tool("ttml-run", args, env, NULL, &r.out, &r.err);
+    CU_ASSERT_TRUE_FATAL(r.status >= 0);
+    return r;
+}
+
+/* Running out of simulated DRAM during a step is one stderr line (no kernel
+ * table) naming the op and the tensor, with figures in one unit that agree:
+ * the request does not fit the total, or the bank named is too full for its
+ * share (one 2 KiB bf16 page for a request of <= 12 pages). */
+static void test_oom_line(void)
+{
+    char *corpus, *cfg = lm_config("oom_lm.yaml", "{num_heads: 2, embedding_dim: 64, num_blocks: 1, "
+                                                  "max_sequence_length: 32}", &corpus);
+    const char *args[] = {cfg, "--device", "ttsim:wormhole_b0,dram=1M", NULL};
+    run_result r = run_tool_env("TTML_FIT_CHECK", "0", args);   /* let it reach the step */
+    double need = 0, used = 0, cap = 0, bank = 0, bank_cap = 0;
+    const char *p = strstr(r.err, "needs ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(sscanf(p, "needs %lf KiB, %lf KiB of %lf KiB in use", &need, &used, &cap), 3);
+    CU_ASSERT_DOUBLE_EQUAL(cap, 12 * (1048576 / 12) / 1024.0, 0.001);   /* 12 banks of 87381 bytes */
+    const char *b = strstr(r.err, "is full: ");
+    if (b) {
+        CU_ASSERT_EQUAL(sscanf(b, "is full: %lf of %lf KiB", &bank, &bank_cap), 2);
+        CU_ASSERT_DOUBLE_EQUAL(bank_cap, cap / 12, 0.001);
+        CU_ASSERT_TRUE(need + used <= cap + 0.001);
+        CU_ASSERT_TRUE(bank + (need <= 24.0 ? 2.0 : need / 12) > bank_cap);
+    } else {
+        CU_ASSERT_TRUE(need + used > cap);
+    }
+    expect_error(&r, 1, "device ttsim:wormhole_b0,dram=1M, op '", "(forward), tensor f32 [",
+                 "out of wormhole_b0 DRAM: needs ", "storage=bfp8_b", "ttsim:blackhole", NULL);
+    g_free(cfg);
+    g_free(corpus);
+}
+
+/* A 4-billion-parameter GPT on a 12 GiB wormhole_b0 fails before anything is
+ * allocated (no "model:" line), with the estimate's parts computed here from
+ * the architecture: V = 32 (padded), E = 4096, L = 20, S = 1024, bf16
+ * storage, AdamW. */
+static void test_model_too_big(void)
+{
+    char *corpus, *cfg = lm_config("big_lm.yaml", "{num_heads: 32, embedding_dim: 4096, num_blocks: 20, "
+                                                  "max_sequence_length: 1024}", &corpus);
+    const double V = 32, E = 4096, L = 20, S = 1024;
+    double n = 2 * V * E + S * E + L * (12 * E * E + 13 * E) + 2 * E, gib = 1073741824.0;
+    char *params = g_strdup_printf("parameters %.2f GiB (2 bytes each), gradients %.2f GiB, optimizer state "
+                                   "(adamw: 2 per parameter) %.2f GiB", n * 2 / gib, n * 2 / gib, n * 4 / gib);
+    char *count = g_strdup_printf("model 'nanogpt' (%.3g parameters) needs about", n);
+    run_result r = run_tool(cfg, "--device", "ttsim:wormhole_b0", NULL);
+    CU_ASSERT_PTR_NULL(strstr(r.out, "model: nanogpt"));
+    expect_error(&r, 1, count, "on device ttsim:wormhole_b0 but it has 12.00 GiB of DRAM", params,
+                 "activations (estimate, batch 2 x sequence 1024)", "nothing was allocated", "smaller batch_size",
+                 "ttsim:blackhole", NULL);
+    g_free(params);
+    g_free(count);
+    g_free(cfg);
+    g_free(corpus);
+}
+
+/* --check runs every reader of the config without training: the shipped
+ * configs pass, a typo and a bad value fail with the line, --data satisfies
+ * a config without a corpus, and nothing trains. */
+static void test_check(void)
+{
+    static const char *const shipped[] = {"linear_regression", "mlp", "nanogpt_shakespeare", "llama_shakespeare",
+                                          "nanogpt_ddp"};
+    for (guint i = 0; i < G_N_ELEMENTS(shipped); i++) {
+        char *cfg = g_strdup_printf("%s/configs/%s.yaml", TTML_SOURCE_DIR, shipped[i]);
+        run_result r = run_tool(cfg, "--check", NULL);
+        if (r.status != 0) fprintf(stderr, "\n%s: %s\n", cfg, r.err);
+        CU_ASSERT_EQUAL(r.status, 0);
+        char *want = g_strdup_printf("%s: ok (", cfg);
+        CU_ASSERT_TRUE(g_str_has_prefix(r.out, want));
+        CU_ASSERT_EQUAL(count_prefix(r.out, "Epoch "), 0);
+        CU_ASSERT_PTR_NULL(strstr(r.out, "model: "));
+        g_free(want);
+        result_clear(&r);
+        g_free(cfg);
+    }
+    char *typo = write_tmp("check_typo.yaml", "training_config:\n  batch_sise: 3\n  model_type: nanogpt\n"
+                                              "  transformer_config: {num_heads: 2}\ndata_config: {path: x.txt}\n");
+    run_result r = run_tool(typo, "--check", NULL);
+    expect_error(&r, 1, "check_typo.yaml:2:", "unknown key 'batch_sise' in 'training_config'",
+                 "did you mean 'batch_size'?", NULL);
+    char *bad = write_tmp("check_bad.yaml", "training_config:\n  model_type: nanogpt\n  val_batches: 0\n"
+                                            "  transformer_config: {num_heads: 2}\n");
+    r = run_tool(bad, "--check", NULL);
+    expect_error(&r, 1, "check_bad.yaml:3:", "'val_batches' must be a positive integer, got 0", NULL);
+    char *nodata = write_tmp("check_nodata.yaml", "training_config:\n  model_type: nanogpt\n"
+                                                  "  transformer_config: {num_heads: 2}\n");
+    r = run_tool(nodata, "--check", NULL);
+    expect_error(&r, 1, "no text corpus", "--data FILE", NULL);
+    r = run_tool(nodata, "--check", "--data", "any.txt", NULL);
+    CU_ASSERT_EQUAL(r.status, 0);
+    result_clear(&r);
+    r = run_tool(LINEAR_CFG, "--check", "--data", "any.txt", NULL);
+    expect_error(&r, 1, "--data is only supported for language models", NULL);
+    g_free(typo);
+    g_free(bad);
+    g_free(nodata);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -566,6 +689,9 @@ int main(void)
         {"mlp_beats_linear", test_mlp_beats_linear},
         {"errors", test_errors},
         {"lm_keys_and_help", test_lm_keys_and_help},
+        {"oom_line", test_oom_line},
+        {"model_too_big", test_model_too_big},
+        {"check", test_check},
         CU_TEST_INFO_NULL,
     };
     return ttml_test_run("tools", tests, NULL, NULL);

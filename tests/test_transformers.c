@@ -255,6 +255,54 @@ static void test_llama_params(void)
     ttml_module_unref(m);
 }
 
+/* The estimate hook (used by the trainer to refuse a model that cannot fit
+ * the device) counts exactly the parameters the built model has, for every
+ * variant of the module tree; activations grow with the model and shrink
+ * with runner_type: memory_efficient. */
+static void test_estimate_matches_params(void)
+{
+    static const struct {
+        const char *model, *yaml;
+    } cases[] = {
+        {"gpt2", GPT2_SMALL "weight_tying: disabled\n"},
+        {"gpt2", GPT2_SMALL "weight_tying: enabled\n"},
+        {"nanogpt", GPT2_SMALL "bias: false\npositional_embedding_type: fixed\n"},
+        {"gpt2", GPT2_SMALL "intermediate_dim: 40\n"},
+        {"llama", "num_heads: 4\nnum_groups: 2\nembedding_dim: 16\nnum_blocks: 2\nvocab_size: 32\n"
+                  "max_sequence_length: 8\nweight_tying: disabled\n"},
+        {"llama", "num_heads: 2\nembedding_dim: 32\nnum_blocks: 3\nvocab_size: 64\nweight_tying: enabled\n"},
+    };
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        GError *err = NULL;
+        ttml_config *cfg = ttml_config_load_string(cases[i].yaml, "estimate.yaml", &err);
+        TTML_ASSERT_NO_ERROR(err);
+        ttml_model_size size = {sizeof size, 0, 0};
+        CU_ASSERT_TRUE(ttml_model_estimate(cases[i].model, cfg, &size, &err));
+        TTML_ASSERT_NO_ERROR(err);
+        ttml_config_free(cfg);
+        ttml_module *m = must_model(cases[i].model, cases[i].yaml);
+        if (size.n_params != ttml_module_num_params(m))
+            fprintf(stderr, "\n  case %u: estimate %" G_GUINT64_FORMAT " parameters, model %zu\n", i,
+                    size.n_params, (size_t)ttml_module_num_params(m));
+        CU_ASSERT_EQUAL(size.n_params, ttml_module_num_params(m));
+        CU_ASSERT_TRUE(size.activations_per_token > 0);
+        ttml_module_unref(m);
+    }
+    /* memory_efficient keeps less per token; models without a hook say so */
+    GError *err = NULL;
+    ttml_model_size a = {sizeof a, 0, 0}, b = {sizeof b, 0, 0};
+    ttml_config *c1 = ttml_config_load_string(GPT2_SMALL, "a.yaml", &err);
+    ttml_config *c2 = ttml_config_load_string(GPT2_SMALL "runner_type: memory_efficient\n", "b.yaml", &err);
+    CU_ASSERT_TRUE(ttml_model_estimate("gpt2", c1, &a, &err) && ttml_model_estimate("gpt2", c2, &b, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_EQUAL(a.n_params, b.n_params);
+    CU_ASSERT_TRUE(b.activations_per_token < a.activations_per_token);
+    CU_ASSERT_FALSE(ttml_model_estimate("mlp", NULL, &a, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_UNSUPPORTED, "model 'mlp' cannot estimate its size");
+    ttml_config_free(c1);
+    ttml_config_free(c2);
+}
+
 /* ---- forward ---- */
 
 static void check_forward(const char *name, const char *yaml, int64_t V)
@@ -663,6 +711,7 @@ int main(void)
     CU_TestInfo tests[] = {
         {"gpt2 parameters", test_gpt2_params},
         {"llama parameters", test_llama_params},
+        {"size estimate matches the parameters", test_estimate_matches_params},
         {"forward and initial loss", test_forward},
         {"gradients vs finite differences", test_gradients},
         {"kv-cache decoding", test_decode},

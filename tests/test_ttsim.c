@@ -396,9 +396,13 @@ static void test_oom(void)
     int64_t big[2] = {64, 1024};   /* 64 tiles: 6 per bank = 12288 bytes */
     ttml_tensor *t = ttml_tensor_empty(d, 2, big, TTML_DTYPE_F32, &err);
     CU_ASSERT_PTR_NULL(t);
+    /* one line, every figure in KiB (the capacity is under 1 MiB): 64 tiles of
+     * 2048 bytes = 128 KiB against 12 x 5461 bytes = 63.996 KiB */
     TTML_ASSERT_ERROR(err, TTML_ERROR_OOM,
-                      "ttsim wormhole_b0: out of DRAM: request 131072 bytes (64 tensor pages of 2048 "
-                      "bytes over 12 banks), budget 5461 bytes per bank, 0 in use");
+                      "device ttsim:wormhole_b0,dram=64K,report=off, tensor f32 [64, 1024]: out of wormhole_b0 "
+                      "DRAM: needs 128.000 KiB, 0.000 KiB of 63.996 KiB in use; use a smaller batch or model, "
+                      "storage=bfp8_b");
+    CU_ASSERT_PTR_NULL(strchr(err ? err->message : "", '\n'));
 
     /* [32, 384]: 12 tiles, one per bank (a [1, 12288] row would pad to 384) */
     int64_t s12[2] = {32, 384};
@@ -414,16 +418,18 @@ static void test_oom(void)
      * shape), before anything is written */
     r = ttml_tensor_empty(d, 2, col, TTML_DTYPE_F32, &err);
     CU_ASSERT_PTR_NULL(r);
-    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "request 26624 bytes (13 tensor pages of 2048 bytes over 12 banks)");
+    /* 26 + 24 KiB would fit the total: the message names the full bank */
+    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "needs 26.000 KiB, 24.000 KiB of 63.996 KiB in use (bank 0 is full: "
+                                           "2.000 of 5.333 KiB; each bank holds 1/12 of every tensor)");
     r = ttml_tensor_zeros(d, 2, col, TTML_DTYPE_F32, &err);
     CU_ASSERT_PTR_NULL(r);
-    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "request 26624 bytes (13 tensor pages of 2048 bytes over 12 banks)");
+    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "needs 26.000 KiB, 24.000 KiB of 63.996 KiB in use (bank 0 is full");
     /* the failed request left nothing charged: 12 more pages fit */
     ttml_tensor *b = ttml_tensor_zeros(d, 2, s12, TTML_DTYPE_F32, &err);
     TTML_ASSERT_NO_ERROR(err);
     ttml_tensor *c = ttml_tensor_zeros(d, 2, s12, TTML_DTYPE_F32, &err);
     CU_ASSERT_PTR_NULL(c);
-    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "4096 in use in bank 0");
+    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "needs 24.000 KiB, 48.000 KiB of 63.996 KiB in use;");
     ttml_tensor_unref(a);
     ttml_tensor_unref(b);
     /* freed: fits again */
@@ -435,8 +441,9 @@ static void test_oom(void)
     ttml_device *l1 = open_dev("ttsim:wormhole_b0,l1=4K,report=off");
     ttml_buffer *buf = ttml_buffer_new(l1, 130 * 1024 * 4, TTML_MEM_L1, &err);
     CU_ASSERT_PTR_NULL(buf);
-    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "out of L1: request 266240 bytes (130 tensor pages of 2048 bytes "
-                                           "over 64 cores), budget 4096 bytes per core");
+    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "a 532480-byte buffer: out of wormhole_b0 L1: needs 260.000 KiB, "
+                                           "0.000 KiB of 256.000 KiB in use; use a smaller batch or model, "
+                                           "storage=bfp8_b (half of bf16), a larger l1= option");
     buf = ttml_buffer_new(l1, 128 * 1024 * 4, TTML_MEM_L1, &err);
     TTML_ASSERT_NO_ERROR(err);
     ttml_buffer_unref(buf);
@@ -449,7 +456,7 @@ static void test_oom(void)
     TTML_ASSERT_NO_ERROR(err);
     ttml_tensor *t25 = ttml_tensor_zeros(f, 2, s24, TTML_DTYPE_F32, &err);
     CU_ASSERT_PTR_NULL(t25);
-    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "budget 8192 bytes per bank, 8192 in use in bank 0");
+    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "needs 96.000 KiB, 96.000 KiB of 96.000 KiB in use;");
     ttml_tensor_unref(t24);
 }
 

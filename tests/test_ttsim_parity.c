@@ -468,7 +468,7 @@ static void test_train_oom(void)
     o.quiet = TRUE;
     GError *err = NULL;
     CU_ASSERT_FALSE(ttml_train_run(&o, &err));
-    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "out of DRAM");
+    TTML_ASSERT_ERROR(err, TTML_ERROR_OOM, "out of wormhole_b0 DRAM");
     ttml_test_init_cpu();
 }
 

@@ -5,6 +5,7 @@
  *            [--device NAME] [--seed N] [--max-steps N] [--metrics FILE] [--quiet]
  *            [--data FILE] [--resume [FILE]] [--overwrite] [--allow-nonfinite]
  *            [--trace FILE] [--profile-csv FILE] [--report FILE.html] [--memory-report]
+ *   ttml-run CONFIG.yaml --check   (check every training key; no plugin, device or training)
  *   ttml-run generate --checkpoint FILE [--prompt TEXT] [--max-tokens N]
  *            [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
  *            [--seed S] [--greedy] [--allow-nonfinite] [--device NAME] [--plugin-path DIR]
@@ -83,7 +84,7 @@ typedef struct {
     char *device, *metrics, *data, *resume_file;
     char *trace, *profile_csv, *report;
     gint64 seed, max_steps;
-    gboolean quiet, resume, memory_report, overwrite, allow_nonfinite;
+    gboolean quiet, resume, memory_report, overwrite, allow_nonfinite, check;
 } train_args;
 
 static void train_args_clear(train_args *a)
@@ -159,6 +160,9 @@ static GOptionContext *train_context_new(train_args *a)
         {"report", 0, 0, G_OPTION_ARG_FILENAME, &a->report,
          "Profile the run and write a self-contained HTML report (loss curves, step time, "
          "profile, memory)", "FILE.html"},
+        {"check", 0, 0, G_OPTION_ARG_NONE, &a->check,
+         "Check the config without training: every training, device, data and eval key and unknown "
+         "keys (model, optimizer and scheduler keys are checked when built); exit 0 when valid", NULL},
         {"memory-report", 0, 0, G_OPTION_ARG_NONE, &a->memory_report,
          "Print memory snapshots after the forward, backward and optimizer of the first step", NULL},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->rest, NULL, "CONFIG.yaml"},
@@ -221,6 +225,26 @@ static void configure_profiler(const train_args *a)
     }
     ttml_profiler_options popts = {sizeof popts, a->trace != NULL, 0};
     ttml_profiler_configure(&popts);
+}
+
+/* --check: the config's readers without training; 0 and "CONFIG: ok", or 1
+ * after one "ttml-run: ..." line. */
+static int check_config(const train_args *a)
+{
+    GError *err = NULL;
+    char *text = NULL;
+    if (!g_file_get_contents(a->rest[0], &text, NULL, &err)) {
+        g_prefix_error(&err, "cannot read '%s': ", a->rest[0]);
+        return print_error(&err);
+    }
+    ttml_run_options opts = {.struct_size = sizeof opts, .config_path = a->rest[0], .resume = a->resume,
+                             .data_path = a->data};
+    gboolean ok = ttml_train_check_config(text, a->rest[0], &opts, &err);
+    g_free(text);
+    if (!ok) return print_error(&err);
+    printf("%s: ok (every training, device, data and eval key read and checked; model, optimizer and "
+           "scheduler keys are checked when a run builds them)\n", a->rest[0]);
+    return 0;
 }
 
 /* Train, then write the profiler outputs asked for; 0, or 1 after one
@@ -287,7 +311,9 @@ static int cmd_train(int argc, char **argv)
         g_clear_error(&err);
     } else {
         status = check_train_args(&a);
-        if (status == 0) {
+        if (status == 0 && a.check) {
+            status = check_config(&a);
+        } else if (status == 0) {
             rank_paths(&a);
             configure_profiler(&a);
             status = train_and_report(&a);

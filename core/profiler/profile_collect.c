@@ -73,6 +73,7 @@ static struct {
     guint64 dropped;
     guint64 mem_cur[TTML_MEM_KIND_COUNT], mem_peak[TTML_MEM_KIND_COUNT];
     char *device;            /* the (first) profiled driver */
+    char *device_label;      /* its info name and architecture (layer_describe), or NULL */
     GPtrArray *series;       /* prof_series*, owned */
     GPtrArray *snapshots;    /* ttml_memory_snapshot*, owned copies */
 } P;
@@ -183,6 +184,7 @@ static void collector_clear(void)
     g_clear_pointer(&P.series, g_ptr_array_unref);
     g_clear_pointer(&P.snapshots, g_ptr_array_unref);
     g_clear_pointer(&P.device, g_free);
+    g_clear_pointer(&P.device_label, g_free);
     memset(P.cat_cache, 0, sizeof P.cat_cache);
     memset(P.mem_cur, 0, sizeof P.mem_cur);
     memset(P.mem_peak, 0, sizeof P.mem_peak);
@@ -654,4 +656,11 @@ const char *ttml_profile_report_series(guint i, guint *n, const double **x, cons
     return s->name;
 }
 
-const char *ttml_profile_report_device(void) { return P.device; }
+void ttml_profiler_layer_describe(const char *name, const char *arch)
+{
+    collector_ensure();
+    if (P.device_label || !name || !*name) return;
+    P.device_label = arch && *arch ? g_strdup_printf("%s (%s)", name, arch) : g_strdup(name);
+}
+
+const char *ttml_profile_report_device(void) { return P.device_label ? P.device_label : P.device; }

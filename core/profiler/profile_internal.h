@@ -18,6 +18,8 @@ void ttml_profile_json_string(FILE *f, const char *s);
 const GPtrArray *ttml_profile_report_snapshots(void);
 guint ttml_profile_report_n_series(void);
 const char *ttml_profile_report_series(guint i, guint *n, const double **x, const double **y);
+/* The profiled device for labels: "ttsim:wormhole_b0 (Tenstorrent …)" once
+ * described, else the wrapped driver's name; NULL when none was profiled. */
 const char *ttml_profile_report_device(void);
 
 /* memory_tracker.c: free the snapshots (ttml_shutdown). */

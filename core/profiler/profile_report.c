@@ -1,7 +1,9 @@
 /* core/profiler/profile_report.c - the profiler's HTML report (ttml/profiler_outputs.h): one
  * self-contained page, no scripts, fonts or network, with the run's series
- * (loss curves, step time) as inline SVG line charts, the profile summary as
- * a bar chart and tables, and the memory snapshots. */
+ * (loss curves with the validation points marked, host step time beside the
+ * simulated device time on a simulator) as inline SVG line charts laid out
+ * over the page width, the profile summary as a bar chart and tables, and
+ * the memory snapshots, each labelled with its device. */
 #include "internal.h"
 #include "profile_internal.h"
 
@@ -53,7 +55,17 @@ typedef struct chart_series {
     const char *name;
     guint n;
     const double *x, *y;
+    gboolean markers;          /* every point marked (validation), with its value as a tooltip */
 } chart_series;
+
+/* A marked point: a ringed dot with "NAME at step X: Y" as its tooltip. */
+static void svg_marker(GString *out, double px, double py, const char *color, const char *name, double x, double y)
+{
+    g_string_append_printf(out, "<circle class=\"val-marker\" cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"#fff\" "
+                                "stroke=\"%s\" stroke-width=\"2.5\"><title>", px, py, color);
+    html_text(out, name);
+    g_string_append_printf(out, " at step %g: %.4f</title></circle>", x, y);
+}
 
 /* An SVG line chart with axes, ticks, labels and a legend. */
 static void svg_line_chart(GString *out, const char *title, const char *xlabel, const char *ylabel,
@@ -123,11 +135,15 @@ static void svg_line_chart(GString *out, const char *title, const char *xlabel, 
             drawn++;
         }
         g_string_append(out, "\"/>\n");
-        if (n <= 60)
-            for (guint i = 0; i < n; i++)
-                if (isfinite(series[s].x[i]) && isfinite(series[s].y[i]))
-                    g_string_append_printf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>", PX(series[s].x[i]),
-                                           PY(series[s].y[i]), color);
+        for (guint i = 0; i < n && (n <= 60 || series[s].markers); i++) {
+            if (!isfinite(series[s].x[i]) || !isfinite(series[s].y[i])) continue;
+            if (series[s].markers)
+                svg_marker(out, PX(series[s].x[i]), PY(series[s].y[i]), color, series[s].name, series[s].x[i],
+                           series[s].y[i]);
+            else
+                g_string_append_printf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>", PX(series[s].x[i]),
+                                       PY(series[s].y[i]), color);
+        }
         /* legend */
         g_string_append_printf(out, "<rect x=\"%d\" y=\"%d\" width=\"145\" height=\"16\" fill=\"#fff\" "
                                     "fill-opacity=\"0.85\"/>", CHART_W - M_RIGHT - 152, M_TOP + 16 * s);
@@ -225,7 +241,7 @@ static void memory_section(GString *out, const GPtrArray *snaps)
         const ttml_memory_snapshot *s = g_ptr_array_index((GPtrArray *)snaps, i);
         for (int k = 0; k < TTML_MEM_KIND_COUNT; k++) top = MAX(top, s->peak[k]);
     }
-    int row_h = 3 * 14 + 12, label_w = 200, w = CHART_W, h = M_TOP + (int)snaps->len * row_h + 10;
+    int row_h = 3 * 14 + 12, label_w = 260, w = CHART_W, h = M_TOP + (int)snaps->len * row_h + 10;
     g_string_append_printf(out, "<figure><svg class=\"bars\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
                                 "height=\"%d\" viewBox=\"0 0 %d %d\">\n<text x=\"%d\" y=\"20\" class=\"title\">"
                                 "peak bytes per memory kind since the previous snapshot</text>\n",
@@ -236,6 +252,9 @@ static void memory_section(GString *out, const GPtrArray *snaps)
         g_string_append_printf(out, "<text class=\"tick\" x=\"%d\" y=\"%d\" text-anchor=\"end\">", label_w - 6,
                                y + 24);
         html_text(out, s->name);
+        g_string_append_printf(out, "</text><text class=\"tick device-label\" x=\"%d\" y=\"%d\" text-anchor=\"end\">",
+                               label_w - 6, y + 38);
+        html_text(out, s->device);
         g_string_append(out, "</text>\n");
         for (int k = 0; k < TTML_MEM_KIND_COUNT; k++) {
             double bw = (double)s->peak[k] / (double)top * (w - label_w - 150);
@@ -266,7 +285,10 @@ static void memory_section(GString *out, const GPtrArray *snaps)
 }
 
 static const char *css =
-    "body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}"
+    "body{font-family:sans-serif;margin:24px;color:#222}"
+    ".charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:12px}"
+    "svg.chart,svg.bars{width:100%;height:auto}.device{font-size:15px}.device-label{color:#1f4e79}"
+    "table{width:100%}"
     "h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ccc}h3{font-size:15px}"
     "figure{margin:8px 0}svg text{font-family:sans-serif}"
     ".title{font-size:14px;font-weight:bold;text-anchor:middle}.tick{font-size:11px;fill:#333}"
@@ -293,35 +315,56 @@ gboolean ttml_profiler_write_report(const char *path, const char *title, GError 
     GDateTime *dt = g_date_time_new_now_local();
     char *now = g_date_time_format(dt, "%Y-%m-%d %H:%M:%S");
     g_date_time_unref(dt);
-    g_string_append(out, "<p class=\"note\">written ");
+    g_string_append(out, "<p class=\"device\">");
+    if (dev) {
+        g_string_append(out, "Device: <strong class=\"device-label\">");
+        html_text(out, dev);
+        g_string_append(out, "</strong>");
+    } else {
+        g_string_append(out, "No profiler device was used");
+    }
+    g_string_append(out, "</p>\n<p class=\"note\">written ");
     html_text(out, now);
-    g_string_append(out, dev ? "; profiled device: " : "; no profiler device was used");
-    html_text(out, dev);
     g_string_append(out, "</p>\n");
     g_free(now);
 
-    /* training curves: train_loss and val_loss together, every other series alone */
-    g_string_append(out, "<h2>Training</h2>\n");
+    /* training curves: train_loss with the validation points marked, host
+     * step time beside simulated device time, every other series alone */
+    g_string_append(out, "<h2>Training</h2>\n<div class=\"charts\">\n");
     guint ns = ttml_profile_report_n_series();
-    chart_series loss[2];
-    int n_loss = 0;
+    chart_series loss[2], time[2];
+    int n_loss = 0, n_time = 0;
     for (guint i = 0; i < ns; i++) {
-        chart_series c;
+        chart_series c = {0};
         c.name = ttml_profile_report_series(i, &c.n, &c.x, &c.y);
-        if ((strcmp(c.name, "train_loss") == 0 || strcmp(c.name, "val_loss") == 0) && n_loss < 2) loss[n_loss++] = c;
+        c.markers = strcmp(c.name, "val_loss") == 0;
+        if ((strcmp(c.name, "train_loss") == 0 || c.markers) && n_loss < 2) loss[n_loss++] = c;
+        if ((strcmp(c.name, "step_ms") == 0 || strcmp(c.name, "sim_ms") == 0) && n_time < 2) time[n_time++] = c;
     }
-    if (n_loss) svg_line_chart(out, "loss", "step", "loss", loss, n_loss);
+    if (n_loss) svg_line_chart(out, "loss (validation points ringed)", "step", "loss", loss, n_loss);
+    for (int i = 0; i < n_time; i++)
+        time[i].name = strcmp(time[i].name, "sim_ms") == 0 ? "sim_ms (simulated device)" : "step_ms (host)";
+    if (n_time) svg_line_chart(out, n_time > 1 ? "step time: host and simulated device" : "step time", "step",
+                               "ms", time, n_time);
     for (guint i = 0; i < ns; i++) {
-        chart_series c;
+        chart_series c = {0};
         c.name = ttml_profile_report_series(i, &c.n, &c.x, &c.y);
-        if (strcmp(c.name, "train_loss") == 0 || strcmp(c.name, "val_loss") == 0) continue;
-        gboolean ms = strcmp(c.name, "step_ms") == 0;
-        svg_line_chart(out, ms ? "step time" : c.name, "step", ms ? "ms" : c.name, &c, 1);
+        if (strcmp(c.name, "train_loss") == 0 || strcmp(c.name, "val_loss") == 0 || strcmp(c.name, "step_ms") == 0 ||
+            strcmp(c.name, "sim_ms") == 0)
+            continue;
+        svg_line_chart(out, c.name, "step", c.name, &c, 1);
     }
+    g_string_append(out, "</div>\n");
     if (!ns) g_string_append(out, "<p>No training series were recorded.</p>\n");
 
     /* profile */
-    g_string_append(out, "<h2>Profile</h2>\n");
+    g_string_append(out, "<h2>Profile");
+    if (dev) {
+        g_string_append(out, " of <span class=\"device-label\">");
+        html_text(out, dev);
+        g_string_append(out, "</span>");
+    }
+    g_string_append(out, "</h2>\n");
     GArray *rows = ttml_profiler_rows();
     guint64 n_steps = 0;
     double step = ttml_profiler_step_ms(&n_steps);

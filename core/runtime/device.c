@@ -173,8 +173,19 @@ static ttml_buffer *buffer_new(ttml_device *d, size_t size, int ndim, const int6
         b->dtype = dtype;
     }
     if (!d->iface->alloc(d->state, b, error)) {
-        g_prefix_error(error, "device %s: allocating %zu bytes of %s: ", d->spec, size,
-                       ttml_mem_kind_name(kind));
+        /* "device D, op 'matmul' (forward), tensor f32 [4, 384]: <the driver's reason>" */
+        char where[256] = "", what[160];
+        if (ttml_zone_describe(where + 2, sizeof where - 2)) memcpy(where, ", ", 2);
+        if (b->ndim > 0) {
+            /* (tensor.c's ttml_shape_str would make the two files call each other) */
+            int n = g_snprintf(what, sizeof what, "tensor %s [", ttml_dtype_name(dtype));
+            for (int i = 0; i < b->ndim && n < (int)sizeof what; i++)
+                n += g_snprintf(what + n, sizeof what - (size_t)n, "%s%" G_GINT64_FORMAT, i ? ", " : "", b->shape[i]);
+            if (n < (int)sizeof what - 1) g_strlcat(what, "]", sizeof what);
+        } else {
+            g_snprintf(what, sizeof what, "a %zu-byte buffer", size);
+        }
+        g_prefix_error(error, "device %s%s, %s: ", d->spec, where, what);
         g_free(b);
         return NULL;
     }

@@ -70,6 +70,12 @@ void ttml_devices_close_all(void);
 /* The open devices (ttml_device*, in order of opening; NULL before the first). */
 const GPtrArray *ttml_devices_list(void);
 
+/* ---- zones (profile.c owns the thread's open zones) ---- */
+/* Where this thread is, from its open zones: "op 'matmul' (forward)",
+ * "backward of op 'matmul'", "op 'add' in the backward of 'mul'" or "step
+ * phase 'optimizer'". FALSE (buf untouched) outside any of them. */
+gboolean ttml_zone_describe(char *buf, size_t size);
+
 /* ---- autograd (autograd.c owns the step's graph) ---- */
 /* Create the empty graph (ttml_init); until then ops record no nodes. */
 void ttml_graph_init(void);

@@ -1,7 +1,8 @@
 /* core/runtime/memory_tracker.c - memory tracking after TT-Train's
  * MemoryUsageTracker (ttml/profile_zones.h): between begin_capture and
- * end_capture, snapshot(name) records for every open device the bytes in use
- * per memory kind and the peak since the previous snapshot.
+ * end_capture, snapshot(name) records for every open device that has held
+ * memory the bytes in use per memory kind and the peak since the previous
+ * snapshot.
  *
  * The per-snapshot peak uses the device's own peak counter: begin_capture and
  * each snapshot reset it to the current use; end_capture restores the
@@ -42,6 +43,18 @@ static void fold_and_reset(ttml_device *d)
     ttml_device_reset_peak(d);
 }
 
+/* A device that has never held memory (e.g. the cpu device a simulator opens
+ * for its host-side helpers, or profiler:cpu beside profiler:ttsim) would
+ * only add all-zero rows: it is left out. */
+static gboolean never_used(ttml_device *d)
+{
+    saved_peak *s = saved_for(d);
+    for (int k = 0; k < TTML_MEM_KIND_COUNT; k++)
+        if (s->peak[k] || ttml_device_mem_peak(d, (ttml_mem_kind)k) || ttml_device_mem_current(d, (ttml_mem_kind)k))
+            return FALSE;
+    return TRUE;
+}
+
 void ttml_memory_free_snapshots(void)
 {
     g_clear_pointer(&snapshots, g_ptr_array_unref);
@@ -66,6 +79,7 @@ void ttml_memory_snapshot_take(const char *name)
     const GPtrArray *devs = ttml_devices_list();
     for (guint i = 0; devs && i < devs->len; i++) {
         ttml_device *d = g_ptr_array_index((GPtrArray *)devs, i);
+        if (never_used(d)) continue;
         ttml_memory_snapshot *s = g_new0(ttml_memory_snapshot, 1);
         s->name = g_strdup(name ? name : "");
         s->device = g_strdup(d->spec);
@@ -115,11 +129,14 @@ void ttml_memory_print_usage(FILE *out)
         fprintf(out, "  (no snapshots: call ttml_memory_begin_capture and ttml_memory_snapshot_take)\n");
         return;
     }
-    fprintf(out, "  %-20s %-20s %11s %11s %11s %11s %11s %11s\n", "snapshot", "device", "host", "host peak",
+    int dw = 20;   /* the device column fits the longest spec, whole */
+    for (guint i = 0; i < snaps->len; i++)
+        dw = MAX(dw, (int)strlen(((const ttml_memory_snapshot *)g_ptr_array_index((GPtrArray *)snaps, i))->device));
+    fprintf(out, "  %-20s %-*s %11s %11s %11s %11s %11s %11s\n", "snapshot", dw, "device", "host", "host peak",
             "DRAM", "DRAM peak", "L1", "L1 peak");
     for (guint i = 0; i < snaps->len; i++) {
         const ttml_memory_snapshot *s = g_ptr_array_index((GPtrArray *)snaps, i);
-        fprintf(out, "  %-20.20s %-20.20s", s->name, s->device);
+        fprintf(out, "  %-20.20s %-*s", s->name, dw, s->device);
         for (int k = 0; k < TTML_MEM_KIND_COUNT; k++) {
             char cur[32], peak[32];
             size_str(cur, sizeof cur, s->current[k]);

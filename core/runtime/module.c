@@ -5,6 +5,7 @@
 #include <ttml/profile_zones.h>
 
 #include <math.h>
+#include <stddef.h>
 
 ttml_module *ttml_module_new(const ttml_module_class *klass, void *priv)
 {
@@ -161,6 +162,30 @@ ttml_module *ttml_linear_layer_new(int64_t in_features, int64_t out_features, gb
         ttml_tensor_unref(p->bias);
     }
     return m;
+}
+
+gboolean ttml_model_estimate(const char *name, ttml_config *cfg, ttml_model_size *out, GError **error)
+{
+    const ttml_model_desc *d = ttml_model_find(name);
+    if (!d) {
+        ttml_set_not_found(error, TTML_FEATURE_MODEL, "model", name);
+        return FALSE;
+    }
+    if (d->struct_size < offsetof(ttml_model_desc, estimate) + sizeof(void *) || !d->estimate) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_UNSUPPORTED, "model '%s' cannot estimate its size", name);
+        return FALSE;
+    }
+    if (out->struct_size < sizeof *out) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG, "ttml_model_estimate: out->struct_size is %zu, "
+                    "expected at least %zu", out->struct_size, sizeof *out);
+        return FALSE;
+    }
+    out->n_params = out->activations_per_token = 0;
+    if (!d->estimate(cfg, out, error)) {
+        if (error && *error) g_prefix_error(error, "model '%s': ", name);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 ttml_module *ttml_model_create(const char *name, ttml_config *cfg, GError **error)

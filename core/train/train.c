@@ -22,6 +22,29 @@ static gboolean is_lm_config(ttml_config *root)
            g_strcmp0(ttml_config_scalar(type), "text") == 0;
 }
 
+gboolean ttml_train_check_config(const char *text, const char *name, const ttml_run_options *options,
+                                 GError **error)
+{
+    g_return_val_if_fail(text != NULL, FALSE);
+    ttml_run_options opts = {0};
+    if (options) memcpy(&opts, options, MIN(options->struct_size, sizeof opts));
+    ttml_config *root = ttml_config_load_string(text, name ? name : "config", error);
+    if (!root) return FALSE;
+    gboolean ok = FALSE;
+    if (is_lm_config(root)) {
+        ok = ttml_train_lm_check(&opts, root, error);
+    } else if (opts.resume || opts.data_path) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                    "%s: %s is only supported for language models (a config with "
+                    "training_config.transformer_config and data_config.type: text)",
+                    ttml_config_file(root), opts.resume ? "--resume" : "--data");
+    } else {
+        ok = ttml_train_regression_check(root, error);
+    }
+    ttml_config_free(root);
+    return ok;
+}
+
 gboolean ttml_train_run(const ttml_run_options *options, GError **error)
 {
     g_return_val_if_fail(options != NULL, FALSE);

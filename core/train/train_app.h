@@ -17,6 +17,12 @@
  * options->config_path (owned by the caller). */
 gboolean ttml_train_regression_run(const ttml_run_options *options, ttml_config *root, GError **error);
 gboolean ttml_train_lm_run(const ttml_run_options *options, ttml_config *root, GError **error);
+/* Run every reader of the loop on `root` without training (ttml_train_check_config):
+ * no plugin, device, corpus or file is touched; keys the model, optimizer,
+ * scheduler (and the regression dataset) read when built count as used, so
+ * the unknown-key check covers the rest. `options` may be NULL. */
+gboolean ttml_train_lm_check(const ttml_run_options *options, ttml_config *root, GError **error);
+gboolean ttml_train_regression_check(ttml_config *root, GError **error);
 
 /* ---- shared run helpers (train_run.c) ---- */
 /* A section or nested *_config map: absent or empty -> *out = NULL. */
@@ -25,6 +31,9 @@ gboolean ttml_train_get_map(ttml_config *parent, const char *key, const char *ex
 /* "file:line:col: 'key' must be RULE, got VALUE"; returns FALSE. */
 gboolean ttml_train_range_error(ttml_config *map, const char *key, const char *rule, double value,
                                 GError **error);
+/* --check: the maps in built[0..n) (NULL ones skipped) are read by plugins
+ * when built, so they count as used; then the unknown-key check of root. */
+gboolean ttml_train_check_unused_but(ttml_config *root, ttml_config *const *built, int n, GError **error);
 /* Prefix a not-found error with where `key` was written in map. */
 void ttml_train_locate_not_found(GError **error, ttml_config *map, const char *key);
 /* A JSON number ("null" when not finite). */
@@ -95,6 +104,26 @@ void ttml_train_ddp_metrics(const ttml_train_ddp *d, double backward_ms, GString
  * about the other keys name the user's file and line). */
 ttml_module *ttml_lm_model_create(const char *model_type, const char *text, const char *name,
                                   gint64 vocab_size, GError **error);
+
+/* The size of that model without building it (the model's estimate hook;
+ * TTML_ERROR_UNSUPPORTED without one). */
+gboolean ttml_lm_model_estimate(const char *model_type, const char *text, const char *name, gint64 vocab_size,
+                                ttml_model_size *out, GError **error);
+
+/* ---- the fits-the-device check (train_fit.c) ---- */
+typedef struct ttml_train_fit {
+    ttml_device *device;
+    const char *spec;                 /* as the user gave it, for the message       */
+    const char *model_type, *optimizer_type;
+    const char *config_text, *config_name;
+    gint64 vocab;                     /* padded                                     */
+    gint64 batch, seq;                /* rows of one micro-batch on this rank; positions */
+} ttml_train_fit;
+/* TTML_ERROR_OOM (one line: the estimate, its parts, the device's memory and
+ * the fix) when parameters + gradients + optimizer state + activations
+ * exceed the device's memory. TRUE when they fit, when the device reports no
+ * memory size, when the model has no estimate hook, or TTML_FIT_CHECK=0. */
+gboolean ttml_train_check_fits(const ttml_train_fit *f, GError **error);
 
 /* ---- text data (lm_data.c) ---- */
 typedef struct ttml_text_data {

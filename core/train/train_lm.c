@@ -4,6 +4,7 @@
  * state checkpoints with exact --resume. Keys: include/ttml/train.h. */
 #include "train_app.h"
 
+#include <ttml/distributed.h>
 #include <ttml/profiler_outputs.h>
 
 #include <errno.h>
@@ -258,18 +259,25 @@ static gboolean check_eval_config(lm_settings *s, GError **error)
     return TRUE;
 }
 
-/* The corpus candidates, the config's directory and its text (stored in
- * checkpoints; the model is built from it). */
-static gboolean read_sources(const ttml_run_options *o, lm_settings *s, GError **error)
+/* The corpus candidates: data_config.path, training_config.data_path or --data. */
+static gboolean read_corpus_names(const ttml_run_options *o, lm_settings *s, GError **error)
 {
     if (!read_paths(s, error)) return FALSE;
-    if (!o->data_path && !s->data_paths[0]) {
+    if (!(o && o->data_path) && !s->data_paths[0]) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
                     "%s: no text corpus: set data_config.path (a file or a list of candidate "
                     "files) or pass --data FILE",
                     ttml_config_file(s->root));
         return FALSE;
     }
+    return TRUE;
+}
+
+/* The corpus candidates, the config's directory and its text (stored in
+ * checkpoints; the model is built from it). */
+static gboolean read_sources(const ttml_run_options *o, lm_settings *s, GError **error)
+{
+    if (!read_corpus_names(o, s, error)) return FALSE;
     s->config_dir = g_path_get_dirname(o->config_path);
     GError *io = NULL;
     if (!g_file_get_contents(o->config_path, &s->config_text, &s->config_len, &io)) {
@@ -280,7 +288,9 @@ static gboolean read_sources(const ttml_run_options *o, lm_settings *s, GError *
     return TRUE;
 }
 
-static gboolean read_settings(const ttml_run_options *o, lm_settings *s, GError **error)
+/* Every training_config / device_config / data_config / eval_config key the
+ * loop reads, checked; no file is opened. */
+static gboolean read_settings(lm_settings *s, GError **error)
 {
     ttml_config *root = s->root;
     if (!ttml_train_get_map(root, "training_config", "training_config: {batch_size: 4}", &s->train_cfg, error) ||
@@ -304,7 +314,20 @@ static gboolean read_settings(const ttml_run_options *o, lm_settings *s, GError 
         return FALSE;
     }
     return check_ranges(s, error) && check_options(s, &k, error) && read_transformer(s, error) &&
-           check_eval_config(s, error) && read_sources(o, s, error);
+           check_eval_config(s, error);
+}
+
+gboolean ttml_train_lm_check(const ttml_run_options *o, ttml_config *root, GError **error)
+{
+    lm_settings s = {0};
+    s.root = root;
+    ttml_dist_settings dist;
+    gboolean ok = read_settings(&s, error) && read_corpus_names(o, &s, error) &&
+                  ttml_dist_settings_read(root, &dist, error);
+    ttml_config *built[] = {s.tf_cfg, s.optimizer_cfg, s.scheduler_cfg};   /* read by the model, optimizer, scheduler */
+    ok = ok && ttml_train_check_unused_but(root, built, G_N_ELEMENTS(built), error);
+    g_strfreev(s.data_paths);
+    return ok;
 }
 
 /* ------------------------------------------------------------- the loop */
@@ -622,6 +645,9 @@ static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm
     if (max_steps > 0) r->total = max_steps;
     if (r->ck) resume_total(o, r);
 
+    ttml_train_fit fit = {r->device, r->spec, s->model_type, s->optimizer_type, s->config_text, o->config_path,
+                          r->vocab_padded, r->batch, s->seq_len};
+    if (!ttml_train_check_fits(&fit, error)) return FALSE;
     ttml_set_seed((guint64)(o->seed >= 0 ? o->seed : s->seed));
     r->model = ttml_lm_model_create(s->model_type, s->config_text, o->config_path, r->vocab_padded,
                                     error);
@@ -738,6 +764,7 @@ static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_ru
     gint64 step = ++r->step;
     ttml_profiler_series_add("train_loss", (double)step, loss);
     ttml_profiler_series_add("step_ms", (double)step, step_ms);
+    if (isfinite(sim_ms)) ttml_profiler_series_add("sim_ms", (double)step, sim_ms);   /* simulators */
     lp->train_us += (double)(t1 - t0);
     lp->window_us += (double)(t1 - t0);
     lp->window_loss += loss;
@@ -927,7 +954,7 @@ gboolean ttml_train_lm_run(const ttml_run_options *o, ttml_config *root, GError 
     lm_run r = {0};
     gboolean ok = FALSE, initialised = FALSE;
     s.root = root;
-    if (!read_settings(o, &s, error)) goto out;
+    if (!read_settings(&s, error) || !read_sources(o, &s, error)) goto out;
     if (!ttml_train_begin(o, &r.metrics, &initialised, error)) goto out;
     ok = run(o, &s, &r, error);
 out:

@@ -501,6 +501,18 @@ static gboolean run_training(const ttml_run_options *o, run_settings *s, run_sta
     return TRUE;
 }
 
+gboolean ttml_train_regression_check(ttml_config *root, GError **error)
+{
+    run_settings s = {0};
+    s.root = root;
+    gboolean ok = read_settings(&s, error);
+    /* read by the model, optimizer, scheduler and dataset when they are built */
+    ttml_config *built[] = {s.model_cfg, s.optimizer_cfg, s.scheduler_cfg, s.data_cfg};
+    ok = ok && ttml_train_check_unused_but(root, built, G_N_ELEMENTS(built), error);
+    g_free(s.predict);
+    return ok;
+}
+
 gboolean ttml_train_regression_run(const ttml_run_options *o, ttml_config *root, GError **error)
 {
     run_settings s = {0};

@@ -43,6 +43,12 @@ gboolean ttml_train_range_error(ttml_config *map, const char *key, const char *r
     return FALSE;
 }
 
+gboolean ttml_train_check_unused_but(ttml_config *root, ttml_config *const *built, int n, GError **error)
+{
+    for (int i = 0; i < n; i++) ttml_config_mark_used(built[i]);
+    return ttml_config_check_unused(root, error);
+}
+
 /* Prefix a not-found error with where the name was written. */
 void ttml_train_locate_not_found(GError **error, ttml_config *map, const char *key)
 {

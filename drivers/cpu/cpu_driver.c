@@ -8,6 +8,8 @@
  * Device options ("cpu:threads=N") set the thread count for the process.
  */
 #include "cpu_internal.h"
+
+#include <stddef.h>
 #include "../common/ttml_kernel_list.h"
 
 #include <stdlib.h>
@@ -88,6 +90,8 @@ static void *cpu_open(const char *options, ttml_device_info *info, GError **erro
     for (int k = 0; k < TTML_MEM_KIND_COUNT; k++) info->mem_bytes[k] = 0;
     info->mem_bytes[TTML_MEM_HOST] = cpu_topo.mem_bytes;
     info->mem_bytes[TTML_MEM_DRAM] = cpu_topo.mem_bytes;
+    if (info->struct_size >= offsetof(ttml_device_info, stored_f32_bytes) + sizeof(double))
+        info->stored_f32_bytes = 4.0;
     info->n_cores = cpu_topo.n_cores;
     info->n_threads = threads;
     info->dtypes = (1u << TTML_DTYPE_F32) | (1u << TTML_DTYPE_BF16) | (1u << TTML_DTYPE_U32);

@@ -20,6 +20,7 @@ typedef struct prof_dev {
     ttml_driver_iface next;   /* copy of the wrapped driver's vtable */
     void *next_dev;
     gboolean has_stats;
+    gboolean described;       /* the device's info was passed to the collector */
 } prof_dev;
 
 static GPtrArray *wrapped;      /* prof_dev*, one per profiled device */
@@ -95,6 +96,11 @@ static gboolean prof_alloc(void *dev, ttml_buffer *buf, GError **error)
 {
     prof_dev *p = find(dev);
     if (!p->next.alloc(dev, buf, error)) return FALSE;
+    if (!p->described && buf->device) {   /* the first allocation names the device for the report */
+        const ttml_device_info *info = ttml_device_get_info(buf->device);
+        ttml_profiler_layer_describe(info->name, info->arch);
+        p->described = TRUE;
+    }
     ttml_profiler_record_memory(buf->kind, ttml_profiler_now_ns(), (gint64)buf->size);
     return TRUE;
 }

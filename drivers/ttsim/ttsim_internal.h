@@ -197,13 +197,16 @@ typedef struct ttsim_memory {
     int n_cores;
     guint64 core_budget;
     guint64 *core_used;          /* [n_cores]  */
+    gboolean oom;                /* a charge failed: the run is cut short, so
+                                    close() prints no kernel report     */
 } ttsim_memory;
 
 void ttsim_memory_init(ttsim_memory *m, const ttsim_config *cfg);
 void ttsim_memory_clear(ttsim_memory *m);
 /* Charge `pages` pages of `page_bytes` interleaved round-robin from bank
  * (core) 0. Fails with TTML_ERROR_OOM when a bank (core) would exceed its
- * budget; nothing is charged then. kind is DRAM or L1 (HOST: no-op). */
+ * budget (one line: the request, the use and the capacity in one unit, and
+ * the fix; sets m->oom); nothing is charged then. kind is DRAM or L1 (HOST: no-op). */
 gboolean ttsim_memory_charge(ttsim_memory *m, const char *arch, ttml_mem_kind kind, guint64 pages,
                              size_t page_bytes, GError **error);
 void ttsim_memory_release(ttsim_memory *m, ttml_mem_kind kind, guint64 pages, size_t page_bytes);

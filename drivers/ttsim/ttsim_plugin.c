@@ -20,6 +20,7 @@
 #include "ttsim_internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ---- vtable ---- */
@@ -64,6 +65,8 @@ static void *ttsim_open(const char *options, ttml_device_info *info, GError **er
     info->n_threads = threads;
     info->dtypes = (1u << TTML_DTYPE_F32) | (1u << TTML_DTYPE_BF16) | (1u << TTML_DTYPE_U32);
     info->layouts = (1u << TTML_LAYOUT_ROW_MAJOR) | (1u << TTML_LAYOUT_TILE);
+    if (info->struct_size >= offsetof(ttml_device_info, stored_f32_bytes) + sizeof(double))
+        info->stored_f32_bytes = (double)ttsim_format_tile_bytes(cfg.storage) / TTSIM_TILE_ELEMS;
     return d;
 }
 
@@ -120,7 +123,8 @@ static void print_report(ttsim_device *d)
 static void ttsim_close(void *dev)
 {
     ttsim_device *d = dev;
-    if (d->cfg.report && d->launches > 0) print_report(d);
+    /* after an out-of-memory error the report would only bury the error line */
+    if (d->cfg.report && d->launches > 0 && !d->mem.oom) print_report(d);
     int workers = ttsim_hosts_count(d->hosts);
     ttsim_hosts_free(d->hosts);
     for (int i = 0; i < workers * TTSIM_WORKER_SLOTS; i++) g_aligned_free(d->wscratch[i]);

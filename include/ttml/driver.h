@@ -28,6 +28,12 @@ typedef struct ttml_device_info {
     int n_threads;                          /* host threads the driver uses */
     guint32 dtypes;                         /* bitmask of (1u << ttml_dtype) */
     guint32 layouts;                        /* bitmask of (1u << ttml_layout) */
+    /* Added in ABI 1.2 without a version change: a driver writes it only when
+     * the core's struct_size covers it. Bytes one f32 element takes in the
+     * device's memory (ttsim: 2 with bf16 storage, 4 with fp32, 1.0625 with
+     * bfp8_b); 0 = unknown (4 is assumed). Used with mem_bytes to tell
+     * whether a model fits before it is allocated. */
+    double stored_f32_bytes;
 } ttml_device_info;
 
 /* Device memory. The core allocates the struct and fills device/size/kind

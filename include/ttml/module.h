@@ -60,15 +60,32 @@ TTML_API ttml_module *ttml_linear_layer_new(int64_t in_features, int64_t out_fea
                                             GError **error);
 
 /* ---- model registry ---- */
+/* A model's size without building it (ttml_model_estimate). */
+typedef struct ttml_model_size {
+    size_t struct_size;
+    guint64 n_params;              /* parameter elements (exact)                     */
+    guint64 activations_per_token; /* elements kept for backward per token (one batch
+                                      row x one position) in training: an estimate   */
+} ttml_model_size;
+
 struct ttml_model_desc {
     size_t struct_size;
     const char *name;          /* "linear_regression", "mlp", "gpt2", ...  */
     const char *description;
     /* Build from the model's config map (read fields with ttml_config_*). */
     ttml_module *(*create)(ttml_config *cfg, GError **error);
+    /* Optional (added in ABI 1.2 without a version change: the core reads it
+     * only when struct_size covers it; NULL = unknown): fill `out` from the
+     * same config without allocating the model. Lets the trainer refuse a
+     * model that cannot fit the device before allocating anything. */
+    gboolean (*estimate)(ttml_config *cfg, ttml_model_size *out, GError **error);
 };
 
 TTML_API const ttml_model_desc *ttml_model_find(const char *name);
+/* The size of model `name` for `cfg` without building it (out->struct_size
+ * set by the caller). TTML_ERROR_UNSUPPORTED when the model has no estimate
+ * hook; config errors as ttml_model_create gives them. */
+TTML_API gboolean ttml_model_estimate(const char *name, ttml_config *cfg, ttml_model_size *out, GError **error);
 /* Create by name; unknown names list the registered models. Unknown keys in
  * cfg are rejected with their line. cfg may be NULL. */
 TTML_API ttml_module *ttml_model_create(const char *name, ttml_config *cfg, GError **error);

@@ -10,8 +10,10 @@
  *
  * Memory tracking after TT-Train's MemoryUsageTracker: between
  * begin_capture and end_capture, snapshot(name) records, for every open
- * device, current and peak bytes per memory kind (peaks since the previous
- * snapshot, or since begin_capture).
+ * device that has held memory (a helper device that never did, such as the
+ * cpu device a simulator opens, gets no all-zero row), current and peak
+ * bytes per memory kind (peaks since the previous snapshot, or since
+ * begin_capture).
  */
 #ifndef TTML_PROFILE_ZONES_H
 #define TTML_PROFILE_ZONES_H

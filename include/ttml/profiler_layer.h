@@ -22,6 +22,10 @@ TTML_API guint64 ttml_profiler_now_ns(void);
  * last detaches it). `device` names the wrapped driver. */
 TTML_API void ttml_profiler_layer_opened(const char *device);
 TTML_API void ttml_profiler_layer_closed(void);
+/* The profiled device's name and architecture as its info reports them
+ * ("ttsim:wormhole_b0", "Tenstorrent wormhole_b0 (n150, simulated)"), for the
+ * report's device label; the first call wins (copied). */
+TTML_API void ttml_profiler_layer_describe(const char *name, const char *arch);
 /* `kernel` is usually a static string; it is compared, not kept. */
 TTML_API void ttml_profiler_record_kernel(const char *kernel, guint64 start_ns, guint64 dur_ns,
                                           guint64 bytes, double sim_s);

@@ -182,6 +182,19 @@ typedef struct ttml_run_options {
  * is shut down in every case). */
 TTML_API gboolean ttml_train_run(const ttml_run_options *options, GError **error);
 
+/* Check a config without training (`ttml-run CONFIG --check`): parse `text`
+ * (named `name` in errors, e.g. the file's path) and run every reader of the
+ * training application on it, with the same errors ttml_train_run gives:
+ * types and ranges of training_config, device_config (device, DDP),
+ * multihost_config, data_config and eval_config, the corpus candidates, and
+ * unknown keys (the transformer_config, model_config, optimizer_config and
+ * scheduler_config maps are read by their plugins when built, so only the
+ * run checks their keys). `options` (may be NULL) gives the overrides that
+ * change what is required (data_path, resume). Loads no plugin, opens no
+ * device or file. */
+TTML_API gboolean ttml_train_check_config(const char *text, const char *name, const ttml_run_options *options,
+                                          GError **error);
+
 /* Ask the running (or next) ttml_train_run to stop after its current step
  * (see "Interruption" above); `signo` names the cause in messages (0 clears
  * the request). Async-signal-safe. */

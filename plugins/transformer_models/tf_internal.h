@@ -48,6 +48,9 @@ typedef struct tf_config {
 gboolean tf_config_parse(ttml_config *cfg, tf_arch arch, const char *model_name, tf_config *out,
                          GError **error);
 
+/* The descriptor's estimate hook for `arch` (tf_estimate.c). */
+gboolean tf_estimate(ttml_config *cfg, tf_arch arch, const char *name, ttml_model_size *out, GError **error);
+
 /* ---- parameter-holding leaf modules (tf_blocks.c) ---- */
 
 /* A normal(0, std) tensor (std 0: zeros) on the context device; value `fill`

@@ -26,20 +26,31 @@ static ttml_module *llama_create(ttml_config *cfg, GError **error)
     return build(cfg, TF_ARCH_LLAMA, "llama", error);
 }
 
+static gboolean gpt2_estimate(ttml_config *cfg, ttml_model_size *out, GError **error)
+{
+    return tf_estimate(cfg, TF_ARCH_GPT2, "gpt2", out, error);
+}
+
+static gboolean llama_estimate(ttml_config *cfg, ttml_model_size *out, GError **error)
+{
+    return tf_estimate(cfg, TF_ARCH_LLAMA, "llama", out, error);
+}
+
 #define GPT2_DESCRIPTION                                                                    \
     "GPT-2 / nanoGPT: learned token+position embeddings, pre-LayerNorm blocks (causal "     \
     "multi-head attention with bias, 4x GELU MLP), final LayerNorm, tied or untied head; "  \
     "KV-cache decoding"
 
 static const ttml_model_desc gpt2_desc = {sizeof(ttml_model_desc), "gpt2", GPT2_DESCRIPTION,
-                                          gpt2_create};
+                                          gpt2_create, gpt2_estimate};
 static const ttml_model_desc nanogpt_desc = {sizeof(ttml_model_desc), "nanogpt",
-                                             GPT2_DESCRIPTION " (alias of gpt2)", nanogpt_create};
+                                             GPT2_DESCRIPTION " (alias of gpt2)", nanogpt_create, gpt2_estimate};
 static const ttml_model_desc llama_desc = {
     sizeof(ttml_model_desc), "llama",
     "Llama: RMSNorm, RoPE, grouped-query attention (num_groups), SwiGLU MLP, optional weight "
     "tying; KV-cache decoding",
     llama_create,
+    llama_estimate,
 };
 
 static gboolean tf_init(ttml_plugin *plugin, const ttml_host *host, GError **error)

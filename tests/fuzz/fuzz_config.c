@@ -1,10 +1,14 @@
 /* tests/fuzz/fuzz_config.c - fuzz target: the YAML config loader
- * (core/formats/config.c) and the typed getters the training-config readers
- * use. Each input is a YAML document; every key the shipped readers know is
- * read with every getter (integers, doubles, booleans, strings, number lists,
- * nested sections and sequences), and the unknown-key check with its
- * "did you mean" runs before and after. Errors are expected; only crashes,
- * hangs and sanitizer reports are bugs. */
+ * (core/formats/config.c), the typed getters, and the training application's
+ * own static readers (ttml_train_check_config, the entry behind `ttml-run
+ * CONFIG --check`: every training_config / device_config / multihost_config /
+ * data_config / eval_config reader of the LM and regression loops, their
+ * range checks and the unknown-key check). Each input is a YAML document; it
+ * goes through the check (with and without a --data override), then every
+ * key the shipped readers know is read with every getter (integers,
+ * doubles, booleans, strings, number lists, nested sections and sequences),
+ * and the unknown-key check with its "did you mean" runs before and after.
+ * Errors are expected; only crashes, hangs and sanitizer reports are bugs. */
 #include "fuzz.h"
 
 #include <ttml/ttml.h>
@@ -81,6 +85,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = g_strndup((const char *)data, size);
     GError *err = NULL;
+    /* the training application's readers, as ttml-run --check runs them */
+    (void)ttml_train_check_config(text, "fuzz.yaml", NULL, &err);
+    g_clear_error(&err);
+    ttml_run_options opts = {sizeof opts};
+    opts.config_path = "fuzz.yaml";
+    opts.data_path = "corpus.txt";
+    (void)ttml_train_check_config(text, "fuzz.yaml", &opts, &err);
+    g_clear_error(&err);
     ttml_config *root = ttml_config_load_string(text, "fuzz.yaml", &err);
     g_clear_error(&err);
     if (root) {

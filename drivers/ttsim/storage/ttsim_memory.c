@@ -10,6 +10,8 @@
  */
 #include "ttsim_internal.h"
 
+#include <string.h>
+
 void ttsim_memory_init(ttsim_memory *m, const ttsim_config *c)
 {
     m->n_banks = c->n_banks;
@@ -32,6 +34,40 @@ static guint64 pages_of(guint64 pages, int n, int i)
     return pages / (guint64)n + ((guint64)i < pages % (guint64)n ? 1 : 0);
 }
 
+/* One unit for every figure of an OOM message: MiB when the capacity is at
+ * least 1 MiB, else KiB (a tiny dram= / l1= budget). */
+static double in_unit(guint64 bytes, guint64 capacity, const char **unit)
+{
+    gboolean mib = capacity >= (1u << 20);
+    *unit = mib ? "MiB" : "KiB";
+    return (double)bytes / (mib ? 1048576.0 : 1024.0);
+}
+
+/* "out of DRAM: needs R, U of C in use; FIX" in one unit; when the total
+ * would fit, the bank (core) that does not is named (interleaving puts
+ * 1/n of every tensor on each). */
+static void set_oom_error(const ttsim_memory *m, const char *arch, gboolean dram, guint64 request, int full,
+                          GError **error)
+{
+    int n = dram ? m->n_banks : m->n_cores;
+    const guint64 *used = dram ? m->bank_used : m->core_used;
+    guint64 budget = dram ? m->bank_budget : m->core_budget, capacity = budget * (guint64)n, total = 0;
+    for (int j = 0; j < n; j++) total += used[j];
+    const char *u;
+    double r = in_unit(request, capacity, &u), t = in_unit(total, capacity, &u), c = in_unit(capacity, capacity, &u);
+    char where[160] = "";
+    if (total + request <= capacity)
+        g_snprintf(where, sizeof where, " (%s %d is full: %.3f of %.3f %s; each %s holds 1/%d of every tensor)",
+                   dram ? "bank" : "core", full, in_unit(used[full], capacity, &u), in_unit(budget, capacity, &u),
+                   u, dram ? "bank" : "core", n);
+    gboolean bh = strcmp(arch, "blackhole") == 0;
+    g_set_error(error, TTML_ERROR, TTML_ERROR_OOM,
+                "out of %s %s: needs %.3f %s, %.3f %s of %.3f %s in use%s; use a smaller batch or model, "
+                "storage=bfp8_b (half of bf16), a larger %s= option%s",
+                arch, dram ? "DRAM" : "L1", r, u, t, u, c, u, where, dram ? "dram" : "l1",
+                bh ? "" : " or a larger device (ttsim:blackhole: 32 GiB DRAM, 1.5 MiB L1 per core)");
+}
+
 gboolean ttsim_memory_charge(ttsim_memory *m, const char *arch, ttml_mem_kind kind, guint64 pages,
                              size_t page_bytes, GError **error)
 {
@@ -44,17 +80,8 @@ gboolean ttsim_memory_charge(ttsim_memory *m, const char *arch, ttml_mem_kind ki
         guint64 add = pages_of(pages, n, i) * page_bytes;
         if (add == 0) break;
         if (used[i] + add > budget) {
-            guint64 total = 0;
-            for (int j = 0; j < n; j++) total += used[j];
-            g_set_error(error, TTML_ERROR, TTML_ERROR_OOM,
-                        "ttsim %s: out of %s: request %" G_GUINT64_FORMAT " bytes (%" G_GUINT64_FORMAT
-                        " tensor pages of %zu bytes over %d %s), budget %" G_GUINT64_FORMAT
-                        " bytes per %s, %" G_GUINT64_FORMAT " in use in %s %d (%" G_GUINT64_FORMAT
-                        " bytes in use in all); use a smaller model or batch, a larger %s= option or "
-                        "another architecture",
-                        arch, dram ? "DRAM" : "L1", pages * page_bytes, pages, page_bytes, n,
-                        dram ? "banks" : "cores", budget, dram ? "bank" : "core", used[i],
-                        dram ? "bank" : "core", i, total, dram ? "dram" : "l1");
+            set_oom_error(m, arch, dram, pages * page_bytes, i, error);
+            m->oom = TRUE;
             return FALSE;
         }
     }
