@@ -68,7 +68,15 @@ const GPtrArray *ttml_devices_list(void);
 /* ---- autograd (autograd.c owns the step's graph) ---- */
 /* Create the empty graph (ttml_init); until then ops record no nodes. */
 void ttml_graph_init(void);
-/* Free the graph and its nodes and re-enable gradients (ttml_shutdown). */
+/* Free the calling thread's graph, hooks and nodes, re-enable its gradients
+ * and stop creating graphs (ttml_shutdown). */
 void ttml_graph_fini(void);
+/* Free the calling thread's graph, nodes and hooks and re-enable its
+ * gradients (ttml_context_thread_end); graphs stay enabled. */
+void ttml_graph_thread_end(void);
+
+/* ---- rng (rng.c owns the per-thread generator state) ---- */
+/* Reset the calling thread's generator to the default seed. */
+void ttml_rng_thread_reset(void);
 
 #endif

@@ -17,6 +17,24 @@
  * options->config_path (owned by the caller). */
 gboolean ttml_train_regression_run(const ttml_run_options *options, ttml_config *root, GError **error);
 gboolean ttml_train_lm_run(const ttml_run_options *options, ttml_config *root, GError **error);
+/* One rank of a language-model job inside an initialised ttml (the mesh
+ * runner's rank threads, mesh.c): `root` parsed by this rank, `device` its
+ * chip (becomes the thread's default device), `world` its rank of the world
+ * (borrowed; DDP over it). Everything of ttml_train_lm_run but init and
+ * shutdown; ranks > 0 get options with quiet set and no metrics file. */
+gboolean ttml_train_lm_rank(const ttml_run_options *options, ttml_config *root, ttml_device *device,
+                            ttml_comm *world, GError **error);
+
+/* ---- the simulated multi-chip mesh (mesh.c) ---- */
+/* The number of chips when the run is a mesh run (device_config.device, or
+ * options->device, naming a mesh board such as ttsim:n300 or ttsim:t3k, and
+ * device_config.mesh_shape asking for more than one device); 0 otherwise. */
+int ttml_train_mesh_chips(const ttml_run_options *options, ttml_config *root);
+/* The whole mesh job: ttml_init, one device per chip, one rank thread per
+ * chip (rank 0 on the calling thread) running ttml_train_lm_rank over a
+ * `local` world whose collectives are charged to each chip's simulated
+ * Ethernet, then ttml_shutdown. */
+gboolean ttml_train_mesh_run(const ttml_run_options *options, ttml_config *root, GError **error);
 
 /* ---- shared run helpers (train_run.c) ---- */
 /* A section or nested *_config map: absent or empty -> *out = NULL. */
@@ -32,6 +50,8 @@ void ttml_train_json_number(char *buf, size_t size, double v, const char *fmt);
 gboolean ttml_train_metrics_write(FILE *f, const char *path, const char *line, GError **error);
 /* Peak resident set (VmHWM of /proc/self/status) in bytes, 0 when unknown. */
 guint64 ttml_train_peak_rss(void);
+/* Open o->metrics_path (when set; appended to on --resume) into *metrics (NULL when not set). */
+gboolean ttml_train_metrics_open(const ttml_run_options *o, FILE **metrics, GError **error);
 /* Open o->metrics_path (when set; appended to on --resume) into *metrics, then ttml_init with the
  * options' plugin paths and files. *initialised tells the caller to shut down. */
 gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *initialised, GError **error);
@@ -50,12 +70,13 @@ gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError
 typedef struct ttml_train_ddp ttml_train_ddp;
 /* Read device_config / multihost_config from root (marks them used). DDP
  * off: TRUE with *out = NULL and *local_batch = global_batch. On: open the
- * world (mpirun -> mpi, else one local rank), split the global batch (error
+ * world (`world` when not NULL: borrowed, a mesh rank's; else mpirun -> mpi,
+ * else one local rank), split the global batch (error
  * naming both numbers) and check the settings agree on every rank. The
  * caller owns *out (ttml_train_ddp_free). Every call below is a no-op on NULL
  * (one rank) except comm_stats. */
-gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_train_ddp **out, gint64 *local_batch,
-                             GError **error);
+gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_comm *world, ttml_train_ddp **out,
+                             gint64 *local_batch, GError **error);
 /* The reducer over params (borrowed; broadcasts them from rank 0). */
 gboolean ttml_train_ddp_attach(ttml_train_ddp *d, GPtrArray *params, GError **error);
 void ttml_train_ddp_free(ttml_train_ddp *d);
@@ -72,6 +93,7 @@ gboolean ttml_train_ddp_barrier(ttml_train_ddp *d, GError **error);
  * values compared across ranks; an error names the first differing rank). */
 gboolean ttml_train_ddp_check_params(ttml_train_ddp *d, GPtrArray *params, GError **error);
 /* The reducer's last-step communication time and bytes (d not NULL). */
+/* (the simulated communication time is the device's: ttml_device_stats.sim_comm_s) */
 void ttml_train_ddp_comm_stats(const ttml_train_ddp *d, double *comm_ms, guint64 *comm_bytes);
 
 /* ---- language-model construction (lm_model.c) ---- */

@@ -10,20 +10,23 @@
 struct ttml_train_ddp {
     ttml_dist_settings settings;
     ttml_comm *world;
+    gboolean owns_world;   /* FALSE: a mesh rank's, borrowed */
     ttml_ddp *reducer;
 };
 
-gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_train_ddp **out, gint64 *local_batch,
-                             GError **error)
+gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_comm *world, ttml_train_ddp **out,
+                             gint64 *local_batch, GError **error)
 {
     ttml_dist_settings st;
     *out = NULL;
     *local_batch = global_batch;
     if (!ttml_dist_settings_read(root, &st, error)) return FALSE;
-    if (!st.enable_ddp && !st.multihost) return TRUE;
+    if (!st.enable_ddp && !st.multihost && !world) return TRUE;
     ttml_train_ddp *d = g_new0(ttml_train_ddp, 1);
     d->settings = st;
-    if (!ttml_dist_world_open(&st, &d->world, error) ||
+    d->world = world;
+    d->owns_world = !world;
+    if ((!world && !ttml_dist_world_open(&st, &d->world, error)) ||
         !ttml_dist_local_batch(global_batch, ttml_comm_size(d->world), local_batch, error)) {
         ttml_train_ddp_free(d);
         return FALSE;
@@ -53,7 +56,7 @@ void ttml_train_ddp_free(ttml_train_ddp *d)
 {
     if (!d) return;
     ttml_ddp_free(d->reducer);
-    if (d->world) ttml_comm_free(d->world);
+    if (d->world && d->owns_world) ttml_comm_free(d->world);
     g_free(d);
 }
 

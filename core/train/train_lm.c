@@ -691,8 +691,10 @@ typedef struct {
     gint64 last_val_step;
 } lm_loop;
 
+/* sim_comm_ms: the simulated collectives' part of sim_ms (NAN: none charged). */
 static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const lm_loop *lp, double loss,
-                                   double lr, double step_ms, double sim_ms, double val, GError **error)
+                                   double lr, double step_ms, double sim_ms, double sim_comm_ms, double val,
+                                   GError **error)
 {
     GString *line = g_string_new(NULL);
     g_string_append_printf(line, "{\"step\":%" G_GINT64_FORMAT, r->step);
@@ -700,6 +702,7 @@ static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const l
     metrics_number(line, "lr", lr, "%.9g");
     metrics_number(line, "step_ms", step_ms, "%.3f");
     if (isfinite(sim_ms)) metrics_number(line, "sim_ms", sim_ms, "%.6f");
+    if (isfinite(sim_comm_ms)) metrics_number(line, "sim_comm_ms", sim_comm_ms, "%.6f");
     metrics_number(line, "tokens_per_s",
                    lp->window_us > 0
                        ? (double)r->tokens_per_step * (double)lp->window_steps / (lp->window_us / 1e6)
@@ -724,7 +727,7 @@ static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const l
 static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_run *r, lm_loop *lp,
                           GError **error)
 {
-    ttml_device_stats st0, st1;
+    ttml_device_stats st0, st1 = {0};
     gboolean sim = ttml_device_get_stats(r->device, &st0) && st0.peak_flops > 0;
     gint64 t0 = g_get_monotonic_time();
     double lr = s->lr * ttml_scheduler_factor(r->sched, r->step);
@@ -736,6 +739,8 @@ static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_ru
     gint64 t1 = g_get_monotonic_time();
     double step_ms = (double)(t1 - t0) / 1000.0;
     double sim_ms = sim && ttml_device_get_stats(r->device, &st1) ? (st1.sim_time_s - st0.sim_time_s) * 1e3 : NAN;
+    /* a mesh chip's collectives (charged through the communicator's observer) */
+    double sim_comm_ms = isfinite(sim_ms) && st1.sim_comm_s > 0 ? (st1.sim_comm_s - st0.sim_comm_s) * 1e3 : NAN;
     gint64 step = ++r->step;
     ttml_profiler_series_add("train_loss", (double)step, loss);
     ttml_profiler_series_add("step_ms", (double)step, step_ms);
@@ -754,7 +759,7 @@ static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_ru
     }
     ttml_progress_update(&lp->prog, step, loss, lr, val, step_ms, sim_ms);
     if (r->metrics && (step % s->log_interval == 0 || isfinite(val) || step == r->total) &&
-        !write_step_metrics(o, r, lp, loss, lr, step_ms, sim_ms, val, error))
+        !write_step_metrics(o, r, lp, loss, lr, step_ms, sim_ms, sim_comm_ms, val, error))
         return FALSE;
     if (step % s->log_interval == 0 || step == r->total) {
         lp->final_loss = lp->window_loss / (double)lp->window_steps;
@@ -854,28 +859,40 @@ static gboolean write_summary(const ttml_run_options *o, const lm_settings *s, l
 
 /* DDP (device_config.enable_ddp / multihost_config.enabled): the world and
  * the per-rank batch; ranks > 0 run with *o quiet and without metrics. */
-static gboolean ddp_open(const ttml_run_options **o, const lm_settings *s, lm_run *r, GError **error)
+static gboolean ddp_open(const ttml_run_options **o, const lm_settings *s, lm_run *r, ttml_comm *world,
+                         GError **error)
 {
-    if (!ttml_train_ddp_open(s->root, s->batch_size, &r->ddp, &r->batch, error)) return FALSE;
+    if (!ttml_train_ddp_open(s->root, s->batch_size, world, &r->ddp, &r->batch, error)) return FALSE;
     if (ttml_train_ddp_rank(r->ddp) == 0) return TRUE;
     r->rank_options = **o;
     r->rank_options.quiet = TRUE;
     r->rank_options.metrics_path = NULL;
+    /* mesh ranks share the process: only rank 0 takes memory snapshots */
+    if (world) r->rank_options.memory_report = FALSE;
     if (r->metrics) fclose(r->metrics); /* opened by every rank; rank 0 writes it */
     r->metrics = NULL;
     *o = &r->rank_options;
     return TRUE;
 }
 
-static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError **error)
+/* device / world: a mesh rank's chip and world rank (NULL: open the
+ * configured device; the world from the settings). */
+static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, ttml_device *device, ttml_comm *world,
+                    GError **error)
 {
-    r->spec = o->device ? o->device : s->device ? s->device : "cpu";
-    r->device = ttml_context_open_device(r->spec, error);
+    if (device) {
+        r->device = device;
+        r->spec = ttml_device_get_info(device)->name;
+        ttml_context_set_thread_device(device);
+    } else {
+        r->spec = o->device ? o->device : s->device ? s->device : "cpu";
+        r->device = ttml_context_open_device(r->spec, error);
+    }
     if (!r->device) {
         if (!o->device && s->device) ttml_train_locate_not_found(error, s->device_cfg, "device");
         return FALSE;
     }
-    if (!ddp_open(&o, s, r, error)) return FALSE;
+    if (!ddp_open(&o, s, r, world, error)) return FALSE;
     if (s->project_name && !o->quiet) printf("project: %s\n", s->project_name);
     ttml_set_matmul_precision(s->precision);
     if (!check_overwrite(o, s, error)) return FALSE;
@@ -905,16 +922,39 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
     return ok && (!r->metrics || write_summary(o, s, r, &lp, error));
 }
 
+static gboolean lm_cleanup(const ttml_run_options *o, lm_settings *s, lm_run *r, gboolean ok, GError **error);
+
 gboolean ttml_train_lm_run(const ttml_run_options *o, ttml_config *root, GError **error)
 {
     lm_settings s = {0};
     lm_run r = {0};
     gboolean ok = FALSE, initialised = FALSE;
     s.root = root;
-    if (!read_settings(o, &s, error)) goto out;
-    if (!ttml_train_begin(o, &r.metrics, &initialised, error)) goto out;
-    ok = run(o, &s, &r, error);
-out:
+    if (read_settings(o, &s, error) && ttml_train_begin(o, &r.metrics, &initialised, error))
+        ok = run(o, &s, &r, NULL, NULL, error);
+    ok = lm_cleanup(o, &s, &r, ok, error);
+    if (initialised) ttml_shutdown();
+    return ok;
+}
+
+gboolean ttml_train_lm_rank(const ttml_run_options *o, ttml_config *root, ttml_device *device, ttml_comm *world,
+                            GError **error)
+{
+    lm_settings s = {0};
+    lm_run r = {0};
+    gboolean ok = FALSE;
+    s.root = root;
+    if (read_settings(o, &s, error) && ttml_train_metrics_open(o, &r.metrics, error))
+        ok = run(o, &s, &r, device, world, error);
+    return lm_cleanup(o, &s, &r, ok, error);
+}
+
+/* Free what the run holds (the metrics file is closed: a failed close turns
+ * ok into an error); returns the new ok. */
+static gboolean lm_cleanup(const ttml_run_options *o, lm_settings *s0, lm_run *r0, gboolean ok, GError **error)
+{
+    lm_settings s = *s0;
+    lm_run r = *r0;
     ok = ttml_train_metrics_close(r.metrics, o->metrics_path, ok, error);
     ttml_tensor_unref(r.inputs);
     ttml_tensor_unref(r.targets);
@@ -930,6 +970,5 @@ out:
     g_strfreev(s.data_paths);
     g_free(s.config_dir);
     g_free(s.config_text);
-    if (initialised) ttml_shutdown();
     return ok;
 }

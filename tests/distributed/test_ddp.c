@@ -5,9 +5,9 @@
  * global-norm clipping, one all-reduce per optimizer step with gradient
  * accumulation, and the comm counters.
  *
- * The tensor API is single-threaded, so the rank threads take turns for
- * model work (one mutex) and wait for their buckets concurrently
- * (ttml_ddp_wait calls only the communicator). */
+ * The rank threads run concurrently without a lock: each has its own
+ * autograd graph, gradient-ready hooks and RNG (the per-thread context) and
+ * frees them with ttml_context_thread_end(). */
 #include "test_util.h"
 
 #include <ttml/ddp.h>
@@ -93,7 +93,6 @@ static void test_grad_ready_hook(void)
 #define LR 0.1f
 
 static float data_x[B * IN], data_y[B];
-static GMutex model_lock;
 
 typedef struct {
     ttml_comm *comm;     /* NULL: the single-rank reference */
@@ -162,31 +161,38 @@ static gboolean sgd_step(GPtrArray *params, gboolean clip, GError **error)
     return TRUE;
 }
 
+static void run_rank_body(run_args *a);
+
 static gpointer run_rank(gpointer data)
 {
-    run_args *a = data;
+    run_rank_body(data);
+    return NULL;
+}
+
+/* A rank thread: its own context, freed at the end. */
+static gpointer rank_thread(gpointer data)
+{
+    run_rank_body(data);
+    ttml_context_thread_end();
+    return NULL;
+}
+
+static void run_rank_body(run_args *a)
+{
     GError *err = NULL;
     int n = a->comm ? ttml_comm_size(a->comm) : 1, r = a->comm ? ttml_comm_rank(a->comm) : 0;
-    g_mutex_lock(&model_lock);
     ttml_module *m = make_model(a->seed, &err);
     GPtrArray *params = ttml_module_parameters(m);
-    g_mutex_unlock(&model_lock);
-    ttml_ddp *ddp = a->comm && !err ? ttml_ddp_new_locked(a->comm, params, a->cap_mb, &model_lock, &err) : NULL;
+    ttml_ddp *ddp = a->comm && !err ? ttml_ddp_new(a->comm, params, a->cap_mb, &err) : NULL;
     int micro_rows = B / a->accum, local = micro_rows / n;
     for (int step = 0; step < STEPS && !err; step++) {
-        g_mutex_lock(&model_lock);
         for (int k = 0; k < a->accum && !err; k++) {
             if (ddp) ttml_ddp_set_sync(ddp, k == a->accum - 1);
             micro_step(m, k * micro_rows + r * local, local, 1.0f / (float)a->accum, &err);
         }
-        g_mutex_unlock(&model_lock);
-        if (ddp && !err) ttml_ddp_wait(ddp, &err);
-        g_mutex_lock(&model_lock);
-        if (ddp && !err) ttml_ddp_apply(ddp, &err);
+        if (ddp && !err) ttml_ddp_finish(ddp, &err);
         if (!err) sgd_step(params, a->accum > 1, &err);
-        g_mutex_unlock(&model_lock);
     }
-    g_mutex_lock(&model_lock);
     a->n_params = 0;
     for (guint i = 0; i < params->len && !err; i++) {
         ttml_tensor *t = ((ttml_param *)g_ptr_array_index(params, i))->tensor;
@@ -197,11 +203,9 @@ static gpointer run_rank(gpointer data)
     ttml_ddp_free(ddp);
     g_ptr_array_unref(params);
     ttml_module_unref(m);
-    g_mutex_unlock(&model_lock);
     a->ok = err == NULL;
     if (err) a->error = g_strdup(err->message);
     g_clear_error(&err);
-    return NULL;
 }
 
 static void fill_data(void)
@@ -242,7 +246,7 @@ static void compare_ddp(int n, int accum, double cap_mb)
     for (int r = 0; r < n; r++) {
         /* every rank starts from other weights: rank 0's must win */
         args[r] = (run_args){ranks[r], accum, cap_mb, r == 0 ? 11 : 100 + (guint64)r, {0}, 0, {0}, FALSE, NULL};
-        th[r] = g_thread_new("rank", run_rank, &args[r]);
+        th[r] = g_thread_new("rank", rank_thread, &args[r]);
     }
     for (int r = 0; r < n; r++) g_thread_join(th[r]);
     for (int r = 0; r < n; r++) {
