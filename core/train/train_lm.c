@@ -4,6 +4,7 @@
  * state checkpoints with exact --resume. Keys: include/ttml/train.h. */
 #include "train_app.h"
 
+#include <ttml/distributed.h>
 #include <ttml/profiler_outputs.h>
 
 #include <errno.h>
@@ -885,6 +886,9 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, ttml_d
         r->spec = ttml_device_get_info(device)->name;
         ttml_context_set_thread_device(device);
     } else {
+        /* device_config errors (a mesh board without its mesh_shape) before the device */
+        ttml_dist_settings dist;
+        if (!ttml_dist_settings_read(s->root, &dist, error)) return FALSE;
         r->spec = o->device ? o->device : s->device ? s->device : "cpu";
         r->device = ttml_context_open_device(r->spec, error);
     }

@@ -84,6 +84,81 @@ static void test_grad_ready_hook(void)
     for (size_t i = 0; i < G_N_ELEMENTS(tensors); i++) ttml_tensor_unref(tensors[i]);
 }
 
+/* ---- the per-thread context ---- */
+
+typedef struct {
+    ttml_device *main_device;
+    guint graph_before, graph_after_record, graph_after_end;
+    gboolean grad_on_start;
+    ttml_rng_state rng_start;
+    guint64 draw;
+    gboolean device_inherited;
+} thread_probe;
+
+static gpointer probe_thread(gpointer data)
+{
+    thread_probe *p = data;
+    GError *err = NULL;
+    p->graph_before = ttml_graph_size();
+    p->grad_on_start = ttml_grad_enabled();
+    p->rng_start = ttml_get_rng_state();
+    p->device_inherited = ttml_context_get_device() == p->main_device;
+    ttml_set_seed(99);
+    p->draw = ttml_rng_u64();
+    int64_t s2[1] = {2};
+    float v[2] = {1, 2};
+    ttml_tensor *w = ttml_tensor_from_floats(NULL, 1, s2, v, &err);
+    ttml_tensor_set_requires_grad(w, TRUE);
+    ttml_tensor *y = ttml_mul(w, w, &err);
+    p->graph_after_record = ttml_graph_size();
+    ttml_tensor_unref(y);
+    ttml_tensor_unref(w);
+    g_clear_error(&err);
+    ttml_context_thread_end();
+    p->graph_after_end = ttml_graph_size();
+    return NULL;
+}
+
+/* Graph, gradient mode and RNG are the thread's own; the default device is
+ * the process's until the thread sets one. */
+static void test_thread_context(void)
+{
+    GError *err = NULL;
+    int64_t s2[1] = {2};
+    float v[2] = {3, 4};
+    ttml_set_seed(5);
+    guint64 main_first = ttml_rng_u64();
+    ttml_tensor *w = ttml_tensor_from_floats(NULL, 1, s2, v, &err);
+    ttml_tensor_set_requires_grad(w, TRUE);
+    ttml_tensor *y = ttml_mul(w, w, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_EQUAL(ttml_graph_size(), 1);
+    gboolean prev = ttml_set_grad_enabled(FALSE);
+    thread_probe p = {ttml_context_get_device(), 0, 0, 0, FALSE, {0, 0}, 0, FALSE};
+    GThread *t = g_thread_new("probe", probe_thread, &p);
+    g_thread_join(t);
+    ttml_set_grad_enabled(prev);
+    /* the main thread's graph, mode and generator were not touched */
+    CU_ASSERT_EQUAL(ttml_graph_size(), 1);
+    CU_ASSERT_EQUAL(p.graph_before, 0);
+    CU_ASSERT_EQUAL(p.graph_after_record, 1);
+    CU_ASSERT_EQUAL(p.graph_after_end, 0);
+    CU_ASSERT_TRUE(p.grad_on_start);
+    CU_ASSERT_EQUAL(p.rng_start.seed, 5489u);
+    CU_ASSERT_EQUAL(p.rng_start.counter, 0u);
+    CU_ASSERT_TRUE(p.device_inherited);
+    ttml_rng_state st = ttml_get_rng_state();
+    CU_ASSERT_EQUAL(st.seed, 5u);
+    CU_ASSERT_EQUAL(st.counter, 1u);
+    ttml_set_seed(99);
+    CU_ASSERT_EQUAL(ttml_rng_u64(), p.draw); /* the same generator, per thread */
+    ttml_set_seed(5);
+    CU_ASSERT_EQUAL(ttml_rng_u64(), main_first);
+    ttml_reset_graph();
+    ttml_tensor_unref(y);
+    ttml_tensor_unref(w);
+}
+
 /* ---- DDP against one rank ---- */
 
 #define B 6          /* global batch: divisible by 1, 2 and 3 ranks */
@@ -405,6 +480,7 @@ int main(int argc, char **argv)
         return ttml_test_run("ddp_mpi", mpi_tests, ttml_test_init_cpu, ttml_test_shutdown);
     static CU_TestInfo tests[] = {
         {"grad_ready_hook", test_grad_ready_hook},
+        {"thread_context", test_thread_context},
         {"ddp_1_rank", test_ddp_1_rank},
         {"ddp_2_ranks", test_ddp_2_ranks},
         {"ddp_3_ranks_small_buckets", test_ddp_3_ranks_small_buckets},
