@@ -87,8 +87,9 @@ static gpointer rank_main(gpointer data)
         m->ok = FALSE;
         m->error = g_error_copy(m->charge_error);
     }
-    if (!m->ok) {
-        /* the others would otherwise wait for this rank until the timeout */
+    if (!m->ok && !g_error_matches(m->error, TTML_ERROR, TTML_ERROR_INTERRUPTED)) {
+        /* the others would otherwise wait for this rank until the timeout
+         * (an interruption is agreed by all ranks: they all stop) */
         g_atomic_int_compare_and_exchange(m->first_failed, -1, m->rank);
         ttml_comm_abort(m->world, 1);
     }
@@ -178,7 +179,12 @@ static gboolean mesh_train(mesh_rank *ranks, int n, GError **error)
     for (int r = 1; r < n; r++) g_thread_join(threads[r]);
     g_free(threads);
     int bad = g_atomic_int_get(&first_failed);
-    if (bad < 0) return TRUE;
+    if (bad < 0 && ranks[0].ok) return TRUE;
+    if (bad < 0) { /* stopped by a signal: rank 0 says where its checkpoint is */
+        g_propagate_error(error, ranks[0].error);
+        ranks[0].error = NULL;
+        return FALSE;
+    }
     g_propagate_prefixed_error(error, ranks[bad].error, "mesh rank %d of %d: ", bad, n);
     ranks[bad].error = NULL;
     return FALSE;

@@ -86,8 +86,10 @@ int ttml_train_ddp_size(const ttml_train_ddp *d);
 void ttml_train_ddp_set_sync(ttml_train_ddp *d, gboolean sync);
 /* Wait for the gradients and write their average over ranks (collective). */
 gboolean ttml_train_ddp_finish(ttml_train_ddp *d, GError **error);
-/* *v = the mean of *v over ranks (collective). */
-gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, GError **error);
+/* *v = the mean of *v over ranks (collective). With `stop` (in: this rank
+ * was asked to stop), the same all-reduce agrees on it: out TRUE on every
+ * rank when any rank was asked, so all ranks stop after the same step. */
+gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, gboolean *stop, GError **error);
 gboolean ttml_train_ddp_barrier(ttml_train_ddp *d, GError **error);
 /* Collective: every rank holds the same parameters (a SHA-256 of their
  * values compared across ranks; an error names the first differing rank). */

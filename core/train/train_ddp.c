@@ -80,12 +80,13 @@ gboolean ttml_train_ddp_finish(ttml_train_ddp *d, GError **error)
     return !d || ttml_ddp_finish(d->reducer, error);
 }
 
-gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, GError **error)
+gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, gboolean *stop, GError **error)
 {
     if (!d) return TRUE;
-    float x = (float)*v; /* the communicator reduces f32 */
-    if (!ttml_comm_allreduce(d->world, &x, 1, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
-    *v = (double)x / (double)ttml_comm_size(d->world);
+    float x[2] = {(float)*v, stop && *stop ? 1.0f : 0.0f}; /* the communicator reduces f32 */
+    if (!ttml_comm_allreduce(d->world, x, stop ? 2 : 1, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
+    *v = (double)x[0] / (double)ttml_comm_size(d->world);
+    if (stop) *stop = x[1] > 0.0f;
     return TRUE;
 }
 

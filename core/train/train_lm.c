@@ -49,6 +49,7 @@ typedef struct {
     ttml_train_ddp *ddp;             /* data parallel (NULL: one rank)         */
     gint64 batch;                    /* rows per rank (= batch_size / ranks)   */
     ttml_run_options rank_options;   /* ranks > 0: quiet, no metrics           */
+    gboolean stop;                   /* DDP: a stop agreed by the ranks (last step) */
 } lm_run;
 
 static gboolean config_error(GError **error, ttml_config *node, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
@@ -356,7 +357,10 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
     *loss_out = sum / (double)s->accum;
     /* DDP: the averaged gradient of the per-rank slice means is the gradient
      * of the global-batch mean (equal slices); the loss is the mean too */
-    if (!ttml_train_ddp_finish(r->ddp, error) || !ttml_train_ddp_mean(r->ddp, loss_out, error)) goto fail;
+    /* a stop request (signal) is agreed in the loss's all-reduce: every rank
+     * stops after this step, or none does */
+    r->stop = ttml_train_stop_requested() != 0;
+    if (!ttml_train_ddp_finish(r->ddp, error) || !ttml_train_ddp_mean(r->ddp, loss_out, &r->stop, error)) goto fail;
     if (!isfinite(*loss_out)) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_NUMERIC,
                     "the loss became %f at step %" G_GINT64_FORMAT
@@ -405,7 +409,7 @@ static gboolean lm_validate(const lm_settings *s, lm_run *r, double *out, GError
     ttml_module_train(r->model, TRUE);
     ttml_set_grad_enabled(prev);
     if (ok) *out = sum / (double)s->val_batches;
-    ok = ok && ttml_train_ddp_mean(r->ddp, out, error);
+    ok = ok && ttml_train_ddp_mean(r->ddp, out, NULL, error);
     if (!ok) g_prefix_error(error, "validation: ");
     return ok;
 }
@@ -812,6 +816,8 @@ static gboolean train_loop(const ttml_run_options *o, const lm_settings *s, lm_r
     while (r->step < r->total) {
         if (!loop_step(o, s, r, lp, error)) return FALSE;
         int signo = ttml_train_stop_requested();
+        /* DDP: the ranks' agreement (another rank's signal: "a stop request") */
+        if (r->ddp) signo = r->stop ? (signo ? signo : -1) : 0;
         if (signo) return stop_now(o, s, r, lp, signo, error);
     }
     if (r->has_val && lp->last_val_step != r->step && r->step > 0) {
