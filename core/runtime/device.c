@@ -138,7 +138,14 @@ ttml_device *ttml_device_open(const char *spec, GError **error)
     return d;
 }
 
-const GPtrArray *ttml_devices_list(void) { return devices; }
+GPtrArray *ttml_devices_copy(void)
+{
+    g_rec_mutex_lock(&devices_lock);
+    GPtrArray *copy = g_ptr_array_new();
+    for (guint i = 0; devices && i < devices->len; i++) g_ptr_array_add(copy, g_ptr_array_index(devices, i));
+    g_rec_mutex_unlock(&devices_lock);
+    return copy;
+}
 
 const ttml_device_info *ttml_device_get_info(const ttml_device *d) { return &d->info; }
 const char *ttml_device_driver_name(const ttml_device *d) { return d->driver_name; }

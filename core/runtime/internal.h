@@ -62,8 +62,10 @@ void ttml_loader_load_desc(const ttml_plugin_desc *d, const char *stem, void *ha
 
 /* ---- devices (device.c) ---- */
 void ttml_devices_close_all(void);
-/* The open devices (ttml_device*, in order of opening; NULL before the first). */
-const GPtrArray *ttml_devices_list(void);
+/* A copy of the list of open devices (ttml_device*, in order of opening;
+ * g_ptr_array_unref it; the devices stay valid until ttml_shutdown). Rank
+ * threads of a mesh may open devices meanwhile. */
+GPtrArray *ttml_devices_copy(void);
 
 /* ---- autograd (autograd.c owns the step's graph) ---- */
 /* Create the empty graph (ttml_init); until then ops record no nodes. */
