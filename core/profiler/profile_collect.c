@@ -76,7 +76,13 @@ static struct {
     char *device_label;      /* its info name and architecture (layer_describe), or NULL */
     GPtrArray *series;       /* prof_series*, owned */
     GPtrArray *snapshots;    /* ttml_memory_snapshot*, owned copies */
+    prof_section *collective; /* collectives charged to simulated devices */
+    GThread *owner;          /* the profiled thread (opened the first profiler device) */
 } P;
+
+/* Records from threads other than the profiled one (ranks > 0 of a mesh) are
+ * dropped: the collector is single-threaded and rank 0 speaks for the run. */
+static inline gboolean foreign_thread(void) { return P.owner && P.owner != g_thread_self(); }
 
 static ttml_profile_sink sink;
 
@@ -202,6 +208,7 @@ static void collector_ensure(void)
     P.transfer = section_new("transfer");
     P.sync = section_new("sync");
     P.step = section_new("step");
+    P.collective = section_new("collective");
     P.in_step = 0;
     P.stack = g_array_sized_new(FALSE, FALSE, sizeof(prof_frame), 64);
     P.events = g_array_new(FALSE, FALSE, sizeof(prof_event));
@@ -250,6 +257,7 @@ static inline void event_push(prof_entry *e, guint32 type, guint64 ts, guint64 d
 
 static void sink_zone_begin(void *user, const char *name, const char *category)
 {
+    if (foreign_thread()) return;
     prof_section *s = category_section(category);
     if (s == P.step) P.in_step++;
     prof_frame f = {section_entry(s, name ? name : "?"), ttml_profiler_now_ns(), 0, 0.0};
@@ -258,7 +266,7 @@ static void sink_zone_begin(void *user, const char *name, const char *category)
 
 static void sink_zone_end(void *user)
 {
-    if (P.stack->len == 0) return; /* opened before the sink was attached */
+    if (foreign_thread() || P.stack->len == 0) return; /* opened before the sink was attached */
     guint64 now = ttml_profiler_now_ns();
     prof_frame f = g_array_index(P.stack, prof_frame, P.stack->len - 1);
     g_array_set_size(P.stack, P.stack->len - 1);
@@ -285,6 +293,7 @@ void ttml_profiler_layer_opened(const char *device)
     P.used = TRUE;
     if (!P.device) P.device = g_strdup(device ? device : "?");
     if (P.n_open++ == 0) {
+        P.owner = g_thread_self();
         g_array_set_size(P.stack, 0);
         P.in_step = 0;
         sink.struct_size = sizeof sink;
@@ -299,6 +308,7 @@ void ttml_profiler_layer_closed(void)
 {
     if (P.n_open <= 0) return;
     if (--P.n_open == 0) {
+        P.owner = NULL;
         ttml_profile_set_sink(NULL);
         if (P.stack) g_array_set_size(P.stack, 0);
         P.in_step = 0;
@@ -326,12 +336,22 @@ void ttml_profiler_record_kernel(const char *kernel, guint64 start_ns, guint64 d
                                  double sim_s)
 {
     collector_ensure();
+    if (foreign_thread()) return;
     leaf(section_entry(P.kernel, kernel ? kernel : "?"), start_ns, dur_ns, bytes, sim_s);
+}
+
+void ttml_profiler_record_collective(const char *name, guint64 start_ns, guint64 dur_ns, guint64 bytes,
+                                     double sim_s)
+{
+    collector_ensure();
+    if (foreign_thread()) return;
+    leaf(section_entry(P.collective, name ? name : "?"), start_ns, dur_ns, bytes, sim_s);
 }
 
 void ttml_profiler_record_transfer(gboolean to_device, guint64 start_ns, guint64 dur_ns, guint64 bytes)
 {
     collector_ensure();
+    if (foreign_thread()) return;
     leaf(section_entry(P.transfer, to_device ? "write (host to device)" : "read (device to host)"),
          start_ns, dur_ns, bytes, 0.0);
 }
@@ -339,13 +359,14 @@ void ttml_profiler_record_transfer(gboolean to_device, guint64 start_ns, guint64
 void ttml_profiler_record_sync(guint64 start_ns, guint64 dur_ns)
 {
     collector_ensure();
+    if (foreign_thread()) return;
     leaf(section_entry(P.sync, "synchronize"), start_ns, dur_ns, 0, 0.0);
 }
 
 void ttml_profiler_record_memory(ttml_mem_kind kind, guint64 t_ns, gint64 delta_bytes)
 {
     collector_ensure();
-    if ((unsigned)kind >= TTML_MEM_KIND_COUNT) return;
+    if (foreign_thread() || (unsigned)kind >= TTML_MEM_KIND_COUNT) return;
     if (delta_bytes < 0 && (guint64)(-delta_bytes) > P.mem_cur[kind]) P.mem_cur[kind] = 0;
     else P.mem_cur[kind] = (guint64)((gint64)P.mem_cur[kind] + delta_bytes);
     if (P.mem_cur[kind] > P.mem_peak[kind]) P.mem_peak[kind] = P.mem_cur[kind];
@@ -573,8 +594,9 @@ gboolean ttml_profiler_write_trace(const char *path, GError **error)
     fprintf(f, ",\"events_dropped\":%" G_GUINT64_FORMAT "%s},\n\"traceEvents\":[\n", P.dropped,
             P.opts.keep_events ? "" : ",\"note\":\"events were not kept (summary-only mode)\"");
     fprintf(f, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":1,\"args\":{\"name\":\"ttml\"}},\n"
-               "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":1,\"args\":{\"name\":\"host thread\"}}",
-            pid, pid);
+               "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":1,\"args\":{\"name\":\"host thread\"}},\n"
+               "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":2,\"args\":{\"name\":\"collectives\"}}",
+            pid, pid, pid);
     guint64 mem[TTML_MEM_KIND_COUNT] = {0};
     for (guint i = 0; i < P.events->len; i++) {
         const prof_event *ev = &g_array_index(P.events, prof_event, i);
@@ -590,8 +612,10 @@ gboolean ttml_profiler_write_trace(const char *path, GError **error)
         ttml_profile_json_string(f, ev->e->name);
         fputs(",\"cat\":", f);
         ttml_profile_json_string(f, ev->e->section->name);
-        fprintf(f, ",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":%d,\"tid\":1,\"args\":{\"bytes\":%" G_GUINT64_FORMAT,
-                trace_us(ev->ts), (double)ev->dur / 1e3, pid, ev->bytes);
+        /* collectives (charged to simulated devices) and communicator waits: own track */
+        int tid = ev->e->section == P.collective || strcmp(ev->e->section->name, "comm") == 0 ? 2 : 1;
+        fprintf(f, ",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":%d,\"tid\":%d,\"args\":{\"bytes\":%" G_GUINT64_FORMAT,
+                trace_us(ev->ts), (double)ev->dur / 1e3, pid, tid, ev->bytes);
         if (ev->sim_s > 0) fprintf(f, ",\"sim_us\":%.3f", ev->sim_s * 1e6);
         fputs("}}", f);
     }

@@ -1,25 +1,31 @@
 /* core/runtime/autograd.c - the step's graph: nodes in creation order, run in reverse
  * by backward(). Nodes own references to their output, inputs and saved
  * tensors; a tensor's ->node is a borrowed pointer cleared when the node is
- * freed, which breaks the tensor <-> node cycle. */
+ * freed, which breaks the tensor <-> node cycle.
+ *
+ * The graph, the gradient-ready hooks and the gradient mode are per thread
+ * (ranks of a mesh are threads of one process): a thread's graph is created
+ * on its first recorded node while the library is initialised, and freed by
+ * ttml_graph_thread_end() (ttml_context_thread_end) or ttml_graph_fini(). */
 #include "internal.h"
 
 #include <ttml/profile_zones.h>
 
 #include <string.h>
 
-static gboolean grad_enabled = TRUE;
-static GPtrArray *graph; /* ttml_node*, owned; NULL outside ttml_init..ttml_shutdown */
+static gint graphs_on; /* atomic: TRUE between ttml_graph_init and ttml_graph_fini */
+static _Thread_local gboolean grad_disabled; /* zero-initialised: gradients on */
+static _Thread_local GPtrArray *graph;      /* ttml_node*, owned; created lazily */
 
-typedef struct { ttml_grad_ready_fn fn; gpointer data; GThread *owner; } grad_hook;
-static GHashTable *grad_hooks; /* ttml_tensor* (ref held) -> grad_hook* */
+typedef struct { ttml_grad_ready_fn fn; gpointer data; } grad_hook;
+static _Thread_local GHashTable *grad_hooks; /* ttml_tensor* (ref held) -> grad_hook* */
 
-gboolean ttml_grad_enabled(void) { return grad_enabled; }
+gboolean ttml_grad_enabled(void) { return !grad_disabled; }
 
 gboolean ttml_set_grad_enabled(gboolean enabled)
 {
-    gboolean prev = grad_enabled;
-    grad_enabled = enabled;
+    gboolean prev = !grad_disabled;
+    grad_disabled = !enabled;
     return prev;
 }
 
@@ -35,20 +41,30 @@ static void node_free(gpointer p)
     g_slice_free(ttml_node, n);
 }
 
+/* This thread's graph, created on first use; NULL outside ttml_init..ttml_shutdown. */
+static GPtrArray *graph_get(void)
+{
+    if (!graph && g_atomic_int_get(&graphs_on)) graph = g_ptr_array_new_with_free_func(node_free);
+    return graph;
+}
+
 static GPtrArray *graph_checked(void)
 {
-    g_assert(graph != NULL); /* ttml_init() creates it */
-    return graph;
+    GPtrArray *g = graph_get();
+    g_assert(g != NULL); /* ttml_init() enables graphs */
+    return g;
 }
 
 ttml_node *ttml_graph_record(const char *op, ttml_tensor *out, ttml_tensor *const *in, int n_in,
                              ttml_backward_fn backward)
 {
-    if (!grad_enabled || !graph) return NULL;
+    if (grad_disabled) return NULL;
     gboolean any = FALSE;
     for (int i = 0; i < n_in; i++) any |= in[i] && in[i]->requires_grad;
     if (!any) return NULL;
     g_return_val_if_fail(n_in <= TTML_NODE_MAX_IN, NULL);
+    GPtrArray *g = graph_get();
+    if (!g) return NULL;
     ttml_node *n = g_slice_new0(ttml_node);
     n->op = op;
     n->backward = backward;
@@ -57,7 +73,7 @@ ttml_node *ttml_graph_record(const char *op, ttml_tensor *out, ttml_tensor *cons
     for (int i = 0; i < n_in; i++) n->in[i] = ttml_tensor_ref(in[i]);
     out->requires_grad = TRUE;
     out->node = n;
-    g_ptr_array_add(graph, n);
+    g_ptr_array_add(g, n);
     return n;
 }
 
@@ -84,15 +100,22 @@ void ttml_reset_graph(void)
 
 void ttml_graph_init(void)
 {
-    graph = g_ptr_array_new_with_free_func(node_free);
+    g_atomic_int_set(&graphs_on, TRUE);
+    (void)graph_get();
 }
 
-void ttml_graph_fini(void)
+void ttml_graph_thread_end(void)
 {
     if (graph) ttml_reset_graph();
     g_clear_pointer(&graph, g_ptr_array_unref);
     g_clear_pointer(&grad_hooks, g_hash_table_unref); /* hooks left set drop their references */
-    grad_enabled = TRUE;
+    grad_disabled = FALSE;
+}
+
+void ttml_graph_fini(void)
+{
+    ttml_graph_thread_end();
+    g_atomic_int_set(&graphs_on, FALSE);
 }
 
 static void hook_key_free(gpointer t) { ttml_tensor_unref(t); }
@@ -109,7 +132,7 @@ void ttml_set_grad_ready_hook(ttml_tensor *t, ttml_grad_ready_fn fn, gpointer us
         return;
     }
     grad_hook *h = g_new(grad_hook, 1);
-    *h = (grad_hook){fn, user_data, g_thread_self()};
+    *h = (grad_hook){fn, user_data};
     /* an existing entry keeps its key and drops the new reference */
     g_hash_table_insert(grad_hooks, ttml_tensor_ref(t), h);
 }
@@ -149,13 +172,9 @@ static gboolean fire_rest(GHashTable *fired, GError **error)
     GSList *rest = NULL;
     GHashTableIter it;
     gpointer key, value;
-    GThread *self = g_thread_self();
-    g_hash_table_iter_init(&it, grad_hooks);
-    /* only this thread's hooks: ranks that are threads of one process (the
-     * local communicator) each hook their own replica's parameters */
+    g_hash_table_iter_init(&it, grad_hooks); /* this thread's hooks only */
     while (g_hash_table_iter_next(&it, &key, &value))
-        if (((ttml_tensor *)key)->grad && ((grad_hook *)value)->owner == self &&
-            !g_hash_table_contains(fired, key))
+        if (((ttml_tensor *)key)->grad && !g_hash_table_contains(fired, key))
             rest = g_slist_prepend(rest, key);
     gboolean ok = fire_hooks(rest, fired, error);
     g_slist_free(rest);

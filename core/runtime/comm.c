@@ -8,6 +8,8 @@
 struct ttml_comm {
     const ttml_comm_iface *iface;
     void *state;
+    ttml_comm_observer_fn observer;   /* NULL: none */
+    gpointer observer_data;
 };
 
 struct ttml_comm_request {
@@ -65,7 +67,25 @@ const char *ttml_comm_backend(const ttml_comm *comm) { return comm->iface->name;
 ttml_comm *ttml_comm_split(ttml_comm *comm, int color, int key, GError **error)
 {
     void *s = comm->iface->split(comm->state, color, key, error);
-    return s ? wrap(comm->iface, s) : NULL;
+    ttml_comm *c = s ? wrap(comm->iface, s) : NULL;
+    if (c) ttml_comm_set_observer(c, comm->observer, comm->observer_data);
+    return c;
+}
+
+void ttml_comm_set_observer(ttml_comm *comm, ttml_comm_observer_fn fn, gpointer user_data)
+{
+    comm->observer = fn;
+    comm->observer_data = fn ? user_data : NULL;
+}
+
+static const char *const kind_names[] = {"all-reduce", "all-gather", "reduce-scatter", "broadcast",
+                                         "barrier", "send", "recv"};
+
+static void observe(ttml_comm *comm, ttml_comm_kind kind, guint64 bytes)
+{
+    if (!comm->observer) return;
+    ttml_comm_event ev = {sizeof ev, kind, kind_names[kind], bytes, ttml_comm_size(comm), ttml_comm_rank(comm)};
+    comm->observer(&ev, comm->observer_data);
 }
 
 static ttml_comm_request *request(ttml_comm *comm, void *handle)
@@ -112,6 +132,7 @@ ttml_comm_request *ttml_comm_iallreduce(ttml_comm *comm, void *buf, size_t count
                                         ttml_comm_op op, GError **error)
 {
     if (!check_reduce(comm, "all-reduce", dtype, op, error)) return NULL;
+    observe(comm, TTML_COMM_KIND_ALLREDUCE, (guint64)count * ttml_dtype_size(dtype));
     return request(comm, comm->iface->iallreduce(comm->state, buf, count, dtype, op, error));
 }
 
@@ -124,6 +145,7 @@ gboolean ttml_comm_allreduce(ttml_comm *comm, void *buf, size_t count, ttml_dtyp
 
 gboolean ttml_comm_barrier(ttml_comm *comm, GError **error)
 {
+    observe(comm, TTML_COMM_KIND_BARRIER, 0);
     ttml_comm_request *r = request(comm, comm->iface->ibarrier(comm->state, error));
     return r && ttml_comm_wait(r, error);
 }
@@ -131,6 +153,7 @@ gboolean ttml_comm_barrier(ttml_comm *comm, GError **error)
 gboolean ttml_comm_allgather(ttml_comm *comm, const void *send, void *recv, size_t count, ttml_dtype dtype,
                              GError **error)
 {
+    observe(comm, TTML_COMM_KIND_ALLGATHER, (guint64)count * ttml_dtype_size(dtype));
     ttml_comm_request *r = request(comm, comm->iface->iallgather(comm->state, send, recv, count, dtype, error));
     return r && ttml_comm_wait(r, error);
 }
@@ -139,6 +162,7 @@ gboolean ttml_comm_reduce_scatter(ttml_comm *comm, const void *send, void *recv,
                                   ttml_dtype dtype, ttml_comm_op op, GError **error)
 {
     if (!check_reduce(comm, "reduce-scatter", dtype, op, error)) return FALSE;
+    observe(comm, TTML_COMM_KIND_REDUCE_SCATTER, (guint64)count * ttml_dtype_size(dtype) * (guint64)ttml_comm_size(comm));
     ttml_comm_request *r =
         request(comm, comm->iface->ireduce_scatter(comm->state, send, recv, count, dtype, op, error));
     return r && ttml_comm_wait(r, error);
@@ -151,6 +175,7 @@ gboolean ttml_comm_broadcast(ttml_comm *comm, void *buf, size_t bytes, int root,
                     comm->iface->name, ttml_comm_rank(comm), root, ttml_comm_size(comm));
         return FALSE;
     }
+    observe(comm, TTML_COMM_KIND_BROADCAST, bytes);
     ttml_comm_request *r = request(comm, comm->iface->ibroadcast(comm->state, buf, bytes, root, error));
     return r && ttml_comm_wait(r, error);
 }
@@ -168,6 +193,7 @@ ttml_comm_request *ttml_comm_isend(ttml_comm *comm, const void *buf, size_t byte
                                    GError **error)
 {
     if (!check_peer(comm, "send", peer, error)) return NULL;
+    observe(comm, TTML_COMM_KIND_SEND, bytes);
     return request(comm, comm->iface->isend(comm->state, buf, bytes, peer, tag, error));
 }
 
@@ -175,6 +201,7 @@ ttml_comm_request *ttml_comm_irecv(ttml_comm *comm, void *buf, size_t bytes, int
                                    GError **error)
 {
     if (!check_peer(comm, "recv", peer, error)) return NULL;
+    observe(comm, TTML_COMM_KIND_RECV, bytes);
     return request(comm, comm->iface->irecv(comm->state, buf, bytes, peer, tag, error));
 }
 

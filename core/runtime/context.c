@@ -1,12 +1,15 @@
-/* core/runtime/context.c - process-wide context (TT-Train's AutoContext): plugin
- * registry and loader, default device (autograd.c owns the graph). The API is not thread-safe: one thread
- * drives training, kernels may use threads internally. */
+/* core/runtime/context.c - the context (TT-Train's AutoContext): process-wide
+ * plugin registry, loader and open devices; the default device per thread
+ * (autograd.c owns the per-thread graph, rng.c the per-thread generator).
+ * ttml_init / ttml_shutdown and device opening belong to one thread at a
+ * time; rank threads of a mesh each drive their own device and graph. */
 #include "internal.h"
 #include "profile_internal.h"
 
 static gboolean initialized;
-static ttml_device *default_device;
-static ttml_precision matmul_precision = TTML_PRECISION_FP32;
+static ttml_device *process_device;             /* atomic: the last device opened by any thread */
+static _Thread_local ttml_device *thread_device; /* this thread's own (NULL: process_device)    */
+static gint matmul_precision = TTML_PRECISION_FP32; /* atomic */
 
 gboolean ttml_init(const ttml_init_options *options, GError **error)
 {
@@ -33,8 +36,9 @@ void ttml_shutdown(void)
 {
     if (!initialized) return;
     ttml_graph_fini();
-    default_device = NULL;
-    matmul_precision = TTML_PRECISION_FP32;
+    thread_device = NULL;
+    g_atomic_pointer_set(&process_device, NULL);
+    g_atomic_int_set(&matmul_precision, TTML_PRECISION_FP32);
     ttml_devices_close_all();
     ttml_memory_free_snapshots();
     ttml_loader_fini_all();
@@ -49,18 +53,40 @@ ttml_device *ttml_context_open_device(const char *spec, GError **error)
         return NULL;
     }
     ttml_device *d = ttml_device_open(spec, error);
-    if (d) default_device = d;
+    if (d) {
+        thread_device = d;
+        g_atomic_pointer_set(&process_device, d);
+    }
     return d;
 }
 
-void ttml_context_clear_device(void) { default_device = NULL; }
-ttml_device *ttml_context_get_device(void) { return default_device; }
+void ttml_context_clear_device(void)
+{
+    g_atomic_pointer_compare_and_exchange(&process_device, thread_device ? thread_device : process_device, NULL);
+    thread_device = NULL;
+}
 
-ttml_precision ttml_get_matmul_precision(void) { return matmul_precision; }
+ttml_device *ttml_context_get_device(void)
+{
+    return thread_device ? thread_device : g_atomic_pointer_get(&process_device);
+}
+
+void ttml_context_set_thread_device(ttml_device *device) { thread_device = device; }
+
+void ttml_context_thread_end(void)
+{
+    ttml_graph_thread_end();
+    ttml_rng_thread_reset();
+    thread_device = NULL;
+}
+
+ttml_precision ttml_get_matmul_precision(void) { return (ttml_precision)g_atomic_int_get(&matmul_precision); }
 
 ttml_precision ttml_set_matmul_precision(ttml_precision precision)
 {
-    ttml_precision old = matmul_precision;
-    matmul_precision = precision == TTML_PRECISION_BF16 ? TTML_PRECISION_BF16 : TTML_PRECISION_FP32;
-    return old;
+    gint v = precision == TTML_PRECISION_BF16 ? TTML_PRECISION_BF16 : TTML_PRECISION_FP32;
+    gint old;
+    do old = g_atomic_int_get(&matmul_precision);
+    while (!g_atomic_int_compare_and_exchange(&matmul_precision, old, v));
+    return (ttml_precision)old;
 }

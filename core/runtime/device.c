@@ -6,6 +6,9 @@
 
 static GPtrArray *devices;      /* ttml_device*, owned */
 static ttml_device *cpu_device; /* for fallbacks (one of `devices`) */
+/* Held while a device is opened or the list read: rank threads of a mesh
+ * open devices (a ttsim chip opens the cpu device on its first launch). */
+static GRecMutex devices_lock;
 
 static void device_close(ttml_device *d)
 {
@@ -18,10 +21,11 @@ static void device_close(ttml_device *d)
 
 void ttml_devices_close_all(void)
 {
-    if (!devices) return;
-    for (guint i = devices->len; i-- > 0;) device_close(g_ptr_array_index(devices, i));
+    g_rec_mutex_lock(&devices_lock);
+    for (guint i = devices ? devices->len : 0; i-- > 0;) device_close(g_ptr_array_index(devices, i));
     g_clear_pointer(&devices, g_ptr_array_unref);
     cpu_device = NULL;
+    g_rec_mutex_unlock(&devices_lock);
 }
 
 /* spec: "[LAYER:]...DRIVER[:OPTIONS]", e.g. "cpu", "ttsim:n300,dram=64M",
@@ -101,9 +105,8 @@ static gboolean spec_has_layer(const char *spec, const char *layer)
 /* TTML_LAYERS=a,b (read with secure_getenv) wraps every device opened in the
  * layers named, the first outermost ("a:b:SPEC"); a layer the spec already
  * names is not applied twice. */
-ttml_device *ttml_device_open(const char *spec, GError **error)
+static ttml_device *device_open_env(const char *spec, GError **error)
 {
-    if (!spec || !*spec) spec = "cpu";
     const char *env = secure_getenv("TTML_LAYERS");
     if (!env || !*env) return device_open_spec(spec, error);
     char **names = g_strsplit(env, ",", -1);
@@ -126,7 +129,23 @@ ttml_device *ttml_device_open(const char *spec, GError **error)
     return d;
 }
 
-const GPtrArray *ttml_devices_list(void) { return devices; }
+ttml_device *ttml_device_open(const char *spec, GError **error)
+{
+    if (!spec || !*spec) spec = "cpu";
+    g_rec_mutex_lock(&devices_lock);
+    ttml_device *d = device_open_env(spec, error);
+    g_rec_mutex_unlock(&devices_lock);
+    return d;
+}
+
+GPtrArray *ttml_devices_copy(void)
+{
+    g_rec_mutex_lock(&devices_lock);
+    GPtrArray *copy = g_ptr_array_new();
+    for (guint i = 0; devices && i < devices->len; i++) g_ptr_array_add(copy, g_ptr_array_index(devices, i));
+    g_rec_mutex_unlock(&devices_lock);
+    return copy;
+}
 
 const ttml_device_info *ttml_device_get_info(const ttml_device *d) { return &d->info; }
 const char *ttml_device_driver_name(const ttml_device *d) { return d->driver_name; }
@@ -153,7 +172,30 @@ gboolean ttml_device_get_stats(ttml_device *d, ttml_device_stats *out)
     return d->iface->stats(d->state, out);
 }
 
+gboolean ttml_device_charge_collective(ttml_device *d, ttml_collective_cost *c, GError **error)
+{
+    if (d->iface->struct_size < offsetof(ttml_driver_iface, charge_collective) + sizeof(void *) ||
+        !d->iface->charge_collective) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_UNSUPPORTED,
+                    "device %s: driver '%s' does not model inter-chip links, so collectives cannot be charged "
+                    "simulated time (use a ttsim device)", d->spec, d->driver_name);
+        return FALSE;
+    }
+    c->seconds = 0.0;
+    return d->iface->charge_collective(d->state, c, error);
+}
+
 /* ---- buffers ---- */
+
+/* Counters are atomic: threads of a mesh may share a device (the cpu one). */
+static void mem_add(ttml_device *d, ttml_mem_kind kind, size_t size)
+{
+    guint64 cur = __atomic_add_fetch(&d->mem_current[kind], (guint64)size, __ATOMIC_RELAXED);
+    guint64 peak = __atomic_load_n(&d->mem_peak[kind], __ATOMIC_RELAXED);
+    while (cur > peak &&
+           !__atomic_compare_exchange_n(&d->mem_peak[kind], &peak, cur, TRUE, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
 
 static ttml_buffer *buffer_new(ttml_device *d, size_t size, int ndim, const int64_t *shape, ttml_dtype dtype,
                                ttml_mem_kind kind, GError **error)
@@ -189,8 +231,7 @@ static ttml_buffer *buffer_new(ttml_device *d, size_t size, int ndim, const int6
         g_free(b);
         return NULL;
     }
-    d->mem_current[kind] += size;
-    if (d->mem_current[kind] > d->mem_peak[kind]) d->mem_peak[kind] = d->mem_current[kind];
+    mem_add(d, kind, size);
     return b;
 }
 
@@ -218,7 +259,7 @@ void ttml_buffer_unref(ttml_buffer *b)
     if (!b || !g_atomic_int_dec_and_test(&b->ref)) return;
     ttml_device *d = b->device;
     d->iface->free(d->state, b);
-    d->mem_current[b->kind] -= b->size;
+    __atomic_sub_fetch(&d->mem_current[b->kind], (guint64)b->size, __ATOMIC_RELAXED);
     g_free(b);
 }
 
@@ -226,8 +267,11 @@ void ttml_buffer_unref(ttml_buffer *b)
 
 static ttml_device *fallback_device(GError **error)
 {
-    if (!cpu_device && !ttml_device_open("cpu", error)) return NULL;
-    return cpu_device;
+    g_rec_mutex_lock(&devices_lock);
+    ttml_device *cpu = cpu_device;
+    if (!cpu && ttml_device_open("cpu", error)) cpu = cpu_device;
+    g_rec_mutex_unlock(&devices_lock);
+    return cpu;
 }
 
 /* Copy a device view to a new host (cpu) buffer, or back. */

@@ -67,8 +67,10 @@ void ttml_loader_load_desc(const ttml_plugin_desc *d, const char *stem, void *ha
 
 /* ---- devices (device.c) ---- */
 void ttml_devices_close_all(void);
-/* The open devices (ttml_device*, in order of opening; NULL before the first). */
-const GPtrArray *ttml_devices_list(void);
+/* A copy of the list of open devices (ttml_device*, in order of opening;
+ * g_ptr_array_unref it; the devices stay valid until ttml_shutdown). Rank
+ * threads of a mesh may open devices meanwhile. */
+GPtrArray *ttml_devices_copy(void);
 
 /* ---- zones (profile.c owns the thread's open zones) ---- */
 /* Where this thread is, from its open zones: "op 'matmul' (forward)",
@@ -79,7 +81,15 @@ gboolean ttml_zone_describe(char *buf, size_t size);
 /* ---- autograd (autograd.c owns the step's graph) ---- */
 /* Create the empty graph (ttml_init); until then ops record no nodes. */
 void ttml_graph_init(void);
-/* Free the graph and its nodes and re-enable gradients (ttml_shutdown). */
+/* Free the calling thread's graph, hooks and nodes, re-enable its gradients
+ * and stop creating graphs (ttml_shutdown). */
 void ttml_graph_fini(void);
+/* Free the calling thread's graph, nodes and hooks and re-enable its
+ * gradients (ttml_context_thread_end); graphs stay enabled. */
+void ttml_graph_thread_end(void);
+
+/* ---- rng (rng.c owns the per-thread generator state) ---- */
+/* Reset the calling thread's generator to the default seed. */
+void ttml_rng_thread_reset(void);
 
 #endif

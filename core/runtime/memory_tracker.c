@@ -68,17 +68,18 @@ void ttml_memory_begin_capture(void)
     ttml_memory_free_snapshots();
     snapshots = g_ptr_array_new_with_free_func(ttml_profile_snapshot_free);
     saved = g_array_new(FALSE, FALSE, sizeof(saved_peak));
-    const GPtrArray *devs = ttml_devices_list();
-    for (guint i = 0; devs && i < devs->len; i++) fold_and_reset(g_ptr_array_index((GPtrArray *)devs, i));
+    GPtrArray *devs = ttml_devices_copy();
+    for (guint i = 0; i < devs->len; i++) fold_and_reset(g_ptr_array_index(devs, i));
+    g_ptr_array_unref(devs);
     capturing = TRUE;
 }
 
 void ttml_memory_snapshot_take(const char *name)
 {
     if (!capturing) return;
-    const GPtrArray *devs = ttml_devices_list();
-    for (guint i = 0; devs && i < devs->len; i++) {
-        ttml_device *d = g_ptr_array_index((GPtrArray *)devs, i);
+    GPtrArray *devs = ttml_devices_copy();
+    for (guint i = 0; i < devs->len; i++) {
+        ttml_device *d = g_ptr_array_index(devs, i);
         if (never_used(d)) continue;
         ttml_memory_snapshot *s = g_new0(ttml_memory_snapshot, 1);
         s->name = g_strdup(name ? name : "");
@@ -90,6 +91,7 @@ void ttml_memory_snapshot_take(const char *name)
         g_ptr_array_add(snapshots, s);
         fold_and_reset(d);
     }
+    g_ptr_array_unref(devs);
 }
 
 void ttml_memory_end_capture(const char *name)
@@ -98,12 +100,13 @@ void ttml_memory_end_capture(const char *name)
     ttml_memory_snapshot_take(name);
     capturing = FALSE;
     /* Give every device its lifetime peak back. */
-    const GPtrArray *devs = ttml_devices_list();
-    for (guint i = 0; devs && i < devs->len; i++) {
-        ttml_device *d = g_ptr_array_index((GPtrArray *)devs, i);
+    GPtrArray *devs = ttml_devices_copy();
+    for (guint i = 0; i < devs->len; i++) {
+        ttml_device *d = g_ptr_array_index(devs, i);
         saved_peak *s = saved_for(d);
         for (int k = 0; k < TTML_MEM_KIND_COUNT; k++) d->mem_peak[k] = MAX(d->mem_peak[k], s->peak[k]);
     }
+    g_ptr_array_unref(devs);
 }
 
 const GPtrArray *ttml_memory_snapshots(void)

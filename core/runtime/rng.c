@@ -1,11 +1,16 @@
 /* core/runtime/rng.c - the context RNG: counter-based splitmix64, so its whole state
  * is (seed, counter) and can be checkpointed and restored exactly. GLib's
- * GRand cannot export its state, hence this small generator. */
+ * GRand cannot export its state, hence this small generator. The state is
+ * per thread. */
 #include "internal.h"
 
 #include <math.h>
 
-static ttml_rng_state rng = {5489u, 0u};
+/* Per thread: ranks of a mesh (threads) each draw from their own generator,
+ * seeded as an MPI rank's process would be. A new thread starts at seed 5489. */
+static _Thread_local ttml_rng_state rng = {5489u, 0u};
+
+void ttml_rng_thread_reset(void) { rng = (ttml_rng_state){5489u, 0u}; }
 /* This thread's rows of the global batch (ttml_set_batch_shard). */
 static _Thread_local int64_t shard_offset, shard_global;
 

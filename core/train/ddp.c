@@ -33,35 +33,18 @@ struct ttml_ddp {
     gboolean sync, overlap, in_step;
     double t_begin;        /* now_ms() at the step's first gradient */
     ttml_ddp_stats stats;
-    GMutex *tensor_lock;   /* borrowed; NULL: the caller is the only thread */
 };
 
 static double now_ms(void) { return (double)g_get_monotonic_time() / 1000.0; }
 
-static void tensor_lock(ttml_ddp *d, gboolean lock)
-{
-    if (!d->tensor_lock) return;
-    if (lock)
-        g_mutex_lock(d->tensor_lock);
-    else
-        g_mutex_unlock(d->tensor_lock);
-}
-
-/* Tensor reads and writes hold the tensor lock; the broadcast itself does not
- * (the other ranks must reach it). */
 static gboolean broadcast_params(ttml_ddp *d, GError **error)
 {
     for (guint i = 0; i < d->n_slots; i++) {
         ttml_tensor *t = d->slots[i].tensor;
         size_t bytes = t->numel * ttml_dtype_size(t->dtype);
         void *host = g_malloc(MAX(bytes, 1));
-        tensor_lock(d, TRUE);
-        gboolean ok = ttml_tensor_read(t, host, error);
-        tensor_lock(d, FALSE);
-        ok = ok && ttml_comm_broadcast(d->comm, host, bytes, 0, error);
-        tensor_lock(d, TRUE);
-        ok = ok && ttml_tensor_write(t, host, error);
-        tensor_lock(d, FALSE);
+        gboolean ok = ttml_tensor_read(t, host, error) && ttml_comm_broadcast(d->comm, host, bytes, 0, error) &&
+                      ttml_tensor_write(t, host, error);
         g_free(host);
         if (!ok) return FALSE;
     }
@@ -167,15 +150,8 @@ static void build_buckets(ttml_ddp *d, double cap_mb)
 
 ttml_ddp *ttml_ddp_new(ttml_comm *comm, GPtrArray *params, double bucket_cap_mb, GError **error)
 {
-    return ttml_ddp_new_locked(comm, params, bucket_cap_mb, NULL, error);
-}
-
-ttml_ddp *ttml_ddp_new_locked(ttml_comm *comm, GPtrArray *params, double bucket_cap_mb, GMutex *lock,
-                              GError **error)
-{
     ttml_ddp *d = g_new0(ttml_ddp, 1);
     d->comm = comm;
-    d->tensor_lock = lock;
     d->sync = d->overlap = TRUE;
     d->n_slots = params->len;
     d->slots = g_new0(ddp_slot, MAX(params->len, 1));
@@ -189,9 +165,7 @@ ttml_ddp *ttml_ddp_new_locked(ttml_comm *comm, GPtrArray *params, double bucket_
         ttml_ddp_free(d);
         return NULL;
     }
-    tensor_lock(d, TRUE);
     for (guint i = 0; i < d->n_slots; i++) ttml_set_grad_ready_hook(d->slots[i].tensor, on_grad_ready, &d->slots[i]);
-    tensor_lock(d, FALSE);
     return d;
 }
 
@@ -213,10 +187,8 @@ gboolean ttml_ddp_wait(ttml_ddp *d, GError **error)
     begin_step(d);
     double t0 = now_ms();
     gboolean ok = TRUE;
-    tensor_lock(d, TRUE);
     for (guint i = 0; ok && i < d->n_slots; i++)
         if (!d->slots[i].ready) ok = pack(d, &d->slots[i], error);
-    tensor_lock(d, FALSE);
     if (ok) ok = start_ready(d, FALSE, error);
     double t1 = now_ms();
     for (guint k = 0; k < d->n_buckets; k++) {

@@ -22,6 +22,48 @@ static gboolean config_error(GError **error, ttml_config *node, const char *fmt,
     return FALSE;
 }
 
+int ttml_dist_mesh_board(const char *device, char **chip_spec)
+{
+    static const struct { const char *board; int chips; } boards[] = {{"n300", 2}, {"t3k", 8}};
+    if (chip_spec) *chip_spec = NULL;
+    if (!device || !g_str_has_prefix(device, "ttsim:")) return 0;
+    const char *arch = device + strlen("ttsim:");
+    size_t len = strcspn(arch, ",");
+    for (size_t i = 0; i < G_N_ELEMENTS(boards); i++) {
+        if (len != strlen(boards[i].board) || g_ascii_strncasecmp(arch, boards[i].board, len) != 0) continue;
+        if (chip_spec) *chip_spec = g_strdup_printf("ttsim:wormhole_b0%s", arch + len);
+        return boards[i].chips;
+    }
+    return 0;
+}
+
+/* mesh_shape [dp, tp]: one device per rank, or a simulated mesh board
+ * (device ttsim:n300 / ttsim:t3k) with one rank per chip. */
+static gboolean check_mesh(ttml_config *dev, const ttml_dist_settings *s, GError **error)
+{
+    gint64 n = s->mesh_rows * s->mesh_cols;
+    ttml_config *where = ttml_config_peek(dev, "mesh_shape");
+    ttml_config *dnode = ttml_config_peek(dev, "device");
+    const char *device = dnode && ttml_config_get_type(dnode) == TTML_CONFIG_SCALAR ? ttml_config_scalar(dnode) : NULL;
+    int chips = ttml_dist_mesh_board(device, NULL);
+    if (chips == 8 && n == 1)
+        return config_error(error, dnode, "device ttsim:t3k is a mesh of 8 Wormhole chips: set device_config.mesh_shape "
+                            "[8, 1] and enable_ddp: true (or use ttsim:wormhole_b0 for one chip)");
+    if (n == 1) return TRUE;
+    if (!chips)
+        return config_error(error, where,
+                            "device_config.mesh_shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]: one device per "
+                            "rank only for now (use [1, 1] and mpirun -np N for data parallelism, or a simulated "
+                            "mesh: device ttsim:n300 with [2, 1], ttsim:t3k with [8, 1])", s->mesh_rows, s->mesh_cols);
+    if (n != chips || s->mesh_cols != 1 || !s->enable_ddp)
+        return config_error(error, where,
+                            "device_config.mesh_shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] on %s (%d chips): "
+                            "the mesh runs data parallelism over every chip, so use [%d, 1] with enable_ddp: true "
+                            "(tensor parallelism on the mesh needs the parallel ops)",
+                            s->mesh_rows, s->mesh_cols, device, chips, chips);
+    return TRUE;
+}
+
 static gboolean read_device(ttml_config *dev, ttml_dist_settings *s, GError **error)
 {
     GError *e = NULL;
@@ -57,12 +99,7 @@ static gboolean read_device(ttml_config *dev, ttml_dist_settings *s, GError **er
     if (!ok)
         return config_error(error, ttml_config_peek(dev, "mesh_shape"),
                             "device_config.mesh_shape must be two positive integers, e.g. [1, 1]");
-    if (s->mesh_rows * s->mesh_cols != 1)
-        return config_error(error, ttml_config_peek(dev, "mesh_shape"),
-                            "device_config.mesh_shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]: one device per "
-                            "rank only for now (use [1, 1] and mpirun -np N for data parallelism)",
-                            s->mesh_rows, s->mesh_cols);
-    return TRUE;
+    return check_mesh(dev, s, error);
 }
 
 gboolean ttml_dist_settings_read(ttml_config *root, ttml_dist_settings *s, GError **error)

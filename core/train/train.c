@@ -1,6 +1,7 @@
 /* core/train/train.c - ttml_train_run: check the options, load the config and
- * hand it to the loop it describes: a language model (train_lm.c) or the
- * regression loop (train_regression.c). Keys and outputs: include/ttml/train.h. */
+ * hand it to the loop it describes: a language model (train_lm.c; on a
+ * simulated multi-chip mesh, mesh.c runs one per chip) or the regression
+ * loop (train_regression.c). Keys and outputs: include/ttml/train.h. */
 #include "train_app.h"
 
 #include <string.h>
@@ -64,7 +65,9 @@ gboolean ttml_train_run(const ttml_run_options *options, GError **error)
     ttml_config *root = ttml_config_load_file(o->config_path, error);
     if (!root) return FALSE;
     gboolean ok = FALSE;
-    if (is_lm_config(root)) {
+    if (is_lm_config(root) && ttml_train_mesh_chips(o, root) > 1) {
+        ok = ttml_train_mesh_run(o, root, error);
+    } else if (is_lm_config(root)) {
         ok = ttml_train_lm_run(o, root, error);
     } else if (o->resume || o->data_path) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,

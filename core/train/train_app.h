@@ -23,6 +23,24 @@ gboolean ttml_train_lm_run(const ttml_run_options *options, ttml_config *root, G
  * the unknown-key check covers the rest. `options` may be NULL. */
 gboolean ttml_train_lm_check(const ttml_run_options *options, ttml_config *root, GError **error);
 gboolean ttml_train_regression_check(ttml_config *root, GError **error);
+/* One rank of a language-model job inside an initialised ttml (the mesh
+ * runner's rank threads, mesh.c): `root` parsed by this rank, `device` its
+ * chip (becomes the thread's default device), `world` its rank of the world
+ * (borrowed; DDP over it). Everything of ttml_train_lm_run but init and
+ * shutdown; ranks > 0 get options with quiet set and no metrics file. */
+gboolean ttml_train_lm_rank(const ttml_run_options *options, ttml_config *root, ttml_device *device,
+                            ttml_comm *world, GError **error);
+
+/* ---- the simulated multi-chip mesh (mesh.c) ---- */
+/* The number of chips when the run is a mesh run (device_config.device, or
+ * options->device, naming a mesh board such as ttsim:n300 or ttsim:t3k, and
+ * device_config.mesh_shape asking for more than one device); 0 otherwise. */
+int ttml_train_mesh_chips(const ttml_run_options *options, ttml_config *root);
+/* The whole mesh job: ttml_init, one device per chip, one rank thread per
+ * chip (rank 0 on the calling thread) running ttml_train_lm_rank over a
+ * `local` world whose collectives are charged to each chip's simulated
+ * Ethernet, then ttml_shutdown. */
+gboolean ttml_train_mesh_run(const ttml_run_options *options, ttml_config *root, GError **error);
 
 /* ---- shared run helpers (train_run.c) ---- */
 /* A section or nested *_config map: absent or empty -> *out = NULL. */
@@ -41,6 +59,8 @@ void ttml_train_json_number(char *buf, size_t size, double v, const char *fmt);
 gboolean ttml_train_metrics_write(FILE *f, const char *path, const char *line, GError **error);
 /* Peak resident set (VmHWM of /proc/self/status) in bytes, 0 when unknown. */
 guint64 ttml_train_peak_rss(void);
+/* Open o->metrics_path (when set; appended to on --resume) into *metrics (NULL when not set). */
+gboolean ttml_train_metrics_open(const ttml_run_options *o, FILE **metrics, GError **error);
 /* Open o->metrics_path (when set; appended to on --resume) into *metrics, then ttml_init with the
  * options' plugin paths and files. *initialised tells the caller to shut down. */
 gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *initialised, GError **error);
@@ -59,14 +79,15 @@ gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError
 typedef struct ttml_train_ddp ttml_train_ddp;
 /* Read device_config / multihost_config from root (marks them used). DDP
  * off: TRUE with *out = NULL and *local_batch = global_batch. On: open the
- * world (mpirun -> mpi, else one local rank), split the global batch (error
+ * world (`world` when not NULL: borrowed, a mesh rank's; else mpirun -> mpi,
+ * else one local rank), split the global batch (error
  * naming both numbers), check the DDP settings and the caller's n_run
  * effective run settings (run_keys[k] = run_values[k], e.g. the seed after
  * --seed) agree on every rank (an error names the rank and key), and key
  * dropout masks by the global batch (ttml_set_batch_shard). The caller owns
  * *out (ttml_train_ddp_free). Every call below is a no-op on NULL (one rank)
- * except comm_stats. */
-gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, const char *const *run_keys,
+ * except ttml_train_ddp_metrics. */
+gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_comm *world, const char *const *run_keys,
                              const char *const *run_values, int n_run, ttml_train_ddp **out, gint64 *local_batch,
                              GError **error);
 /* The reducer over params (borrowed; broadcasts them from rank 0). */
@@ -78,8 +99,10 @@ int ttml_train_ddp_size(const ttml_train_ddp *d);
 void ttml_train_ddp_set_sync(ttml_train_ddp *d, gboolean sync);
 /* Wait for the gradients and write their average over ranks (collective). */
 gboolean ttml_train_ddp_finish(ttml_train_ddp *d, GError **error);
-/* *v = the mean of *v over ranks (collective). */
-gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, GError **error);
+/* *v = the mean of *v over ranks (collective). With `stop` (in: this rank
+ * was asked to stop), the same all-reduce agrees on it: out TRUE on every
+ * rank when any rank was asked, so all ranks stop after the same step. */
+gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, gboolean *stop, GError **error);
 gboolean ttml_train_ddp_barrier(ttml_train_ddp *d, GError **error);
 /* Collective: every rank holds the same parameters (a SHA-256 of their
  * values compared across ranks; an error names the first differing rank). */
@@ -87,7 +110,8 @@ gboolean ttml_train_ddp_check_params(ttml_train_ddp *d, GPtrArray *params, GErro
 /* DDP over several ranks after an error on this rank (not an interruption,
  * which every rank gets): the other ranks would wait for this one until their
  * timeout, so print the error (naming the rank) and end the whole job
- * (ttml_comm_abort; does not return). No-op otherwise. */
+ * (ttml_comm_abort; does not return). No-op otherwise, and for a mesh
+ * rank (borrowed world: the mesh runner reports the first failing rank). */
 void ttml_train_ddp_fail_stop(ttml_train_ddp *d, const GError *error);
 /* Tests: TTML_TEST_DDP_FAULT=RANK:STEP:kill|hang makes RANK SIGKILL itself
  * or hang after completing STEP. */
@@ -96,6 +120,7 @@ void ttml_train_ddp_test_fault(const ttml_train_ddp *d, gint64 step);
  * ,"comm_ms","comm_wait_ms","backward_ms" (given),"comm_bytes",
  * "buckets_overlapped","bucket_bytes":[..],"bucket_ready_ms":[..]. */
 void ttml_train_ddp_metrics(const ttml_train_ddp *d, double backward_ms, GString *line);
+/* (the simulated communication time is the device's: ttml_device_stats.sim_comm_s) */
 
 /* ---- language-model construction (lm_model.c) ---- */
 /* Parse the config document `text` (NUL-terminated, named `name` in errors)

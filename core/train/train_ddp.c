@@ -13,6 +13,7 @@
 struct ttml_train_ddp {
     ttml_dist_settings settings;
     ttml_comm *world;
+    gboolean owns_world;   /* FALSE: a mesh rank's, borrowed */
     ttml_ddp *reducer;
     gint64 fault_step;         /* TTML_TEST_DDP_FAULT: after this step ... */
     gboolean fault_hang;       /* ... hang (else SIGKILL itself)           */
@@ -31,7 +32,7 @@ static void read_fault(ttml_train_ddp *d)
     g_strfreev(f);
 }
 
-gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, const char *const *run_keys,
+gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_comm *world, const char *const *run_keys,
                              const char *const *run_values, int n_run, ttml_train_ddp **out, gint64 *local_batch,
                              GError **error)
 {
@@ -39,10 +40,12 @@ gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, const char 
     *out = NULL;
     *local_batch = global_batch;
     if (!ttml_dist_settings_read(root, &st, error)) return FALSE;
-    if (!st.enable_ddp && !st.multihost) return TRUE;
+    if (!st.enable_ddp && !st.multihost && !world) return TRUE;
     ttml_train_ddp *d = g_new0(ttml_train_ddp, 1);
     d->settings = st;
-    if (!ttml_dist_world_open(&st, &d->world, error) ||
+    d->world = world;
+    d->owns_world = !world;
+    if ((!world && !ttml_dist_world_open(&st, &d->world, error)) ||
         !ttml_dist_local_batch(global_batch, ttml_comm_size(d->world), local_batch, error)) {
         ttml_train_ddp_free(d);
         return FALSE;
@@ -87,7 +90,7 @@ void ttml_train_ddp_free(ttml_train_ddp *d)
     if (!d) return;
     ttml_set_batch_shard(0, 0);
     ttml_ddp_free(d->reducer);
-    if (d->world) ttml_comm_free(d->world);
+    if (d->world && d->owns_world) ttml_comm_free(d->world);
     g_free(d);
 }
 
@@ -111,12 +114,13 @@ gboolean ttml_train_ddp_finish(ttml_train_ddp *d, GError **error)
     return !d || ttml_ddp_finish(d->reducer, error);
 }
 
-gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, GError **error)
+gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, gboolean *stop, GError **error)
 {
     if (!d) return TRUE;
-    float x = (float)*v; /* the communicator reduces f32 */
-    if (!ttml_comm_allreduce(d->world, &x, 1, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
-    *v = (double)x / (double)ttml_comm_size(d->world);
+    float x[2] = {(float)*v, stop && *stop ? 1.0f : 0.0f}; /* the communicator reduces f32 */
+    if (!ttml_comm_allreduce(d->world, x, stop ? 2 : 1, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
+    *v = (double)x[0] / (double)ttml_comm_size(d->world);
+    if (stop) *stop = x[1] > 0.0f;
     return TRUE;
 }
 
@@ -168,7 +172,8 @@ gboolean ttml_train_ddp_check_params(ttml_train_ddp *d, GPtrArray *params, GErro
 
 void ttml_train_ddp_fail_stop(ttml_train_ddp *d, const GError *error)
 {
-    if (!d || ttml_comm_size(d->world) < 2 || !error || g_error_matches(error, TTML_ERROR, TTML_ERROR_INTERRUPTED))
+    if (!d || !d->owns_world || ttml_comm_size(d->world) < 2 || !error ||
+        g_error_matches(error, TTML_ERROR, TTML_ERROR_INTERRUPTED))
         return;
     fprintf(stderr, "ttml-run: rank %d/%d: %s\nttml-run: rank %d ends the job (fail-stop; --resume continues from "
             "the last checkpoint)\n", ttml_comm_rank(d->world), ttml_comm_size(d->world), error->message,

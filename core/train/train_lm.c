@@ -50,6 +50,7 @@ typedef struct {
     double backward_ms;              /* the last step's backwards (DDP metrics) */
     gint64 batch;                    /* rows per rank (= batch_size / ranks)   */
     ttml_run_options rank_options;   /* ranks > 0: quiet, no metrics           */
+    gboolean stop;                   /* DDP: a stop agreed by the ranks (last step) */
 } lm_run;
 
 static gboolean config_error(GError **error, ttml_config *node, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
@@ -382,7 +383,10 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
     *loss_out = sum / (double)s->accum;
     /* DDP: the averaged gradient of the per-rank slice means is the gradient
      * of the global-batch mean (equal slices); the loss is the mean too */
-    if (!ttml_train_ddp_finish(r->ddp, error) || !ttml_train_ddp_mean(r->ddp, loss_out, error)) goto fail;
+    /* a stop request (signal) is agreed in the loss's all-reduce: every rank
+     * stops after this step, or none does */
+    r->stop = ttml_train_stop_requested() != 0;
+    if (!ttml_train_ddp_finish(r->ddp, error) || !ttml_train_ddp_mean(r->ddp, loss_out, &r->stop, error)) goto fail;
     if (!isfinite(*loss_out)) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_NUMERIC,
                     "the loss became %f at step %" G_GINT64_FORMAT
@@ -431,7 +435,7 @@ static gboolean lm_validate(const lm_settings *s, lm_run *r, double *out, GError
     ttml_module_train(r->model, TRUE);
     ttml_set_grad_enabled(prev);
     if (ok) *out = sum / (double)s->val_batches;
-    ok = ok && ttml_train_ddp_mean(r->ddp, out, error);
+    ok = ok && ttml_train_ddp_mean(r->ddp, out, NULL, error);
     if (!ok) g_prefix_error(error, "validation: ");
     return ok;
 }
@@ -722,8 +726,10 @@ typedef struct {
     gint64 last_val_step;
 } lm_loop;
 
+/* sim_comm_ms: the simulated collectives' part of sim_ms (NAN: none charged). */
 static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const lm_loop *lp, double loss,
-                                   double lr, double step_ms, double sim_ms, double val, GError **error)
+                                   double lr, double step_ms, double sim_ms, double sim_comm_ms, double val,
+                                   GError **error)
 {
     GString *line = g_string_new(NULL);
     g_string_append_printf(line, "{\"step\":%" G_GINT64_FORMAT, r->step);
@@ -731,6 +737,7 @@ static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const l
     metrics_number(line, "lr", lr, "%.9g");
     metrics_number(line, "step_ms", step_ms, "%.3f");
     if (isfinite(sim_ms)) metrics_number(line, "sim_ms", sim_ms, "%.6f");
+    if (isfinite(sim_comm_ms)) metrics_number(line, "sim_comm_ms", sim_comm_ms, "%.6f");
     metrics_number(line, "tokens_per_s",
                    lp->window_us > 0
                        ? (double)r->tokens_per_step * (double)lp->window_steps / (lp->window_us / 1e6)
@@ -749,7 +756,7 @@ static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const l
 static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_run *r, lm_loop *lp,
                           GError **error)
 {
-    ttml_device_stats st0, st1;
+    ttml_device_stats st0, st1 = {0};
     gboolean sim = ttml_device_get_stats(r->device, &st0) && st0.peak_flops > 0;
     gint64 t0 = g_get_monotonic_time();
     double lr = s->lr * ttml_scheduler_factor(r->sched, r->step);
@@ -761,6 +768,8 @@ static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_ru
     gint64 t1 = g_get_monotonic_time();
     double step_ms = (double)(t1 - t0) / 1000.0;
     double sim_ms = sim && ttml_device_get_stats(r->device, &st1) ? (st1.sim_time_s - st0.sim_time_s) * 1e3 : NAN;
+    /* a mesh chip's collectives (charged through the communicator's observer) */
+    double sim_comm_ms = isfinite(sim_ms) && st1.sim_comm_s > 0 ? (st1.sim_comm_s - st0.sim_comm_s) * 1e3 : NAN;
     gint64 step = ++r->step;
     ttml_profiler_series_add("train_loss", (double)step, loss);
     ttml_profiler_series_add("step_ms", (double)step, step_ms);
@@ -780,7 +789,7 @@ static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_ru
     }
     ttml_progress_update(&lp->prog, step, loss, lr, val, step_ms, sim_ms);
     if (r->metrics && (step % s->log_interval == 0 || isfinite(val) || step == r->total) &&
-        !write_step_metrics(o, r, lp, loss, lr, step_ms, sim_ms, val, error))
+        !write_step_metrics(o, r, lp, loss, lr, step_ms, sim_ms, sim_comm_ms, val, error))
         return FALSE;
     if (step % s->log_interval == 0 || step == r->total) {
         lp->final_loss = lp->window_loss / (double)lp->window_steps;
@@ -833,6 +842,8 @@ static gboolean train_loop(const ttml_run_options *o, const lm_settings *s, lm_r
         if (!loop_step(o, s, r, lp, error)) return FALSE;
         ttml_train_ddp_test_fault(r->ddp, r->step);
         int signo = ttml_train_stop_requested();
+        /* DDP: the ranks' agreement (another rank's signal: "a stop request") */
+        if (r->ddp) signo = r->stop ? (signo ? signo : -1) : 0;
         if (signo) return stop_now(o, s, r, lp, signo, error);
     }
     if (r->has_val && lp->last_val_step != r->step && r->step > 0) {
@@ -881,8 +892,10 @@ static gboolean write_summary(const ttml_run_options *o, const lm_settings *s, l
 
 /* DDP (device_config.enable_ddp / multihost_config.enabled): the world and
  * the per-rank batch; ranks > 0 run with *o quiet (their metrics go to the
- * per-rank file ttml-run names, ttml_dist_rank_path). */
-static gboolean ddp_open(const ttml_run_options **o, const lm_settings *s, lm_run *r, GError **error)
+ * per-rank file ttml-run names, ttml_dist_rank_path; mesh ranks share the
+ * process, so only rank 0 writes metrics and memory snapshots). */
+static gboolean ddp_open(const ttml_run_options **o, const lm_settings *s, lm_run *r, ttml_comm *world,
+                         GError **error)
 {
     /* the effective settings every rank must share (after the command-line overrides) */
     const ttml_run_options *op = *o;
@@ -899,26 +912,44 @@ static gboolean ddp_open(const ttml_run_options **o, const lm_settings *s, lm_ru
     const char *values[] = {seed, steps, accum, lr, s->model_type, r->spec,
                             op->data_path ? op->data_path : s->data_paths[0] ? s->data_paths[0] : "",
                             !op->resume ? "no" : op->resume_path ? op->resume_path : "yes", text};
-    gboolean opened = ttml_train_ddp_open(s->root, s->batch_size, keys, values, (int)G_N_ELEMENTS(keys), &r->ddp,
+    gboolean opened = ttml_train_ddp_open(s->root, s->batch_size, world, keys, values, (int)G_N_ELEMENTS(keys), &r->ddp,
                                           &r->batch, error);
     g_free(text);
     if (!opened) return FALSE;
     if (ttml_train_ddp_rank(r->ddp) == 0) return TRUE;
     r->rank_options = **o;
     r->rank_options.quiet = TRUE;
+    if (world) {
+        r->rank_options.metrics_path = NULL;
+        r->rank_options.memory_report = FALSE;
+        if (r->metrics) fclose(r->metrics); /* opened by every rank; rank 0 writes it */
+        r->metrics = NULL;
+    }
     *o = &r->rank_options;
     return TRUE;
 }
 
-static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError **error)
+/* device / world: a mesh rank's chip and world rank (NULL: open the
+ * configured device; the world from the settings). */
+static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, ttml_device *device, ttml_comm *world,
+                    GError **error)
 {
-    r->spec = o->device ? o->device : s->device ? s->device : "cpu";
-    r->device = ttml_context_open_device(r->spec, error);
+    if (device) {
+        r->device = device;
+        r->spec = ttml_device_get_info(device)->name;
+        ttml_context_set_thread_device(device);
+    } else {
+        /* device_config errors (a mesh board without its mesh_shape) before the device */
+        ttml_dist_settings dist;
+        if (!ttml_dist_settings_read(s->root, &dist, error)) return FALSE;
+        r->spec = o->device ? o->device : s->device ? s->device : "cpu";
+        r->device = ttml_context_open_device(r->spec, error);
+    }
     if (!r->device) {
         if (!o->device && s->device) ttml_train_locate_not_found(error, s->device_cfg, "device");
         return FALSE;
     }
-    if (!ddp_open(&o, s, r, error)) return FALSE;
+    if (!ddp_open(&o, s, r, world, error)) return FALSE;
     if (s->project_name && !o->quiet) printf("project: %s\n", s->project_name);
     ttml_set_matmul_precision(s->precision);
     if (!check_overwrite(o, s, error)) return FALSE;
@@ -948,16 +979,40 @@ static gboolean run(const ttml_run_options *o, lm_settings *s, lm_run *r, GError
     return ok && (!r->metrics || write_summary(o, s, r, &lp, error));
 }
 
+static gboolean lm_cleanup(const ttml_run_options *o, lm_settings *s, lm_run *r, gboolean ok, GError **error);
+
 gboolean ttml_train_lm_run(const ttml_run_options *o, ttml_config *root, GError **error)
 {
     lm_settings s = {0};
     lm_run r = {0};
     gboolean ok = FALSE, initialised = FALSE;
     s.root = root;
-    if (!read_settings(&s, error) || !read_sources(o, &s, error)) goto out;
-    if (!ttml_train_begin(o, &r.metrics, &initialised, error)) goto out;
-    ok = run(o, &s, &r, error);
-out:
+    if (read_settings(&s, error) && read_sources(o, &s, error) &&
+        ttml_train_begin(o, &r.metrics, &initialised, error))
+        ok = run(o, &s, &r, NULL, NULL, error);
+    ok = lm_cleanup(o, &s, &r, ok, error);
+    if (initialised) ttml_shutdown();
+    return ok;
+}
+
+gboolean ttml_train_lm_rank(const ttml_run_options *o, ttml_config *root, ttml_device *device, ttml_comm *world,
+                            GError **error)
+{
+    lm_settings s = {0};
+    lm_run r = {0};
+    gboolean ok = FALSE;
+    s.root = root;
+    if (read_settings(&s, error) && read_sources(o, &s, error) && ttml_train_metrics_open(o, &r.metrics, error))
+        ok = run(o, &s, &r, device, world, error);
+    return lm_cleanup(o, &s, &r, ok, error);
+}
+
+/* Free what the run holds (the metrics file is closed: a failed close turns
+ * ok into an error); returns the new ok. */
+static gboolean lm_cleanup(const ttml_run_options *o, lm_settings *s0, lm_run *r0, gboolean ok, GError **error)
+{
+    lm_settings s = *s0;
+    lm_run r = *r0;
     ok = ttml_train_metrics_close(r.metrics, o->metrics_path, ok, error);
     if (!ok) ttml_train_ddp_fail_stop(r.ddp, error ? *error : NULL);
     ttml_tensor_unref(r.inputs);
@@ -974,6 +1029,5 @@ out:
     g_strfreev(s.data_paths);
     g_free(s.config_dir);
     g_free(s.config_text);
-    if (initialised) ttml_shutdown();
     return ok;
 }

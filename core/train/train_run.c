@@ -90,7 +90,7 @@ guint64 ttml_train_peak_rss(void)
     return kb * 1024;
 }
 
-gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *initialised, GError **error)
+gboolean ttml_train_metrics_open(const ttml_run_options *o, FILE **metrics, GError **error)
 {
     if (o->metrics_path) {
         /* A resumed run continues the earlier run's file. */
@@ -102,6 +102,12 @@ gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *i
             return FALSE;
         }
     }
+    return TRUE;
+}
+
+gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *initialised, GError **error)
+{
+    if (!ttml_train_metrics_open(o, metrics, error)) return FALSE;
     ttml_init_options init = {.struct_size = sizeof init, .plugin_paths = o->plugin_paths,
                               .plugin_files = o->plugin_files};
     *initialised = ttml_init(&init, error);

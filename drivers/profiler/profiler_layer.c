@@ -2,7 +2,8 @@
  * below it and times what it is asked to do.
  *
  * wrap() copies the next driver's vtable whole and overrides launch, write,
- * read, alloc, free, synchronize and close; everything else (stats, and any
+ * read, alloc, free, synchronize, close and (when present) charge_collective;
+ * everything else (stats, and any
  * entry added to the ABI later) passes through untouched. The device state
  * the core keeps is the NEXT driver's own state (wrap returns next_dev), so
  * passed-through entries and kernels calling ttml_device_get_driver_state see
@@ -23,16 +24,20 @@ typedef struct prof_dev {
     gboolean described;       /* the device's info was passed to the collector */
 } prof_dev;
 
-static GPtrArray *wrapped;      /* prof_dev*, one per profiled device */
-static prof_dev *last;          /* the last one looked up */
+static GPtrArray *wrapped;      /* prof_dev*, one per profiled device (under wrapped_lock) */
+static GMutex wrapped_lock;     /* rank threads of a mesh open and use devices concurrently */
+static _Thread_local prof_dev *last; /* the last one this thread looked up */
 
 static inline prof_dev *find(void *dev)
 {
     if (G_LIKELY(last && last->next_dev == dev)) return last;
+    g_mutex_lock(&wrapped_lock);
     for (guint i = 0; wrapped && i < wrapped->len; i++) {
         prof_dev *p = g_ptr_array_index(wrapped, i);
-        if (p->next_dev == dev) return last = p;
+        if (p->next_dev == dev) last = p;
     }
+    g_mutex_unlock(&wrapped_lock);
+    if (last && last->next_dev == dev) return last;
     g_error("profiler layer: unknown device state %p", dev); /* cannot happen */
     return NULL;
 }
@@ -121,11 +126,24 @@ static gboolean prof_synchronize(void *dev, GError **error)
     return ok;
 }
 
+static gboolean prof_charge_collective(void *dev, ttml_collective_cost *c, GError **error)
+{
+    prof_dev *p = find(dev);
+    guint64 t0 = ttml_profiler_now_ns();
+    gboolean ok = p->next.charge_collective(dev, c, error);
+    /* on the collectives track: from when it was started, for its simulated time */
+    if (ok) ttml_profiler_record_collective(c->name ? c->name : "collective", t0, (guint64)(c->seconds * 1e9),
+                                            c->bytes, c->seconds);
+    return ok;
+}
+
 static void prof_close(void *dev)
 {
     prof_dev *p = find(dev);
     if (p->next.close) p->next.close(dev);
+    g_mutex_lock(&wrapped_lock);
     g_ptr_array_remove(wrapped, p);
+    g_mutex_unlock(&wrapped_lock);
     if (last == p) last = NULL;
     g_free(p);
     ttml_profiler_layer_closed();
@@ -148,13 +166,17 @@ static void *prof_wrap(const ttml_driver_iface *next, void *next_dev, ttml_drive
                     "rebuild that driver against this ttml", next ? next->struct_size : (size_t)0);
         return NULL;
     }
+    gboolean dup = FALSE;
+    g_mutex_lock(&wrapped_lock);
     for (guint i = 0; wrapped && i < wrapped->len; i++)
-        if (((prof_dev *)g_ptr_array_index(wrapped, i))->next_dev == next_dev) {
-            g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
-                        "device '%s' is already profiled; name the profiler layer once "
-                        "(in --device or in TTML_LAYERS)", next->name ? next->name : "?");
-            return NULL;
-        }
+        dup |= ((prof_dev *)g_ptr_array_index(wrapped, i))->next_dev == next_dev;
+    g_mutex_unlock(&wrapped_lock);
+    if (dup) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                    "device '%s' is already profiled; name the profiler layer once "
+                    "(in --device or in TTML_LAYERS)", next->name ? next->name : "?");
+        return NULL;
+    }
     prof_dev *p = g_new0(prof_dev, 1);
     size_t n = MIN(next->struct_size, sizeof p->next);
     memcpy(&p->next, next, n);
@@ -172,9 +194,13 @@ static void *prof_wrap(const ttml_driver_iface *next, void *next_dev, ttml_drive
     out->free = prof_free;
     out->synchronize = prof_synchronize;
     out->close = prof_close;
+    if (n >= offsetof(ttml_driver_iface, charge_collective) + sizeof(void *) && next->charge_collective)
+        out->charge_collective = prof_charge_collective;
 
+    g_mutex_lock(&wrapped_lock);
     if (!wrapped) wrapped = g_ptr_array_new();
     g_ptr_array_add(wrapped, p);
+    g_mutex_unlock(&wrapped_lock);
     ttml_profiler_layer_opened(next->name);
     return next_dev;
 }

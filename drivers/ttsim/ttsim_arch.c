@@ -15,15 +15,20 @@
 
 #define KiB 1024ull
 #define GiB (1024ull * 1024ull * 1024ull)
+/* Wormhole Ethernet (tt-metal tech_reports/EthernetMultichip/BasicEthernetGuide.md):
+ * 100 Gb/s per direction per link ("Ethernet Link"), about 650 ns per hop of
+ * a chip ring ("Ring Ping Latency"). Blackhole: no figures here (0). */
+#define ETH_WH_BPS (100e9 / 8.0)
+#define ETH_WH_HOP_S 650e-9
 
 static const ttsim_arch arches[] = {
-    {"wormhole_b0", "n150", 1, 8, 8, 1464 * KiB, 12 * GiB, 12, 288e9, 1.0e9, 32,
+    {"wormhole_b0", "n150", 1, 8, 8, 1464 * KiB, 12 * GiB, 12, 288e9, 1.0e9, 32, ETH_WH_BPS, ETH_WH_HOP_S,
      "Wormhole n150 spec: 12 GB GDDR6, 288 GB/s, 1 GHz AI clock; tt-isa-documentation: 1464 KiB L1 "
      "per Tensix tile; tt-metal: 8x8 compute grid, 12 DRAM banks"},
-    {"n300", "n300", 2, 8, 8, 1464 * KiB, 12 * GiB, 12, 288e9, 1.0e9, 32,
+    {"n300", "n300", 2, 8, 8, 1464 * KiB, 12 * GiB, 12, 288e9, 1.0e9, 32, ETH_WH_BPS, ETH_WH_HOP_S,
      "Wormhole n300 spec: two Wormhole ASICs (64 Tensix cores each) joined by Ethernet, 24 GB "
      "GDDR6, 576 GB/s, 1 GHz"},
-    {"blackhole", "p150", 1, 13, 10, 1536 * KiB, 32 * GiB, 8, 512e9, 1.35e9, 64,
+    {"blackhole", "p150", 1, 13, 10, 1536 * KiB, 32 * GiB, 8, 512e9, 1.35e9, 64, 0.0, 0.0,
      "Blackhole p150 spec: 32 GB GDDR6 (8 banks), 512 GB/s, up to 1.35 GHz, 1.5 MB SRAM per Tensix "
      "core; tt-metal: 13x10 compute grid"},
 };

@@ -158,6 +158,8 @@ typedef struct ttsim_arch {
     double dram_bytes_per_s;    /* per chip                                      */
     double clock_hz;
     int noc_bytes_per_cycle;    /* per NoC link, per core                        */
+    double eth_link_bytes_per_s; /* one Ethernet link, per direction (0: none)   */
+    double eth_hop_latency_s;   /* one chip-to-chip hop                          */
     const char *source;         /* where the figures come from                   */
 } ttsim_arch;
 
@@ -480,6 +482,8 @@ typedef struct ttsim_device {
     /* totals */
     guint64 launches;
     double sim_s, sim_last_s, flops;
+    guint64 collectives;         /* charged by ttsim_charge_collective          */
+    double comm_s;               /* their simulated time (part of sim_s)        */
     double ideal_s;              /* roofline time of all launches               */
     GHashTable *kstats;          /* kernel name -> ttsim_kstat*                */
     /* the core grid's host threads and their scratch */
@@ -520,6 +524,13 @@ gboolean ttsim_buf_prepare(ttsim_device *d, ttml_buffer *buf, ttsim_format fmt, 
                            GError **error);
 /* Bytes the view takes on the device (its padded image). */
 double ttsim_view_bytes(const ttsim_device *d, const ttml_view *v);
+
+/* ---- inter-chip Ethernet (timing/ttsim_eth.c) ---- */
+/* The driver's charge_collective entry: c->seconds = steps x (hop latency +
+ * bytes_per_step / (links x link bandwidth)), added to the device's simulated
+ * time and its communication time. Errors: TTML_ERROR_UNSUPPORTED for an
+ * architecture without Ethernet figures, TTML_ERROR_INVALID_ARG for bad counts. */
+gboolean ttsim_charge_collective(void *dev, ttml_collective_cost *c, GError **error);
 
 /* ---- launches (ttsim_kernels.c) ---- */
 /* Run a launch on device `d`: natively, else on converted data (unless

@@ -88,6 +88,10 @@ static void print_report(ttsim_device *d)
                            d->name, d->sim_s, d->launches, d->flops,
                            d->sim_s > 0 ? d->flops / d->sim_s / 1e12 : 0.0, peak / 1e12,
                            d->sim_s > 0 ? 100.0 * d->flops / d->sim_s / peak : 0.0, d->relayouts);
+    if (d->collectives)
+        g_string_append_printf(s, "  of which %.6f s in %" G_GUINT64_FORMAT " collectives over Ethernet (%.0f Gb/s "
+                               "per link, %.0f ns per hop)\n", d->comm_s, d->collectives,
+                               d->cfg.arch->eth_link_bytes_per_s * 8 / 1e9, d->cfg.arch->eth_hop_latency_s * 1e9);
     ttsim_calib cal;
     ttsim_calib_get(&d->cfg, &cal);
     g_string_append_printf(s, "  %s (calibrated to %s; %s %s %s: %s); achieved / ideal = utilisation, ideal = "
@@ -288,6 +292,7 @@ static gboolean ttsim_stats(void *dev, ttml_device_stats *out)
     s.sim_last_launch_s = d->sim_last_s;
     s.sim_flops = d->flops;
     s.peak_flops = ttsim_peak_flops(&d->cfg);
+    s.sim_comm_s = d->comm_s;
     g_mutex_unlock(&d->lock);
     size_t n = out->struct_size && out->struct_size < sizeof s ? out->struct_size : sizeof s;
     memcpy(out, &s, n);
@@ -309,6 +314,7 @@ static const ttml_driver_iface ttsim_iface = {
     .launch = ttsim_launch,
     .synchronize = ttsim_synchronize,
     .stats = ttsim_stats,
+    .charge_collective = ttsim_charge_collective,
 };
 
 static gboolean ttsim_init(ttml_plugin *plugin, const ttml_host *host, GError **error)

@@ -1,12 +1,23 @@
 /* ttml/autograd.h - the context and the autograd graph (after TT-Train's
  * AutoContext).
  *
- * One process-wide context holds the registry of loaded plugins, the open
- * default device, the seeded RNG, the gradient mode and the graph of the
- * current step. Ops record a node per result when gradients are enabled and
- * an input requires them. backward() runs the nodes in reverse creation order
- * (a reverse topological order), accumulating into ->grad; reset_graph()
- * frees the step's nodes.
+ * The process-wide context holds the registry of loaded plugins and the open
+ * devices. The default device, the seeded RNG, the gradient mode, the
+ * gradient-ready hooks and the graph of the current step are per thread, so
+ * that ranks of a simulated mesh can be threads of one process, each with its
+ * own device and graph (the `local` communicator between them). A thread's
+ * state is created lazily (its graph on its first recorded node; its RNG
+ * starts at seed 5489; its default device is, until it opens or sets one, the
+ * device most recently opened by any thread) and is freed by
+ * ttml_context_thread_end(), which a rank thread calls before it exits
+ * (ttml_shutdown() frees the calling thread's). Single-threaded programs see
+ * one context, as before. Tensors, modules and optimizers are not
+ * thread-safe: each belongs to one thread at a time.
+ *
+ * Ops record a node per result when gradients are enabled and an input
+ * requires them. backward() runs the nodes in reverse creation order (a
+ * reverse topological order), accumulating into ->grad; reset_graph() frees
+ * the step's nodes.
  */
 #ifndef TTML_AUTOGRAD_H
 #define TTML_AUTOGRAD_H
@@ -41,11 +52,21 @@ TTML_API ttml_device *ttml_context_open_device(const char *spec, GError **error)
 /* Forget the default device (NULL afterwards); closes nothing: devices are
  * closed by ttml_shutdown. */
 TTML_API void ttml_context_clear_device(void);
-/* The default device (NULL before ttml_context_open_device). */
+/* The calling thread's default device: the one it opened or set, else the
+ * device most recently opened by any thread (NULL before the first). */
 TTML_API ttml_device *ttml_context_get_device(void);
+/* Make `device` (core-owned, already open; NULL: none of its own) the calling
+ * thread's default device, e.g. a mesh rank thread's chip. */
+TTML_API void ttml_context_set_thread_device(ttml_device *device);
+/* End the calling thread's use of the context: free its graph (and the
+ * references its nodes and gradient-ready hooks hold), re-enable its
+ * gradients, reset its RNG and forget its default device. Call it on a rank
+ * thread before the thread exits, while ttml is initialised; state of a thread
+ * that exits without it is leaked. Process-wide state is left alone. */
+TTML_API void ttml_context_thread_end(void);
 
-/* Seeded counter-based RNG (splitmix64); state is two integers so it can be
- * checkpointed. */
+/* Seeded counter-based RNG (splitmix64), per thread; state is two integers so
+ * it can be checkpointed. */
 typedef struct ttml_rng_state { guint64 seed, counter; } ttml_rng_state;
 TTML_API void ttml_set_seed(guint64 seed);
 TTML_API ttml_rng_state ttml_get_rng_state(void);
@@ -82,7 +103,7 @@ TTML_API void ttml_get_batch_shard(int64_t *row_offset, int64_t *global_rows);
 /* The counter of a tensor [shape[0] batch rows, ...] of this thread's shard. */
 TTML_API guint64 ttml_rng_position_base(int ndim, const int64_t *shape);
 
-/* Gradient mode (TT-Train's GradMode). */
+/* Gradient mode (TT-Train's GradMode), per thread. */
 TTML_API gboolean ttml_grad_enabled(void);
 /* Returns the previous mode. */
 TTML_API gboolean ttml_set_grad_enabled(gboolean enabled);
@@ -152,15 +173,15 @@ TTML_API gboolean ttml_graph_backward_from(gsize mark, ttml_tensor *out, ttml_te
  * t->grad is final for this backward; t->grad may be NULL when that node
  * received no gradient. A hooked tensor that is not an input of any recorded
  * node (used only inside a re-computed checkpoint region, or not at all) is
- * reported after the last node, when it has a gradient and its hook was set
- * by the thread running this backward (ranks that are threads of one process
- * each see only their own replica's tensors). A hook returning
+ * reported after the last node, when it has a gradient (hooks are per
+ * thread: ranks that are threads of one process each see only their own
+ * replica's tensors). A hook returning
  * FALSE (with the error set) stops the backward with its error. Not called
  * by ttml_graph_backward_from(). Setting fn = NULL removes the hook. The
  * core holds a reference to t while it is hooked; user_data is borrowed. */
 typedef gboolean (*ttml_grad_ready_fn)(ttml_tensor *t, gpointer user_data, GError **error);
 TTML_API void ttml_set_grad_ready_hook(ttml_tensor *t, ttml_grad_ready_fn fn, gpointer user_data);
-/* Free every node of the current graph. */
+/* Free every node of the calling thread's graph. */
 TTML_API void ttml_reset_graph(void);
 /* Number of nodes currently recorded (for tests). */
 TTML_API guint ttml_graph_size(void);

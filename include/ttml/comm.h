@@ -85,6 +85,36 @@ typedef struct ttml_comm_iface {
     gboolean (*test)(void *s, void *req, gboolean *done, GError **error);
 } ttml_comm_iface;
 
+/* ---- observing collectives (simulated timing) ----
+ * An observer set on a communicator is called on the calling thread when any
+ * collective or point-to-point call starts on it (before the backend runs
+ * it), with what it moves; communicators split from it inherit it. The mesh
+ * runner uses it to charge each chip's simulated device the collective's
+ * Ethernet time. */
+typedef enum {
+    TTML_COMM_KIND_ALLREDUCE = 0,
+    TTML_COMM_KIND_ALLGATHER,
+    TTML_COMM_KIND_REDUCE_SCATTER,
+    TTML_COMM_KIND_BROADCAST,
+    TTML_COMM_KIND_BARRIER,
+    TTML_COMM_KIND_SEND,
+    TTML_COMM_KIND_RECV
+} ttml_comm_kind;
+
+typedef struct ttml_comm_event {
+    size_t struct_size;
+    ttml_comm_kind kind;
+    const char *name;  /* "all-reduce", "all-gather", "reduce-scatter", "broadcast", "barrier", "send", "recv" */
+    /* all-reduce / broadcast: the buffer; all-gather: this rank's block;
+     * reduce-scatter: the whole send buffer; send / recv: the message;
+     * barrier: 0 */
+    guint64 bytes;
+    int size;          /* ranks in the communicator */
+    int rank;
+} ttml_comm_event;
+
+typedef void (*ttml_comm_observer_fn)(const ttml_comm_event *event, gpointer user_data);
+
 /* ---- the public calls ---- */
 
 /* Create the world of backend `name` ("mpi" or "local"). `n` ranks are
@@ -97,6 +127,9 @@ TTML_API gboolean ttml_comm_world(const char *name, int n, const ttml_comm_optio
                          GError **error);
 /* Shorthand for tests and the multi-chip mesh: n ranks of the local backend. */
 TTML_API gboolean ttml_comm_local_world(int n, ttml_comm **ranks, GError **error);
+/* Set (fn NULL: remove) the observer of `comm` (user_data borrowed; it must
+ * outlive the communicator and the ones split from it). */
+TTML_API void ttml_comm_set_observer(ttml_comm *comm, ttml_comm_observer_fn fn, gpointer user_data);
 /* Free a handle (not collective). NULL-safe. */
 TTML_API void ttml_comm_free(ttml_comm *comm);
 

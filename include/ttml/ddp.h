@@ -19,9 +19,9 @@
  * backward of every micro-step but the last: gradients then accumulate
  * locally and are all-reduced once per optimizer step.
  *
- * Threads: ttml_ddp_wait() calls only the communicator, so ranks that are
- * threads of one process (the local communicator) may run it concurrently;
- * the other calls use the (single-threaded) tensor API.
+ * Threads: ranks that are threads of one process (the local communicator,
+ * a simulated mesh) each use their own reducer, model and per-thread context
+ * (autograd.h) concurrently; a reducer belongs to one thread.
  * Errors: GErrors from the communicator, prefixed with "DDP".
  */
 #ifndef TTML_DDP_H
@@ -50,12 +50,6 @@ typedef struct ttml_ddp_stats {
  * bucket_cap_mb <= 0 means the default (25). Collective: broadcasts the
  * parameters from rank 0. */
 TTML_API ttml_ddp *ttml_ddp_new(ttml_comm *comm, GPtrArray *params, double bucket_cap_mb, GError **error);
-/* The same for ranks that are threads of one process (the `local`
- * communicator): the tensor API is single-threaded, so the reducer holds
- * `lock` (borrowed, the lock the rank threads take for model work) around its
- * tensor reads, writes and hook registration, never across a collective. */
-TTML_API ttml_ddp *ttml_ddp_new_locked(ttml_comm *comm, GPtrArray *params, double bucket_cap_mb, GMutex *lock,
-                                       GError **error);
 /* Removes the hooks. NULL-safe. */
 TTML_API void ttml_ddp_free(ttml_ddp *ddp);
 /* FALSE: the next backwards only accumulate locally (micro-steps). */

@@ -6,8 +6,11 @@
  * Keys (all optional):
  *   device_config:
  *     enable_ddp: false        one model replica per rank (TT-Train)
- *     mesh_shape: [1, 1]       TT-Train's device mesh; its product must be 1
- *                              here (one device per rank; TP/PP: next issue)
+ *     mesh_shape: [1, 1]       TT-Train's device mesh [dp, tp]; its product
+ *                              must be 1 (one device per rank), except on a
+ *                              simulated mesh board (device ttsim:n300: [2, 1];
+ *                              ttsim:t3k: [8, 1]) with enable_ddp: one rank
+ *                              thread per chip in one process (ttml-run)
  *     comm: mpi | local        the communicator backend (ttml); default mpi
  *                              when launched by mpirun, else a one-rank world
  *     comm_timeout_s: 300      a collective waiting longer fails naming the
@@ -42,6 +45,11 @@ typedef struct ttml_dist_settings {
 
 /* Read the keys above from the root of a training config (marks them used). */
 TTML_API gboolean ttml_dist_settings_read(ttml_config *root, ttml_dist_settings *out, GError **error);
+/* The chips of a simulated mesh board named by a device spec: "ttsim:n300"
+ * (2) or "ttsim:t3k" (2 x 4 = 8), options after a comma allowed; 0 for any
+ * other spec. *chip_spec (g_free; may be NULL) gets one chip's spec,
+ * "ttsim:wormhole_b0" plus the options. */
+TTML_API int ttml_dist_mesh_board(const char *device, char **chip_spec);
 /* TRUE when this process was started by mpirun / mpiexec (Open MPI or PMIx
  * environment variables). */
 TTML_API gboolean ttml_dist_launched_by_mpirun(void);

@@ -106,7 +106,28 @@ typedef struct ttml_device_stats {
     double sim_last_launch_s;    /* simulated seconds of the last launch           */
     double sim_flops;            /* floating-point operations so far              */
     double peak_flops;           /* the device's peak FLOP/s (0: unknown)          */
+    /* Simulated seconds of collectives charged with
+     * ttml_device_charge_collective (part of sim_time_s). */
+    double sim_comm_s;
 } ttml_device_stats;
+
+/* The inter-chip transfer pattern of one collective as this chip sees it,
+ * for simulators (a multi-chip mesh charges each chip's device): `steps`
+ * sequential steps in each of which the chip sends `bytes_per_step` bytes to
+ * its neighbour over `links` Ethernet links used in parallel, e.g. a ring
+ * all-reduce of B bytes over n chips is steps = 2(n-1), bytes_per_step = B/n.
+ * The driver fills `seconds` with its modelled time (steps x (link latency +
+ * bytes_per_step / (links x link bandwidth))) and adds it to its simulated
+ * time. */
+typedef struct ttml_collective_cost {
+    size_t struct_size;
+    const char *name;            /* "all-reduce", ... (static; reports)           */
+    guint64 bytes;               /* the collective's payload on this chip (reports) */
+    int steps;
+    double bytes_per_step;
+    int links;                   /* >= 1                                           */
+    double seconds;              /* out                                            */
+} ttml_collective_cost;
 
 /* The driver vtable. `dev` is the driver's own state returned by open().
  * Entries after `synchronize` may be NULL (not supported). */
@@ -128,6 +149,9 @@ struct ttml_driver_iface {
     gboolean (*synchronize)(void *dev, GError **error);
     /* Optional: fill `out` (its struct_size set by the caller). */
     gboolean (*stats)(void *dev, ttml_device_stats *out);
+    /* Optional (simulators): model and charge a collective's transfers,
+     * filling c->seconds. */
+    gboolean (*charge_collective)(void *dev, ttml_collective_cost *c, GError **error);
 };
 
 /* A layer wraps the driver below it (profiler). wrap() fills `out` from a
@@ -156,6 +180,10 @@ TTML_API void ttml_device_reset_peak(ttml_device *device);
 TTML_API gboolean ttml_device_synchronize(ttml_device *device, GError **error);
 /* Driver counters; FALSE (and zeros) when the driver reports none. */
 TTML_API gboolean ttml_device_get_stats(ttml_device *device, ttml_device_stats *out);
+/* Charge the simulated time of a collective's transfers to a simulated
+ * device (see ttml_collective_cost; c->seconds is filled). Errors:
+ * TTML_ERROR_UNSUPPORTED when the driver models no inter-chip links (cpu). */
+TTML_API gboolean ttml_device_charge_collective(ttml_device *device, ttml_collective_cost *c, GError **error);
 /* Driver-private state returned by open() (for kernels of that driver). */
 TTML_API void *ttml_device_get_driver_state(const ttml_device *device);
 

@@ -19,7 +19,9 @@ G_BEGIN_DECLS
 /* Monotonic clock in nanoseconds. */
 TTML_API guint64 ttml_profiler_now_ns(void);
 /* A profiler device opened / closed (the first attaches the zone sink, the
- * last detaches it). `device` names the wrapped driver. */
+ * last detaches it). `device` names the wrapped driver. The thread that opens
+ * the first one is the profiled thread: zones and records from other threads
+ * (the other ranks of a simulated mesh) are ignored. */
 TTML_API void ttml_profiler_layer_opened(const char *device);
 TTML_API void ttml_profiler_layer_closed(void);
 /* The profiled device's name and architecture as its info reports them
@@ -32,6 +34,12 @@ TTML_API void ttml_profiler_record_kernel(const char *kernel, guint64 start_ns, 
 TTML_API void ttml_profiler_record_transfer(gboolean to_device, guint64 start_ns, guint64 dur_ns,
                                             guint64 bytes);
 TTML_API void ttml_profiler_record_sync(guint64 start_ns, guint64 dur_ns);
+/* A collective charged to a simulated device (`name` static, e.g.
+ * "all-reduce"), shown on its own "collectives" track of the trace starting
+ * at start_ns (host clock) and lasting dur_ns (the layer passes the
+ * simulated time). */
+TTML_API void ttml_profiler_record_collective(const char *name, guint64 start_ns, guint64 dur_ns, guint64 bytes,
+                                              double sim_s);
 /* An allocation (delta > 0) or free (delta < 0) of one memory kind on a
  * profiled device; the collector keeps current and peak over all of them. */
 TTML_API void ttml_profiler_record_memory(ttml_mem_kind kind, guint64 t_ns, gint64 delta_bytes);

@@ -100,7 +100,9 @@
  *     val_fraction: 0.1         the last 10% of the tokens are the validation split
  *   eval_config:                defaults for `ttml-run generate` (see below)
  *     prompt, max_tokens, temperature, top_k, top_p, repetition_penalty, seed
- *   device_config: {device: cpu}
+ *   device_config: {device: cpu}  (device ttsim:n300 / ttsim:t3k with
+ *                  mesh_shape [2, 1] / [8, 1] and enable_ddp: a simulated
+ *                  mesh, one rank thread per chip; ttml/distributed.h)
  *     enable_ddp: false         data parallel (mpirun -np N ttml-run ...): batch_size
  *                               is the global batch, each rank trains on its
  *                               batch_size / N rows; other keys: ttml/distributed.h
@@ -114,7 +116,9 @@
  * val loss) rewritten in place; otherwise "step N/T loss L lr R tok/s X eta E"
  * every log_interval steps and "step N/T val_loss V" after each validation.
  * Metrics lines add "tokens_per_s", "val_loss" (steps that validated),
- * "peak_mem_bytes" (device DRAM peak) and "rss" (peak resident bytes); a
+ * "peak_mem_bytes" (device DRAM peak) and "rss" (peak resident bytes), on a
+ * simulator "sim_ms" (simulated device time of the step) and on a simulated
+ * mesh "sim_comm_ms" (its collectives' part); a
  * line is written every log_interval steps and on every validation step. The
  * summary adds "final_val_loss". With --resume the metrics file is appended
  * to (the resumed steps follow the earlier ones).

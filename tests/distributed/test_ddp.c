@@ -5,9 +5,9 @@
  * global-norm clipping, one all-reduce per optimizer step with gradient
  * accumulation, and the comm counters.
  *
- * The tensor API is single-threaded, so the rank threads take turns for
- * model work (one mutex) and wait for their buckets concurrently
- * (ttml_ddp_wait calls only the communicator). */
+ * The rank threads run concurrently without a lock: each has its own
+ * autograd graph, gradient-ready hooks and RNG (the per-thread context) and
+ * frees them with ttml_context_thread_end(). */
 #include "test_util.h"
 
 #include <ttml/ddp.h>
@@ -85,6 +85,81 @@ static void test_grad_ready_hook(void)
     for (size_t i = 0; i < G_N_ELEMENTS(tensors); i++) ttml_tensor_unref(tensors[i]);
 }
 
+/* ---- the per-thread context ---- */
+
+typedef struct {
+    ttml_device *main_device;
+    guint graph_before, graph_after_record, graph_after_end;
+    gboolean grad_on_start;
+    ttml_rng_state rng_start;
+    guint64 draw;
+    gboolean device_inherited;
+} thread_probe;
+
+static gpointer probe_thread(gpointer data)
+{
+    thread_probe *p = data;
+    GError *err = NULL;
+    p->graph_before = ttml_graph_size();
+    p->grad_on_start = ttml_grad_enabled();
+    p->rng_start = ttml_get_rng_state();
+    p->device_inherited = ttml_context_get_device() == p->main_device;
+    ttml_set_seed(99);
+    p->draw = ttml_rng_u64();
+    int64_t s2[1] = {2};
+    float v[2] = {1, 2};
+    ttml_tensor *w = ttml_tensor_from_floats(NULL, 1, s2, v, &err);
+    ttml_tensor_set_requires_grad(w, TRUE);
+    ttml_tensor *y = ttml_mul(w, w, &err);
+    p->graph_after_record = ttml_graph_size();
+    ttml_tensor_unref(y);
+    ttml_tensor_unref(w);
+    g_clear_error(&err);
+    ttml_context_thread_end();
+    p->graph_after_end = ttml_graph_size();
+    return NULL;
+}
+
+/* Graph, gradient mode and RNG are the thread's own; the default device is
+ * the process's until the thread sets one. */
+static void test_thread_context(void)
+{
+    GError *err = NULL;
+    int64_t s2[1] = {2};
+    float v[2] = {3, 4};
+    ttml_set_seed(5);
+    guint64 main_first = ttml_rng_u64();
+    ttml_tensor *w = ttml_tensor_from_floats(NULL, 1, s2, v, &err);
+    ttml_tensor_set_requires_grad(w, TRUE);
+    ttml_tensor *y = ttml_mul(w, w, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_EQUAL(ttml_graph_size(), 1);
+    gboolean prev = ttml_set_grad_enabled(FALSE);
+    thread_probe p = {ttml_context_get_device(), 0, 0, 0, FALSE, {0, 0}, 0, FALSE};
+    GThread *t = g_thread_new("probe", probe_thread, &p);
+    g_thread_join(t);
+    ttml_set_grad_enabled(prev);
+    /* the main thread's graph, mode and generator were not touched */
+    CU_ASSERT_EQUAL(ttml_graph_size(), 1);
+    CU_ASSERT_EQUAL(p.graph_before, 0);
+    CU_ASSERT_EQUAL(p.graph_after_record, 1);
+    CU_ASSERT_EQUAL(p.graph_after_end, 0);
+    CU_ASSERT_TRUE(p.grad_on_start);
+    CU_ASSERT_EQUAL(p.rng_start.seed, 5489u);
+    CU_ASSERT_EQUAL(p.rng_start.counter, 0u);
+    CU_ASSERT_TRUE(p.device_inherited);
+    ttml_rng_state st = ttml_get_rng_state();
+    CU_ASSERT_EQUAL(st.seed, 5u);
+    CU_ASSERT_EQUAL(st.counter, 1u);
+    ttml_set_seed(99);
+    CU_ASSERT_EQUAL(ttml_rng_u64(), p.draw); /* the same generator, per thread */
+    ttml_set_seed(5);
+    CU_ASSERT_EQUAL(ttml_rng_u64(), main_first);
+    ttml_reset_graph();
+    ttml_tensor_unref(y);
+    ttml_tensor_unref(w);
+}
+
 /* ---- DDP against one rank ---- */
 
 #define B 6          /* global batch: divisible by 1, 2 and 3 ranks */
@@ -94,7 +169,6 @@ static void test_grad_ready_hook(void)
 #define LR 0.1f
 
 static float data_x[B * IN], data_y[B];
-static GMutex model_lock;
 
 typedef struct {
     ttml_comm *comm;     /* NULL: the single-rank reference */
@@ -163,31 +237,38 @@ static gboolean sgd_step(GPtrArray *params, gboolean clip, GError **error)
     return TRUE;
 }
 
+static void run_rank_body(run_args *a);
+
 static gpointer run_rank(gpointer data)
 {
-    run_args *a = data;
+    run_rank_body(data);
+    return NULL;
+}
+
+/* A rank thread: its own context, freed at the end. */
+static gpointer rank_thread(gpointer data)
+{
+    run_rank_body(data);
+    ttml_context_thread_end();
+    return NULL;
+}
+
+static void run_rank_body(run_args *a)
+{
     GError *err = NULL;
     int n = a->comm ? ttml_comm_size(a->comm) : 1, r = a->comm ? ttml_comm_rank(a->comm) : 0;
-    g_mutex_lock(&model_lock);
     ttml_module *m = make_model(a->seed, &err);
     GPtrArray *params = ttml_module_parameters(m);
-    g_mutex_unlock(&model_lock);
-    ttml_ddp *ddp = a->comm && !err ? ttml_ddp_new_locked(a->comm, params, a->cap_mb, &model_lock, &err) : NULL;
+    ttml_ddp *ddp = a->comm && !err ? ttml_ddp_new(a->comm, params, a->cap_mb, &err) : NULL;
     int micro_rows = B / a->accum, local = micro_rows / n;
     for (int step = 0; step < STEPS && !err; step++) {
-        g_mutex_lock(&model_lock);
         for (int k = 0; k < a->accum && !err; k++) {
             if (ddp) ttml_ddp_set_sync(ddp, k == a->accum - 1);
             micro_step(m, k * micro_rows + r * local, local, 1.0f / (float)a->accum, &err);
         }
-        g_mutex_unlock(&model_lock);
-        if (ddp && !err) ttml_ddp_wait(ddp, &err);
-        g_mutex_lock(&model_lock);
-        if (ddp && !err) ttml_ddp_apply(ddp, &err);
+        if (ddp && !err) ttml_ddp_finish(ddp, &err);
         if (!err) sgd_step(params, a->accum > 1, &err);
-        g_mutex_unlock(&model_lock);
     }
-    g_mutex_lock(&model_lock);
     a->n_params = 0;
     for (guint i = 0; i < params->len && !err; i++) {
         ttml_tensor *t = ((ttml_param *)g_ptr_array_index(params, i))->tensor;
@@ -198,11 +279,9 @@ static gpointer run_rank(gpointer data)
     ttml_ddp_free(ddp);
     g_ptr_array_unref(params);
     ttml_module_unref(m);
-    g_mutex_unlock(&model_lock);
     a->ok = err == NULL;
     if (err) a->error = g_strdup(err->message);
     g_clear_error(&err);
-    return NULL;
 }
 
 static void fill_data(void)
@@ -243,7 +322,7 @@ static void compare_ddp(int n, int accum, double cap_mb)
     for (int r = 0; r < n; r++) {
         /* every rank starts from other weights: rank 0's must win */
         args[r] = (run_args){ranks[r], accum, cap_mb, r == 0 ? 11 : 100 + (guint64)r, {0}, 0, {0}, FALSE, NULL};
-        th[r] = g_thread_new("rank", run_rank, &args[r]);
+        th[r] = g_thread_new("rank", rank_thread, &args[r]);
     }
     for (int r = 0; r < n; r++) g_thread_join(th[r]);
     for (int r = 0; r < n; r++) {
@@ -479,6 +558,7 @@ int main(int argc, char **argv)
         return ttml_test_run("ddp_mpi", mpi_tests, ttml_test_init_cpu, ttml_test_shutdown);
     static CU_TestInfo tests[] = {
         {"grad_ready_hook", test_grad_ready_hook},
+        {"thread_context", test_thread_context},
         {"ddp_1_rank", test_ddp_1_rank},
         {"ddp_2_ranks", test_ddp_2_ranks},
         {"ddp_3_ranks_small_buckets", test_ddp_3_ranks_small_buckets},
