@@ -961,6 +961,61 @@ static void test_embedding(void)
     ttml_reset_graph();
 }
 
+/* Embedding backward into an existing gradient (a tied head): the in-place
+ * "embedding_bwd_acc" path against the plain composition, bit for bit. The
+ * tied use is w * R2 (recorded after the embedding, so its gradient exists
+ * when the embedding's backward runs); the composition is each loss's
+ * gradient alone, added as the axpby of ttml_tensor_accumulate_grad adds. */
+static void test_embedding_tied(void)
+{
+    GError *err = NULL;
+    static const int64_t ws[] = {7, 5}, is[] = {1, 1, 1, 6};
+    const guint32 iv[6] = {3, 0, 3, 6, 3, 1};   /* rows 2, 4, 5 unseen; row 3 three times */
+    ttml_tensor *ids = make_ids(4, is, iv);
+    ttml_tensor *w = ttml_test_rand_tensor(2, ws, -1, 1, TRUE);
+    ttml_tensor *r1 = ttml_test_rand_tensor(4, (const int64_t[]){1, 1, 6, 5}, -1, 1, FALSE);
+    ttml_tensor *r2 = ttml_test_rand_tensor(2, ws, -1, 1, FALSE);
+    float *g[3];
+    for (int pass = 0; pass < 3; pass++) {
+        /* 0: embedding alone, 1: tied use alone, 2: both */
+        ttml_tensor *loss = NULL;
+        if (pass != 1) {
+            ttml_tensor *y = ttml_embedding(ids, w, &err);
+            ttml_tensor *m = y ? ttml_mul(y, r1, &err) : NULL;
+            loss = m ? ttml_sum(m, &err) : NULL;
+            ttml_tensor_unref(y);
+            ttml_tensor_unref(m);
+        }
+        if (pass != 0) {
+            ttml_tensor *m = ttml_mul(w, r2, &err);
+            ttml_tensor *s2 = m ? ttml_sum(m, &err) : NULL;
+            ttml_tensor *sum = loss && s2 ? ttml_add(loss, s2, &err) : NULL;
+            ttml_tensor_unref(m);
+            if (sum) {
+                ttml_tensor_unref(loss);
+                ttml_tensor_unref(s2);
+                loss = sum;
+            } else {
+                loss = s2;
+            }
+        }
+        TTML_ASSERT_NO_ERROR(err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(loss);
+        CU_ASSERT_TRUE(ttml_backward(loss, NULL, FALSE, &err));
+        TTML_ASSERT_NO_ERROR(err);
+        g[pass] = ttml_test_read_floats(w->grad);
+        ttml_tensor_zero_grad(w);
+        ttml_tensor_unref(loss);
+    }
+    int bad = 0;
+    for (int i = 0; i < 35; i++) bad += g[2][i] != g[0][i] + g[1][i];
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(g[2][2 * 5 + 1], g[1][2 * 5 + 1]);   /* an unseen row: the tied gradient only */
+    for (int i = 0; i < 3; i++) g_free(g[i]);
+    ttml_tensor *list[] = {ids, w, r1, r2};
+    for (size_t i = 0; i < G_N_ELEMENTS(list); i++) ttml_tensor_unref(list[i]);
+}
+
 /* ---- shape errors name both shapes ---- */
 
 static void test_shape_errors(void)
@@ -1053,6 +1108,7 @@ static CU_TestInfo tests[] = {
     {"cross_entropy_loss", test_cross_entropy},
     {"nll_loss", test_nll},
     {"embedding", test_embedding},
+    {"embedding backward into an existing gradient", test_embedding_tied},
     {"shape errors name both shapes", test_shape_errors},
     {"kernel bounds checks", test_kernel_checks},
     CU_TEST_INFO_NULL,

@@ -96,6 +96,79 @@ gboolean ttml_cpu_embedding_bwd(ttml_device *dev, const ttml_launch *l, GError *
     return TRUE;
 }
 
+/* ---- embedding_bwd_acc: dweight += the scatter of dy, rows seen only ---- */
+
+typedef struct {
+    const float *dy;
+    float *out, *acc;      /* acc: [u, e], the sum per distinct row */
+    const guint32 *rows;   /* the u distinct rows, first-seen order  */
+    const gint32 *slot;    /* token n -> its row's slot in acc       */
+    size_t n, e, u;
+} emb_acc_ctx;
+
+/* Columns [begin, end): each distinct row's sum of dy in token order (from
+ * 0, as embedding_bwd builds it), then added to the row: the bits of
+ * embedding_bwd followed by an axpby of the dense result. */
+TTML_CPU_VEC static void embedding_bwd_acc_range(void *vctx, size_t begin, size_t end)
+{
+    const emb_acc_ctx *c = vctx;
+    const size_t e = c->e, len = end - begin;
+    for (size_t s = 0; s < c->u; s++) memset(c->acc + s * e + begin, 0, len * sizeof(float));
+    for (size_t r = 0; r < c->n; r++) {
+        float *dst = c->acc + (size_t)c->slot[r] * e + begin;
+        const float *src = c->dy + r * e + begin;
+        for (size_t j = 0; j < len; j++) dst[j] += src[j];
+    }
+    for (size_t s = 0; s < c->u; s++) {
+        float *dst = c->out + (size_t)c->rows[s] * e + begin;
+        const float *src = c->acc + s * e + begin;
+        for (size_t j = 0; j < len; j++) dst[j] += src[j];
+    }
+}
+
+gboolean ttml_cpu_embedding_bwd_acc(ttml_device *dev, const ttml_launch *l, GError **error)
+{
+    if (!ttml_cpu_check_launch(l, 2, 1, 0, error)) return FALSE;
+    emb_acc_ctx c = {0};
+    size_t v;
+    const guint32 *ids = ttml_cpu_in(l, 0, TTML_DTYPE_U32, error);
+    if (!ids) return FALSE;
+    if (!(c.dy = ttml_cpu_in(l, 1, TTML_DTYPE_F32, error))) return FALSE;
+    if (!(c.out = ttml_cpu_out(l, 0, TTML_DTYPE_F32, error))) return FALSE;
+    if (!check_weight(l, &l->out[0], "out[0] (dweight)", &v, &c.e, error)) return FALSE;
+    c.n = ttml_cpu_numel(&l->in[0]);
+    if (!ttml_cpu_nn_check_count(l, &l->in[1], "in[1] (dy)", c.n * c.e, "ids x embedding dim", error) ||
+        !ttml_cpu_nn_check_ids(l, ids, c.n, v, "token id", error))
+        return FALSE;
+    gint32 *slot_of = g_try_new(gint32, MAX(v, (size_t)1));
+    guint32 *rows = g_try_new(guint32, MAX(c.n, (size_t)1));
+    gint32 *slot = g_try_new(gint32, MAX(c.n, (size_t)1));
+    for (size_t r = 0; slot_of && rows && slot && r < c.n; r++) slot_of[ids[r]] = -1;
+    for (size_t r = 0; slot_of && rows && slot && r < c.n; r++) {
+        if (slot_of[ids[r]] < 0) {
+            slot_of[ids[r]] = (gint32)c.u;
+            rows[c.u++] = ids[r];
+        }
+        slot[r] = slot_of[ids[r]];
+    }
+    float *acc = slot_of && rows && slot ? g_try_new(float, MAX(c.u * c.e, (size_t)1)) : NULL;
+    if (acc) {
+        c.acc = acc;
+        c.rows = rows;
+        c.slot = slot;
+        size_t grain = MAX((size_t)16, NN_GRAIN_ELEMS / MAX((size_t)1, c.n + c.u));
+        ttml_cpu_parallel_for(c.e, grain, embedding_bwd_acc_range, &c);
+    } else {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_OOM,
+                    "cpu kernel 'embedding_bwd_acc': cannot allocate scratch memory for %zu tokens", c.n);
+    }
+    g_free(slot_of);
+    g_free(rows);
+    g_free(slot);
+    g_free(acc);
+    return acc != NULL;
+}
+
 /* ---- transpose of the last two dims ---- */
 
 typedef struct {
