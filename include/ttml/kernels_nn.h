@@ -88,11 +88,6 @@ typedef struct {
  * "embedding_bwd": in[0] = ids (u32, N), in[1] = dy (N x E); out[0] =
  *   dweight [V, E] = zeros, then dweight[ids[n]] += dy[n] for every n (a
  *   repeated id accumulates). Race-free: threads split the E columns.
- * "embedding_bwd_acc" (optional: the cpu driver has it; ops check with
- *   ttml_kernel_exists and otherwise use embedding_bwd + axpby): in[0] =
- *   ids, in[1] = dy as above; out[0] = dweight [V, E] += the same scatter,
- *   touching only the rows in ids (each row's sum of dy, in token order
- *   from 0, is added to it once: the bits of embedding_bwd then axpby).
  */
 
 /* ---- shape kernels ----

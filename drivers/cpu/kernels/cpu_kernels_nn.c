@@ -314,7 +314,6 @@ static const struct {
 } nn_kernels[] = {
 #define CPU_KERNEL(name) {#name, ttml_cpu_##name},
     TTML_KERNELS_NN(CPU_KERNEL)
-    CPU_KERNEL(embedding_bwd_acc) /* cpu only (not in the shared list) */
 #undef CPU_KERNEL
 };
 

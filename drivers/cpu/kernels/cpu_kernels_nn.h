@@ -64,9 +64,6 @@ gboolean ttml_cpu_dropout_bwd(ttml_device *dev, const ttml_launch *l, GError **e
 /* cpu_kernels_nn_data.c */
 gboolean ttml_cpu_embedding_fwd(ttml_device *dev, const ttml_launch *l, GError **error);
 gboolean ttml_cpu_embedding_bwd(ttml_device *dev, const ttml_launch *l, GError **error);
-/* Not in the shared kernel list: a cpu-only kernel that ops use when the
- * device's driver has it (ttml_kernel_exists), else they compose. */
-gboolean ttml_cpu_embedding_bwd_acc(ttml_device *dev, const ttml_launch *l, GError **error);
 gboolean ttml_cpu_transpose_last2(ttml_device *dev, const ttml_launch *l, GError **error);
 gboolean ttml_cpu_strided_copy(ttml_device *dev, const ttml_launch *l, GError **error);
 gboolean ttml_cpu_cross_entropy_fwd(ttml_device *dev, const ttml_launch *l, GError **error);
