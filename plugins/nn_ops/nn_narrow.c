@@ -64,7 +64,9 @@ static void link_free(gpointer p)
 {
     narrow_link *l = p;
     g_array_index(l->group->pieces, narrow_piece, l->index).out = NULL;
-    l->group->alive--;
+    /* a group without nodes can never be joined: this thread's open-group
+     * reference goes with its last node (nothing is left at exit) */
+    if (--l->group->alive == 0 && g_private_get(&open_group) == l->group) g_private_replace(&open_group, NULL);
     group_unref(l->group);
     g_free(l);
 }
