@@ -30,6 +30,8 @@
 #   bench case=py_linreg impl=ttml|torch us_per_step=... bench case=py_linreg ratio_us=...
 #   bench case=nanogpt_py rounds=N python_ms=... ttml_run_ms=... ratio_median=... (python / ttml-run)
 #   bench case=nanogpt_bf16 impl=ttml ...   (precision: bf16 against torch.autocast bf16)
+#   bench case=nanogpt_contended impl=ttml|torch ...  (nanogpt with one other process busy on
+#                    cpu 0; not in the default set: bench/run.sh nanogpt nanogpt_contended)
 #   bench case=matmul_kernel shape=... kernel_gflops=... blas_gflops=... ratio=...
 #   DDP cases (not in the default set; need mpirun):
 #   ddp: the nanogpt case at 1 rank x 2 threads (no DDP) against 2 ranks x 1 thread
@@ -104,7 +106,8 @@ EOF
 
 # case -> "blocks heads width context vocab batch" (keep in sync with bench/configs and torch_gpt.py)
 shape_of() {
-    case ${1%_bf16} in
+    local c=${1%_bf16}
+    case ${c%_contended} in
     nanogpt) echo "6 6 384 128 96 4" ;;
     tiny) echo "2 4 128 64 96 8" ;;
     gpt2_124m) echo "12 12 768 256 50304 2" ;;
@@ -166,9 +169,10 @@ run_matmul_kernel() {
 
 run_gpt() {
     local case=$1 steps=$STEPS warmup=$WARMUP base=${1%_bf16} config autocast=()
+    base=${base%_contended}
     if [ "$base" = gpt2_124m ]; then steps=$GPT2_STEPS; warmup=$GPT2_WARMUP; fi
     config=$here/configs/$base.yaml
-    if [ "$case" != "$base" ]; then
+    if [ "$case" != "${case%_bf16}" ]; then
         # the same config with training_config.precision: bf16
         config=$tmp/$case.yaml
         awk '{print} /^training_config:/ {print "  precision: bf16"}' "$here/configs/$base.yaml" >"$config"
@@ -225,6 +229,21 @@ print(f"bench case={case} rounds={n} ratio_ms_median={statistics.median(ms):.2f}
       f"ratio_ms_max={max(ms):.2f} ratio_rss_median={statistics.median(rss):.2f}")
 EOF
     fi
+}
+
+# nanogpt_contended: the nanogpt case (ttml and PyTorch alternating, ROUNDS
+# times) while one other process keeps a core busy (a shell loop pinned to
+# cpu 0 when taskset exists), so a thread set that oversubscribes the cores
+# shows as a collapse rather than the one-core loss (issue 14, item 3).
+run_contended() {
+    local pin=()
+    command -v taskset >/dev/null && pin=(taskset -c 0)
+    "${pin[@]}" sh -c 'while :; do :; done' &
+    local busy=$!
+    echo "bench case=$1 contention=busy_loop pinned=${pin[*]:+cpu0} pid=$busy"
+    run_gpt_rounds "$1"
+    kill "$busy" 2>/dev/null
+    wait "$busy" 2>/dev/null
 }
 
 run_linreg() {
@@ -389,6 +408,7 @@ for c in "${cases[@]}"; do
     sgemm | sgemm_peak) run_sgemm ;;
     matmul_kernel) run_matmul_kernel ;;
     nanogpt | tiny | nanogpt_bf16 | tiny_bf16) run_gpt_rounds "$c" ;;
+    nanogpt_contended) run_contended "$c" ;;
     gpt2_124m | gpt2 | gpt2_124m_bf16)
         [ -z "$peak_gflops" ] && [[ " ${cases[*]} " != *" sgemm "* ]] && run_sgemm
         [ "$c" = gpt2 ] && c=gpt2_124m
@@ -399,6 +419,6 @@ for c in "${cases[@]}"; do
     nanogpt_py) run_nanogpt_py ;;
     ddp) run_ddp ;;
     ddp_scaling) run_ddp_scaling ;;
-    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel nanogpt nanogpt_bf16 tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py ddp ddp_scaling)" ;;
+    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel nanogpt nanogpt_bf16 nanogpt_contended tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py ddp ddp_scaling)" ;;
     esac
 done

@@ -276,6 +276,34 @@ static void test_large_kernels_repeatable(void)
     restart(NULL);
 }
 
+/* The caller runs the chunks no worker has claimed yet (default) or waits
+ * for the workers (TTML_CPU_STEAL=0): the same chunks either way, so the
+ * same bits, reductions included. Four threads that sleep at once (no spin)
+ * on a smaller machine: workers are often late and their chunks taken. */
+static void test_steal_same_results(void)
+{
+    float *bin[2], *adam[2], cols[2][1000], total[2];
+    g_setenv("TTML_CPU_SPIN_US", "0", TRUE);
+    for (int steal = 0; steal < 2; steal++) {
+        g_setenv("TTML_CPU_STEAL", steal ? "1" : "0", TRUE);
+        restart("4");
+        bin[steal] = binary_run(REPEATS);
+        adam[steal] = adamw_run();
+        reduce_run(cols[steal], &total[steal], REPEATS);
+    }
+    CU_ASSERT_EQUAL(memcmp(bin[0], bin[1], N_BIG * sizeof(float)), 0);
+    CU_ASSERT_EQUAL(memcmp(adam[0], adam[1], N_BIG * sizeof(float)), 0);
+    CU_ASSERT_EQUAL(memcmp(cols[0], cols[1], sizeof cols[0]), 0);
+    CU_ASSERT_EQUAL(memcmp(&total[0], &total[1], sizeof total[0]), 0);
+    for (int i = 0; i < 2; i++) {
+        g_free(bin[i]);
+        g_free(adam[i]);
+    }
+    g_unsetenv("TTML_CPU_STEAL");
+    g_unsetenv("TTML_CPU_SPIN_US");
+    restart(NULL);
+}
+
 static void test_one_thread_equals_many(void)
 {
     restart("1");
@@ -305,10 +333,13 @@ static void test_one_thread_equals_many(void)
 }
 
 /* With two threads and no spinning, the worker's CPU time grows by a good
- * share of the caller's while large kernels run: the work is split. */
+ * share of the caller's while large kernels run: the work is split. (The
+ * caller does not take the worker's chunk: TTML_CPU_STEAL=0, so a worker
+ * that a loaded machine wakes late still runs its chunk.) */
 static void test_worker_computes(void)
 {
     g_setenv("TTML_CPU_SPIN_US", "0", TRUE);
+    g_setenv("TTML_CPU_STEAL", "0", TRUE);
     restart("2");
     pid_t tid = 0;
     CU_ASSERT_EQUAL_FATAL(pool_workers(&tid, 1), 1);
@@ -339,6 +370,7 @@ static void test_worker_computes(void)
     g_free(h);
     ttml_tensor_unref(t);
     g_unsetenv("TTML_CPU_SPIN_US");
+    g_unsetenv("TTML_CPU_STEAL");
     restart(NULL);
 }
 
@@ -498,6 +530,7 @@ int main(void)
         {"workers started and joined", test_workers_started_and_joined},
         {"large kernels repeatable", test_large_kernels_repeatable},
         {"one thread equals many", test_one_thread_equals_many},
+        {"stealing chunks keeps the results", test_steal_same_results},
         {"worker computes", test_worker_computes},
         {"pool reuses buffers", test_pool_reuses_buffers},
         {"pool disabled", test_pool_disabled},

@@ -564,6 +564,113 @@ static void test_split(void)
     ttml_tensor_unref(x);
 }
 
+/* ---- split backward: one gradient written per group of pieces ---- */
+
+/* x [2, 3, 6] split along the last dim into {2, 1, 3} (or narrowed alone);
+ * the loss weights each used piece by a constant, so x's gradient is known
+ * exactly: R on the used slices, 0 elsewhere (plus Rx when x is also used
+ * directly). All values are sums of at most two floats: exact. */
+#define SPLIT_N 36
+static float split_r[SPLIT_N], split_rx[SPLIT_N];
+
+static ttml_tensor *split_const(const ttml_tensor *like, int64_t start, int64_t len, const float *r)
+{
+    GError *err = NULL;
+    float v[SPLIT_N];
+    size_t k = 0;
+    for (int o = 0; o < 6; o++)
+        for (int64_t j = 0; j < len; j++) v[k++] = r[o * 6 + start + j];
+    ttml_tensor *t = ttml_tensor_from_floats(NULL, like->ndim, like->shape, v, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    return t;
+}
+
+/* loss += sum(piece * R[slice]); takes piece */
+static ttml_tensor *split_term(ttml_tensor *loss, ttml_tensor *piece, int64_t start, const float *r)
+{
+    GError *err = NULL;
+    ttml_tensor *c = split_const(piece, start, piece->shape[2], r);
+    ttml_tensor *m = ttml_mul(piece, c, &err);
+    ttml_tensor *s = m ? ttml_sum(m, &err) : NULL;
+    TTML_ASSERT_NO_ERROR(err);
+    ttml_tensor *out = s;
+    if (loss) {
+        out = ttml_add(loss, s, &err);
+        ttml_tensor_unref(s);
+        ttml_tensor_unref(loss);
+    }
+    ttml_tensor_unref(c);
+    ttml_tensor_unref(m);
+    ttml_tensor_unref(piece);
+    return out;
+}
+
+static void split_expect(ttml_tensor *x, const gboolean used[6], gboolean with_x, float scale)
+{
+    float g[SPLIT_N];
+    GError *err = NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x->grad);
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(x->grad, g, &err));
+    int bad = 0;
+    for (int i = 0; i < SPLIT_N; i++) {
+        float want = (used[i % 6] ? split_r[i] : 0.0f) + (with_x ? split_rx[i] : 0.0f);
+        if (g[i] != want * scale) bad++;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    ttml_tensor_zero_grad(x);
+}
+
+static void test_split_backward(void)
+{
+    GError *err = NULL;
+    ttml_rng_fill_uniform(split_r, SPLIT_N, -1, 1);
+    ttml_rng_fill_uniform(split_rx, SPLIT_N, -1, 1);
+    ttml_tensor *x = ttml_test_rand_tensor(3, (const int64_t[]){2, 3, 6}, -1, 1, TRUE);
+    const int64_t sizes[3] = {2, 1, 3}, starts[3] = {0, 2, 3};
+    const gboolean all[6] = {1, 1, 1, 1, 1, 1}, no_mid[6] = {1, 1, 0, 1, 1, 1}, mid[6] = {0, 0, 1, 0, 0, 0};
+    for (int c = 0; c < 5; c++) {
+        /* 0: all pieces; 1: piece 1 unused; 2: x also used directly (recorded
+         * first); 3: all pieces, backward twice with retain_graph; 4: piece 1
+         * narrowed alone (zeros around it) */
+        ttml_tensor *p[3] = {NULL, NULL, NULL}, *loss = NULL;
+        if (c == 2) loss = split_term(NULL, ttml_tensor_ref(x), 0, split_rx);
+        if (c == 4) {
+            ttml_narrow_op_params np = {-1, 2, 1};
+            p[1] = ttml_op_call("narrow", &x, 1, &np, sizeof np, &err);
+        } else {
+            CU_ASSERT_TRUE_FATAL(ttml_split(x, -1, sizes, 3, p, &err));
+        }
+        TTML_ASSERT_NO_ERROR(err);
+        for (int i = 2; i >= 0; i--) {
+            if (!p[i]) continue;
+            if (c == 1 && i == 1) ttml_tensor_unref(p[i]);
+            else loss = split_term(loss, p[i], starts[i], split_r);
+        }
+        CU_ASSERT_TRUE(ttml_backward(loss, NULL, c == 3, &err));
+        if (c == 3) CU_ASSERT_TRUE(ttml_backward(loss, NULL, FALSE, &err));
+        TTML_ASSERT_NO_ERROR(err);
+        ttml_tensor_unref(loss);
+        split_expect(x, c == 1 ? no_mid : c == 4 ? mid : all, c == 2, c == 3 ? 2.0f : 1.0f);
+    }
+    /* two pieces handed the same gradient tensor (y = p0 + p1 + p2) */
+    ttml_tensor *q[3];
+    CU_ASSERT_TRUE_FATAL(ttml_split(x, -1, (const int64_t[]){2, 2, 2}, 3, q, &err));
+    ttml_tensor *s01 = ttml_add(q[0], q[1], &err);
+    ttml_tensor *y = ttml_add(s01, q[2], &err);
+    TTML_ASSERT_NO_ERROR(err);
+    ttml_tensor *loss = split_term(NULL, y, 0, split_r);
+    CU_ASSERT_TRUE(ttml_backward(loss, NULL, FALSE, &err));
+    float g[SPLIT_N];
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(x->grad, g, &err));
+    int bad = 0;
+    for (int i = 0; i < SPLIT_N; i++) bad += g[i] != split_r[(i / 6) * 6 + (i % 6) % 2];
+    CU_ASSERT_EQUAL(bad, 0);
+    for (int i = 0; i < 3; i++) ttml_tensor_unref(q[i]);
+    ttml_tensor_unref(s01);
+    ttml_tensor_unref(loss);
+    ttml_tensor_unref(x);
+}
+
 /* ---- cross entropy / nll ---- */
 
 typedef struct {
@@ -854,6 +961,62 @@ static void test_embedding(void)
     ttml_reset_graph();
 }
 
+/* Embedding backward into an existing gradient (a tied head): the sparse
+ * path (4 distinct ids of 40 rows) against the plain composition, bit for
+ * bit. The
+ * tied use is w * R2 (recorded after the embedding, so its gradient exists
+ * when the embedding's backward runs); the composition is each loss's
+ * gradient alone, added as the axpby of ttml_tensor_accumulate_grad adds. */
+static void test_embedding_tied(void)
+{
+    GError *err = NULL;
+    static const int64_t ws[] = {40, 5}, is[] = {1, 1, 1, 6};
+    const guint32 iv[6] = {3, 0, 3, 6, 3, 1};   /* rows 2, 4, 5, 7.. unseen; row 3 three times */
+    ttml_tensor *ids = make_ids(4, is, iv);
+    ttml_tensor *w = ttml_test_rand_tensor(2, ws, -1, 1, TRUE);
+    ttml_tensor *r1 = ttml_test_rand_tensor(4, (const int64_t[]){1, 1, 6, 5}, -1, 1, FALSE);
+    ttml_tensor *r2 = ttml_test_rand_tensor(2, ws, -1, 1, FALSE);
+    float *g[3];
+    for (int pass = 0; pass < 3; pass++) {
+        /* 0: embedding alone, 1: tied use alone, 2: both */
+        ttml_tensor *loss = NULL;
+        if (pass != 1) {
+            ttml_tensor *y = ttml_embedding(ids, w, &err);
+            ttml_tensor *m = y ? ttml_mul(y, r1, &err) : NULL;
+            loss = m ? ttml_sum(m, &err) : NULL;
+            ttml_tensor_unref(y);
+            ttml_tensor_unref(m);
+        }
+        if (pass != 0) {
+            ttml_tensor *m = ttml_mul(w, r2, &err);
+            ttml_tensor *s2 = m ? ttml_sum(m, &err) : NULL;
+            ttml_tensor *sum = loss && s2 ? ttml_add(loss, s2, &err) : NULL;
+            ttml_tensor_unref(m);
+            if (sum) {
+                ttml_tensor_unref(loss);
+                ttml_tensor_unref(s2);
+                loss = sum;
+            } else {
+                loss = s2;
+            }
+        }
+        TTML_ASSERT_NO_ERROR(err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(loss);
+        CU_ASSERT_TRUE(ttml_backward(loss, NULL, FALSE, &err));
+        TTML_ASSERT_NO_ERROR(err);
+        g[pass] = ttml_test_read_floats(w->grad);
+        ttml_tensor_zero_grad(w);
+        ttml_tensor_unref(loss);
+    }
+    int bad = 0;
+    for (int i = 0; i < 200; i++) bad += g[2][i] != g[0][i] + g[1][i];
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(g[2][2 * 5 + 1], g[1][2 * 5 + 1]);   /* an unseen row: the tied gradient only */
+    for (int i = 0; i < 3; i++) g_free(g[i]);
+    ttml_tensor *list[] = {ids, w, r1, r2};
+    for (size_t i = 0; i < G_N_ELEMENTS(list); i++) ttml_tensor_unref(list[i]);
+}
+
 /* ---- shape errors name both shapes ---- */
 
 static void test_shape_errors(void)
@@ -942,9 +1105,11 @@ static CU_TestInfo tests[] = {
     {"transpose", test_transpose},
     {"concat", test_concat},
     {"split", test_split},
+    {"split backward writes one gradient per group", test_split_backward},
     {"cross_entropy_loss", test_cross_entropy},
     {"nll_loss", test_nll},
     {"embedding", test_embedding},
+    {"embedding backward into an existing gradient", test_embedding_tied},
     {"shape errors name both shapes", test_shape_errors},
     {"kernel bounds checks", test_kernel_checks},
     CU_TEST_INFO_NULL,

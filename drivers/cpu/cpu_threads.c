@@ -9,12 +9,20 @@
  * chunk 0. [0, n) is cut into K = min(T, n / grain) contiguous chunks (at
  * least 1), chunk c = [n*c/K, n*(c+1)/K): the cut depends only on n, grain
  * and T, never on timing, so per-chunk partial results are reproducible.
- * Worker w runs chunks w, w+T, ... (one each since K <= T).
+ * Chunks 1..K-1 are claimed (one atomic word: generation, K, next chunk) by
+ * whichever thread gets there first: the workers as they wake, and the
+ * caller once its own chunk is done. So a worker that the OS has not
+ * scheduled yet (another process busy on its core) does not stall the
+ * kernel: the caller runs that chunk itself, and the worker, when it runs,
+ * finds nothing left (a static one-chunk-per-worker split waited a time
+ * slice for it, per kernel: ttml degraded more than PyTorch under
+ * contention, issue 14). Which thread runs a chunk never changes its result.
+ * TTML_CPU_STEAL=0: the caller runs only chunk 0 and waits for the workers.
  *
  * Wake-up: the caller publishes the job and bumps a generation counter;
  * workers spin on it for TTML_CPU_SPIN_US microseconds (default 50) after
  * their last job, then sleep on a futex. The caller spins (same bound) for
- * the pending counter to reach zero, then sleeps on a futex. The spin is short
+ * the count of finished chunks to reach K, then sleeps on a futex. The spin is short
  * because OpenBLAS has its own threads: a worker spinning through an sgemm
  * would steal a core from it; and the matmul kernel parks the workers
  * (ttml_cpu_threads_park: spinning ones go to sleep at once) before a
@@ -138,9 +146,11 @@ static struct {
     int n_threads;               /* 0 = not running                           */
     int opens;                   /* open cpu devices                          */
     gint64 spin_ns;
+    gboolean steal;              /* the caller runs unclaimed chunks (TTML_CPU_STEAL) */
     pool_job job;
     _Atomic guint32 gen;         /* futex word: bumped per job and at stop    */
-    _Atomic gint32 pending;      /* futex word: workers yet to finish the job */
+    _Atomic guint64 claim;       /* job gen << 32 | K << 16 | next chunk       */
+    _Atomic gint32 done;         /* futex word: chunks of the job finished    */
     _Atomic int workers_sleeping;
     _Atomic int caller_sleeping;
     _Atomic int stop;
@@ -189,9 +199,29 @@ static void run_chunk(const pool_job *j, size_t c)
         j->fn(j->ctx, b, e);
 }
 
+/* Claim and run chunks of the job of generation `gen` until none is left
+ * (the job, read only after a successful claim, stays published until all
+ * its chunks are done); each finished chunk counts in pool.done. */
+static void run_claimed(guint32 gen)
+{
+    guint64 w = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    for (;;) {
+        const guint64 k = (w >> 16) & 0xffff, next = w & 0xffff;
+        if ((guint32)(w >> 32) != gen || next >= k) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool.claim, &w, w + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        const pool_job j = pool.job;
+        run_chunk(&j, (size_t)next);
+        if (atomic_fetch_add(&pool.done, 1) + 1 == (gint32)k && atomic_load(&pool.caller_sleeping))
+            futex_wake(&pool.done, 1);
+        w = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    }
+}
+
 static void *worker_main(void *arg)
 {
-    const int id = (int)(intptr_t)arg;
+    (void)arg;
     in_region = 1; /* anything a chunk calls runs inline */
     /* not the current gen: a stop may come before this thread first runs */
     guint32 seen = pool.start_gen;
@@ -216,10 +246,7 @@ static void *worker_main(void *arg)
         }
         seen = g;
         if (atomic_load_explicit(&pool.stop, memory_order_acquire)) break;
-        const pool_job *j = &pool.job;
-        for (size_t c = (size_t)id; c < j->n_chunks; c += (size_t)pool.n_threads) run_chunk(j, c);
-        if (atomic_fetch_sub(&pool.pending, 1) == 1 && atomic_load(&pool.caller_sleeping))
-            futex_wake(&pool.pending, 1);
+        run_claimed(g);
     }
     return NULL;
 }
@@ -255,7 +282,8 @@ static void pool_atfork_child(void)
     g_free(pool.threads);
     pool.threads = NULL;
     pool.n_threads = 0;
-    atomic_store(&pool.pending, 0);
+    atomic_store(&pool.claim, 0);
+    atomic_store(&pool.done, 0);
     atomic_store(&pool.workers_sleeping, 0);
     atomic_store(&pool.caller_sleeping, 0);
     atomic_store(&pool.busy, 0);
@@ -273,12 +301,14 @@ static void pool_start(int t)
 {
     t = CLAMP(t, 1, TTML_CPU_MAX_THREADS);
     pool.spin_ns = spin_ns_from_env();
+    const char *steal = g_getenv("TTML_CPU_STEAL");
+    pool.steal = !(steal && strcmp(steal, "0") == 0);
     if (t <= 1) return;
     static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
     pthread_once(&atfork_once, pool_register_atfork);
     pool.threads = g_new0(pthread_t, t - 1);
     atomic_store(&pool.stop, 0);
-    atomic_store(&pool.pending, 0);
+    atomic_store(&pool.claim, 0);
     pool.start_gen = atomic_load(&pool.gen);
     /* workers take no signals: they go to the application's threads */
     sigset_t all, old;
@@ -359,23 +389,27 @@ static void parallel_run(size_t n, size_t grain, ttml_cpu_range_fn fn, ttml_cpu_
     in_region = 1;
     atomic_store_explicit(&pool.park, 0, memory_order_relaxed);
     pool.job = job;
-    atomic_store_explicit(&pool.pending, pool.n_threads - 1, memory_order_relaxed);
-    atomic_fetch_add(&pool.gen, 1); /* seq_cst: publishes job and pending */
+    const guint32 gen = atomic_load(&pool.gen) + 1;
+    const gint32 kk = (gint32)k;
+    atomic_store_explicit(&pool.done, 1, memory_order_relaxed); /* chunk 0: the caller's */
+    atomic_store(&pool.claim, (guint64)gen << 32 | (guint64)k << 16 | 1u);
+    atomic_fetch_add(&pool.gen, 1); /* seq_cst: publishes job and claim */
     if (atomic_load(&pool.workers_sleeping)) futex_wake(&pool.gen, INT_MAX);
 
     run_chunk(&job, 0);
-    if (atomic_load_explicit(&pool.pending, memory_order_acquire) != 0) {
+    if (pool.steal) run_claimed(gen); /* chunks no worker has started yet */
+    if (atomic_load_explicit(&pool.done, memory_order_acquire) != kk) {
         gint64 until = now_ns() + MAX(pool.spin_ns, 20000);
-        for (int i = 0; atomic_load_explicit(&pool.pending, memory_order_acquire) != 0; i++) {
+        for (int i = 0; atomic_load_explicit(&pool.done, memory_order_acquire) != kk; i++) {
             cpu_relax();
             if ((i & 63) == 63 && now_ns() >= until) break;
         }
         for (;;) {
-            gint32 p = atomic_load(&pool.pending);
-            if (p == 0) break;
+            gint32 d = atomic_load(&pool.done);
+            if (d == kk) break;
             atomic_store(&pool.caller_sleeping, 1);
-            p = atomic_load(&pool.pending);
-            if (p != 0) futex_wait(&pool.pending, (guint32)p);
+            d = atomic_load(&pool.done);
+            if (d != kk) futex_wait(&pool.done, (guint32)d);
             atomic_store(&pool.caller_sleeping, 0);
         }
     }

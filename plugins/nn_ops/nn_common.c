@@ -1,5 +1,6 @@
 /* plugins/nn_ops/nn_common.c - what the nn_ops files share: parameter and dim
- * checks, one-output launches into a new tensor, gradient accumulation. */
+ * checks, one-output launches into a new tensor, gradient accumulation, slab
+ * copies along a dim. */
 #include "nn_internal.h"
 
 gboolean nn_need_params(const char *op, const void *params, const char *type, GError **error)
@@ -41,4 +42,19 @@ gboolean nn_accumulate(ttml_tensor *t, ttml_tensor *g, GError **error)
     gboolean ok = ttml_tensor_accumulate_grad(t, g, error);
     ttml_tensor_unref(g);
     return ok;
+}
+
+void nn_split_dims(const ttml_tensor *x, int dim, int64_t *outer, int64_t *inner)
+{
+    *outer = 1;
+    *inner = 1;
+    for (int d = 0; d < dim; d++) *outer *= x->shape[d];
+    for (int d = dim + 1; d < x->ndim; d++) *inner *= x->shape[d];
+}
+
+gboolean nn_slab_copy(ttml_tensor *src, ttml_tensor *dst, int64_t outer, int64_t len, int64_t src_stride,
+                      int64_t src_offset, int64_t dst_stride, int64_t dst_offset, GError **error)
+{
+    ttml_strided_copy_params p = {outer, len, src_stride, src_offset, dst_stride, dst_offset};
+    return nn_launch("strided_copy", &src, 1, dst, &p, sizeof p, error);
 }

@@ -42,6 +42,17 @@ ttml_tensor *nn_launch_new(const char *kernel, ttml_tensor *const *in, int n_in,
 /* Accumulate g into t->grad, then drop g (FALSE when g is NULL). */
 gboolean nn_accumulate(ttml_tensor *t, ttml_tensor *g, GError **error);
 
+/* Along dim d a tensor is outer x extent x inner (outer = product of the dims
+ * before d, inner = product of those after), so a slab of the dim is one
+ * strided copy of `outer` runs of extent * inner elements. */
+void nn_split_dims(const ttml_tensor *x, int dim, int64_t *outer, int64_t *inner);
+/* Copy `outer` runs of `len` elements from src (stride, offset) to dst. */
+gboolean nn_slab_copy(ttml_tensor *src, ttml_tensor *dst, int64_t outer, int64_t len, int64_t src_stride,
+                      int64_t src_offset, int64_t dst_stride, int64_t dst_offset, GError **error);
+
+/* Drop the calling thread's open narrow group (nn_narrow.c; plugin fini). */
+void nn_narrow_fini(void);
+
 static inline ttml_tensor *nn_node_dy(ttml_node *node)
 {
     return node->out ? node->out->grad : NULL;

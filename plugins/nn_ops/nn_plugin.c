@@ -69,8 +69,10 @@ static gboolean nn_ops_init(ttml_plugin *plugin, const ttml_host *host, GError *
     return TRUE;
 }
 
+static void nn_ops_fini(ttml_plugin *plugin G_GNUC_UNUSED) { nn_narrow_fini(); }
+
 TTML_PLUGIN_DEFINE(nn_ops, TTML_PLUGIN_OPS, "0.1.0",
                    "Transformer ops: embedding, layernorm, rmsnorm, gelu, silu, swiglu, softmax, "
                    "log_softmax, dropout, reshape, transpose, concat, narrow (split), "
                    "cross_entropy_loss, nll_loss",
-                   "MIT", NULL, nn_ops_init, NULL)
+                   "MIT", NULL, nn_ops_init, nn_ops_fini)

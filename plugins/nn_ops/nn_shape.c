@@ -1,11 +1,6 @@
 /* plugins/nn_ops/nn_shape.c - reshape (a view: no copy), transpose of the last
- * two dims, concat and narrow (ttml_split is one narrow per piece), the last
- * two from the "strided_copy" kernel.
- *
- * Along dim d a tensor is outer x extent x inner (outer = product of the dims
- * before d, inner = product of those after), so a slab of the dim is one
- * strided copy of `outer` runs of extent * inner elements.
- */
+ * two dims and concat (one "strided_copy" per input); narrow is in
+ * nn_narrow.c. */
 #include "nn_internal.h"
 
 #include <string.h>
@@ -98,23 +93,7 @@ ttml_tensor *nn_transpose_forward(ttml_tensor *const *in, int n_in, const void *
     return y;
 }
 
-/* ---- concat / narrow ---- */
-
-static void split_dims(const ttml_tensor *x, int dim, int64_t *outer, int64_t *inner)
-{
-    *outer = 1;
-    *inner = 1;
-    for (int d = 0; d < dim; d++) *outer *= x->shape[d];
-    for (int d = dim + 1; d < x->ndim; d++) *inner *= x->shape[d];
-}
-
-/* Copy `outer` runs of `len` elements from src (stride, offset) to dst. */
-static gboolean slab_copy(ttml_tensor *src, ttml_tensor *dst, int64_t outer, int64_t len, int64_t src_stride,
-                          int64_t src_offset, int64_t dst_stride, int64_t dst_offset, GError **error)
-{
-    ttml_strided_copy_params p = {outer, len, src_stride, src_offset, dst_stride, dst_offset};
-    return nn_launch("strided_copy", &src, 1, dst, &p, sizeof p, error);
-}
+/* ---- concat ---- */
 
 static gboolean concat_backward(ttml_node *node, GError **error)
 {
@@ -122,13 +101,13 @@ static gboolean concat_backward(ttml_node *node, GError **error)
     if (!dy) return TRUE;
     int dim = (int)node->state.i[0];
     int64_t outer, inner, off = 0, total = dy->shape[dim];
-    split_dims(dy, dim, &outer, &inner);
+    nn_split_dims(dy, dim, &outer, &inner);
     for (int i = 0; i < node->n_in; i++) {
         ttml_tensor *x = node->in[i];
         int64_t ext = x->shape[dim];
         if (nn_needs_grad(node, i)) {
             ttml_tensor *g = nn_new_like(x, error);
-            if (!g || !slab_copy(dy, g, outer, ext * inner, total * inner, off * inner, ext * inner, 0, error)) {
+            if (!g || !nn_slab_copy(dy, g, outer, ext * inner, total * inner, off * inner, ext * inner, 0, error)) {
                 ttml_tensor_unref(g);
                 return FALSE;
             }
@@ -179,10 +158,10 @@ static ttml_tensor *concat_impl(ttml_tensor *const *xs, int n, int dim, GError *
     ttml_tensor *y = ttml_op_output(x0, x0->ndim, shape, error);
     if (!y) return NULL;
     int64_t outer, inner, off = 0;
-    split_dims(y, dim, &outer, &inner);
+    nn_split_dims(y, dim, &outer, &inner);
     for (int i = 0; i < n; i++) {
         int64_t ext = xs[i]->shape[dim];
-        if (!slab_copy(xs[i], y, outer, ext * inner, ext * inner, 0, total * inner, off * inner, error)) {
+        if (!nn_slab_copy(xs[i], y, outer, ext * inner, ext * inner, 0, total * inner, off * inner, error)) {
             ttml_tensor_unref(y);
             return NULL;
         }
@@ -201,58 +180,4 @@ ttml_tensor *nn_concat_forward(ttml_tensor *const *in, int n_in, const void *par
     int dim = nn_norm_dim("concat", in[0], ((const ttml_concat_op_params *)params)->dim, error);
     if (dim < 0) return NULL;
     return concat_impl(in, n_in, dim, error);
-}
-
-static gboolean narrow_backward(ttml_node *node, GError **error)
-{
-    ttml_tensor *dy = nn_node_dy(node);
-    if (!dy || !nn_needs_grad(node, 0)) return TRUE;
-    ttml_tensor *x = node->in[0];
-    int dim = (int)node->state.i[0];
-    int64_t start = node->state.i[1], len = dy->shape[dim], ext = x->shape[dim];
-    int64_t outer, inner;
-    split_dims(x, dim, &outer, &inner);
-    ttml_tensor *g = ttml_tensor_zeros(x->device, x->ndim, x->shape, TTML_DTYPE_F32, error);
-    if (!g || !slab_copy(dy, g, outer, len * inner, len * inner, 0, ext * inner, start * inner, error)) {
-        ttml_tensor_unref(g);
-        return FALSE;
-    }
-    return nn_accumulate(x, g, error);
-}
-
-ttml_tensor *nn_narrow_forward(ttml_tensor *const *in, int n_in, const void *params, GError **error)
-{
-    if (!ttml_op_check_inputs("narrow", in, n_in, 1, 1, 0, error) ||
-        !nn_need_params("narrow", params, "ttml_narrow_op_params", error))
-        return NULL;
-    const ttml_narrow_op_params *p = params;
-    ttml_tensor *x = in[0];
-    int dim = nn_norm_dim("narrow", x, p->dim, error);
-    if (dim < 0) return NULL;
-    int64_t ext = x->shape[dim];
-    if (p->start < 0 || p->length < 1 || p->start > ext || p->length > ext - p->start) {
-        char s[96];
-        g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE,
-                    "narrow: [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ") is not a non-empty range "
-                    "inside dim %d (extent %" G_GINT64_FORMAT ") of shape %s",
-                    p->start, p->start + p->length, dim, ext, ttml_shape_str(x->ndim, x->shape, s, sizeof s));
-        return NULL;
-    }
-    int64_t shape[TTML_MAX_DIMS];
-    memcpy(shape, x->shape, sizeof shape);
-    shape[dim] = p->length;
-    ttml_tensor *y = ttml_op_output(x, x->ndim, shape, error);
-    if (!y) return NULL;
-    int64_t outer, inner;
-    split_dims(x, dim, &outer, &inner);
-    if (!slab_copy(x, y, outer, p->length * inner, ext * inner, p->start * inner, p->length * inner, 0, error)) {
-        ttml_tensor_unref(y);
-        return NULL;
-    }
-    ttml_node *node = ttml_graph_record("narrow", y, in, 1, narrow_backward);
-    if (node) {
-        node->state.i[0] = dim;
-        node->state.i[1] = p->start;
-    }
-    return y;
 }
