@@ -5,12 +5,10 @@
  * with the KV cache against a full forward. */
 #include "test_util.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <dlfcn.h>
 #include <math.h>
-#include <pty.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -580,50 +578,47 @@ static void test_interrupt(void)
 
 /* Issue 11 item 11: on an 80-column terminal the live progress line never
  * reaches the last column (no wrap, no scroll), validation losses get their
- * own kept line. ttml-run runs on a pseudo-terminal of 80 columns (COLUMNS
- * unset, so the tty's width counts); the output is split at '\r' and '\n'. */
+ * own kept line. ttml-run runs on a pseudo-terminal made by script(1)
+ * (util-linux; its width comes from COLUMNS=80, as a shell exports it);
+ * the output is split at '\r' and '\n'. A pty of this process (forkpty)
+ * would trip LeakSanitizer's exit tracer in the sanitizer build. */
 static void test_progress_fits_terminal(void)
 {
+    char *script = g_find_program_in_path("script");
+    if (!script) {
+        ttml_test_skip("script(1) from util-linux is not installed");
+        return;
+    }
     char *cfg = write_config("tty.yaml", 4, 1, 12, "adamw", 2e-3, 0.0, 0, "tty.safetensors", NULL);
-    char *ck = ttml_test_tmp_path("tty.safetensors");
-    g_unlink(ck);
-    struct winsize ws = {.ws_row = 24, .ws_col = 80};
-    int master = -1;
-    pid_t pid = forkpty(&master, NULL, NULL, &ws);
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        unsetenv("COLUMNS");
-        execl(RUN_BIN, RUN_BIN, cfg, "--overwrite", (char *)NULL);
-        _exit(127);
-    }
-    GString *out = g_string_new(NULL);
-    char buf[4096];
-    for (;;) {
-        ssize_t n = read(master, buf, sizeof buf);
-        if (n > 0) g_string_append_len(out, buf, n);
-        else if (n < 0 && errno == EINTR) continue;
-        else break;   /* EIO once the child side is closed */
-    }
-    close(master);
-    int status = 0;
-    waitpid(pid, &status, 0);
+    char *cmd = g_strdup_printf("'%s' '%s' --overwrite", RUN_BIN, cfg);
+    const char *argv[] = {script, "-qec", cmd, "/dev/null", NULL};
+    char **envp = g_environ_setenv(g_get_environ(), "COLUMNS", "80", TRUE);
+    envp = g_environ_setenv(envp, "SHELL", "/bin/sh", TRUE);
+    char *out = NULL;
+    int status = -1;
+    GError *err = NULL;
+    CU_ASSERT_TRUE(g_spawn_sync(ttml_test_tmp_dir(), (char **)argv, envp, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                                &out, NULL, &status, &err));
+    TTML_ASSERT_NO_ERROR(err);
     CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    char **segs = g_regex_split_simple("[\r\n]", out->str, 0, 0);
+    char **segs = g_regex_split_simple("[\\r\\n]", out ? out : "", 0, 0);
     int live = 0, val = 0;
     for (char **s = segs; *s; s++) {
         if (strstr(*s, "val_loss")) val += g_str_has_prefix(*s, "step ");
         if (!strstr(*s, " loss ") || strstr(*s, "val_loss")) continue;
-        live++;
+        live += g_ascii_isdigit((*s)[0]);   /* the live line ("3/12 loss ..."), not a plain log line */
         if (strlen(*s) > 79) fprintf(stderr, "\n  %zu columns: '%s'\n", strlen(*s), *s);
         CU_ASSERT(strlen(*s) <= 79);
         CU_ASSERT_PTR_NULL(strstr(*s, "val"));
     }
-    CU_ASSERT(live >= 1);
-    CU_ASSERT(val >= 1);   /* eval_every 10: step 10 (and the end) */
+    CU_ASSERT(live >= 1);   /* stdout was a terminal */
+    CU_ASSERT(val >= 1);    /* eval_every 10: step 10 (and the end) */
     g_strfreev(segs);
-    g_string_free(out, TRUE);
-    g_free(ck);
+    g_strfreev(envp);
+    g_free(out);
+    g_free(cmd);
     g_free(cfg);
+    g_free(script);
 }
 
 /* A fresh run refuses to replace another run's checkpoint unless
