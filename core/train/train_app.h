@@ -49,9 +49,10 @@ gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError
 /* ---- data parallelism of the LM loop (train_ddp.c) ---- */
 typedef struct ttml_train_ddp ttml_train_ddp;
 /* Read device_config / multihost_config from root (marks them used). DDP
- * off: TRUE with *out = NULL and *local_batch = global_batch. On: open the
- * world (mpirun -> mpi, else one local rank), split the global batch (error
- * naming both numbers) and check the settings agree on every rank. The
+ * and TP off: TRUE with *out = NULL and *local_batch = global_batch. On: open
+ * the world (mpirun -> mpi, else one local rank) and its layout, split the
+ * global batch over the DP replicas (error naming both numbers) and check
+ * the settings agree on every rank. The
  * caller owns *out (ttml_train_ddp_free). Every call below is a no-op on NULL
  * (one rank) except comm_stats. */
 gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_train_ddp **out, gint64 *local_batch,
@@ -73,6 +74,18 @@ gboolean ttml_train_ddp_barrier(ttml_train_ddp *d, GError **error);
 gboolean ttml_train_ddp_check_params(ttml_train_ddp *d, GPtrArray *params, GError **error);
 /* The reducer's last-step communication time and bytes (d not NULL). */
 void ttml_train_ddp_comm_stats(const ttml_train_ddp *d, double *comm_ms, guint64 *comm_bytes);
+/* Tensor parallelism (device_config.enable_tp, mesh_shape [dp, tp]): the
+ * layout's DP rank (which slice of the global batch), the TP group (NULL
+ * without TP; models created after ttml_train_ddp_open are built for it)
+ * and TP rank. The step's loss: vocab-parallel cross-entropy of the
+ * vocab-sharded logits under TP, else the plain one (mean). Clipping: the
+ * global norm over shards. All NULL-safe (one rank). */
+int ttml_train_ddp_dp_rank(const ttml_train_ddp *d);
+ttml_comm *ttml_train_ddp_tp(const ttml_train_ddp *d);
+int ttml_train_ddp_tp_rank(const ttml_train_ddp *d);
+ttml_tensor *ttml_train_ddp_loss(const ttml_train_ddp *d, ttml_tensor *logits, ttml_tensor *targets,
+                                 gint64 valid_vocab, GError **error);
+gboolean ttml_train_ddp_clip(const ttml_train_ddp *d, GPtrArray *params, double max_norm, GError **error);
 
 /* ---- language-model construction (lm_model.c) ---- */
 /* Parse the config document `text` (NUL-terminated, named `name` in errors)

@@ -48,6 +48,7 @@ typedef struct {
     ttml_train_ddp *ddp;             /* data parallel (NULL: one rank)         */
     gint64 batch;                    /* rows per rank (= batch_size / ranks)   */
     ttml_run_options rank_options;   /* ranks > 0: quiet, no metrics           */
+    ttml_tp_stats tp_stats;          /* the last step's TP communication       */
 } lm_run;
 
 static gboolean config_error(GError **error, ttml_config *node, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
@@ -314,7 +315,7 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
                         GError **error)
 {
     int B = (int)r->batch, S = (int)s->seq_len;
-    gsize rows = (gsize)s->batch_size * S, offset = (gsize)ttml_train_ddp_rank(r->ddp) * B * S;
+    gsize rows = (gsize)s->batch_size * S, offset = (gsize)ttml_train_ddp_dp_rank(r->ddp) * B * S;
     ttml_optimizer_zero_grad(r->opt);
     if (capture) ttml_memory_begin_capture();
     /* Every window of the step first: the data do not depend on dropout
@@ -331,8 +332,7 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
         if (!data_ok) goto fail;
         ttml_zone_begin("forward", "phase");
         ttml_tensor *logits = ttml_module_forward(r->model, r->inputs, error);
-        ttml_tensor *loss =
-            logits ? ttml_cross_entropy_loss(logits, r->targets, r->vocab, TTML_REDUCE_MEAN, error) : NULL;
+        ttml_tensor *loss = logits ? ttml_train_ddp_loss(r->ddp, logits, r->targets, r->vocab, error) : NULL;
         ttml_tensor_unref(logits);
         ttml_tensor *scaled = !loss ? NULL
                               : s->accum > 1 ? ttml_mul_scalar(loss, 1.0f / (float)s->accum, error)
@@ -364,7 +364,7 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
         goto fail;
     }
     ttml_zone_begin("optimizer", "phase");
-    gboolean opt_ok = (s->clip <= 0.0 || ttml_clip_grad_norm(r->params, s->clip, FALSE, NULL, error));
+    gboolean opt_ok = (s->clip <= 0.0 || ttml_train_ddp_clip(r->ddp, r->params, s->clip, error));
     ttml_optimizer_set_lr(r->opt, lr);
     opt_ok = opt_ok && ttml_optimizer_step(r->opt, error);
     ttml_zone_end();
@@ -382,7 +382,7 @@ static gboolean lm_validate(const lm_settings *s, lm_run *r, double *out, GError
     int B = (int)r->batch, S = (int)s->seq_len;
     gboolean prev = ttml_set_grad_enabled(FALSE);
     ttml_module_train(r->model, FALSE);
-    gint64 K = s->val_batches * s->batch_size, first = (gint64)ttml_train_ddp_rank(r->ddp) * B;
+    gint64 K = s->val_batches * s->batch_size, first = (gint64)ttml_train_ddp_dp_rank(r->ddp) * B;
     double sum = 0.0;
     gboolean ok = TRUE;
     for (gint64 j = 0; j < s->val_batches && ok; j++) {
@@ -392,8 +392,7 @@ static gboolean lm_validate(const lm_settings *s, lm_run *r, double *out, GError
         ok = ttml_tensor_write(r->inputs, r->in_host, error) &&
              ttml_tensor_write(r->targets, r->tgt_host, error);
         ttml_tensor *logits = ok ? ttml_module_forward(r->model, r->inputs, error) : NULL;
-        ttml_tensor *loss = logits ? ttml_cross_entropy_loss(logits, r->targets, r->vocab, TTML_REDUCE_MEAN, error)
-                                   : NULL;
+        ttml_tensor *loss = logits ? ttml_train_ddp_loss(r->ddp, logits, r->targets, r->vocab, error) : NULL;
         float v = loss ? ttml_tensor_item(loss, error) : NAN;
         ok = loss && !(error && *error);
         ttml_tensor_unref(loss);
@@ -713,6 +712,11 @@ static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const l
         metrics_number(line, "comm_ms", comm_ms, "%.3f");
         g_string_append_printf(line, ",\"comm_bytes\":%" G_GUINT64_FORMAT, comm_bytes);
     }
+    if (ttml_train_ddp_tp(r->ddp)) {
+        metrics_number(line, "tp_comm_ms", r->tp_stats.ms, "%.3f");
+        g_string_append_printf(line, ",\"tp_comm_bytes\":%" G_GUINT64_FORMAT ",\"tp_comm_calls\":%" G_GUINT64_FORMAT,
+                               r->tp_stats.bytes, r->tp_stats.calls);
+    }
     g_string_append_printf(line, ",\"peak_mem_bytes\":%" G_GUINT64_FORMAT ",\"rss\":%" G_GUINT64_FORMAT "}",
                            ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());
     gboolean ok = ttml_train_metrics_write(r->metrics, o->metrics_path, line->str, error);
@@ -730,7 +734,9 @@ static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_ru
     double lr = s->lr * ttml_scheduler_factor(r->sched, r->step);
     double loss = NAN;
     ttml_zone_begin("step", "step");
+    (void)ttml_tp_stats_take();
     gboolean step_ok = lm_step(s, r, (float)lr, &loss, o->memory_report && r->step == lp->first_step, error);
+    r->tp_stats = ttml_tp_stats_take();
     ttml_zone_end();
     if (!step_ok) return FALSE;
     gint64 t1 = g_get_monotonic_time();

@@ -6,8 +6,10 @@
  * Keys (all optional):
  *   device_config:
  *     enable_ddp: false        one model replica per rank (TT-Train)
- *     mesh_shape: [1, 1]       TT-Train's device mesh; its product must be 1
- *                              here (one device per rank; TP/PP: next issue)
+ *     enable_tp: false         tensor parallelism over mesh_shape[1] ranks
+ *     mesh_shape: [1, 1]       TT-Train's [dp, tp]: one device per rank;
+ *                              tp > 1 needs enable_tp; the job has dp * tp
+ *                              ranks (dp 1 = whatever the world leaves)
  *     comm: mpi | local        the communicator backend (ttml); default mpi
  *                              when launched by mpirun, else a one-rank world
  *     comm_timeout_s: 300      a collective waiting longer fails naming the
@@ -34,6 +36,7 @@ typedef struct ttml_dist_settings {
     gint64 mesh_rows, mesh_cols;
     gboolean multihost;
     gint64 num_workers;
+    gboolean enable_tp;       /* tensor parallelism over mesh_cols ranks */
 } ttml_dist_settings;
 
 /* Read the keys above from the root of a training config (marks them used). */

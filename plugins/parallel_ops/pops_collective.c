@@ -1,0 +1,108 @@
+/* plugins/parallel_ops/pops_collective.c - Megatron's conjugate pair and the
+ * all-gather:
+ *   tp_copy    y = x            dx = all-reduce(dy)
+ *   tp_reduce  y = all-reduce(x) dx = dy
+ *   tp_gather  y = [x_0 | x_1 | ...] along the last dim   dx = dy's own slice
+ */
+#include "pops_internal.h"
+
+#include <string.h>
+
+/* y = all-reduce(x) as a new tensor (also the backward of tp_copy). */
+static ttml_tensor *allreduced(ttml_comm *comm, const char *op, ttml_tensor *x, GError **error)
+{
+    float *v = pops_read(x, error);
+    if (!v) return NULL;
+    ttml_tensor *y = pops_allreduce(comm, op, v, x->numel, TTML_COMM_SUM, error)
+                         ? pops_new(x, x->ndim, x->shape, v, error)
+                         : NULL;
+    g_free(v);
+    return y;
+}
+
+static gboolean tp_copy_backward(ttml_node *node, GError **error)
+{
+    ttml_tensor *dy = node->out->grad;
+    if (!dy || !node->in[0]->requires_grad) return TRUE;
+    ttml_tensor *dx = allreduced(pops_node_comm(node), "tp_copy backward", dy, error);
+    gboolean ok = dx && ttml_tensor_accumulate_grad(node->in[0], dx, error);
+    ttml_tensor_unref(dx);
+    return ok;
+}
+
+POPS_FORWARD(tp_copy)
+{
+    ttml_comm *comm = pops_comm("tp_copy", params, error);
+    if (!comm || !ttml_op_check_inputs("tp_copy", in, n_in, 1, 1, 0, error)) return NULL;
+    ttml_tensor *y = ttml_tensor_view_as(in[0], in[0]->ndim, in[0]->shape, error);
+    if (!y) return NULL;
+    ttml_node *node = ttml_graph_record("tp_copy", y, in, 1, tp_copy_backward);
+    if (node) pops_node_set_comm(node, comm);
+    return y;
+}
+
+static gboolean tp_reduce_backward(ttml_node *node, GError **error)
+{
+    ttml_tensor *dy = node->out->grad;
+    if (!dy || !node->in[0]->requires_grad) return TRUE;
+    return ttml_tensor_accumulate_grad(node->in[0], dy, error);
+}
+
+POPS_FORWARD(tp_reduce)
+{
+    ttml_comm *comm = pops_comm("tp_reduce", params, error);
+    if (!comm || !ttml_op_check_inputs("tp_reduce", in, n_in, 1, 1, 0, error)) return NULL;
+    ttml_tensor *y = allreduced(comm, "tp_reduce", in[0], error);
+    if (y) (void)ttml_graph_record("tp_reduce", y, in, 1, tp_reduce_backward);
+    return y;
+}
+
+static gboolean tp_gather_backward(ttml_node *node, GError **error)
+{
+    ttml_tensor *dy = node->out->grad, *x = node->in[0];
+    if (!dy || !x->requires_grad) return TRUE;
+    ttml_comm *comm = pops_node_comm(node);
+    size_t f = (size_t)x->shape[x->ndim - 1], rows = f ? x->numel / f : 0, wide = f * (size_t)ttml_comm_size(comm);
+    size_t off = f * (size_t)ttml_comm_rank(comm);
+    float *v = pops_read(dy, error);
+    if (!v) return FALSE;
+    float *mine = g_new(float, MAX(x->numel, (size_t)1));
+    for (size_t r = 0; r < rows; r++) memcpy(mine + r * f, v + r * wide + off, f * sizeof(float));
+    ttml_tensor *dx = pops_new(x, x->ndim, x->shape, mine, error);
+    gboolean ok = dx && ttml_tensor_accumulate_grad(x, dx, error);
+    ttml_tensor_unref(dx);
+    g_free(mine);
+    g_free(v);
+    return ok;
+}
+
+POPS_FORWARD(tp_gather)
+{
+    ttml_comm *comm = pops_comm("tp_gather", params, error);
+    if (!comm || !ttml_op_check_inputs("tp_gather", in, n_in, 1, 1, 0, error)) return NULL;
+    ttml_tensor *x = in[0];
+    int n = ttml_comm_size(comm);
+    size_t f = (size_t)x->shape[x->ndim - 1], rows = f ? x->numel / f : 0;
+    float *v = pops_read(x, error);
+    if (!v) return NULL;
+    float *all = g_new(float, MAX(x->numel * (size_t)n, (size_t)1));
+    float *out = g_new(float, MAX(x->numel * (size_t)n, (size_t)1));
+    ttml_tensor *y = NULL;
+    if (pops_allgather(comm, "tp_gather", v, all, x->numel, error)) {
+        for (int q = 0; q < n; q++)
+            for (size_t r = 0; r < rows; r++)
+                memcpy(out + r * f * (size_t)n + (size_t)q * f, all + (size_t)q * x->numel + r * f, f * sizeof(float));
+        int64_t shape[TTML_MAX_DIMS];
+        memcpy(shape, x->shape, sizeof shape);
+        shape[x->ndim - 1] *= n;
+        y = pops_new(x, x->ndim, shape, out, error);
+    }
+    g_free(v);
+    g_free(all);
+    g_free(out);
+    if (y) {
+        ttml_node *node = ttml_graph_record("tp_gather", y, in, 1, tp_gather_backward);
+        if (node) pops_node_set_comm(node, comm);
+    }
+    return y;
+}
