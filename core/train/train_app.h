@@ -161,15 +161,31 @@ typedef struct ttml_train_state_info {
     const char *config_path;
     const char *data_path;
     double val_loss;           /* last validation loss, or NAN     */
+    GHashTable *extra;         /* more metadata (char* -> char*) or NULL */
 } ttml_train_state_info;
 
-/* Save parameters, optimizer state and `info` atomically to `path`. */
+/* Save parameters, optimizer state and `info` atomically to `path` (model
+ * NULL: metadata only, e.g. the index of a sharded checkpoint). */
 gboolean ttml_train_state_save(const char *path, ttml_module *model, ttml_optimizer *opt,
                                const ttml_train_state_info *info, GError **error);
 /* Load parameters from an open checkpoint into model (every parameter must
  * be present with the same numel; errors name the tensor and the file). */
 gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttml_module *model,
                                       GError **error);
+/* ---- tensor-parallel checkpoints (train_state_tp.c) ----
+ * Collective over the TP group `tp`: every rank writes its shard
+ * "PATH.stepN.tpR-of-T.safetensors" (unsharded names, its shard's values;
+ * atomic), then, after all are written, rank 0 writes PATH, the index: the
+ * training state's metadata plus tp_size, tp_shards (the file names) and
+ * tp_layout ("name=dim,groups;..." of the sharded tensors), the commit point;
+ * shard files of earlier saves of PATH are removed afterwards. */
+gboolean ttml_train_state_save_tp(const char *path, ttml_module *model, ttml_optimizer *opt,
+                                  const ttml_train_state_info *info, ttml_comm *tp, GError **error);
+/* Parameters and optimizer state from ck (an ordinary training state or a
+ * TP index) into a model of any TP layout: tensors are assembled from the
+ * shards and cut to this rank's shard (resharding TP n -> TP m). */
+gboolean ttml_train_state_restore(ttml_checkpoint *ck, const char *path, ttml_module *model, ttml_optimizer *opt,
+                                  gint64 optimizer_steps, GError **error);
 /* Load optimizer state ("optim.<param>.<state>") and set opt->steps. */
 gboolean ttml_train_state_load_optimizer(ttml_checkpoint *ck, const char *path, ttml_optimizer *opt,
                                          gint64 optimizer_steps, GError **error);

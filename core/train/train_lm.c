@@ -419,9 +419,11 @@ static void metrics_number(GString *line, const char *key, double v, const char 
 static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_run *r, const char *path,
                            gint64 step, gint64 total, double val_loss, GError **error)
 {
-    /* DDP: every rank holds the same state; rank 0 writes it */
+    /* DDP: every replica holds the same state; rank 0 writes it. TP: the
+     * first replica's TP group writes a shard each and its rank 0 the index */
     if (!ttml_train_ddp_barrier(r->ddp, error)) return FALSE;
-    if (ttml_train_ddp_rank(r->ddp) != 0) return TRUE;
+    ttml_comm *tp = ttml_train_ddp_tp(r->ddp);
+    if (tp ? ttml_train_ddp_dp_rank(r->ddp) != 0 : ttml_train_ddp_rank(r->ddp) != 0) return TRUE;
     ttml_train_state_info info = {
         .step = step,
         .optimizer_steps = r->opt->steps,
@@ -438,7 +440,9 @@ static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_r
         .data_path = r->data->path,
         .val_loss = val_loss,
     };
-    if (!ttml_train_state_save(path, r->model, r->opt, &info, error)) return FALSE;
+    if (!(tp ? ttml_train_state_save_tp(path, r->model, r->opt, &info, tp, error)
+             : ttml_train_state_save(path, r->model, r->opt, &info, error)))
+        return FALSE;
     if (o->quiet) return TRUE;
     if (r->prog) {
         ttml_progress_message(r->prog, "checkpoint: step %" G_GINT64_FORMAT " -> %s", step, path);
@@ -644,6 +648,16 @@ static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm
     return TRUE;
 }
 
+/* Parameters and optimizer state: resharded (train_state_tp.c) when the
+ * checkpoint or the run is tensor-parallel, else with the exact checks. */
+static gboolean restore_tensors(lm_run *r, gint64 opt_steps, GError **error)
+{
+    if (ttml_train_ddp_tp(r->ddp) || ttml_checkpoint_metadata(r->ck, "tp_shards"))
+        return ttml_train_state_restore(r->ck, r->ck_path, r->model, r->opt, opt_steps, error);
+    return ttml_train_state_load_params(r->ck, r->ck_path, r->model, error) &&
+           ttml_train_state_load_optimizer(r->ck, r->ck_path, r->opt, opt_steps, error);
+}
+
 /* --resume: parameters, optimizer state, RNG and step from r->ck (closed). */
 static gboolean restore_state(const ttml_run_options *o, lm_run *r, GError **error)
 {
@@ -653,8 +667,7 @@ static gboolean restore_state(const ttml_run_options *o, lm_run *r, GError **err
         !ttml_train_state_int(r->ck, r->ck_path, "optimizer_steps", &opt_steps, error) ||
         !ttml_train_state_int(r->ck, r->ck_path, "rng_seed", &seed, error) ||
         !ttml_train_state_int(r->ck, r->ck_path, "rng_counter", &counter, error) ||
-        !ttml_train_state_load_params(r->ck, r->ck_path, r->model, error) ||
-        !ttml_train_state_load_optimizer(r->ck, r->ck_path, r->opt, opt_steps, error))
+        !restore_tensors(r, opt_steps, error))
         return FALSE;
     ttml_rng_state rs = {(guint64)seed, (guint64)counter};
     ttml_set_rng_state(rs);

@@ -252,6 +252,12 @@ typedef struct ttml_generate_options {
 /* Print prompt + generated text on stdout (streamed), then a newline. */
 TTML_API gboolean ttml_generate_run(const ttml_generate_options *options, GError **error);
 
+/* `ttml-run consolidate IN OUT`: the training state IN (the index of a
+ * tensor-parallel checkpoint, whose shard files it names, or an ordinary
+ * one) as one ordinary safetensors file OUT with the unsharded tensors and
+ * the same metadata, which `generate`, --resume and PyTorch read. */
+TTML_API gboolean ttml_consolidate_run(const char *in, const char *out, GError **error);
+
 G_END_DECLS
 
 #endif
