@@ -639,6 +639,10 @@ static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm
         return FALSE;
     }
     if (!ttml_config_check_unused(s->root, error)) return FALSE;
+    ttml_comm *tp = ttml_train_ddp_tp(r->ddp);
+    if (!o->quiet && tp)
+        printf("tensor parallel: %d ranks per model copy; the parameter count below is this rank's shard\n",
+               ttml_comm_size(tp));
     if (!o->quiet)
         printf("model: %s, %" G_GSIZE_FORMAT " parameters, vocabulary %" G_GINT64_FORMAT
                " (padded %" G_GINT64_FORMAT "), sequence %d, batch %d x %" G_GINT64_FORMAT

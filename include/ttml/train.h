@@ -104,6 +104,12 @@
  *     enable_ddp: false         data parallel (mpirun -np N ttml-run ...): batch_size
  *                               is the global batch, each rank trains on its
  *                               batch_size / N rows; other keys: ttml/distributed.h
+ *     enable_tp: false          tensor parallel over mesh_shape [dp, tp]'s tp ranks
+ *                               (Megatron; the logits are vocab-sharded and the
+ *                               loss is ttml_vocab_parallel_cross_entropy;
+ *                               checkpoints: a shard per rank + an index,
+ *                               `ttml-run consolidate` makes one file)
+ *   transformer_config.embedding_placement: vocab_parallel | replicated (TP only)
  *
  * Batches are B windows of S+1 tokens at offsets drawn from the context RNG
  * (all B*accum windows of a step are drawn before its first micro-batch);
