@@ -183,7 +183,8 @@ gboolean ttml_train_state_save_tp(const char *path, ttml_module *model, ttml_opt
                                   const ttml_train_state_info *info, ttml_comm *tp, GError **error);
 /* Parameters and optimizer state from ck (an ordinary training state or a
  * TP index) into a model of any TP layout: tensors are assembled from the
- * shards and cut to this rank's shard (resharding TP n -> TP m). */
+ * shards and cut to this rank's shard (resharding TP n -> TP m). opt NULL:
+ * parameters only (generate). */
 gboolean ttml_train_state_restore(ttml_checkpoint *ck, const char *path, ttml_module *model, ttml_optimizer *opt,
                                   gint64 optimizer_steps, GError **error);
 /* Load optimizer state ("optim.<param>.<state>") and set opt->steps. */

@@ -281,8 +281,8 @@ gboolean ttml_train_state_restore(ttml_checkpoint *ck, const char *path, ttml_mo
         ok = fill(&s, p->name, p->tensor, p->tensor->shard, error);
     }
     g_ptr_array_unref(params);
-    if (ok && optimizer_steps > 0) ok = fill_optimizer(&s, opt, error);
-    if (ok) opt->steps = optimizer_steps;
+    if (ok && opt && optimizer_steps > 0) ok = fill_optimizer(&s, opt, error);
+    if (ok && opt) opt->steps = optimizer_steps;
     source_close(&s);
     return ok;
 }

@@ -135,6 +135,9 @@ def checkpoints(tmp):
     compare_params(os.path.join(tmp, "gpt_ref.safetensors"), out, "consolidated TP 2 vs TP 1 checkpoint")
     g = run(tmp, [TTML_RUN, "generate", "--checkpoint", out, "--prompt", "ROMEO:", "--max-tokens", "8"], 0)
     print("generate from the consolidated checkpoint: %r" % g.stdout.strip()[-40:])
+    g2 = run(tmp, [TTML_RUN, "generate", "--checkpoint", index, "--prompt", "ROMEO:", "--max-tokens", "8"], 0)
+    if g2.stdout != g.stdout:
+        sys.exit("generate from the TP index differs from the consolidated file: %r vs %r" % (g2.stdout, g.stdout))
     ref = losses(tmp, "gpt_ref")
     # TP 2 -> TP 1
     train(tmp, "a", variant(tmp, "a", tp=2), 2, ["--max-steps", "10"], metrics="a_first")
