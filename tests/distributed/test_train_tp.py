@@ -13,27 +13,17 @@ GPT of tiny_gpt_ddp.yaml (and a tiny Llama made from it), 20 steps each:
   - heads that do not divide by the TP size: an error naming both numbers.
 Usage: test_train_tp.py TTML_RUN MPIRUN CONFIG"""
 import glob
-import json
 import os
-import re
-import struct
 import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_runs import data_file, read_safetensors, step_rows  # noqa: E402
+
 TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
 REL_LOSS = 1e-5
 PARAM_ABS = 1e-4
-
-
-def data_file():
-    text = open(CONFIG).read()
-    base = os.path.dirname(os.path.abspath(CONFIG))
-    for p in re.findall(r"^    - (.+)$", text, re.M):
-        path = os.path.join(base, p.strip())
-        if os.path.exists(path):
-            return path
-    sys.exit("no corpus for " + CONFIG)
 
 
 def variant(tmp, name, tp=1, dp=1, llama=False, accum=1, clip=0.0, dropout=0.0, heads=2):
@@ -65,27 +55,12 @@ def run(tmp, cmd, ranks, expect_ok=True):
 
 
 def train(tmp, name, config, ranks, extra=(), metrics=None, expect_ok=True):
-    cmd = [TTML_RUN, config, "--data", data_file(), "--metrics", os.path.join(tmp, (metrics or name) + ".jsonl")]
+    cmd = [TTML_RUN, config, "--data", data_file(CONFIG), "--metrics", os.path.join(tmp, (metrics or name) + ".jsonl")]
     return run(tmp, cmd + list(extra), ranks, expect_ok)
 
 
 def losses(tmp, name):
-    rows = [json.loads(l) for l in open(os.path.join(tmp, name + ".jsonl"))]
-    return [r for r in rows if "step" in r and "loss" in r]
-
-
-def tensors(path):
-    blob = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    out = {}
-    for key, t in header.items():
-        if key == "__metadata__" or t["dtype"] != "F32":
-            continue
-        a, b = t["data_offsets"]
-        raw = blob[8 + n + a:8 + n + b]
-        out[key] = (t["shape"], struct.unpack("<%df" % (len(raw) // 4), raw))
-    return out, header.get("__metadata__", {})
+    return step_rows(os.path.join(tmp, name + ".jsonl"))
 
 
 def compare_losses(ref, got, what, first=1):
@@ -103,7 +78,7 @@ def compare_losses(ref, got, what, first=1):
 
 
 def compare_params(a_path, b_path, what):
-    (pa, _), (pb, _) = tensors(a_path), tensors(b_path)
+    (pa, _), (pb, _) = read_safetensors(a_path), read_safetensors(b_path)
     if sorted(pa) != sorted(pb):
         sys.exit("%s: tensor names differ: %s" % (what, sorted(set(pa) ^ set(pb))[:5]))
     for k in pa:
@@ -124,7 +99,7 @@ def pair(tmp, name, ranks=2, **kw):
 def checkpoints(tmp):
     # the gpt pair left gpt.safetensors (an index) and gpt_ref.safetensors
     index = os.path.join(tmp, "gpt.safetensors")
-    _, md = tensors(index)
+    _, md = read_safetensors(index)
     if md.get("tp_size") != "2" or len(md.get("tp_shards", "").split(",")) != 2:
         sys.exit("the TP 2 checkpoint is not an index of 2 shards: %s" % {k: md.get(k) for k in ("tp_size", "tp_shards")})
     shards = sorted(glob.glob(index + ".step*.tp*-of-2.safetensors"))
