@@ -23,6 +23,11 @@ ttml_tensor *ttml_tp_gather(ttml_tensor *x, ttml_comm *tp, GError **error)
     return tp_call("tp_gather", x, tp, error);
 }
 
+ttml_tensor *ttml_tp_scatter(ttml_tensor *x, ttml_comm *tp, GError **error)
+{
+    return tp_call("tp_scatter", x, tp, error);
+}
+
 ttml_tensor *ttml_vocab_parallel_cross_entropy(ttml_tensor *logits, ttml_tensor *targets, ttml_comm *tp,
                                                int64_t valid_vocab, GError **error)
 {

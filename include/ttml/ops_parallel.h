@@ -68,6 +68,10 @@ TTML_API ttml_tensor *ttml_tp_reduce(ttml_tensor *x, ttml_comm *tp, GError **err
 /* All-gather along the last dim (rank order) forward; backward keeps this
  * rank's slice of the gradient. */
 TTML_API ttml_tensor *ttml_tp_gather(ttml_tensor *x, ttml_comm *tp, GError **error);
+/* The conjugate of tp_gather: this rank's slice of the last dim (which must
+ * divide by the group size) forward; backward all-gathers the gradient. Put
+ * before a row-parallel linear whose input is replicated. */
+TTML_API ttml_tensor *ttml_tp_scatter(ttml_tensor *x, ttml_comm *tp, GError **error);
 /* Mean cross-entropy of vocab-sharded logits [..., V/tp] (rank r holds
  * columns r*V/tp .. (r+1)*V/tp - 1) against global u32 targets (one per row,
  * as ttml_cross_entropy_loss); columns >= valid_vocab are ignored
@@ -76,7 +80,7 @@ TTML_API ttml_tensor *ttml_tp_gather(ttml_tensor *x, ttml_comm *tp, GError **err
  * the same on every rank. */
 TTML_API ttml_tensor *ttml_vocab_parallel_cross_entropy(ttml_tensor *logits, ttml_tensor *targets, ttml_comm *tp, int64_t valid_vocab, GError **error);
 
-/* Op params (for ttml_op_call): "tp_copy", "tp_reduce", "tp_gather" take
+/* Op params (for ttml_op_call): "tp_copy", "tp_reduce", "tp_gather", "tp_scatter" take
  * {comm}; "vocab_parallel_cross_entropy" in = {logits, targets (u32)}. */
 typedef struct { ttml_comm *comm; } ttml_tp_op_params;
 typedef struct { ttml_comm *comm; int64_t valid_vocab; } ttml_vocab_ce_op_params;

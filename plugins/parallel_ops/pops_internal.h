@@ -30,6 +30,7 @@ gboolean pops_allgather(ttml_comm *comm, const char *op, const float *send, floa
 POPS_FORWARD(tp_copy);
 POPS_FORWARD(tp_reduce);
 POPS_FORWARD(tp_gather);
+POPS_FORWARD(tp_scatter);
 POPS_FORWARD(vocab_ce);
 
 G_END_DECLS

@@ -12,6 +12,8 @@ static const ttml_op_desc pops_ops[] = {
        sizeof(ttml_tp_op_params), pops_tp_reduce_forward),
     OP("tp_gather", "all-gather along the last dim; backward keeps this rank's slice (ttml_tp_op_params)", 1, 1,
        sizeof(ttml_tp_op_params), pops_tp_gather_forward),
+    OP("tp_scatter", "this rank's slice of the last dim; backward all-gathers (ttml_tp_op_params)", 1, 1,
+       sizeof(ttml_tp_op_params), pops_tp_scatter_forward),
     OP("vocab_parallel_cross_entropy", "mean cross-entropy of vocab-sharded logits (ttml_vocab_ce_op_params)",
        2, 2, sizeof(ttml_vocab_ce_op_params), pops_vocab_ce_forward),
 };
@@ -24,5 +26,5 @@ static gboolean pops_init(ttml_plugin *plugin, const ttml_host *host, GError **e
 }
 
 TTML_PLUGIN_DEFINE(parallel_ops, TTML_PLUGIN_OPS, "0.1.0",
-                   "Tensor-parallel ops: tp_copy, tp_reduce, tp_gather, vocab_parallel_cross_entropy",
+                   "Tensor-parallel ops: tp_copy, tp_reduce, tp_gather, tp_scatter, vocab_parallel_cross_entropy",
                    "MIT", NULL, pops_init, NULL)

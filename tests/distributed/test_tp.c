@@ -1,7 +1,8 @@
 /* tests/distributed/test_tp.c - tensor parallelism against one rank:
  *   one process: shard descriptions (cut and put back, fused q|k|v blocks,
  *   the divisibility error) and the rank layout formula;
- *   --mpi (mpirun -np 2 or 4): the conjugate ops forward and backward, a
+ *   --mpi (mpirun -np 2 or 4): the conjugate ops (copy/reduce,
+ *   gather/scatter) forward and backward, a
  *   column-parallel -> row-parallel MLP against the unsharded MLP every rank
  *   also computes (values and every gradient), vocab-parallel cross-entropy
  *   against ttml_cross_entropy_loss (loss and gradient, padding columns),
@@ -181,6 +182,27 @@ static void test_ops_mpi(void)
     gx = values(x->grad);
     for (int i = 0; i < 6; i++) CU_ASSERT_EQUAL(gx[i], 2.0f * xv[i]);
     g_free(gx);
+    /* scatter: the own slice of g [.., 3n] is x again; backward gathers dy */
+    ttml_tensor *g2 = ttml_tensor_clone(g, &err);
+    ttml_tensor_set_requires_grad(g2, TRUE);
+    ttml_tensor *sc = ttml_tp_scatter(g2, world, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    float *sv = values(sc);
+    assert_close(sv, xv, 6, 0, "tp_scatter forward");
+    ttml_tensor *l4 = sum_mul(sc, w);   /* dy = this rank's x: the gathered gradient is g */
+    CU_ASSERT_TRUE(ttml_backward(l4, NULL, FALSE, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    float *g2v = values(g2->grad);
+    assert_close(g2v, gv, (size_t)(6 * n), 0, "tp_scatter backward");
+    if (3 % n != 0) { /* x's last dim (3) does not split over n ranks */
+        CU_ASSERT_PTR_NULL(ttml_tp_scatter(x, world, &err));
+        TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "cannot be split over");
+    }
+    g_free(g2v);
+    g_free(sv);
+    ttml_tensor_unref(l4);
+    ttml_tensor_unref(sc);
+    ttml_tensor_unref(g2);
     g_free(gv);
     g_free(yv);
     ttml_reset_graph();
