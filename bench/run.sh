@@ -44,6 +44,9 @@
 #         overlap / wait without: the share of the all-reduce time overlap hides)
 #   ddp_scaling: gpt2_124m with enable_ddp at one rank (GPT2_STEPS), then bench/ddp_scaling.py:
 #   bench case=ddp_scaling model=gpt2_124m gbps=10|100 hosts=N exposed_ms=... efficiency=... speedup=...
+#   bench case=nanogpt_tp2 impl=ttml tp=1|2 ms_per_step=... [tp_comm_ms=... tp_comm_bytes=... tp_comm_calls=...]
+#   bench case=nanogpt_tp2 ratio_ms=...   (TP 2 / TP 1 step time; not in the default set: needs
+#                                           mpirun; MPIRUN=mpirun, as root with OMPI_ALLOW_RUN_AS_ROOT*)
 # A side that fails prints "bench case=X impl=Y error=..." and the script goes on.
 # See bench/README.md for the method.
 set -u
@@ -403,6 +406,44 @@ run_ddp_scaling() {
     $PY "$here/ddp_scaling.py" "$m" --warmup "$GPT2_WARMUP" --label gpt2_124m
 }
 
+# the nanogpt case at TP 1 (one process) and TP 2 (mpirun -np 2, enable_tp,
+# mesh_shape [1, 2]): median step time and, for TP 2, the per-step volume,
+# time and count of the tensor-parallel collectives (metrics tp_comm_*)
+run_nanogpt_tp2() {
+    have_ttml nanogpt_tp2 || return
+    local cfg=$tmp/nanogpt_tp2.yaml mpirun=${MPIRUN:-mpirun}
+    awk '{print} /^device_config:/ {print "  enable_tp: true"; print "  mesh_shape: [1, 2]"}' \
+        "$here/configs/nanogpt.yaml" >"$cfg"
+    local tp1="" tp2=""
+    # shellcheck disable=SC2086
+    if "$build/bin/ttml-run" "$here/configs/nanogpt.yaml" --max-steps "$STEPS" --metrics "$tmp/tp1.jsonl" -q \
+        $TTML_ARGS >/dev/null 2>"$tmp/tp1.err"; then
+        read -r tp1 _ <<<"$(median_step_ms "$tmp/tp1.jsonl" "$WARMUP")"
+        echo "bench case=nanogpt_tp2 impl=ttml tp=1 ms_per_step=$tp1 steps=$STEPS warmup=$WARMUP"
+    else
+        echo "bench case=nanogpt_tp2 impl=ttml tp=1 error=ttml-run-failed ($(tail -1 "$tmp/tp1.err"))"
+    fi
+    # shellcheck disable=SC2086
+    if "$mpirun" --oversubscribe -np 2 "$build/bin/ttml-run" "$cfg" --max-steps "$STEPS" --metrics "$tmp/tp2.jsonl" \
+        -q $TTML_ARGS >/dev/null 2>"$tmp/tp2.err"; then
+        tp2=$($PY - "$tmp/tp2.jsonl" "$WARMUP" <<'PYEOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+rows = [r for r in rows if "step_ms" in r and r["step"] > int(sys.argv[2])]
+med = lambda k: statistics.median(float(r[k]) for r in rows)
+print(f"{med('step_ms'):.4f} tp_comm_ms={med('tp_comm_ms'):.3f} tp_comm_bytes={int(med('tp_comm_bytes'))} "
+      f"tp_comm_calls={int(med('tp_comm_calls'))}")
+PYEOF
+)
+        echo "bench case=nanogpt_tp2 impl=ttml tp=2 ms_per_step=$tp2 steps=$STEPS warmup=$WARMUP"
+    else
+        echo "bench case=nanogpt_tp2 impl=ttml tp=2 error=mpirun-failed ($(tail -1 "$tmp/tp2.err"))"
+    fi
+    if [ -n "$tp1" ] && [ -n "$tp2" ]; then
+        $PY -c "print(f'bench case=nanogpt_tp2 ratio_ms={${tp2%% *}/$tp1:.2f}')"
+    fi
+}
+
 for c in "${cases[@]}"; do
     case $c in
     sgemm | sgemm_peak) run_sgemm ;;
@@ -419,6 +460,7 @@ for c in "${cases[@]}"; do
     nanogpt_py) run_nanogpt_py ;;
     ddp) run_ddp ;;
     ddp_scaling) run_ddp_scaling ;;
-    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel nanogpt nanogpt_bf16 nanogpt_contended tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py ddp ddp_scaling)" ;;
+    nanogpt_tp2) run_nanogpt_tp2 ;;
+    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel nanogpt nanogpt_bf16 nanogpt_contended tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py ddp ddp_scaling nanogpt_tp2)" ;;
     esac
 done

@@ -449,6 +449,11 @@ int main(int argc, char **argv)
         argv[1] = argv[0];
         return cmd_generate(argc - 1, argv + 1);
     }
+    if (argc > 1 && strcmp(argv[1], "consolidate") == 0) {
+        if (argc != 4) return usage_error("consolidate needs IN OUT: ttml-run consolidate CHECKPOINT OUT.safetensors");
+        GError *err = NULL;
+        return ttml_consolidate_run(argv[2], argv[3], &err) ? 0 : print_error(&err);
+    }
     if (argc > 1 && strcmp(argv[1], "train") == 0) {
         argv[1] = argv[0];
         return cmd_train(argc - 1, argv + 1);

@@ -156,6 +156,7 @@ void ttml_tensor_unref(ttml_tensor *t)
     ttml_buffer_unref(t->buf);
     ttml_tensor_unref(t->grad);
     g_free(t->name);
+    g_free(t->shard);
     g_free(t);
 }
 

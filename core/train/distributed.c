@@ -1,7 +1,8 @@
 /* core/train/distributed.c - distributed set-up (ttml/distributed.h):
  * settings from the config, the world, the batch split, and the start-up
  * check that every rank runs the same config and plugin set. Public headers
- * only. */
+ * only. mesh_shape is TT-Train's [dp, tp]: one device per rank, tp ranks
+ * per tensor-parallel group (enable_tp), dp replicas. */
 #include <ttml/ttml.h>
 #include <ttml/distributed.h>
 
@@ -49,17 +50,19 @@ static gboolean check_mesh(ttml_config *dev, const ttml_dist_settings *s, GError
     if (chips == 8 && n == 1)
         return config_error(error, dnode, "device ttsim:t3k is a mesh of 8 Wormhole chips: set device_config.mesh_shape "
                             "[8, 1] and enable_ddp: true (or use ttsim:wormhole_b0 for one chip)");
-    if (n == 1) return TRUE;
-    if (!chips)
+    if (s->mesh_cols > 1 && !s->enable_tp)
         return config_error(error, where,
-                            "device_config.mesh_shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]: one device per "
-                            "rank only for now (use [1, 1] and mpirun -np N for data parallelism, or a simulated "
-                            "mesh: device ttsim:n300 with [2, 1], ttsim:t3k with [8, 1])", s->mesh_rows, s->mesh_cols);
+                            "device_config.mesh_shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] splits the model "
+                            "over %" G_GINT64_FORMAT " tensor-parallel ranks: set enable_tp: true (or use [N, 1])",
+                            s->mesh_rows, s->mesh_cols, s->mesh_cols);
+    if (s->mesh_cols > 4096 || s->mesh_rows > 4096)
+        return config_error(error, where, "device_config.mesh_shape entries must be at most 4096");
+    if (n == 1 || !chips) return TRUE; /* [dp, tp] over mpirun's ranks, one device each */
     if (n != chips || s->mesh_cols != 1 || !s->enable_ddp)
         return config_error(error, where,
                             "device_config.mesh_shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] on %s (%d chips): "
                             "the mesh runs data parallelism over every chip, so use [%d, 1] with enable_ddp: true "
-                            "(tensor parallelism on the mesh needs the parallel ops)",
+                            "(tensor parallelism runs over mpirun ranks; on the simulated mesh it is not wired yet)",
                             s->mesh_rows, s->mesh_cols, device, chips, chips);
     return TRUE;
 }
@@ -68,6 +71,7 @@ static gboolean read_device(ttml_config *dev, ttml_dist_settings *s, GError **er
 {
     GError *e = NULL;
     s->enable_ddp = ttml_config_bool(dev, "enable_ddp", FALSE, &e);
+    s->enable_tp = ttml_config_bool(dev, "enable_tp", FALSE, &e);
     const char *comm = ttml_config_string(dev, "comm", "", &e);
     s->comm_timeout_s = ttml_config_double(dev, "comm_timeout_s", 300.0, &e);
     s->bucket_cap_mb = ttml_config_double(dev, "bucket_cap_mb", 25.0, &e);

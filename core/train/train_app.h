@@ -78,14 +78,15 @@ gboolean ttml_train_metrics_close(FILE *f, const char *path, gboolean ok, GError
 /* ---- data parallelism of the LM loop (train_ddp.c) ---- */
 typedef struct ttml_train_ddp ttml_train_ddp;
 /* Read device_config / multihost_config from root (marks them used). DDP
- * off: TRUE with *out = NULL and *local_batch = global_batch. On: open the
- * world (`world` when not NULL: borrowed, a mesh rank's; else mpirun -> mpi,
- * else one local rank), split the global batch (error
- * naming both numbers), check the DDP settings and the caller's n_run
- * effective run settings (run_keys[k] = run_values[k], e.g. the seed after
- * --seed) agree on every rank (an error names the rank and key), and key
- * dropout masks by the global batch (ttml_set_batch_shard). The caller owns
- * *out (ttml_train_ddp_free). Every call below is a no-op on NULL (one rank)
+ * and TP off: TRUE with *out = NULL and *local_batch = global_batch. On: open
+ * the world (`world` when not NULL: borrowed, a mesh rank's; else mpirun ->
+ * mpi, else one local rank) and its layout (ttml/parallel.h), split the
+ * global batch over the DP replicas (error naming both numbers), check the
+ * DDP settings and the caller's n_run effective run settings (run_keys[k] =
+ * run_values[k], e.g. the seed after --seed) agree on every rank (an error
+ * names the rank and key), and key dropout masks by the global batch
+ * (ttml_set_batch_shard, by DP rank). The caller owns *out
+ * (ttml_train_ddp_free). Every call below is a no-op on NULL (one rank)
  * except ttml_train_ddp_metrics. */
 gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_comm *world, const char *const *run_keys,
                              const char *const *run_values, int n_run, ttml_train_ddp **out, gint64 *local_batch,
@@ -121,6 +122,18 @@ void ttml_train_ddp_test_fault(const ttml_train_ddp *d, gint64 step);
  * "buckets_overlapped","bucket_bytes":[..],"bucket_ready_ms":[..]. */
 void ttml_train_ddp_metrics(const ttml_train_ddp *d, double backward_ms, GString *line);
 /* (the simulated communication time is the device's: ttml_device_stats.sim_comm_s) */
+/* Tensor parallelism (device_config.enable_tp, mesh_shape [dp, tp]): the
+ * layout's DP rank (which slice of the global batch), the TP group (NULL
+ * without TP; models created after ttml_train_ddp_open are built for it)
+ * and TP rank. The step's loss: vocab-parallel cross-entropy of the
+ * vocab-sharded logits under TP, else the plain one (mean). Clipping: the
+ * global norm over shards. All NULL-safe (one rank). */
+int ttml_train_ddp_dp_rank(const ttml_train_ddp *d);
+ttml_comm *ttml_train_ddp_tp(const ttml_train_ddp *d);
+int ttml_train_ddp_tp_rank(const ttml_train_ddp *d);
+ttml_tensor *ttml_train_ddp_loss(const ttml_train_ddp *d, ttml_tensor *logits, ttml_tensor *targets,
+                                 gint64 valid_vocab, GError **error);
+gboolean ttml_train_ddp_clip(const ttml_train_ddp *d, GPtrArray *params, double max_norm, GError **error);
 
 /* ---- language-model construction (lm_model.c) ---- */
 /* Parse the config document `text` (NUL-terminated, named `name` in errors)
@@ -216,15 +229,32 @@ typedef struct ttml_train_state_info {
     const char *config_path;
     const char *data_path;
     double val_loss;           /* last validation loss, or NAN     */
+    GHashTable *extra;         /* more metadata (char* -> char*) or NULL */
 } ttml_train_state_info;
 
-/* Save parameters, optimizer state and `info` atomically to `path`. */
+/* Save parameters, optimizer state and `info` atomically to `path` (model
+ * NULL: metadata only, e.g. the index of a sharded checkpoint). */
 gboolean ttml_train_state_save(const char *path, ttml_module *model, ttml_optimizer *opt,
                                const ttml_train_state_info *info, GError **error);
 /* Load parameters from an open checkpoint into model (every parameter must
  * be present with the same numel; errors name the tensor and the file). */
 gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttml_module *model,
                                       GError **error);
+/* ---- tensor-parallel checkpoints (train_state_tp.c) ----
+ * Collective over the TP group `tp`: every rank writes its shard
+ * "PATH.stepN.tpR-of-T.safetensors" (unsharded names, its shard's values;
+ * atomic), then, after all are written, rank 0 writes PATH, the index: the
+ * training state's metadata plus tp_size, tp_shards (the file names) and
+ * tp_layout ("name=dim,groups;..." of the sharded tensors), the commit point;
+ * shard files of earlier saves of PATH are removed afterwards. */
+gboolean ttml_train_state_save_tp(const char *path, ttml_module *model, ttml_optimizer *opt,
+                                  const ttml_train_state_info *info, ttml_comm *tp, GError **error);
+/* Parameters and optimizer state from ck (an ordinary training state or a
+ * TP index) into a model of any TP layout: tensors are assembled from the
+ * shards and cut to this rank's shard (resharding TP n -> TP m). opt NULL:
+ * parameters only (generate). */
+gboolean ttml_train_state_restore(ttml_checkpoint *ck, const char *path, ttml_module *model, ttml_optimizer *opt,
+                                  gint64 optimizer_steps, GError **error);
 /* Load optimizer state ("optim.<param>.<state>") and set opt->steps. */
 gboolean ttml_train_state_load_optimizer(ttml_checkpoint *ck, const char *path, ttml_optimizer *opt,
                                          gint64 optimizer_steps, GError **error);

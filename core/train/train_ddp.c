@@ -1,11 +1,14 @@
-/* core/train/train_ddp.c - data parallelism for the LM loop: the world
- * (distributed.c), the DDP reducer (ddp.c) over the model's parameters and
- * the per-step collectives the loop needs (the mean loss over ranks, the
- * barrier before rank 0 writes a checkpoint). */
+/* core/train/train_ddp.c - data and tensor parallelism for the LM loop: the
+ * world (distributed.c) and its rank layout (parallel.c: TP groups of
+ * mesh_shape[1] ranks inside DP replicas), the DDP reducer (ddp.c) over the
+ * model's parameters within a DP group, the TP group models are built for,
+ * and the per-step collectives the loop needs (the loss, the mean loss over
+ * replicas, the barrier before rank 0 writes a checkpoint). */
 #include "train_app.h"
 
 #include <ttml/ddp.h>
 #include <ttml/distributed.h>
+#include <ttml/parallel.h>
 
 #include <signal.h>
 #include <string.h>
@@ -14,6 +17,7 @@ struct ttml_train_ddp {
     ttml_dist_settings settings;
     ttml_comm *world;
     gboolean owns_world;   /* FALSE: a mesh rank's, borrowed */
+    ttml_parallel *layout;
     ttml_ddp *reducer;
     gint64 fault_step;         /* TTML_TEST_DDP_FAULT: after this step ... */
     gboolean fault_hang;       /* ... hang (else SIGKILL itself)           */
@@ -32,6 +36,28 @@ static void read_fault(ttml_train_ddp *d)
     g_strfreev(f);
 }
 
+/* The layout for the settings: tp = mesh_shape[1] with enable_tp; dp =
+ * the rest of the world, which must match mesh_shape[0] when that is > 1,
+ * and be 1 unless DDP is on. */
+static gboolean open_layout(ttml_train_ddp *d, GError **error)
+{
+    const ttml_dist_settings *st = &d->settings;
+    int n = ttml_comm_size(d->world), tp = st->enable_tp ? (int)st->mesh_cols : 1;
+    if (!(d->layout = ttml_parallel_new(d->world, tp, 1, error))) return FALSE;
+    int dp = d->layout->dp;
+    if ((st->mesh_rows > 1 && st->mesh_rows != dp) || (dp > 1 && !st->enable_ddp && !st->multihost)) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%d rank(s) with tensor-parallel groups of %d make %d data-parallel replica(s), but "
+                    "device_config.mesh_shape is [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]%s; start the job "
+                    "with mpirun -np %" G_GINT64_FORMAT " or change mesh_shape", n, tp, dp, st->mesh_rows,
+                    st->mesh_cols, dp > 1 && !st->enable_ddp ? " without enable_ddp" : "",
+                    MAX(st->mesh_rows, (gint64)1) * tp);
+        return FALSE;
+    }
+    if (tp > 1) ttml_tp_set_group(d->layout->tp_comm);
+    return TRUE;
+}
+
 gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_comm *world, const char *const *run_keys,
                              const char *const *run_values, int n_run, ttml_train_ddp **out, gint64 *local_batch,
                              GError **error)
@@ -40,24 +66,26 @@ gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_comm *
     *out = NULL;
     *local_batch = global_batch;
     if (!ttml_dist_settings_read(root, &st, error)) return FALSE;
-    if (!st.enable_ddp && !st.multihost && !world) return TRUE;
+    if (!st.enable_ddp && !st.multihost && !st.enable_tp && !world) return TRUE;
     ttml_train_ddp *d = g_new0(ttml_train_ddp, 1);
     d->settings = st;
     d->world = world;
     d->owns_world = !world;
-    if ((!world && !ttml_dist_world_open(&st, &d->world, error)) ||
-        !ttml_dist_local_batch(global_batch, ttml_comm_size(d->world), local_batch, error)) {
+    if ((!world && !ttml_dist_world_open(&st, &d->world, error)) || !open_layout(d, error) ||
+        !ttml_dist_local_batch(global_batch, d->layout->dp, local_batch, error)) {
         ttml_train_ddp_free(d);
         return FALSE;
     }
-    char batch[32], timeout[32], cap[40];
+    char batch[32], timeout[32], cap[40], layout[64];
     g_snprintf(batch, sizeof batch, "%" G_GINT64_FORMAT, global_batch);
     g_ascii_dtostr(timeout, sizeof timeout, st.comm_timeout_s);
     g_ascii_dtostr(cap, sizeof cap - 8, st.bucket_cap_mb);
     g_strlcat(cap, st.ddp_overlap ? " overlap" : " serial", sizeof cap);
+    g_snprintf(layout, sizeof layout, "tp %d, dp %d", d->layout->tp, d->layout->dp);
     const char *own_keys[] = {"training_config.batch_size", "device_config.comm", "device_config.comm_timeout_s",
-                              "device_config.bucket_cap_mb / ddp_overlap"};
-    const char *own_values[] = {batch, ttml_comm_backend(d->world), timeout, cap};
+                              "device_config.bucket_cap_mb / ddp_overlap",
+                              "device_config.mesh_shape (layout)"};
+    const char *own_values[] = {batch, ttml_comm_backend(d->world), timeout, cap, layout};
     int n_own = (int)G_N_ELEMENTS(own_keys), n = n_own + n_run;
     const char **keys = g_new(const char *, n), **values = g_new(const char *, n);
     for (int k = 0; k < n; k++) {
@@ -73,14 +101,15 @@ gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_comm *
     }
     read_fault(d);
     /* dropout masks keyed by position in the global batch (ttml/autograd.h) */
-    ttml_set_batch_shard((int64_t)ttml_comm_rank(d->world) * *local_batch, global_batch);
+    ttml_set_batch_shard((int64_t)d->layout->dp_rank * *local_batch, global_batch);
     *out = d;
     return TRUE;
 }
 
 gboolean ttml_train_ddp_attach(ttml_train_ddp *d, GPtrArray *params, GError **error)
 {
-    d->reducer = ttml_ddp_new(d->world, params, d->settings.bucket_cap_mb, error);
+    if (!d->settings.enable_ddp && !d->settings.multihost) return TRUE; /* TP only: no replicas */
+    d->reducer = ttml_ddp_new(d->layout->dp_comm, params, d->settings.bucket_cap_mb, error);
     if (d->reducer) ttml_ddp_set_overlap(d->reducer, d->settings.ddp_overlap);
     return d->reducer != NULL;
 }
@@ -90,8 +119,38 @@ void ttml_train_ddp_free(ttml_train_ddp *d)
     if (!d) return;
     ttml_set_batch_shard(0, 0);
     ttml_ddp_free(d->reducer);
+    if (d->layout && d->layout->tp > 1) ttml_tp_set_group(NULL);
+    ttml_parallel_free(d->layout);
     if (d->world && d->owns_world) ttml_comm_free(d->world);
     g_free(d);
+}
+
+int ttml_train_ddp_dp_rank(const ttml_train_ddp *d)
+{
+    return d ? d->layout->dp_rank : 0;
+}
+
+ttml_comm *ttml_train_ddp_tp(const ttml_train_ddp *d)
+{
+    return d && d->layout->tp > 1 ? d->layout->tp_comm : NULL;
+}
+
+int ttml_train_ddp_tp_rank(const ttml_train_ddp *d)
+{
+    return d ? d->layout->tp_rank : 0;
+}
+
+ttml_tensor *ttml_train_ddp_loss(const ttml_train_ddp *d, ttml_tensor *logits, ttml_tensor *targets,
+                                 gint64 valid_vocab, GError **error)
+{
+    ttml_comm *tp = ttml_train_ddp_tp(d);
+    return tp ? ttml_vocab_parallel_cross_entropy(logits, targets, tp, valid_vocab, error)
+              : ttml_cross_entropy_loss(logits, targets, valid_vocab, TTML_REDUCE_MEAN, error);
+}
+
+gboolean ttml_train_ddp_clip(const ttml_train_ddp *d, GPtrArray *params, double max_norm, GError **error)
+{
+    return ttml_clip_grad_norm_tp(params, max_norm, FALSE, ttml_train_ddp_tp(d), NULL, error);
 }
 
 int ttml_train_ddp_rank(const ttml_train_ddp *d)
@@ -106,17 +165,19 @@ int ttml_train_ddp_size(const ttml_train_ddp *d)
 
 void ttml_train_ddp_set_sync(ttml_train_ddp *d, gboolean sync)
 {
-    if (d) ttml_ddp_set_sync(d->reducer, sync);
+    if (d && d->reducer) ttml_ddp_set_sync(d->reducer, sync);
 }
 
 gboolean ttml_train_ddp_finish(ttml_train_ddp *d, GError **error)
 {
-    return !d || ttml_ddp_finish(d->reducer, error);
+    return !d || !d->reducer || ttml_ddp_finish(d->reducer, error);
 }
 
 gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, gboolean *stop, GError **error)
 {
     if (!d) return TRUE;
+    /* over the world: a TP group's ranks hold the same loss, so the world mean
+     * is the mean over the DP replicas; the stop request reaches every rank */
     float x[2] = {(float)*v, stop && *stop ? 1.0f : 0.0f}; /* the communicator reduces f32 */
     if (!ttml_comm_allreduce(d->world, x, stop ? 2 : 1, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
     *v = (double)x[0] / (double)ttml_comm_size(d->world);
@@ -131,6 +192,7 @@ gboolean ttml_train_ddp_barrier(ttml_train_ddp *d, GError **error)
 
 void ttml_train_ddp_metrics(const ttml_train_ddp *d, double backward_ms, GString *line)
 {
+    if (!d->reducer) return; /* tensor parallel only: no replicas */
     ttml_ddp_stats c = ttml_ddp_get_stats(d->reducer);
     char num[G_ASCII_DTOSTR_BUF_SIZE];
     g_string_append_printf(line, ",\"comm_ms\":%s", g_ascii_formatd(num, sizeof num, "%.3f", c.comm_ms));
@@ -164,7 +226,8 @@ gboolean ttml_train_ddp_check_params(ttml_train_ddp *d, GPtrArray *params, GErro
     }
     const char *keys[] = {"parameters (sha256)"};
     const char *values[] = {g_checksum_get_string(sum)};
-    ok = ok && ttml_dist_check_consistent(d->world, keys, values, 1, error);
+    /* the replicas of each shard: the ranks of a DP group */
+    ok = ok && ttml_dist_check_consistent(d->layout->dp_comm, keys, values, 1, error);
     g_checksum_free(sum);
     if (!ok) g_prefix_error(error, "DDP: the replicas diverged: ");
     return ok;

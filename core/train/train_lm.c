@@ -51,6 +51,7 @@ typedef struct {
     gint64 batch;                    /* rows per rank (= batch_size / ranks)   */
     ttml_run_options rank_options;   /* ranks > 0: quiet, no metrics           */
     gboolean stop;                   /* DDP: a stop agreed by the ranks (last step) */
+    ttml_tp_stats tp_stats;          /* the last step's TP communication       */
 } lm_run;
 
 static gboolean config_error(GError **error, ttml_config *node, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
@@ -339,7 +340,7 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
                         GError **error)
 {
     int B = (int)r->batch, S = (int)s->seq_len;
-    gsize rows = (gsize)s->batch_size * S, offset = (gsize)ttml_train_ddp_rank(r->ddp) * B * S;
+    gsize rows = (gsize)s->batch_size * S, offset = (gsize)ttml_train_ddp_dp_rank(r->ddp) * B * S;
     ttml_optimizer_zero_grad(r->opt);
     r->backward_ms = 0.0;
     if (capture) ttml_memory_begin_capture();
@@ -357,8 +358,7 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
         if (!data_ok) goto fail;
         ttml_zone_begin("forward", "phase");
         ttml_tensor *logits = ttml_module_forward(r->model, r->inputs, error);
-        ttml_tensor *loss =
-            logits ? ttml_cross_entropy_loss(logits, r->targets, r->vocab, TTML_REDUCE_MEAN, error) : NULL;
+        ttml_tensor *loss = logits ? ttml_train_ddp_loss(r->ddp, logits, r->targets, r->vocab, error) : NULL;
         ttml_tensor_unref(logits);
         ttml_tensor *scaled = !loss ? NULL
                               : s->accum > 1 ? ttml_mul_scalar(loss, 1.0f / (float)s->accum, error)
@@ -395,7 +395,7 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
         goto fail;
     }
     ttml_zone_begin("optimizer", "phase");
-    gboolean opt_ok = (s->clip <= 0.0 || ttml_clip_grad_norm(r->params, s->clip, FALSE, NULL, error));
+    gboolean opt_ok = (s->clip <= 0.0 || ttml_train_ddp_clip(r->ddp, r->params, s->clip, error));
     ttml_optimizer_set_lr(r->opt, lr);
     opt_ok = opt_ok && ttml_optimizer_step(r->opt, error);
     ttml_zone_end();
@@ -413,7 +413,7 @@ static gboolean lm_validate(const lm_settings *s, lm_run *r, double *out, GError
     int B = (int)r->batch, S = (int)s->seq_len;
     gboolean prev = ttml_set_grad_enabled(FALSE);
     ttml_module_train(r->model, FALSE);
-    gint64 K = s->val_batches * s->batch_size, first = (gint64)ttml_train_ddp_rank(r->ddp) * B;
+    gint64 K = s->val_batches * s->batch_size, first = (gint64)ttml_train_ddp_dp_rank(r->ddp) * B;
     double sum = 0.0;
     gboolean ok = TRUE;
     for (gint64 j = 0; j < s->val_batches && ok; j++) {
@@ -423,8 +423,7 @@ static gboolean lm_validate(const lm_settings *s, lm_run *r, double *out, GError
         ok = ttml_tensor_write(r->inputs, r->in_host, error) &&
              ttml_tensor_write(r->targets, r->tgt_host, error);
         ttml_tensor *logits = ok ? ttml_module_forward(r->model, r->inputs, error) : NULL;
-        ttml_tensor *loss = logits ? ttml_cross_entropy_loss(logits, r->targets, r->vocab, TTML_REDUCE_MEAN, error)
-                                   : NULL;
+        ttml_tensor *loss = logits ? ttml_train_ddp_loss(r->ddp, logits, r->targets, r->vocab, error) : NULL;
         float v = loss ? ttml_tensor_item(loss, error) : NAN;
         ok = loss && !(error && *error);
         ttml_tensor_unref(loss);
@@ -451,9 +450,11 @@ static void metrics_number(GString *line, const char *key, double v, const char 
 static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_run *r, const char *path,
                            gint64 step, gint64 total, double val_loss, GError **error)
 {
-    /* DDP: every rank holds the same state; rank 0 writes it */
+    /* DDP: every replica holds the same state; rank 0 writes it. TP: the
+     * first replica's TP group writes a shard each and its rank 0 the index */
     if (!ttml_train_ddp_barrier(r->ddp, error)) return FALSE;
-    if (ttml_train_ddp_rank(r->ddp) != 0) return TRUE;
+    ttml_comm *tp = ttml_train_ddp_tp(r->ddp);
+    if (tp ? ttml_train_ddp_dp_rank(r->ddp) != 0 : ttml_train_ddp_rank(r->ddp) != 0) return TRUE;
     ttml_train_state_info info = {
         .step = step,
         .optimizer_steps = r->opt->steps,
@@ -470,7 +471,9 @@ static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_r
         .data_path = r->data->path,
         .val_loss = val_loss,
     };
-    if (!ttml_train_state_save(path, r->model, r->opt, &info, error)) return FALSE;
+    if (!(tp ? ttml_train_state_save_tp(path, r->model, r->opt, &info, tp, error)
+             : ttml_train_state_save(path, r->model, r->opt, &info, error)))
+        return FALSE;
     if (o->quiet) return TRUE;
     if (r->prog) {
         ttml_progress_message(r->prog, "checkpoint: step %" G_GINT64_FORMAT " -> %s", step, path);
@@ -671,6 +674,10 @@ static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm
         return FALSE;
     }
     if (!ttml_config_check_unused(s->root, error)) return FALSE;
+    ttml_comm *tp = ttml_train_ddp_tp(r->ddp);
+    if (!o->quiet && tp)
+        printf("tensor parallel: %d ranks per model copy; the parameter count below is this rank's shard\n",
+               ttml_comm_size(tp));
     if (!o->quiet)
         printf("model: %s, %" G_GSIZE_FORMAT " parameters, vocabulary %" G_GINT64_FORMAT
                " (padded %" G_GINT64_FORMAT "), sequence %d, batch %d x %" G_GINT64_FORMAT
@@ -678,6 +685,16 @@ static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm
                s->model_type, ttml_module_num_params(r->model), r->vocab, r->vocab_padded, S, B,
                s->accum, r->total);
     return TRUE;
+}
+
+/* Parameters and optimizer state: resharded (train_state_tp.c) when the
+ * checkpoint or the run is tensor-parallel, else with the exact checks. */
+static gboolean restore_tensors(lm_run *r, gint64 opt_steps, GError **error)
+{
+    if (ttml_train_ddp_tp(r->ddp) || ttml_checkpoint_metadata(r->ck, "tp_shards"))
+        return ttml_train_state_restore(r->ck, r->ck_path, r->model, r->opt, opt_steps, error);
+    return ttml_train_state_load_params(r->ck, r->ck_path, r->model, error) &&
+           ttml_train_state_load_optimizer(r->ck, r->ck_path, r->opt, opt_steps, error);
 }
 
 /* --resume: parameters, optimizer state, RNG and step from r->ck (closed). */
@@ -689,8 +706,7 @@ static gboolean restore_state(const ttml_run_options *o, lm_run *r, GError **err
         !ttml_train_state_int(r->ck, r->ck_path, "optimizer_steps", &opt_steps, error) ||
         !ttml_train_state_int(r->ck, r->ck_path, "rng_seed", &seed, error) ||
         !ttml_train_state_int(r->ck, r->ck_path, "rng_counter", &counter, error) ||
-        !ttml_train_state_load_params(r->ck, r->ck_path, r->model, error) ||
-        !ttml_train_state_load_optimizer(r->ck, r->ck_path, r->opt, opt_steps, error))
+        !restore_tensors(r, opt_steps, error))
         return FALSE;
     ttml_rng_state rs = {(guint64)seed, (guint64)counter};
     ttml_set_rng_state(rs);
@@ -745,6 +761,11 @@ static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const l
                    "%.1f");
     if (isfinite(val)) metrics_number(line, "val_loss", val, "%.9g");
     if (r->ddp) ttml_train_ddp_metrics(r->ddp, r->backward_ms, line);
+    if (ttml_train_ddp_tp(r->ddp)) {
+        metrics_number(line, "tp_comm_ms", r->tp_stats.ms, "%.3f");
+        g_string_append_printf(line, ",\"tp_comm_bytes\":%" G_GUINT64_FORMAT ",\"tp_comm_calls\":%" G_GUINT64_FORMAT,
+                               r->tp_stats.bytes, r->tp_stats.calls);
+    }
     g_string_append_printf(line, ",\"peak_mem_bytes\":%" G_GUINT64_FORMAT ",\"rss\":%" G_GUINT64_FORMAT "}",
                            ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());
     gboolean ok = ttml_train_metrics_write(r->metrics, o->metrics_path, line->str, error);
@@ -762,7 +783,9 @@ static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_ru
     double lr = s->lr * ttml_scheduler_factor(r->sched, r->step);
     double loss = NAN;
     ttml_zone_begin("step", "step");
+    (void)ttml_tp_stats_take();
     gboolean step_ok = lm_step(s, r, (float)lr, &loss, o->memory_report && r->step == lp->first_step, error);
+    r->tp_stats = ttml_tp_stats_take();
     ttml_zone_end();
     if (!step_ok) return FALSE;
     gint64 t1 = g_get_monotonic_time();

@@ -40,13 +40,13 @@ gboolean ttml_train_state_save(const char *path, ttml_module *model, ttml_optimi
                                const ttml_train_state_info *info, GError **error)
 {
     GPtrArray *list = g_ptr_array_new_with_free_func(param_free);
-    GPtrArray *params = ttml_module_parameters(model);
+    GPtrArray *params = model ? ttml_module_parameters(model) : g_ptr_array_new();
     for (guint i = 0; i < params->len; i++) {
         ttml_param *p = g_ptr_array_index(params, i);
         add_tensor(list, g_strdup(p->name), p->tensor);
     }
     g_ptr_array_unref(params);
-    if (opt && opt->klass->state) {
+    if (model && opt && opt->klass->state) {
         for (guint i = 0; i < opt->params->len; i++) {
             ttml_param *p = g_ptr_array_index(opt->params, i);
             /* Parameters never stepped have no state yet; asking would create it. */
@@ -85,6 +85,12 @@ gboolean ttml_train_state_save(const char *path, ttml_module *model, ttml_optimi
         char buf[G_ASCII_DTOSTR_BUF_SIZE];
         g_ascii_formatd(buf, sizeof buf, "%.9g", info->val_loss);
         put(md, "val_loss", buf);
+    }
+    if (info->extra) {
+        GHashTableIter it;
+        gpointer k, v;
+        g_hash_table_iter_init(&it, info->extra);
+        while (g_hash_table_iter_next(&it, &k, &v)) put(md, k, v);
     }
     gboolean ok = ttml_checkpoint_save(path, list, md, error);
     if (!ok) g_prefix_error(error, "saving the training state at step %" G_GINT64_FORMAT ": ", info->step);

@@ -6,11 +6,13 @@
  * Keys (all optional):
  *   device_config:
  *     enable_ddp: false        one model replica per rank (TT-Train)
- *     mesh_shape: [1, 1]       TT-Train's device mesh [dp, tp]; its product
- *                              must be 1 (one device per rank), except on a
- *                              simulated mesh board (device ttsim:n300: [2, 1];
- *                              ttsim:t3k: [8, 1]) with enable_ddp: one rank
- *                              thread per chip in one process (ttml-run)
+ *     enable_tp: false         tensor parallelism over mesh_shape[1] ranks
+ *     mesh_shape: [1, 1]       TT-Train's [dp, tp]: one device per rank;
+ *                              tp > 1 needs enable_tp; the job has dp * tp
+ *                              ranks (dp 1 = whatever the world leaves); on
+ *                              a simulated mesh board (device ttsim:n300:
+ *                              [2, 1]; ttsim:t3k: [8, 1]) with enable_ddp:
+ *                              one rank thread per chip in one process
  *     comm: mpi | local        the communicator backend (ttml); default mpi
  *                              when launched by mpirun, else a one-rank world
  *     comm_timeout_s: 300      a collective waiting longer fails naming the
@@ -41,6 +43,7 @@ typedef struct ttml_dist_settings {
     gboolean multihost;
     gint64 num_workers;
     gboolean ddp_overlap;     /* FALSE: buckets start after backward */
+    gboolean enable_tp;       /* tensor parallelism over mesh_cols ranks */
 } ttml_dist_settings;
 
 /* Read the keys above from the root of a training config (marks them used). */

@@ -13,6 +13,8 @@
 
 G_BEGIN_DECLS
 
+typedef struct ttml_shard ttml_shard;   /* ttml/ops_parallel.h */
+
 struct ttml_tensor {
     gint ref;
     int ndim;                       /* 1..4                                    */
@@ -26,6 +28,8 @@ struct ttml_tensor {
     gboolean requires_grad;
     ttml_node *node;                /* producing node (owned by the graph)     */
     char *name;                     /* optional, owned                         */
+    ttml_shard *shard;              /* tensor parallel: the slice of the unsharded
+                                     * parameter held (owned; NULL = whole)     */
 };
 
 /* New uninitialised tensor on `device` (NULL = the context's device). */

@@ -106,6 +106,12 @@
  *     enable_ddp: false         data parallel (mpirun -np N ttml-run ...): batch_size
  *                               is the global batch, each rank trains on its
  *                               batch_size / N rows; other keys: ttml/distributed.h
+ *     enable_tp: false          tensor parallel over mesh_shape [dp, tp]'s tp ranks
+ *                               (Megatron; the logits are vocab-sharded and the
+ *                               loss is ttml_vocab_parallel_cross_entropy;
+ *                               checkpoints: a shard per rank + an index,
+ *                               `ttml-run consolidate` makes one file)
+ *   transformer_config.embedding_placement: vocab_parallel | replicated (TP only)
  *
  * Batches are B windows of S+1 tokens at offsets drawn from the context RNG
  * (all B*accum windows of a step are drawn before its first micro-batch);
@@ -278,6 +284,12 @@ typedef struct ttml_generate_options {
 
 /* Print prompt + generated text on stdout (streamed), then a newline. */
 TTML_API gboolean ttml_generate_run(const ttml_generate_options *options, GError **error);
+
+/* `ttml-run consolidate IN OUT`: the training state IN (the index of a
+ * tensor-parallel checkpoint, whose shard files it names, or an ordinary
+ * one) as one ordinary safetensors file OUT with the unsharded tensors and
+ * the same metadata, which `generate`, --resume and PyTorch read. */
+TTML_API gboolean ttml_consolidate_run(const char *in, const char *out, GError **error);
 
 G_END_DECLS
 

@@ -26,5 +26,6 @@
 #include <ttml/json_string.h>
 #include <ttml/profile_zones.h>
 #include <ttml/comm.h>
+#include <ttml/ops_parallel.h>
 
 #endif

@@ -18,13 +18,27 @@
 
 /* ---- leaf layers ---- */
 
-typedef enum { LEAF_LINEAR, LEAF_LAYERNORM, LEAF_RMSNORM, LEAF_EMBEDDING } leaf_kind;
+typedef enum { LEAF_LINEAR, LEAF_LAYERNORM, LEAF_RMSNORM, LEAF_EMBEDDING, LEAF_ROW_LINEAR } leaf_kind;
 
 typedef struct {
     leaf_kind kind;
     ttml_tensor *w, *b;   /* borrowed from the module's parameter list */
     float eps;
+    ttml_comm *tp;        /* row-parallel linear: the TP group (borrowed) */
 } tf_leaf;
+
+/* Row-parallel linear: the partial products summed over the TP group, then
+ * the (replicated) bias once. */
+static ttml_tensor *row_linear(tf_leaf *l, ttml_tensor *x, GError **error)
+{
+    ttml_tensor *part = ttml_linear(x, l->w, NULL, error);
+    ttml_tensor *sum = part ? ttml_tp_reduce(part, l->tp, error) : NULL;
+    ttml_tensor_unref(part);
+    if (!sum || !l->b) return sum;
+    ttml_tensor *y = ttml_add(sum, l->b, error);
+    ttml_tensor_unref(sum);
+    return y;
+}
 
 static ttml_tensor *leaf_forward(ttml_module *m, ttml_tensor *x, GError **error)
 {
@@ -34,6 +48,7 @@ static ttml_tensor *leaf_forward(ttml_module *m, ttml_tensor *x, GError **error)
     case LEAF_LAYERNORM: return ttml_layernorm(x, l->w, l->b, l->eps, error);
     case LEAF_RMSNORM: return ttml_rmsnorm(x, l->w, l->eps, error);
     case LEAF_EMBEDDING: return ttml_embedding(x, l->w, error);
+    case LEAF_ROW_LINEAR: return row_linear(l, x, error);
     }
     return NULL;
 }
@@ -45,6 +60,7 @@ static const ttml_module_class leaf_classes[] = {
     {.type = "layernorm", .forward = leaf_forward, .finalize = leaf_finalize},
     {.type = "rmsnorm", .forward = leaf_forward, .finalize = leaf_finalize},
     {.type = "embedding", .forward = leaf_forward, .finalize = leaf_finalize},
+    {.type = "row_parallel_linear", .forward = leaf_forward, .finalize = leaf_finalize},
 };
 
 ttml_tensor *tf_param_tensor(int ndim, const int64_t *shape, float std, float fill, GError **error)
@@ -94,17 +110,28 @@ static ttml_module *leaf_new(leaf_kind kind, ttml_tensor *w, ttml_tensor *b, flo
     return m;
 }
 
-ttml_module *tf_linear_new(int64_t in, int64_t out, gboolean bias, float std, GError **error)
+ttml_module *tf_linear_new(const tf_config *c, int64_t in, int64_t out, gboolean bias, float std, tf_split split,
+                           GError **error)
 {
     int64_t ws[2] = {out, in};
+    gboolean tp = c && c->tp && split != TF_REPLICATED;
     ttml_tensor *w = tf_param_tensor(2, ws, std, 0.0f, error);
+    if (w && tp) /* the full weight is drawn on every rank, then cut */
+        w = tf_shard_param(c, w, split == TF_ROW ? 1 : 0, split == TF_COLUMN_QKV ? 3 : 1, "linear weight", error);
     if (!w) return NULL;
     ttml_tensor *b = NULL;
     if (bias && !(b = tf_param_tensor(1, &out, 0.0f, 0.0f, error))) {
         ttml_tensor_unref(w);
         return NULL;
     }
-    return leaf_new(LEAF_LINEAR, w, b, 0.0f);
+    if (b && tp && split != TF_ROW &&
+        !(b = tf_shard_param(c, b, 0, split == TF_COLUMN_QKV ? 3 : 1, "linear bias", error))) {
+        ttml_tensor_unref(w);
+        return NULL;
+    }
+    ttml_module *m = leaf_new(tp && split == TF_ROW ? LEAF_ROW_LINEAR : LEAF_LINEAR, w, b, 0.0f);
+    ((tf_leaf *)m->priv)->tp = tp ? c->tp : NULL;
+    return m;
 }
 
 ttml_module *tf_norm_new(int64_t dim, gboolean rms, gboolean bias, float eps, GError **error)
@@ -119,10 +146,12 @@ ttml_module *tf_norm_new(int64_t dim, gboolean rms, gboolean bias, float eps, GE
     return leaf_new(rms ? LEAF_RMSNORM : LEAF_LAYERNORM, w, b, eps);
 }
 
-ttml_module *tf_embedding_new(int64_t rows, int64_t dim, float std, GError **error)
+ttml_module *tf_embedding_new(int64_t rows, int64_t dim, float std, const tf_config *vocab_parallel,
+                              GError **error)
 {
     int64_t ws[2] = {rows, dim};
     ttml_tensor *w = tf_param_tensor(2, ws, std, 0.0f, error);
+    if (w && vocab_parallel) w = tf_shard_param(vocab_parallel, w, 0, 1, "embedding table", error);
     return w ? leaf_new(LEAF_EMBEDDING, w, NULL, 0.0f) : NULL;
 }
 
@@ -174,26 +203,26 @@ ttml_module *tf_block_new(const tf_config *cfg, GError **error)
     gboolean ok;
     if (gpt2) {
         ok = (b->norm1 = add_leaf(m, "ln1", tf_norm_new(E, FALSE, cfg->bias, cfg->norm_eps, error))) &&
-             (b->qkv = add_leaf(attn, "qkv", tf_linear_new(E, 3 * E, cfg->bias, std, error))) &&
-             (b->o = add_leaf(attn, "proj", tf_linear_new(E, E, cfg->bias, std_out, error)));
+             (b->qkv = add_leaf(attn, "qkv", tf_linear_new(cfg, E, 3 * E, cfg->bias, std, TF_COLUMN_QKV, error))) &&
+             (b->o = add_leaf(attn, "proj", tf_linear_new(cfg, E, E, cfg->bias, std_out, TF_ROW, error)));
         if (ok) ttml_module_add_child(m, "attn", ttml_module_ref(attn));
         ok = ok &&
              (b->norm2 = add_leaf(m, "ln2", tf_norm_new(E, FALSE, cfg->bias, cfg->norm_eps, error))) &&
-             (b->fc = add_leaf(mlp, "fc", tf_linear_new(E, I, cfg->bias, std, error))) &&
-             (b->proj = add_leaf(mlp, "proj", tf_linear_new(I, E, cfg->bias, std_out, error)));
+             (b->fc = add_leaf(mlp, "fc", tf_linear_new(cfg, E, I, cfg->bias, std, TF_COLUMN, error))) &&
+             (b->proj = add_leaf(mlp, "proj", tf_linear_new(cfg, I, E, cfg->bias, std_out, TF_ROW, error)));
     } else {
         const int64_t KV = cfg->num_groups * cfg->head_dim;
         ok = (b->norm1 = add_leaf(m, "attn_norm", tf_norm_new(E, TRUE, FALSE, cfg->norm_eps, error))) &&
-             (b->q = add_leaf(attn, "q", tf_linear_new(E, E, FALSE, std, error))) &&
-             (b->k = add_leaf(attn, "k", tf_linear_new(E, KV, FALSE, std, error))) &&
-             (b->v = add_leaf(attn, "v", tf_linear_new(E, KV, FALSE, std, error))) &&
-             (b->o = add_leaf(attn, "o", tf_linear_new(E, E, FALSE, std_out, error)));
+             (b->q = add_leaf(attn, "q", tf_linear_new(cfg, E, E, FALSE, std, TF_COLUMN, error))) &&
+             (b->k = add_leaf(attn, "k", tf_linear_new(cfg, E, KV, FALSE, std, TF_COLUMN, error))) &&
+             (b->v = add_leaf(attn, "v", tf_linear_new(cfg, E, KV, FALSE, std, TF_COLUMN, error))) &&
+             (b->o = add_leaf(attn, "o", tf_linear_new(cfg, E, E, FALSE, std_out, TF_ROW, error)));
         if (ok) ttml_module_add_child(m, "attn", ttml_module_ref(attn));
         ok = ok &&
              (b->norm2 = add_leaf(m, "mlp_norm", tf_norm_new(E, TRUE, FALSE, cfg->norm_eps, error))) &&
-             (b->w1 = add_leaf(mlp, "w1", tf_linear_new(E, I, FALSE, std, error))) &&
-             (b->w2 = add_leaf(mlp, "w2", tf_linear_new(I, E, FALSE, std_out, error))) &&
-             (b->w3 = add_leaf(mlp, "w3", tf_linear_new(E, I, FALSE, std, error)));
+             (b->w1 = add_leaf(mlp, "w1", tf_linear_new(cfg, E, I, FALSE, std, TF_COLUMN, error))) &&
+             (b->w2 = add_leaf(mlp, "w2", tf_linear_new(cfg, I, E, FALSE, std_out, TF_ROW, error))) &&
+             (b->w3 = add_leaf(mlp, "w3", tf_linear_new(cfg, E, I, FALSE, std, TF_COLUMN, error)));
     }
     if (ok) ttml_module_add_child(m, "mlp", ttml_module_ref(mlp));
     ttml_module_unref(attn);
@@ -271,8 +300,8 @@ static ttml_tensor *attend_out(ttml_module *m, tf_block *b, ttml_tensor *q, ttml
 static ttml_tensor *gpt2_attention(ttml_module *m, tf_block *b, ttml_tensor *h, tf_kv *kv,
                                    GError **error)
 {
-    const int64_t E = b->cfg.embedding_dim;
-    const int H = (int)b->cfg.num_heads;
+    const int64_t E = b->cfg.embedding_dim / b->cfg.tp_size;   /* this rank's heads */
+    const int H = (int)(b->cfg.num_heads / b->cfg.tp_size);
     ttml_tensor *qkv = ttml_module_forward(b->qkv, h, error);
     if (!qkv) return NULL;
     ttml_tensor *parts[3] = {NULL, NULL, NULL};
@@ -302,7 +331,7 @@ static ttml_tensor *project_heads(ttml_module *lin, ttml_tensor *h, int heads, g
 static ttml_tensor *llama_attention(ttml_module *m, tf_block *b, ttml_tensor *h, tf_kv *kv,
                                     int64_t pos, GError **error)
 {
-    const int H = (int)b->cfg.num_heads, G = (int)b->cfg.num_groups;
+    const int H = (int)(b->cfg.num_heads / b->cfg.tp_size), G = (int)(b->cfg.num_groups / b->cfg.tp_size);
     const float theta = b->cfg.theta;
     ttml_tensor *q = project_heads(b->q, h, H, TRUE, theta, pos, error);
     ttml_tensor *k = q ? project_heads(b->k, h, G, TRUE, theta, pos, error) : NULL;
@@ -337,6 +366,11 @@ static ttml_tensor *residual(ttml_module *m, tf_block *b, ttml_tensor *x, int wh
                              int64_t pos, GError **error)
 {
     ttml_tensor *h = ttml_module_forward(which == 0 ? b->norm1 : b->norm2, x, error);
+    if (h && b->cfg.tp) { /* copy to the TP region: one all-reduce of dh in backward */
+        ttml_tensor *c = ttml_tp_copy(h, b->cfg.tp, error);
+        ttml_tensor_unref(h);
+        h = c;
+    }
     if (!h) return NULL;
     gboolean gpt2 = b->cfg.arch == TF_ARCH_GPT2;
     ttml_tensor *f;

@@ -38,6 +38,13 @@ typedef struct tf_cache {
 void *tf_cache_new(ttml_module *m, int64_t batch, int64_t max_len, GError **error)
 {
     tf_model *p = m->priv;
+    if (p->cfg.tp) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                    "%s: cached decoding of a tensor-parallel model (TP %d) is not supported; consolidate the "
+                    "checkpoint (ttml-run consolidate) and generate at TP 1",
+                    p->cfg.model_name, p->cfg.tp_size);
+        return NULL;
+    }
     if (batch <= 0 || max_len <= 0 || max_len > p->cfg.max_seq_len) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
                     "%s: a KV cache needs batch > 0 and 0 < max_len <= max_sequence_length (%"

@@ -20,6 +20,9 @@
  * llama only:
  *   num_groups: num_heads     key/value heads (GQA); divides num_heads
  *   theta: 10000.0            RoPE base; the head dim must be even
+ *   embedding_placement: vocab_parallel   under tensor parallelism: the token
+ *                             table split on the vocabulary, or replicated
+ *                             (TT-Train's EmbeddingPlacement; tf_parallel.c)
  * LayerNorm / RMSNorm epsilon: 1e-5.
  */
 #include "tf_internal.h"
@@ -259,5 +262,5 @@ gboolean tf_config_parse(ttml_config *cfg, tf_arch arch, const char *model_name,
     tf_raw_options o;
     return read_sizes(cfg, c, error) && read_options(cfg, c, &o, error) &&
            check_choices(cfg, c, &o, error) && check_shapes(cfg, c, error) &&
-           read_intermediate(cfg, c, error);
+           read_intermediate(cfg, c, error) && tf_config_tp(cfg, c, error);
 }

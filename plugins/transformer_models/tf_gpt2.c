@@ -35,12 +35,12 @@ ttml_module *tf_gpt2_build(const tf_config *cfg, GError **error)
     ttml_module *m = tf_model_new(cfg, &p);
     p->embed = tf_gpt2_embed;
 
-    gboolean ok = (p->tok_emb = tf_embedding_new(cfg->vocab_size, E, 0.02f, error)) != NULL;
+    gboolean ok = (p->tok_emb = tf_embedding_new(cfg->vocab_size, E, 0.02f, cfg->vocab_parallel ? cfg : NULL, error)) != NULL;
     if (ok) ttml_module_add_child(m, "wte", p->tok_emb);
     if (ok && cfg->fixed_positions) {
         ok = (p->pos_table = sinusoidal_table(cfg->max_seq_len, E, error)) != NULL;
     } else if (ok) {
-        ok = (p->pos_emb = tf_embedding_new(cfg->max_seq_len, E, 0.02f, error)) != NULL;
+        ok = (p->pos_emb = tf_embedding_new(cfg->max_seq_len, E, 0.02f, NULL, error)) != NULL;
         if (ok) ttml_module_add_child(m, "wpe", p->pos_emb);
     }
     if (!ok || !tf_model_add_body(m, "ln_f", FALSE, cfg->bias, error)) {
@@ -54,7 +54,7 @@ ttml_tensor *tf_gpt2_embed(ttml_module *m, ttml_tensor *ids, int64_t pos, GError
 {
     tf_model *p = m->priv;
     int64_t t = ids->shape[ids->ndim - 1];
-    ttml_tensor *tok = ttml_embedding(ids, tf_leaf_weight(p->tok_emb), error);
+    ttml_tensor *tok = tf_tp_embed_tokens(&p->cfg, ids, tf_leaf_weight(p->tok_emb), error);
     if (!tok) return NULL;
     ttml_tensor *pos_ids = tf_position_ids(pos, t, error);
     ttml_tensor *pe = pos_ids ? ttml_embedding(pos_ids, p->pos_emb ? tf_leaf_weight(p->pos_emb)

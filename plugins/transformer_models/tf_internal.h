@@ -42,6 +42,11 @@ typedef struct tf_config {
     gboolean bias;               /* gpt2: linear and LayerNorm biases    */
     gboolean fixed_positions;    /* gpt2: sinusoidal constant table      */
     gboolean memory_efficient;   /* runner_type: memory_efficient        */
+    /* tensor parallelism (tf_parallel.c): the TP group the model was built
+     * for (borrowed; NULL = none), its size and this rank */
+    ttml_comm *tp;
+    int tp_size, tp_rank;
+    gboolean vocab_parallel;     /* embedding_placement: vocab_parallel   */
 } tf_config;
 
 /* Read and validate cfg (may be NULL: all defaults). */
@@ -51,18 +56,44 @@ gboolean tf_config_parse(ttml_config *cfg, tf_arch arch, const char *model_name,
 /* The descriptor's estimate hook for `arch` (tf_estimate.c). */
 gboolean tf_estimate(ttml_config *cfg, tf_arch arch, const char *name, ttml_model_size *out, GError **error);
 
+/* ---- tensor parallelism (tf_parallel.c) ----
+ * Megatron-style: per block half one copy-to-TP (after the norm) and one
+ * reduce-from-TP (in the row-parallel output linear). Every rank draws the
+ * FULL parameter from the seed and keeps its shard, so TP N starts exactly
+ * as TP 1. */
+typedef enum {
+    TF_REPLICATED = 0,   /* whole on every rank                                   */
+    TF_COLUMN,           /* weight [out, in] split on out, bias split              */
+    TF_COLUMN_QKV,       /* the same for a fused q|k|v weight (3 blocks)           */
+    TF_ROW,              /* weight split on in, no bias before the reduce          */
+} tf_split;
+/* The TP group (ttml_tp_get_group) and embedding_placement of cfg; checks
+ * that heads, groups, widths and the vocabulary divide by the TP size. */
+gboolean tf_config_tp(ttml_config *cfg, tf_config *c, GError **error);
+/* The shard of `full` (taken) along dim in `groups` blocks for c's TP rank,
+ * carrying its ttml_shard; `full` itself without TP. */
+ttml_tensor *tf_shard_param(const tf_config *c, ttml_tensor *full, int dim, int groups, const char *what,
+                            GError **error);
+/* Token embeddings of ids from a vocab-sharded table (ids outside this
+ * rank's rows give zeros; summed over the TP group). */
+ttml_tensor *tf_tp_embed_tokens(const tf_config *c, ttml_tensor *ids, ttml_tensor *weight, GError **error);
+
 /* ---- parameter-holding leaf modules (tf_blocks.c) ---- */
 
 /* A normal(0, std) tensor (std 0: zeros) on the context device; value `fill`
  * when std < 0. */
 ttml_tensor *tf_param_tensor(int ndim, const int64_t *shape, float std, float fill,
                              GError **error);
-/* Linear layer: weight [out, in] ~ N(0, std), bias [out] = 0 (optional). */
-ttml_module *tf_linear_new(int64_t in, int64_t out, gboolean bias, float std, GError **error);
+/* Linear layer: weight [out, in] ~ N(0, std), bias [out] = 0 (optional),
+ * split over c's TP group as `split` says (c NULL: whole). */
+ttml_module *tf_linear_new(const tf_config *c, int64_t in, int64_t out, gboolean bias, float std, tf_split split,
+                           GError **error);
 /* LayerNorm (gamma 1, beta 0 when `bias`) or RMSNorm (gamma 1) over `dim`. */
 ttml_module *tf_norm_new(int64_t dim, gboolean rms, gboolean bias, float eps, GError **error);
-/* Embedding table weight [rows, dim] ~ N(0, std). */
-ttml_module *tf_embedding_new(int64_t rows, int64_t dim, float std, GError **error);
+/* Embedding table weight [rows, dim] ~ N(0, std); rows split over
+ * vocab_parallel's TP group when not NULL. */
+ttml_module *tf_embedding_new(int64_t rows, int64_t dim, float std, const tf_config *vocab_parallel,
+                              GError **error);
 /* The first parameter ("weight") of a leaf module (borrowed). */
 ttml_tensor *tf_leaf_weight(ttml_module *m);
 ttml_tensor *tf_leaf_bias(ttml_module *m);

@@ -44,6 +44,11 @@ ttml_tensor *tf_model_head(ttml_module *m, ttml_tensor *x, GError **error)
 {
     tf_model *p = m->priv;
     ttml_tensor *h = ttml_module_forward(p->norm, x, error);
+    if (h && p->cfg.tp) { /* the head is column-parallel on the vocabulary */
+        ttml_tensor *c = ttml_tp_copy(h, p->cfg.tp, error);
+        ttml_tensor_unref(h);
+        h = c;
+    }
     if (!h) return NULL;
     ttml_tensor *logits = p->head ? ttml_linear(h, tf_leaf_weight(p->head), NULL, error)
                                   : ttml_matmul(h, tf_leaf_weight(p->tok_emb), FALSE, TRUE, error);

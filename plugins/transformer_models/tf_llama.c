@@ -14,7 +14,7 @@ ttml_module *tf_llama_build(const tf_config *cfg, GError **error)
     tf_model *p;
     ttml_module *m = tf_model_new(cfg, &p);
     p->embed = tf_llama_embed;
-    p->tok_emb = tf_embedding_new(cfg->vocab_size, cfg->embedding_dim, 0.02f, error);
+    p->tok_emb = tf_embedding_new(cfg->vocab_size, cfg->embedding_dim, 0.02f, cfg->vocab_parallel ? cfg : NULL, error);
     gboolean ok = p->tok_emb != NULL;
     if (ok) ttml_module_add_child(m, "tok_emb", p->tok_emb);
     if (!ok || !tf_model_add_body(m, "norm", TRUE, FALSE, error)) {
@@ -28,5 +28,5 @@ ttml_tensor *tf_llama_embed(ttml_module *m, ttml_tensor *ids, int64_t pos G_GNUC
                             GError **error)
 {
     tf_model *p = m->priv;
-    return ttml_embedding(ids, tf_leaf_weight(p->tok_emb), error);
+    return tf_tp_embed_tokens(&p->cfg, ids, tf_leaf_weight(p->tok_emb), error);
 }

@@ -67,7 +67,7 @@ gboolean tf_model_add_body(ttml_module *m, const char *norm_name, gboolean rms, 
     if (ok) ok = (p->norm = tf_norm_new(cfg->embedding_dim, rms, bias, cfg->norm_eps, error)) != NULL;
     if (ok) ttml_module_add_child(m, norm_name, p->norm);
     if (ok && !cfg->weight_tying) {
-        ok = (p->head = tf_linear_new(cfg->embedding_dim, cfg->vocab_size, FALSE, 0.02f, error)) != NULL;
+        ok = (p->head = tf_linear_new(cfg, cfg->embedding_dim, cfg->vocab_size, FALSE, 0.02f, TF_COLUMN, error)) != NULL;
         if (ok) ttml_module_add_child(m, "head", p->head);
     }
     return ok;

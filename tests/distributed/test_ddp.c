@@ -378,7 +378,12 @@ static void test_dist_settings(void)
     CU_ASSERT_FALSE(read_settings("device_config:\n  comm: tcp\n", &s, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, "test.yaml:2");
     CU_ASSERT_FALSE(read_settings("device_config: {mesh_shape: [2, 4]}\n", &s, &err));
-    TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, "one device per rank");
+    TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, "set enable_tp: true");
+    CU_ASSERT_TRUE(read_settings("device_config: {enable_tp: true, enable_ddp: true, mesh_shape: [2, 4]}\n", &s, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_TRUE(s.enable_tp);
+    CU_ASSERT_EQUAL(s.mesh_rows, 2);
+    CU_ASSERT_EQUAL(s.mesh_cols, 4);
     CU_ASSERT_FALSE(read_settings("multihost_config: {socket_type: tcp}\n", &s, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_CONFIG, "must be mpi");
     CU_ASSERT_FALSE(read_settings("device_config: {enable_dpp: true}\n", &s, &err));

@@ -32,9 +32,9 @@ pred=$(echo "$out" | sed -n 's/^Prediction for \[1, 1\]: //p')
 awk -v p="$pred" 'BEGIN { exit !(p != "" && p > 0.95 && p < 1.05) }' || fail "prediction '$pred': $out"
 
 out=$("$b/bin/ttml-inspect")
-echo "$out" | grep -Eq "^  cpu +driver .* ok +built-in +$b/bin/ttml-inspect" || fail "cpu driver not built in: $out"
+echo "$out" | has -E "^  cpu +driver .* ok +built-in +$b/bin/ttml-inspect" || fail "cpu driver not built in: $out"
 for p in core_ops basic_models optimizers schedulers; do
-  echo "$out" | grep -Eq "^  $p .* ok +built-in " || fail "$p not built in: $out"
+  echo "$out" | has -E "^  $p .* ok +built-in " || fail "$p not built in: $out"
 done
 
 # an external plugin, loaded by path; its ttml symbols come from the tool

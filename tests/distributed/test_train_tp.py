@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Tensor parallelism inside ttml-run (ctest label distributed), on the tiny
+GPT of tiny_gpt_ddp.yaml (and a tiny Llama made from it), 20 steps each:
+  - TP 2 (mpirun -np 2, enable_tp, mesh_shape [1, 2]) against TP 1: every
+    step's loss within 1e-5 relative, for nanogpt and llama;
+  - the same with gradient accumulation 2 and clipping (the global norm over
+    shards) and with dropout 0.2 (masks of replicated activations match);
+  - dp 2 x tp 2 on 4 ranks (mesh_shape [2, 2], enable_ddp) against TP 1;
+  - checkpoints: TP 2 writes shards + an index; `ttml-run consolidate` gives
+    one safetensors file equal (1e-4) to the TP 1 run's, which `generate`
+    reads; a TP 2 checkpoint at step 10 resumed at TP 1, and a TP 1
+    checkpoint resumed at TP 2, give the reference losses of steps 11..20;
+  - heads that do not divide by the TP size: an error naming both numbers.
+Usage: test_train_tp.py TTML_RUN MPIRUN CONFIG"""
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_runs import data_file, read_safetensors, step_rows  # noqa: E402
+
+TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
+REL_LOSS = 1e-5
+PARAM_ABS = 1e-4
+
+
+def variant(tmp, name, tp=1, dp=1, llama=False, accum=1, clip=0.0, dropout=0.0, heads=2):
+    text = open(CONFIG).read()
+    dev = "enable_ddp: %s" % ("true" if dp > 1 else "false")
+    if tp > 1:
+        dev += "\n  enable_tp: true\n  mesh_shape: [%d, %d]" % (dp, tp)
+    text = text.replace("enable_ddp: true", dev)
+    text = text.replace("gradient_accumulation_steps: 1", "gradient_accumulation_steps: %d" % accum)
+    text = text.replace("clip_grad_norm_max_norm: 0.0", "clip_grad_norm_max_norm: %g" % clip)
+    text = text.replace("dropout_prob: 0.0", "dropout_prob: %g" % dropout)
+    text = text.replace("num_heads: 2", "num_heads: %d" % heads)
+    if llama:
+        text = text.replace("model_type: nanogpt", "model_type: llama")
+        text = text.replace("num_heads: %d" % heads, "num_heads: 4\n    num_groups: 2")
+    text = text.replace("model_path: tiny_ddp.safetensors", "model_path: %s.safetensors" % name)
+    path = os.path.join(tmp, name + ".yaml")
+    open(path, "w").write(text)
+    return path
+
+
+def run(tmp, cmd, ranks, expect_ok=True):
+    if ranks:
+        cmd = [MPIRUN, "--oversubscribe", "-np", str(ranks)] + cmd
+    p = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600)
+    if expect_ok and p.returncode != 0:
+        sys.exit("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
+    return p
+
+
+def train(tmp, name, config, ranks, extra=(), metrics=None, expect_ok=True):
+    cmd = [TTML_RUN, config, "--data", data_file(CONFIG), "--metrics", os.path.join(tmp, (metrics or name) + ".jsonl")]
+    return run(tmp, cmd + list(extra), ranks, expect_ok)
+
+
+def losses(tmp, name):
+    return step_rows(os.path.join(tmp, name + ".jsonl"))
+
+
+def compare_losses(ref, got, what, first=1):
+    by_step = {r["step"]: r["loss"] for r in ref}
+    worst = 0.0
+    if len(got) != 21 - first:
+        sys.exit("%s: expected steps %d..20, got %d rows" % (what, first, len(got)))
+    for r in got:
+        a, b = by_step[r["step"]], r["loss"]
+        rel = abs(a - b) / abs(a)
+        worst = max(worst, rel)
+        if rel > REL_LOSS:
+            sys.exit("%s: step %d loss %.9g vs TP 1 %.9g (relative %.3g)" % (what, r["step"], b, a, rel))
+    print("%s: steps %d..20, loss max relative difference %.3g" % (what, first, worst))
+
+
+def compare_params(a_path, b_path, what):
+    (pa, _), (pb, _) = read_safetensors(a_path), read_safetensors(b_path)
+    if sorted(pa) != sorted(pb):
+        sys.exit("%s: tensor names differ: %s" % (what, sorted(set(pa) ^ set(pb))[:5]))
+    for k in pa:
+        if pa[k][0] != pb[k][0]:
+            sys.exit("%s: '%s' has shape %s vs %s" % (what, k, pb[k][0], pa[k][0]))
+    pmax = max(abs(x - y) for k in pa for x, y in zip(pa[k][1], pb[k][1]))
+    if pmax > PARAM_ABS:
+        sys.exit("%s: parameters differ by up to %.3g" % (what, pmax))
+    print("%s: %d tensors, max |diff| %.3g" % (what, len(pa), pmax))
+
+
+def pair(tmp, name, ranks=2, **kw):
+    train(tmp, name + "_ref", variant(tmp, name + "_ref", **{k: v for k, v in kw.items() if k != "dp"}), 0)
+    train(tmp, name, variant(tmp, name, tp=2, **kw), ranks)
+    compare_losses(losses(tmp, name + "_ref"), losses(tmp, name), name)
+
+
+def checkpoints(tmp):
+    # the gpt pair left gpt.safetensors (an index) and gpt_ref.safetensors
+    index = os.path.join(tmp, "gpt.safetensors")
+    _, md = read_safetensors(index)
+    if md.get("tp_size") != "2" or len(md.get("tp_shards", "").split(",")) != 2:
+        sys.exit("the TP 2 checkpoint is not an index of 2 shards: %s" % {k: md.get(k) for k in ("tp_size", "tp_shards")})
+    shards = sorted(glob.glob(index + ".step*.tp*-of-2.safetensors"))
+    if len(shards) != 2:
+        sys.exit("expected the 2 shard files of the last save, found %s" % shards)
+    out = os.path.join(tmp, "gpt_full.safetensors")
+    run(tmp, [TTML_RUN, "consolidate", index, out], 0)
+    compare_params(os.path.join(tmp, "gpt_ref.safetensors"), out, "consolidated TP 2 vs TP 1 checkpoint")
+    g = run(tmp, [TTML_RUN, "generate", "--checkpoint", out, "--prompt", "ROMEO:", "--max-tokens", "8"], 0)
+    print("generate from the consolidated checkpoint: %r" % g.stdout.strip()[-40:])
+    g2 = run(tmp, [TTML_RUN, "generate", "--checkpoint", index, "--prompt", "ROMEO:", "--max-tokens", "8"], 0)
+    if g2.stdout != g.stdout:
+        sys.exit("generate from the TP index differs from the consolidated file: %r vs %r" % (g2.stdout, g.stdout))
+    ref = losses(tmp, "gpt_ref")
+    # TP 2 -> TP 1
+    train(tmp, "a", variant(tmp, "a", tp=2), 2, ["--max-steps", "10"], metrics="a_first")
+    train(tmp, "a", variant(tmp, "a1"), 0, ["--resume", "a.safetensors", "--max-steps", "20"], metrics="a_resumed")
+    compare_losses(ref, losses(tmp, "a_resumed"), "saved at TP 2, resumed at TP 1", first=11)
+    # TP 1 -> TP 2
+    train(tmp, "b", variant(tmp, "b"), 0, ["--max-steps", "10"], metrics="b_first")
+    train(tmp, "b", variant(tmp, "b2", tp=2), 2, ["--resume", "b.safetensors", "--max-steps", "20"],
+          metrics="b_resumed")
+    compare_losses(ref, losses(tmp, "b_resumed"), "saved at TP 1, resumed at TP 2", first=11)
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        pair(tmp, "gpt")
+        pair(tmp, "llama", llama=True)
+        pair(tmp, "gpt_acc_clip", accum=2, clip=0.5)
+        pair(tmp, "gpt_dropout", dropout=0.2)
+        train(tmp, "dp2tp2", variant(tmp, "dp2tp2", tp=2, dp=2), 4)
+        compare_losses(losses(tmp, "gpt_ref"), losses(tmp, "dp2tp2"), "dp 2 x tp 2 on 4 ranks")
+        checkpoints(tmp)
+        p = train(tmp, "odd", variant(tmp, "odd", tp=2, heads=1), 2, expect_ok=False)
+        if p.returncode == 0 or "num_heads" not in p.stderr or "is 1, not a multiple of 2" not in p.stderr:
+            sys.exit("1 head over TP 2: expected an error naming both numbers, got %d:\n%s" % (p.returncode, p.stderr))
+        print("1 head over TP 2:", p.stderr.strip().splitlines()[0])
+
+
+main()
