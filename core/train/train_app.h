@@ -61,6 +61,13 @@ gboolean ttml_train_ddp_attach(ttml_train_ddp *d, GPtrArray *params, GError **er
 void ttml_train_ddp_free(ttml_train_ddp *d);
 int ttml_train_ddp_rank(const ttml_train_ddp *d);
 int ttml_train_ddp_size(const ttml_train_ddp *d);
+/* This rank in the world (rank 0 prints, writes metrics and the checkpoint index). */
+int ttml_train_ddp_world_rank(const ttml_train_ddp *d);
+/* The pipeline group and its settings (multihost_config.pipeline_parallel_config),
+ * borrowed; NULL without pipeline parallelism. ttml_train_ddp_rank/size are
+ * then those of the data-parallel group (the replicas of this stage). */
+struct ttml_pp_settings;
+ttml_comm *ttml_train_ddp_pipeline(ttml_train_ddp *d, struct ttml_pp_settings *settings);
 /* FALSE before the backward of an accumulation micro-step but the last. */
 void ttml_train_ddp_set_sync(ttml_train_ddp *d, gboolean sync);
 /* Wait for the gradients and write their average over ranks (collective). */
@@ -153,6 +160,14 @@ typedef struct ttml_train_state_info {
 /* Save parameters, optimizer state and `info` atomically to `path`. */
 gboolean ttml_train_state_save(const char *path, ttml_module *model, ttml_optimizer *opt,
                                const ttml_train_state_info *info, GError **error);
+/* The same for a list of parameters (ttml_param*; a pipeline stage's),
+ * with `extra` metadata (string -> string, may be NULL) added. */
+gboolean ttml_train_state_save_list(const char *path, GPtrArray *params, ttml_optimizer *opt,
+                                    const ttml_train_state_info *info, GHashTable *extra, GError **error);
+/* Load the listed parameters (every one must be present with the same
+ * numel); with `exact` the checkpoint may hold no other model tensor. */
+gboolean ttml_train_state_load_list(ttml_checkpoint *ck, const char *path, GPtrArray *params, gboolean exact,
+                                    GError **error);
 /* Load parameters from an open checkpoint into model (every parameter must
  * be present with the same numel; errors name the tensor and the file). */
 gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttml_module *model,

@@ -1,30 +1,54 @@
 /* core/train/train_ddp.c - data parallelism for the LM loop: the world
  * (distributed.c), the DDP reducer (ddp.c) over the model's parameters and
  * the per-step collectives the loop needs (the mean loss over ranks, the
- * barrier before rank 0 writes a checkpoint). */
+ * barrier before rank 0 writes a checkpoint). With pipeline parallelism
+ * (pipeline.h) the world is split into data-parallel and pipeline groups;
+ * DDP then runs over the data-parallel group (the replicas of one stage). */
 #include "train_app.h"
+#include "pipeline.h"
 
 #include <ttml/ddp.h>
 #include <ttml/distributed.h>
 
 struct ttml_train_ddp {
     ttml_dist_settings settings;
+    ttml_pp_settings pp;
     ttml_comm *world;
+    ttml_comm *dp;        /* the data-parallel group: world without PP (borrowed), else owned */
+    ttml_comm *pp_group;  /* the pipeline group (owned; NULL without PP)                      */
     ttml_ddp *reducer;
 };
+
+/* The groups of dp x pp (pipeline_parallel_config), else dp = the world. */
+static gboolean open_groups(ttml_train_ddp *d, GError **error)
+{
+    if (!d->pp.enabled) {
+        d->dp = d->world;
+        return TRUE;
+    }
+    return ttml_pp_groups(d->world, d->pp.stages, &d->dp, &d->pp_group, error);
+}
 
 gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_train_ddp **out, gint64 *local_batch,
                              GError **error)
 {
     ttml_dist_settings st;
+    ttml_pp_settings pp;
     *out = NULL;
     *local_batch = global_batch;
-    if (!ttml_dist_settings_read(root, &st, error)) return FALSE;
+    if (!ttml_dist_settings_read(root, &st, error) || !ttml_pp_settings_read(root, &pp, error)) return FALSE;
+    if (pp.enabled && !st.multihost) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%s: multihost_config.pipeline_parallel_config needs multihost_config.enabled: true (and "
+                    "mpirun -np <stages x replicas>)", ttml_config_file(root));
+        return FALSE;
+    }
     if (!st.enable_ddp && !st.multihost) return TRUE;
     ttml_train_ddp *d = g_new0(ttml_train_ddp, 1);
     d->settings = st;
-    if (!ttml_dist_world_open(&st, &d->world, error) ||
-        !ttml_dist_local_batch(global_batch, ttml_comm_size(d->world), local_batch, error)) {
+    d->pp = pp;
+    if (!ttml_dist_world_open(&st, &d->world, error) || !open_groups(d, error) ||
+        !ttml_dist_local_batch(global_batch, ttml_comm_size(d->dp), local_batch, error)) {
         ttml_train_ddp_free(d);
         return FALSE;
     }
@@ -45,7 +69,7 @@ gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_train_
 
 gboolean ttml_train_ddp_attach(ttml_train_ddp *d, GPtrArray *params, GError **error)
 {
-    d->reducer = ttml_ddp_new(d->world, params, d->settings.bucket_cap_mb, error);
+    d->reducer = ttml_ddp_new(d->dp, params, d->settings.bucket_cap_mb, error);
     return d->reducer != NULL;
 }
 
@@ -53,18 +77,32 @@ void ttml_train_ddp_free(ttml_train_ddp *d)
 {
     if (!d) return;
     ttml_ddp_free(d->reducer);
+    if (d->dp && d->dp != d->world) ttml_comm_free(d->dp);
+    if (d->pp_group) ttml_comm_free(d->pp_group);
     if (d->world) ttml_comm_free(d->world);
     g_free(d);
 }
 
 int ttml_train_ddp_rank(const ttml_train_ddp *d)
 {
-    return d ? ttml_comm_rank(d->world) : 0;
+    return d ? ttml_comm_rank(d->dp) : 0;
 }
 
 int ttml_train_ddp_size(const ttml_train_ddp *d)
 {
-    return d ? ttml_comm_size(d->world) : 1;
+    return d ? ttml_comm_size(d->dp) : 1;
+}
+
+int ttml_train_ddp_world_rank(const ttml_train_ddp *d)
+{
+    return d ? ttml_comm_rank(d->world) : 0;
+}
+
+ttml_comm *ttml_train_ddp_pipeline(ttml_train_ddp *d, ttml_pp_settings *settings)
+{
+    if (!d || !d->pp.enabled) return NULL;
+    *settings = d->pp;
+    return d->pp_group;
 }
 
 void ttml_train_ddp_set_sync(ttml_train_ddp *d, gboolean sync)
@@ -81,8 +119,8 @@ gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, GError **error)
 {
     if (!d) return TRUE;
     float x = (float)*v; /* the communicator reduces f32 */
-    if (!ttml_comm_allreduce(d->world, &x, 1, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
-    *v = (double)x / (double)ttml_comm_size(d->world);
+    if (!ttml_comm_allreduce(d->dp, &x, 1, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
+    *v = (double)x / (double)ttml_comm_size(d->dp);
     return TRUE;
 }
 
@@ -112,7 +150,7 @@ gboolean ttml_train_ddp_check_params(ttml_train_ddp *d, GPtrArray *params, GErro
     }
     const char *keys[] = {"parameters (sha256)"};
     const char *values[] = {g_checksum_get_string(sum)};
-    ok = ok && ttml_dist_check_consistent(d->world, keys, values, 1, error);
+    ok = ok && ttml_dist_check_consistent(d->dp, keys, values, 1, error);
     g_checksum_free(sum);
     if (!ok) g_prefix_error(error, "DDP: the replicas diverged: ");
     return ok;
