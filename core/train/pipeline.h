@@ -59,6 +59,7 @@ typedef struct ttml_pipeline {
     guint64 comm_bytes;
     double comm_ms, wait_ms, step_ms;
     gint64 micro_batches;        /* M of the last step                       */
+    gint64 max_in_flight;        /* most micro-batches with activations alive */
 } ttml_pipeline;
 
 /* The stage of this rank in `comm` (the pipeline group) of the whole model

@@ -28,6 +28,7 @@ typedef struct {
     GPtrArray *sends;     /* pending sends (send_buf*)                        */
     double loss_sum;
     int backwards_left;
+    gint64 in_flight;     /* micro-batches forwarded and not yet backwarded  */
 } step_ctx;
 
 typedef struct {
@@ -122,10 +123,12 @@ static gboolean forward_mb(step_ctx *c, gint64 m, GError **error)
                                   : recv_tensor(pl, pl->stage - 1, (int)(2 * m), error);
     if (!x) return FALSE;
     if (!is_first(pl)) {
-        x->requires_grad = TRUE; /* a leaf: its ->grad goes back upstream */
+        ttml_tensor_set_requires_grad(x, TRUE); /* a leaf: its ->grad goes back upstream */
         st->in = ttml_tensor_ref(x);
     }
     st->graph = ttml_graph_begin();
+    c->in_flight++;
+    pl->max_in_flight = MAX(pl->max_in_flight, c->in_flight);
     ttml_zone_begin("forward", "phase");
     ttml_tensor *y = pl->model->klass->stage_forward(pl->model, x, pl->first, pl->end, is_first(pl), is_last(pl),
                                                      error);
@@ -168,6 +171,7 @@ static gboolean backward_mb(step_ctx *c, gint64 m, GError **error)
         ttml_tensor_unref(zeros);
     }
     mb_clear(st);
+    c->in_flight--;
     return ok;
 }
 
@@ -208,8 +212,9 @@ gboolean ttml_pipeline_train_step(ttml_pipeline *pl, const ttml_pp_batch *b, dou
     pl->comm_bytes = 0;
     pl->comm_ms = pl->wait_ms = 0.0;
     pl->micro_batches = M;
+    pl->max_in_flight = 0;
     ttml_rng_state rng0 = ttml_get_rng_state();
-    step_ctx c = {pl, b, g_new0(mb_state, M), g_ptr_array_new(), 0.0, (int)M};
+    step_ctx c = {pl, b, g_new0(mb_state, M), g_ptr_array_new(), 0.0, (int)M, 0};
     gint64 *ops = g_new(gint64, 2 * M);
     schedule(pl, M, ops);
     gboolean ok = TRUE;

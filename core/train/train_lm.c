@@ -804,6 +804,7 @@ static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const l
         metrics_number(line, "pp_bubble", pl->step_ms > 0 ? pl->wait_ms / pl->step_ms : NAN, "%.4f");
         metrics_number(line, "pp_bubble_ideal",
                        (double)(pl->stages - 1) / (double)(pl->micro_batches + pl->stages - 1), "%.4f");
+        g_string_append_printf(line, ",\"pp_max_in_flight\":%" G_GINT64_FORMAT, pl->max_in_flight);
     }
     g_string_append_printf(line, ",\"peak_mem_bytes\":%" G_GUINT64_FORMAT ",\"rss\":%" G_GUINT64_FORMAT "}",
                            ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());

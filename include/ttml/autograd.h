@@ -148,7 +148,8 @@ TTML_API void ttml_set_grad_ready_hook(ttml_tensor *t, ttml_grad_ready_fn fn, gp
  * valid). Grad-ready hooks fire as in ttml_backward (DDP overlaps its
  * all-reduce with a handle's backward). ttml_graph_free(h) frees the nodes
  * not run (dropping a micro-batch) and the handle (ending it if still
- * recording). Errors: backward of a handle still recording or NULL, or an
+ * recording). ttml_graph_begin() returns NULL before ttml_init(). Errors:
+ * backward of a handle still recording or NULL, or an
  * `out` that does not require grad (TTML_ERROR_INVALID_ARG). */
 typedef struct ttml_graph ttml_graph;
 TTML_API ttml_graph *ttml_graph_begin(void);

@@ -4,9 +4,10 @@ models of tiny_pp.yaml (nanogpt, and the same as a llama) trained 20 steps of
 4 micro-batches with clipping
   - on one process without multihost_config: the reference;
   - under mpirun -np 2 as 2 stages, with the gpipe and the 1f1b schedule:
-    the loss of every step within 1e-5 relative of the reference and the
+    the loss of every step within 1e-5 relative of the reference, the
     parameters of the stage shards (read through the index's weight_map)
-    within 1e-4 of the reference checkpoint's;
+    within 1e-4 of the reference checkpoint's, and at most P = 2 micro-batches
+    alive on stage 0 under 1f1b (all 4 under gpipe);
   - 1f1b for 10 steps, then --resume to 20: steps 11-20 equal the
     uninterrupted run's, and the index names the step-20 shards only;
   - dp 2 x pp 2 on 4 ranks (4 sequences = 2 per replica) against the
@@ -122,8 +123,13 @@ def compare(tmp, ref, name):
         sys.exit("%s: parameters differ from the reference by up to %.3g" % (name, pmax))
     if not all(s.get("pp_comm_bytes", 0) > 0 and "pp_bubble" in s for s in steps):
         sys.exit("%s: metrics lack pp_comm_bytes / pp_bubble" % name)
-    print("%s: 20 steps, loss max relative difference %.3g, parameters max |diff| %.3g, bubble %.3f (ideal %.3f)"
-          % (name, worst, pmax, steps[-1]["pp_bubble"], steps[-1]["pp_bubble_ideal"]))
+    # rank 0 (stage 0 of 2) logs: 1f1b keeps at most P = 2 micro-batches alive, gpipe all M = 4
+    alive = 4 if name.endswith("gpipe") else 2
+    if any(s["pp_max_in_flight"] != alive for s in steps):
+        sys.exit("%s: micro-batches alive on stage 0: %s, expected %d"
+                 % (name, sorted(set(s["pp_max_in_flight"] for s in steps)), alive))
+    print("%s: 20 steps, loss max relative difference %.3g, parameters max |diff| %.3g, bubble %.3f (ideal %.3f), "
+          "%d micro-batches alive" % (name, worst, pmax, steps[-1]["pp_bubble"], steps[-1]["pp_bubble_ideal"], alive))
 
 
 def resume(tmp, model):
