@@ -60,6 +60,11 @@ typedef struct ttml_pipeline {
     double comm_ms, wait_ms, step_ms;
     gint64 micro_batches;        /* M of the last step                       */
     gint64 max_in_flight;        /* most micro-batches with activations alive */
+    /* RNG draws of one micro-batch's forward (dropout masks): all stages'
+     * and those of the stages before this one; counted once, at the first
+     * step, so every stage draws at the positions a one-stage run would */
+    gboolean draws_counted;
+    guint64 draws_total, draws_before;
 } ttml_pipeline;
 
 /* The stage of this rank in `comm` (the pipeline group) of the whole model
@@ -87,8 +92,11 @@ typedef struct ttml_pp_batch {
 
 /* Forward and backward of every micro-batch through the pipeline with the
  * configured schedule; gradients accumulate into the stage's parameters.
- * *loss = the mean loss over micro-batches on every stage. Then the RNG
- * state of every stage is the one a one-stage run would have. */
+ * *loss = the mean loss over micro-batches on every stage. Micro-batch m's
+ * forward on each stage draws from the RNG position a one-stage run would
+ * (so dropout masks are the same), and the step leaves every stage at the
+ * RNG state of a one-stage run. The first step first runs one forward with
+ * gradients off through the pipeline to count each stage's draws. */
 gboolean ttml_pipeline_train_step(ttml_pipeline *pl, const ttml_pp_batch *b, double *loss, GError **error);
 /* Forward only (gradients off): the loss of one batch on every stage. */
 gboolean ttml_pipeline_eval(ttml_pipeline *pl, ttml_tensor *inputs, ttml_tensor *targets, gint64 vocab,

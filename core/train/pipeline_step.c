@@ -5,7 +5,7 @@
  * the RNG state made equal on every stage, and clipping over all stages.
  *
  * Messages: micro-batch m's activations carry tag 2m, their gradient 2m+1;
- * evaluation uses tag EVAL_TAG. Sends are non-blocking (a stage may send
+ * evaluation uses tag EVAL_TAG, the first step's draw count COUNT_TAG. Sends are non-blocking (a stage may send
  * forward while its neighbour sends back) and completed at the end of the
  * step; receives block, and the time blocked is the stage's idle time (the
  * pipeline bubble when the peers compute). */
@@ -14,6 +14,7 @@
 #include <math.h>
 
 #define EVAL_TAG (1 << 28)
+#define COUNT_TAG (EVAL_TAG + 1)
 
 typedef struct {
     ttml_graph *graph;    /* the micro-batch's nodes (NULL: not started)      */
@@ -29,6 +30,7 @@ typedef struct {
     double loss_sum;
     int backwards_left;
     gint64 in_flight;     /* micro-batches forwarded and not yet backwarded  */
+    ttml_rng_state rng0;  /* after the step's data were drawn                */
 } step_ctx;
 
 typedef struct {
@@ -126,6 +128,9 @@ static gboolean forward_mb(step_ctx *c, gint64 m, GError **error)
         ttml_tensor_set_requires_grad(x, TRUE); /* a leaf: its ->grad goes back upstream */
         st->in = ttml_tensor_ref(x);
     }
+    /* the draws of a one-stage run: micro-batch m's forward, after the stages before */
+    ttml_rng_state at = {c->rng0.seed, c->rng0.counter + (guint64)m * pl->draws_total + pl->draws_before};
+    ttml_set_rng_state(at);
     st->graph = ttml_graph_begin();
     c->in_flight++;
     pl->max_in_flight = MAX(pl->max_in_flight, c->in_flight);
@@ -191,30 +196,68 @@ static void schedule(const ttml_pipeline *pl, gint64 M, gint64 *ops)
     for (gint64 i = M - warm; i < M; i++) ops[n++] = -(i + 1);
 }
 
-/* The loss (the last stage's) and the RNG counter advance (each stage's
- * draws) summed over the pipeline, so every stage continues where a
- * one-stage run would. */
+/* Count the RNG draws of one forward of each stage (micro-batch 0, gradients
+ * off, then the RNG state is put back): pl->draws_total and draws_before. */
+static gboolean count_draws(ttml_pipeline *pl, const ttml_pp_batch *b, GError **error)
+{
+    ttml_rng_state saved = ttml_get_rng_state();
+    gboolean prev = ttml_set_grad_enabled(FALSE);
+    ttml_tensor *x = is_first(pl) ? ids_tensor(b->inputs, b->in_host, error)
+                                  : recv_tensor(pl, pl->stage - 1, COUNT_TAG, error);
+    guint64 c0 = ttml_get_rng_state().counter;
+    ttml_tensor *y = x ? pl->model->klass->stage_forward(pl->model, x, pl->first, pl->end, is_first(pl),
+                                                         is_last(pl), error)
+                       : NULL;
+    float mine = (float)(ttml_get_rng_state().counter - c0);
+    ttml_tensor_unref(x);
+    ttml_set_grad_enabled(prev);
+    ttml_set_rng_state(saved);
+    gboolean ok = y != NULL;
+    if (ok && !is_last(pl)) {
+        GPtrArray *sends = g_ptr_array_new();
+        ok = send_tensor(pl, sends, y, pl->stage + 1, COUNT_TAG, error);
+        ok = finish_sends(pl, sends, ok ? error : NULL) && ok;
+        g_ptr_array_unref(sends);
+    }
+    ttml_tensor_unref(y);
+    float *all = g_new0(float, pl->stages);
+    ok = ok && ttml_comm_allgather(pl->comm, &mine, all, 1, TTML_DTYPE_F32, error);
+    pl->draws_total = pl->draws_before = 0;
+    for (int s = 0; ok && s < pl->stages; s++) {
+        pl->draws_total += (guint64)all[s];
+        if (s < pl->stage) pl->draws_before += (guint64)all[s];
+    }
+    g_free(all);
+    pl->draws_counted = ok;
+    return ok;
+}
+
+/* The loss (the last stage's, summed over the pipeline group) and the RNG
+ * state after a one-stage run's step. */
 static gboolean agree(ttml_pipeline *pl, double loss_sum, gint64 M, ttml_rng_state rng0, double *loss,
                       GError **error)
 {
-    ttml_rng_state now = ttml_get_rng_state();
-    float v[2] = {is_last(pl) ? (float)loss_sum : 0.0f, (float)(now.counter - rng0.counter)};
-    if (!ttml_comm_allreduce(pl->comm, v, 2, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
-    *loss = (double)v[0] / (double)M;
-    now.counter = rng0.counter + (guint64)v[1];
-    ttml_set_rng_state(now);
+    float v = is_last(pl) ? (float)loss_sum : 0.0f;
+    if (!ttml_comm_allreduce(pl->comm, &v, 1, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
+    *loss = (double)v / (double)M;
+    rng0.counter += (guint64)M * pl->draws_total;
+    ttml_set_rng_state(rng0);
     return TRUE;
 }
 
 gboolean ttml_pipeline_train_step(ttml_pipeline *pl, const ttml_pp_batch *b, double *loss, GError **error)
 {
+    if (!pl->draws_counted && !count_draws(pl, b, error)) {
+        g_prefix_error(error, "pipeline stage %d of %d: counting the RNG draws: ", pl->stage, pl->stages);
+        return FALSE;
+    }
     gint64 t0 = g_get_monotonic_time(), M = b->micro_batches;
     pl->comm_bytes = 0;
     pl->comm_ms = pl->wait_ms = 0.0;
     pl->micro_batches = M;
     pl->max_in_flight = 0;
     ttml_rng_state rng0 = ttml_get_rng_state();
-    step_ctx c = {pl, b, g_new0(mb_state, M), g_ptr_array_new(), 0.0, (int)M, 0};
+    step_ctx c = {pl, b, g_new0(mb_state, M), g_ptr_array_new(), 0.0, (int)M, 0, rng0};
     gint64 *ops = g_new(gint64, 2 * M);
     schedule(pl, M, ops);
     gboolean ok = TRUE;

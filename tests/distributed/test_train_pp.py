@@ -8,6 +8,7 @@ models of tiny_pp.yaml (nanogpt, and the same as a llama) trained 20 steps of
     parameters of the stage shards (read through the index's weight_map)
     within 1e-4 of the reference checkpoint's, and at most P = 2 micro-batches
     alive on stage 0 under 1f1b (all 4 under gpipe);
+  - nanogpt with dropout 0.1, 1f1b: the same (the same masks);
   - 1f1b for 10 steps, then --resume to 20: steps 11-20 equal the
     uninterrupted run's, and the index names the step-20 shards only;
   - dp 2 x pp 2 on 4 ranks (4 sequences = 2 per replica) against the
@@ -38,8 +39,9 @@ def data_file():
     sys.exit("no corpus for " + CONFIG)
 
 
-def variant(tmp, name, model="nanogpt", pp=True, schedule="1f1b", blocks="{0: 1, 1: 1}", steps=20):
+def variant(tmp, name, model="nanogpt", pp=True, schedule="1f1b", blocks="{0: 1, 1: 1}", steps=20, dropout=0.0):
     text = open(CONFIG).read()
+    text = text.replace("dropout_prob: 0.0", "dropout_prob: %g" % dropout)
     text = text.replace("model_type: nanogpt", "model_type: %s" % model)
     text = text.replace("schedule: 1f1b", "schedule: %s" % schedule)
     text = text.replace("blocks_per_rank: {0: 1, 1: 1}", "blocks_per_rank: %s" % blocks)
@@ -167,6 +169,10 @@ def main():
                 name = "%s_%s" % (model, schedule)
                 train(tmp, name, variant(tmp, name, model, schedule=schedule), 2)
                 compare(tmp, model + "_ref", name)
+        # dropout 0.1: every stage draws its masks where the one-process run does
+        train(tmp, "drop_ref", variant(tmp, "drop_ref", pp=False, dropout=0.1), 0)
+        train(tmp, "drop_1f1b", variant(tmp, "drop_1f1b", dropout=0.1), 2)
+        compare(tmp, "drop_ref", "drop_1f1b")
         resume(tmp, "nanogpt")
         if os.environ.get("TTML_PP_SKIP_DP") != "1":
             train(tmp, "nanogpt_dp2pp2", variant(tmp, "nanogpt_dp2pp2"), 4)
