@@ -112,14 +112,6 @@ gboolean ttml_pp_groups(ttml_comm *world, int pp, ttml_comm **dp_group, ttml_com
     return FALSE;
 }
 
-static void param_free(gpointer p)
-{
-    ttml_param *tp = p;
-    g_free(tp->name);
-    ttml_tensor_unref(tp->tensor);
-    g_free(tp);
-}
-
 /* The block index of "blocks.<i>.<...>", or -1. */
 static gint64 block_of(const char *name)
 {
@@ -131,11 +123,12 @@ static gint64 block_of(const char *name)
 
 /* The stage's parameters: its blocks'; those before the first block (the
  * embeddings) on the first stage, those after the last (final norm, head) on
- * the last. The model's E is the width of the final norm. */
-static gboolean stage_params(ttml_pipeline *pl, GPtrArray *all, gint64 num_blocks, GError **error)
+ * the last. `all` (the model's, taken) is filtered down to them. The model's
+ * E is the width of the final norm. */
+static gboolean stage_params(ttml_pipeline *pl, GPtrArray *all, GError **error)
 {
     gboolean seen_block = FALSE, has_head = FALSE;
-    pl->params = g_ptr_array_new_with_free_func(param_free);
+    gboolean *keep = g_new0(gboolean, all->len + 1);
     for (guint i = 0; i < all->len; i++) {
         ttml_param *p = g_ptr_array_index(all, i);
         gint64 b = block_of(p->name);
@@ -147,19 +140,18 @@ static gboolean stage_params(ttml_pipeline *pl, GPtrArray *all, gint64 num_block
             pl->act_shape[3] = p->tensor->numel; /* the final norm's weight [E] */
         }
         has_head |= strcmp(p->name, "head.weight") == 0;
-        if (stage != pl->stage) continue;
-        ttml_param *c = g_new(ttml_param, 1);
-        c->name = g_strdup(p->name);
-        c->tensor = ttml_tensor_ref(p->tensor);
-        g_ptr_array_add(pl->params, c);
+        keep[i] = stage == pl->stage;
     }
+    for (guint i = all->len; i-- > 0;)
+        if (!keep[i]) g_ptr_array_remove_index(all, i);
+    g_free(keep);
+    pl->params = all;
     if (!has_head && pl->stages > 1) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
                     "pipeline parallel: the model ties the head to the embedding (weight_tying), but they run "
                     "on the first and the last stage; set transformer_config.weight_tying: disabled");
         return FALSE;
     }
-    (void)num_blocks;
     return TRUE;
 }
 
@@ -194,9 +186,7 @@ ttml_pipeline *ttml_pipeline_new(const ttml_pp_settings *s, ttml_comm *comm, ttm
     pl->act_shape[0] = batch;
     pl->act_shape[1] = 1;
     pl->act_shape[2] = seq_len;
-    gboolean ok = stage_params(pl, all, blocks, error);
-    g_ptr_array_unref(all);
-    if (ok) return pl;
+    if (stage_params(pl, all, error)) return pl;
     ttml_pipeline_free(pl);
     return NULL;
 }

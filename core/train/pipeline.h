@@ -52,7 +52,7 @@ typedef struct ttml_pipeline {
     gboolean gpipe;
     ttml_comm *comm;             /* the pipeline group (borrowed)            */
     ttml_module *model;          /* the whole model (borrowed)               */
-    GPtrArray *params;           /* this stage's parameters (ttml_param*, references to the model's) */
+    GPtrArray *params;           /* this stage's parameters (ttml_param*, owned; tensors are the model's) */
     int64_t act_shape[4];        /* activations between stages [B, 1, S, E] */
     /* the last step: bytes sent, time in transfers and time blocked waiting
      * for a peer (ms), the step's wall time (ms) */

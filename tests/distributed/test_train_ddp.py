@@ -8,27 +8,16 @@ tiny_gpt_ddp.yaml trained 20 steps
   - the same with gradient_accumulation_steps 2 and clipping;
   - a global batch of 3 on 2 ranks: an error naming both numbers.
 Usage: test_train_ddp.py TTML_RUN MPIRUN CONFIG"""
-import json
 import os
-import re
-import struct
 import subprocess
 import sys
 import tempfile
 
+from train_util import data_file as corpus, losses, tensors
+
 TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
 REL_LOSS = 1e-5
 PARAM_ABS = 1e-4
-
-
-def data_file():
-    text = open(CONFIG).read()
-    base = os.path.dirname(os.path.abspath(CONFIG))
-    for p in re.findall(r"^    - (.+)$", text, re.M):
-        path = os.path.join(base, p.strip())
-        if os.path.exists(path):
-            return path
-    sys.exit("no corpus for " + CONFIG)
 
 
 def variant(tmp, name, ddp, batch=4, accum=1, clip=0.0):
@@ -44,33 +33,13 @@ def variant(tmp, name, ddp, batch=4, accum=1, clip=0.0):
 
 
 def train(tmp, name, config, ranks, expect_ok=True):
-    cmd = [TTML_RUN, config, "--data", data_file(), "--metrics", os.path.join(tmp, name + ".jsonl")]
+    cmd = [TTML_RUN, config, "--data", corpus(CONFIG), "--metrics", os.path.join(tmp, name + ".jsonl")]
     if ranks:
         cmd = [MPIRUN, "--oversubscribe", "-np", str(ranks)] + cmd
     p = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600)
     if expect_ok and p.returncode != 0:
         sys.exit("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
     return p
-
-
-def losses(tmp, name):
-    rows = [json.loads(l) for l in open(os.path.join(tmp, name + ".jsonl"))]
-    steps = [r for r in rows if "step" in r and "loss" in r]
-    return steps, [r["loss"] for r in steps]
-
-
-def tensors(path):
-    blob = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    out = {}
-    for key, t in header.items():
-        if key == "__metadata__" or t["dtype"] != "F32":
-            continue
-        a, b = t["data_offsets"]
-        raw = blob[8 + n + a:8 + n + b]
-        out[key] = struct.unpack("<%df" % (len(raw) // 4), raw)
-    return out
 
 
 def compare(tmp, ref, name, exact):

@@ -18,25 +18,15 @@ models of tiny_pp.yaml (nanogpt, and the same as a llama) trained 20 steps of
 Usage: test_train_pp.py TTML_RUN MPIRUN CONFIG"""
 import json
 import os
-import re
-import struct
 import subprocess
 import sys
 import tempfile
 
+from train_util import data_file as corpus, header, losses, tensors
+
 TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
 REL_LOSS = 1e-5
 PARAM_ABS = 1e-4
-
-
-def data_file():
-    text = open(CONFIG).read()
-    base = os.path.dirname(os.path.abspath(CONFIG))
-    for p in re.findall(r"^    - (.+)$", text, re.M):
-        path = os.path.join(base, p.strip())
-        if os.path.exists(path):
-            return path
-    sys.exit("no corpus for " + CONFIG)
 
 
 def variant(tmp, name, model="nanogpt", pp=True, schedule="1f1b", blocks="{0: 1, 1: 1}", steps=20, dropout=0.0):
@@ -55,37 +45,13 @@ def variant(tmp, name, model="nanogpt", pp=True, schedule="1f1b", blocks="{0: 1,
 
 
 def train(tmp, name, config, ranks, extra=(), expect_ok=True):
-    cmd = [TTML_RUN, config, "--data", data_file(), "--metrics", os.path.join(tmp, name + ".jsonl")] + list(extra)
+    cmd = [TTML_RUN, config, "--data", corpus(CONFIG), "--metrics", os.path.join(tmp, name + ".jsonl")] + list(extra)
     if ranks:
         cmd = [MPIRUN, "--oversubscribe", "-np", str(ranks)] + cmd
     p = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600)
     if expect_ok and p.returncode != 0:
         sys.exit("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
     return p
-
-
-def losses(tmp, name):
-    rows = [json.loads(l) for l in open(os.path.join(tmp, name + ".jsonl"))]
-    steps = [r for r in rows if "step" in r and "loss" in r]
-    return steps, [r["loss"] for r in steps]
-
-
-def header(path):
-    blob = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    return blob, n, json.loads(blob[8:8 + n])
-
-
-def tensors(path):
-    blob, n, head = header(path)
-    out = {}
-    for key, t in head.items():
-        if key == "__metadata__" or t["dtype"] != "F32" or key.startswith("optim."):
-            continue
-        a, b = t["data_offsets"]
-        raw = blob[8 + n + a:8 + n + b]
-        out[key] = struct.unpack("<%df" % (len(raw) // 4), raw)
-    return out
 
 
 def sharded_tensors(tmp, name):
@@ -97,7 +63,7 @@ def sharded_tensors(tmp, name):
     wmap = json.loads(md["weight_map"])
     out = {}
     for shard in sorted(set(wmap.values())):
-        got = tensors(os.path.join(tmp, shard))
+        got = tensors(os.path.join(tmp, shard), skip_optim=True)
         for k in got:
             if wmap.get(k) != shard:
                 sys.exit("%s: weight_map puts %s in %s, found in %s" % (name, k, wmap.get(k), shard))
@@ -116,7 +82,7 @@ def compare(tmp, ref, name):
         worst = max(worst, rel)
         if rel > REL_LOSS:
             sys.exit("%s: step %d loss %.9g vs reference %.9g (relative %.3g)" % (name, i + 1, b, a, rel))
-    pa = tensors(os.path.join(tmp, ref + ".safetensors"))
+    pa = tensors(os.path.join(tmp, ref + ".safetensors"), skip_optim=True)
     _, pb = sharded_tensors(tmp, name)
     if sorted(pa) != sorted(pb):
         sys.exit("%s: shard tensors %s differ in names from the reference's %s" % (name, sorted(pb), sorted(pa)))
