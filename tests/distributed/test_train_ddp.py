@@ -9,11 +9,10 @@ tiny_gpt_ddp.yaml trained 20 steps
   - a global batch of 3 on 2 ranks: an error naming both numbers.
 Usage: test_train_ddp.py TTML_RUN MPIRUN CONFIG"""
 import os
-import subprocess
 import sys
 import tempfile
 
-from train_util import data_file as corpus, losses, tensors
+from train_util import compare_losses, data_file as corpus, run_ttml, tensors
 
 TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
 REL_LOSS = 1e-5
@@ -32,27 +31,12 @@ def variant(tmp, name, ddp, batch=4, accum=1, clip=0.0):
     return path
 
 
-def train(tmp, name, config, ranks, expect_ok=True):
-    cmd = [TTML_RUN, config, "--data", corpus(CONFIG), "--metrics", os.path.join(tmp, name + ".jsonl")]
-    if ranks:
-        cmd = [MPIRUN, "--oversubscribe", "-np", str(ranks)] + cmd
-    p = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600)
-    if expect_ok and p.returncode != 0:
-        sys.exit("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
-    return p
+def train(tmp, name, config, ranks, extra=(), expect_ok=True):
+    return run_ttml(TTML_RUN, MPIRUN, corpus(CONFIG), tmp, name, config, ranks, extra, expect_ok)
 
 
 def compare(tmp, ref, name, exact):
-    _, ref_loss = losses(tmp, ref)
-    steps, loss = losses(tmp, name)
-    if len(loss) != 20 or len(ref_loss) != 20:
-        sys.exit("%s: expected 20 logged steps, got %d and %d" % (name, len(ref_loss), len(loss)))
-    worst = 0.0
-    for i, (a, b) in enumerate(zip(ref_loss, loss)):
-        rel = abs(a - b) / abs(a)
-        worst = max(worst, rel)
-        if (exact and a != b) or rel > REL_LOSS:
-            sys.exit("%s: step %d loss %.9g vs reference %.9g (relative %.3g)" % (name, i + 1, b, a, rel))
+    steps, worst = compare_losses(tmp, ref, name, REL_LOSS, exact)
     pa, pb = tensors(os.path.join(tmp, ref + ".safetensors")), tensors(os.path.join(tmp, name + ".safetensors"))
     if sorted(pa) != sorted(pb):
         sys.exit("%s: checkpoint tensors differ in names" % name)

@@ -18,11 +18,10 @@ models of tiny_pp.yaml (nanogpt, and the same as a llama) trained 20 steps of
 Usage: test_train_pp.py TTML_RUN MPIRUN CONFIG"""
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
-from train_util import data_file as corpus, header, losses, tensors
+from train_util import compare_losses, data_file as corpus, run_ttml, header, losses, tensors
 
 TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
 REL_LOSS = 1e-5
@@ -45,13 +44,7 @@ def variant(tmp, name, model="nanogpt", pp=True, schedule="1f1b", blocks="{0: 1,
 
 
 def train(tmp, name, config, ranks, extra=(), expect_ok=True):
-    cmd = [TTML_RUN, config, "--data", corpus(CONFIG), "--metrics", os.path.join(tmp, name + ".jsonl")] + list(extra)
-    if ranks:
-        cmd = [MPIRUN, "--oversubscribe", "-np", str(ranks)] + cmd
-    p = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600)
-    if expect_ok and p.returncode != 0:
-        sys.exit("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
-    return p
+    return run_ttml(TTML_RUN, MPIRUN, corpus(CONFIG), tmp, name, config, ranks, extra, expect_ok)
 
 
 def sharded_tensors(tmp, name):
@@ -72,16 +65,7 @@ def sharded_tensors(tmp, name):
 
 
 def compare(tmp, ref, name):
-    _, ref_loss = losses(tmp, ref)
-    steps, loss = losses(tmp, name)
-    if len(loss) != 20 or len(ref_loss) != 20:
-        sys.exit("%s: expected 20 logged steps, got %d and %d" % (name, len(ref_loss), len(loss)))
-    worst = 0.0
-    for i, (a, b) in enumerate(zip(ref_loss, loss)):
-        rel = abs(a - b) / abs(a)
-        worst = max(worst, rel)
-        if rel > REL_LOSS:
-            sys.exit("%s: step %d loss %.9g vs reference %.9g (relative %.3g)" % (name, i + 1, b, a, rel))
+    steps, worst = compare_losses(tmp, ref, name, REL_LOSS, False)
     pa = tensors(os.path.join(tmp, ref + ".safetensors"), skip_optim=True)
     _, pb = sharded_tensors(tmp, name)
     if sorted(pa) != sorted(pb):
