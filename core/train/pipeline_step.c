@@ -277,6 +277,9 @@ gboolean ttml_pipeline_train_step(ttml_pipeline *pl, const ttml_pp_batch *b, dou
 gboolean ttml_pipeline_eval(ttml_pipeline *pl, ttml_tensor *inputs, ttml_tensor *targets, gint64 vocab,
                             double *loss, GError **error)
 {
+    /* the step's figures stay the last training step's */
+    guint64 bytes = pl->comm_bytes;
+    double comm_ms = pl->comm_ms, wait_ms = pl->wait_ms;
     ttml_tensor *x = is_first(pl) ? ttml_tensor_ref(inputs) : recv_tensor(pl, pl->stage - 1, EVAL_TAG, error);
     ttml_tensor *y = x ? pl->model->klass->stage_forward(pl->model, x, pl->first, pl->end, is_first(pl),
                                                          is_last(pl), error)
@@ -298,6 +301,9 @@ gboolean ttml_pipeline_eval(ttml_pipeline *pl, ttml_tensor *inputs, ttml_tensor 
     ttml_tensor_unref(y);
     ok = ok && ttml_comm_allreduce(pl->comm, &v, 1, TTML_DTYPE_F32, TTML_COMM_SUM, error);
     *loss = (double)v;
+    pl->comm_bytes = bytes;
+    pl->comm_ms = comm_ms;
+    pl->wait_ms = wait_ms;
     return ok;
 }
 

@@ -9,6 +9,8 @@ models of tiny_pp.yaml (nanogpt, and the same as a llama) trained 20 steps of
     within 1e-4 of the reference checkpoint's, and at most P = 2 micro-batches
     alive on stage 0 under 1f1b (all 4 under gpipe);
   - nanogpt with dropout 0.1, 1f1b: the same (the same masks);
+  - 3 blocks on 3 stages (blocks_per_rank as a list), 1f1b: the same, 3
+    micro-batches alive on stage 0;
   - 1f1b for 10 steps, then --resume to 20: steps 11-20 equal the
     uninterrupted run's, and the index names the step-20 shards only;
   - dp 2 x pp 2 on 4 ranks (4 sequences = 2 per replica) against the
@@ -28,8 +30,10 @@ REL_LOSS = 1e-5
 PARAM_ABS = 1e-4
 
 
-def variant(tmp, name, model="nanogpt", pp=True, schedule="1f1b", blocks="{0: 1, 1: 1}", steps=20, dropout=0.0):
+def variant(tmp, name, model="nanogpt", pp=True, schedule="1f1b", blocks="{0: 1, 1: 1}", steps=20, dropout=0.0,
+            num_blocks=2):
     text = open(CONFIG).read()
+    text = text.replace("num_blocks: 2", "num_blocks: %d" % num_blocks)
     text = text.replace("dropout_prob: 0.0", "dropout_prob: %g" % dropout)
     text = text.replace("model_type: nanogpt", "model_type: %s" % model)
     text = text.replace("schedule: 1f1b", "schedule: %s" % schedule)
@@ -73,10 +77,10 @@ def compare(tmp, ref, name):
     pmax = max(abs(x - y) for k in pa for x, y in zip(pa[k], pb[k]))
     if pmax > PARAM_ABS:
         sys.exit("%s: parameters differ from the reference by up to %.3g" % (name, pmax))
-    if not all(s.get("pp_comm_bytes", 0) > 0 and "pp_bubble" in s for s in steps):
-        sys.exit("%s: metrics lack pp_comm_bytes / pp_bubble" % name)
-    # rank 0 (stage 0 of 2) logs: 1f1b keeps at most P = 2 micro-batches alive, gpipe all M = 4
-    alive = 4 if name.endswith("gpipe") else 2
+    if not all(s.get("pp_comm_bytes", 0) > 0 and 0 <= s["pp_bubble"] <= 1 for s in steps):
+        sys.exit("%s: metrics lack pp_comm_bytes or a pp_bubble in [0, 1]" % name)
+    # rank 0 (stage 0 of P) logs: 1f1b keeps at most P micro-batches alive, gpipe all M = 4
+    alive = 4 if name.endswith("gpipe") else 3 if "pp3" in name else 2
     if any(s["pp_max_in_flight"] != alive for s in steps):
         sys.exit("%s: micro-batches alive on stage 0: %s, expected %d"
                  % (name, sorted(set(s["pp_max_in_flight"] for s in steps)), alive))
@@ -123,6 +127,10 @@ def main():
         train(tmp, "drop_ref", variant(tmp, "drop_ref", pp=False, dropout=0.1), 0)
         train(tmp, "drop_1f1b", variant(tmp, "drop_1f1b", dropout=0.1), 2)
         compare(tmp, "drop_ref", "drop_1f1b")
+        # 3 stages: a middle stage receives and sends both ways
+        train(tmp, "pp3_ref", variant(tmp, "pp3_ref", pp=False, num_blocks=3), 0)
+        train(tmp, "pp3_1f1b", variant(tmp, "pp3_1f1b", blocks="[1, 1, 1]", num_blocks=3), 3)
+        compare(tmp, "pp3_ref", "pp3_1f1b")
         resume(tmp, "nanogpt")
         if os.environ.get("TTML_PP_SKIP_DP") != "1":
             train(tmp, "nanogpt_dp2pp2", variant(tmp, "nanogpt_dp2pp2"), 4)
