@@ -13,6 +13,8 @@
 #   LINREG_STEPS=N   steps of the linreg case (default 5000)
 #   IMPLS="ttml torch"   which sides to run
 #   TTML_ARGS="..."  extra ttml-run arguments (e.g. --device profiler:cpu)
+#   PP_MICRO=M       micro-batches of the nanogpt_pp2 case (default 4)
+#   MPIRUN=cmd       mpirun of the nanogpt_pp2 case (default: mpirun --oversubscribe)
 #   ROUNDS=N         run each GPT case N times, ttml and torch alternating, and
 #                    print the median of the per-round ratios (default 1; this
 #                    machine's speed drifts by +-15% over minutes, so a ratio
@@ -47,6 +49,10 @@
 #   bench case=nanogpt_tp2 impl=ttml tp=1|2 ms_per_step=... [tp_comm_ms=... tp_comm_bytes=... tp_comm_calls=...]
 #   bench case=nanogpt_tp2 ratio_ms=...   (TP 2 / TP 1 step time; not in the default set: needs
 #                                           mpirun; MPIRUN=mpirun, as root with OMPI_ALLOW_RUN_AS_ROOT*)
+#   bench case=nanogpt_pp2 impl=pp1 micro_batches=M ms_per_step=...   (one process, the reference)
+#   bench case=nanogpt_pp2 impl=pp2 schedule=1f1b|gpipe micro_batches=M ms_per_step=... speedup=...
+#         comm_bytes_per_step=... comm_ms_per_step=... wait_ms_per_step=... bubble=... bubble_ideal=...
+#         (not in the default set; mpirun -np 2; stage 0's figures, medians after WARMUP)
 # A side that fails prints "bench case=X impl=Y error=..." and the script goes on.
 # See bench/README.md for the method.
 set -u
@@ -444,6 +450,61 @@ PYEOF
     fi
 }
 
+# Pipeline parallelism (issue 13, item 7): the nanogpt case untied (a
+# pipeline cannot tie the head on stage 1 to the embedding on stage 0) with
+# PP_MICRO micro-batches, on one process and as 2 stages of 3 blocks under
+# mpirun, both schedules. Per step of stage 0: bytes sent, time in
+# transfers, time blocked on a neighbour and its share of the step (the
+# measured bubble) beside the ideal (P-1)/(M+P-1).
+run_nanogpt_pp2() {
+    have_ttml nanogpt_pp2 || return
+    local M=${PP_MICRO:-4} mpirun=${MPIRUN:-mpirun --oversubscribe} base=$tmp/nanogpt_pp.yaml
+    sed -e "s/weight_tying: enabled/weight_tying: disabled/" \
+        -e "s/gradient_accumulation_steps: 1/gradient_accumulation_steps: $M/" \
+        -e "s|- ../../../shared|- $here/../../shared|" "$here/configs/nanogpt.yaml" >"$base"
+    local ref_ms n
+    if "$build/bin/ttml-run" "$base" --max-steps "$STEPS" --metrics "$tmp/pp1.jsonl" -q >/dev/null 2>"$tmp/pp1.err"; then
+        read -r ref_ms n <<<"$(median_step_ms "$tmp/pp1.jsonl" "$WARMUP")"
+        echo "bench case=nanogpt_pp2 impl=pp1 micro_batches=$M ms_per_step=$ref_ms steps=$STEPS warmup=$WARMUP"
+    else
+        echo "bench case=nanogpt_pp2 impl=pp1 error=ttml-run-failed ($(tail -1 "$tmp/pp1.err"))"
+        ref_ms=""
+    fi
+    local sched
+    for sched in 1f1b gpipe; do
+        local cfg=$tmp/nanogpt_pp2_$sched.yaml m=$tmp/pp2_$sched.jsonl
+        cat "$base" - >"$cfg" <<EOF2
+multihost_config:
+  enabled: true
+  socket_type: mpi
+  pipeline_parallel_config:
+    num_blocks: 6
+    blocks_per_rank: {0: 3, 1: 3}
+    schedule: $sched
+EOF2
+        # shellcheck disable=SC2086
+        if ! $mpirun -np 2 "$build/bin/ttml-run" "$cfg" --max-steps "$STEPS" --metrics "$m" -q >/dev/null 2>"$tmp/pp2.err"; then
+            echo "bench case=nanogpt_pp2 impl=pp2 schedule=$sched error=mpirun-failed ($(tail -1 "$tmp/pp2.err"))"
+            continue
+        fi
+        $PY - "$m" "$WARMUP" "$sched" "$M" "${ref_ms:-nan}" <<'EOF2'
+import json, statistics, sys
+path, warmup, sched, M, ref = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
+rows = [o for o in map(json.loads, open(path)) if "step" in o and "pp_bubble" in o and o["step"] > warmup]
+if not rows:
+    print(f"bench case=nanogpt_pp2 impl=pp2 schedule={sched} error=no-pp-metrics")
+    sys.exit(0)
+med = lambda k: statistics.median(float(o[k]) for o in rows)
+ms = med("step_ms")
+print(f"bench case=nanogpt_pp2 impl=pp2 schedule={sched} micro_batches={M} ms_per_step={ms:.4f} "
+      f"speedup={ref / ms:.2f} comm_bytes_per_step={int(med('pp_comm_bytes'))} "
+      f"comm_ms_per_step={med('pp_comm_ms'):.3f} wait_ms_per_step={med('pp_wait_ms'):.3f} "
+      f"bubble={med('pp_bubble'):.3f} bubble_ideal={rows[-1]['pp_bubble_ideal']:.3f} "
+      f"max_in_flight={max(o['pp_max_in_flight'] for o in rows)} steps={len(rows)}")
+EOF2
+    done
+}
+
 for c in "${cases[@]}"; do
     case $c in
     sgemm | sgemm_peak) run_sgemm ;;
@@ -461,6 +522,7 @@ for c in "${cases[@]}"; do
     ddp) run_ddp ;;
     ddp_scaling) run_ddp_scaling ;;
     nanogpt_tp2) run_nanogpt_tp2 ;;
-    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel nanogpt nanogpt_bf16 nanogpt_contended tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py ddp ddp_scaling nanogpt_tp2)" ;;
+    nanogpt_pp2) run_nanogpt_pp2 ;;
+    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel nanogpt nanogpt_bf16 nanogpt_contended tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py ddp ddp_scaling nanogpt_tp2 nanogpt_pp2)" ;;
     esac
 done

@@ -1,4 +1,4 @@
-/* tests/test_core.c - tensors, bf16, RNG, graph bookkeeping, modules, memory
+/* tests/test_core.c - tensors, bf16, RNG, graph bookkeeping and handles, modules, memory
  * tracking, and the cpu kernel fallback through a driver without kernels. */
 #include "test_util.h"
 
@@ -160,6 +160,56 @@ static void test_graph_bookkeeping(void)
     ttml_tensor_unref(c);
 }
 
+/* Graph handles (pipeline micro-batches): two graphs alive at once, each
+ * recorded apart from the current graph, run in the other order, one from a
+ * received gradient; a third dropped; expectations by hand. */
+static void test_graph_handles(void)
+{
+    GError *err = NULL;
+    int64_t shape[1] = {3};
+    float wv[3] = {1, 2, 3}, xv[3] = {4, 5, 6}, cv[3] = {2, 2, 2}, gv[3] = {1, -1, 0.5f};
+    ttml_tensor *w = ttml_tensor_from_floats(NULL, 1, shape, wv, &err);
+    ttml_tensor *x = ttml_tensor_from_floats(NULL, 1, shape, xv, &err);
+    ttml_tensor *c = ttml_tensor_from_floats(NULL, 1, shape, cv, &err);
+    ttml_tensor *g = ttml_tensor_from_floats(NULL, 1, shape, gv, &err);
+    ttml_tensor_set_requires_grad(w, TRUE);
+    ttml_tensor_set_requires_grad(x, TRUE); /* a received activation */
+    ttml_graph *a = ttml_graph_begin();
+    ttml_tensor *y = ttml_mul(x, w, &err);
+    ttml_graph_end(a);
+    ttml_graph *b = ttml_graph_begin();
+    ttml_tensor *cw = ttml_mul(w, c, &err);
+    ttml_tensor *s = ttml_sum(cw, &err);
+    CU_ASSERT_FALSE(ttml_graph_backward(b, s, NULL, &err)); /* still recording */
+    TTML_ASSERT_ERROR(err, TTML_ERROR_INVALID_ARG, "still recording");
+    ttml_graph_end(b);
+    ttml_graph *dropped = ttml_graph_begin();
+    ttml_tensor *z = ttml_mul(w, w, &err);
+    ttml_graph_end(dropped);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_EQUAL(ttml_graph_size(), 0); /* nothing went to the current graph */
+    CU_ASSERT_EQUAL(ttml_graph_handle_size(a), 1);
+    CU_ASSERT_EQUAL(ttml_graph_handle_size(b), 2);
+    ttml_graph_free(dropped);
+    CU_ASSERT_TRUE(ttml_graph_backward(b, s, NULL, &err));
+    CU_ASSERT_TRUE(ttml_graph_backward(a, y, g, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_EQUAL(ttml_graph_handle_size(a), 0);
+    float wg[3], xg[3];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w->grad);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x->grad);
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(w->grad, wg, &err));
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(x->grad, xg, &err));
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(wg[i], cv[i] + gv[i] * xv[i]); /* d(sum(c w))/dw + g x */
+        CU_ASSERT_EQUAL(xg[i], gv[i] * wv[i]);         /* the gradient sent upstream */
+    }
+    ttml_graph_free(a);
+    ttml_graph_free(b);
+    ttml_tensor *list[] = {w, x, c, g, y, cw, s, z};
+    for (size_t i = 0; i < G_N_ELEMENTS(list); i++) ttml_tensor_unref(list[i]);
+}
+
 static ttml_tensor *nested_forward(ttml_module *m, ttml_tensor *x, GError **error)
 {
     return ttml_module_forward(g_ptr_array_index(m->children, 0), x, error);
@@ -288,6 +338,7 @@ int main(void)
         {"bf16 rounding", test_bf16},
         {"rng determinism and state", test_rng},
         {"graph bookkeeping", test_graph_bookkeeping},
+        {"graph handles", test_graph_handles},
         {"module parameter names", test_module_names},
         {"memory tracking", test_memory_tracking},
         {"cpu fallback matches cpu", test_fallback_matches_cpu},

@@ -229,7 +229,8 @@ gboolean ttml_graph_backward_from(gsize mark, ttml_tensor *out, ttml_tensor *gra
     return ok;
 }
 
-gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_graph, GError **error)
+/* Seed `out` and run every node of the current graph (hooks fire as documented). */
+static gboolean backward_current(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_graph, GError **error)
 {
     if (!loss->requires_grad) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
@@ -250,4 +251,66 @@ gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_gra
     g_free(fire_at);
     if (!retain_graph) ttml_reset_graph();
     return ok;
+}
+
+gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_graph, GError **error)
+{
+    return backward_current(loss, grad, retain_graph, error);
+}
+
+/* ---- graph handles: one graph per pipeline micro-batch ----
+ * A handle owns a node array; begin() makes it the array ops record into
+ * (remembering the previous one), end() restores the previous one. The
+ * per-thread graph of the multi-chip mesh only changes what `graph` is. */
+struct ttml_graph {
+    GPtrArray *nodes;  /* owned                                      */
+    GPtrArray *prev;   /* the current graph before begin (borrowed)  */
+    gboolean recording;
+};
+
+ttml_graph *ttml_graph_begin(void)
+{
+    g_return_val_if_fail(graph != NULL, NULL); /* before ttml_init() */
+    ttml_graph *h = g_new0(ttml_graph, 1);
+    h->nodes = g_ptr_array_new_with_free_func(node_free);
+    h->prev = graph;
+    h->recording = TRUE;
+    graph = h->nodes;
+    return h;
+}
+
+void ttml_graph_end(ttml_graph *h)
+{
+    g_return_if_fail(h != NULL && h->recording && graph == h->nodes);
+    graph = h->prev;
+    h->prev = NULL;
+    h->recording = FALSE;
+}
+
+guint ttml_graph_handle_size(const ttml_graph *h) { return h ? h->nodes->len : 0; }
+
+gboolean ttml_graph_backward(ttml_graph *h, ttml_tensor *out, ttml_tensor *grad, GError **error)
+{
+    if (!h || h->recording) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                    "graph backward: %s (call ttml_graph_end() before its backward)",
+                    h ? "the graph is still recording" : "no graph");
+        return FALSE;
+    }
+    /* the nodes run with h as the current graph, so a re-computing node
+     * (gradient checkpointing) records and frees its nodes inside h */
+    GPtrArray *prev = graph_checked();
+    graph = h->nodes;
+    gboolean ok = backward_current(out, grad, FALSE, error);
+    graph = prev;
+    g_ptr_array_set_size(h->nodes, 0);
+    return ok;
+}
+
+void ttml_graph_free(ttml_graph *h)
+{
+    if (!h) return;
+    if (h->recording) ttml_graph_end(h);
+    g_ptr_array_unref(h->nodes);
+    g_free(h);
 }

@@ -94,8 +94,16 @@ gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_comm *
 /* The reducer over params (borrowed; broadcasts them from rank 0). */
 gboolean ttml_train_ddp_attach(ttml_train_ddp *d, GPtrArray *params, GError **error);
 void ttml_train_ddp_free(ttml_train_ddp *d);
+/* This rank among the replicas (the DP group: which slice of the global
+ * batch) and their number. */
 int ttml_train_ddp_rank(const ttml_train_ddp *d);
 int ttml_train_ddp_size(const ttml_train_ddp *d);
+/* This rank in the world (rank 0 prints, writes metrics and the checkpoint index). */
+int ttml_train_ddp_world_rank(const ttml_train_ddp *d);
+/* The pipeline group and its settings (multihost_config.pipeline_parallel_config),
+ * borrowed; NULL without pipeline parallelism. */
+struct ttml_pp_settings;
+ttml_comm *ttml_train_ddp_pipeline(ttml_train_ddp *d, struct ttml_pp_settings *settings);
 /* FALSE before the backward of an accumulation micro-step but the last. */
 void ttml_train_ddp_set_sync(ttml_train_ddp *d, gboolean sync);
 /* Wait for the gradients and write their average over ranks (collective). */
@@ -123,12 +131,11 @@ void ttml_train_ddp_test_fault(const ttml_train_ddp *d, gint64 step);
 void ttml_train_ddp_metrics(const ttml_train_ddp *d, double backward_ms, GString *line);
 /* (the simulated communication time is the device's: ttml_device_stats.sim_comm_s) */
 /* Tensor parallelism (device_config.enable_tp, mesh_shape [dp, tp]): the
- * layout's DP rank (which slice of the global batch), the TP group (NULL
+ * TP group (NULL
  * without TP; models created after ttml_train_ddp_open are built for it)
  * and TP rank. The step's loss: vocab-parallel cross-entropy of the
  * vocab-sharded logits under TP, else the plain one (mean). Clipping: the
  * global norm over shards. All NULL-safe (one rank). */
-int ttml_train_ddp_dp_rank(const ttml_train_ddp *d);
 ttml_comm *ttml_train_ddp_tp(const ttml_train_ddp *d);
 int ttml_train_ddp_tp_rank(const ttml_train_ddp *d);
 ttml_tensor *ttml_train_ddp_loss(const ttml_train_ddp *d, ttml_tensor *logits, ttml_tensor *targets,
@@ -236,6 +243,14 @@ typedef struct ttml_train_state_info {
  * NULL: metadata only, e.g. the index of a sharded checkpoint). */
 gboolean ttml_train_state_save(const char *path, ttml_module *model, ttml_optimizer *opt,
                                const ttml_train_state_info *info, GError **error);
+/* The same for a list of parameters (ttml_param*; a pipeline stage's),
+ * with `extra` metadata (string -> string, may be NULL) added. */
+gboolean ttml_train_state_save_list(const char *path, GPtrArray *params, ttml_optimizer *opt,
+                                    const ttml_train_state_info *info, GHashTable *extra, GError **error);
+/* Load the listed parameters (every one must be present with the same
+ * numel); with `exact` the checkpoint may hold no other model tensor. */
+gboolean ttml_train_state_load_list(ttml_checkpoint *ck, const char *path, GPtrArray *params, gboolean exact,
+                                    GError **error);
 /* Load parameters from an open checkpoint into model (every parameter must
  * be present with the same numel; errors name the tensor and the file). */
 gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttml_module *model,

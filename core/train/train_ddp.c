@@ -1,10 +1,12 @@
-/* core/train/train_ddp.c - data and tensor parallelism for the LM loop: the
- * world (distributed.c) and its rank layout (parallel.c: TP groups of
- * mesh_shape[1] ranks inside DP replicas), the DDP reducer (ddp.c) over the
- * model's parameters within a DP group, the TP group models are built for,
- * and the per-step collectives the loop needs (the loss, the mean loss over
- * replicas, the barrier before rank 0 writes a checkpoint). */
+/* core/train/train_ddp.c - data, tensor and pipeline parallelism for the LM
+ * loop: the world (distributed.c) and its rank layout (parallel.c: TP groups
+ * of mesh_shape[1] ranks inside DP replicas, inside pipeline stages), the DDP
+ * reducer (ddp.c) over the model's parameters within a DP group (the
+ * replicas of one shard / stage), the TP group models are built for, the
+ * pipeline group (pipeline.h), and the per-step collectives the loop needs
+ * (the loss, the mean loss over replicas, the barrier before checkpoints). */
 #include "train_app.h"
+#include "pipeline.h"
 
 #include <ttml/ddp.h>
 #include <ttml/distributed.h>
@@ -15,6 +17,7 @@
 
 struct ttml_train_ddp {
     ttml_dist_settings settings;
+    ttml_pp_settings pp;
     ttml_comm *world;
     gboolean owns_world;   /* FALSE: a mesh rank's, borrowed */
     ttml_parallel *layout;
@@ -36,14 +39,15 @@ static void read_fault(ttml_train_ddp *d)
     g_strfreev(f);
 }
 
-/* The layout for the settings: tp = mesh_shape[1] with enable_tp; dp =
- * the rest of the world, which must match mesh_shape[0] when that is > 1,
+/* The layout for the settings: tp = mesh_shape[1] with enable_tp; pp = the
+ * pipeline's stages; dp = the rest of the world, which must match mesh_shape[0] when that is > 1,
  * and be 1 unless DDP is on. */
 static gboolean open_layout(ttml_train_ddp *d, GError **error)
 {
     const ttml_dist_settings *st = &d->settings;
     int n = ttml_comm_size(d->world), tp = st->enable_tp ? (int)st->mesh_cols : 1;
-    if (!(d->layout = ttml_parallel_new(d->world, tp, 1, error))) return FALSE;
+    int pp = d->pp.enabled ? d->pp.stages : 1;
+    if (!(d->layout = ttml_parallel_new(d->world, tp, pp, error))) return FALSE;
     int dp = d->layout->dp;
     if ((st->mesh_rows > 1 && st->mesh_rows != dp) || (dp > 1 && !st->enable_ddp && !st->multihost)) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
@@ -63,12 +67,26 @@ gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_comm *
                              GError **error)
 {
     ttml_dist_settings st;
+    ttml_pp_settings pp;
     *out = NULL;
     *local_batch = global_batch;
-    if (!ttml_dist_settings_read(root, &st, error)) return FALSE;
+    if (!ttml_dist_settings_read(root, &st, error) || !ttml_pp_settings_read(root, &pp, error)) return FALSE;
+    if (pp.enabled && !st.multihost) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%s: multihost_config.pipeline_parallel_config needs multihost_config.enabled: true (and "
+                    "mpirun -np <stages x replicas>)", ttml_config_file(root));
+        return FALSE;
+    }
+    if (pp.enabled && st.enable_tp) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
+                    "%s: pipeline parallelism with tensor parallelism (enable_tp) is not supported yet; use one "
+                    "of them (each combines with data parallelism)", ttml_config_file(root));
+        return FALSE;
+    }
     if (!st.enable_ddp && !st.multihost && !st.enable_tp && !world) return TRUE;
     ttml_train_ddp *d = g_new0(ttml_train_ddp, 1);
     d->settings = st;
+    d->pp = pp;
     d->world = world;
     d->owns_world = !world;
     if ((!world && !ttml_dist_world_open(&st, &d->world, error)) || !open_layout(d, error) ||
@@ -125,11 +143,6 @@ void ttml_train_ddp_free(ttml_train_ddp *d)
     g_free(d);
 }
 
-int ttml_train_ddp_dp_rank(const ttml_train_ddp *d)
-{
-    return d ? d->layout->dp_rank : 0;
-}
-
 ttml_comm *ttml_train_ddp_tp(const ttml_train_ddp *d)
 {
     return d && d->layout->tp > 1 ? d->layout->tp_comm : NULL;
@@ -155,12 +168,24 @@ gboolean ttml_train_ddp_clip(const ttml_train_ddp *d, GPtrArray *params, double 
 
 int ttml_train_ddp_rank(const ttml_train_ddp *d)
 {
-    return d ? ttml_comm_rank(d->world) : 0;
+    return d ? d->layout->dp_rank : 0;
 }
 
 int ttml_train_ddp_size(const ttml_train_ddp *d)
 {
-    return d ? ttml_comm_size(d->world) : 1;
+    return d ? d->layout->dp : 1;
+}
+
+int ttml_train_ddp_world_rank(const ttml_train_ddp *d)
+{
+    return d ? ttml_comm_rank(d->world) : 0;
+}
+
+ttml_comm *ttml_train_ddp_pipeline(ttml_train_ddp *d, ttml_pp_settings *settings)
+{
+    if (!d || !d->pp.enabled) return NULL;
+    *settings = d->pp;
+    return d->layout->pp_comm;
 }
 
 void ttml_train_ddp_set_sync(ttml_train_ddp *d, gboolean sync)
@@ -176,11 +201,18 @@ gboolean ttml_train_ddp_finish(ttml_train_ddp *d, GError **error)
 gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, gboolean *stop, GError **error)
 {
     if (!d) return TRUE;
-    /* over the world: a TP group's ranks hold the same loss, so the world mean
-     * is the mean over the DP replicas; the stop request reaches every rank */
+    if (!d) return TRUE;
+    /* the loss: the mean over the replicas (a TP group's or pipeline's ranks
+     * hold one loss); a stop request (signal) must reach every rank */
+    ttml_comm *dp = d->layout->dp_comm;
+    gboolean whole = ttml_comm_size(dp) == ttml_comm_size(d->world);
     float x[2] = {(float)*v, stop && *stop ? 1.0f : 0.0f}; /* the communicator reduces f32 */
-    if (!ttml_comm_allreduce(d->world, x, stop ? 2 : 1, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
-    *v = (double)x[0] / (double)ttml_comm_size(d->world);
+    if (!ttml_comm_allreduce(dp, x, stop && whole ? 2 : 1, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
+    *v = (double)x[0] / (double)ttml_comm_size(dp);
+    if (stop && !whole) {
+        x[1] = *stop ? 1.0f : 0.0f;
+        if (!ttml_comm_allreduce(d->world, &x[1], 1, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
+    }
     if (stop) *stop = x[1] > 0.0f;
     return TRUE;
 }

@@ -3,6 +3,7 @@
  * clip_grad_norm, schedulers, validation, progress and metrics, training
  * state checkpoints with exact --resume. Keys: include/ttml/train.h. */
 #include "train_app.h"
+#include "pipeline.h"
 
 #include <ttml/distributed.h>
 #include <ttml/profiler_outputs.h>
@@ -41,6 +42,7 @@ typedef struct {
     const char *spec;                /* the device spec opened                 */
     ttml_checkpoint *ck;             /* --resume: open until restored          */
     const char *ck_path;
+    char *ck_shard;                  /* --resume of a pipeline index: this stage's shard (owned) */
     gint64 ck_vocab;
     gint64 ck_total;                 /* the checkpoint's total_steps           */
     ttml_progress *prog;             /* the loop's progress (NULL outside it)  */
@@ -48,6 +50,7 @@ typedef struct {
     gint64 step;                     /* completed optimizer steps              */
     ttml_train_ddp *ddp;             /* data parallel (NULL: one rank)         */
     double backward_ms;              /* the last step's backwards (DDP metrics) */
+    ttml_pipeline *pp;               /* pipeline stage (NULL: no pipeline)     */
     gint64 batch;                    /* rows per rank (= batch_size / ranks)   */
     ttml_run_options rank_options;   /* ranks > 0: quiet, no metrics           */
     gboolean stop;                   /* DDP: a stop agreed by the ranks (last step) */
@@ -334,28 +337,21 @@ gboolean ttml_train_lm_check(const ttml_run_options *o, ttml_config *root, GErro
 
 /* ------------------------------------------------------------- the loop */
 
-/* capture: memory snapshots after the forward and backward of the first
- * micro-batch and after the optimizer (--memory-report, first step). */
-static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_out, gboolean capture,
-                        GError **error)
+/* The micro-batches of one step on the whole model: forward, loss and
+ * backward of each in turn; *loss = their mean. capture: memory snapshots
+ * after the forward and backward of the first micro-batch. */
+static gboolean lm_micro_batches(const lm_settings *s, lm_run *r, gboolean capture, double *loss_out,
+                                 GError **error)
 {
     int B = (int)r->batch, S = (int)s->seq_len;
-    gsize rows = (gsize)s->batch_size * S, offset = (gsize)ttml_train_ddp_dp_rank(r->ddp) * B * S;
-    ttml_optimizer_zero_grad(r->opt);
-    r->backward_ms = 0.0;
-    if (capture) ttml_memory_begin_capture();
-    /* Every window of the step first: the data do not depend on dropout
-     * draws, so B x accum and (B * accum) x 1 see the same sequences. */
-    ttml_zone_begin("data", "phase");
-    ttml_text_data_sample(r->data, (int)s->batch_size * (int)s->accum, S, r->in_host, r->tgt_host);
-    ttml_zone_end();
+    gsize rows = (gsize)s->batch_size * S, offset = (gsize)ttml_train_ddp_rank(r->ddp) * B * S;
     double sum = 0.0;
     for (gint64 m = 0; m < s->accum; m++) {
         ttml_zone_begin("data", "phase");
         gboolean data_ok = ttml_tensor_write(r->inputs, r->in_host + (gsize)m * rows + offset, error) &&
                            ttml_tensor_write(r->targets, r->tgt_host + (gsize)m * rows + offset, error);
         ttml_zone_end();
-        if (!data_ok) goto fail;
+        if (!data_ok) return FALSE;
         ttml_zone_begin("forward", "phase");
         ttml_tensor *logits = ttml_module_forward(r->model, r->inputs, error);
         ttml_tensor *loss = logits ? ttml_train_ddp_loss(r->ddp, logits, r->targets, r->vocab, error) : NULL;
@@ -364,7 +360,7 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
                               : s->accum > 1 ? ttml_mul_scalar(loss, 1.0f / (float)s->accum, error)
                                              : ttml_tensor_ref(loss);
         ttml_zone_end();
-        if (!loss) goto fail;
+        if (!loss) return FALSE;
         if (capture && m == 0) ttml_memory_snapshot_take("forward");
         ttml_zone_begin("backward", "phase");
         ttml_train_ddp_set_sync(r->ddp, m == s->accum - 1);
@@ -377,16 +373,47 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
         float v = ok ? ttml_tensor_item(loss, error) : NAN;
         ttml_tensor_unref(loss);
         ttml_reset_graph();
-        if (!ok || (error && *error)) goto fail;
+        if (!ok || (error && *error)) return FALSE;
         sum += (double)v;
     }
     *loss_out = sum / (double)s->accum;
+    return TRUE;
+}
+
+static void pp_sync(gpointer ddp, gboolean last) { ttml_train_ddp_set_sync(ddp, last); }
+
+/* The micro-batches of one step through the pipeline (this rank's stage). */
+static gboolean lm_pipeline_step(const lm_settings *s, lm_run *r, double *loss_out, GError **error)
+{
+    int B = (int)r->batch, S = (int)s->seq_len;
+    gsize rows = (gsize)s->batch_size * S, offset = (gsize)ttml_train_ddp_rank(r->ddp) * B * S;
+    ttml_pp_batch b = {.inputs = r->inputs, .targets = r->targets, .in_host = r->in_host + offset,
+                       .tgt_host = r->tgt_host + offset, .stride = rows, .micro_batches = s->accum,
+                       .vocab = r->vocab, .before_backward = r->ddp ? pp_sync : NULL, .data = r->ddp};
+    return ttml_pipeline_train_step(r->pp, &b, loss_out, error);
+}
+
+/* capture: memory snapshots after the forward and backward of the first
+ * micro-batch and after the optimizer (--memory-report, first step). */
+static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_out, gboolean capture,
+                        GError **error)
+{
+    int S = (int)s->seq_len;
+    ttml_optimizer_zero_grad(r->opt);
+    r->backward_ms = 0.0;
+    if (capture) ttml_memory_begin_capture();
+    /* Every window of the step first: the data do not depend on dropout
+     * draws, so B x accum and (B * accum) x 1 see the same sequences. */
+    ttml_zone_begin("data", "phase");
+    ttml_text_data_sample(r->data, (int)s->batch_size * (int)s->accum, S, r->in_host, r->tgt_host);
+    ttml_zone_end();
+    gboolean ok = r->pp ? lm_pipeline_step(s, r, loss_out, error) : lm_micro_batches(s, r, capture, loss_out, error);
     /* DDP: the averaged gradient of the per-rank slice means is the gradient
      * of the global-batch mean (equal slices); the loss is the mean too */
     /* a stop request (signal) is agreed in the loss's all-reduce: every rank
      * stops after this step, or none does */
     r->stop = ttml_train_stop_requested() != 0;
-    if (!ttml_train_ddp_finish(r->ddp, error) || !ttml_train_ddp_mean(r->ddp, loss_out, &r->stop, error)) goto fail;
+    if (!ok || !ttml_train_ddp_finish(r->ddp, error) || !ttml_train_ddp_mean(r->ddp, loss_out, &r->stop, error)) goto fail;
     if (!isfinite(*loss_out)) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_NUMERIC,
                     "the loss became %f at step %" G_GINT64_FORMAT
@@ -395,7 +422,8 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
         goto fail;
     }
     ttml_zone_begin("optimizer", "phase");
-    gboolean opt_ok = (s->clip <= 0.0 || ttml_train_ddp_clip(r->ddp, r->params, s->clip, error));
+    gboolean opt_ok = s->clip <= 0.0 || (r->pp ? ttml_pipeline_clip(r->pp, s->clip, error)
+                                               : ttml_train_ddp_clip(r->ddp, r->params, s->clip, error));
     ttml_optimizer_set_lr(r->opt, lr);
     opt_ok = opt_ok && ttml_optimizer_step(r->opt, error);
     ttml_zone_end();
@@ -413,7 +441,7 @@ static gboolean lm_validate(const lm_settings *s, lm_run *r, double *out, GError
     int B = (int)r->batch, S = (int)s->seq_len;
     gboolean prev = ttml_set_grad_enabled(FALSE);
     ttml_module_train(r->model, FALSE);
-    gint64 K = s->val_batches * s->batch_size, first = (gint64)ttml_train_ddp_dp_rank(r->ddp) * B;
+    gint64 K = s->val_batches * s->batch_size, first = (gint64)ttml_train_ddp_rank(r->ddp) * B;
     double sum = 0.0;
     gboolean ok = TRUE;
     for (gint64 j = 0; j < s->val_batches && ok; j++) {
@@ -422,14 +450,19 @@ static gboolean lm_validate(const lm_settings *s, lm_run *r, double *out, GError
                                       r->tgt_host + (gsize)b * S);
         ok = ttml_tensor_write(r->inputs, r->in_host, error) &&
              ttml_tensor_write(r->targets, r->tgt_host, error);
-        ttml_tensor *logits = ok ? ttml_module_forward(r->model, r->inputs, error) : NULL;
-        ttml_tensor *loss = logits ? ttml_train_ddp_loss(r->ddp, logits, r->targets, r->vocab, error) : NULL;
-        float v = loss ? ttml_tensor_item(loss, error) : NAN;
-        ok = loss && !(error && *error);
-        ttml_tensor_unref(loss);
-        ttml_tensor_unref(logits);
+        double v = NAN;
+        if (ok && r->pp) {
+            ok = ttml_pipeline_eval(r->pp, r->inputs, r->targets, r->vocab, &v, error);
+        } else if (ok) {
+            ttml_tensor *logits = ttml_module_forward(r->model, r->inputs, error);
+            ttml_tensor *loss = logits ? ttml_train_ddp_loss(r->ddp, logits, r->targets, r->vocab, error) : NULL;
+            v = loss ? (double)ttml_tensor_item(loss, error) : NAN;
+            ok = loss && !(error && *error);
+            ttml_tensor_unref(loss);
+            ttml_tensor_unref(logits);
+        }
         ttml_reset_graph();
-        sum += (double)v;
+        sum += v;
     }
     ttml_module_train(r->model, TRUE);
     ttml_set_grad_enabled(prev);
@@ -451,10 +484,12 @@ static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_r
                            gint64 step, gint64 total, double val_loss, GError **error)
 {
     /* DDP: every replica holds the same state; rank 0 writes it. TP: the
-     * first replica's TP group writes a shard each and its rank 0 the index */
+     * first replica's TP group writes a shard each and its rank 0 the index.
+     * Pipeline: replica 0 of every stage writes its shard, then rank 0 the
+     * index. (ttml_train_ddp_rank is the rank among the replicas.) */
     if (!ttml_train_ddp_barrier(r->ddp, error)) return FALSE;
     ttml_comm *tp = ttml_train_ddp_tp(r->ddp);
-    if (tp ? ttml_train_ddp_dp_rank(r->ddp) != 0 : ttml_train_ddp_rank(r->ddp) != 0) return TRUE;
+    if (!r->pp && ttml_train_ddp_rank(r->ddp) != 0) return TRUE;
     ttml_train_state_info info = {
         .step = step,
         .optimizer_steps = r->opt->steps,
@@ -471,9 +506,16 @@ static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_r
         .data_path = r->data->path,
         .val_loss = val_loss,
     };
-    if (!(tp ? ttml_train_state_save_tp(path, r->model, r->opt, &info, tp, error)
-             : ttml_train_state_save(path, r->model, r->opt, &info, error)))
+    if (r->pp) {
+        gboolean ok = ttml_train_ddp_rank(r->ddp) != 0 ||
+                      ttml_pp_shard_save(path, r->pp->stage, r->pp->stages, r->params, r->opt, &info, error);
+        ok = ttml_train_ddp_barrier(r->ddp, ok ? error : NULL) && ok;
+        if (!ok || ttml_train_ddp_world_rank(r->ddp) != 0) return ok;
+        if (!ttml_pp_index_save(path, step, r->pp->stages, ttml_train_ddp_size(r->ddp), error)) return FALSE;
+    } else if (!(tp ? ttml_train_state_save_tp(path, r->model, r->opt, &info, tp, error)
+                    : ttml_train_state_save(path, r->model, r->opt, &info, error))) {
         return FALSE;
+    }
     if (o->quiet) return TRUE;
     if (r->prog) {
         ttml_progress_message(r->prog, "checkpoint: step %" G_GINT64_FORMAT " -> %s", step, path);
@@ -497,7 +539,9 @@ static gboolean check_overwrite(const ttml_run_options *o, const lm_settings *s,
     if (ck) ttml_checkpoint_close(ck);
     g_clear_error(&local);
     char what[64];
-    if (step >= 0)
+    if (ttml_pp_is_index(s->model_path))
+        g_strlcpy(what, "a pipeline checkpoint index", sizeof what);
+    else if (step >= 0)
         g_snprintf(what, sizeof what, "a checkpoint at step %" G_GINT64_FORMAT, step);
     else
         g_strlcpy(what, "a file that is not a ttml training state", sizeof what);
@@ -510,6 +554,26 @@ static gboolean check_overwrite(const ttml_run_options *o, const lm_settings *s,
 }
 
 /* ------------------------------------------------------------- set-up */
+
+/* --resume of a pipeline checkpoint index: r->ck_path becomes this stage's
+ * shard (the same number of stages is needed). */
+static gboolean resume_shard(lm_run *r, GError **error)
+{
+    if (!ttml_pp_is_index(r->ck_path)) return TRUE;
+    ttml_pp_settings pps;
+    ttml_comm *group = ttml_train_ddp_pipeline(r->ddp, &pps);
+    if (!group) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                    "checkpoint '%s' is the index of a pipeline-parallel run; resume it with the same "
+                    "multihost_config.pipeline_parallel_config under mpirun, or consolidate it into one file",
+                    r->ck_path);
+        return FALSE;
+    }
+    r->ck_shard = ttml_pp_index_shard(r->ck_path, ttml_comm_rank(group), ttml_comm_size(group), error);
+    if (!r->ck_shard) return FALSE;
+    r->ck_path = r->ck_shard;
+    return TRUE;
+}
 
 /* --resume: open the checkpoint into r->ck and its tokenizer into *tok (it
  * encodes the corpus). Nothing to do without --resume. */
@@ -525,6 +589,7 @@ static gboolean open_resume(const ttml_run_options *o, const lm_settings *s, lm_
                     o->config_path);
         return FALSE;
     }
+    if (!resume_shard(r, error)) return FALSE;
     r->ck = ttml_train_state_open(r->ck_path, error);
     if (!r->ck) return FALSE;
     ttml_checkpoint_allow_nonfinite(r->ck, o->allow_nonfinite);
@@ -633,6 +698,20 @@ static void resume_total(const ttml_run_options *o, lm_run *r)
     }
 }
 
+/* Pipeline parallel: this rank's stage; r->params become its parameters
+ * (the optimizer, DDP and clipping see only those). */
+static gboolean open_pipeline(const lm_settings *s, lm_run *r, GError **error)
+{
+    ttml_pp_settings pps;
+    ttml_comm *group = ttml_train_ddp_pipeline(r->ddp, &pps);
+    if (!group) return TRUE;
+    r->pp = ttml_pipeline_new(&pps, group, r->model, r->batch, s->seq_len, error);
+    if (!r->pp) return FALSE;
+    g_ptr_array_unref(r->params);
+    r->params = g_ptr_array_ref(r->pp->params);
+    return TRUE;
+}
+
 /* Steps, seed, model, optimizer and scheduler; then no unknown keys. */
 static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm_run *r, GError **error)
 {
@@ -663,6 +742,7 @@ static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm
         return FALSE;
     }
     r->params = ttml_module_parameters(r->model);
+    if (!open_pipeline(s, r, error)) return FALSE;
     r->opt = ttml_optimizer_create(s->optimizer_type, r->params, s->optimizer_cfg, s->lr, s->weight_decay, error);
     if (!r->opt) {
         ttml_train_locate_not_found(error, s->train_cfg, "optimizer_type");
@@ -691,6 +771,9 @@ static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm
  * checkpoint or the run is tensor-parallel, else with the exact checks. */
 static gboolean restore_tensors(lm_run *r, gint64 opt_steps, GError **error)
 {
+    if (r->pp)
+        return ttml_train_state_load_list(r->ck, r->ck_path, r->params, r->ck_shard != NULL, error) &&
+               ttml_train_state_load_optimizer(r->ck, r->ck_path, r->opt, opt_steps, error);
     if (ttml_train_ddp_tp(r->ddp) || ttml_checkpoint_metadata(r->ck, "tp_shards"))
         return ttml_train_state_restore(r->ck, r->ck_path, r->model, r->opt, opt_steps, error);
     return ttml_train_state_load_params(r->ck, r->ck_path, r->model, error) &&
@@ -765,6 +848,18 @@ static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const l
         metrics_number(line, "tp_comm_ms", r->tp_stats.ms, "%.3f");
         g_string_append_printf(line, ",\"tp_comm_bytes\":%" G_GUINT64_FORMAT ",\"tp_comm_calls\":%" G_GUINT64_FORMAT,
                                r->tp_stats.bytes, r->tp_stats.calls);
+    }
+    if (r->pp) {
+        /* this stage's transfers; the bubble is the share of the step spent
+         * waiting for a neighbour, beside the ideal (P-1)/(M+P-1) */
+        const ttml_pipeline *pl = r->pp;
+        metrics_number(line, "pp_comm_ms", pl->comm_ms, "%.3f");
+        g_string_append_printf(line, ",\"pp_comm_bytes\":%" G_GUINT64_FORMAT, pl->comm_bytes);
+        metrics_number(line, "pp_wait_ms", pl->wait_ms, "%.3f");
+        metrics_number(line, "pp_bubble", pl->step_ms > 0 ? pl->wait_ms / pl->step_ms : NAN, "%.4f");
+        metrics_number(line, "pp_bubble_ideal",
+                       (double)(pl->stages - 1) / (double)(pl->micro_batches + pl->stages - 1), "%.4f");
+        g_string_append_printf(line, ",\"pp_max_in_flight\":%" G_GINT64_FORMAT, pl->max_in_flight);
     }
     g_string_append_printf(line, ",\"peak_mem_bytes\":%" G_GUINT64_FORMAT ",\"rss\":%" G_GUINT64_FORMAT "}",
                            ttml_device_mem_peak(r->device, TTML_MEM_DRAM), ttml_train_peak_rss());
@@ -939,7 +1034,7 @@ static gboolean ddp_open(const ttml_run_options **o, const lm_settings *s, lm_ru
                                           &r->batch, error);
     g_free(text);
     if (!opened) return FALSE;
-    if (ttml_train_ddp_rank(r->ddp) == 0) return TRUE;
+    if (ttml_train_ddp_world_rank(r->ddp) == 0) return TRUE;
     r->rank_options = **o;
     r->rank_options.quiet = TRUE;
     if (world) {
@@ -1042,6 +1137,7 @@ static gboolean lm_cleanup(const ttml_run_options *o, lm_settings *s0, lm_run *r
     ttml_tensor_unref(r.targets);
     g_free(r.in_host);
     g_free(r.tgt_host);
+    ttml_pipeline_free(r.pp);
     ttml_train_ddp_free(r.ddp);
     if (r.sched) ttml_scheduler_free(r.sched);
     if (r.opt) ttml_optimizer_free(r.opt);
@@ -1049,6 +1145,7 @@ static gboolean lm_cleanup(const ttml_run_options *o, lm_settings *s0, lm_run *r
     if (r.model) ttml_module_unref(r.model);
     ttml_text_data_free(r.data);
     if (r.ck) ttml_checkpoint_close(r.ck);
+    g_free(r.ck_shard);
     g_strfreev(s.data_paths);
     g_free(s.config_dir);
     g_free(s.config_text);

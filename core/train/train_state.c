@@ -39,14 +39,22 @@ static void add_tensor(GPtrArray *list, char *name, ttml_tensor *t)
 gboolean ttml_train_state_save(const char *path, ttml_module *model, ttml_optimizer *opt,
                                const ttml_train_state_info *info, GError **error)
 {
-    GPtrArray *list = g_ptr_array_new_with_free_func(param_free);
+    /* model NULL: metadata only (a sharded checkpoint's index) */
     GPtrArray *params = model ? ttml_module_parameters(model) : g_ptr_array_new();
+    gboolean ok = ttml_train_state_save_list(path, params, model ? opt : NULL, info, info->extra, error);
+    g_ptr_array_unref(params);
+    return ok;
+}
+
+gboolean ttml_train_state_save_list(const char *path, GPtrArray *params, ttml_optimizer *opt,
+                                    const ttml_train_state_info *info, GHashTable *extra, GError **error)
+{
+    GPtrArray *list = g_ptr_array_new_with_free_func(param_free);
     for (guint i = 0; i < params->len; i++) {
         ttml_param *p = g_ptr_array_index(params, i);
         add_tensor(list, g_strdup(p->name), p->tensor);
     }
-    g_ptr_array_unref(params);
-    if (model && opt && opt->klass->state) {
+    if (opt && opt->klass->state) {
         for (guint i = 0; i < opt->params->len; i++) {
             ttml_param *p = g_ptr_array_index(opt->params, i);
             /* Parameters never stepped have no state yet; asking would create it. */
@@ -86,12 +94,10 @@ gboolean ttml_train_state_save(const char *path, ttml_module *model, ttml_optimi
         g_ascii_formatd(buf, sizeof buf, "%.9g", info->val_loss);
         put(md, "val_loss", buf);
     }
-    if (info->extra) {
-        GHashTableIter it;
-        gpointer k, v;
-        g_hash_table_iter_init(&it, info->extra);
-        while (g_hash_table_iter_next(&it, &k, &v)) put(md, k, v);
-    }
+    GHashTableIter it;
+    gpointer k, v;
+    if (extra) g_hash_table_iter_init(&it, extra);
+    while (extra && g_hash_table_iter_next(&it, &k, &v)) put(md, k, v);
     gboolean ok = ttml_checkpoint_save(path, list, md, error);
     if (!ok) g_prefix_error(error, "saving the training state at step %" G_GINT64_FORMAT ": ", info->step);
     g_hash_table_unref(md);
@@ -111,6 +117,14 @@ ttml_checkpoint *ttml_train_state_open(const char *path, GError **error)
     ttml_checkpoint *ck = ttml_checkpoint_open(path, error);
     if (!ck) return NULL;
     const char *fmt = ttml_checkpoint_metadata(ck, "format");
+    if (fmt && strcmp(fmt, "ttml-sharded-1") == 0) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                    "'%s' is the index of a sharded (pipeline-parallel) checkpoint, not one training state: "
+                    "resume it with the layout it was written with (mpirun and the same "
+                    "pipeline_parallel_config), or consolidate it into one file first", path);
+        ttml_checkpoint_close(ck);
+        return NULL;
+    }
     if (!fmt || strcmp(fmt, TTML_TRAIN_STATE_FORMAT) != 0) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
                     "'%s' is not a ttml training-state checkpoint (metadata 'format' is %s%s%s, "
@@ -182,6 +196,14 @@ gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttm
                                       GError **error)
 {
     GPtrArray *params = ttml_module_parameters(model);
+    gboolean ok = ttml_train_state_load_list(ck, path, params, TRUE, error);
+    g_ptr_array_unref(params);
+    return ok;
+}
+
+gboolean ttml_train_state_load_list(ttml_checkpoint *ck, const char *path, GPtrArray *params, gboolean exact,
+                                    GError **error)
+{
     gboolean ok = TRUE;
     for (guint i = 0; i < params->len && ok; i++) {
         ttml_param *p = g_ptr_array_index(params, i);
@@ -192,8 +214,7 @@ gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttm
             ok = FALSE;
         }
     }
-    if (ok) ok = check_no_extra_tensors(ck, path, params, error);
-    g_ptr_array_unref(params);
+    if (ok && exact) ok = check_no_extra_tensors(ck, path, params, error);
     return ok;
 }
 

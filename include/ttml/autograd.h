@@ -181,7 +181,29 @@ TTML_API gboolean ttml_graph_backward_from(gsize mark, ttml_tensor *out, ttml_te
  * core holds a reference to t while it is hooked; user_data is borrowed. */
 typedef gboolean (*ttml_grad_ready_fn)(ttml_tensor *t, gpointer user_data, GError **error);
 TTML_API void ttml_set_grad_ready_hook(ttml_tensor *t, ttml_grad_ready_fn fn, gpointer user_data);
-/* Free every node of the calling thread's graph. */
+/* Graph handles (pipeline parallelism: several micro-batches' graphs alive
+ * at once). ttml_graph_begin() creates an empty graph and makes it the one
+ * ops record into until ttml_graph_end(h), which makes the graph that was
+ * current before begin() current again (begin/end pairs nest like a stack).
+ * ttml_graph_backward(h, out, grad) seeds out->grad with `grad` (same shape
+ * as out; NULL = ones, e.g. for a loss) and runs h's nodes in reverse,
+ * accumulating into leaves' ->grad (parameters, and a received activation
+ * made a leaf with requires_grad = TRUE, whose ->grad is then the gradient
+ * to send upstream); the nodes are freed as they run (h is then empty but
+ * valid). Grad-ready hooks fire as in ttml_backward (DDP overlaps its
+ * all-reduce with a handle's backward). ttml_graph_free(h) frees the nodes
+ * not run (dropping a micro-batch) and the handle (ending it if still
+ * recording). ttml_graph_begin() returns NULL before ttml_init(). Errors:
+ * backward of a handle still recording or NULL, or an
+ * `out` that does not require grad (TTML_ERROR_INVALID_ARG). */
+typedef struct ttml_graph ttml_graph;
+TTML_API ttml_graph *ttml_graph_begin(void);
+TTML_API void ttml_graph_end(ttml_graph *h);
+TTML_API gboolean ttml_graph_backward(ttml_graph *h, ttml_tensor *out, ttml_tensor *grad, GError **error);
+TTML_API void ttml_graph_free(ttml_graph *h);
+/* Number of nodes recorded in h (for tests). */
+TTML_API guint ttml_graph_handle_size(const ttml_graph *h);
+/* Free every node of the calling thread's current graph. */
 TTML_API void ttml_reset_graph(void);
 /* Number of nodes currently recorded (for tests). */
 TTML_API guint ttml_graph_size(void);

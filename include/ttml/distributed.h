@@ -25,6 +25,9 @@
  *     enabled: false           TT-Train's multi-host switch (needs mpirun)
  *     num_workers: 0           0 = whatever mpirun started; else must match
  *     socket_type: mpi         the only transport (never a home-made one)
+ *     pipeline_parallel_config: pipeline stages (read by the training loop,
+ *                              core/train/pipeline.h; README "Pipeline
+ *                              parallelism")
  * Errors: TTML_ERROR_CONFIG with file:line:col for bad values. */
 #ifndef TTML_DISTRIBUTED_H
 #define TTML_DISTRIBUTED_H

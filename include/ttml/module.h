@@ -25,6 +25,15 @@ typedef struct ttml_module_class {
     void *(*cache_new)(ttml_module *m, int64_t batch, int64_t max_len, GError **error);
     void (*cache_free)(void *cache);
     ttml_tensor *(*decode)(ttml_module *m, void *cache, ttml_tensor *ids, int64_t pos, GError **error);
+    /* Optional, language models only (NULL otherwise): one pipeline stage.
+     * Runs the blocks [first, end) ("blocks.first" .. "blocks.end-1"). With
+     * `embed`, x is ids u32 [B, 1, 1, S] and the embeddings run first, else
+     * x is the activations [B, 1, S, E] of block first-1; with `head` the
+     * final norm and head run last and the result is the logits
+     * [B, 1, S, Vpad], else the activations of block end-1. embed, all
+     * blocks and head in one call equal forward(). */
+    ttml_tensor *(*stage_forward)(ttml_module *m, ttml_tensor *x, int64_t first, int64_t end, gboolean embed,
+                                  gboolean head, GError **error);
 } ttml_module_class;
 
 struct ttml_module {

@@ -112,6 +112,12 @@
  *                               checkpoints: a shard per rank + an index,
  *                               `ttml-run consolidate` makes one file)
  *   transformer_config.embedding_placement: vocab_parallel | replicated (TP only)
+ *   multihost_config:           enabled, num_workers, socket_type: ttml/distributed.h
+ *     pipeline_parallel_config: pipeline stages by blocks (mpirun -np stages x dp)
+ *       num_blocks: N           = transformer_config.num_blocks
+ *       blocks_per_rank: {0: n0, 1: n1, ...}   (or [n0, n1, ...]) blocks per stage
+ *       schedule: 1f1b          or gpipe; micro-batches = gradient_accumulation_steps
+ *                               (README "Pipeline parallelism")
  *
  * Batches are B windows of S+1 tokens at offsets drawn from the context RNG
  * (all B*accum windows of a step are drawn before its first micro-batch);

@@ -23,22 +23,35 @@ static void model_finalize(ttml_module *m)
     g_free(p);
 }
 
-static ttml_tensor *model_forward(ttml_module *m, ttml_tensor *ids, GError **error)
+static ttml_tensor *model_stage_forward(ttml_module *m, ttml_tensor *in, int64_t first, int64_t end,
+                                        gboolean embed, gboolean head, GError **error)
 {
     tf_model *p = m->priv;
-    if (tf_check_ids(p, ids, 0, error) < 0) return NULL;
-    ttml_tensor *x = p->embed(m, ids, 0, error);
+    if (first < 0 || end < first || end > p->cfg.num_blocks) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
+                    "%s: blocks [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ") are not within the model's %"
+                    G_GINT64_FORMAT " blocks", p->cfg.model_name, first, end, p->cfg.num_blocks);
+        return NULL;
+    }
+    if (embed && tf_check_ids(p, in, 0, error) < 0) return NULL;
+    ttml_tensor *x = embed ? p->embed(m, in, 0, error) : ttml_tensor_ref(in);
     gboolean checkpoint = p->cfg.memory_efficient && ttml_grad_enabled();
-    for (int64_t i = 0; x && i < p->cfg.num_blocks; i++) {
+    for (int64_t i = first; x && i < end; i++) {
         ttml_tensor *y = checkpoint ? tf_block_checkpoint(p->blocks[i], x, error)
                                     : tf_block_run(p->blocks[i], x, NULL, 0, error);
         ttml_tensor_unref(x);
         x = y;
     }
-    if (!x) return NULL;
+    if (!x || !head) return x;
     ttml_tensor *logits = tf_model_head(m, x, error);
     ttml_tensor_unref(x);
     return logits;
+}
+
+static ttml_tensor *model_forward(ttml_module *m, ttml_tensor *ids, GError **error)
+{
+    tf_model *p = m->priv;
+    return model_stage_forward(m, ids, 0, p->cfg.num_blocks, TRUE, TRUE, error);
 }
 
 ttml_module *tf_model_new(const tf_config *cfg, tf_model **out)
@@ -75,7 +88,9 @@ gboolean tf_model_add_body(ttml_module *m, const char *norm_name, gboolean rms, 
 
 const ttml_module_class tf_model_classes[2] = {
     [TF_ARCH_GPT2] = {.type = "gpt2", .forward = model_forward, .finalize = model_finalize,
-                      .cache_new = tf_cache_new, .cache_free = tf_cache_free, .decode = tf_decode},
+                      .cache_new = tf_cache_new, .cache_free = tf_cache_free, .decode = tf_decode,
+                      .stage_forward = model_stage_forward},
     [TF_ARCH_LLAMA] = {.type = "llama", .forward = model_forward, .finalize = model_finalize,
-                       .cache_new = tf_cache_new, .cache_free = tf_cache_free, .decode = tf_decode},
+                       .cache_new = tf_cache_new, .cache_free = tf_cache_free, .decode = tf_decode,
+                       .stage_forward = model_stage_forward},
 };
