@@ -260,8 +260,8 @@ gboolean ttml_backward(ttml_tensor *loss, ttml_tensor *grad, gboolean retain_gra
 
 /* ---- graph handles: one graph per pipeline micro-batch ----
  * A handle owns a node array; begin() makes it the array ops record into
- * (remembering the previous one), end() restores the previous one. The
- * per-thread graph of the multi-chip mesh only changes what `graph` is. */
+ * (remembering the previous one), end() restores the previous one; all of
+ * it on the calling thread's `graph`. */
 struct ttml_graph {
     GPtrArray *nodes;  /* owned                                      */
     GPtrArray *prev;   /* the current graph before begin (borrowed)  */
@@ -270,10 +270,11 @@ struct ttml_graph {
 
 ttml_graph *ttml_graph_begin(void)
 {
-    g_return_val_if_fail(graph != NULL, NULL); /* before ttml_init() */
+    GPtrArray *cur = graph_get(); /* this thread's, created on first use */
+    g_return_val_if_fail(cur != NULL, NULL); /* before ttml_init() */
     ttml_graph *h = g_new0(ttml_graph, 1);
     h->nodes = g_ptr_array_new_with_free_func(node_free);
-    h->prev = graph;
+    h->prev = cur;
     h->recording = TRUE;
     graph = h->nodes;
     return h;
