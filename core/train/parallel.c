@@ -15,7 +15,7 @@ ttml_parallel *ttml_parallel_new(ttml_comm *world, int tp, int pp, GError **erro
     int n = ttml_comm_size(world), r = ttml_comm_rank(world);
     if (tp < 1 || pp < 1 || n % (tp * pp) != 0) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
-                    "%d rank(s) cannot be laid out as tensor-parallel %d x pipeline %d (x data-parallel "
+                    "%d rank(s) cannot be laid out as tensor-parallel %d x pipeline of %d stage(s) (x data-parallel "
                     "replicas): the rank count must be a multiple of %d; change mesh_shape, the pipeline "
                     "or mpirun -np", n, tp, pp, tp * pp);
         return NULL;

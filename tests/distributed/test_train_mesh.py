@@ -121,7 +121,7 @@ def t3k_and_trace(tmp, params):
 
 
 def errors(tmp):
-    cases = [("cpu", 2, True, "one device per rank"), ("ttsim:n300", 4, True, "use [2, 1] with enable_ddp: true"),
+    cases = [("cpu", 2, True, "start the job with mpirun -np 2"), ("ttsim:n300", 4, True, "use [2, 1] with enable_ddp: true"),
              ("ttsim:n300", 2, False, "use [2, 1] with enable_ddp: true"), ("ttsim:t3k", 1, True, "[8, 1]")]
     for i, (device, mesh, ddp, want) in enumerate(cases):
         p = train(tmp, "bad%d" % i, variant(tmp, "bad%d" % i, device, mesh, ddp), expect_ok=False)
