@@ -639,6 +639,73 @@ static void matmul_bf16_case(int64_t M, int64_t N, int64_t K, int ta, int tb, fl
     ht_free(&o16);
 }
 
+/* out = a @ w^T in bf16 (a [2, 5, 8] folded into M: w is a cached weight)
+ * against a double reference on the bf16-rounded values w holds NOW (read
+ * back from the device): a stale bf16 copy of w would be far off. */
+static void expect_bf16_product(const char *what, const ht *a, ht *w)
+{
+    const int64_t so[3] = {2, 5, 6};
+    ht o = ht_rand(3, so, -1, 1);
+    ttml_matmul_params p16 = {0, 1, 1.0f, 0.0f, TTML_PRECISION_BF16};
+    ttml_tensor *in[2] = {a->t, w->t};
+    RUN("matmul", in, 2, &o.t, 1, &p16);
+    float *wv = ht_read(w);
+    double ref[60];
+    for (int r = 0; r < 10; r++)
+        for (int n = 0; n < 6; n++) {
+            double acc = 0;
+            for (int k = 0; k < 8; k++) acc += bf16_round(a->h[r * 8 + k]) * bf16_round(wv[n * 8 + k]);
+            ref[r * 6 + n] = acc;
+        }
+    expect_close(what, &o, ref, 1e-4, 1e-4);
+    g_free(wv);
+    ht_free(&o);
+}
+
+/* The bf16 weight cache (cpu_wcache.c) never returns a stale copy: after
+ * the weight is written through each path (host write, fill, copy, an
+ * optimizer step, a generic in-place kernel) the product reflects the new
+ * values. (Hits within a step and one conversion per weight per step are
+ * checked on a training run by test_lm_train's bf16_weight_cache.) */
+static void test_bf16_weight_cache(void)
+{
+    void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        ttml_test_skip("oneDNN (libdnnl.so.2) is not installed: %s", dlerror());
+        return;
+    }
+    const int64_t sa[3] = {2, 5, 8}, sw[2] = {6, 8};
+    ht a = ht_rand(3, sa, -1, 1), w = ht_rand(2, sw, -1, 1), other = ht_rand(2, sw, -2, 2);
+    expect_bf16_product("bf16 cache: first product (converts)", &a, &w);
+    expect_bf16_product("bf16 cache: second product (hit)", &a, &w);
+
+    float nv[48];
+    for (int i = 0; i < 48; i++) nv[i] = urand(-3, 3);
+    GError *err = NULL;
+    CU_ASSERT_TRUE(ttml_tensor_write(w.t, nv, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    expect_bf16_product("bf16 cache: after a host write", &a, &w);
+
+    ttml_fill_params fp = {0.75f};
+    RUN("fill", NULL, 0, &w.t, 1, &fp);
+    expect_bf16_product("bf16 cache: after fill", &a, &w);
+
+    RUN0("copy", &other.t, 1, &w.t, 1);
+    expect_bf16_product("bf16 cache: after copy", &a, &w);
+
+    ttml_sgd_params sp = {0.5f, 0.0f, 0.0f, 0.0f, 0, 1};
+    RUN("sgd_step", &other.t, 1, &w.t, 1, &sp);   /* w -= 0.5 * other */
+    expect_bf16_product("bf16 cache: after an sgd step", &a, &w);
+
+    ttml_axpby_params ap = {1.0f, -3.0f};
+    RUN("axpby", &other.t, 1, &w.t, 1, &ap);   /* w = other - 3 w */
+    expect_bf16_product("bf16 cache: after axpby into it", &a, &w);
+    expect_bf16_product("bf16 cache: hit after axpby", &a, &w);
+    ht_free(&a);
+    ht_free(&w);
+    ht_free(&other);
+}
+
 static void test_matmul_bf16(void)
 {
     void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
@@ -988,6 +1055,7 @@ static CU_TestInfo tests[] = {
     {"matmul_batched", test_matmul_batched},
     {"matmul_split", test_matmul_split},
     {"matmul_bf16", test_matmul_bf16},
+    {"bf16_weight_cache", test_bf16_weight_cache},
     {"mse", test_mse},
     {"sum_sq", test_sum_sq},
     {"sgd_literal", test_sgd_literal},

@@ -960,6 +960,74 @@ static void test_precision_bf16(void)
     g_free(x16);
 }
 
+/* ttml-run (precision bf16, G_MESSAGES_DEBUG=all) with the bf16 weight cache
+ * on or off: parses the cpu driver's closing line "bf16 weight cache: P weight
+ * products, C conversions (...), H hits" and returns the metrics path. */
+static char *run_weight_cache(const char *cfg, const char *on, guint64 v[3])
+{
+    char *base = g_path_get_basename(cfg);
+    char *metrics = ttml_test_tmp_path(on[0] == '1' ? "wc_on.jsonl" : "wc_off.jsonl");
+    char *mopt = g_strdup_printf("--metrics=%s", metrics);
+    const char *args[] = {base, mopt, "--overwrite", NULL};
+    const char *env[] = {"TTML_CPU_BF16_CACHE", on, "G_MESSAGES_DEBUG", "all", NULL};
+    char *out = NULL, *err_text = NULL;
+    int rc = ttml_test_run_tool("ttml-run", args, env, ttml_test_tmp_dir(), &out, &err_text);
+    CU_ASSERT_EQUAL(rc, 0);
+    /* GLib's default handler prints debug messages on stdout */
+    const char *line = out ? strstr(out, "bf16 weight cache: ") : NULL;
+    if (!line && err_text) line = strstr(err_text, "bf16 weight cache: ");
+    CU_ASSERT_PTR_NOT_NULL(line);
+    int got = line ? sscanf(line, "bf16 weight cache: %" G_GUINT64_FORMAT " weight products, %" G_GUINT64_FORMAT
+                            " conversions (%*f MiB), %" G_GUINT64_FORMAT " hits", &v[0], &v[1], &v[2])
+                   : 0;
+    CU_ASSERT_EQUAL(got, 3);
+    if (rc != 0 || got != 3) fprintf(stderr, "\nttml-run: rc %d\nstdout:\n%s\nstderr:\n%s\n", rc, out, err_text);
+    g_free(out);
+    g_free(err_text);
+    g_free(mopt);
+    g_free(base);
+    return metrics;
+}
+
+/* The bf16 weight cache (cpu_wcache.c) on a training run with two
+ * micro-batches per step: every weight is used by 2 products per
+ * micro-batch (forward, dX), 4 per step, and by the validation forward
+ * after the last step (val_batches 2), but converted once per step
+ * (measured: 198 weight products = 9 weights x (5 steps x 4 + 2); 54
+ * conversions = 9 x (5 steps + 1 validation); 198 without the cache). A cache
+ * invalidated per micro-batch would make 99, so at most one conversion per 3
+ * uses is required. The losses with and without the cache are bitwise equal:
+ * no product saw a stale bf16 weight across the optimizer steps. Skipped
+ * without oneDNN. */
+static void test_bf16_weight_cache(void)
+{
+    void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        ttml_test_skip("oneDNN (libdnnl.so.2) is not installed: %s", dlerror());
+        return;
+    }
+    char *cfg = write_config("wc.yaml", 4, 2, 5, "adamw", 3e-3, 0.0, 0, "wc.safetensors", "  precision: bf16\n");
+    guint64 on[3] = {0}, off[3] = {0};
+    char *m_on = run_weight_cache(cfg, "1", on), *m_off = run_weight_cache(cfg, "0", off);
+    CU_ASSERT_EQUAL(on[0], off[0]);           /* the same products */
+    CU_ASSERT_EQUAL(off[1], off[0]);          /* without the cache: one conversion each */
+    CU_ASSERT_EQUAL(off[2], 0);
+    CU_ASSERT_EQUAL(on[1] + on[2], on[0]);    /* with it: every product a hit or a conversion */
+    CU_ASSERT(on[1] > 0 && on[1] * 3 <= on[0]);   /* at most one conversion per 3 uses */
+    if (on[1] * 3 > on[0])
+        fprintf(stderr, "\nbf16 weight cache: %" G_GUINT64_FORMAT " products, %" G_GUINT64_FORMAT
+                " conversions\n", on[0], on[1]);
+    GPtrArray *lon = read_losses(m_on), *loff = read_losses(m_off);
+    CU_ASSERT_EQUAL_FATAL(lon->len, 6);
+    CU_ASSERT_EQUAL_FATAL(loff->len, 6);
+    for (guint i = 1; i < 6; i++) CU_ASSERT_STRING_EQUAL(lon->pdata[i], loff->pdata[i]);
+    g_ptr_array_unref(lon);
+    g_ptr_array_unref(loff);
+    g_free(m_on);
+    g_free(m_off);
+    g_free(cfg);
+}
+
 /* Without oneDNN (TTML_DNNL_LIBRARY names a missing file) precision bf16
  * still trains, in fp32, and the warning says why and how to fix it; an
  * unknown precision is a config error with its line. */
@@ -1132,6 +1200,7 @@ int main(void)
         {"generate", test_generate},
         {"config_errors", test_config_errors},
         {"precision_bf16", test_precision_bf16},
+        {"bf16_weight_cache", test_bf16_weight_cache},
         {"precision_fallback", test_precision_fallback},
         {"config_encodings", test_config_encodings},
         CU_TEST_INFO_NULL,

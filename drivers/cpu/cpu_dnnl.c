@@ -7,8 +7,10 @@
  * `dnnl_matmul` primitive with bf16 src/weights and an f32 dst (beta through
  * a sum post-op, alpha through the output scale). Transposes are strides of
  * the memory descriptors, never copies. Primitives are cached per shape
- * (trans_a, trans_b, M, N, K, alpha, beta); the bf16 copies of the operands
- * live in two scratch buffers owned here that only grow.
+ * (trans_a, trans_b, M, N, K, alpha, beta); the bf16 copy of A and of a B
+ * that is not a weight live in two scratch buffers owned here that only grow;
+ * a weight's bf16 copy (B given with its buffer) comes from the weight cache
+ * (cpu_wcache.c): converted once per write of the fp32 data, not per product.
  *
  * Loading: TTML_DNNL_LIBRARY (a file name or path) or libdnnl.so.2 is opened
  * on the first bf16 product with RTLD_LOCAL. Debian's oneDNN threads with
@@ -54,37 +56,6 @@ void ttml_cpu_dnnl_set_log(ttml_plugin *plugin, const ttml_host *host)
         if (dnnl_host && dnnl_host->log) dnnl_host->log(dnnl_plugin, level, __VA_ARGS__);        \
         else g_log("ttml", level, __VA_ARGS__);                                                  \
     } while (0)
-
-/* ---- fp32 -> bf16 ---- */
-
-TTML_CPU_VEC
-static void to_bf16_range(guint16 *dst, const float *src, size_t begin, size_t end)
-{
-    for (size_t i = begin; i < end; i++) {
-        guint32 u;
-        memcpy(&u, &src[i], sizeof u);
-        const guint32 rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-        const gboolean nan = (u & 0x7fffffffu) > 0x7f800000u;
-        dst[i] = (guint16)(nan ? ((u >> 16) | 0x40u) : rounded);
-    }
-}
-
-typedef struct {
-    guint16 *dst;
-    const float *src;
-} convert_job;
-
-static void convert_items(void *ctx, size_t begin, size_t end)
-{
-    const convert_job *j = ctx;
-    to_bf16_range(j->dst, j->src, begin, end);
-}
-
-void ttml_cpu_to_bf16(guint16 *dst, const float *src, size_t n)
-{
-    convert_job j = {dst, src};
-    ttml_cpu_parallel_for(n, 1 << 15, convert_items, &j);
-}
 
 #ifdef TTML_HAVE_DNNL_H
 
@@ -273,16 +244,24 @@ static guint16 *scratch(int i, size_t n)
     return dn.scratch[i];
 }
 
-static gboolean dnnl_run(const dnnl_entry *e, const float *a, const float *b, float *c)
+static gboolean dnnl_run(const dnnl_entry *e, const float *a, const float *b, const ttml_buffer *b_buf,
+                         size_t b_offset, float *c)
 {
     const dnnl_api *api = &dn.api;
     const size_t na = (size_t)(e->M * e->K), nb = (size_t)(e->K * e->N);
-    guint16 *a16 = scratch(0, na), *b16 = scratch(1, nb);
+    guint16 *a16 = scratch(0, na);
     ttml_cpu_to_bf16(a16, a, na);
-    ttml_cpu_to_bf16(b16, b, nb);
+    const guint16 *b16;
+    if (b_buf) {
+        b16 = ttml_cpu_wcache_get(b_buf, b_offset, b, nb, scratch(1, nb));
+    } else {
+        guint16 *s = scratch(1, nb);
+        ttml_cpu_to_bf16(s, b, nb);
+        b16 = s;
+    }
     dnnl_memory_t ma = NULL, mb = NULL, mc = NULL;
     gboolean ok = api->memory_create(&ma, &e->md_a, dn.engine, a16) == dnnl_success &&
-                  api->memory_create(&mb, &e->md_b, dn.engine, b16) == dnnl_success &&
+                  api->memory_create(&mb, &e->md_b, dn.engine, (void *)b16) == dnnl_success &&
                   api->memory_create(&mc, &e->md_c, dn.engine, c) == dnnl_success;
     if (ok) {
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
@@ -297,14 +276,15 @@ static gboolean dnnl_run(const dnnl_entry *e, const float *a, const float *b, fl
 }
 
 gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                            const float *a, const float *b, float beta, float *c)
+                            const float *a, const float *b, const ttml_buffer *b_buf, size_t b_offset,
+                            float beta, float *c)
 {
     g_mutex_lock(&dn.lock);
     if (!dn.tried) dnnl_load();
     gboolean ok = FALSE;
     if (dn.ok) {
         const dnnl_entry *e = dnnl_lookup(trans_a, trans_b, M, N, K, alpha, beta);
-        ok = e && dnnl_run(e, a, b, c);
+        ok = e && dnnl_run(e, a, b, b_buf, b_offset, c);
     }
     if (!ok && !dn.warned_fallback) {
         dn.warned_fallback = TRUE;
@@ -328,10 +308,11 @@ const char *ttml_cpu_dnnl_status(void)
 #else /* no <dnnl.h> at build time */
 
 gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                            const float *a, const float *b, float beta, float *c)
+                            const float *a, const float *b, const ttml_buffer *b_buf, size_t b_offset,
+                            float beta, float *c)
 {
-    (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)a, (void)b, (void)beta,
-        (void)c;
+    (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)a, (void)b, (void)b_buf,
+        (void)b_offset, (void)beta, (void)c;
     static gboolean warned;
     if (!warned)
         DNNL_LOG(G_LOG_LEVEL_WARNING,

@@ -21,6 +21,8 @@ typedef struct {
 } cpu_device;
 
 static ttml_cpu_topology cpu_topo;
+static ttml_plugin *cpu_plugin;
+static const ttml_host *cpu_host;
 
 static void apply_threads(int n)
 {
@@ -101,6 +103,15 @@ static void *cpu_open(const char *options, ttml_device_info *info, GError **erro
 
 static void cpu_close(void *dev)
 {
+    ttml_cpu_wcache_stats w;
+    ttml_cpu_wcache_get_stats(&w);
+    if (w.lookups && cpu_host && cpu_host->log)
+        cpu_host->log(cpu_plugin, G_LOG_LEVEL_DEBUG,
+                      "cpu: bf16 weight cache: %" G_GUINT64_FORMAT " weight products, %" G_GUINT64_FORMAT
+                      " conversions (%.1f MiB), %" G_GUINT64_FORMAT " hits (%.1f MiB not converted), "
+                      "peak %.1f MiB held",
+                      w.lookups, w.conversions, w.converted_bytes / 1048576.0, w.hits,
+                      w.saved_bytes / 1048576.0, w.peak_live_bytes / 1048576.0);
     ttml_cpu_threads_close();
     ttml_cpu_pool_close();
     g_free(dev);
@@ -120,6 +131,7 @@ static gboolean cpu_alloc(void *dev, ttml_buffer *buf, GError **error)
 
 static void cpu_free(void *dev, ttml_buffer *buf)
 {
+    ttml_cpu_wcache_invalidate(buf);
     ttml_cpu_pool_free(buf);
 }
 
@@ -155,6 +167,7 @@ static gboolean cpu_write(void *dev, const ttml_transfer *dst, const void *src, 
 {
     size_t bytes;
     if (!transfer_bytes(dst, "write", &bytes, error)) return FALSE;
+    ttml_cpu_wcache_invalidate(dst->buf);
     if (bytes) memcpy((char *)dst->buf->data + dst->offset, src, bytes);
     return TRUE;
 }
@@ -177,7 +190,12 @@ static gboolean cpu_launch(void *dev, ttml_device *device, ttml_kernel_fn fn, co
                     launch && launch->kernel ? launch->kernel : "?");
         return FALSE;
     }
-    return fn(device, launch, error);
+    const gboolean ok = fn(device, launch, error);
+    /* every buffer a kernel may have written loses its bf16 copy, even when
+     * the kernel failed part way (cpu_wcache.c) */
+    for (int i = 0; i < launch->n_out && i < TTML_LAUNCH_MAX_OUT; i++)
+        ttml_cpu_wcache_invalidate(launch->out[i].buf);
+    return ok;
 }
 
 static gboolean cpu_synchronize(void *dev, GError **error)
@@ -217,6 +235,8 @@ static gboolean cpu_init(ttml_plugin *plugin, const ttml_host *host, GError **er
     }
     ttml_cpu_topology_probe(&cpu_topo);
     ttml_cpu_dnnl_set_log(plugin, host);
+    cpu_plugin = plugin;
+    cpu_host = host;
     gboolean env_bad = FALSE;
     int threads = ttml_cpu_threads_choose(&cpu_topo, &env_bad);
     if (env_bad && host->log)

@@ -51,15 +51,35 @@ const char *ttml_cpu_blas_config(void);
 /* Where the driver's warnings go (set at init). */
 void ttml_cpu_dnnl_set_log(ttml_plugin *plugin, const ttml_host *host);
 /* Row-major C[M, N] = alpha * op(A) @ op(B) + beta * C with bf16 operands and
- * fp32 accumulation. Loads oneDNN on first use. FALSE (C untouched) when
+ * fp32 accumulation. Loads oneDNN on first use. b_buf (with b's byte offset
+ * in it) marks B as a weight: its bf16 copy comes from the weight cache;
+ * NULL converts B for this product only. FALSE (C untouched) when
  * oneDNN is missing or refuses the shape: the caller computes in fp32; a
  * warning saying why is logged once. */
 gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                            const float *a, const float *b, float beta, float *c);
+                            const float *a, const float *b, const ttml_buffer *b_buf, size_t b_offset,
+                            float beta, float *c);
 /* "oneDNN 2.6.3 (libdnnl.so.2)" once loaded (loads it), NULL when unavailable. */
 const char *ttml_cpu_dnnl_status(void);
+
+/* ---- bf16 conversion and the weight cache (cpu_wcache.c) ---- */
 /* dst[i] = src[i] rounded to bf16 (nearest even), on the driver's pool. */
 void ttml_cpu_to_bf16(guint16 *dst, const float *src, size_t n);
+typedef struct ttml_cpu_wcache_stats {
+    guint64 lookups, hits, conversions, invalidations;
+    guint64 converted_bytes, saved_bytes;   /* bf16 bytes made / reused       */
+    guint64 live_bytes, peak_live_bytes;    /* held by the cache              */
+} ttml_cpu_wcache_stats;
+/* The bf16 copy of weight `src` (n floats at byte `offset` of `buf`):
+ * cached until the buffer is written or freed. With the cache off
+ * (TTML_CPU_BF16_CACHE=0) it is converted into `scratch` (n elements), which
+ * is returned. The pointer is valid until the buffer is next written. */
+const guint16 *ttml_cpu_wcache_get(const ttml_buffer *buf, size_t offset, const float *src, size_t n,
+                                   guint16 *scratch);
+/* Drop buf's bf16 copy: called by every path that writes or frees a buffer
+ * (host write, each out[] of a kernel launch, free). */
+void ttml_cpu_wcache_invalidate(const ttml_buffer *buf);
+void ttml_cpu_wcache_get_stats(ttml_cpu_wcache_stats *stats);
 
 /* ---- topology and threads (cpu_threads.c) ---- */
 typedef struct ttml_cpu_topology {

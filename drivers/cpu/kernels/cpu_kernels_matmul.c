@@ -18,7 +18,9 @@
  * computed the same way whatever the cut).
  *
  * Precision bf16 (params.precision): the products go to oneDNN with bf16
- * operands and fp32 accumulation (cpu_dnnl.c), one product at a time.
+ * operands and fp32 accumulation (cpu_dnnl.c), one product at a time; the
+ * weight of a folded product (b with batch 1) is converted once per write,
+ * not per product (cpu_wcache.c).
  */
 #include "cpu_internal.h"
 
@@ -160,16 +162,18 @@ void ttml_cpu_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, fl
 /* precision bf16: each product through oneDNN (bf16 operands, fp32
  * accumulation); a product oneDNN cannot do is computed in fp32. */
 static void matmul_bf16(const ttml_matmul_params *p, int64_t M, int64_t N, int64_t K, const float *a,
-                        const int64_t abat[2], const float *b, const int64_t bbat[2], float *c,
-                        const int64_t cbat[2])
+                        const int64_t abat[2], const float *b, const ttml_view *weight,
+                        const int64_t bbat[2], float *c, const int64_t cbat[2])
 {
+    const ttml_buffer *wbuf = weight ? weight->buf : NULL;
+    const size_t woff = weight ? weight->offset : 0;
     for (int64_t b0 = 0; b0 < cbat[0]; b0++)
         for (int64_t b1 = 0; b1 < cbat[1]; b1++) {
             const int64_t ia = (abat[0] > 1 ? b0 : 0) * abat[1] + (abat[1] > 1 ? b1 : 0);
             const int64_t ib = (bbat[0] > 1 ? b0 : 0) * bbat[1] + (bbat[1] > 1 ? b1 : 0);
             const float *pa = a + ia * M * K, *pb = b + ib * K * N;
             float *pc = c + (b0 * cbat[1] + b1) * M * N;
-            if (!ttml_cpu_dnnl_gemm(p->trans_a, p->trans_b, M, N, K, p->alpha, pa, pb, p->beta, pc))
+            if (!ttml_cpu_dnnl_gemm(p->trans_a, p->trans_b, M, N, K, p->alpha, pa, pb, wbuf, woff, p->beta, pc))
                 ttml_cpu_gemm(p->trans_a, p->trans_b, M, N, K, p->alpha, pa, pb, p->beta, pc);
         }
 }
@@ -225,11 +229,12 @@ gboolean ttml_cpu_matmul(ttml_device *dev, const ttml_launch *l, GError **error)
                           p->precision == TTML_PRECISION_BF16;
     if (bf16 && b_batch == 1 && !p->trans_a && a_batch == n_batch) {
         static const int64_t one[2] = {1, 1};
-        matmul_bf16(p, n_batch * M, N, K, a, one, b, one, c, one);
+        /* b is a weight shared by the batch: its bf16 copy is cached */
+        matmul_bf16(p, n_batch * M, N, K, a, one, b, vb, one, c, one);
         return TRUE;
     }
     if (bf16) {
-        matmul_bf16(p, M, N, K, a, abat, b, bbat, c, cbat);
+        matmul_bf16(p, M, N, K, a, abat, b, NULL, bbat, c, cbat);
         return TRUE;
     }
     if (b_batch == 1 && !p->trans_a && a_batch == n_batch) {

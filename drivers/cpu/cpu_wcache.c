@@ -1,0 +1,147 @@
+/* drivers/cpu/cpu_wcache.c - fp32 -> bf16 conversion and the bf16 weight
+ * cache of precision bf16.
+ *
+ * A linear layer's weight is the B operand of three products per
+ * micro-batch (forward, dX; dW has it nowhere) but changes only when the
+ * optimizer writes it, so its bf16 copy is made once and reused until the
+ * fp32 data is written again. The cache is keyed by the buffer (and the
+ * view's offset and element count inside it). Invalidation: every path that
+ * writes a cpu buffer goes through the driver, which drops the buffer's
+ * entry: host uploads (write), every kernel launch for each of its out[]
+ * slots (optimizer steps, fill, copy, third-party kernels alike: kernels
+ * write only their out[] slots, the kernel ABI's rule) and free. So a hit
+ * can never return bf16 data older than the fp32 data.
+ *
+ * Memory: only B operands of the products that fold a batch into M (linear
+ * layers and the head: a 2-D weight shared by the batch) are cached, half
+ * the size of their fp32 data, freed when the buffer is written or freed.
+ * TTML_CPU_BF16_CACHE=0 turns the cache off (every product converts).
+ * Thread safety: one mutex; a buffer must not be written while a product
+ * reads it (already a data race on the fp32 data).
+ */
+#include "cpu_internal.h"
+
+#include <string.h>
+
+/* ---- fp32 -> bf16 ---- */
+
+TTML_CPU_VEC
+static void to_bf16_range(guint16 *dst, const float *src, size_t begin, size_t end)
+{
+    for (size_t i = begin; i < end; i++) {
+        guint32 u;
+        memcpy(&u, &src[i], sizeof u);
+        const guint32 rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+        const gboolean nan = (u & 0x7fffffffu) > 0x7f800000u;
+        dst[i] = (guint16)(nan ? ((u >> 16) | 0x40u) : rounded);
+    }
+}
+
+typedef struct {
+    guint16 *dst;
+    const float *src;
+} convert_job;
+
+static void convert_items(void *ctx, size_t begin, size_t end)
+{
+    const convert_job *j = ctx;
+    to_bf16_range(j->dst, j->src, begin, end);
+}
+
+void ttml_cpu_to_bf16(guint16 *dst, const float *src, size_t n)
+{
+    convert_job j = {dst, src};
+    ttml_cpu_parallel_for(n, 1 << 15, convert_items, &j);
+}
+
+/* ---- the cache ---- */
+
+typedef struct {
+    size_t offset, n;   /* elements [offset / 4, + n) of the buffer */
+    guint16 *data;
+} wcache_entry;
+
+static struct {
+    GMutex lock;
+    GHashTable *map;    /* ttml_buffer * -> wcache_entry * */
+    gint n_entries;     /* atomic: lets writes skip the lock when empty */
+    int enabled;        /* -1 = not read yet */
+    ttml_cpu_wcache_stats stats;
+} wc = {.enabled = -1};
+
+static void entry_free(gpointer p)
+{
+    wcache_entry *e = p;
+    g_free(e->data);
+    g_free(e);
+}
+
+static gboolean wcache_enabled(void)
+{
+    if (wc.enabled < 0) {
+        const char *v = g_getenv("TTML_CPU_BF16_CACHE");
+        wc.enabled = !(v && (strcmp(v, "0") == 0 || g_ascii_strcasecmp(v, "off") == 0));
+    }
+    return wc.enabled;
+}
+
+static void drop_locked(const ttml_buffer *buf)
+{
+    wcache_entry *e = wc.map ? g_hash_table_lookup(wc.map, buf) : NULL;
+    if (!e) return;
+    wc.stats.live_bytes -= e->n * sizeof(guint16);
+    wc.stats.invalidations++;
+    g_hash_table_remove(wc.map, buf);
+    g_atomic_int_add(&wc.n_entries, -1);
+}
+
+const guint16 *ttml_cpu_wcache_get(const ttml_buffer *buf, size_t offset, const float *src, size_t n,
+                                   guint16 *scratch)
+{
+    g_mutex_lock(&wc.lock);
+    wc.stats.lookups++;
+    if (!buf || !wcache_enabled()) {
+        wc.stats.conversions++;
+        wc.stats.converted_bytes += n * sizeof(guint16);
+        g_mutex_unlock(&wc.lock);
+        ttml_cpu_to_bf16(scratch, src, n);
+        return scratch;
+    }
+    if (!wc.map) wc.map = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, entry_free);
+    wcache_entry *e = g_hash_table_lookup(wc.map, buf);
+    if (e && e->offset == offset && e->n == n) {
+        wc.stats.hits++;
+        wc.stats.saved_bytes += n * sizeof(guint16);
+        g_mutex_unlock(&wc.lock);
+        return e->data;
+    }
+    drop_locked(buf);   /* another view of the buffer: keep one entry per buffer */
+    e = g_new(wcache_entry, 1);
+    e->offset = offset;
+    e->n = n;
+    e->data = g_malloc(n * sizeof(guint16));
+    ttml_cpu_to_bf16(e->data, src, n);
+    g_hash_table_insert(wc.map, (gpointer)buf, e);
+    g_atomic_int_inc(&wc.n_entries);
+    wc.stats.conversions++;
+    wc.stats.converted_bytes += n * sizeof(guint16);
+    wc.stats.live_bytes += n * sizeof(guint16);
+    wc.stats.peak_live_bytes = MAX(wc.stats.peak_live_bytes, wc.stats.live_bytes);
+    g_mutex_unlock(&wc.lock);
+    return e->data;
+}
+
+void ttml_cpu_wcache_invalidate(const ttml_buffer *buf)
+{
+    if (!buf || g_atomic_int_get(&wc.n_entries) == 0) return;
+    g_mutex_lock(&wc.lock);
+    drop_locked(buf);
+    g_mutex_unlock(&wc.lock);
+}
+
+void ttml_cpu_wcache_get_stats(ttml_cpu_wcache_stats *stats)
+{
+    g_mutex_lock(&wc.lock);
+    *stats = wc.stats;
+    g_mutex_unlock(&wc.lock);
+}
