@@ -28,11 +28,12 @@ tiny_gpt_ddp.yaml trained 20 steps. MODE (default parity):
 Usage: test_train_ddp.py TTML_RUN MPIRUN CONFIG [MODE]"""
 import json
 import os
-import re
-import struct
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_runs import compare_losses, data_file, losses, run_ttml, tensors, write_variant  # noqa: E402
 
 TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
 MODE = sys.argv[4] if len(sys.argv) > 4 else "parity"
@@ -40,75 +41,25 @@ REL_LOSS = 1e-5
 PARAM_ABS = 1e-4
 
 
-def data_file():
-    text = open(CONFIG).read()
-    base = os.path.dirname(os.path.abspath(CONFIG))
-    for p in re.findall(r"^    - (.+)$", text, re.M):
-        path = os.path.join(base, p.strip())
-        if os.path.exists(path):
-            return path
-    sys.exit("no corpus for " + CONFIG)
-
-
 def variant(tmp, name, ddp, batch=4, accum=1, clip=0.0, dropout=0.0, save=0, timeout=300):
-    text = open(CONFIG).read()
-    text = text.replace("dropout_prob: 0.0", "dropout_prob: %g" % dropout)
-    text = text.replace("model_save_interval: 0", "model_save_interval: %d" % save)
-    text = text.replace("comm_timeout_s: 300", "comm_timeout_s: %g" % timeout)
-    text = text.replace("enable_ddp: true", "enable_ddp: %s" % ("true" if ddp else "false"))
-    text = text.replace("batch_size: 4", "batch_size: %d" % batch)
-    text = text.replace("gradient_accumulation_steps: 1", "gradient_accumulation_steps: %d" % accum)
-    text = text.replace("clip_grad_norm_max_norm: 0.0", "clip_grad_norm_max_norm: %g" % clip)
-    text = text.replace("model_path: tiny_ddp.safetensors", "model_path: %s.safetensors" % name)
-    path = os.path.join(tmp, name + ".yaml")
-    open(path, "w").write(text)
-    return path
+    return write_variant(CONFIG, tmp, name, [
+        ("dropout_prob: 0.0", "dropout_prob: %g" % dropout),
+        ("model_save_interval: 0", "model_save_interval: %d" % save),
+        ("comm_timeout_s: 300", "comm_timeout_s: %g" % timeout),
+        ("enable_ddp: true", "enable_ddp: %s" % ("true" if ddp else "false")),
+        ("batch_size: 4", "batch_size: %d" % batch),
+        ("gradient_accumulation_steps: 1", "gradient_accumulation_steps: %d" % accum),
+        ("clip_grad_norm_max_norm: 0.0", "clip_grad_norm_max_norm: %g" % clip),
+        ("model_path: tiny_ddp.safetensors", "model_path: %s.safetensors" % name)])
 
 
 def train(tmp, name, config, ranks, expect_ok=True, extra=(), env=None, metrics=None, mpi_args=()):
-    cmd = [TTML_RUN, config, "--data", data_file(), "--metrics", os.path.join(tmp, (metrics or name) + ".jsonl")]
-    cmd += list(extra)
-    if ranks:
-        fwd = sum((["-x", k] for k in (env or {})), [])
-        cmd = [MPIRUN, "--oversubscribe", "-np", str(ranks)] + list(mpi_args) + fwd + cmd
-    full_env = dict(os.environ, **(env or {}))
-    p = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600, env=full_env)
-    if expect_ok and p.returncode != 0:
-        sys.exit("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
-    return p
-
-
-def losses(tmp, name):
-    rows = [json.loads(l) for l in open(os.path.join(tmp, name + ".jsonl"))]
-    steps = [r for r in rows if "step" in r and "loss" in r]
-    return steps, [r["loss"] for r in steps]
-
-
-def tensors(path):
-    blob = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    out = {}
-    for key, t in header.items():
-        if key == "__metadata__" or t["dtype"] != "F32":
-            continue
-        a, b = t["data_offsets"]
-        raw = blob[8 + n + a:8 + n + b]
-        out[key] = struct.unpack("<%df" % (len(raw) // 4), raw)
-    return out
+    return run_ttml(TTML_RUN, MPIRUN, data_file(CONFIG), tmp, name, config, ranks, extra, expect_ok, env, metrics,
+                    mpi_args)
 
 
 def compare(tmp, ref, name, exact):
-    _, ref_loss = losses(tmp, ref)
-    steps, loss = losses(tmp, name)
-    if len(loss) != 20 or len(ref_loss) != 20:
-        sys.exit("%s: expected 20 logged steps, got %d and %d" % (name, len(ref_loss), len(loss)))
-    worst = 0.0
-    for i, (a, b) in enumerate(zip(ref_loss, loss)):
-        rel = abs(a - b) / abs(a)
-        worst = max(worst, rel)
-        if (exact and a != b) or rel > REL_LOSS:
-            sys.exit("%s: step %d loss %.9g vs reference %.9g (relative %.3g)" % (name, i + 1, b, a, rel))
+    steps, worst = compare_losses(tmp, ref, name, REL_LOSS, exact)
     pa, pb = tensors(os.path.join(tmp, ref + ".safetensors")), tensors(os.path.join(tmp, name + ".safetensors"))
     if sorted(pa) != sorted(pb):
         sys.exit("%s: checkpoint tensors differ in names" % name)
@@ -203,7 +154,7 @@ def mode_fail(tmp):
 
 def mode_mismatch(tmp):
     config = variant(tmp, "mm", True)
-    base = [TTML_RUN, config, "--data", data_file(), "--max-steps", "2"]
+    base = [TTML_RUN, config, "--data", data_file(CONFIG), "--max-steps", "2"]
     cmd = [MPIRUN, "--oversubscribe", "-np", "1"] + base + ["--seed", "1", ":", "-np", "1"] + base + ["--seed", "2"]
     p = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600)
     # Every rank fails the check (test_ddp's dist_consistency checks each rank's error); here

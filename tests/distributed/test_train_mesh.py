@@ -17,48 +17,32 @@ Usage: test_train_mesh.py TTML_RUN CONFIG"""
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_runs import data_file, run_ttml, step_rows, write_variant  # noqa: E402
 
 TTML_RUN, CONFIG = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 LOSS_REL = 0.03          # test_ttsim_parity.c, tiny GPT on ttsim vs cpu
 HOP_S, LINK_BPS = 650e-9, 100e9 / 8
 
 
-def data_file():
-    text = open(CONFIG).read()
-    base = os.path.dirname(CONFIG)
-    for p in re.findall(r"^    - (.+)$", text, re.M):
-        path = os.path.join(base, p.strip())
-        if os.path.exists(path):
-            return path
-    sys.exit("no corpus for " + CONFIG)
-
-
 def variant(tmp, name, device, mesh, ddp, batch=4, steps=20):
-    text = open(CONFIG).read()
-    text = text.replace("device: cpu", 'device: "%s"\n  mesh_shape: [%d, 1]' % (device, mesh))
-    text = text.replace("enable_ddp: true", "enable_ddp: %s" % ("true" if ddp else "false"))
-    text = text.replace("batch_size: 4", "batch_size: %d" % batch)
-    text = text.replace("max_steps: 20", "max_steps: %d" % steps)
-    text = text.replace("model_path: tiny_ddp.safetensors", "model_path: %s.safetensors" % name)
-    path = os.path.join(tmp, name + ".yaml")
-    open(path, "w").write(text)
-    return path
+    return write_variant(CONFIG, tmp, name, [
+        ("device: cpu", 'device: "%s"\n  mesh_shape: [%d, 1]' % (device, mesh)),
+        ("enable_ddp: true", "enable_ddp: %s" % ("true" if ddp else "false")),
+        ("batch_size: 4", "batch_size: %d" % batch),
+        ("max_steps: 20", "max_steps: %d" % steps),
+        ("model_path: tiny_ddp.safetensors", "model_path: %s.safetensors" % name)])
 
 
 def train(tmp, name, config, extra=(), expect_ok=True):
-    cmd = [TTML_RUN, config, "--data", data_file(), "--metrics", os.path.join(tmp, name + ".jsonl")] + list(extra)
-    p = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600)
-    if expect_ok and p.returncode != 0:
-        sys.exit("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
-    return p
+    return run_ttml(TTML_RUN, None, data_file(CONFIG), tmp, name, config, 0, extra, expect_ok)
 
 
 def steps(tmp, name):
-    rows = [json.loads(l) for l in open(os.path.join(tmp, name + ".jsonl"))]
-    return [r for r in rows if "step" in r and "loss" in r]
+    return step_rows(os.path.join(tmp, name + ".jsonl"))
 
 
 def ring_allreduce_s(n, nbytes):

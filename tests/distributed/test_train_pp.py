@@ -23,7 +23,9 @@ import os
 import sys
 import tempfile
 
-from train_util import compare_losses, data_file as corpus, run_ttml, header, losses, tensors
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_runs import (compare_losses, data_file as corpus, header, losses, run_ttml, tensors,  # noqa: E402
+                        write_variant)
 
 TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
 REL_LOSS = 1e-5
@@ -32,19 +34,14 @@ PARAM_ABS = 1e-4
 
 def variant(tmp, name, model="nanogpt", pp=True, schedule="1f1b", blocks="{0: 1, 1: 1}", steps=20, dropout=0.0,
             num_blocks=2):
-    text = open(CONFIG).read()
-    text = text.replace("num_blocks: 2", "num_blocks: %d" % num_blocks)
-    text = text.replace("dropout_prob: 0.0", "dropout_prob: %g" % dropout)
-    text = text.replace("model_type: nanogpt", "model_type: %s" % model)
-    text = text.replace("schedule: 1f1b", "schedule: %s" % schedule)
-    text = text.replace("blocks_per_rank: {0: 1, 1: 1}", "blocks_per_rank: %s" % blocks)
-    text = text.replace("max_steps: 20", "max_steps: %d" % steps)
-    text = text.replace("model_path: tiny_pp.safetensors", "model_path: %s.safetensors" % name)
-    if not pp:
-        text = text[:text.index("multihost_config:")]
-    path = os.path.join(tmp, name + ".yaml")
-    open(path, "w").write(text)
-    return path
+    subs = [("num_blocks: 2", "num_blocks: %d" % num_blocks),
+            ("dropout_prob: 0.0", "dropout_prob: %g" % dropout),
+            ("model_type: nanogpt", "model_type: %s" % model),
+            ("schedule: 1f1b", "schedule: %s" % schedule),
+            ("blocks_per_rank: {0: 1, 1: 1}", "blocks_per_rank: %s" % blocks),
+            ("max_steps: 20", "max_steps: %d" % steps),
+            ("model_path: tiny_pp.safetensors", "model_path: %s.safetensors" % name)]
+    return write_variant(CONFIG, tmp, name, subs, cut_at=None if pp else "multihost_config:")
 
 
 def train(tmp, name, config, ranks, extra=(), expect_ok=True):

@@ -14,12 +14,11 @@ GPT of tiny_gpt_ddp.yaml (and a tiny Llama made from it), 20 steps each:
 Usage: test_train_tp.py TTML_RUN MPIRUN CONFIG"""
 import glob
 import os
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_runs import data_file, read_safetensors, step_rows  # noqa: E402
+from train_runs import data_file, read_safetensors, run_cmd, run_ttml, step_rows, write_variant  # noqa: E402
 
 TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
 REL_LOSS = 1e-5
@@ -27,36 +26,27 @@ PARAM_ABS = 1e-4
 
 
 def variant(tmp, name, tp=1, dp=1, llama=False, accum=1, clip=0.0, dropout=0.0, heads=2):
-    text = open(CONFIG).read()
     dev = "enable_ddp: %s" % ("true" if dp > 1 else "false")
     if tp > 1:
         dev += "\n  enable_tp: true\n  mesh_shape: [%d, %d]" % (dp, tp)
-    text = text.replace("enable_ddp: true", dev)
-    text = text.replace("gradient_accumulation_steps: 1", "gradient_accumulation_steps: %d" % accum)
-    text = text.replace("clip_grad_norm_max_norm: 0.0", "clip_grad_norm_max_norm: %g" % clip)
-    text = text.replace("dropout_prob: 0.0", "dropout_prob: %g" % dropout)
-    text = text.replace("num_heads: 2", "num_heads: %d" % heads)
+    subs = [("enable_ddp: true", dev),
+            ("gradient_accumulation_steps: 1", "gradient_accumulation_steps: %d" % accum),
+            ("clip_grad_norm_max_norm: 0.0", "clip_grad_norm_max_norm: %g" % clip),
+            ("dropout_prob: 0.0", "dropout_prob: %g" % dropout),
+            ("num_heads: 2", "num_heads: %d" % heads)]
     if llama:
-        text = text.replace("model_type: nanogpt", "model_type: llama")
-        text = text.replace("num_heads: %d" % heads, "num_heads: 4\n    num_groups: 2")
-    text = text.replace("model_path: tiny_ddp.safetensors", "model_path: %s.safetensors" % name)
-    path = os.path.join(tmp, name + ".yaml")
-    open(path, "w").write(text)
-    return path
+        subs += [("model_type: nanogpt", "model_type: llama"),
+                 ("num_heads: %d" % heads, "num_heads: 4\n    num_groups: 2")]
+    subs.append(("model_path: tiny_ddp.safetensors", "model_path: %s.safetensors" % name))
+    return write_variant(CONFIG, tmp, name, subs)
 
 
 def run(tmp, cmd, ranks, expect_ok=True):
-    if ranks:
-        cmd = [MPIRUN, "--oversubscribe", "-np", str(ranks)] + cmd
-    p = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600)
-    if expect_ok and p.returncode != 0:
-        sys.exit("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
-    return p
+    return run_cmd(tmp, cmd, MPIRUN, ranks, expect_ok)
 
 
 def train(tmp, name, config, ranks, extra=(), metrics=None, expect_ok=True):
-    cmd = [TTML_RUN, config, "--data", data_file(CONFIG), "--metrics", os.path.join(tmp, (metrics or name) + ".jsonl")]
-    return run(tmp, cmd + list(extra), ranks, expect_ok)
+    return run_ttml(TTML_RUN, MPIRUN, data_file(CONFIG), tmp, name, config, ranks, extra, expect_ok, metrics=metrics)
 
 
 def losses(tmp, name):

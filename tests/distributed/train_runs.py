@@ -1,12 +1,14 @@
-"""Helpers the ttml-run training tests under mpirun share (test_train_ddp.py,
-test_train_tp.py):
-the corpus a test config names, the step lines of a metrics file, and a
-safetensors reader (tensor shapes, F32 values and metadata) that needs no
-PyTorch."""
+"""Helpers the ttml-run training tests share (test_train_ddp.py,
+test_train_tp.py, test_train_pp.py, test_train_mesh.py): a variant of a test
+config, the corpus it names, a ttml-run (under mpirun or not), the step lines
+of a --metrics file and their comparison, and a safetensors reader (tensor
+shapes, F32 values and metadata) that needs no PyTorch."""
 import json
 import os
 import re
 import struct
+import subprocess
+import sys
 
 
 def data_file(config):
@@ -17,7 +19,42 @@ def data_file(config):
         path = os.path.join(base, p.strip())
         if os.path.exists(path):
             return path
-    raise SystemExit("no corpus for " + config)
+    sys.exit("no corpus for " + config)
+
+
+def write_variant(config, tmp, name, subs, cut_at=None):
+    """tmp/name.yaml: config's text with each (old, new) of subs replaced in
+    order, then ending before the first cut_at when given; returns its path."""
+    text = open(config).read()
+    for old, new in subs:
+        text = text.replace(old, new)
+    if cut_at:
+        text = text[:text.index(cut_at)]
+    path = os.path.join(tmp, name + ".yaml")
+    open(path, "w").write(text)
+    return path
+
+
+def run_cmd(tmp, cmd, mpirun=None, ranks=0, expect_ok=True, env=None, mpi_args=()):
+    """cmd in tmp, under mpirun -np ranks [mpi_args] when ranks > 0 (env is
+    added to the environment and forwarded to the ranks with -x); exits on
+    failure when expect_ok."""
+    if ranks:
+        fwd = sum((["-x", k] for k in (env or {})), [])
+        cmd = [mpirun, "--oversubscribe", "-np", str(ranks)] + list(mpi_args) + fwd + cmd
+    full_env = dict(os.environ, **(env or {}))
+    p = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600, env=full_env)
+    if expect_ok and p.returncode != 0:
+        sys.exit("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
+    return p
+
+
+def run_ttml(ttml_run, mpirun, corpus, tmp, name, config, ranks, extra=(), expect_ok=True, env=None,
+             metrics=None, mpi_args=()):
+    """ttml-run CONFIG --data CORPUS --metrics tmp/METRICS.jsonl [extra] in tmp
+    (METRICS defaults to name), through run_cmd."""
+    cmd = [ttml_run, config, "--data", corpus, "--metrics", os.path.join(tmp, (metrics or name) + ".jsonl")]
+    return run_cmd(tmp, cmd + list(extra), mpirun, ranks, expect_ok, env, mpi_args)
 
 
 def step_rows(path):
@@ -26,16 +63,49 @@ def step_rows(path):
     return [r for r in rows if "step" in r and "loss" in r]
 
 
-def read_safetensors(path):
-    """{name: (shape, F32 values)} and the metadata of a safetensors file."""
+def losses(tmp, name):
+    """The step lines of tmp/name.jsonl and their losses."""
+    steps = step_rows(os.path.join(tmp, name + ".jsonl"))
+    return steps, [r["loss"] for r in steps]
+
+
+def compare_losses(tmp, ref, name, rel_max, exact=False, n=20):
+    """name's n logged losses against ref's: each within rel_max relative
+    (equal when exact). Returns name's step lines and the worst difference."""
+    _, ref_loss = losses(tmp, ref)
+    steps, loss = losses(tmp, name)
+    if len(loss) != n or len(ref_loss) != n:
+        sys.exit("%s: expected %d logged steps, got %d and %d" % (name, n, len(ref_loss), len(loss)))
+    worst = 0.0
+    for i, (a, b) in enumerate(zip(ref_loss, loss)):
+        rel = abs(a - b) / abs(a)
+        worst = max(worst, rel)
+        if (exact and a != b) or rel > rel_max:
+            sys.exit("%s: step %d loss %.9g vs reference %.9g (relative %.3g)" % (name, i + 1, b, a, rel))
+    return steps, worst
+
+
+def header(path):
+    """The file's bytes, its header length and its parsed header."""
     blob = open(path, "rb").read()
     (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
+    return blob, n, json.loads(blob[8:8 + n])
+
+
+def read_safetensors(path, skip_optim=False):
+    """{name: (shape, F32 values)} of every F32 tensor (without optim.* when
+    skip_optim) and the metadata of a safetensors file."""
+    blob, n, head = header(path)
     out = {}
-    for key, t in header.items():
-        if key == "__metadata__" or t["dtype"] != "F32":
+    for key, t in head.items():
+        if key == "__metadata__" or t["dtype"] != "F32" or (skip_optim and key.startswith("optim.")):
             continue
         a, b = t["data_offsets"]
         raw = blob[8 + n + a:8 + n + b]
         out[key] = (t["shape"], struct.unpack("<%df" % (len(raw) // 4), raw))
-    return out, header.get("__metadata__", {})
+    return out, head.get("__metadata__", {})
+
+
+def tensors(path, skip_optim=False):
+    """name -> F32 values of every F32 tensor (without optim.* when skip_optim)."""
+    return {k: v for k, (_, v) in read_safetensors(path, skip_optim)[0].items()}
