@@ -54,6 +54,7 @@ typedef struct {
     gint64 batch;                    /* rows per rank (= batch_size / ranks)   */
     ttml_run_options rank_options;   /* ranks > 0: quiet, no metrics           */
     gboolean stop;                   /* DDP: a stop agreed by the ranks (last step) */
+    gboolean mesh_follower;          /* a mesh rank > 0: a thread of rank 0's process */
     ttml_tp_stats tp_stats;          /* the last step's TP communication       */
 } lm_run;
 
@@ -868,6 +869,13 @@ static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const l
     return ok;
 }
 
+/* A point of the profiler's series (the HTML report's charts): the series are
+ * the process's, so only rank 0 of an in-process mesh records. */
+static void series_add(const lm_run *r, const char *name, double x, double y)
+{
+    if (!r->mesh_follower) ttml_profiler_series_add(name, x, y);
+}
+
 /* One optimizer step with its validation, progress, metrics and periodic save. */
 static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_run *r, lm_loop *lp,
                           GError **error)
@@ -889,9 +897,9 @@ static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_ru
     /* a mesh chip's collectives (charged through the communicator's observer) */
     double sim_comm_ms = isfinite(sim_ms) && st1.sim_comm_s > 0 ? (st1.sim_comm_s - st0.sim_comm_s) * 1e3 : NAN;
     gint64 step = ++r->step;
-    ttml_profiler_series_add("train_loss", (double)step, loss);
-    ttml_profiler_series_add("step_ms", (double)step, step_ms);
-    if (isfinite(sim_ms)) ttml_profiler_series_add("sim_ms", (double)step, sim_ms);   /* simulators */
+    series_add(r, "train_loss", (double)step, loss);
+    series_add(r, "step_ms", (double)step, step_ms);
+    if (isfinite(sim_ms)) series_add(r, "sim_ms", (double)step, sim_ms);   /* simulators */
     lp->train_us += (double)(t1 - t0);
     lp->window_us += (double)(t1 - t0);
     lp->window_loss += loss;
@@ -903,7 +911,7 @@ static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_ru
         if (!lm_validate(s, r, &val, error)) return FALSE;
         lp->last_val = val;
         lp->last_val_step = step;
-        ttml_profiler_series_add("val_loss", (double)step, val);
+        series_add(r, "val_loss", (double)step, val);
     }
     ttml_progress_update(&lp->prog, step, loss, lr, val, step_ms, sim_ms);
     if (r->metrics && (step % s->log_interval == 0 || isfinite(val) || step == r->total) &&
@@ -966,7 +974,7 @@ static gboolean train_loop(const ttml_run_options *o, const lm_settings *s, lm_r
     }
     if (r->has_val && lp->last_val_step != r->step && r->step > 0) {
         if (!lm_validate(s, r, &lp->last_val, error)) return FALSE;
-        ttml_profiler_series_add("val_loss", (double)r->step, lp->last_val);
+        series_add(r, "val_loss", (double)r->step, lp->last_val);
         ttml_progress_message(&lp->prog, "step %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " val_loss %.4f",
                               r->step, r->total, lp->last_val);
     }
@@ -1038,6 +1046,7 @@ static gboolean ddp_open(const ttml_run_options **o, const lm_settings *s, lm_ru
     r->rank_options = **o;
     r->rank_options.quiet = TRUE;
     if (world) {
+        r->mesh_follower = TRUE; /* the process's profiler series are rank 0's */
         r->rank_options.metrics_path = NULL;
         r->rank_options.memory_report = FALSE;
         if (r->metrics) fclose(r->metrics); /* opened by every rank; rank 0 writes it */
