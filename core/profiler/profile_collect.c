@@ -628,7 +628,7 @@ gboolean ttml_profiler_write_trace(const char *path, GError **error)
 void ttml_profiler_series_add(const char *name, double x, double y)
 {
     collector_ensure();
-    if (!name) return;
+    if (!name || foreign_thread()) return;
     prof_series *s = NULL;
     for (guint i = 0; i < P.series->len && !s; i++) {
         prof_series *c = g_ptr_array_index(P.series, i);
@@ -648,6 +648,7 @@ void ttml_profiler_series_add(const char *name, double x, double y)
 void ttml_profiler_keep_memory_snapshots(const GPtrArray *snapshots)
 {
     collector_ensure();
+    if (foreign_thread()) return;
     g_ptr_array_set_size(P.snapshots, 0);
     for (guint i = 0; snapshots && i < snapshots->len; i++) {
         const ttml_memory_snapshot *s = g_ptr_array_index((GPtrArray *)snapshots, i);
@@ -683,7 +684,8 @@ const char *ttml_profile_report_series(guint i, guint *n, const double **x, cons
 void ttml_profiler_layer_describe(const char *name, const char *arch)
 {
     collector_ensure();
-    if (P.device_label || !name || !*name) return;
+    /* a mesh's rank threads allocate at once: only the profiled thread names the device */
+    if (foreign_thread() || P.device_label || !name || !*name) return;
     P.device_label = arch && *arch ? g_strdup_printf("%s (%s)", name, arch) : g_strdup(name);
 }
 
