@@ -67,6 +67,7 @@ const char *ttml_cpu_dnnl_status(void);
 void ttml_cpu_to_bf16(guint16 *dst, const float *src, size_t n);
 typedef struct ttml_cpu_wcache_stats {
     guint64 lookups, hits, conversions, invalidations;
+    guint64 reuses;                         /* conversions into a stale copy  */
     guint64 converted_bytes, saved_bytes;   /* bf16 bytes made / reused       */
     guint64 live_bytes, peak_live_bytes;    /* held by the cache              */
 } ttml_cpu_wcache_stats;
@@ -76,9 +77,12 @@ typedef struct ttml_cpu_wcache_stats {
  * is returned. The pointer is valid until the buffer is next written. */
 const guint16 *ttml_cpu_wcache_get(const ttml_buffer *buf, size_t offset, const float *src, size_t n,
                                    guint16 *scratch);
-/* Drop buf's bf16 copy: called by every path that writes or frees a buffer
- * (host write, each out[] of a kernel launch, free). */
+/* Mark buf's bf16 copy stale (its memory is kept for the next conversion):
+ * called by every path that writes a buffer (host write, each out[] of a
+ * kernel launch). */
 void ttml_cpu_wcache_invalidate(const ttml_buffer *buf);
+/* Drop buf's bf16 copy and free its memory: called when buf is freed. */
+void ttml_cpu_wcache_release(const ttml_buffer *buf);
 void ttml_cpu_wcache_get_stats(ttml_cpu_wcache_stats *stats);
 
 /* ---- topology and threads (cpu_threads.c) ---- */
