@@ -26,6 +26,8 @@
 
 #include <string.h>
 
+#define WC_SPARE 128
+
 /* ---- fp32 -> bf16 ---- */
 
 TTML_CPU_VEC
@@ -61,7 +63,8 @@ void ttml_cpu_to_bf16(guint16 *dst, const float *src, size_t n)
 
 typedef struct {
     size_t offset, n;   /* elements [offset / 4, + n) of the buffer */
-    guint16 *data;      /* n elements, owned by the entry              */
+    guint16 *data;      /* cap >= n elements, owned by the entry       */
+    size_t cap;
     gboolean valid;     /* FALSE once the buffer was written (stale)   */
 } wcache_entry;
 
@@ -71,13 +74,44 @@ static struct {
     gint n_entries;     /* atomic: lets writes skip the lock when empty */
     int enabled;        /* -1 = not read yet */
     ttml_cpu_wcache_stats stats;
+    /* blocks of freed entries, reused by the next entries of a similar size
+     * (activations come and go every step with the same shapes): no fresh
+     * pages, so no page faults, for them after the first step */
+    guint16 *spare[WC_SPARE];
+    size_t spare_cap[WC_SPARE];
+    int n_spare;
 } wc = {.enabled = -1};
 
-static void entry_free(gpointer p)
+static void entry_free(gpointer p)   /* called with wc.lock held */
 {
     wcache_entry *e = p;
-    g_free(e->data);
+    if (wc.n_spare < WC_SPARE) {
+        wc.spare[wc.n_spare] = e->data;
+        wc.spare_cap[wc.n_spare++] = e->cap;
+    } else {
+        g_free(e->data);
+    }
     g_free(e);
+}
+
+/* A block for n elements: the smallest spare one that fits without wasting
+ * more than half of it, else a new one. Call with wc.lock held. */
+static guint16 *block_take(size_t n, size_t *cap)
+{
+    int best = -1;
+    for (int i = 0; i < wc.n_spare; i++)
+        if (wc.spare_cap[i] >= n && wc.spare_cap[i] / 2 <= n &&
+            (best < 0 || wc.spare_cap[i] < wc.spare_cap[best]))
+            best = i;
+    if (best < 0) {
+        *cap = n;
+        return g_malloc(MAX(n, 1) * sizeof(guint16));
+    }
+    guint16 *data = wc.spare[best];
+    *cap = wc.spare_cap[best];
+    wc.spare[best] = wc.spare[--wc.n_spare];
+    wc.spare_cap[best] = wc.spare_cap[wc.n_spare];
+    return data;
 }
 
 static gboolean wcache_enabled(void)
@@ -98,14 +132,16 @@ static void drop_locked(const ttml_buffer *buf)
     g_atomic_int_add(&wc.n_entries, -1);
 }
 
-const guint16 *ttml_cpu_wcache_get(const ttml_buffer *buf, size_t offset, const float *src, size_t n,
-                                   guint16 *scratch)
+static const guint16 *wcache_get(const ttml_buffer *buf, size_t offset, const float *src, size_t n,
+                                 guint16 *scratch, gboolean act)
 {
     g_mutex_lock(&wc.lock);
-    wc.stats.lookups++;
+    guint64 *lookups = act ? &wc.stats.act_lookups : &wc.stats.lookups;
+    guint64 *hits = act ? &wc.stats.act_hits : &wc.stats.hits;
+    (*lookups)++;
     if (!buf || !wcache_enabled()) {
-        wc.stats.conversions++;
-        wc.stats.converted_bytes += n * sizeof(guint16);
+        if (!act) wc.stats.conversions++;
+        if (!act) wc.stats.converted_bytes += n * sizeof(guint16);
         g_mutex_unlock(&wc.lock);
         ttml_cpu_to_bf16(scratch, src, n);
         return scratch;
@@ -113,8 +149,8 @@ const guint16 *ttml_cpu_wcache_get(const ttml_buffer *buf, size_t offset, const 
     if (!wc.map) wc.map = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, entry_free);
     wcache_entry *e = g_hash_table_lookup(wc.map, buf);
     if (e && e->valid && e->offset == offset && e->n == n) {
-        wc.stats.hits++;
-        wc.stats.saved_bytes += n * sizeof(guint16);
+        (*hits)++;
+        if (!act) wc.stats.saved_bytes += n * sizeof(guint16);
         g_mutex_unlock(&wc.lock);
         return e->data;
     }
@@ -123,11 +159,11 @@ const guint16 *ttml_cpu_wcache_get(const ttml_buffer *buf, size_t offset, const 
         e = NULL;
     }
     if (e) {
-        wc.stats.reuses++;  /* stale, or another view of the same size: convert in place */
+        if (!act) wc.stats.reuses++;   /* stale, or another view of the same size: in place */
     } else {
         e = g_new(wcache_entry, 1);
         e->n = n;
-        e->data = g_malloc(n * sizeof(guint16));
+        e->data = block_take(n, &e->cap);
         g_hash_table_insert(wc.map, (gpointer)buf, e);
         g_atomic_int_inc(&wc.n_entries);
         wc.stats.live_bytes += n * sizeof(guint16);
@@ -136,10 +172,22 @@ const guint16 *ttml_cpu_wcache_get(const ttml_buffer *buf, size_t offset, const 
     e->offset = offset;
     e->valid = TRUE;
     ttml_cpu_to_bf16(e->data, src, n);
-    wc.stats.conversions++;
-    wc.stats.converted_bytes += n * sizeof(guint16);
+    if (!act) wc.stats.conversions++;
+    if (!act) wc.stats.converted_bytes += n * sizeof(guint16);
     g_mutex_unlock(&wc.lock);
     return e->data;
+}
+
+const guint16 *ttml_cpu_wcache_get(const ttml_buffer *buf, size_t offset, const float *src, size_t n,
+                                   guint16 *scratch)
+{
+    return wcache_get(buf, offset, src, n, scratch, FALSE);
+}
+
+const guint16 *ttml_cpu_wcache_get_act(const ttml_buffer *buf, size_t offset, const float *src, size_t n,
+                                       guint16 *scratch)
+{
+    return wcache_get(buf, offset, src, n, scratch, TRUE);
 }
 
 void ttml_cpu_wcache_invalidate(const ttml_buffer *buf)
