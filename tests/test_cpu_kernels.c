@@ -706,6 +706,38 @@ static void test_bf16_weight_cache(void)
     ht_free(&other);
 }
 
+/* Activations (A operands) keep their bf16 copy too (cpu_wcache.c): after
+ * A is written (host write, fill, copy) a product must see the new values;
+ * expect_bf16_product's reference reads a->h, kept equal to the device. */
+static void test_bf16_act_cache(void)
+{
+    void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        ttml_test_skip("oneDNN (libdnnl.so.2) is not installed: %s", dlerror());
+        return;
+    }
+    const int64_t sa[3] = {2, 5, 8}, sw[2] = {6, 8};
+    ht a = ht_rand(3, sa, -1, 1), w = ht_rand(2, sw, -1, 1), other = ht_rand(3, sa, -2, 2);
+    expect_bf16_product("act cache: first product (converts A)", &a, &w);
+    expect_bf16_product("act cache: second product (A hit)", &a, &w);
+    for (size_t i = 0; i < a.n; i++) a.h[i] = urand(-3, 3);
+    GError *err = NULL;
+    CU_ASSERT_TRUE(ttml_tensor_write(a.t, a.h, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    expect_bf16_product("act cache: after a host write of A", &a, &w);
+    ttml_fill_params fp = {0.75f};
+    RUN("fill", NULL, 0, &a.t, 1, &fp);
+    for (size_t i = 0; i < a.n; i++) a.h[i] = 0.75f;
+    expect_bf16_product("act cache: after fill of A", &a, &w);
+    RUN0("copy", &other.t, 1, &a.t, 1);
+    memcpy(a.h, other.h, a.n * sizeof(float));
+    expect_bf16_product("act cache: after copy into A", &a, &w);
+    expect_bf16_product("act cache: hit after copy", &a, &w);
+    ht_free(&a);
+    ht_free(&w);
+    ht_free(&other);
+}
+
 static void test_matmul_bf16(void)
 {
     void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
@@ -1056,6 +1088,7 @@ static CU_TestInfo tests[] = {
     {"matmul_split", test_matmul_split},
     {"matmul_bf16", test_matmul_bf16},
     {"bf16_weight_cache", test_bf16_weight_cache},
+    {"bf16_act_cache", test_bf16_act_cache},
     {"mse", test_mse},
     {"sum_sq", test_sum_sq},
     {"sgd_literal", test_sgd_literal},

@@ -244,23 +244,31 @@ static guint16 *scratch(int i, size_t n)
     return dn.scratch[i];
 }
 
-static gboolean dnnl_run(const dnnl_entry *e, const float *a, const float *b, const ttml_buffer *b_buf,
-                         size_t b_offset, float *c)
+static gboolean dnnl_run(const dnnl_entry *e, const float *a, const ttml_buffer *a_buf, size_t a_offset,
+                         const float *b, const ttml_buffer *b_buf, size_t b_offset, int b_weight, float *c)
 {
     const dnnl_api *api = &dn.api;
     const size_t na = (size_t)(e->M * e->K), nb = (size_t)(e->K * e->N);
-    guint16 *a16 = scratch(0, na);
-    ttml_cpu_to_bf16(a16, a, na);
+    const guint16 *a16;
+    if (a_buf && a_buf != b_buf) {   /* one entry per buffer: B's lookup must not overwrite A's */
+        a16 = ttml_cpu_wcache_get_act(a_buf, a_offset, a, na, scratch(0, na));
+    } else {
+        guint16 *s = scratch(0, na);
+        ttml_cpu_to_bf16(s, a, na);
+        a16 = s;
+    }
     const guint16 *b16;
-    if (b_buf) {
+    if (b_buf && b_weight) {
         b16 = ttml_cpu_wcache_get(b_buf, b_offset, b, nb, scratch(1, nb));
+    } else if (b_buf && b_buf != a_buf) {   /* an activation (X of dW) */
+        b16 = ttml_cpu_wcache_get_act(b_buf, b_offset, b, nb, scratch(1, nb));
     } else {
         guint16 *s = scratch(1, nb);
         ttml_cpu_to_bf16(s, b, nb);
         b16 = s;
     }
     dnnl_memory_t ma = NULL, mb = NULL, mc = NULL;
-    gboolean ok = api->memory_create(&ma, &e->md_a, dn.engine, a16) == dnnl_success &&
+    gboolean ok = api->memory_create(&ma, &e->md_a, dn.engine, (void *)a16) == dnnl_success &&
                   api->memory_create(&mb, &e->md_b, dn.engine, (void *)b16) == dnnl_success &&
                   api->memory_create(&mc, &e->md_c, dn.engine, c) == dnnl_success;
     if (ok) {
@@ -276,15 +284,15 @@ static gboolean dnnl_run(const dnnl_entry *e, const float *a, const float *b, co
 }
 
 gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                            const float *a, const float *b, const ttml_buffer *b_buf, size_t b_offset,
-                            float beta, float *c)
+                            const float *a, const ttml_buffer *a_buf, size_t a_offset, const float *b,
+                            const ttml_buffer *b_buf, size_t b_offset, int b_weight, float beta, float *c)
 {
     g_mutex_lock(&dn.lock);
     if (!dn.tried) dnnl_load();
     gboolean ok = FALSE;
     if (dn.ok) {
         const dnnl_entry *e = dnnl_lookup(trans_a, trans_b, M, N, K, alpha, beta);
-        ok = e && dnnl_run(e, a, b, b_buf, b_offset, c);
+        ok = e && dnnl_run(e, a, a_buf, a_offset, b, b_buf, b_offset, b_weight, c);
     }
     if (!ok && !dn.warned_fallback) {
         dn.warned_fallback = TRUE;
@@ -308,11 +316,11 @@ const char *ttml_cpu_dnnl_status(void)
 #else /* no <dnnl.h> at build time */
 
 gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                            const float *a, const float *b, const ttml_buffer *b_buf, size_t b_offset,
-                            float beta, float *c)
+                            const float *a, const ttml_buffer *a_buf, size_t a_offset, const float *b,
+                            const ttml_buffer *b_buf, size_t b_offset, int b_weight, float beta, float *c)
 {
-    (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)a, (void)b, (void)b_buf,
-        (void)b_offset, (void)beta, (void)c;
+    (void)b_weight, (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)a, (void)a_buf, (void)a_offset,
+        (void)b, (void)b_buf, (void)b_offset, (void)beta, (void)c;
     static gboolean warned;
     if (!warned)
         DNNL_LOG(G_LOG_LEVEL_WARNING,

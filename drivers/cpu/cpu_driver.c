@@ -109,9 +109,12 @@ static void cpu_close(void *dev)
         cpu_host->log(cpu_plugin, G_LOG_LEVEL_DEBUG,
                       "cpu: bf16 weight cache: %" G_GUINT64_FORMAT " weight products, %" G_GUINT64_FORMAT
                       " conversions (%.1f MiB), %" G_GUINT64_FORMAT " hits (%.1f MiB not converted), "
-                      "peak %.1f MiB held",
+                      "%" G_GUINT64_FORMAT " conversions reused a stale copy's memory, peak %.1f MiB held "
+                      "(with activations: %" G_GUINT64_FORMAT " activation operands, %" G_GUINT64_FORMAT
+                      " of them not converted again)",
                       w.lookups, w.conversions, w.converted_bytes / 1048576.0, w.hits,
-                      w.saved_bytes / 1048576.0, w.peak_live_bytes / 1048576.0);
+                      w.saved_bytes / 1048576.0, w.reuses, w.peak_live_bytes / 1048576.0, w.act_lookups,
+                      w.act_hits);
     ttml_cpu_threads_close();
     ttml_cpu_pool_close();
     g_free(dev);
@@ -131,7 +134,7 @@ static gboolean cpu_alloc(void *dev, ttml_buffer *buf, GError **error)
 
 static void cpu_free(void *dev, ttml_buffer *buf)
 {
-    ttml_cpu_wcache_invalidate(buf);
+    ttml_cpu_wcache_release(buf);
     ttml_cpu_pool_free(buf);
 }
 

@@ -52,13 +52,16 @@ const char *ttml_cpu_blas_config(void);
 void ttml_cpu_dnnl_set_log(ttml_plugin *plugin, const ttml_host *host);
 /* Row-major C[M, N] = alpha * op(A) @ op(B) + beta * C with bf16 operands and
  * fp32 accumulation. Loads oneDNN on first use. b_buf (with b's byte offset
- * in it) marks B as a weight: its bf16 copy comes from the weight cache;
- * NULL converts B for this product only. FALSE (C untouched) when
+ * in it) with b_weight marks B as a weight: its bf16 copy comes from the
+ * weight cache; without b_weight a B buffer is cached as an activation;
+ * NULL converts B for this product only. a_buf (with a's byte offset), when
+ * not NULL, caches A's bf16 copy as an activation (used by two products:
+ * X by the forward and dW, dY by dX and dW). FALSE (C untouched) when
  * oneDNN is missing or refuses the shape: the caller computes in fp32; a
  * warning saying why is logged once. */
 gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                            const float *a, const float *b, const ttml_buffer *b_buf, size_t b_offset,
-                            float beta, float *c);
+                            const float *a, const ttml_buffer *a_buf, size_t a_offset, const float *b,
+                            const ttml_buffer *b_buf, size_t b_offset, int b_weight, float beta, float *c);
 /* "oneDNN 2.6.3 (libdnnl.so.2)" once loaded (loads it), NULL when unavailable. */
 const char *ttml_cpu_dnnl_status(void);
 
@@ -67,6 +70,8 @@ const char *ttml_cpu_dnnl_status(void);
 void ttml_cpu_to_bf16(guint16 *dst, const float *src, size_t n);
 typedef struct ttml_cpu_wcache_stats {
     guint64 lookups, hits, conversions, invalidations;
+    guint64 reuses;                         /* conversions into a stale copy  */
+    guint64 act_lookups, act_hits;          /* activations (A operands)       */
     guint64 converted_bytes, saved_bytes;   /* bf16 bytes made / reused       */
     guint64 live_bytes, peak_live_bytes;    /* held by the cache              */
 } ttml_cpu_wcache_stats;
@@ -76,9 +81,15 @@ typedef struct ttml_cpu_wcache_stats {
  * is returned. The pointer is valid until the buffer is next written. */
 const guint16 *ttml_cpu_wcache_get(const ttml_buffer *buf, size_t offset, const float *src, size_t n,
                                    guint16 *scratch);
-/* Drop buf's bf16 copy: called by every path that writes or frees a buffer
- * (host write, each out[] of a kernel launch, free). */
+/* The same for an activation (an A operand): counted apart from weights. */
+const guint16 *ttml_cpu_wcache_get_act(const ttml_buffer *buf, size_t offset, const float *src, size_t n,
+                                       guint16 *scratch);
+/* Mark buf's bf16 copy stale (its memory is kept for the next conversion):
+ * called by every path that writes a buffer (host write, each out[] of a
+ * kernel launch). */
 void ttml_cpu_wcache_invalidate(const ttml_buffer *buf);
+/* Drop buf's bf16 copy and free its memory: called when buf is freed. */
+void ttml_cpu_wcache_release(const ttml_buffer *buf);
 void ttml_cpu_wcache_get_stats(ttml_cpu_wcache_stats *stats);
 
 /* ---- topology and threads (cpu_threads.c) ---- */

@@ -162,18 +162,26 @@ void ttml_cpu_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, fl
 /* precision bf16: each product through oneDNN (bf16 operands, fp32
  * accumulation); a product oneDNN cannot do is computed in fp32. */
 static void matmul_bf16(const ttml_matmul_params *p, int64_t M, int64_t N, int64_t K, const float *a,
-                        const int64_t abat[2], const float *b, const ttml_view *weight,
-                        const int64_t bbat[2], float *c, const int64_t cbat[2])
+                        const ttml_view *va, const int64_t abat[2], const float *b, const ttml_view *vb,
+                        const ttml_view *weight, const int64_t bbat[2], float *c, const int64_t cbat[2])
 {
     const ttml_buffer *wbuf = weight ? weight->buf : NULL;
     const size_t woff = weight ? weight->offset : 0;
+    /* a single product's A (an activation: X of the forward and dW, dY of
+     * dX and dW) keeps its bf16 copy until written; batches convert per product */
+    const gboolean one = cbat[0] * cbat[1] == 1;
+    const ttml_buffer *abuf = one ? va->buf : NULL;
+    const size_t aoff = one ? va->offset : 0;
+    const ttml_buffer *bbuf = weight ? wbuf : one ? vb->buf : NULL;
+    const size_t boff = weight ? woff : one ? vb->offset : 0;
     for (int64_t b0 = 0; b0 < cbat[0]; b0++)
         for (int64_t b1 = 0; b1 < cbat[1]; b1++) {
             const int64_t ia = (abat[0] > 1 ? b0 : 0) * abat[1] + (abat[1] > 1 ? b1 : 0);
             const int64_t ib = (bbat[0] > 1 ? b0 : 0) * bbat[1] + (bbat[1] > 1 ? b1 : 0);
             const float *pa = a + ia * M * K, *pb = b + ib * K * N;
             float *pc = c + (b0 * cbat[1] + b1) * M * N;
-            if (!ttml_cpu_dnnl_gemm(p->trans_a, p->trans_b, M, N, K, p->alpha, pa, pb, wbuf, woff, p->beta, pc))
+            if (!ttml_cpu_dnnl_gemm(p->trans_a, p->trans_b, M, N, K, p->alpha, pa, abuf, aoff, pb, bbuf, boff,
+                                    weight != NULL, p->beta, pc))
                 ttml_cpu_gemm(p->trans_a, p->trans_b, M, N, K, p->alpha, pa, pb, p->beta, pc);
         }
 }
@@ -230,11 +238,11 @@ gboolean ttml_cpu_matmul(ttml_device *dev, const ttml_launch *l, GError **error)
     if (bf16 && b_batch == 1 && !p->trans_a && a_batch == n_batch) {
         static const int64_t one[2] = {1, 1};
         /* b is a weight shared by the batch: its bf16 copy is cached */
-        matmul_bf16(p, n_batch * M, N, K, a, one, b, vb, one, c, one);
+        matmul_bf16(p, n_batch * M, N, K, a, va, one, b, vb, vb, one, c, one);
         return TRUE;
     }
     if (bf16) {
-        matmul_bf16(p, M, N, K, a, abat, b, NULL, bbat, c, cbat);
+        matmul_bf16(p, M, N, K, a, va, abat, b, vb, NULL, bbat, c, cbat);
         return TRUE;
     }
     if (b_batch == 1 && !p->trans_a && a_batch == n_batch) {
