@@ -497,6 +497,65 @@ static void test_pool_footprint_bound(void)
     restart(NULL);
 }
 
+/* AnonHugePages (kB) of the mapping that holds `p` (/proc/self/smaps), or -1. */
+static long anon_huge_kb_at(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    gboolean inside = FALSE;
+    long kb = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        } else if (inside && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    return kb;
+}
+
+/* Blocks of 2 MiB and more start on a 2 MiB boundary and, where the kernel
+ * grants transparent huge pages on request, are backed by them once written;
+ * with TTML_CPU_POOL_HUGE=0 neither is asked for. The values are right in
+ * both cases. */
+static void test_pool_huge_pages(void)
+{
+    char mode[128] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f) {
+        if (!fgets(mode, sizeof mode, f)) mode[0] = 0;
+        fclose(f);
+    }
+    gboolean thp = strstr(mode, "[madvise]") || strstr(mode, "[always]");
+    for (int huge = 1; huge >= 0; huge--) {
+        if (!huge) g_setenv("TTML_CPU_POOL_HUGE", "0", TRUE);
+        restart(NULL);
+        GError *err = NULL;
+        const int64_t n[1] = {(5 << 20) / 4 + 123};   /* 5 MiB and a bit of floats */
+        ttml_tensor *t = ttml_tensor_full(ttml_context_get_device(), 1, n, TTML_DTYPE_F32, 3.0f, &err);
+        TTML_ASSERT_NO_ERROR(err);
+        const float *data = ttml_tensor_view(t).buf->data;
+        if (huge) CU_ASSERT_EQUAL((uintptr_t)data % (2u << 20), 0);
+        gboolean ok = TRUE;
+        for (int64_t i = 0; i < n[0]; i++) ok = ok && data[i] == 3.0f;
+        CU_ASSERT_TRUE(ok);
+        long kb = anon_huge_kb_at(data);
+        if (g_getenv("TTML_TEST_VERBOSE")) fprintf(stderr, "\nhuge %d (THP '%.*s'): AnonHugePages %ld kB\n",
+                                                 huge, (int)strcspn(mode, "\n"), mode, kb);
+        /* the kernel may find no free huge page (fragmented memory): only
+         * "none asked for" is certain */
+        if (!huge && strstr(mode, "[madvise]")) CU_ASSERT_EQUAL(kb, 0);
+        if (huge && thp && kb == 0)
+            fprintf(stderr, "\nnote: no transparent huge page granted (memory fragmented?)\n");
+        ttml_tensor_unref(t);
+        g_unsetenv("TTML_CPU_POOL_HUGE");
+    }
+    restart(NULL);
+}
+
 /* A forked child (no worker threads) still runs large kernels, inline. */
 static void test_fork_child_runs_inline(void)
 {
@@ -535,6 +594,7 @@ int main(void)
         {"pool reuses buffers", test_pool_reuses_buffers},
         {"pool disabled", test_pool_disabled},
         {"pool cache stays under the in-use peak", test_pool_footprint_bound},
+        {"pool big blocks on huge pages", test_pool_huge_pages},
         {"fork child runs inline", test_fork_child_runs_inline},
         CU_TEST_INFO_NULL,
     };
