@@ -21,11 +21,10 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_runs import data_file, run_ttml, step_rows, write_variant  # noqa: E402
+from train_runs import data_file, ring_allreduce_s, run_ttml, step_rows, write_variant  # noqa: E402
 
 TTML_RUN, CONFIG = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 LOSS_REL = 0.03          # test_ttsim_parity.c, tiny GPT on ttsim vs cpu
-HOP_S, LINK_BPS = 650e-9, 100e9 / 8
 
 
 def variant(tmp, name, device, mesh, ddp, batch=4, steps=20):
@@ -43,10 +42,6 @@ def train(tmp, name, config, extra=(), expect_ok=True):
 
 def steps(tmp, name):
     return step_rows(os.path.join(tmp, name + ".jsonl"))
-
-
-def ring_allreduce_s(n, nbytes):
-    return 2 * (n - 1) * (HOP_S + nbytes / n / LINK_BPS)
 
 
 def check_comm(name, rows, n, params):

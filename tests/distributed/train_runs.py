@@ -1,14 +1,23 @@
 """Helpers the ttml-run training tests share (test_train_ddp.py,
 test_train_tp.py, test_train_pp.py, test_train_mesh.py): a variant of a test
 config, the corpus it names, a ttml-run (under mpirun or not), the step lines
-of a --metrics file and their comparison, and a safetensors reader (tensor
-shapes, F32 values and metadata) that needs no PyTorch."""
+of a --metrics file and their comparison, a safetensors reader (tensor
+shapes, F32 values and metadata) that needs no PyTorch, and the simulated
+mesh's Ethernet ring time of an all-reduce (docs/ttsim.md)."""
 import json
 import os
 import re
 import struct
 import subprocess
 import sys
+
+HOP_S, LINK_BPS = 650e-9, 100e9 / 8   # Wormhole Ethernet: latency per hop, one 100 Gb/s link
+
+
+def ring_allreduce_s(n, nbytes):
+    """Simulated seconds of a ring all-reduce of nbytes over n chips: 2(n-1)
+    steps of one hop's latency plus nbytes/n over the link (0 for n < 2)."""
+    return 2 * (n - 1) * (HOP_S + nbytes / n / LINK_BPS)
 
 
 def data_file(config):
