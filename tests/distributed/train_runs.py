@@ -20,6 +20,16 @@ def ring_allreduce_s(n, nbytes):
     return 2 * (n - 1) * (HOP_S + nbytes / n / LINK_BPS)
 
 
+def check_sim_comm(name, row, want_ms):
+    """A step line's sim_comm_ms equals want_ms (to 1e-6 ms) and is part of its sim_ms."""
+    if abs(row["sim_comm_ms"] - want_ms) > 1e-6:
+        sys.exit("%s step %d: sim_comm_ms %.9f, the ring formula gives %.9f" % (name, row["step"], row["sim_comm_ms"],
+                                                                              want_ms))
+    if not row["sim_ms"] > row["sim_comm_ms"]:
+        sys.exit("%s step %d: sim_ms %g does not include sim_comm_ms %g" % (name, row["step"], row["sim_ms"],
+                                                                          row["sim_comm_ms"]))
+
+
 def data_file(config):
     """The first existing corpus of the config's data_config.path list."""
     text = open(config).read()
