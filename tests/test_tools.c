@@ -643,7 +643,7 @@ static void test_model_too_big(void)
 static void test_check(void)
 {
     static const char *const shipped[] = {"linear_regression", "mlp", "nanogpt_shakespeare", "llama_shakespeare",
-                                          "nanogpt_ddp"};
+                                          "nanogpt_ddp", "nanogpt_n300_tp2"};
     for (guint i = 0; i < G_N_ELEMENTS(shipped); i++) {
         char *cfg = g_strdup_printf("%s/configs/%s.yaml", TTML_SOURCE_DIR, shipped[i]);
         run_result r = run_tool(cfg, "--check", NULL);

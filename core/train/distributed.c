@@ -38,7 +38,40 @@ int ttml_dist_mesh_board(const char *device, char **chip_spec)
     return 0;
 }
 
-/* mesh_shape [dp, tp]: one device per rank, or a simulated mesh board
+/* The layouts a mesh board of `chips` chips takes (for errors; g_free). */
+static char *board_layouts(int chips)
+{
+    if (chips == 2)
+        return g_strdup("[2, 1] with enable_ddp: true (data parallel) or [1, 2] with enable_tp: true (tensor "
+                        "parallel)");
+    return g_strdup_printf("[%d, 1] with enable_ddp: true (data parallel), [1, %d] with enable_tp: true (tensor "
+                           "parallel) or [dp, tp] with dp x tp = %d and both (e.g. [2, %d])", chips, chips, chips,
+                           chips / 2);
+}
+
+/* A mesh board (device ttsim:n300 / ttsim:t3k): one rank per chip, so
+ * dp x tp = chips, and dp > 1 needs enable_ddp. ttsim:n300 with [1, 1] is
+ * one device spanning both chips (docs/ttsim.md); a T3000 only a mesh. */
+static gboolean check_board(ttml_config *dev, const ttml_dist_settings *s, const char *device, int chips,
+                            GError **error)
+{
+    gint64 n = s->mesh_rows * s->mesh_cols;
+    if ((n == chips && (s->mesh_rows == 1 || s->enable_ddp)) || (n == 1 && chips == 2)) return TRUE;
+    char *use = board_layouts(chips);
+    if (n == 1)
+        config_error(error, ttml_config_peek(dev, "device"), "device %s is a mesh of %d Wormhole chips: set "
+                     "device_config.mesh_shape: use %s (or use ttsim:wormhole_b0 for one chip)", device, chips, use);
+    else
+        config_error(error, ttml_config_peek(dev, "mesh_shape"),
+                     "device_config.mesh_shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] on %s (%d chips): the "
+                     "mesh runs one rank per chip, so dp x tp must be %d%s; use %s", s->mesh_rows, s->mesh_cols,
+                     device, chips, chips, n == chips ? " and dp > 1 needs enable_ddp: true" : "", use);
+    g_free(use);
+    return FALSE;
+}
+
+/* mesh_shape [dp, tp]: one device per rank (mpirun's processes, or with
+ * comm: local rank threads of this process), or a simulated mesh board
  * (device ttsim:n300 / ttsim:t3k) with one rank per chip. */
 static gboolean check_mesh(ttml_config *dev, const ttml_dist_settings *s, GError **error)
 {
@@ -47,9 +80,6 @@ static gboolean check_mesh(ttml_config *dev, const ttml_dist_settings *s, GError
     ttml_config *dnode = ttml_config_peek(dev, "device");
     const char *device = dnode && ttml_config_get_type(dnode) == TTML_CONFIG_SCALAR ? ttml_config_scalar(dnode) : NULL;
     int chips = ttml_dist_mesh_board(device, NULL);
-    if (chips == 8 && n == 1)
-        return config_error(error, dnode, "device ttsim:t3k is a mesh of 8 Wormhole chips: set device_config.mesh_shape "
-                            "[8, 1] and enable_ddp: true (or use ttsim:wormhole_b0 for one chip)");
     if (s->mesh_cols > 1 && !s->enable_tp)
         return config_error(error, where,
                             "device_config.mesh_shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] splits the model "
@@ -57,13 +87,18 @@ static gboolean check_mesh(ttml_config *dev, const ttml_dist_settings *s, GError
                             s->mesh_rows, s->mesh_cols, s->mesh_cols);
     if (s->mesh_cols > 4096 || s->mesh_rows > 4096)
         return config_error(error, where, "device_config.mesh_shape entries must be at most 4096");
-    if (n == 1 || !chips) return TRUE; /* [dp, tp] over mpirun's ranks, one device each */
-    if (n != chips || s->mesh_cols != 1 || !s->enable_ddp)
+    if (chips) return check_board(dev, s, device, chips, error);
+    if (n == 1 || strcmp(s->comm, "local") != 0) return TRUE; /* [dp, tp] over mpirun's ranks */
+    if (n > TTML_DIST_LOCAL_MAX_RANKS)
         return config_error(error, where,
-                            "device_config.mesh_shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] on %s (%d chips): "
-                            "the mesh runs data parallelism over every chip, so use [%d, 1] with enable_ddp: true "
-                            "(tensor parallelism runs over mpirun ranks; on the simulated mesh it is not wired yet)",
-                            s->mesh_rows, s->mesh_cols, device, chips, chips);
+                            "device_config.mesh_shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] with comm: local "
+                            "asks for %" G_GINT64_FORMAT " rank threads in one process (at most %d); use mpirun "
+                            "(comm: mpi) for more ranks", s->mesh_rows, s->mesh_cols, n, TTML_DIST_LOCAL_MAX_RANKS);
+    if (s->mesh_rows > 1 && !s->enable_ddp)
+        return config_error(error, where,
+                            "device_config.mesh_shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] with comm: local "
+                            "makes %" G_GINT64_FORMAT " data-parallel replicas: set enable_ddp: true (or use [1, %"
+                            G_GINT64_FORMAT "])", s->mesh_rows, s->mesh_cols, s->mesh_rows, s->mesh_cols);
     return TRUE;
 }
 

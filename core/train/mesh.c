@@ -1,26 +1,36 @@
-/* core/train/mesh.c - the simulated multi-chip mesh: `device: ttsim:n300`
- * (2 Wormhole chips) or `ttsim:t3k` (2 x 4) with device_config.mesh_shape
- * [chips, 1] and enable_ddp. One ttsim device per chip in one process and one
- * rank thread per chip (rank = chip; rank 0 runs on the calling thread, so it
- * logs, writes the metrics and checkpoints, and is the profiled thread), each
- * running the same per-rank LM training as an MPI rank (ttml_train_lm_rank)
- * over its rank of a `local` world. Every rank thread has its own autograd
- * graph, RNG and default device (ttml_context_thread_end frees them).
+/* core/train/mesh.c - in-process meshes: rank threads over the `local`
+ * communicator. Two kinds:
+ *   - a simulated mesh board, `device: ttsim:n300` (2 Wormhole chips) or
+ *     `ttsim:t3k` (2 x 4), with device_config.mesh_shape [dp, tp] and
+ *     dp x tp = chips (enable_ddp for dp > 1, enable_tp for tp > 1): one
+ *     ttsim chip per rank, collectives charged to the chips' Ethernet;
+ *   - `comm: local` with mesh_shape [dp, tp] of more than one rank on any
+ *     other device (e.g. `device: cpu`): dp x tp rank threads, each opening
+ *     its own `device` (no link model).
+ * One rank thread per device (rank 0 runs on the calling thread, so it
+ * logs, writes the metrics and checkpoints, and is the profiled thread),
+ * each running the same per-rank LM training as an MPI rank
+ * (ttml_train_lm_rank) over its rank of a `local` world; the rank layout
+ * (parallel.c: tp_rank = r % tp, dp_rank = r / tp) builds the TP and DP
+ * groups from each rank's world. Every rank thread has its own autograd
+ * graph, RNG, TP group and default device (ttml_context_thread_end frees
+ * them).
  *
- * Timing: each chip's world carries an observer (ttml_comm_set_observer) that
- * turns every collective into its ring schedule over the communicator's chips
- * and charges it to the chip's simulated device (ttml_device_charge_collective;
- * the ttsim driver prices a step as one hop's latency plus the bytes over the
- * link bandwidth). Ring algorithms, n chips, B bytes:
+ * Timing (boards): each chip's world carries an observer
+ * (ttml_comm_set_observer, inherited by split(), so the TP and DP groups'
+ * collectives are seen too) that turns every collective into its ring
+ * schedule over the communicator's chips and charges it to the chip's
+ * simulated device (ttml_device_charge_collective; the ttsim driver prices
+ * a step as one hop's latency plus the bytes over the link bandwidth). Ring
+ * algorithms, n chips, B bytes:
  *   all-reduce      2(n-1) steps of B/n  (reduce-scatter then all-gather)
  *   reduce-scatter  n-1 steps of B/n     (B = the whole send buffer)
  *   all-gather      n-1 steps of B       (B = one rank's block)
  *   broadcast       n-1 steps of B       (store-and-forward along the ring)
  *   barrier         2(n-1) steps of 0
  *   send / recv     1 step of B
- * Communicators split from the world inherit the observer, so tensor
- * parallelism (TP groups = rank / tp) is charged the same way once the
- * parallel ops exist: the layout is only a matter of rank -> chip. */
+ * A TP group of a t3k ([2, 4]: ranks 0-3 and 4-7) is charged as a ring over
+ * its own 4 chips. */
 #include "train_app.h"
 
 #include <ttml/distributed.h>
@@ -97,27 +107,52 @@ static gpointer rank_main(gpointer data)
     return NULL;
 }
 
-int ttml_train_mesh_chips(const ttml_run_options *o, ttml_config *root)
+/* The device spec of a run: --device, else device_config.device, else cpu. */
+static const char *run_device(const ttml_run_options *o, ttml_config *root)
 {
     ttml_config *dev = ttml_config_peek(root, "device_config");
     ttml_config *dnode = dev && ttml_config_get_type(dev) == TTML_CONFIG_MAP ? ttml_config_peek(dev, "device") : NULL;
-    const char *spec = o->device ? o->device
-                       : dnode && ttml_config_get_type(dnode) == TTML_CONFIG_SCALAR ? ttml_config_scalar(dnode)
-                                                                                    : NULL;
-    int chips = ttml_dist_mesh_board(spec, NULL);
-    ttml_dist_settings s;
-    GError *ignored = NULL; /* a bad device_config is reported by the single-device path */
-    if (!chips || !ttml_dist_settings_read(root, &s, &ignored)) {
-        g_clear_error(&ignored);
+    if (o->device) return o->device;
+    return dnode && ttml_config_get_type(dnode) == TTML_CONFIG_SCALAR ? ttml_config_scalar(dnode) : "cpu";
+}
+
+/* The rank threads of a mesh run (0: not one) and each rank's device spec
+ * (*rank_spec, g_free): a mesh board's chips, or with comm: local (not under
+ * mpirun) the mesh_shape's dp x tp ranks on the run's device. *board: the
+ * chips are linked by the board's Ethernet. */
+static int mesh_ranks(const ttml_run_options *o, ttml_config *root, ttml_dist_settings *s, char **rank_spec,
+                      gboolean *board, GError **error)
+{
+    const char *spec = run_device(o, root);
+    int chips = ttml_dist_mesh_board(spec, rank_spec);
+    *board = chips > 0;
+    if (!ttml_dist_settings_read(root, s, error) || s->mesh_rows * s->mesh_cols < 2) {
+        g_free(*rank_spec);
+        *rank_spec = NULL;
         return 0;
     }
-    return s.mesh_rows * s.mesh_cols > 1 ? chips : 0;
+    if (chips) return chips;
+    if (strcmp(s->comm, "local") != 0 || ttml_dist_launched_by_mpirun()) return 0;
+    *rank_spec = g_strdup(spec);
+    return (int)(s->mesh_rows * s->mesh_cols);
+}
+
+int ttml_train_mesh_chips(const ttml_run_options *o, ttml_config *root)
+{
+    ttml_dist_settings s;
+    char *rank_spec = NULL;
+    gboolean board;
+    GError *ignored = NULL; /* a bad device_config is reported by the single-device path */
+    int n = mesh_ranks(o, root, &s, &rank_spec, &board, &ignored);
+    g_clear_error(&ignored);
+    g_free(rank_spec);
+    return n;
 }
 
 /* Devices (opened on this thread, rank 0's, in chip order), worlds and
  * per-rank configs and options. */
-static gboolean mesh_open(const ttml_run_options *o, ttml_config *root, const char *chip_spec, double timeout_s,
-                          mesh_rank *ranks, int n, GError **error)
+static gboolean mesh_open(const ttml_run_options *o, ttml_config *root, const char *chip_spec, gboolean board,
+                          double timeout_s, mesh_rank *ranks, int n, GError **error)
 {
     ttml_comm **worlds = g_new0(ttml_comm *, n);
     ttml_comm_options co = {sizeof co, timeout_s};
@@ -133,7 +168,8 @@ static gboolean mesh_open(const ttml_run_options *o, ttml_config *root, const ch
             m->options.memory_report = FALSE;
         }
         /* chip 0 speaks for the mesh: the others close without ttsim's report */
-        char *spec = r == 0 ? g_strdup(chip_spec) : g_strdup_printf("%s,report=off", chip_spec);
+        char *spec = r == 0 || !g_str_has_prefix(chip_spec, "ttsim:") ? g_strdup(chip_spec)
+                                                                        : g_strdup_printf("%s,report=off", chip_spec);
         if (ok) m->device = ttml_device_open(spec, error);
         g_free(spec);
         if (ok && !m->device) {
@@ -142,7 +178,7 @@ static gboolean mesh_open(const ttml_run_options *o, ttml_config *root, const ch
         }
         m->root = r == 0 ? root : ok ? ttml_config_load_file(o->config_path, error) : NULL;
         ok = ok && m->root;
-        if (ok) ttml_comm_set_observer(m->world, charge, m);
+        if (ok && board) ttml_comm_set_observer(m->world, charge, m);
     }
     g_free(worlds);
     return ok;
@@ -190,18 +226,41 @@ static gboolean mesh_train(mesh_rank *ranks, int n, GError **error)
     return FALSE;
 }
 
+/* "data parallel (dp 2)", "tensor parallel (tp 2)" or "dp 2 x tp 4" (g_free). */
+static char *layout_text(const ttml_dist_settings *st)
+{
+    gint64 dp = st->mesh_rows, tp = st->mesh_cols;
+    if (tp == 1) return g_strdup_printf("data parallel (dp %" G_GINT64_FORMAT ")", dp);
+    if (dp == 1) return g_strdup_printf("tensor parallel (tp %" G_GINT64_FORMAT ")", tp);
+    return g_strdup_printf("dp %" G_GINT64_FORMAT " x tp %" G_GINT64_FORMAT, dp, tp);
+}
+
+static void say_mesh(const ttml_run_options *o, ttml_config *root, const ttml_dist_settings *st, int n,
+                     const char *rank_spec, gboolean board)
+{
+    if (o->quiet) return;
+    char *layout = layout_text(st);
+    if (board)
+        printf("mesh: %s = %d x %s, one rank thread per chip, %s over the local communicator\n", run_device(o, root),
+               n, rank_spec, layout);
+    else
+        printf("mesh: %d rank threads x %s in this process (device_config.comm: local), %s over the local "
+               "communicator\n", n, rank_spec, layout);
+    g_free(layout);
+}
+
 gboolean ttml_train_mesh_run(const ttml_run_options *o, ttml_config *root, GError **error)
 {
-    ttml_config *dev = ttml_config_peek(root, "device_config");
-    const char *spec = o->device ? o->device : ttml_config_scalar(ttml_config_peek(dev, "device"));
-    char *chip_spec = NULL;
-    int n = ttml_dist_mesh_board(spec, &chip_spec);
+    char *rank_spec = NULL;
+    gboolean board = FALSE;
     ttml_dist_settings st;
-    if (n < 2 || !ttml_dist_settings_read(root, &st, error)) {
-        if (n < 2)
-            g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG, "'%s' is not a simulated mesh board (ttsim:n300, "
-                        "ttsim:t3k)", spec ? spec : "(none)");
-        g_free(chip_spec);
+    int n = mesh_ranks(o, root, &st, &rank_spec, &board, error);
+    if (n < 2) {
+        if (error && !*error)
+            g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG, "'%s' with this device_config is not a mesh run "
+                        "(a mesh board such as ttsim:n300, or comm: local with mesh_shape of several ranks)",
+                        run_device(o, root));
+        g_free(rank_spec);
         return FALSE;
     }
     ttml_run_options init_opts = *o;
@@ -210,13 +269,11 @@ gboolean ttml_train_mesh_run(const ttml_run_options *o, ttml_config *root, GErro
     gboolean initialised = FALSE;
     mesh_rank *ranks = g_new0(mesh_rank, n);
     gboolean ok = ttml_train_begin(&init_opts, &unused, &initialised, error) &&
-                  mesh_open(o, root, chip_spec, st.comm_timeout_s, ranks, n, error);
-    if (ok && !o->quiet)
-        printf("mesh: %s = %d x %s, one rank thread per chip, data parallel over the local communicator\n", spec,
-               n, chip_spec);
+                  mesh_open(o, root, rank_spec, board, st.comm_timeout_s, ranks, n, error);
+    if (ok) say_mesh(o, root, &st, n, rank_spec, board);
     ok = ok && mesh_train(ranks, n, error);
     mesh_free(ranks, n);
-    g_free(chip_spec);
+    g_free(rank_spec);
     if (initialised) ttml_shutdown();
     return ok;
 }

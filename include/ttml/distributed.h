@@ -8,13 +8,18 @@
  *     enable_ddp: false        one model replica per rank (TT-Train)
  *     enable_tp: false         tensor parallelism over mesh_shape[1] ranks
  *     mesh_shape: [1, 1]       TT-Train's [dp, tp]: one device per rank;
- *                              tp > 1 needs enable_tp; the job has dp * tp
- *                              ranks (dp 1 = whatever the world leaves); on
- *                              a simulated mesh board (device ttsim:n300:
- *                              [2, 1]; ttsim:t3k: [8, 1]) with enable_ddp:
- *                              one rank thread per chip in one process
+ *                              tp > 1 needs enable_tp, dp > 1 enable_ddp;
+ *                              the job has dp * tp ranks (under mpirun dp 1
+ *                              = whatever the world leaves); on a simulated
+ *                              mesh board (device ttsim:n300: dp x tp = 2;
+ *                              ttsim:t3k: dp x tp = 8, e.g. [2, 4]) one rank
+ *                              thread per chip in one process
  *     comm: mpi | local        the communicator backend (ttml); default mpi
- *                              when launched by mpirun, else a one-rank world
+ *                              when launched by mpirun, else a one-rank world;
+ *                              local with mesh_shape of dp x tp > 1 ranks (not
+ *                              under mpirun): dp x tp rank threads in this
+ *                              process, each with its own `device` (at most
+ *                              TTML_DIST_LOCAL_MAX_RANKS)
  *     comm_timeout_s: 300      a collective waiting longer fails naming the
  *                              rank (fail-stop; resume from the checkpoint)
  *     bucket_cap_mb: 25        DDP bucket size
@@ -36,6 +41,9 @@
 #include <ttml/config.h>
 
 G_BEGIN_DECLS
+
+/* The most rank threads a comm: local mesh runs in one process. */
+#define TTML_DIST_LOCAL_MAX_RANKS 64
 
 typedef struct ttml_dist_settings {
     gboolean enable_ddp;

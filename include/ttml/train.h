@@ -101,8 +101,10 @@
  *   eval_config:                defaults for `ttml-run generate` (see below)
  *     prompt, max_tokens, temperature, top_k, top_p, repetition_penalty, seed
  *   device_config: {device: cpu}  (device ttsim:n300 / ttsim:t3k with
- *                  mesh_shape [2, 1] / [8, 1] and enable_ddp: a simulated
- *                  mesh, one rank thread per chip; ttml/distributed.h)
+ *                  mesh_shape [dp, tp], dp x tp = 2 / 8, and enable_ddp /
+ *                  enable_tp: a simulated mesh, one rank thread per chip;
+ *                  comm: local with mesh_shape: rank threads on any device;
+ *                  ttml/distributed.h)
  *     enable_ddp: false         data parallel (mpirun -np N ttml-run ...): batch_size
  *                               is the global batch, each rank trains on its
  *                               batch_size / N rows; other keys: ttml/distributed.h

@@ -1,14 +1,33 @@
 """Helpers the ttml-run training tests share (test_train_ddp.py,
 test_train_tp.py, test_train_pp.py, test_train_mesh.py): a variant of a test
 config, the corpus it names, a ttml-run (under mpirun or not), the step lines
-of a --metrics file and their comparison, and a safetensors reader (tensor
-shapes, F32 values and metadata) that needs no PyTorch."""
+of a --metrics file and their comparison, a safetensors reader (tensor
+shapes, F32 values and metadata) that needs no PyTorch, and the simulated
+mesh's Ethernet ring time of an all-reduce (docs/ttsim.md)."""
 import json
 import os
 import re
 import struct
 import subprocess
 import sys
+
+HOP_S, LINK_BPS = 650e-9, 100e9 / 8   # Wormhole Ethernet: latency per hop, one 100 Gb/s link
+
+
+def ring_allreduce_s(n, nbytes):
+    """Simulated seconds of a ring all-reduce of nbytes over n chips: 2(n-1)
+    steps of one hop's latency plus nbytes/n over the link (0 for n < 2)."""
+    return 2 * (n - 1) * (HOP_S + nbytes / n / LINK_BPS)
+
+
+def check_sim_comm(name, row, want_ms):
+    """A step line's sim_comm_ms equals want_ms (to 1e-6 ms) and is part of its sim_ms."""
+    if abs(row["sim_comm_ms"] - want_ms) > 1e-6:
+        sys.exit("%s step %d: sim_comm_ms %.9f, the ring formula gives %.9f" % (name, row["step"], row["sim_comm_ms"],
+                                                                              want_ms))
+    if not row["sim_ms"] > row["sim_comm_ms"]:
+        sys.exit("%s step %d: sim_ms %g does not include sim_comm_ms %g" % (name, row["step"], row["sim_ms"],
+                                                                          row["sim_comm_ms"]))
 
 
 def data_file(config):
