@@ -6,14 +6,18 @@ GPT of tiny_gpt_ddp.yaml (and a tiny Llama made from it), 20 steps each:
   - the same with gradient accumulation 2 and clipping (the global norm over
     shards) and with dropout 0.2 (masks of replicated activations match);
   - dp 2 x tp 2 on 4 ranks (mesh_shape [2, 2], enable_ddp) against TP 1;
-  - checkpoints: TP 2 writes shards + an index; `ttml-run consolidate` gives
+  - checkpoints: TP 2 writes shards + an index (ttml-sharded-2, its tensors
+    table splitting qkv along dim 0 in 3 groups); `ttml-run consolidate` gives
     one safetensors file equal (1e-4) to the TP 1 run's, which `generate`
     reads; a TP 2 checkpoint at step 10 resumed at TP 1, and a TP 1
     checkpoint resumed at TP 2, give the reference losses of steps 11..20;
+    an index in the earlier TP format (tp_shards, tp_layout) still reads;
   - heads that do not divide by the TP size: an error naming both numbers.
 Usage: test_train_tp.py TTML_RUN MPIRUN CONFIG"""
 import glob
+import json
 import os
+import struct
 import sys
 import tempfile
 
@@ -90,14 +94,30 @@ def checkpoints(tmp):
     # the gpt pair left gpt.safetensors (an index) and gpt_ref.safetensors
     index = os.path.join(tmp, "gpt.safetensors")
     _, md = read_safetensors(index)
-    if md.get("tp_size") != "2" or len(md.get("tp_shards", "").split(",")) != 2:
-        sys.exit("the TP 2 checkpoint is not an index of 2 shards: %s" % {k: md.get(k) for k in ("tp_size", "tp_shards")})
-    shards = sorted(glob.glob(index + ".step*.tp*-of-2.safetensors"))
-    if len(shards) != 2:
+    if md.get("format") != "ttml-sharded-2" or (md.get("tp"), md.get("pp")) != ("2", "1"):
+        sys.exit("the TP 2 checkpoint is not a ttml-sharded-2 index of tp 2: %s"
+                 % {k: md.get(k) for k in ("format", "tp", "pp")})
+    shards = sorted(glob.glob(os.path.join(tmp, "gpt.step*.pp0of1.tp*of2.safetensors")))
+    if len(shards) != 2 or [os.path.basename(f) for f in shards] != [md["shard.0"], md["shard.1"]]:
         sys.exit("expected the 2 shard files of the last save, found %s" % shards)
+    split = {l.split()[0]: l.split()[2:4] for l in md["tensors"].splitlines()}
+    if split["blocks.0.attn.qkv.weight"] != ["0", "3"] or split["blocks.0.ln1.weight"] != ["-1", "1"]:
+        sys.exit("the index splits qkv as %s and ln1 as %s" % (split["blocks.0.attn.qkv.weight"],
+                                                                 split["blocks.0.ln1.weight"]))
     out = os.path.join(tmp, "gpt_full.safetensors")
     run(tmp, [TTML_RUN, "consolidate", index, out], 0)
     compare_params(os.path.join(tmp, "gpt_ref.safetensors"), out, "consolidated TP 2 vs TP 1 checkpoint")
+    # the earlier TP index (metadata tp_shards, tp_layout) naming the same shards is still read
+    legacy = os.path.join(tmp, "gpt_legacy.safetensors")
+    _, shard_md = read_safetensors(shards[0])
+    old = {k: v for k, v in md.items() if k not in ("tp", "dp", "pp", "blocks_per_rank", "tensors", "shard.0", "shard.1")}
+    old.update(format="ttml-train-state-1", tp_size="2", tp_layout=shard_md["shard_split"],
+               tp_shards="%s,%s" % (md["shard.0"], md["shard.1"]))
+    head = json.dumps({"__metadata__": old}).encode()
+    head += b" " * (-len(head) % 8)
+    open(legacy, "wb").write(struct.pack("<Q", len(head)) + head)
+    run(tmp, [TTML_RUN, "consolidate", legacy, out + ".legacy"], 0)
+    compare_params(out, out + ".legacy", "the earlier TP index format, consolidated")
     g = run(tmp, [TTML_RUN, "generate", "--checkpoint", out, "--prompt", "ROMEO:", "--max-tokens", "8"], 0)
     print("generate from the consolidated checkpoint: %r" % g.stdout.strip()[-40:])
     g2 = run(tmp, [TTML_RUN, "generate", "--checkpoint", index, "--prompt", "ROMEO:", "--max-tokens", "8"], 0)
