@@ -10,6 +10,7 @@ nanogpt of tiny_pp.yaml (20 steps, 4 micro-batches, AdamW, clipping):
     written): the index still names step 5 and its shards; --resume gives the
     reference losses of steps 6-20; afterwards the index names only the
     step-20 shards and no other shard file is left;
+  - dp 2 x pp 2 on 4 ranks saved at step 10, resumed at PP 1: the same;
   - the index: format ttml-sharded-2, tp/dp/pp/blocks_per_rank, shard.<k>,
     and a "tensors" line for every unsharded tensor with its stage;
   - `ttml-run consolidate` of the PP 2 index: one safetensors file equal
@@ -211,6 +212,12 @@ def main():
                 variant(tmp, "c21", blocks="{0: 2, 1: 1}", num_blocks=3), 2, "ref3",
                 "3 blocks saved as {0: 1, 1: 2}, resumed as {0: 2, 1: 1}")
         crash(tmp, "ref")
+        # dp 2 x pp 2 on 4 ranks (replica 0 of each stage writes), resumed at PP 1
+        reshard(tmp, "d", variant(tmp, "d"), 4, variant(tmp, "d1", pp=False), 0, "ref",
+                "dp 2 x pp 2 on 4 ranks saved, resumed at PP 1")
+        md, _ = index_of(tmp, "d")
+        if (md["dp"], md["pp"], md["step"]) != ("2", "2", "10") or "shard.2" in md:
+            sys.exit("dp 2 x pp 2: the index says dp %s, pp %s, step %s" % (md["dp"], md["pp"], md["step"]))
         out = consolidated(tmp, os.path.join(tmp, "ref.safetensors"))
         if not pytorch(tmp, out):
             sys.exit(77)

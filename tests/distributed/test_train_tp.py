@@ -11,6 +11,7 @@ GPT of tiny_gpt_ddp.yaml (and a tiny Llama made from it), 20 steps each:
     one safetensors file equal (1e-4) to the TP 1 run's, which `generate`
     reads; a TP 2 checkpoint at step 10 resumed at TP 1, and a TP 1
     checkpoint resumed at TP 2, give the reference losses of steps 11..20;
+    the dp 2 x tp 2 index consolidates to TP 1's tensors too;
     an index in the earlier TP format (tp_shards, tp_layout) still reads;
   - heads that do not divide by the TP size: an error naming both numbers.
 Usage: test_train_tp.py TTML_RUN MPIRUN CONFIG"""
@@ -107,6 +108,9 @@ def checkpoints(tmp):
     out = os.path.join(tmp, "gpt_full.safetensors")
     run(tmp, [TTML_RUN, "consolidate", index, out], 0)
     compare_params(os.path.join(tmp, "gpt_ref.safetensors"), out, "consolidated TP 2 vs TP 1 checkpoint")
+    # dp 2 x tp 2 (replica 0's TP group wrote the shards) consolidates to TP 1's tensors too
+    run(tmp, [TTML_RUN, "consolidate", os.path.join(tmp, "dp2tp2.safetensors"), out + ".dp2tp2"], 0)
+    compare_params(os.path.join(tmp, "gpt_ref.safetensors"), out + ".dp2tp2", "consolidated dp 2 x tp 2 vs TP 1")
     # the earlier TP index (metadata tp_shards, tp_layout) naming the same shards is still read
     legacy = os.path.join(tmp, "gpt_legacy.safetensors")
     _, shard_md = read_safetensors(shards[0])
