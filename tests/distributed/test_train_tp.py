@@ -11,6 +11,8 @@ GPT of tiny_gpt_ddp.yaml (and a tiny Llama made from it), 20 steps each:
     one safetensors file equal (1e-4) to the TP 1 run's, which `generate`
     reads; a TP 2 checkpoint at step 10 resumed at TP 1, and a TP 1
     checkpoint resumed at TP 2, give the reference losses of steps 11..20;
+    a TP 2 x PP 2 index written by this test from the documented format
+    consolidates to the same tensors and generates the same text;
     the dp 2 x tp 2 index consolidates to TP 1's tensors too;
     an index in the earlier TP format (tp_shards, tp_layout) still reads;
   - heads that do not divide by the TP size: an error naming both numbers.
@@ -91,6 +93,57 @@ def pair(tmp, name, ranks=2, **kw):
     compare_losses(losses(tmp, name + "_ref"), losses(tmp, name), name)
 
 
+def write_safetensors(path, tensors, md):
+    """tensors: {name: (shape, F32 values)}; md: string metadata."""
+    head, blobs, off = {"__metadata__": md}, [], 0
+    for k, (shape, vals) in tensors.items():
+        blobs.append(struct.pack("<%df" % len(vals), *vals))
+        head[k] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(blobs[-1])]}
+        off += len(blobs[-1])
+    h = json.dumps(head).encode()
+    h += b" " * (-len(h) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def piece(shape, vals, dim, groups, tp, r):
+    """TP rank r's piece of a tensor split along dim in `groups` blocks (the
+    README's offsets): its shape and values."""
+    outer = 1
+    for d in shape[:dim]:
+        outer *= d
+    inner = 1
+    for d in shape[dim + 1:]:
+        inner *= d
+    f = shape[dim]
+    n = f // (groups * tp)
+    idx = [g * f // groups + r * n + i for g in range(groups) for i in range(n)]
+    out = [vals[(o * f + i) * inner + k] for o in range(outer) for i in idx for k in range(inner)]
+    return shape[:dim] + [len(idx)] + shape[dim + 1:], out
+
+
+def tp_pp_index(tmp, full, md):
+    """A TP 2 x PP 2 index written by this script from the README's format
+    (the split of the TP 2 index's tensors table; blocks.1, ln_f and head on
+    stage 1): ttml reads the layout i13tpp's runs will write."""
+    (tensors, _), tp = read_safetensors(full), 2
+    split = {l.split()[0]: (int(l.split()[2]), int(l.split()[3])) for l in md["tensors"].splitlines()}
+    files = [{} for _ in range(4)]
+    lines = []
+    for name, (shape, vals) in tensors.items():
+        dim, groups = split[name]
+        stage = 1 if any(x in name for x in ("blocks.1.", "ln_f.", "head.")) else 0
+        lines.append("%s %d %d %d %s" % (name, stage, dim, groups, "x".join(map(str, shape))))
+        for r in range(tp):
+            files[stage * tp + r][name] = (shape, vals) if dim < 0 else piece(shape, vals, dim, groups, tp, r)
+    index = dict(md, pp="2", blocks_per_rank="1,1", tensors="\n".join(lines) + "\n")
+    for k in range(4):
+        index["shard.%d" % k] = "tpp.step20.pp%dof2.tp%dof2.safetensors" % (k // tp, k % tp)
+        write_safetensors(os.path.join(tmp, index["shard.%d" % k]), files[k], {"format": "ttml-train-state-1"})
+    path = os.path.join(tmp, "tpp.safetensors")
+    write_safetensors(path, {}, index)
+    return path
+
+
 def checkpoints(tmp):
     # the gpt pair left gpt.safetensors (an index) and gpt_ref.safetensors
     index = os.path.join(tmp, "gpt.safetensors")
@@ -127,6 +180,12 @@ def checkpoints(tmp):
     g2 = run(tmp, [TTML_RUN, "generate", "--checkpoint", index, "--prompt", "ROMEO:", "--max-tokens", "8"], 0)
     if g2.stdout != g.stdout:
         sys.exit("generate from the TP index differs from the consolidated file: %r vs %r" % (g2.stdout, g.stdout))
+    tpp = tp_pp_index(tmp, out, md)
+    run(tmp, [TTML_RUN, "consolidate", tpp, out + ".tpp"], 0)
+    compare_params(out, out + ".tpp", "a TP 2 x PP 2 index (written here), consolidated")
+    g3 = run(tmp, [TTML_RUN, "generate", "--checkpoint", tpp, "--prompt", "ROMEO:", "--max-tokens", "8"], 0)
+    if g3.stdout != g.stdout:
+        sys.exit("generate from the TP 2 x PP 2 index differs: %r vs %r" % (g3.stdout, g.stdout))
     ref = losses(tmp, "gpt_ref")
     # TP 2 -> TP 1
     train(tmp, "a", variant(tmp, "a", tp=2), 2, ["--max-steps", "10"], metrics="a_first")
