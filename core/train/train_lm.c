@@ -490,6 +490,11 @@ static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_r
      * index. (ttml_train_ddp_rank is the rank among the replicas.) */
     if (!ttml_train_ddp_barrier(r->ddp, error)) return FALSE;
     ttml_comm *tp = ttml_train_ddp_tp(r->ddp);
+    if (r->pp && tp) {
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT, "'%s': checkpoints of a run with both tensor and "
+                    "pipeline parallelism are not supported yet; nothing was written", path);
+        return FALSE;
+    }
     if (!r->pp && ttml_train_ddp_rank(r->ddp) != 0) return TRUE;
     ttml_train_state_info info = {
         .step = step,
@@ -706,11 +711,21 @@ static gboolean open_pipeline(const lm_settings *s, lm_run *r, GError **error)
     ttml_pp_settings pps;
     ttml_comm *group = ttml_train_ddp_pipeline(r->ddp, &pps);
     if (!group) return TRUE;
-    r->pp = ttml_pipeline_new(&pps, group, r->model, r->batch, s->seq_len, error);
+    r->pp = ttml_pipeline_new(&pps, group, ttml_train_ddp_tp(r->ddp), r->model, r->batch, s->seq_len, error);
     if (!r->pp) return FALSE;
     g_ptr_array_unref(r->params);
     r->params = g_ptr_array_ref(r->pp->params);
-    return TRUE;
+    if (!ttml_train_ddp_tp(r->ddp) || (!*s->model_path && !r->ck_path)) return TRUE;
+    if (r->ck_path)
+        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
+                    "--resume %s: resuming a run with both tensor and pipeline parallelism is not supported yet; "
+                    "resume it with tensor or pipeline parallelism alone", r->ck_path);
+    else
+        config_error(error, ttml_config_peek(s->train_cfg, "model_path"),
+                     "checkpoints of a run with both tensor and pipeline parallelism are not supported yet "
+                     "(model_path '%s'); train without them (model_path: \"\") or use tensor or pipeline "
+                     "parallelism alone (each saves and resumes)", s->model_path);
+    return FALSE;
 }
 
 /* Steps, seed, model, optimizer and scheduler; then no unknown keys. */
