@@ -53,10 +53,12 @@ ttml_lm *ttml_lm_load_full(const char *path, gboolean allow_nonfinite, GError **
     lm->model = ttml_lm_model_create(mt, cfg, name, lm->padded_vocab_size, error);
     g_free(name);
     if (!lm->model) goto fail;
-    /* a tensor-parallel checkpoint (an index naming shard files) is assembled */
-    if (ttml_checkpoint_metadata(ck, "tp_shards") ? !ttml_train_state_restore(ck, path, lm->model, NULL, 0, error)
-                                                  : !ttml_train_state_load_params(ck, path, lm->model, error))
-        goto fail;
+    /* a sharded checkpoint (an index naming shard files) is assembled */
+    GPtrArray *params = ttml_module_parameters(lm->model);
+    gboolean ok = ttml_train_state_is_sharded(ck) ? ttml_train_state_restore(ck, path, params, NULL, 0, TRUE, error)
+                                                  : ttml_train_state_load_params(ck, path, lm->model, error);
+    g_ptr_array_unref(params);
+    if (!ok) goto fail;
     ttml_module_train(lm->model, FALSE);
     ttml_checkpoint_close(ck);
     return lm;

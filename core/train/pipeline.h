@@ -107,22 +107,4 @@ gboolean ttml_pipeline_eval(ttml_pipeline *pl, ttml_tensor *inputs, ttml_tensor 
  * gradients (summed over its TP shards) are summed over the pipeline group. */
 gboolean ttml_pipeline_clip(ttml_pipeline *pl, double max_norm, GError **error);
 
-/* ---- checkpoints (pp_checkpoint.c; the format is described there) ---- */
-
-#define TTML_PP_INDEX_FORMAT "ttml-sharded-1"
-struct ttml_train_state_info;
-/* The shard file name (no directory) of `stage` at `step` for model_path. */
-char *ttml_pp_shard_name(const char *model_path, gint64 step, int stage, int stages);
-/* Write this stage's shard (params: the stage's, borrowed) beside model_path. */
-gboolean ttml_pp_shard_save(const char *model_path, int stage, int stages, GPtrArray *params, ttml_optimizer *opt,
-                            const struct ttml_train_state_info *info, GError **error);
-/* After every stage wrote its shard of `step` (one rank): write the index at
- * model_path (the commit point), then remove the previous index's shards. */
-gboolean ttml_pp_index_save(const char *model_path, gint64 step, int stages, int dp, GError **error);
-/* Is `path` a pipeline checkpoint index? */
-gboolean ttml_pp_is_index(const char *path);
-/* The path of `stage`'s shard named by the index (g_free); an error when the
- * index was written by another number of stages. */
-char *ttml_pp_index_shard(const char *index_path, int stage, int stages, GError **error);
-
 #endif

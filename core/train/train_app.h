@@ -113,6 +113,12 @@ gboolean ttml_train_ddp_finish(ttml_train_ddp *d, GError **error);
  * rank when any rank was asked, so all ranks stop after the same step. */
 gboolean ttml_train_ddp_mean(ttml_train_ddp *d, double *v, gboolean *stop, GError **error);
 gboolean ttml_train_ddp_barrier(ttml_train_ddp *d, GError **error);
+/* Collective over the world: *ok becomes TRUE on every rank only when it
+ * was TRUE on every rank (a sharded checkpoint's shards all written). */
+gboolean ttml_train_ddp_agree(ttml_train_ddp *d, gboolean *ok, GError **error);
+/* This rank's layout for a sharded checkpoint (sizes 1 without DDP). */
+struct ttml_shard_layout;
+void ttml_train_ddp_shard_layout(ttml_train_ddp *d, struct ttml_shard_layout *out);
 /* Collective: every rank holds the same parameters (a SHA-256 of their
  * values compared across ranks; an error names the first differing rank). */
 gboolean ttml_train_ddp_check_params(ttml_train_ddp *d, GPtrArray *params, GError **error);
@@ -255,21 +261,51 @@ gboolean ttml_train_state_load_list(ttml_checkpoint *ck, const char *path, GPtrA
  * be present with the same numel; errors name the tensor and the file). */
 gboolean ttml_train_state_load_params(ttml_checkpoint *ck, const char *path, ttml_module *model,
                                       GError **error);
-/* ---- tensor-parallel checkpoints (train_state_tp.c) ----
- * Collective over the TP group `tp`: every rank writes its shard
- * "PATH.stepN.tpR-of-T.safetensors" (unsharded names, its shard's values;
- * atomic), then, after all are written, rank 0 writes PATH, the index: the
- * training state's metadata plus tp_size, tp_shards (the file names) and
- * tp_layout ("name=dim,groups;..." of the sharded tensors), the commit point;
- * shard files of earlier saves of PATH are removed afterwards. */
-gboolean ttml_train_state_save_tp(const char *path, ttml_module *model, ttml_optimizer *opt,
-                                  const ttml_train_state_info *info, ttml_comm *tp, GError **error);
-/* Parameters and optimizer state from ck (an ordinary training state or a
- * TP index) into a model of any TP layout: tensors are assembled from the
- * shards and cut to this rank's shard (resharding TP n -> TP m). opt NULL:
+/* ---- sharded checkpoints of every parallel layout (train_state_sharded.c) ----
+ * A run with TP and/or PP (and DP replicas of either) writes one shard file
+ * per (stage, TP rank), "<model_path minus .safetensors>.step<N>.pp<s>of<P>
+ * .tp<r>of<T>.safetensors" beside model_path: an ordinary training state
+ * (train_state.c, atomic: tmp + fsync + rename) of that rank's parameters and
+ * optimizer state under the unsharded names (its own slices), plus metadata
+ * shard_stage, shard_tp_rank, shard_split ("name=dim,groups;" of its sharded
+ * parameters). Replica 0 of every (stage, TP rank) writes; then, once every
+ * rank reported success (ttml_train_ddp_agree), world rank 0 writes the
+ * index at model_path itself, the commit point: a tensor-less safetensors
+ * file with the training state's metadata (step, optimizer_steps, RNG,
+ * tokenizer, config, ...) and
+ *   format "ttml-sharded-2"; tp, dp, pp (the sizes); blocks_per_rank
+ *   ("n0,n1,..." or ""); shard.<k> (k = stage * tp + tp_rank: the file name,
+ *   relative to the index); tensors: one line per unsharded tensor
+ *   "NAME STAGE DIM GROUPS SHAPE" (DIM -1: whole in every TP file of STAGE;
+ *   else split along DIM into GROUPS blocks each cut into tp equal pieces,
+ *   TP rank r holding piece r of every block; SHAPE "d0xd1..." unsharded).
+ * Shards of earlier saves are removed after the index is in place: a crash
+ * before it leaves the previous index and its shards intact. */
+#define TTML_SHARDED_FORMAT "ttml-sharded-2"
+typedef struct ttml_shard_layout {
+    int tp, tp_rank;           /* tensor-parallel size and this rank's      */
+    int dp;                    /* data-parallel replicas                    */
+    int pp, stage;             /* pipeline stages and this rank's           */
+    const gint64 *blocks;      /* pp entries (blocks_per_rank), or NULL     */
+} ttml_shard_layout;
+/* This rank's shard file (params: the rank's own, borrowed). */
+gboolean ttml_sharded_save_shard(const char *path, const ttml_shard_layout *l, GPtrArray *params,
+                                 ttml_optimizer *opt, const ttml_train_state_info *info, GError **error);
+/* After every shard of info->step is written (one rank): check each opens,
+ * write the index at `path`, then remove earlier shards. An error leaves the
+ * previous index committed. */
+gboolean ttml_sharded_save_index(const char *path, const ttml_shard_layout *l, const ttml_train_state_info *info,
+                                 GError **error);
+/* Is ck a sharded index (this format or the earlier TP index: tp_shards)? */
+gboolean ttml_train_state_is_sharded(ttml_checkpoint *ck);
+/* Parameters (ttml_param*, each whole or its tensor's shard) and optimizer
+ * state from ck (an ordinary training state or an index of any layout):
+ * every tensor is assembled from the shards and cut to the parameter's shard
+ * (resharding TP n -> m, PP n -> m, any blocks_per_rank). exact: ck may hold
+ * no model tensor outside params (FALSE for a pipeline stage's). opt NULL:
  * parameters only (generate). */
-gboolean ttml_train_state_restore(ttml_checkpoint *ck, const char *path, ttml_module *model, ttml_optimizer *opt,
-                                  gint64 optimizer_steps, GError **error);
+gboolean ttml_train_state_restore(ttml_checkpoint *ck, const char *path, GPtrArray *params, ttml_optimizer *opt,
+                                  gint64 optimizer_steps, gboolean exact, GError **error);
 /* Load optimizer state ("optim.<param>.<state>") and set opt->steps. */
 gboolean ttml_train_state_load_optimizer(ttml_checkpoint *ck, const char *path, ttml_optimizer *opt,
                                          gint64 optimizer_steps, GError **error);

@@ -216,6 +216,30 @@ gboolean ttml_train_ddp_barrier(ttml_train_ddp *d, GError **error)
     return !d || ttml_comm_barrier(d->world, error);
 }
 
+gboolean ttml_train_ddp_agree(ttml_train_ddp *d, gboolean *ok, GError **error)
+{
+    if (!d) return TRUE;
+    float bad = *ok ? 0.0f : 1.0f; /* the communicator reduces f32 */
+    if (!ttml_comm_allreduce(d->world, &bad, 1, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
+    *ok = bad == 0.0f;
+    return TRUE;
+}
+
+void ttml_train_ddp_shard_layout(ttml_train_ddp *d, ttml_shard_layout *out)
+{
+    memset(out, 0, sizeof *out);
+    out->tp = out->dp = out->pp = 1;
+    if (!d) return;
+    out->tp = d->layout->tp;
+    out->tp_rank = d->layout->tp_rank;
+    out->dp = d->layout->dp;
+    if (d->pp.enabled) {
+        out->pp = d->pp.stages;
+        out->stage = d->layout->pp_rank;
+        out->blocks = d->pp.blocks;
+    }
+}
+
 void ttml_train_ddp_metrics(const ttml_train_ddp *d, double backward_ms, GString *line)
 {
     if (!d->reducer) return; /* tensor parallel only: no replicas */

@@ -42,7 +42,6 @@ typedef struct {
     const char *spec;                /* the device spec opened                 */
     ttml_checkpoint *ck;             /* --resume: open until restored          */
     const char *ck_path;
-    char *ck_shard;                  /* --resume of a pipeline index: this stage's shard (owned) */
     gint64 ck_vocab;
     gint64 ck_total;                 /* the checkpoint's total_steps           */
     ttml_progress *prog;             /* the loop's progress (NULL outside it)  */
@@ -484,18 +483,15 @@ static void metrics_number(GString *line, const char *key, double v, const char 
 static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_run *r, const char *path,
                            gint64 step, gint64 total, double val_loss, GError **error)
 {
-    /* DDP: every replica holds the same state; rank 0 writes it. TP: the
-     * first replica's TP group writes a shard each and its rank 0 the index.
-     * Pipeline: replica 0 of every stage writes its shard, then rank 0 the
-     * index. (ttml_train_ddp_rank is the rank among the replicas.) */
+    /* DDP: every replica holds the same state; rank 0 writes it. TP and/or
+     * pipeline: replica 0 of every (stage, TP rank) writes its shard, then,
+     * when all succeeded, world rank 0 the index (train_app.h: the format).
+     * (ttml_train_ddp_rank is the rank among the replicas.) */
     if (!ttml_train_ddp_barrier(r->ddp, error)) return FALSE;
-    ttml_comm *tp = ttml_train_ddp_tp(r->ddp);
-    if (r->pp && tp) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT, "'%s': checkpoints of a run with both tensor and "
-                    "pipeline parallelism are not supported yet; nothing was written", path);
-        return FALSE;
-    }
-    if (!r->pp && ttml_train_ddp_rank(r->ddp) != 0) return TRUE;
+    ttml_shard_layout lay;
+    ttml_train_ddp_shard_layout(r->ddp, &lay);
+    gboolean sharded = lay.tp > 1 || lay.pp > 1;
+    if (!sharded && ttml_train_ddp_rank(r->ddp) != 0) return TRUE;
     ttml_train_state_info info = {
         .step = step,
         .optimizer_steps = r->opt->steps,
@@ -512,14 +508,24 @@ static gboolean save_state(const ttml_run_options *o, const lm_settings *s, lm_r
         .data_path = r->data->path,
         .val_loss = val_loss,
     };
-    if (r->pp) {
+    if (sharded) {
+        GError *mine = NULL;
         gboolean ok = ttml_train_ddp_rank(r->ddp) != 0 ||
-                      ttml_pp_shard_save(path, r->pp->stage, r->pp->stages, r->params, r->opt, &info, error);
-        ok = ttml_train_ddp_barrier(r->ddp, ok ? error : NULL) && ok;
-        if (!ok || ttml_train_ddp_world_rank(r->ddp) != 0) return ok;
-        if (!ttml_pp_index_save(path, step, r->pp->stages, ttml_train_ddp_size(r->ddp), error)) return FALSE;
-    } else if (!(tp ? ttml_train_state_save_tp(path, r->model, r->opt, &info, tp, error)
-                    : ttml_train_state_save(path, r->model, r->opt, &info, error))) {
+                      ttml_sharded_save_shard(path, &lay, r->params, r->opt, &info, &mine);
+        if (!ttml_train_ddp_agree(r->ddp, &ok, error)) {
+            g_clear_error(&mine);
+            return FALSE;
+        }
+        if (!ok) {
+            if (mine) g_propagate_error(error, mine);
+            else g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT, "another rank could not write its shard of "
+                             "the checkpoint '%s' (its error names it); the previous checkpoint stays the committed "
+                             "one", path);
+            return FALSE;
+        }
+        if (ttml_train_ddp_world_rank(r->ddp) != 0) return TRUE;
+        if (!ttml_sharded_save_index(path, &lay, &info, error)) return FALSE;
+    } else if (!ttml_train_state_save(path, r->model, r->opt, &info, error)) {
         return FALSE;
     }
     if (o->quiet) return TRUE;
@@ -545,9 +551,7 @@ static gboolean check_overwrite(const ttml_run_options *o, const lm_settings *s,
     if (ck) ttml_checkpoint_close(ck);
     g_clear_error(&local);
     char what[64];
-    if (ttml_pp_is_index(s->model_path))
-        g_strlcpy(what, "a pipeline checkpoint index", sizeof what);
-    else if (step >= 0)
+    if (step >= 0)
         g_snprintf(what, sizeof what, "a checkpoint at step %" G_GINT64_FORMAT, step);
     else
         g_strlcpy(what, "a file that is not a ttml training state", sizeof what);
@@ -560,26 +564,6 @@ static gboolean check_overwrite(const ttml_run_options *o, const lm_settings *s,
 }
 
 /* ------------------------------------------------------------- set-up */
-
-/* --resume of a pipeline checkpoint index: r->ck_path becomes this stage's
- * shard (the same number of stages is needed). */
-static gboolean resume_shard(lm_run *r, GError **error)
-{
-    if (!ttml_pp_is_index(r->ck_path)) return TRUE;
-    ttml_pp_settings pps;
-    ttml_comm *group = ttml_train_ddp_pipeline(r->ddp, &pps);
-    if (!group) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
-                    "checkpoint '%s' is the index of a pipeline-parallel run; resume it with the same "
-                    "multihost_config.pipeline_parallel_config under mpirun, or consolidate it into one file",
-                    r->ck_path);
-        return FALSE;
-    }
-    r->ck_shard = ttml_pp_index_shard(r->ck_path, ttml_comm_rank(group), ttml_comm_size(group), error);
-    if (!r->ck_shard) return FALSE;
-    r->ck_path = r->ck_shard;
-    return TRUE;
-}
 
 /* --resume: open the checkpoint into r->ck and its tokenizer into *tok (it
  * encodes the corpus). Nothing to do without --resume. */
@@ -595,7 +579,6 @@ static gboolean open_resume(const ttml_run_options *o, const lm_settings *s, lm_
                     o->config_path);
         return FALSE;
     }
-    if (!resume_shard(r, error)) return FALSE;
     r->ck = ttml_train_state_open(r->ck_path, error);
     if (!r->ck) return FALSE;
     ttml_checkpoint_allow_nonfinite(r->ck, o->allow_nonfinite);
@@ -715,17 +698,7 @@ static gboolean open_pipeline(const lm_settings *s, lm_run *r, GError **error)
     if (!r->pp) return FALSE;
     g_ptr_array_unref(r->params);
     r->params = g_ptr_array_ref(r->pp->params);
-    if (!ttml_train_ddp_tp(r->ddp) || (!*s->model_path && !r->ck_path)) return TRUE;
-    if (r->ck_path)
-        g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
-                    "--resume %s: resuming a run with both tensor and pipeline parallelism is not supported yet; "
-                    "resume it with tensor or pipeline parallelism alone", r->ck_path);
-    else
-        config_error(error, ttml_config_peek(s->train_cfg, "model_path"),
-                     "checkpoints of a run with both tensor and pipeline parallelism are not supported yet "
-                     "(model_path '%s'); train without them (model_path: \"\") or use tensor or pipeline "
-                     "parallelism alone (each saves and resumes)", s->model_path);
-    return FALSE;
+    return TRUE;
 }
 
 /* Steps, seed, model, optimizer and scheduler; then no unknown keys. */
@@ -783,15 +756,13 @@ static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm
     return TRUE;
 }
 
-/* Parameters and optimizer state: resharded (train_state_tp.c) when the
- * checkpoint or the run is tensor-parallel, else with the exact checks. */
+/* Parameters and optimizer state: resharded (train_state_sharded.c) when the
+ * checkpoint or the run is sharded (TP and/or pipeline; a stage loads its
+ * own parameters), else with the exact checks. */
 static gboolean restore_tensors(lm_run *r, gint64 opt_steps, GError **error)
 {
-    if (r->pp)
-        return ttml_train_state_load_list(r->ck, r->ck_path, r->params, r->ck_shard != NULL, error) &&
-               ttml_train_state_load_optimizer(r->ck, r->ck_path, r->opt, opt_steps, error);
-    if (ttml_train_ddp_tp(r->ddp) || ttml_checkpoint_metadata(r->ck, "tp_shards"))
-        return ttml_train_state_restore(r->ck, r->ck_path, r->model, r->opt, opt_steps, error);
+    if (r->pp || ttml_train_ddp_tp(r->ddp) || ttml_train_state_is_sharded(r->ck))
+        return ttml_train_state_restore(r->ck, r->ck_path, r->params, r->opt, opt_steps, r->pp == NULL, error);
     return ttml_train_state_load_params(r->ck, r->ck_path, r->model, error) &&
            ttml_train_state_load_optimizer(r->ck, r->ck_path, r->opt, opt_steps, error);
 }
@@ -1169,7 +1140,6 @@ static gboolean lm_cleanup(const ttml_run_options *o, lm_settings *s0, lm_run *r
     if (r.model) ttml_module_unref(r.model);
     ttml_text_data_free(r.data);
     if (r.ck) ttml_checkpoint_close(r.ck);
-    g_free(r.ck_shard);
     g_strfreev(s.data_paths);
     g_free(s.config_dir);
     g_free(s.config_text);

@@ -119,12 +119,13 @@ ttml_checkpoint *ttml_train_state_open(const char *path, GError **error)
     const char *fmt = ttml_checkpoint_metadata(ck, "format");
     if (fmt && strcmp(fmt, "ttml-sharded-1") == 0) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
-                    "'%s' is the index of a sharded (pipeline-parallel) checkpoint, not one training state: "
-                    "resume it with the layout it was written with (mpirun and the same "
-                    "pipeline_parallel_config), or consolidate it into one file first", path);
+                    "'%s' is the index of a pipeline checkpoint in the earlier, pre-release format "
+                    "'ttml-sharded-1', which this ttml no longer reads (it existed only during development): train "
+                    "again to write the current format '%s'", path, TTML_SHARDED_FORMAT);
         ttml_checkpoint_close(ck);
         return NULL;
     }
+    if (fmt && strcmp(fmt, TTML_SHARDED_FORMAT) == 0) return ck; /* an index: train_state_sharded.c */
     if (!fmt || strcmp(fmt, TTML_TRAIN_STATE_FORMAT) != 0) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_CHECKPOINT,
                     "'%s' is not a ttml training-state checkpoint (metadata 'format' is %s%s%s, "

@@ -5,7 +5,7 @@ models of tiny_pp.yaml (nanogpt, and the same as a llama) trained 20 steps of
   - on one process without multihost_config: the reference;
   - under mpirun -np 2 as 2 stages, with the gpipe and the 1f1b schedule:
     the loss of every step within 1e-5 relative of the reference, the
-    parameters of the stage shards (read through the index's weight_map)
+    parameters of the stage shards (read through the index's tensors table)
     within 1e-4 of the reference checkpoint's, and at most P = 2 micro-batches
     alive on stage 0 under 1f1b (all 4 under gpipe);
   - nanogpt with dropout 0.1, 1f1b: the same (the same masks);
@@ -18,7 +18,6 @@ models of tiny_pp.yaml (nanogpt, and the same as a llama) trained 20 steps of
   - blocks_per_rank not summing to num_blocks, and 3 ranks for 2 stages:
     errors naming the numbers.
 Usage: test_train_pp.py TTML_RUN MPIRUN CONFIG"""
-import json
 import os
 import sys
 import tempfile
@@ -49,18 +48,19 @@ def train(tmp, name, config, ranks, extra=(), expect_ok=True):
 
 
 def sharded_tensors(tmp, name):
-    """The parameters of a pipeline checkpoint, through its index."""
+    """The parameters of a pipeline checkpoint, through its index (format
+    ttml-sharded-2: shard.<stage> files, a "tensors" line per tensor)."""
     _, _, head = header(os.path.join(tmp, name + ".safetensors"))
     md = head["__metadata__"]
-    if md.get("format") != "ttml-sharded-1" or len(head) != 1:
-        sys.exit("%s: the index is not a tensor-less ttml-sharded-1 file" % name)
-    wmap = json.loads(md["weight_map"])
+    if md.get("format") != "ttml-sharded-2" or len(head) != 1 or md.get("tp") != "1":
+        sys.exit("%s: the index is not a tensor-less ttml-sharded-2 file of tp 1" % name)
+    stage_of = {l.split()[0]: int(l.split()[1]) for l in md["tensors"].splitlines()}
     out = {}
-    for shard in sorted(set(wmap.values())):
-        got = tensors(os.path.join(tmp, shard), skip_optim=True)
-        for k in got:
-            if wmap.get(k) != shard:
-                sys.exit("%s: weight_map puts %s in %s, found in %s" % (name, k, wmap.get(k), shard))
+    for k in range(int(md["pp"])):
+        got = tensors(os.path.join(tmp, md["shard.%d" % k]), skip_optim=True)
+        for t in got:
+            if stage_of.get(t) != k:
+                sys.exit("%s: the index puts %s on stage %s, found in shard %d" % (name, t, stage_of.get(t), k))
         out.update(got)
     return md, out
 

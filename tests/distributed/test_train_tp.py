@@ -6,14 +6,21 @@ GPT of tiny_gpt_ddp.yaml (and a tiny Llama made from it), 20 steps each:
   - the same with gradient accumulation 2 and clipping (the global norm over
     shards) and with dropout 0.2 (masks of replicated activations match);
   - dp 2 x tp 2 on 4 ranks (mesh_shape [2, 2], enable_ddp) against TP 1;
-  - checkpoints: TP 2 writes shards + an index; `ttml-run consolidate` gives
+  - checkpoints: TP 2 writes shards + an index (ttml-sharded-2, its tensors
+    table splitting qkv along dim 0 in 3 groups); `ttml-run consolidate` gives
     one safetensors file equal (1e-4) to the TP 1 run's, which `generate`
     reads; a TP 2 checkpoint at step 10 resumed at TP 1, and a TP 1
     checkpoint resumed at TP 2, give the reference losses of steps 11..20;
+    a TP 2 x PP 2 index written by this test from the documented format
+    consolidates to the same tensors and generates the same text;
+    the dp 2 x tp 2 index consolidates to TP 1's tensors too;
+    an index in the earlier TP format (tp_shards, tp_layout) still reads;
   - heads that do not divide by the TP size: an error naming both numbers.
 Usage: test_train_tp.py TTML_RUN MPIRUN CONFIG"""
 import glob
+import json
 import os
+import struct
 import sys
 import tempfile
 
@@ -86,23 +93,99 @@ def pair(tmp, name, ranks=2, **kw):
     compare_losses(losses(tmp, name + "_ref"), losses(tmp, name), name)
 
 
+def write_safetensors(path, tensors, md):
+    """tensors: {name: (shape, F32 values)}; md: string metadata."""
+    head, blobs, off = {"__metadata__": md}, [], 0
+    for k, (shape, vals) in tensors.items():
+        blobs.append(struct.pack("<%df" % len(vals), *vals))
+        head[k] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(blobs[-1])]}
+        off += len(blobs[-1])
+    h = json.dumps(head).encode()
+    h += b" " * (-len(h) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def piece(shape, vals, dim, groups, tp, r):
+    """TP rank r's piece of a tensor split along dim in `groups` blocks (the
+    README's offsets): its shape and values."""
+    outer = 1
+    for d in shape[:dim]:
+        outer *= d
+    inner = 1
+    for d in shape[dim + 1:]:
+        inner *= d
+    f = shape[dim]
+    n = f // (groups * tp)
+    idx = [g * f // groups + r * n + i for g in range(groups) for i in range(n)]
+    out = [vals[(o * f + i) * inner + k] for o in range(outer) for i in idx for k in range(inner)]
+    return shape[:dim] + [len(idx)] + shape[dim + 1:], out
+
+
+def tp_pp_index(tmp, full, md):
+    """A TP 2 x PP 2 index written by this script from the README's format
+    (the split of the TP 2 index's tensors table; blocks.1, ln_f and head on
+    stage 1): ttml reads the layout i13tpp's runs will write."""
+    (tensors, _), tp = read_safetensors(full), 2
+    split = {l.split()[0]: (int(l.split()[2]), int(l.split()[3])) for l in md["tensors"].splitlines()}
+    files = [{} for _ in range(4)]
+    lines = []
+    for name, (shape, vals) in tensors.items():
+        dim, groups = split[name]
+        stage = 1 if any(x in name for x in ("blocks.1.", "ln_f.", "head.")) else 0
+        lines.append("%s %d %d %d %s" % (name, stage, dim, groups, "x".join(map(str, shape))))
+        for r in range(tp):
+            files[stage * tp + r][name] = (shape, vals) if dim < 0 else piece(shape, vals, dim, groups, tp, r)
+    index = dict(md, pp="2", blocks_per_rank="1,1", tensors="\n".join(lines) + "\n")
+    for k in range(4):
+        index["shard.%d" % k] = "tpp.step20.pp%dof2.tp%dof2.safetensors" % (k // tp, k % tp)
+        write_safetensors(os.path.join(tmp, index["shard.%d" % k]), files[k], {"format": "ttml-train-state-1"})
+    path = os.path.join(tmp, "tpp.safetensors")
+    write_safetensors(path, {}, index)
+    return path
+
+
 def checkpoints(tmp):
     # the gpt pair left gpt.safetensors (an index) and gpt_ref.safetensors
     index = os.path.join(tmp, "gpt.safetensors")
     _, md = read_safetensors(index)
-    if md.get("tp_size") != "2" or len(md.get("tp_shards", "").split(",")) != 2:
-        sys.exit("the TP 2 checkpoint is not an index of 2 shards: %s" % {k: md.get(k) for k in ("tp_size", "tp_shards")})
-    shards = sorted(glob.glob(index + ".step*.tp*-of-2.safetensors"))
-    if len(shards) != 2:
+    if md.get("format") != "ttml-sharded-2" or (md.get("tp"), md.get("pp")) != ("2", "1"):
+        sys.exit("the TP 2 checkpoint is not a ttml-sharded-2 index of tp 2: %s"
+                 % {k: md.get(k) for k in ("format", "tp", "pp")})
+    shards = sorted(glob.glob(os.path.join(tmp, "gpt.step*.pp0of1.tp*of2.safetensors")))
+    if len(shards) != 2 or [os.path.basename(f) for f in shards] != [md["shard.0"], md["shard.1"]]:
         sys.exit("expected the 2 shard files of the last save, found %s" % shards)
+    split = {l.split()[0]: l.split()[2:4] for l in md["tensors"].splitlines()}
+    if split["blocks.0.attn.qkv.weight"] != ["0", "3"] or split["blocks.0.ln1.weight"] != ["-1", "1"]:
+        sys.exit("the index splits qkv as %s and ln1 as %s" % (split["blocks.0.attn.qkv.weight"],
+                                                                 split["blocks.0.ln1.weight"]))
     out = os.path.join(tmp, "gpt_full.safetensors")
     run(tmp, [TTML_RUN, "consolidate", index, out], 0)
     compare_params(os.path.join(tmp, "gpt_ref.safetensors"), out, "consolidated TP 2 vs TP 1 checkpoint")
+    # dp 2 x tp 2 (replica 0's TP group wrote the shards) consolidates to TP 1's tensors too
+    run(tmp, [TTML_RUN, "consolidate", os.path.join(tmp, "dp2tp2.safetensors"), out + ".dp2tp2"], 0)
+    compare_params(os.path.join(tmp, "gpt_ref.safetensors"), out + ".dp2tp2", "consolidated dp 2 x tp 2 vs TP 1")
+    # the earlier TP index (metadata tp_shards, tp_layout) naming the same shards is still read
+    legacy = os.path.join(tmp, "gpt_legacy.safetensors")
+    _, shard_md = read_safetensors(shards[0])
+    old = {k: v for k, v in md.items() if k not in ("tp", "dp", "pp", "blocks_per_rank", "tensors", "shard.0", "shard.1")}
+    old.update(format="ttml-train-state-1", tp_size="2", tp_layout=shard_md["shard_split"],
+               tp_shards="%s,%s" % (md["shard.0"], md["shard.1"]))
+    head = json.dumps({"__metadata__": old}).encode()
+    head += b" " * (-len(head) % 8)
+    open(legacy, "wb").write(struct.pack("<Q", len(head)) + head)
+    run(tmp, [TTML_RUN, "consolidate", legacy, out + ".legacy"], 0)
+    compare_params(out, out + ".legacy", "the earlier TP index format, consolidated")
     g = run(tmp, [TTML_RUN, "generate", "--checkpoint", out, "--prompt", "ROMEO:", "--max-tokens", "8"], 0)
     print("generate from the consolidated checkpoint: %r" % g.stdout.strip()[-40:])
     g2 = run(tmp, [TTML_RUN, "generate", "--checkpoint", index, "--prompt", "ROMEO:", "--max-tokens", "8"], 0)
     if g2.stdout != g.stdout:
         sys.exit("generate from the TP index differs from the consolidated file: %r vs %r" % (g2.stdout, g.stdout))
+    tpp = tp_pp_index(tmp, out, md)
+    run(tmp, [TTML_RUN, "consolidate", tpp, out + ".tpp"], 0)
+    compare_params(out, out + ".tpp", "a TP 2 x PP 2 index (written here), consolidated")
+    g3 = run(tmp, [TTML_RUN, "generate", "--checkpoint", tpp, "--prompt", "ROMEO:", "--max-tokens", "8"], 0)
+    if g3.stdout != g.stdout:
+        sys.exit("generate from the TP 2 x PP 2 index differs: %r vs %r" % (g3.stdout, g.stdout))
     ref = losses(tmp, "gpt_ref")
     # TP 2 -> TP 1
     train(tmp, "a", variant(tmp, "a", tp=2), 2, ["--max-steps", "10"], metrics="a_first")
