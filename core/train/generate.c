@@ -55,7 +55,7 @@ ttml_lm *ttml_lm_load_full(const char *path, gboolean allow_nonfinite, GError **
     if (!lm->model) goto fail;
     /* a sharded checkpoint (an index naming shard files) is assembled */
     GPtrArray *params = ttml_module_parameters(lm->model);
-    gboolean ok = ttml_train_state_is_sharded(ck) ? ttml_train_state_restore(ck, path, params, NULL, 0, TRUE, error)
+    gboolean ok = ttml_train_state_is_sharded(ck) ? ttml_train_state_restore(ck, path, params, NULL, 0, params, error)
                                                   : ttml_train_state_load_params(ck, path, lm->model, error);
     g_ptr_array_unref(params);
     if (!ok) goto fail;

@@ -301,15 +301,18 @@ gboolean ttml_train_state_is_sharded(ttml_checkpoint *ck);
 /* Parameters (ttml_param*, each whole or its tensor's shard) and optimizer
  * state from ck (an ordinary training state or an index of any layout):
  * every tensor is assembled from the shards and cut to the parameter's shard
- * (resharding TP n -> m, PP n -> m, any blocks_per_rank). exact: ck may hold
- * no model tensor outside params (FALSE for a pipeline stage's). opt NULL:
+ * (resharding TP n -> m, PP n -> m, any blocks_per_rank). model_params
+ * (the whole model's, e.g. params or, for a pipeline stage, all stages'):
+ * ck may hold no model tensor outside them; NULL: not checked. opt NULL:
  * parameters only (generate). */
 gboolean ttml_train_state_restore(ttml_checkpoint *ck, const char *path, GPtrArray *params, ttml_optimizer *opt,
-                                  gint64 optimizer_steps, gboolean exact, GError **error);
+                                  gint64 optimizer_steps, GPtrArray *model_params, GError **error);
 /* Load optimizer state ("optim.<param>.<state>") and set opt->steps. */
 gboolean ttml_train_state_load_optimizer(ttml_checkpoint *ck, const char *path, ttml_optimizer *opt,
                                          gint64 optimizer_steps, GError **error);
-/* Open `path` and check it is a training state; reads the integer metadata
+/* Open `path` and check it is a training state or the index of a sharded
+ * one (its metadata is the training state's; ttml_train_state_restore reads
+ * its tensors); reads the integer metadata
  * key `key` into *out (error naming the key and file when absent or bad). */
 ttml_checkpoint *ttml_train_state_open(const char *path, GError **error);
 gboolean ttml_train_state_int(ttml_checkpoint *ck, const char *path, const char *key, gint64 *out,

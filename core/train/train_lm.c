@@ -761,8 +761,12 @@ static gboolean create_model(const ttml_run_options *o, const lm_settings *s, lm
  * own parameters), else with the exact checks. */
 static gboolean restore_tensors(lm_run *r, gint64 opt_steps, GError **error)
 {
-    if (r->pp || ttml_train_ddp_tp(r->ddp) || ttml_train_state_is_sharded(r->ck))
-        return ttml_train_state_restore(r->ck, r->ck_path, r->params, r->opt, opt_steps, r->pp == NULL, error);
+    if (r->pp || ttml_train_ddp_tp(r->ddp) || ttml_train_state_is_sharded(r->ck)) {
+        GPtrArray *all = ttml_module_parameters(r->model); /* a stage loads its own, checked against all */
+        gboolean ok = ttml_train_state_restore(r->ck, r->ck_path, r->params, r->opt, opt_steps, all, error);
+        g_ptr_array_unref(all);
+        return ok;
+    }
     return ttml_train_state_load_params(r->ck, r->ck_path, r->model, error) &&
            ttml_train_state_load_optimizer(r->ck, r->ck_path, r->opt, opt_steps, error);
 }

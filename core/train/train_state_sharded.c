@@ -161,7 +161,8 @@ static GHashTable *index_metadata(const ttml_shard_layout *l, GPtrArray *names, 
     g_hash_table_insert(md, g_strdup("dp"), g_strdup_printf("%d", l->dp));
     g_hash_table_insert(md, g_strdup("pp"), g_strdup_printf("%d", l->pp));
     GString *b = g_string_new(NULL);
-    for (int s = 0; l->blocks && s < l->pp; s++) g_string_append_printf(b, "%s%" G_GINT64_FORMAT, s ? "," : "", l->blocks[s]);
+    for (int s = 0; l->blocks && s < l->pp; s++)
+        g_string_append_printf(b, "%s%" G_GINT64_FORMAT, s ? "," : "", l->blocks[s]);
     g_hash_table_insert(md, g_strdup("blocks_per_rank"), g_string_free(b, FALSE));
     for (guint k = 0; k < names->len; k++)
         g_hash_table_insert(md, g_strdup_printf("shard.%u", k), g_strdup(g_ptr_array_index(names, k)));
@@ -450,7 +451,8 @@ static gboolean fill_optimizer(const source *s, ttml_optimizer *opt, GError **er
     return TRUE;
 }
 
-/* Every model tensor of the checkpoint must be one of `params`. */
+/* Every model tensor of the checkpoint must be one of `params` (the whole
+ * model's: a 3-block checkpoint never resumes into a 2-block model). */
 static gboolean check_exact(const source *s, GPtrArray *params, GError **error)
 {
     GHashTable *mine = g_hash_table_new(g_str_hash, g_str_equal);
@@ -470,7 +472,7 @@ static gboolean check_exact(const source *s, GPtrArray *params, GError **error)
 }
 
 gboolean ttml_train_state_restore(ttml_checkpoint *ck, const char *path, GPtrArray *params, ttml_optimizer *opt,
-                                  gint64 optimizer_steps, gboolean exact, GError **error)
+                                  gint64 optimizer_steps, GPtrArray *model_params, GError **error)
 {
     source s;
     gboolean ok = source_open(ck, path, &s, error);
@@ -478,7 +480,7 @@ gboolean ttml_train_state_restore(ttml_checkpoint *ck, const char *path, GPtrArr
         ttml_param *p = g_ptr_array_index(params, i);
         ok = fill(&s, p->name, p->tensor, p->tensor->shard, error);
     }
-    if (ok && exact) ok = check_exact(&s, params, error);
+    if (ok && model_params) ok = check_exact(&s, model_params, error);
     if (ok && opt && optimizer_steps > 0) ok = fill_optimizer(&s, opt, error);
     if (ok && opt) opt->steps = optimizer_steps;
     source_close(&s);

@@ -110,6 +110,8 @@
  *                               (Megatron; the logits are vocab-sharded and the
  *                               loss is ttml_vocab_parallel_cross_entropy;
  *                               checkpoints: a shard per rank + an index,
+ *                               format "ttml-sharded-2" as with pipeline
+ *                               stages; resumes in any layout;
  *                               `ttml-run consolidate` makes one file)
  *   transformer_config.embedding_placement: vocab_parallel | replicated (TP only)
  *   multihost_config:           enabled, num_workers, socket_type: ttml/distributed.h
@@ -292,9 +294,11 @@ typedef struct ttml_generate_options {
 TTML_API gboolean ttml_generate_run(const ttml_generate_options *options, GError **error);
 
 /* `ttml-run consolidate IN OUT`: the training state IN (the index of a
- * tensor-parallel checkpoint, whose shard files it names, or an ordinary
- * one) as one ordinary safetensors file OUT with the unsharded tensors and
- * the same metadata, which `generate`, --resume and PyTorch read. */
+ * sharded checkpoint of any layout - TP, PP, both, with DP replicas, or the
+ * earlier TP index - whose shard files it names, or an ordinary one) as one
+ * ordinary safetensors file OUT with the unsharded tensors (optimizer state
+ * too) and the same metadata, which `generate`, --resume and PyTorch read.
+ * Errors: a missing or unreadable shard (named), a damaged index. */
 TTML_API gboolean ttml_consolidate_run(const char *in, const char *out, GError **error);
 
 G_END_DECLS

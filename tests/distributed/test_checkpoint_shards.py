@@ -5,6 +5,9 @@ nanogpt of tiny_pp.yaml (20 steps, 4 micro-batches, AdamW, clipping):
     10 steps, --resume in the other layout to 20; steps 11-20 within 1e-5
     relative of the uninterrupted one-process run (parameters, AdamW moments
     and step resharded: a wrong moment or step changes the next losses);
+  - that 3-block checkpoint resumed by a 2-block model on 2 stages: an error
+    naming the tensor the model lacks (each stage loads its own tensors, the
+    check covers the whole model);
   - a crash between the shards and the index (TTML_TEST_CHECKPOINT_FAULT=10
     with model_save_interval 5 kills rank 0 after every step-10 shard is
     written): the index still names step 5 and its shards; --resume gives the
@@ -17,7 +20,9 @@ nanogpt of tiny_pp.yaml (20 steps, 4 micro-batches, AdamW, clipping):
     (1e-4) to the one-process checkpoint, which `generate` reads, and which
     PyTorch reads (json + struct, no safetensors package) into the GPT of
     bench/torch_gpt.py (head untied): the torch loss of a fixed batch equals
-    ttml's (lm_loss) within 1e-5 relative (exit 77 without torch).
+    ttml's (lm_loss) within 1e-5 relative (exit 77 without torch);
+  - damaged indexes (a missing shard, a bad tensors line, tp 0): consolidate
+    fails with exit 1 and an error naming the fault.
 Usage: test_checkpoint_shards.py TTML_RUN MPIRUN CONFIG LM_LOSS TORCH_GPT"""
 import os
 import subprocess
@@ -25,7 +30,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_runs import data_file, read_safetensors, run_cmd, run_ttml, step_rows, write_variant  # noqa: E402
+from train_runs import (data_file, read_safetensors, run_cmd, run_ttml, step_rows, write_safetensors,  # noqa: E402
+                        write_variant)
 
 if sys.argv[1] == "--torch-loss":  # --torch-loss FILE B S IDS... + the five arguments below
     TORCH_GPT = sys.argv[-1]
@@ -164,6 +170,17 @@ def consolidated(tmp, ref_file):
     if g.stdout != g2.stdout:
         sys.exit("generate: the consolidated file gives %r, the index %r" % (g.stdout, g2.stdout))
     print("generate reads both: %r" % g.stdout.strip()[-30:])
+    _, md = read_safetensors(index)
+    for what, change, expect in (("a missing shard", {"shard.1": "gone.safetensors"}, "names shard"),
+                                 ("a bad tensors line", {"tensors": "wte.weight zero\n"}, "bad 'tensors' line"),
+                                 ("tp 0", {"tp": "0"}, "bad layout")):
+        bad = os.path.join(tmp, "bad_index.safetensors")
+        write_safetensors(bad, {}, dict(md, **change))
+        p = run_cmd(tmp, [TTML_RUN, "consolidate", bad, bad + ".out"], expect_ok=False)
+        if p.returncode != 1 or expect not in p.stderr:
+            sys.exit("consolidate of an index with %s: expected exit 1 and '%s', got %d:\n%s"
+                     % (what, expect, p.returncode, p.stderr))
+        print("an index with %s: %s" % (what, p.stderr.strip().splitlines()[-1][:160]))
     return out
 
 
@@ -211,6 +228,12 @@ def main():
         reshard(tmp, "c", variant(tmp, "c", blocks="{0: 1, 1: 2}", num_blocks=3), 2,
                 variant(tmp, "c21", blocks="{0: 2, 1: 1}", num_blocks=3), 2, "ref3",
                 "3 blocks saved as {0: 1, 1: 2}, resumed as {0: 2, 1: 1}")
+        p = train(tmp, "c", variant(tmp, "c_small"), 2, ["--resume", "c.safetensors"], metrics="c_small",
+                  expect_ok=False)
+        if p.returncode == 0 or "blocks.2." not in p.stderr or "does not have" not in p.stderr:
+            sys.exit("a 3-block checkpoint resumed by 2 blocks on 2 stages: expected an error naming blocks.2, "
+                     "got %d:\n%s" % (p.returncode, p.stderr))
+        print("3 blocks resumed as 2:", [l for l in p.stderr.splitlines() if "blocks.2." in l][0][:160])
         crash(tmp, "ref")
         # dp 2 x pp 2 on 4 ranks (replica 0 of each stage writes), resumed at PP 1
         reshard(tmp, "d", variant(tmp, "d"), 4, variant(tmp, "d1", pp=False), 0, "ref",

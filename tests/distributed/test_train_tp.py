@@ -18,14 +18,13 @@ GPT of tiny_gpt_ddp.yaml (and a tiny Llama made from it), 20 steps each:
   - heads that do not divide by the TP size: an error naming both numbers.
 Usage: test_train_tp.py TTML_RUN MPIRUN CONFIG"""
 import glob
-import json
 import os
-import struct
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_runs import data_file, read_safetensors, run_cmd, run_ttml, step_rows, write_variant  # noqa: E402
+from train_runs import (data_file, read_safetensors, run_cmd, run_ttml, step_rows, write_safetensors,  # noqa: E402
+                        write_variant)
 
 TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
 REL_LOSS = 1e-5
@@ -93,18 +92,6 @@ def pair(tmp, name, ranks=2, **kw):
     compare_losses(losses(tmp, name + "_ref"), losses(tmp, name), name)
 
 
-def write_safetensors(path, tensors, md):
-    """tensors: {name: (shape, F32 values)}; md: string metadata."""
-    head, blobs, off = {"__metadata__": md}, [], 0
-    for k, (shape, vals) in tensors.items():
-        blobs.append(struct.pack("<%df" % len(vals), *vals))
-        head[k] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(blobs[-1])]}
-        off += len(blobs[-1])
-    h = json.dumps(head).encode()
-    h += b" " * (-len(h) % 8)
-    open(path, "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
 def piece(shape, vals, dim, groups, tp, r):
     """TP rank r's piece of a tensor split along dim in `groups` blocks (the
     README's offsets): its shape and values."""
@@ -170,9 +157,7 @@ def checkpoints(tmp):
     old = {k: v for k, v in md.items() if k not in ("tp", "dp", "pp", "blocks_per_rank", "tensors", "shard.0", "shard.1")}
     old.update(format="ttml-train-state-1", tp_size="2", tp_layout=shard_md["shard_split"],
                tp_shards="%s,%s" % (md["shard.0"], md["shard.1"]))
-    head = json.dumps({"__metadata__": old}).encode()
-    head += b" " * (-len(head) % 8)
-    open(legacy, "wb").write(struct.pack("<Q", len(head)) + head)
+    write_safetensors(legacy, {}, old)
     run(tmp, [TTML_RUN, "consolidate", legacy, out + ".legacy"], 0)
     compare_params(out, out + ".legacy", "the earlier TP index format, consolidated")
     g = run(tmp, [TTML_RUN, "generate", "--checkpoint", out, "--prompt", "ROMEO:", "--max-tokens", "8"], 0)

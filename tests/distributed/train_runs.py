@@ -2,7 +2,7 @@
 test_train_tp.py, test_train_pp.py, test_train_mesh.py): a variant of a test
 config, the corpus it names, a ttml-run (under mpirun or not), the step lines
 of a --metrics file and their comparison, and a safetensors reader (tensor
-shapes, F32 values and metadata) that needs no PyTorch."""
+shapes, F32 values and metadata) and writer that need no PyTorch."""
 import json
 import os
 import re
@@ -109,3 +109,16 @@ def read_safetensors(path, skip_optim=False):
 def tensors(path, skip_optim=False):
     """name -> F32 values of every F32 tensor (without optim.* when skip_optim)."""
     return {k: v for k, (_, v) in read_safetensors(path, skip_optim)[0].items()}
+
+
+def write_safetensors(path, tensors, md):
+    """path: a safetensors file of tensors {name: (shape, F32 values)} and
+    the string metadata md."""
+    head, blobs, off = {"__metadata__": md}, [], 0
+    for k, (shape, vals) in tensors.items():
+        blobs.append(struct.pack("<%df" % len(vals), *vals))
+        head[k] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(blobs[-1])]}
+        off += len(blobs[-1])
+    h = json.dumps(head).encode()
+    h += b" " * (-len(h) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
