@@ -1,6 +1,7 @@
 /* core/runtime/clip.c - clip_grad_norm with PyTorch semantics, from the "sum_sq"
  * and "affine" kernels so it runs on every driver; over tensor-parallel
- * shards, the sharded squared norms are all-reduced over the TP group. */
+ * shards, the sharded squared norms are all-reduced over the TP group, and
+ * over pipeline stages every stage's squared norm is summed. */
 #include "internal.h"
 
 #include <math.h>
@@ -98,21 +99,39 @@ gboolean ttml_clip_grad_norm(GPtrArray *params, double max_norm, gboolean error_
     return clip_to(params, max_norm, error_if_nonfinite, sqrt(sum), total_norm, error);
 }
 
+/* Sum a double over `comm` (which reduces f32: hi + lo keep ~48 bits). */
+static gboolean allreduce_double(ttml_comm *comm, double *v, const char *what, GError **error)
+{
+    float part[2] = {(float)*v, 0.0f};
+    part[1] = (float)(*v - (double)part[0]);
+    if (!ttml_comm_allreduce(comm, part, 2, TTML_DTYPE_F32, TTML_COMM_SUM, error)) {
+        g_prefix_error(error, "clip_grad_norm over %s: ", what);
+        return FALSE;
+    }
+    *v = (double)part[0] + (double)part[1];
+    return TRUE;
+}
+
+gboolean ttml_clip_grad_norm_mesh(GPtrArray *params, double max_norm, gboolean error_if_nonfinite, ttml_comm *tp,
+                                  ttml_comm *stages, double *total_norm, GError **error)
+{
+    gboolean split = tp && ttml_comm_size(tp) > 1, staged = stages && ttml_comm_size(stages) > 1;
+    if (!split && !staged) return ttml_clip_grad_norm(params, max_norm, error_if_nonfinite, total_norm, error);
+    double sharded = 0.0, replicated = 0.0;
+    if (!check_max(params, max_norm, total_norm, error) ||
+        !sum_squares(params, split ? CLIP_SHARDED : CLIP_ALL, &sharded, error) ||
+        (split && !sum_squares(params, CLIP_REPLICATED, &replicated, error)))
+        return FALSE;
+    /* the stage's squared norm (the TP group's shards summed, the replicated
+     * parameters once), then every stage's (each holds other parameters) */
+    if (split && !allreduce_double(tp, &sharded, "tensor-parallel shards", error)) return FALSE;
+    double sum = sharded + replicated;
+    if (staged && !allreduce_double(stages, &sum, "pipeline stages", error)) return FALSE;
+    return clip_to(params, max_norm, error_if_nonfinite, sqrt(sum), total_norm, error);
+}
+
 gboolean ttml_clip_grad_norm_tp(GPtrArray *params, double max_norm, gboolean error_if_nonfinite, ttml_comm *tp,
                                 double *total_norm, GError **error)
 {
-    if (!tp || ttml_comm_size(tp) == 1)
-        return ttml_clip_grad_norm(params, max_norm, error_if_nonfinite, total_norm, error);
-    double sharded = 0.0, replicated = 0.0;
-    if (!check_max(params, max_norm, total_norm, error) || !sum_squares(params, CLIP_SHARDED, &sharded, error) ||
-        !sum_squares(params, CLIP_REPLICATED, &replicated, error))
-        return FALSE;
-    /* the communicator reduces f32: a double as hi + lo keeps ~48 bits */
-    float part[2] = {(float)sharded, 0.0f};
-    part[1] = (float)(sharded - (double)part[0]);
-    if (!ttml_comm_allreduce(tp, part, 2, TTML_DTYPE_F32, TTML_COMM_SUM, error)) {
-        g_prefix_error(error, "clip_grad_norm over tensor-parallel shards: ");
-        return FALSE;
-    }
-    return clip_to(params, max_norm, error_if_nonfinite, sqrt((double)part[0] + (double)part[1] + replicated), total_norm, error);
+    return ttml_clip_grad_norm_mesh(params, max_norm, error_if_nonfinite, tp, NULL, total_norm, error);
 }

@@ -136,8 +136,8 @@ static gboolean stage_params(ttml_pipeline *pl, GPtrArray *all, GError **error)
     return TRUE;
 }
 
-ttml_pipeline *ttml_pipeline_new(const ttml_pp_settings *s, ttml_comm *comm, ttml_module *model, gint64 batch,
-                                 gint64 seq_len, GError **error)
+ttml_pipeline *ttml_pipeline_new(const ttml_pp_settings *s, ttml_comm *comm, ttml_comm *tp, ttml_module *model,
+                                 gint64 batch, gint64 seq_len, GError **error)
 {
     if (!model->klass->stage_forward) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
@@ -161,6 +161,7 @@ ttml_pipeline *ttml_pipeline_new(const ttml_pp_settings *s, ttml_comm *comm, ttm
     pl->stage = ttml_comm_rank(comm);
     pl->gpipe = s->gpipe;
     pl->comm = comm;
+    pl->tp = tp;
     pl->model = model;
     for (int i = 0; i < pl->stage; i++) pl->first += s->blocks[i];
     pl->end = pl->first + s->blocks[pl->stage];

@@ -15,10 +15,12 @@
  *                              default) at most P.
  * Micro-batches = training_config.gradient_accumulation_steps.
  *
- * Rank layout (DESIGN.md, tp = 1 here): pp_rank = r / dp, dp_rank = r % dp;
- * the pipeline group holds the ranks of one dp_rank (split color r % dp, key
- * pp_rank), the data-parallel group those of one stage (color pp_rank, key
- * dp_rank). */
+ * Rank layout (DESIGN.md, include/ttml/parallel.h): tp_rank = r % tp,
+ * dp_rank = (r / tp) % dp, pp_rank = r / (tp * dp); the pipeline group holds
+ * the ranks of one (tp_rank, dp_rank) (split color r % (tp * dp), key
+ * pp_rank), so a TP rank exchanges activations with the same TP rank of the
+ * neighbouring stages; the data-parallel group holds the replicas of one
+ * stage's shard, the TP group the shards of one stage. */
 #ifndef TTML_CORE_TRAIN_PIPELINE_H
 #define TTML_CORE_TRAIN_PIPELINE_H
 
@@ -46,6 +48,7 @@ typedef struct ttml_pipeline {
     gint64 first, end;           /* blocks [first, end) run here             */
     gboolean gpipe;
     ttml_comm *comm;             /* the pipeline group (borrowed)            */
+    ttml_comm *tp;               /* the stage's TP group (borrowed; NULL: no TP) */
     ttml_module *model;          /* the whole model (borrowed)               */
     GPtrArray *params;           /* this stage's parameters (ttml_param*, owned; tensors are the model's) */
     int64_t act_shape[4];        /* activations between stages [B, 1, S, E] */
@@ -63,12 +66,16 @@ typedef struct ttml_pipeline {
 } ttml_pipeline;
 
 /* The stage of this rank in `comm` (the pipeline group) of the whole model
- * `model` (built identically on every rank). Errors: a model without
+ * `model` (built identically on every rank; under tensor parallelism, `tp`
+ * (else NULL) is the stage's TP group the model was sharded over: the
+ * activations between stages are the replicated ones, every TP rank sends
+ * to the rank of its tp_rank in the next stage, and the last stage's loss is
+ * the vocab-parallel cross-entropy). Errors: a model without
  * stage_forward, weight tying (the embedding and the head would live on
  * different stages), num_blocks that differ from the model's. Free with
  * ttml_pipeline_free. */
-ttml_pipeline *ttml_pipeline_new(const ttml_pp_settings *s, ttml_comm *comm, ttml_module *model, gint64 batch,
-                                 gint64 seq_len, GError **error);
+ttml_pipeline *ttml_pipeline_new(const ttml_pp_settings *s, ttml_comm *comm, ttml_comm *tp, ttml_module *model,
+                                 gint64 batch, gint64 seq_len, GError **error);
 void ttml_pipeline_free(ttml_pipeline *pl);
 
 /* ---- the step (pipeline_step.c) ---- */
@@ -97,7 +104,7 @@ gboolean ttml_pipeline_train_step(ttml_pipeline *pl, const ttml_pp_batch *b, dou
 gboolean ttml_pipeline_eval(ttml_pipeline *pl, ttml_tensor *inputs, ttml_tensor *targets, gint64 vocab,
                             double *loss, GError **error);
 /* clip_grad_norm over the whole model: the squared norms of every stage's
- * gradients are summed over the pipeline group. */
+ * gradients (summed over its TP shards) are summed over the pipeline group. */
 gboolean ttml_pipeline_clip(ttml_pipeline *pl, double max_norm, GError **error);
 
 #endif

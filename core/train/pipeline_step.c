@@ -11,6 +11,8 @@
  * pipeline bubble when the peers compute). */
 #include "pipeline.h"
 
+#include <ttml/ops_parallel.h>
+
 #include <math.h>
 
 #define EVAL_TAG (1 << 28)
@@ -101,12 +103,21 @@ static ttml_tensor *ids_tensor(const ttml_tensor *like, const guint32 *host, GEr
     return t;
 }
 
+/* The mean cross-entropy of the last stage's logits (vocab-parallel over
+ * the TP group under tensor parallelism: the logits are vocab-sharded). */
+static ttml_tensor *stage_ce(const ttml_pipeline *pl, ttml_tensor *logits, ttml_tensor *tgt, gint64 vocab,
+                             GError **error)
+{
+    return pl->tp ? ttml_vocab_parallel_cross_entropy(logits, tgt, pl->tp, vocab, error)
+                  : ttml_cross_entropy_loss(logits, tgt, vocab, TTML_REDUCE_MEAN, error);
+}
+
 /* The last stage's loss of micro-batch m, scaled by 1/M for the backward. */
 static ttml_tensor *stage_loss(step_ctx *c, ttml_tensor *logits, gint64 m, GError **error)
 {
     const ttml_pp_batch *b = c->b;
     ttml_tensor *tgt = ids_tensor(b->targets, b->tgt_host + (gsize)m * b->stride, error);
-    ttml_tensor *loss = tgt ? ttml_cross_entropy_loss(logits, tgt, b->vocab, TTML_REDUCE_MEAN, error) : NULL;
+    ttml_tensor *loss = tgt ? stage_ce(c->pl, logits, tgt, b->vocab, error) : NULL;
     ttml_tensor_unref(tgt);
     if (!loss) return NULL;
     float v = ttml_tensor_item(loss, error);
@@ -288,7 +299,7 @@ gboolean ttml_pipeline_eval(ttml_pipeline *pl, ttml_tensor *inputs, ttml_tensor 
     float v = 0.0f;
     gboolean ok = y != NULL;
     if (ok && is_last(pl)) {
-        ttml_tensor *l = ttml_cross_entropy_loss(y, targets, vocab, TTML_REDUCE_MEAN, error);
+        ttml_tensor *l = stage_ce(pl, y, targets, vocab, error);
         v = l ? ttml_tensor_item(l, error) : NAN;
         ok = l && !(error && *error);
         ttml_tensor_unref(l);
@@ -307,40 +318,7 @@ gboolean ttml_pipeline_eval(ttml_pipeline *pl, ttml_tensor *inputs, ttml_tensor 
     return ok;
 }
 
-/* Sum of the squares of the stage's gradients (host, double). */
-static gboolean stage_sumsq(ttml_pipeline *pl, double *out, GError **error)
-{
-    double sum = 0.0;
-    for (guint i = 0; i < pl->params->len; i++) {
-        ttml_tensor *g = ((ttml_param *)g_ptr_array_index(pl->params, i))->tensor->grad;
-        if (!g) continue;
-        float *v = g_new(float, MAX(g->numel, (size_t)1));
-        gboolean ok = ttml_tensor_read(g, v, error);
-        for (size_t k = 0; ok && k < g->numel; k++) sum += (double)v[k] * (double)v[k];
-        g_free(v);
-        if (!ok) return FALSE;
-    }
-    *out = sum;
-    return TRUE;
-}
-
 gboolean ttml_pipeline_clip(ttml_pipeline *pl, double max_norm, GError **error)
 {
-    double local = 0.0;
-    if (!stage_sumsq(pl, &local, error)) return FALSE;
-    float total = (float)local;
-    if (!ttml_comm_allreduce(pl->comm, &total, 1, TTML_DTYPE_F32, TTML_COMM_SUM, error)) return FALSE;
-    double coef = max_norm / (sqrt((double)total) + 1e-6);
-    if (!(coef < 1.0)) return TRUE; /* within the bound (PyTorch clamps at 1) */
-    for (guint i = 0; i < pl->params->len; i++) {
-        ttml_tensor *p = ((ttml_param *)g_ptr_array_index(pl->params, i))->tensor;
-        if (!p->grad) continue;
-        ttml_tensor *scaled = ttml_mul_scalar(p->grad, (float)coef, error);
-        if (!scaled) return FALSE;
-        ttml_tensor_zero_grad(p);
-        gboolean ok = ttml_tensor_accumulate_grad(p, scaled, error);
-        ttml_tensor_unref(scaled);
-        if (!ok) return FALSE;
-    }
-    return TRUE;
+    return ttml_clip_grad_norm_mesh(pl->params, max_norm, FALSE, pl->tp, pl->comm, NULL, error);
 }

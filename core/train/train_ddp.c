@@ -51,11 +51,11 @@ static gboolean open_layout(ttml_train_ddp *d, GError **error)
     int dp = d->layout->dp;
     if ((st->mesh_rows > 1 && st->mesh_rows != dp) || (dp > 1 && !st->enable_ddp && !st->multihost)) {
         g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
-                    "%d rank(s) with tensor-parallel groups of %d make %d data-parallel replica(s), but "
-                    "device_config.mesh_shape is [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]%s; start the job "
-                    "with mpirun -np %" G_GINT64_FORMAT " or change mesh_shape", n, tp, dp, st->mesh_rows,
-                    st->mesh_cols, dp > 1 && !st->enable_ddp ? " without enable_ddp" : "",
-                    MAX(st->mesh_rows, (gint64)1) * tp);
+                    "%d rank(s) with tensor-parallel groups of %d and %d pipeline stage(s) make %d "
+                    "data-parallel replica(s), but device_config.mesh_shape is [%" G_GINT64_FORMAT ", %"
+                    G_GINT64_FORMAT "]%s; start the job with mpirun -np %" G_GINT64_FORMAT " or change mesh_shape",
+                    n, tp, pp, dp, st->mesh_rows, st->mesh_cols, dp > 1 && !st->enable_ddp ? " without enable_ddp" : "",
+                    MAX(st->mesh_rows, (gint64)1) * tp * pp);
         return FALSE;
     }
     if (tp > 1) ttml_tp_set_group(d->layout->tp_comm);
@@ -77,12 +77,6 @@ gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_comm *
                     "mpirun -np <stages x replicas>)", ttml_config_file(root));
         return FALSE;
     }
-    if (pp.enabled && st.enable_tp) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_CONFIG,
-                    "%s: pipeline parallelism with tensor parallelism (enable_tp) is not supported yet; use one "
-                    "of them (each combines with data parallelism)", ttml_config_file(root));
-        return FALSE;
-    }
     if (!st.enable_ddp && !st.multihost && !st.enable_tp && !world) return TRUE;
     ttml_train_ddp *d = g_new0(ttml_train_ddp, 1);
     d->settings = st;
@@ -99,7 +93,7 @@ gboolean ttml_train_ddp_open(ttml_config *root, gint64 global_batch, ttml_comm *
     g_ascii_dtostr(timeout, sizeof timeout, st.comm_timeout_s);
     g_ascii_dtostr(cap, sizeof cap - 8, st.bucket_cap_mb);
     g_strlcat(cap, st.ddp_overlap ? " overlap" : " serial", sizeof cap);
-    g_snprintf(layout, sizeof layout, "tp %d, dp %d", d->layout->tp, d->layout->dp);
+    g_snprintf(layout, sizeof layout, "tp %d, dp %d, pp %d", d->layout->tp, d->layout->dp, d->layout->pp);
     const char *own_keys[] = {"training_config.batch_size", "device_config.comm", "device_config.comm_timeout_s",
                               "device_config.bucket_cap_mb / ddp_overlap",
                               "device_config.mesh_shape (layout)"};

@@ -694,7 +694,7 @@ static gboolean open_pipeline(const lm_settings *s, lm_run *r, GError **error)
     ttml_pp_settings pps;
     ttml_comm *group = ttml_train_ddp_pipeline(r->ddp, &pps);
     if (!group) return TRUE;
-    r->pp = ttml_pipeline_new(&pps, group, r->model, r->batch, s->seq_len, error);
+    r->pp = ttml_pipeline_new(&pps, group, ttml_train_ddp_tp(r->ddp), r->model, r->batch, s->seq_len, error);
     if (!r->pp) return FALSE;
     g_ptr_array_unref(r->params);
     r->params = g_ptr_array_ref(r->pp->params);

@@ -91,6 +91,13 @@ typedef struct { ttml_comm *comm; int64_t valid_vocab; } ttml_vocab_ce_op_params
  * squared norms + the replicated ones' counted once), so every rank scales by
  * the same factor as an unsharded run. tp NULL = ttml_clip_grad_norm. */
 TTML_API gboolean ttml_clip_grad_norm_tp(GPtrArray *params, double max_norm, gboolean error_if_nonfinite, ttml_comm *tp, double *total_norm, GError **error);
+/* The same over a TP x PP mesh: `params` are this rank's (its stage's,
+ * sharded over tp); the stage's squared norm (as above) is then summed over
+ * `stages`, the pipeline group (one rank per stage, the same tp rank), so
+ * every rank scales by the factor of clipping the whole unsharded model.
+ * tp and stages may be NULL (no TP / one stage). Errors: as
+ * ttml_clip_grad_norm, or the communicator's. */
+TTML_API gboolean ttml_clip_grad_norm_mesh(GPtrArray *params, double max_norm, gboolean error_if_nonfinite, ttml_comm *tp, ttml_comm *stages, double *total_norm, GError **error);
 
 G_END_DECLS
 

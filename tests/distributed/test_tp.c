@@ -6,7 +6,8 @@
  *   column-parallel -> row-parallel MLP against the unsharded MLP every rank
  *   also computes (values and every gradient), vocab-parallel cross-entropy
  *   against ttml_cross_entropy_loss (loss and gradient, padding columns),
- *   clipping over shards against clipping the unsharded gradients, and the
+ *   clipping over shards against clipping the unsharded gradients (also
+ *   over a TP x PP mesh: tp n/2 x 2 stages), and the
  *   layout's communicators (tp innermost, then dp). */
 #include "test_util.h"
 
@@ -328,6 +329,70 @@ static void test_clip_mpi(void)
     for (size_t i = 0; i < G_N_ELEMENTS(all); i++) ttml_tensor_unref(all[i]);
 }
 
+/* A parameter with gradient g: w itself, or its shard over n ranks (dim 0). */
+static ttml_tensor *param_with_grad(ttml_tensor *w, ttml_tensor *g, int n, int r)
+{
+    GError *err = NULL;
+    ttml_tensor *t = n > 1 ? shard_of(w, 0, 1, n, r, TRUE) : ttml_tensor_clone(w, &err);
+    ttml_tensor *gt = n > 1 ? shard_of(g, 0, 1, n, r, FALSE) : ttml_tensor_ref(g);
+    ttml_tensor_set_requires_grad(t, TRUE);
+    CU_ASSERT_TRUE(ttml_tensor_accumulate_grad(t, gt, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    ttml_tensor_unref(gt);
+    return t;
+}
+
+/* Clipping over a TP x PP mesh (ttml_clip_grad_norm_mesh): 2 stages, each
+ * with a weight sharded over the TP group (tp = n / 2) and a replicated
+ * bias; every rank holds only its stage's shard and must scale like
+ * clipping all four unsharded gradients. */
+static void test_clip_mesh_mpi(void)
+{
+    GError *err = NULL;
+    int n = ttml_comm_size(world), tp = n / 2;
+    if (n % 2) return;
+    ttml_parallel *lay = ttml_parallel_new(world, tp, 2, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lay);
+    ttml_set_seed(5);
+    const int64_t ws[2] = {4 * tp, 3}, bs[1] = {5};
+    ttml_tensor *full[4], *grads[4], *mine[2];
+    ttml_param pf[4] = {{"blocks.0.w"}, {"blocks.0.b"}, {"blocks.1.w"}, {"blocks.1.b"}}, pm[2];
+    GPtrArray *all = g_ptr_array_new(), *stage = g_ptr_array_new();
+    for (int i = 0; i < 4; i++) {
+        full[i] = randn(i % 2 ? 1 : 2, i % 2 ? bs : ws, 1.0f);
+        grads[i] = randn(i % 2 ? 1 : 2, i % 2 ? bs : ws, 2.0f);
+        ttml_tensor_set_requires_grad(full[i], TRUE);
+        CU_ASSERT_TRUE(ttml_tensor_accumulate_grad(full[i], grads[i], &err));
+        pf[i].tensor = full[i];
+        g_ptr_array_add(all, &pf[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        int k = 2 * lay->pp_rank + i;
+        mine[i] = param_with_grad(full[k], grads[k], i == 0 ? tp : 1, lay->tp_rank);
+        pm[i] = (ttml_param){pf[k].name, mine[i]};
+        g_ptr_array_add(stage, &pm[i]);
+    }
+    double norm_full = 0, norm_mesh = 0;
+    CU_ASSERT_TRUE(ttml_clip_grad_norm(all, 1.0, TRUE, &norm_full, &err));
+    CU_ASSERT_TRUE(ttml_clip_grad_norm_mesh(stage, 1.0, TRUE, lay->tp_comm, lay->pp_comm, &norm_mesh, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT(norm_full > 1.0);
+    CU_ASSERT(fabs(norm_full - norm_mesh) <= 1e-6 * norm_full);
+    for (int i = 0; i < 2; i++) {
+        if (mine[i]->shard) ttml_tensor_set_shard(mine[i]->grad, mine[i]->shard);
+        assert_shard_close(mine[i]->grad, full[2 * lay->pp_rank + i]->grad, 1e-6, "clipped gradient on the mesh");
+    }
+    g_ptr_array_unref(all);
+    g_ptr_array_unref(stage);
+    for (int i = 0; i < 4; i++) {
+        ttml_tensor_unref(full[i]);
+        ttml_tensor_unref(grads[i]);
+    }
+    ttml_tensor_unref(mine[0]);
+    ttml_tensor_unref(mine[1]);
+    ttml_parallel_free(lay);
+}
+
 /* The layout's groups: tp 2 (innermost), dp = the rest. */
 static void test_layout_mpi(void)
 {
@@ -378,6 +443,7 @@ int main(int argc, char **argv)
         {"tp_parallel_mlp_mpi", test_parallel_mlp_mpi},
         {"tp_vocab_parallel_cross_entropy_mpi", test_vocab_ce_mpi},
         {"tp_clip_mpi", test_clip_mpi},
+        {"tp_clip_mesh_mpi", test_clip_mesh_mpi},
         {"tp_layout_mpi", test_layout_mpi},
         CU_TEST_INFO_NULL,
     };
