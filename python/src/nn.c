@@ -34,28 +34,63 @@ static PyObject *param_list(const GPtrArray *ps)
     return out;
 }
 
-/* ---- NativeModule: a ttml_module (a model plugin's or a core layer) ---- */
+/* ---- Every type of this file: a Python object owning one ttml handle ---- */
 
-typedef struct { PyObject_HEAD ttml_module *m; } py_module;
+/* The object owns h and releases it with release (the type's free/unref) when
+ * it is deallocated. */
+typedef struct {
+    PyObject_HEAD
+    void *h;
+    void (*release)(void *h);
+} py_handle;
+
+/* The handle of self, as type T. */
+#define HANDLE(self, T) ((T *)((py_handle *)(self))->h)
+
+/* A new object of type owning h (consumed: released when the allocation
+ * fails); NULL h gives NULL (the caller has set or will set the error). */
+static PyObject *handle_wrap(PyTypeObject *type, void *h, void (*release)(void *))
+{
+    if (!h) return NULL;
+    py_handle *o = (py_handle *)type->tp_alloc(type, 0);
+    if (!o) {
+        release(h);
+        return NULL;
+    }
+    o->h = h;
+    o->release = release;
+    return (PyObject *)o;
+}
+
+static void handle_dealloc(PyObject *self)
+{
+    py_handle *o = (py_handle *)self;
+    if (o->h) o->release(o->h);
+    Py_TYPE(self)->tp_free(self);
+}
+
+/* A type of py_handle objects: name (under ttml._ttml.), doc, flags, then the
+ * type's own slots (.tp_new, .tp_methods, ...). */
+#define HANDLE_TYPE(name, doc, flags, ...)                                                  \
+    {                                                                                       \
+        PyVarObject_HEAD_INIT(NULL, 0)                                                      \
+        .tp_name = "ttml._ttml." name, .tp_doc = doc, .tp_basicsize = sizeof(py_handle),    \
+        .tp_flags = flags, .tp_dealloc = handle_dealloc, __VA_ARGS__                        \
+    }
+
+static void release_module(void *h) { ttml_module_unref(h); }
+static void release_optimizer(void *h) { ttml_optimizer_free(h); }
+static void release_scheduler(void *h) { ttml_scheduler_free(h); }
+static void release_tokenizer(void *h) { ttml_tokenizer_free(h); }
+static void release_reader(void *h) { ttml_checkpoint_close(h); }
+
+/* ---- NativeModule: a ttml_module (a model plugin's or a core layer) ---- */
 
 static PyTypeObject module_type;
 
 static PyObject *module_wrap(ttml_module *m)
 {
-    if (!m) return NULL;
-    py_module *o = PyObject_New(py_module, &module_type);
-    if (!o) {
-        ttml_module_unref(m);
-        return NULL;
-    }
-    o->m = m;
-    return (PyObject *)o;
-}
-
-static void module_dealloc(PyObject *self)
-{
-    ttml_module_unref(((py_module *)self)->m);
-    Py_TYPE(self)->tp_free(self);
+    return handle_wrap(&module_type, m, release_module);
 }
 
 /* forward(x, *ignored): extra arguments (the guide's causal mask) are
@@ -69,13 +104,13 @@ static PyObject *module_call(PyObject *self, PyObject *args, PyObject *kw)
     ttml_tensor *x = pyttml_tensor_get(PyTuple_GET_ITEM(args, 0), "the input");
     GError *err = NULL;
     if (!x) return NULL;
-    ttml_tensor *y = ttml_module_forward(((py_module *)self)->m, x, &err);
+    ttml_tensor *y = ttml_module_forward(HANDLE(self, ttml_module), x, &err);
     return y ? pyttml_tensor_wrap(y) : pyttml_raise(err);
 }
 
 static PyObject *module_parameters(PyObject *self, PyObject *noargs)
 {
-    GPtrArray *ps = ttml_module_parameters(((py_module *)self)->m);
+    GPtrArray *ps = ttml_module_parameters(HANDLE(self, ttml_module));
     PyObject *out = param_list(ps);
     g_ptr_array_unref(ps);
     return out;
@@ -85,30 +120,30 @@ static PyObject *module_train(PyObject *self, PyObject *args)
 {
     int mode = 1;
     if (!PyArg_ParseTuple(args, "|p:train", &mode)) return NULL;
-    ttml_module_train(((py_module *)self)->m, mode);
+    ttml_module_train(HANDLE(self, ttml_module), mode);
     Py_RETURN_NONE;
 }
 
 static PyObject *module_eval(PyObject *self, PyObject *noargs)
 {
-    ttml_module_train(((py_module *)self)->m, FALSE);
+    ttml_module_train(HANDLE(self, ttml_module), FALSE);
     Py_RETURN_NONE;
 }
 
 static PyObject *module_get_training(PyObject *self, void *c)
 {
-    return PyBool_FromLong(((py_module *)self)->m->training);
+    return PyBool_FromLong(HANDLE(self, ttml_module)->training);
 }
 
 static PyObject *module_get_type(PyObject *self, void *c)
 {
-    const ttml_module *m = ((py_module *)self)->m;
+    const ttml_module *m = HANDLE(self, ttml_module);
     return PyUnicode_FromString(m->klass && m->klass->type ? m->klass->type : "module");
 }
 
 static PyObject *module_num_params(PyObject *self, PyObject *noargs)
 {
-    return PyLong_FromSize_t(ttml_module_num_params(((py_module *)self)->m));
+    return PyLong_FromSize_t(ttml_module_num_params(HANDLE(self, ttml_module)));
 }
 
 static PyMethodDef module_methods[] = {
@@ -126,17 +161,9 @@ static PyGetSetDef module_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyTypeObject module_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "ttml._ttml.NativeModule",
-    .tp_doc = "A module implemented in C (a model plugin's or a core layer).",
-    .tp_basicsize = sizeof(py_module),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_dealloc = module_dealloc,
-    .tp_call = module_call,
-    .tp_methods = module_methods,
-    .tp_getset = module_getset,
-};
+static PyTypeObject module_type =
+    HANDLE_TYPE("NativeModule", "A module implemented in C (a model plugin's or a core layer).", Py_TPFLAGS_DEFAULT,
+                .tp_call = module_call, .tp_methods = module_methods, .tp_getset = module_getset);
 
 static PyObject *py_create_model(PyObject *self, PyObject *args)
 {
@@ -164,8 +191,6 @@ static PyObject *py_linear_layer(PyObject *self, PyObject *args)
 }
 
 /* ---- Optimizer ---- */
-
-typedef struct { PyObject_HEAD ttml_optimizer *opt; } py_optimizer;
 
 static void param_free(gpointer p)
 {
@@ -218,24 +243,12 @@ static PyObject *optimizer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     ttml_config_free(cfg);
     g_ptr_array_unref(ps);
     if (!opt) return ok ? pyttml_raise(err) : NULL;
-    py_optimizer *o = (py_optimizer *)type->tp_alloc(type, 0);
-    if (!o) {
-        ttml_optimizer_free(opt);
-        return NULL;
-    }
-    o->opt = opt;
-    return (PyObject *)o;
-}
-
-static void optimizer_dealloc(PyObject *self)
-{
-    ttml_optimizer_free(((py_optimizer *)self)->opt);
-    Py_TYPE(self)->tp_free(self);
+    return handle_wrap(type, opt, release_optimizer);
 }
 
 static PyObject *optimizer_step(PyObject *self, PyObject *noargs)
 {
-    ttml_optimizer *opt = ((py_optimizer *)self)->opt;
+    ttml_optimizer *opt = HANDLE(self, ttml_optimizer);
     if (opt->params->len && pyttml_device_closed(((ttml_param *)opt->params->pdata[0])->tensor->device)) {
         PyErr_SetString(pyttml_exc(TTML_ERROR_DEVICE), "optimizer.step: the parameters live on a closed device");
         return NULL;
@@ -247,26 +260,26 @@ static PyObject *optimizer_step(PyObject *self, PyObject *noargs)
 
 static PyObject *optimizer_zero_grad(PyObject *self, PyObject *noargs)
 {
-    ttml_optimizer_zero_grad(((py_optimizer *)self)->opt);
+    ttml_optimizer_zero_grad(HANDLE(self, ttml_optimizer));
     Py_RETURN_NONE;
 }
 
 static PyObject *optimizer_get_lr(PyObject *self, PyObject *noargs)
 {
-    return PyFloat_FromDouble(ttml_optimizer_get_lr(((py_optimizer *)self)->opt));
+    return PyFloat_FromDouble(ttml_optimizer_get_lr(HANDLE(self, ttml_optimizer)));
 }
 
 static PyObject *optimizer_set_lr(PyObject *self, PyObject *arg)
 {
     double lr = PyFloat_AsDouble(arg);
     if (PyErr_Occurred()) return NULL;
-    ttml_optimizer_set_lr(((py_optimizer *)self)->opt, (float)lr);
+    ttml_optimizer_set_lr(HANDLE(self, ttml_optimizer), (float)lr);
     Py_RETURN_NONE;
 }
 
 static PyObject *optimizer_get_steps(PyObject *self, void *c)
 {
-    return PyLong_FromLongLong(((py_optimizer *)self)->opt->steps);
+    return PyLong_FromLongLong(HANDLE(self, ttml_optimizer)->steps);
 }
 
 static int optimizer_set_steps(PyObject *self, PyObject *v, void *c)
@@ -276,7 +289,7 @@ static int optimizer_set_steps(PyObject *self, PyObject *v, void *c)
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "steps must be a non-negative integer");
         return -1;
     }
-    ((py_optimizer *)self)->opt->steps = s;
+    HANDLE(self, ttml_optimizer)->steps = s;
     return 0;
 }
 
@@ -287,7 +300,7 @@ static PyObject *optimizer_state(PyObject *self, PyObject *args)
 {
     int all = 0;
     if (!PyArg_ParseTuple(args, "|p:state", &all)) return NULL;
-    ttml_optimizer *opt = ((py_optimizer *)self)->opt;
+    ttml_optimizer *opt = HANDLE(self, ttml_optimizer);
     PyObject *out = PyList_New(0);
     for (guint i = 0; out && opt->klass->state && i < opt->params->len; i++) {
         ttml_param *p = g_ptr_array_index(opt->params, i);
@@ -320,21 +333,13 @@ static PyGetSetDef optimizer_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyTypeObject optimizer_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "ttml._ttml.Optimizer",
-    .tp_doc = "Optimizer(name, parameters, config=None, lr=1e-3, weight_decay=default): a registered optimizer",
-    .tp_basicsize = sizeof(py_optimizer),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_new = optimizer_new,
-    .tp_dealloc = optimizer_dealloc,
-    .tp_methods = optimizer_methods,
-    .tp_getset = optimizer_getset,
-};
+static PyTypeObject optimizer_type =
+    HANDLE_TYPE("Optimizer",
+                "Optimizer(name, parameters, config=None, lr=1e-3, weight_decay=default): a registered optimizer",
+                Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, .tp_new = optimizer_new, .tp_methods = optimizer_methods,
+                .tp_getset = optimizer_getset);
 
 /* ---- Scheduler: factor(step) of a registered scheduler ---- */
-
-typedef struct { PyObject_HEAD ttml_scheduler *s; } py_scheduler;
 
 static PyObject *scheduler_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
@@ -350,23 +355,14 @@ static PyObject *scheduler_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     if (s && cfg && !ttml_config_check_unused(cfg, &err)) g_clear_pointer(&s, ttml_scheduler_free);
     ttml_config_free(cfg);
     if (!s) return ok ? pyttml_raise(err) : NULL;
-    py_scheduler *o = (py_scheduler *)type->tp_alloc(type, 0);
-    if (o) o->s = s;
-    else ttml_scheduler_free(s);
-    return (PyObject *)o;
-}
-
-static void scheduler_dealloc(PyObject *self)
-{
-    ttml_scheduler_free(((py_scheduler *)self)->s);
-    Py_TYPE(self)->tp_free(self);
+    return handle_wrap(type, s, release_scheduler);
 }
 
 static PyObject *scheduler_factor(PyObject *self, PyObject *arg)
 {
     long long step = PyLong_AsLongLong(arg);
     if (step == -1 && PyErr_Occurred()) return NULL;
-    return PyFloat_FromDouble(ttml_scheduler_factor(((py_scheduler *)self)->s, step));
+    return PyFloat_FromDouble(ttml_scheduler_factor(HANDLE(self, ttml_scheduler), step));
 }
 
 static PyMethodDef scheduler_methods[] = {
@@ -374,20 +370,11 @@ static PyMethodDef scheduler_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject scheduler_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "ttml._ttml.Scheduler",
-    .tp_doc = "Scheduler(name, total_steps, config=None): a registered learning-rate schedule",
-    .tp_basicsize = sizeof(py_scheduler),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_new = scheduler_new,
-    .tp_dealloc = scheduler_dealloc,
-    .tp_methods = scheduler_methods,
-};
+static PyTypeObject scheduler_type =
+    HANDLE_TYPE("Scheduler", "Scheduler(name, total_steps, config=None): a registered learning-rate schedule",
+                Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, .tp_new = scheduler_new, .tp_methods = scheduler_methods);
 
 /* ---- CharTokenizer ---- */
-
-typedef struct { PyObject_HEAD ttml_tokenizer *tok; } py_tokenizer;
 
 static PyObject *tokenizer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
@@ -398,16 +385,7 @@ static PyObject *tokenizer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     GError *err = NULL;
     ttml_tokenizer *t = ttml_char_tokenizer_new(text, len, &err);
     if (!t) return pyttml_raise(err);
-    py_tokenizer *o = (py_tokenizer *)type->tp_alloc(type, 0);
-    if (o) o->tok = t;
-    else ttml_tokenizer_free(t);
-    return (PyObject *)o;
-}
-
-static void tokenizer_dealloc(PyObject *self)
-{
-    ttml_tokenizer_free(((py_tokenizer *)self)->tok);
-    Py_TYPE(self)->tp_free(self);
+    return handle_wrap(type, t, release_tokenizer);
 }
 
 static PyObject *tokenizer_encode(PyObject *self, PyObject *arg)
@@ -417,7 +395,7 @@ static PyObject *tokenizer_encode(PyObject *self, PyObject *arg)
     if (!s) return NULL;
     gsize n = 0;
     GError *err = NULL;
-    guint32 *ids = ttml_tokenizer_encode(((py_tokenizer *)self)->tok, s, len, &n, &err);
+    guint32 *ids = ttml_tokenizer_encode(HANDLE(self, ttml_tokenizer), s, len, &n, &err);
     if (!ids) return n == 0 && !err ? PyList_New(0) : pyttml_raise(err);
     PyObject *out = PyList_New((Py_ssize_t)n);
     for (gsize i = 0; out && i < n; i++) PyList_SET_ITEM(out, i, PyLong_FromUnsignedLong(ids[i]));
@@ -439,7 +417,7 @@ static PyObject *tokenizer_decode(PyObject *self, PyObject *arg)
         g_free(ids);
         return NULL;
     }
-    char *s = ttml_tokenizer_decode(((py_tokenizer *)self)->tok, ids, n);
+    char *s = ttml_tokenizer_decode(HANDLE(self, ttml_tokenizer), ids, n);
     g_free(ids);
     PyObject *out = PyUnicode_FromString(s);
     g_free(s);
@@ -448,7 +426,7 @@ static PyObject *tokenizer_decode(PyObject *self, PyObject *arg)
 
 static PyObject *tokenizer_serialize(PyObject *self, PyObject *noargs)
 {
-    char *s = ttml_tokenizer_serialize(((py_tokenizer *)self)->tok);
+    char *s = ttml_tokenizer_serialize(HANDLE(self, ttml_tokenizer));
     PyObject *out = PyUnicode_FromString(s);
     g_free(s);
     return out;
@@ -456,12 +434,12 @@ static PyObject *tokenizer_serialize(PyObject *self, PyObject *noargs)
 
 static PyObject *tokenizer_vocab_size(PyObject *self, void *c)
 {
-    return PyLong_FromLongLong(ttml_tokenizer_vocab_size(((py_tokenizer *)self)->tok));
+    return PyLong_FromLongLong(ttml_tokenizer_vocab_size(HANDLE(self, ttml_tokenizer)));
 }
 
 static PyObject *tokenizer_padded_vocab_size(PyObject *self, void *c)
 {
-    return PyLong_FromLongLong(ttml_tokenizer_padded_vocab_size(((py_tokenizer *)self)->tok));
+    return PyLong_FromLongLong(ttml_tokenizer_padded_vocab_size(HANDLE(self, ttml_tokenizer)));
 }
 
 static PyMethodDef tokenizer_methods[] = {
@@ -477,17 +455,10 @@ static PyGetSetDef tokenizer_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyTypeObject tokenizer_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "ttml._ttml.CharTokenizer",
-    .tp_doc = "CharTokenizer(text): the sorted characters of text are the vocabulary",
-    .tp_basicsize = sizeof(py_tokenizer),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_new = tokenizer_new,
-    .tp_dealloc = tokenizer_dealloc,
-    .tp_methods = tokenizer_methods,
-    .tp_getset = tokenizer_getset,
-};
+static PyTypeObject tokenizer_type =
+    HANDLE_TYPE("CharTokenizer", "CharTokenizer(text): the sorted characters of text are the vocabulary",
+                Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, .tp_new = tokenizer_new, .tp_methods = tokenizer_methods,
+                .tp_getset = tokenizer_getset);
 
 /* ---- safetensors ---- */
 
@@ -518,8 +489,6 @@ static PyObject *py_save_safetensors(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-typedef struct { PyObject_HEAD ttml_checkpoint *ck; } py_reader;
-
 static PyObject *reader_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     const char *path;
@@ -527,21 +496,12 @@ static PyObject *reader_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     GError *err = NULL;
     ttml_checkpoint *ck = ttml_checkpoint_open(path, &err);
     if (!ck) return pyttml_raise(err);
-    py_reader *o = (py_reader *)type->tp_alloc(type, 0);
-    if (o) o->ck = ck;
-    else ttml_checkpoint_close(ck);
-    return (PyObject *)o;
-}
-
-static void reader_dealloc(PyObject *self)
-{
-    ttml_checkpoint_close(((py_reader *)self)->ck);
-    Py_TYPE(self)->tp_free(self);
+    return handle_wrap(type, ck, release_reader);
 }
 
 static PyObject *reader_names(PyObject *self, PyObject *noargs)
 {
-    const GPtrArray *names = ttml_checkpoint_names(((py_reader *)self)->ck);
+    const GPtrArray *names = ttml_checkpoint_names(HANDLE(self, ttml_checkpoint));
     PyObject *out = PyList_New(names->len);
     for (guint i = 0; out && i < names->len; i++)
         PyList_SET_ITEM(out, i, PyUnicode_FromString(g_ptr_array_index(names, i)));
@@ -552,7 +512,7 @@ static PyObject *reader_metadata(PyObject *self, PyObject *arg)
 {
     const char *key = PyUnicode_AsUTF8(arg);
     if (!key) return NULL;
-    const char *v = ttml_checkpoint_metadata(((py_reader *)self)->ck, key);
+    const char *v = ttml_checkpoint_metadata(HANDLE(self, ttml_checkpoint), key);
     if (!v) Py_RETURN_NONE;
     return PyUnicode_FromString(v);
 }
@@ -565,7 +525,7 @@ static PyObject *reader_load(PyObject *self, PyObject *args)
     ttml_tensor *t = pyttml_tensor_get(pt, name);
     GError *err = NULL;
     if (!t) return NULL;
-    if (!ttml_checkpoint_load_tensor(((py_reader *)self)->ck, name, t, &err)) return pyttml_raise(err);
+    if (!ttml_checkpoint_load_tensor(HANDLE(self, ttml_checkpoint), name, t, &err)) return pyttml_raise(err);
     Py_RETURN_NONE;
 }
 
@@ -576,16 +536,9 @@ static PyMethodDef reader_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject reader_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "ttml._ttml.SafetensorsReader",
-    .tp_doc = "SafetensorsReader(path): a validated safetensors file",
-    .tp_basicsize = sizeof(py_reader),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_new = reader_new,
-    .tp_dealloc = reader_dealloc,
-    .tp_methods = reader_methods,
-};
+static PyTypeObject reader_type =
+    HANDLE_TYPE("SafetensorsReader", "SafetensorsReader(path): a validated safetensors file", Py_TPFLAGS_DEFAULT,
+                .tp_new = reader_new, .tp_methods = reader_methods);
 
 static PyMethodDef nn_functions[] = {
     {"create_model", py_create_model, METH_VARARGS, "create_model(name, config_yaml=None) -> NativeModule"},

@@ -120,19 +120,37 @@ static gboolean weight_ok(ttsim_native_ctx *c, const ttml_view *w, const char *n
     return FALSE;
 }
 
-static ttsim_native_status native_embedding_fwd(ttsim_native_ctx *c, GError **error)
+/* The checks embedding_fwd and embedding_bwd share: the weight (fwd: in[1];
+ * bwd: out[0], dweight) is a 2-D [V, E] view, the rows tensor (fwd: out[0];
+ * bwd: in[1], dy) holds N x E elements (N = ids) with last dim E, every id
+ * is < V. DONE with *V, *E set when they pass; else DECLINE or ERROR. */
+static ttsim_native_status emb_check(ttsim_native_ctx *c, gboolean bwd, gint64 *V, gint64 *E, GError **error)
 {
     if (!slots_ok(c, 2, 1, 1u, 0)) return TTSIM_NATIVE_DECLINE;
     const ttml_launch *l = c->l;
-    if (!weight_ok(c, &l->in[1], "in[1] (weight)", error)) return TTSIM_NATIVE_ERROR;
-    const gint64 V = l->in[1].shape[0], E = l->in[1].shape[1], N = c->in[0].numel;
-    if (c->out[0].numel != N * E)
-        return ttsim_native_count_error(c, &l->out[0], "out[0]", N * E, "ids x embedding dim", error);
-    if (!ttsim_native_ids_ok(c, c->in[0].ids, N, V, "token", error)) return TTSIM_NATIVE_ERROR;
-    if (c->out[0].s.cols != E && N * E > 0) {
-        c->decline = "an output whose last dim is not the embedding dim";
+    const ttml_view *w = bwd ? &l->out[0] : &l->in[1], *rv = bwd ? &l->in[1] : &l->out[0];
+    const ttsim_operand *r = bwd ? &c->in[1] : &c->out[0];
+    if (!weight_ok(c, w, bwd ? "out[0] (dweight)" : "in[1] (weight)", error)) return TTSIM_NATIVE_ERROR;
+    const gint64 N = c->in[0].numel;
+    *V = w->shape[0];
+    *E = w->shape[1];
+    if (r->numel != N * *E)
+        return ttsim_native_count_error(c, rv, bwd ? "in[1] (dy)" : "out[0]", N * *E, "ids x embedding dim", error);
+    if (!ttsim_native_ids_ok(c, c->in[0].ids, N, *V, "token", error)) return TTSIM_NATIVE_ERROR;
+    if (r->s.cols != *E && N * *E > 0) {
+        c->decline = bwd ? "a dy whose last dim is not the embedding dim"
+                         : "an output whose last dim is not the embedding dim";
         return TTSIM_NATIVE_DECLINE;
     }
+    return TTSIM_NATIVE_DONE;
+}
+
+static ttsim_native_status native_embedding_fwd(ttsim_native_ctx *c, GError **error)
+{
+    gint64 V, E;
+    const gint64 N = c->in[0].numel;
+    ttsim_native_status st = emb_check(c, FALSE, &V, &E, error);
+    if (st != TTSIM_NATIVE_DONE) return st;
     if (!ttsim_native_outputs(c, error)) return TTSIM_NATIVE_ERROR;
     if (N * E == 0) return TTSIM_NATIVE_DONE;
     emb_job j = {c->d, c->in[0].ids, &c->in[1].t, NULL, &c->out[0].t};
@@ -169,17 +187,11 @@ static void emb_bwd_core(void *ctx, int core, gint64 begin, gint64 end, int work
 
 static ttsim_native_status native_embedding_bwd(ttsim_native_ctx *c, GError **error)
 {
-    if (!slots_ok(c, 2, 1, 1u, 0)) return TTSIM_NATIVE_DECLINE;
+    gint64 V, E;
+    const gint64 N = c->in[0].numel;
+    ttsim_native_status st = emb_check(c, TRUE, &V, &E, error);
+    if (st != TTSIM_NATIVE_DONE) return st;
     const ttml_launch *l = c->l;
-    if (!weight_ok(c, &l->out[0], "out[0] (dweight)", error)) return TTSIM_NATIVE_ERROR;
-    const gint64 V = l->out[0].shape[0], E = l->out[0].shape[1], N = c->in[0].numel;
-    if (c->in[1].numel != N * E)
-        return ttsim_native_count_error(c, &l->in[1], "in[1] (dy)", N * E, "ids x embedding dim", error);
-    if (!ttsim_native_ids_ok(c, c->in[0].ids, N, V, "token", error)) return TTSIM_NATIVE_ERROR;
-    if (c->in[1].s.cols != E && N * E > 0) {
-        c->decline = "a dy whose last dim is not the embedding dim";
-        return TTSIM_NATIVE_DECLINE;
-    }
     if (l->in[1].buf == l->out[0].buf) {
         c->decline = "dweight aliasing dy";
         return TTSIM_NATIVE_DECLINE;

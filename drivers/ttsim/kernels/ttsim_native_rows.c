@@ -148,6 +148,14 @@ static void rows_run(rows_job *j, ttsim_core_fn fn, ttsim_split *split)
     ttsim_grid_run(j->d, ttsim_tiled_tilerows(j->x), (gint64)TTSIM_TILE * j->f, fn, j, split);
 }
 
+/* A kernel entry that is one variant (arg) of a shared kernel family:
+ * name(c, error) = family(c, arg, error). */
+#define VARIANT(name, family, arg)                                             \
+    static ttsim_native_status name(ttsim_native_ctx *c, GError **error)       \
+    {                                                                          \
+        return family(c, arg, error);                                          \
+    }
+
 /* -- layernorm -- */
 
 static void layernorm_fwd_core(void *ctx, int core, gint64 begin, gint64 end, int worker)
@@ -423,15 +431,9 @@ static ttsim_native_status norm_bwd(ttsim_native_ctx *c, gboolean rms, GError **
     return st;
 }
 
-static ttsim_native_status native_layernorm_bwd(ttsim_native_ctx *c, GError **error)
-{
-    return norm_bwd(c, FALSE, error);
-}
+VARIANT(native_layernorm_bwd, norm_bwd, FALSE)
 
-static ttsim_native_status native_rmsnorm_bwd(ttsim_native_ctx *c, GError **error)
-{
-    return norm_bwd(c, TRUE, error);
-}
+VARIANT(native_rmsnorm_bwd, norm_bwd, TRUE)
 
 /* -- rmsnorm forward -- */
 
@@ -565,25 +567,13 @@ static ttsim_native_status softmax_family(ttsim_native_ctx *c, sm_kind kind, GEr
     return TTSIM_NATIVE_DONE;
 }
 
-static ttsim_native_status native_softmax_fwd(ttsim_native_ctx *c, GError **error)
-{
-    return softmax_family(c, SM_FWD, error);
-}
+VARIANT(native_softmax_fwd, softmax_family, SM_FWD)
 
-static ttsim_native_status native_softmax_bwd(ttsim_native_ctx *c, GError **error)
-{
-    return softmax_family(c, SM_BWD, error);
-}
+VARIANT(native_softmax_bwd, softmax_family, SM_BWD)
 
-static ttsim_native_status native_log_softmax_fwd(ttsim_native_ctx *c, GError **error)
-{
-    return softmax_family(c, LSM_FWD, error);
-}
+VARIANT(native_log_softmax_fwd, softmax_family, LSM_FWD)
 
-static ttsim_native_status native_log_softmax_bwd(ttsim_native_ctx *c, GError **error)
-{
-    return softmax_family(c, LSM_BWD, error);
-}
+VARIANT(native_log_softmax_bwd, softmax_family, LSM_BWD)
 
 /* -- cross entropy / nll -- */
 
@@ -734,15 +724,9 @@ static ttsim_native_status cross_entropy(ttsim_native_ctx *c, gboolean bwd, GErr
     return st;
 }
 
-static ttsim_native_status native_cross_entropy_fwd(ttsim_native_ctx *c, GError **error)
-{
-    return cross_entropy(c, FALSE, error);
-}
+VARIANT(native_cross_entropy_fwd, cross_entropy, FALSE)
 
-static ttsim_native_status native_cross_entropy_bwd(ttsim_native_ctx *c, GError **error)
-{
-    return cross_entropy(c, TRUE, error);
-}
+VARIANT(native_cross_entropy_bwd, cross_entropy, TRUE)
 
 /* nll_fwd gathers one element per row: x[r, t[r]] into terms[r]. */
 static void nll_fwd_core(void *ctx, int core, gint64 begin, gint64 end, int worker)
