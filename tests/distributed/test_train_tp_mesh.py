@@ -107,8 +107,9 @@ def local_mode(tmp):
     _, worst = compare_losses(tmp, "gpt_ref", "dp2tp2", REL_LOSS)
     print("gpt: local dp 2 x tp 2 (4 rank threads) vs TP 1, loss max relative difference %.3g" % worst)
     index, out = os.path.join(tmp, "gpt_tp2.safetensors"), os.path.join(tmp, "gpt_tp2_full.safetensors")
-    if read_safetensors(index)[1].get("tp_size") != "2":
-        sys.exit("the local TP 2 checkpoint is not a TP 2 index")
+    md = read_safetensors(index)[1]
+    if md.get("format") != "ttml-sharded-2" or md.get("tp") != "2":
+        sys.exit("the local TP 2 checkpoint is not a TP 2 sharded index: %s" % {k: md.get(k) for k in ("format", "tp")})
     run_cmd(tmp, [TTML_RUN, "consolidate", index, out])
     (ref, _), (got, _) = read_safetensors(os.path.join(tmp, "gpt_ref.safetensors")), read_safetensors(out)
     if sorted(ref) != sorted(got) or any(ref[k][0] != got[k][0] for k in ref):
