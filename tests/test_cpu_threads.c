@@ -556,6 +556,66 @@ static void test_pool_huge_pages(void)
     restart(NULL);
 }
 
+/* One pool session: a 64 MiB tensor stays alive while `cycles` times an
+ * 8 MiB one and then a 24 MiB one (classes more than 1.5x apart, so neither
+ * block serves the other) are made and dropped, the allocation pattern of a
+ * training step in miniature. Returns the fresh blocks (allocations - cache
+ * hits) and the refaults from the pool's statistics at close. */
+static void pool_cycles(int cycles, guint64 *misses, guint64 *refaults)
+{
+    ttml_shutdown(); /* the statistics of this session only */
+    g_setenv("TTML_CPU_POOL_STATS", "1", TRUE);
+    restart(NULL);
+    GError *err = NULL;
+    const int64_t x[1] = {16 << 20}, a[1] = {2 << 20}, b[1] = {6 << 20}; /* floats: 64, 8, 24 MiB */
+    ttml_tensor *keep = ttml_tensor_full(ttml_context_get_device(), 1, x, TTML_DTYPE_F32, 1.0f, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    for (int i = 0; i < cycles; i++) {
+        ttml_tensor *t = ttml_tensor_full(ttml_context_get_device(), 1, a, TTML_DTYPE_F32, 2.0f, &err);
+        TTML_ASSERT_NO_ERROR(err);
+        ttml_tensor_unref(t);
+        t = ttml_tensor_full(ttml_context_get_device(), 1, b, TTML_DTYPE_F32, 3.0f, &err);
+        TTML_ASSERT_NO_ERROR(err);
+        ttml_tensor_unref(t);
+    }
+    ttml_tensor_unref(keep);
+    GString *log = g_string_new(NULL);
+    guint handler = g_log_set_handler(NULL, G_LOG_LEVEL_MESSAGE, append_message, log);
+    ttml_shutdown();
+    g_log_remove_handler(NULL, handler);
+    g_unsetenv("TTML_CPU_POOL_STATS");
+    const char *line = strstr(log->str, "cpu pool: ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+    guint64 allocs = 0, hits = 0;
+    CU_ASSERT_EQUAL(sscanf(line, "cpu pool: %" G_GUINT64_FORMAT " allocations, %" G_GUINT64_FORMAT, &allocs, &hits), 2);
+    const char *slack = strstr(line, " MiB (");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(slack);
+    CU_ASSERT_EQUAL(sscanf(slack, " MiB (%" G_GUINT64_FORMAT " refaults)", refaults), 1);
+    *misses = allocs - hits;
+    if (g_getenv("TTML_TEST_VERBOSE")) fprintf(stderr, "\n%d cycles: %s", cycles, line);
+    g_string_free(log, TRUE);
+}
+
+/* The footprint bound must not thrash: with the 64 MiB tensor alive the
+ * in-use peak is 88 MiB and the fixed bound (peak + 1/16 = 93.5 MiB) cannot
+ * hold both cached blocks (64 + 8 + 24 = 96), so every cycle evicted the one
+ * the next allocation needs: two fresh blocks (mmap, page faults) per cycle.
+ * The bound learns from that refault (the 8 MiB block, released by the bound
+ * in cycle 1 and needed again in cycle 2): from cycle 2 on both come from the
+ * cache, so 8 cycles make no more fresh blocks than 2, after one refault. */
+static void test_pool_bound_learns_refaults(void)
+{
+    guint64 m2 = 0, m8 = 0, r2 = 0, r8 = 0;
+    pool_cycles(2, &m2, &r2);
+    pool_cycles(8, &m8, &r8);
+    CU_ASSERT_EQUAL(m8, m2);
+    CU_ASSERT_EQUAL(r2, 1);
+    CU_ASSERT_EQUAL(r8, 1);
+    if (m8 != m2 || r8 != 1) fprintf(stderr, "\nfresh blocks: %" G_GUINT64_FORMAT " after 2 cycles, %" G_GUINT64_FORMAT
+                                     " after 8; refaults %" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT "\n", m2, m8, r2, r8);
+    restart(NULL);
+}
+
 /* A forked child (no worker threads) still runs large kernels, inline. */
 static void test_fork_child_runs_inline(void)
 {
@@ -595,6 +655,7 @@ int main(void)
         {"pool disabled", test_pool_disabled},
         {"pool cache stays under the in-use peak", test_pool_footprint_bound},
         {"pool big blocks on huge pages", test_pool_huge_pages},
+        {"pool bound learns from refaults", test_pool_bound_learns_refaults},
         {"fork child runs inline", test_fork_child_runs_inline},
         CU_TEST_INFO_NULL,
     };

@@ -31,6 +31,7 @@ struct ttml_ddp {
     guint n_buckets;
     guint next_start;      /* buckets start in index order on every rank */
     gboolean sync, overlap, in_step;
+    float scale;           /* 1 / ranks: applied as each gradient is packed */
     double t_begin;        /* now_ms() at the step's first gradient */
     ttml_ddp_stats stats;
 };
@@ -69,13 +70,25 @@ static gboolean start_ready(ttml_ddp *d, gboolean from_hook, GError **error)
     return TRUE;
 }
 
-/* Copy the parameter's gradient (zeros when it has none) into its bucket. */
+/* Copy the parameter's gradient (zeros when it has none) into its bucket,
+ * times 1/N: the all-reduced bucket is then the average. Scaling the slice
+ * just copied (still in cache) spares a pass over every gradient after the
+ * wait (43 MB a step in the nanogpt bench case). */
 static gboolean pack(ttml_ddp *d, ddp_slot *s, GError **error)
 {
     ddp_bucket *b = &d->buckets[s->bucket];
     float *dst = b->data + s->offset;
     if (s->tensor->grad) {
         if (!ttml_tensor_to_floats(s->tensor->grad, dst, error)) return FALSE;
+        /* a local (dst could alias d->scale) and blocks of 8 that -O2 vectorises */
+        const float scale = d->scale;
+        const size_t n = s->tensor->numel;
+        size_t e = 0;
+        if (scale != 1.0f) {
+            for (; e + 8 <= n; e += 8)
+                for (int k = 0; k < 8; k++) dst[e + k] *= scale;
+            for (; e < n; e++) dst[e] *= scale;
+        }
     } else {
         memset(dst, 0, s->tensor->numel * sizeof(float));
     }
@@ -153,6 +166,7 @@ ttml_ddp *ttml_ddp_new(ttml_comm *comm, GPtrArray *params, double bucket_cap_mb,
     ttml_ddp *d = g_new0(ttml_ddp, 1);
     d->comm = comm;
     d->sync = d->overlap = TRUE;
+    d->scale = 1.0f / (float)ttml_comm_size(comm);
     d->n_slots = params->len;
     d->slots = g_new0(ddp_slot, MAX(params->len, 1));
     for (guint i = 0; i < params->len; i++) {
@@ -206,12 +220,10 @@ gboolean ttml_ddp_wait(ttml_ddp *d, GError **error)
 
 gboolean ttml_ddp_apply(ttml_ddp *d, GError **error)
 {
-    float scale = 1.0f / (float)ttml_comm_size(d->comm);
     for (guint i = 0; i < d->n_slots; i++) {
         ddp_slot *s = &d->slots[i];
-        float *g = d->buckets[s->bucket].data + s->offset;
+        const float *g = d->buckets[s->bucket].data + s->offset; /* the average: packed times 1/N */
         ttml_tensor *t = s->tensor;
-        for (size_t e = 0; e < t->numel; e++) g[e] *= scale;
         gboolean ok;
         if (t->grad && t->grad->dtype == TTML_DTYPE_F32) {
             ok = ttml_tensor_write(t->grad, g, error);

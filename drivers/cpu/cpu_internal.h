@@ -227,6 +227,8 @@ typedef struct ttml_cpu_pool_stats {
     guint64 allocs, hits;          /* requests, requests served from the cache */
     guint64 live_bytes, peak_live_bytes; /* in blocks handed out (class sizes)  */
     guint64 cached_bytes, cap_bytes;
+    guint64 slack_bytes;           /* the footprint bound's allowance over the peak */
+    guint64 learned_bytes, refaults; /* blocks the bound released and needed again */
 } ttml_cpu_pool_stats;
 void ttml_cpu_pool_open(guint64 ram_bytes);
 void ttml_cpu_pool_close(void);

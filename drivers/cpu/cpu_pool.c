@@ -25,8 +25,21 @@
  * slack was 1/32: on the nanogpt bench case that left 7 cache misses and
  * about 3,600 page faults (14 MiB of fresh pages) in every step; 1/16 leaves
  * none (peak RSS 282 -> 288 MiB).
- * TTML_CPU_POOL_BOUND=0 turns the bound off (fewer fresh blocks and page
- * faults per step, a higher peak RSS). When an allocation fails the
+ * A fixed fraction is not enough for every shape: at batch 2 (a DDP rank's
+ * half of the nanogpt batch) the step needs about 22% over its peak, and
+ * with 1/16 every step evicted blocks the next phase needed again: 15,000
+ * page faults (60 MiB of fresh pages) and 3.8x the CPU time of an unbounded
+ * cache per step (482 against 114 ms of CPU; GPT-2 124M: 121,000 faults per
+ * step).
+ * So the slack learns: a block the bound released (evicted, or not cached
+ * on free) whose size class then misses is a refault, and the slack grows
+ * by that block; it never exceeds half the peak (POOL_SLACK_MAX_DIV). A
+ * one-off change of sizes still gets the 1/16 bound; a repeating pattern
+ * stops refaulting after a step or two (nanogpt batch 2: footprint 243 MiB
+ * for a 199 MiB peak, no page faults per step; GPT-2 124M: 2.71 GiB for
+ * 2.34, was 2.44 with 121,000 faults per step).
+ * TTML_CPU_POOL_BOUND=0 turns the bound off (the cache keeps whatever is
+ * freed, up to the cap: a higher peak RSS). When an allocation fails the
  * cache is emptied and the allocation retried. Everything cached is released
  * when the last cpu device closes; blocks freed after that are released
  * directly (buf->handle remembers the class). TTML_CPU_POOL_STATS=1 logs the
@@ -55,6 +68,7 @@
 #define POOL_CLASSES (POOL_SMALL_CLASSES + 4 * (POOL_MAX_LOG2 - 12 + 1))
 #define POOL_MMAP_MIN ((size_t)256 * 1024)
 #define POOL_HUGE_PAGE ((size_t)2 << 20) /* x86-64 transparent huge page */
+#define POOL_SLACK_MAX_DIV 2 /* the learned slack stays <= peak / this */
 
 typedef struct pool_block {
     struct pool_block *next;
@@ -67,6 +81,7 @@ static struct {
     gboolean bounded;             /* footprint bound on (TTML_CPU_POOL_BOUND) */
     gboolean huge;                /* MADV_HUGEPAGE on big blocks (TTML_CPU_POOL_HUGE) */
     pool_block *free_list[POOL_CLASSES];
+    guint32 dropped[POOL_CLASSES]; /* blocks the bound released, not needed again yet */
     ttml_cpu_pool_stats stats;
 } pool;
 
@@ -162,18 +177,32 @@ static void evict_locked(guint64 target)
             POOL_UNPOISON(b, bytes);
             pool.free_list[c] = b->next;
             pool.stats.cached_bytes -= bytes;
+            pool.dropped[c]++;
             block_release(b, bytes);
         }
     }
 }
 
-/* Footprint the cache may fill: the in-use peak (at least `live`) + 1/16
+/* Footprint the cache may fill: the in-use peak (at least `live`) + the
+ * slack: 1/16 of the peak + what refaults taught, at most POOL_SLACK_MAX_DIV
  * (TTML_CPU_POOL_BOUND=0: no bound, only the cap). */
 static guint64 footprint_bound(guint64 live)
 {
     if (!pool.bounded) return G_MAXUINT64 / 2;
     guint64 peak = MAX(pool.stats.peak_live_bytes, live);
-    return peak + peak / 16;
+    pool.stats.slack_bytes = MIN(peak / 16 + pool.stats.learned_bytes, peak / POOL_SLACK_MAX_DIV);
+    return peak + pool.stats.slack_bytes;
+}
+
+/* A fresh block of class c is needed: if the bound released one of that
+ * class earlier, the step's pattern needs it back (a refault): the slack
+ * grows by its size, so the same eviction does not recur next step. */
+static void note_refault(int c, size_t bytes)
+{
+    if (!pool.bounded || !pool.dropped[c]) return;
+    pool.dropped[c]--;
+    pool.stats.refaults++;
+    pool.stats.learned_bytes += bytes;
 }
 
 static guint64 cap_from_env(guint64 ram_bytes)
@@ -201,6 +230,7 @@ void ttml_cpu_pool_open(guint64 ram_bytes)
         pool.huge = !(huge && strcmp(huge, "0") == 0);
         guint64 cached = pool.stats.cached_bytes; /* 0: closed pools hold nothing */
         memset(&pool.stats, 0, sizeof pool.stats);
+        memset(pool.dropped, 0, sizeof pool.dropped);
         pool.stats.cached_bytes = cached;
         pool.stats.cap_bytes = pool.cap;
     }
@@ -215,11 +245,12 @@ void ttml_cpu_pool_close(void)
         if (env && *env && strcmp(env, "0") != 0)
             g_message("cpu pool: %" G_GUINT64_FORMAT " allocations, %" G_GUINT64_FORMAT
                       " from the cache (%.1f%%), peak %.1f MiB in use, %.1f MiB cached at close, "
-                      "cap %.0f MiB",
+                      "cap %.0f MiB, slack %.1f MiB (%" G_GUINT64_FORMAT " refaults)",
                       pool.stats.allocs, pool.stats.hits,
                       pool.stats.allocs ? 100.0 * (double)pool.stats.hits / (double)pool.stats.allocs : 0.0,
                       (double)pool.stats.peak_live_bytes / 1048576.0,
-                      (double)pool.stats.cached_bytes / 1048576.0, (double)pool.cap / 1048576.0);
+                      (double)pool.stats.cached_bytes / 1048576.0, (double)pool.cap / 1048576.0,
+                      (double)pool.stats.slack_bytes / 1048576.0, pool.stats.refaults);
         trim_locked();
     }
     g_mutex_unlock(&pool.lock);
@@ -262,6 +293,7 @@ gboolean ttml_cpu_pool_alloc(ttml_buffer *buf, GError **error)
         p = b;
     }
     if (!p) {
+        note_refault(c, bytes);
         guint64 live = pool.stats.live_bytes + bytes, bound = footprint_bound(live);
         if (live + pool.stats.cached_bytes > bound) evict_locked(bound - live);
         p = block_new(bytes, want);
@@ -306,8 +338,10 @@ void ttml_cpu_pool_free(ttml_buffer *buf)
     buf->handle = NULL;
     g_mutex_lock(&pool.lock);
     pool.stats.live_bytes -= MIN(pool.stats.live_bytes, (guint64)bytes);
-    if (pool.opens > 0 && pool.stats.cached_bytes + bytes <= pool.cap &&
-        pool.stats.live_bytes + pool.stats.cached_bytes + bytes <= footprint_bound(0)) {
+    const gboolean room = pool.opens > 0 && pool.stats.cached_bytes + bytes <= pool.cap;
+    const gboolean fits = pool.stats.live_bytes + pool.stats.cached_bytes + bytes <= footprint_bound(0);
+    if (room && !fits) pool.dropped[c]++; /* the bound releases it: a refault if needed again */
+    if (room && fits) {
         pool_block *b = p;
         b->next = pool.free_list[c];
         pool.free_list[c] = b;

@@ -12,7 +12,8 @@
  *     all-reduce as soon as its last gradient is in, buckets in index order
  *     on every rank, so communication overlaps the rest of backward;
  *   - ttml_ddp_finish() (= ttml_ddp_wait() + ttml_ddp_apply()) starts what
- *     is left, waits for every bucket and writes the average (sum / N) back
+ *     is left, waits for every bucket and writes the average (the sum of
+ *     each rank's gradient / N, scaled as it is packed) back
  *     into each parameter's ->grad, so every rank holds identical gradients
  *     and a global-norm clip gives the same result everywhere.
  * With gradient accumulation, call ttml_ddp_set_sync(FALSE) before the
