@@ -36,8 +36,14 @@
  * by that block; it never exceeds half the peak (POOL_SLACK_MAX_DIV). A
  * one-off change of sizes still gets the 1/16 bound; a repeating pattern
  * stops refaulting after a step or two (nanogpt batch 2: footprint 243 MiB
- * for a 199 MiB peak, no page faults per step; GPT-2 124M: 2.71 GiB for
- * 2.34, was 2.44 with 121,000 faults per step).
+ * for a 199 MiB peak, no page faults per step). Blocks of 2 MiB and more
+ * on transparent huge pages (TTML_CPU_POOL_HUGE) do not teach it: they fault
+ * back in 2 MiB at a time, and learning them cost GPT-2 124M 0.27 GiB of
+ * RSS (2.44 -> 2.71 GiB) for about 5,000 faults per step. What it learns is
+ * capped at 64 MiB (POOL_LEARN_MAX): enough for a small model's step, where
+ * refaults dominate (nanogpt batch 2 learns ~32 MiB), while a large model's
+ * step, seconds long, is not worth more RSS (GPT-2 124M learned 179 MiB from
+ * 150 refaults of blocks under 2 MiB: peak RSS 0.81x PyTorch's).
  * TTML_CPU_POOL_BOUND=0 turns the bound off (the cache keeps whatever is
  * freed, up to the cap: a higher peak RSS). When an allocation fails the
  * cache is emptied and the allocation retried. Everything cached is released
@@ -69,6 +75,7 @@
 #define POOL_MMAP_MIN ((size_t)256 * 1024)
 #define POOL_HUGE_PAGE ((size_t)2 << 20) /* x86-64 transparent huge page */
 #define POOL_SLACK_MAX_DIV 2 /* the learned slack stays <= peak / this */
+#define POOL_LEARN_MAX ((guint64)64 << 20) /* and learns at most this much */
 
 typedef struct pool_block {
     struct pool_block *next;
@@ -190,7 +197,8 @@ static guint64 footprint_bound(guint64 live)
 {
     if (!pool.bounded) return G_MAXUINT64 / 2;
     guint64 peak = MAX(pool.stats.peak_live_bytes, live);
-    pool.stats.slack_bytes = MIN(peak / 16 + pool.stats.learned_bytes, peak / POOL_SLACK_MAX_DIV);
+    guint64 learned = MIN(pool.stats.learned_bytes, POOL_LEARN_MAX);
+    pool.stats.slack_bytes = MIN(peak / 16 + learned, peak / POOL_SLACK_MAX_DIV);
     return peak + pool.stats.slack_bytes;
 }
 
@@ -202,6 +210,9 @@ static void note_refault(int c, size_t bytes)
     if (!pool.bounded || !pool.dropped[c]) return;
     pool.dropped[c]--;
     pool.stats.refaults++;
+    /* a block on huge pages comes back in a few faults: not worth the RSS
+     * (GPT-2 124M learned 0.27 GiB of slack, peak RSS 0.81x PyTorch's) */
+    if (pool.huge && bytes >= POOL_HUGE_PAGE) return;
     pool.stats.learned_bytes += bytes;
 }
 
