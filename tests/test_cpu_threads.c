@@ -423,6 +423,18 @@ static void append_message(const gchar *domain, GLogLevelFlags level, const gcha
     g_string_append_printf(log, "%s\n", message);
 }
 
+/* ttml_shutdown() with TTML_CPU_POOL_STATS set: the pool's statistics line
+ * ("cpu pool: ...") it logs at close, or NULL (the caller frees `*log`). */
+static const char *shutdown_pool_stats(GString **log)
+{
+    *log = g_string_new(NULL);
+    guint handler = g_log_set_handler(NULL, G_LOG_LEVEL_MESSAGE, append_message, *log);
+    ttml_shutdown();
+    g_log_remove_handler(NULL, handler);
+    g_unsetenv("TTML_CPU_POOL_STATS");
+    return strstr((*log)->str, "cpu pool: ");
+}
+
 /* TTML_CPU_POOL_MAX_MB=0: nothing is cached, everything still works. The
  * pool's statistics at close (TTML_CPU_POOL_STATS=1) show that a freed
  * block was never handed out again and nothing was cached. */
@@ -440,13 +452,9 @@ static void test_pool_disabled(void)
         TTML_ASSERT_NO_ERROR(err);
         ttml_tensor_unref(t);
     }
-    GString *log = g_string_new(NULL);
-    guint handler = g_log_set_handler(NULL, G_LOG_LEVEL_MESSAGE, append_message, log);
-    ttml_shutdown();
-    g_log_remove_handler(NULL, handler);
-    g_unsetenv("TTML_CPU_POOL_STATS");
+    GString *log = NULL;
+    const char *line = shutdown_pool_stats(&log);
     g_unsetenv("TTML_CPU_POOL_MAX_MB");
-    const char *line = strstr(log->str, "cpu pool: ");
     CU_ASSERT_PTR_NOT_NULL_FATAL(line);
     guint64 allocs = 0, hits = 1;
     CU_ASSERT_EQUAL(sscanf(line, "cpu pool: %" G_GUINT64_FORMAT " allocations, %" G_GUINT64_FORMAT, &allocs, &hits), 2);
@@ -580,13 +588,9 @@ static void pool_cycles(int cycles, guint64 *misses, guint64 *refaults)
         ttml_tensor_unref(t);
     }
     ttml_tensor_unref(keep);
-    GString *log = g_string_new(NULL);
-    guint handler = g_log_set_handler(NULL, G_LOG_LEVEL_MESSAGE, append_message, log);
-    ttml_shutdown();
-    g_log_remove_handler(NULL, handler);
-    g_unsetenv("TTML_CPU_POOL_STATS");
+    GString *log = NULL;
+    const char *line = shutdown_pool_stats(&log);
     g_unsetenv("TTML_CPU_POOL_HUGE");
-    const char *line = strstr(log->str, "cpu pool: ");
     CU_ASSERT_PTR_NOT_NULL_FATAL(line);
     guint64 allocs = 0, hits = 0;
     CU_ASSERT_EQUAL(sscanf(line, "cpu pool: %" G_GUINT64_FORMAT " allocations, %" G_GUINT64_FORMAT, &allocs, &hits), 2);

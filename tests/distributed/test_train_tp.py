@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_runs import (data_file, read_safetensors, run_cmd, run_ttml, step_rows, write_safetensors,  # noqa: E402
+from train_runs import (compare_params, data_file, read_safetensors, run_cmd, run_ttml, step_rows, write_safetensors,  # noqa: E402
                         write_variant)
 
 TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
@@ -71,19 +71,6 @@ def compare_losses(ref, got, what, first=1):
         if rel > REL_LOSS:
             sys.exit("%s: step %d loss %.9g vs TP 1 %.9g (relative %.3g)" % (what, r["step"], b, a, rel))
     print("%s: steps %d..20, loss max relative difference %.3g" % (what, first, worst))
-
-
-def compare_params(a_path, b_path, what):
-    (pa, _), (pb, _) = read_safetensors(a_path), read_safetensors(b_path)
-    if sorted(pa) != sorted(pb):
-        sys.exit("%s: tensor names differ: %s" % (what, sorted(set(pa) ^ set(pb))[:5]))
-    for k in pa:
-        if pa[k][0] != pb[k][0]:
-            sys.exit("%s: '%s' has shape %s vs %s" % (what, k, pb[k][0], pa[k][0]))
-    pmax = max(abs(x - y) for k in pa for x, y in zip(pa[k][1], pb[k][1]))
-    if pmax > PARAM_ABS:
-        sys.exit("%s: parameters differ by up to %.3g" % (what, pmax))
-    print("%s: %d tensors, max |diff| %.3g" % (what, len(pa), pmax))
 
 
 def pair(tmp, name, ranks=2, **kw):

@@ -37,7 +37,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_runs import (check_sim_comm, compare_losses, data_file, read_safetensors,  # noqa: E402
+from train_runs import (check_sim_comm, compare_losses, compare_params, data_file, read_safetensors,  # noqa: E402
                         ring_allreduce_s, run_cmd, run_ttml, step_rows, write_variant)
 
 TTML_RUN, CONFIG, MODE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]), sys.argv[3]
@@ -111,13 +111,8 @@ def local_mode(tmp):
     if md.get("format") != "ttml-sharded-2" or md.get("tp") != "2":
         sys.exit("the local TP 2 checkpoint is not a TP 2 sharded index: %s" % {k: md.get(k) for k in ("format", "tp")})
     run_cmd(tmp, [TTML_RUN, "consolidate", index, out])
-    (ref, _), (got, _) = read_safetensors(os.path.join(tmp, "gpt_ref.safetensors")), read_safetensors(out)
-    if sorted(ref) != sorted(got) or any(ref[k][0] != got[k][0] for k in ref):
-        sys.exit("consolidated local TP 2 checkpoint: names or shapes differ from TP 1's")
-    diff = max(abs(a - b) for k in ref for a, b in zip(ref[k][1], got[k][1]))
-    if diff > PARAM_ABS:
-        sys.exit("consolidated local TP 2 checkpoint: parameters differ from TP 1's by %.3g" % diff)
-    print("consolidated local TP 2 checkpoint vs TP 1: %d tensors, max |diff| %.3g" % (len(ref), diff))
+    compare_params(os.path.join(tmp, "gpt_ref.safetensors"), out, "consolidated local TP 2 checkpoint vs TP 1",
+                   PARAM_ABS)
     expect_error(tmp, "local_no_ddp", variant(tmp, "local_no_ddp", dp=2, tp=2, local=True, ddp=False),
                  "set enable_ddp: true")
 

@@ -25,7 +25,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_runs import (compare_losses, data_file as corpus, header, losses, read_safetensors, run_cmd,  # noqa: E402
+from train_runs import (compare_losses, compare_params, data_file as corpus, header, losses, run_cmd,  # noqa: E402
                         run_ttml, write_variant)
 
 TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
@@ -98,14 +98,8 @@ def checkpoints(tmp):
         sys.exit("%s: after the step-20 save the shard files are %s" % (name, left))
     print("%s: saved at step 10 (%s), resumed: steps 11-20 equal the uninterrupted run's" % (name, ", ".join(step10)))
     run_cmd(tmp, [TTML_RUN, "consolidate", path, "full.safetensors"])
-    (pa, _), (pb, _) = read_safetensors(os.path.join(tmp, "nanogpt_ref.safetensors"), True), \
-        read_safetensors(os.path.join(tmp, "full.safetensors"), True)
-    if sorted(pa) != sorted(pb) or any(pa[k][0] != pb[k][0] for k in pa):
-        sys.exit("consolidated tp 2 x pp 2: names or shapes differ from the one-process checkpoint's")
-    pmax = max(abs(x - y) for k in pa for x, y in zip(pa[k][1], pb[k][1]))
-    if pmax > PARAM_ABS:
-        sys.exit("consolidated tp 2 x pp 2: parameters differ from the one-process run's by up to %.3g" % pmax)
-    print("consolidated tp 2 x pp 2 index: %d tensors, max |diff| %.3g from the one-process checkpoint" % (len(pa), pmax))
+    compare_params(os.path.join(tmp, "nanogpt_ref.safetensors"), os.path.join(tmp, "full.safetensors"),
+                   "consolidated tp 2 x pp 2 index vs the one-process checkpoint", PARAM_ABS, skip_optim=True)
     for f in step10:
         shutil.move(os.path.join(tmp, "keep_" + f), os.path.join(tmp, f))
     shutil.move(os.path.join(tmp, "keep_index"), os.path.join(tmp, path))

@@ -125,6 +125,22 @@ def read_safetensors(path, skip_optim=False):
     return out, head.get("__metadata__", {})
 
 
+def compare_params(a_path, b_path, what, abs_max=1e-4, skip_optim=False):
+    """Exit naming `what` unless the two checkpoints hold the same tensor
+    names and shapes and values within abs_max; returns the largest |diff|."""
+    (pa, _), (pb, _) = read_safetensors(a_path, skip_optim), read_safetensors(b_path, skip_optim)
+    if sorted(pa) != sorted(pb):
+        sys.exit("%s: tensor names differ: %s" % (what, sorted(set(pa) ^ set(pb))[:5]))
+    for k in pa:
+        if pa[k][0] != pb[k][0]:
+            sys.exit("%s: '%s' has shape %s vs %s" % (what, k, pb[k][0], pa[k][0]))
+    pmax = max(abs(x - y) for k in pa for x, y in zip(pa[k][1], pb[k][1]))
+    if pmax > abs_max:
+        sys.exit("%s: parameters differ by up to %.3g (limit %g)" % (what, pmax, abs_max))
+    print("%s: %d tensors, max |diff| %.3g" % (what, len(pa), pmax))
+    return pmax
+
+
 def tensors(path, skip_optim=False):
     """name -> F32 values of every F32 tensor (without optim.* when skip_optim)."""
     return {k: v for k, (_, v) in read_safetensors(path, skip_optim)[0].items()}
