@@ -115,6 +115,7 @@ static void cpu_close(void *dev)
                       w.lookups, w.conversions, w.converted_bytes / 1048576.0, w.hits,
                       w.saved_bytes / 1048576.0, w.reuses, w.peak_live_bytes / 1048576.0, w.act_lookups,
                       w.act_hits);
+    ttml_cpu_wcache_trim();
     ttml_cpu_threads_close();
     ttml_cpu_pool_close();
     g_free(dev);

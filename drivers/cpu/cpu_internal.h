@@ -91,6 +91,9 @@ void ttml_cpu_wcache_invalidate(const ttml_buffer *buf);
 /* Drop buf's bf16 copy and free its memory: called when buf is freed. */
 void ttml_cpu_wcache_release(const ttml_buffer *buf);
 void ttml_cpu_wcache_get_stats(ttml_cpu_wcache_stats *stats);
+/* Frees the blocks kept for reuse from dropped entries (a device closes:
+ * a long-lived process, e.g. Python, does not keep a finished run's memory). */
+void ttml_cpu_wcache_trim(void);
 
 /* ---- topology and threads (cpu_threads.c) ---- */
 typedef struct ttml_cpu_topology {

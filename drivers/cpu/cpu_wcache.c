@@ -210,6 +210,13 @@ void ttml_cpu_wcache_release(const ttml_buffer *buf)
     g_mutex_unlock(&wc.lock);
 }
 
+void ttml_cpu_wcache_trim(void)
+{
+    g_mutex_lock(&wc.lock);
+    while (wc.n_spare > 0) g_free(wc.spare[--wc.n_spare]);
+    g_mutex_unlock(&wc.lock);
+}
+
 void ttml_cpu_wcache_get_stats(ttml_cpu_wcache_stats *stats)
 {
     g_mutex_lock(&wc.lock);
