@@ -3,8 +3,9 @@
 
 The same models as bench/configs/*.yaml, trained the same way:
 
-  gpt cases: GPT-2 pre-LN blocks (LayerNorm, qkv Linear with bias, causal
-  masked-softmax attention, proj, GELU(tanh) MLP 4x, residuals), learned token
+  gpt cases: the GPT of bench/torch_models.py (shared with the tests): GPT-2
+  pre-LN blocks (LayerNorm, qkv Linear with bias, causal masked-softmax
+  attention, proj, GELU(tanh) MLP 4x, residuals), learned token
   and position embeddings, final LayerNorm, head tied to the token embedding;
   dropout 0, fp32, AdamW (lr 3e-4, betas 0.9/0.999, eps 1e-8, wd 0.01),
   cross-entropy (mean) over the vocabulary, synthetic random token batches
@@ -27,6 +28,7 @@ Prints: bench case=CASE impl=torch ms_per_step=... tokens_per_s=... peak_rss_mb=
 """
 import argparse
 import math
+import os
 import resource
 import statistics
 import sys
@@ -36,69 +38,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_models import GPT  # noqa: E402  (the models, shared with the tests)
+
 # name: (blocks, heads, width, context, vocab, batch) - keep in sync with bench/configs
 CASES = {
     "nanogpt": (6, 6, 384, 128, 96, 4),
     "tiny": (2, 4, 128, 64, 96, 8),
     "gpt2_124m": (12, 12, 768, 256, 50304, 2),
 }
-
-
-class Block(nn.Module):
-    def __init__(self, width, heads):
-        super().__init__()
-        self.heads = heads
-        self.ln1 = nn.LayerNorm(width)
-        self.qkv = nn.Linear(width, 3 * width)
-        self.proj = nn.Linear(width, width)
-        self.ln2 = nn.LayerNorm(width)
-        self.fc = nn.Linear(width, 4 * width)
-        self.fc_proj = nn.Linear(4 * width, width)
-
-    def attention(self, x, mask):
-        b, s, e = x.shape
-        h = self.heads
-        q, k, v = self.qkv(x).split(e, dim=2)
-        q = q.view(b, s, h, e // h).transpose(1, 2)  # [B, H, S, D]
-        k = k.view(b, s, h, e // h).transpose(1, 2)
-        v = v.view(b, s, h, e // h).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(e // h))
-        att = att.masked_fill(mask[:, :, :s, :s], float("-inf"))
-        att = F.softmax(att, dim=-1)
-        y = (att @ v).transpose(1, 2).contiguous().view(b, s, e)
-        return self.proj(y)
-
-    def forward(self, x, mask):
-        x = x + self.attention(self.ln1(x), mask)
-        x = x + self.fc_proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
-        return x
-
-
-class GPT(nn.Module):
-    def __init__(self, blocks, heads, width, context, vocab):
-        super().__init__()
-        self.wte = nn.Embedding(vocab, width)
-        self.wpe = nn.Embedding(context, width)
-        self.blocks = nn.ModuleList([Block(width, heads) for _ in range(blocks)])
-        self.ln_f = nn.LayerNorm(width)
-        # True above the diagonal = masked (future positions)
-        mask = torch.triu(torch.ones(context, context, dtype=torch.bool), diagonal=1)
-        self.register_buffer("mask", mask.view(1, 1, context, context))
-        for name, p in self.named_parameters():
-            if name.endswith("weight") and p.dim() == 2:
-                std = 0.02 / math.sqrt(2 * blocks) if name.endswith("proj.weight") else 0.02
-                nn.init.normal_(p, 0.0, std)
-            elif name.endswith("bias") and "ln" not in name:
-                nn.init.zeros_(p)
-
-    def forward(self, ids):
-        s = ids.shape[1]
-        pos = torch.arange(s, device=ids.device)
-        x = self.wte(ids) + self.wpe(pos)
-        for blk in self.blocks:
-            x = blk(x, self.mask)
-        x = self.ln_f(x)
-        return x @ self.wte.weight.t()  # tied head
 
 
 def peak_rss_mb():

@@ -18,12 +18,12 @@ nanogpt of tiny_pp.yaml (20 steps, 4 micro-batches, AdamW, clipping):
     and a "tensors" line for every unsharded tensor with its stage;
   - `ttml-run consolidate` of the PP 2 index: one safetensors file equal
     (1e-4) to the one-process checkpoint, which `generate` reads, and which
-    PyTorch reads (json + struct, no safetensors package) into the GPT of
-    bench/torch_gpt.py (head untied): the torch loss of a fixed batch equals
+    PyTorch reads (json + numpy, no safetensors package) into the GPT of
+    bench/torch_models.py (head untied): the torch loss of a fixed batch equals
     ttml's (lm_loss) within 1e-5 relative (exit 77 without torch);
   - damaged indexes (a missing shard, a bad tensors line, tp 0): consolidate
     fails with exit 1 and an error naming the fault.
-Usage: test_checkpoint_shards.py TTML_RUN MPIRUN CONFIG LM_LOSS TORCH_GPT"""
+Usage: test_checkpoint_shards.py TTML_RUN MPIRUN CONFIG LM_LOSS TORCH_MODELS"""
 import os
 import subprocess
 import sys
@@ -34,12 +34,12 @@ from train_runs import (compare_params, data_file, read_safetensors, run_cmd, ru
                         write_variant)
 
 if sys.argv[1] == "--torch-loss":  # --torch-loss FILE B S IDS... + the five arguments below
-    TORCH_GPT = sys.argv[-1]
+    TORCH_MODELS = sys.argv[-1]
     B, S = int(sys.argv[3]), int(sys.argv[4])
     IDS = [int(x) for x in sys.argv[5:5 + B * (S + 1)]]
 else:
     TTML_RUN, MPIRUN, CONFIG = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
-    LM_LOSS, TORCH_GPT = os.path.abspath(sys.argv[4]), os.path.abspath(sys.argv[5])
+    LM_LOSS, TORCH_MODELS = os.path.abspath(sys.argv[4]), os.path.abspath(sys.argv[5])
 REL_LOSS = 1e-5
 PARAM_ABS = 1e-4
 
@@ -119,38 +119,20 @@ def crash(tmp, ref):
 
 def torch_loss(path, batch):
     """The loss of `batch` (rows of S + 1 ids) by the torch GPT of
-    bench/torch_gpt.py holding the weights of the safetensors file `path`."""
+    bench/torch_models.py holding the weights of the safetensors file `path`
+    (fp32, as ttml)."""
     import importlib.util
     import torch
-    spec = importlib.util.spec_from_file_location("torch_gpt", TORCH_GPT)
-    tg = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tg)
-    t, md = read_safetensors(path, skip_optim=True)
-    vpad, width = t["wte.weight"][0]
-    context, blocks = t["wpe.weight"][0][0], sum(1 for k in t if k.endswith(".ln1.weight"))
-    model = tg.GPT(blocks, 2, width, context, vpad)
-    names = {"ln1": "ln1", "attn.qkv": "qkv", "attn.proj": "proj", "ln2": "ln2", "mlp.fc": "fc", "mlp.proj": "fc_proj"}
-    state = {}
-    for k, (shape, vals) in t.items():
-        if k.startswith("blocks."):
-            _, i, rest = k.split(".", 2)
-            mod, leaf = rest.rsplit(".", 1)
-            key = "blocks.%s.%s.%s" % (i, names[mod], leaf)
-        else:
-            key = k
-        state[key] = torch.tensor(vals, dtype=torch.float32).view(shape)
-    head = state.pop("head.weight")
-    state["mask"] = model.mask
-    model.load_state_dict(state)
+    spec = importlib.util.spec_from_file_location("torch_models", TORCH_MODELS)
+    tm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tm)
+    arrays, md = tm.load_safetensors(path)
+    model = tm.from_ttml(arrays, heads=2, dtype=torch.float32)
     model.eval()
     ids = torch.tensor(batch, dtype=torch.long)
     with torch.no_grad():
-        x = model.wte(ids[:, :-1]) + model.wpe(torch.arange(ids.shape[1] - 1))
-        for blk in model.blocks:
-            x = blk(x, model.mask)
-        logits = model.ln_f(x) @ head.t()
         valid = len(md["tokenizer"])  # the padded columns are ignored, as ttml does
-        return torch.nn.functional.cross_entropy(logits[..., :valid].reshape(-1, valid), ids[:, 1:].reshape(-1)).item()
+        return tm.loss(model(ids[:, :-1]), ids[:, 1:], valid).item()
 
 
 def consolidated(tmp, ref_file):
