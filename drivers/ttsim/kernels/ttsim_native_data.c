@@ -87,6 +87,26 @@ static void row_put_cols(const ttsim_tiled *t, gint64 r, gint64 c0, gint64 c1, c
     }
 }
 
+/* ---- output tile-rows filled row by row ---- */
+
+/* fill(job, n, row): logical row n (b * rows + r) of the output into row. */
+typedef void (*row_fill_fn)(const void *job, gint64 n, float *row);
+
+/* Output tile-rows [begin, end) of o: each valid row filled by fill(),
+ * then the tile-row packed (scratch slot 0 of the worker). */
+static void put_rows(ttsim_device *d, const ttsim_tiled *o, gint64 begin, gint64 end, int worker, row_fill_fn fill,
+                     const void *job)
+{
+    const gint64 ld = o->ct * TTSIM_TILE;
+    float *buf = ttsim_worker_scratch(d, worker, 0, (size_t)(TTSIM_TILE * ld) * sizeof(float));
+    for (gint64 g = begin; g < end; g++) {
+        const gint64 r0 = (g % o->rt) * TTSIM_TILE, base = (g / o->rt) * o->s.rows;
+        const gint64 rows = MIN((gint64)TTSIM_TILE, o->s.rows - r0);
+        for (gint64 i = 0; i < rows; i++) fill(job, base + r0 + i, buf + i * ld);
+        ttsim_tilerow_put(o, g, buf);
+    }
+}
+
 /* ---- embedding ---- */
 
 typedef struct {
@@ -95,20 +115,19 @@ typedef struct {
     const ttsim_tiled *w, *dy, *out;
 } emb_job;
 
+/* output row n = the weight row of token n */
+static void emb_fwd_row(const void *job, gint64 n, float *row)
+{
+    const emb_job *j = job;
+    ttsim_row_get(j->w, j->ids[n], row);
+}
+
 /* unit = output tile-row g: 32 tokens, each a weight row */
 static void emb_fwd_core(void *ctx, int core, gint64 begin, gint64 end, int worker)
 {
     (void)core;
     const emb_job *j = ctx;
-    const ttsim_tiled *o = j->out;
-    const gint64 ld = o->ct * TTSIM_TILE;
-    float *buf = ttsim_worker_scratch(j->d, worker, 0, (size_t)(TTSIM_TILE * ld) * sizeof(float));
-    for (gint64 g = begin; g < end; g++) {
-        const gint64 b = g / o->rt, r0 = (g % o->rt) * TTSIM_TILE;
-        const gint64 rows = MIN((gint64)TTSIM_TILE, o->s.rows - r0);
-        for (gint64 i = 0; i < rows; i++) ttsim_row_get(j->w, j->ids[b * o->s.rows + r0 + i], buf + i * ld);
-        ttsim_tilerow_put(o, g, buf);
-    }
+    put_rows(j->d, j->out, begin, end, worker, emb_fwd_row, j);
 }
 
 /* The cpu kernels' weight check: a 2-D [V, E] view. */
@@ -349,42 +368,37 @@ typedef struct {
     gint64 H, S, D;
 } heads_job;
 
-/* split: unit = output tile-row g of [B*H, S, D]: rows s of head h of
- * batch b are columns [h*D, h*D + D) of input rows b*S + s */
+/* split: output row n = (b*H + h)*S + s of [B*H, S, D] is columns
+ * [h*D, h*D + D) of input row b*S + s */
+static void heads_split_row(const void *job, gint64 n, float *row)
+{
+    const heads_job *j = job;
+    const gint64 bh = n / j->S, s = n % j->S, b = bh / j->H, h = bh % j->H;
+    row_get_cols(j->x, b * j->S + s, h * j->D, j->D, row);
+}
+
+/* merge: output row n = b*S + s of the B*S rows of H*D is the rows s of the
+ * H heads of batch b side by side */
+static void heads_merge_row(const void *job, gint64 n, float *row)
+{
+    const heads_job *j = job;
+    const gint64 b = n / j->S, s = n % j->S;
+    for (gint64 h = 0; h < j->H; h++) row_get_cols(j->x, (b * j->H + h) * j->S + s, 0, j->D, row + h * j->D);
+}
+
+/* unit = output tile-row g (split: of [B*H, S, D]; merge: of [B*S, H*D]) */
 static void heads_split_core(void *ctx, int core, gint64 begin, gint64 end, int worker)
 {
     (void)core;
     const heads_job *j = ctx;
-    const ttsim_tiled *o = j->out;
-    const gint64 ld = o->ct * TTSIM_TILE;
-    float *buf = ttsim_worker_scratch(j->d, worker, 0, (size_t)(TTSIM_TILE * ld) * sizeof(float));
-    for (gint64 g = begin; g < end; g++) {
-        const gint64 bh = g / o->rt, b = bh / j->H, h = bh % j->H, s0 = (g % o->rt) * TTSIM_TILE;
-        const gint64 rows = MIN((gint64)TTSIM_TILE, j->S - s0);
-        for (gint64 i = 0; i < rows; i++) row_get_cols(j->x, b * j->S + s0 + i, h * j->D, j->D, buf + i * ld);
-        ttsim_tilerow_put(o, g, buf);
-    }
+    put_rows(j->d, j->out, begin, end, worker, heads_split_row, j);
 }
 
-/* merge: unit = output tile-row g of the B*S rows of H*D: row n = b*S + s
- * is the rows s of the H heads of batch b side by side */
 static void heads_merge_core(void *ctx, int core, gint64 begin, gint64 end, int worker)
 {
     (void)core;
     const heads_job *j = ctx;
-    const ttsim_tiled *o = j->out;
-    const gint64 ld = o->ct * TTSIM_TILE;
-    float *buf = ttsim_worker_scratch(j->d, worker, 0, (size_t)(TTSIM_TILE * ld) * sizeof(float));
-    for (gint64 g = begin; g < end; g++) {
-        const gint64 r0 = (g % o->rt) * TTSIM_TILE, base = (g / o->rt) * o->s.rows;
-        const gint64 rows = MIN((gint64)TTSIM_TILE, o->s.rows - r0);
-        for (gint64 i = 0; i < rows; i++) {
-            const gint64 n = base + r0 + i, b = n / j->S, s = n % j->S;
-            for (gint64 h = 0; h < j->H; h++)
-                row_get_cols(j->x, (b * j->H + h) * j->S + s, 0, j->D, buf + i * ld + h * j->D);
-        }
-        ttsim_tilerow_put(o, g, buf);
-    }
+    put_rows(j->d, j->out, begin, end, worker, heads_merge_row, j);
 }
 
 static ttsim_native_status native_heads(ttsim_native_ctx *c, gboolean split, GError **error)

@@ -59,11 +59,35 @@ static ttsim_native_status numel_error(const ttsim_native_ctx *c, const ttml_vie
     return TTSIM_NATIVE_ERROR;
 }
 
-static ttsim_native_status reduction_error(const ttsim_native_ctx *c, int r, GError **error)
+/* FALSE with the cpu's error unless r is TTML_REDUCE_MEAN or _SUM. */
+static gboolean reduction_ok(const ttsim_native_ctx *c, ttml_reduction r, GError **error)
 {
+    if (r == TTML_REDUCE_MEAN || r == TTML_REDUCE_SUM) return TRUE;
     g_set_error(error, TTML_ERROR, TTML_ERROR_INVALID_ARG,
-                "ttsim kernel '%s': unknown reduction %d (use TTML_REDUCE_MEAN or TTML_REDUCE_SUM)", c->l->kernel, r);
-    return TTSIM_NATIVE_ERROR;
+                "ttsim kernel '%s': unknown reduction %d (use TTML_REDUCE_MEAN or TTML_REDUCE_SUM)", c->l->kernel,
+                (int)r);
+    return FALSE;
+}
+
+/* The gradient scale of a loss: dloss / rows for a mean, dloss for a sum. */
+static float loss_scale(ttml_reduction r, float dloss, gint64 rows)
+{
+    return r == TTML_REDUCE_MEAN ? dloss / (float)rows : dloss;
+}
+
+/* out[0] = the loss of the summed terms: total / rows for a mean. */
+static void put_loss(ttsim_native_ctx *c, ttml_reduction r, double total, gint64 rows)
+{
+    float loss = (float)(r == TTML_REDUCE_MEAN ? total / (double)rows : total);
+    ttsim_tiled_from_host(&c->out[0].t, &loss);
+}
+
+/* Inputs 0..n-1 are all f32. */
+static gboolean inputs_f32(const ttsim_native_ctx *c, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!is_f32(&c->l->in[i])) return FALSE;
+    return TRUE;
 }
 
 /* A whole small f32 operand (gamma, stats, dloss) as row-major host values
@@ -85,6 +109,16 @@ static void tilerow_rows(const ttsim_tiled *x, gint64 g, gint64 *row0, int *nv)
     gint64 left = x->s.rows - tr * TTSIM_TILE;
     *row0 = b * x->s.rows + tr * TTSIM_TILE;
     *nv = left < TTSIM_TILE ? (int)left : TTSIM_TILE;
+}
+
+/* Tile-row g of x into buf (rows of x->ct * 32 floats); returns how many
+ * of its rows are valid, *row0 its first logical row. */
+static int tilerow_load(const ttsim_tiled *x, gint64 g, float *buf, gint64 *row0)
+{
+    int nv;
+    tilerow_rows(x, g, row0, &nv);
+    ttsim_tilerow_get(x, g, buf);
+    return nv;
 }
 
 /* A row input read along the main operand's tile-rows: directly when it
@@ -142,6 +176,16 @@ static const char *row_operand(const ttsim_operand *x, const ttsim_operand *o, g
     return NULL;
 }
 
+/* A zeroed job over the tile-rows of x (row length x's last dim). */
+static void rows_job_init(rows_job *j, ttsim_device *d, const ttsim_operand *x)
+{
+    memset(j, 0, sizeof *j);
+    j->d = d;
+    j->x = &x->t;
+    j->f = x->s.cols;
+    j->ld = (size_t)x->t.ct * TTSIM_TILE;
+}
+
 /* Run fn over the tile-rows of j->x. */
 static void rows_run(rows_job *j, ttsim_core_fn fn, ttsim_split *split)
 {
@@ -167,9 +211,7 @@ static void layernorm_fwd_core(void *ctx, int core, gint64 begin, gint64 end, in
     float *xb = scratch_rows(j, worker, 0), *yb = scratch_rows(j, worker, 1);
     for (gint64 g = begin; g < end; g++) {
         gint64 row0;
-        int nv;
-        tilerow_rows(j->x, g, &row0, &nv);
-        ttsim_tilerow_get(j->x, g, xb);
+        const int nv = tilerow_load(j->x, g, xb, &row0);
         for (int i = 0; i < nv; i++) {
             const float *x = xb + (size_t)i * j->ld;
             float *y = yb + (size_t)i * j->ld;
@@ -216,8 +258,7 @@ static ttsim_native_status norm_fwd_setup(ttsim_native_ctx *c, int n_in_max, int
         return decline(c, "unexpected slot counts or params");
     const ttml_norm_params *p = l->params;
     if (check_eps(c, p->eps, error) != TTSIM_NATIVE_DONE) return TTSIM_NATIVE_ERROR;
-    for (int i = 0; i < l->n_in; i++)
-        if (!is_f32(&l->in[i])) return decline(c, "a non-f32 input");
+    if (!inputs_f32(c, l->n_in)) return decline(c, "a non-f32 input");
     const ttsim_operand *x = &c->in[0];
     if (x->numel == 0) return decline(c, "an empty x");
     const gint64 f = x->s.cols, rows = x->numel / f;
@@ -232,11 +273,7 @@ static ttsim_native_status norm_fwd_setup(ttsim_native_ctx *c, int n_in_max, int
     gboolean same;
     const char *why = row_operand(x, &c->out[0], &same);
     if (why || !same) return decline(c, why ? why : "y stored with another tile geometry than x");
-    memset(j, 0, sizeof *j);
-    j->d = c->d;
-    j->x = &x->t;
-    j->f = f;
-    j->ld = (size_t)x->t.ct * TTSIM_TILE;
+    rows_job_init(j, c->d, x);
     j->eps = p->eps;
     return TTSIM_NATIVE_DONE;
 }
@@ -281,9 +318,7 @@ static void layernorm_bwd_core(void *ctx, int core, gint64 begin, gint64 end, in
     float *xb = scratch_rows(j, worker, 0), *db = scratch_rows(j, worker, 1), *ob = scratch_rows(j, worker, 2);
     for (gint64 g = begin; g < end; g++) {
         gint64 row0;
-        int nv;
-        tilerow_rows(j->x, g, &row0, &nv);
-        ttsim_tilerow_get(j->x, g, xb);
+        const int nv = tilerow_load(j->x, g, xb, &row0);
         src_get(&j->in2, j->x, g, db);
         for (int i = 0; i < nv; i++) {
             const float *x = xb + (size_t)i * j->ld, *dy = db + (size_t)i * j->ld;
@@ -331,9 +366,7 @@ static void rmsnorm_bwd_core(void *ctx, int core, gint64 begin, gint64 end, int 
     float *xb = scratch_rows(j, worker, 0), *db = scratch_rows(j, worker, 1), *ob = scratch_rows(j, worker, 2);
     for (gint64 g = begin; g < end; g++) {
         gint64 row0;
-        int nv;
-        tilerow_rows(j->x, g, &row0, &nv);
-        ttsim_tilerow_get(j->x, g, xb);
+        const int nv = tilerow_load(j->x, g, xb, &row0);
         src_get(&j->in2, j->x, g, db);
         for (int i = 0; i < nv; i++) {
             const float *x = xb + (size_t)i * j->ld, *dy = db + (size_t)i * j->ld;
@@ -366,8 +399,7 @@ static ttsim_native_status norm_bwd(ttsim_native_ctx *c, gboolean rms, GError **
     const ttml_launch *l = c->l;
     const int n_in = rms ? 4 : 5;
     if (!slots_ok(c, n_in, n_in, 2, rms ? 2 : 3, 0)) return decline(c, "unexpected slot counts");
-    for (int i = 0; i < l->n_in; i++)
-        if (!is_f32(&l->in[i])) return decline(c, "a non-f32 input");
+    if (!inputs_f32(c, l->n_in)) return decline(c, "a non-f32 input");
     const ttsim_operand *x = &c->in[0];
     if (x->numel == 0) return decline(c, "an empty x");
     const gint64 f = x->s.cols, rows = x->numel / f;
@@ -388,17 +420,13 @@ static ttsim_native_status norm_bwd(ttsim_native_ctx *c, gboolean rms, GError **
     if (has_beta && c->out[2].numel != f)
         return ttsim_native_count_error(c, &l->out[2], "out[2] (dbeta)", f, "the last dim of in[0]", error);
     rows_job j;
-    memset(&j, 0, sizeof j);
+    rows_job_init(&j, c->d, x);
     gboolean same;
     const char *why = row_operand(x, &c->in[i_dy], &j.in2.same);
     if (!why) why = row_operand(x, &c->out[0], &same);
     if (!why && !same) why = "dx stored with another tile geometry than x";
     if (why) return decline(c, why);
-    j.d = c->d;
-    j.x = &x->t;
     j.in2.t = &c->in[i_dy].t;
-    j.f = f;
-    j.ld = (size_t)x->t.ct * TTSIM_TILE;
     float *gamma = host_copy(&c->in[1]);
     float *mean = rms ? NULL : host_copy(&c->in[2]);
     float *rstd = host_copy(&c->in[i_rstd]);
@@ -445,9 +473,7 @@ static void rmsnorm_fwd_core(void *ctx, int core, gint64 begin, gint64 end, int 
     float *xb = scratch_rows(j, worker, 0), *yb = scratch_rows(j, worker, 1);
     for (gint64 g = begin; g < end; g++) {
         gint64 row0;
-        int nv;
-        tilerow_rows(j->x, g, &row0, &nv);
-        ttsim_tilerow_get(j->x, g, xb);
+        const int nv = tilerow_load(j->x, g, xb, &row0);
         for (int i = 0; i < nv; i++) {
             const float *x = xb + (size_t)i * j->ld;
             float *y = yb + (size_t)i * j->ld;
@@ -482,6 +508,13 @@ static ttsim_native_status native_rmsnorm_fwd(ttsim_native_ctx *c, GError **erro
 
 /* -- softmax family: in[0] (x or y) [, in[1] = dy]; out[0] like in[0] -- */
 
+/* log(sum(exp(x[0..n)))) the cpu's way: the max, then the shifted sum. */
+static float row_lse(const float *x, gint64 n)
+{
+    const float m = ttml_km_row_max(x, n);
+    return m + logf(ttml_km_row_exp_sum_only(x, (size_t)n, m));
+}
+
 typedef enum { SM_FWD, SM_BWD, LSM_FWD, LSM_BWD } sm_kind;
 
 typedef struct {
@@ -499,9 +532,7 @@ static void softmax_core(void *ctx, int core, gint64 begin, gint64 end, int work
     const gboolean bwd = s->kind == SM_BWD || s->kind == LSM_BWD;
     for (gint64 g = begin; g < end; g++) {
         gint64 row0;
-        int nv;
-        tilerow_rows(j->x, g, &row0, &nv);
-        ttsim_tilerow_get(j->x, g, xb);
+        const int nv = tilerow_load(j->x, g, xb, &row0);
         if (bwd) src_get(&j->in2, j->x, g, db);
         for (int i = 0; i < nv; i++) {
             const float *x = xb + (size_t)i * j->ld, *dy = db + (size_t)i * j->ld;
@@ -519,8 +550,7 @@ static void softmax_core(void *ctx, int core, gint64 begin, gint64 end, int work
                 break;
             }
             case LSM_FWD: {
-                const float m = ttml_km_row_max(x, f);
-                const float shift = m + logf(ttml_km_row_exp_sum_only(x, (size_t)(f), m));
+                const float shift = row_lse(x, f);
                 for (gint64 c = 0; c < f; c++) o[c] = x[c] - shift;
                 break;
             }
@@ -541,15 +571,14 @@ static ttsim_native_status softmax_family(ttsim_native_ctx *c, sm_kind kind, GEr
     const gboolean bwd = kind == SM_BWD || kind == LSM_BWD;
     const int n_in = bwd ? 2 : 1;
     if (!slots_ok(c, n_in, n_in, 1, 1, 0)) return decline(c, "unexpected slot counts");
-    for (int i = 0; i < n_in; i++)
-        if (!is_f32(&l->in[i])) return decline(c, "a non-f32 input");
+    if (!inputs_f32(c, n_in)) return decline(c, "a non-f32 input");
     const ttsim_operand *x = &c->in[0];
     if (x->numel == 0) return decline(c, "an empty input");
     if (bwd && c->in[1].numel != x->numel)
         return numel_error(c, &l->in[0], "in[0]", &l->in[1], "in[1]", error);
     if (c->out[0].numel != x->numel) return numel_error(c, &l->in[0], "in[0]", &l->out[0], "out[0]", error);
     sm_job s;
-    memset(&s, 0, sizeof s);
+    rows_job_init(&s.r, c->d, x);
     s.kind = kind;
     gboolean same;
     const char *why = row_operand(x, &c->out[0], &same);
@@ -557,12 +586,8 @@ static ttsim_native_status softmax_family(ttsim_native_ctx *c, sm_kind kind, GEr
     if (!why && bwd) why = row_operand(x, &c->in[1], &s.r.in2.same);
     if (why) return decline(c, why);
     if (!ttsim_native_outputs(c, error)) return TTSIM_NATIVE_ERROR;
-    s.r.d = c->d;
-    s.r.x = &x->t;
     s.r.in2.t = bwd ? &c->in[1].t : NULL;
     s.r.y = &c->out[0].t;
-    s.r.f = x->s.cols;
-    s.r.ld = (size_t)x->t.ct * TTSIM_TILE;
     ttsim_grid_run(c->d, ttsim_tiled_tilerows(&x->t), (gint64)TTSIM_TILE * s.r.f, softmax_core, &s, NULL);
     return TTSIM_NATIVE_DONE;
 }
@@ -599,14 +624,11 @@ static void ce_fwd_core(void *ctx, int core, gint64 begin, gint64 end, int worke
     float *xb = scratch_rows(j, worker, 0);
     for (gint64 g = begin; g < end; g++) {
         gint64 row0;
-        int nv;
-        tilerow_rows(j->x, g, &row0, &nv);
-        ttsim_tilerow_get(j->x, g, xb);
+        const int nv = tilerow_load(j->x, g, xb, &row0);
         for (int i = 0; i < nv; i++) {
             const float *x = xb + (size_t)i * j->ld;
             const gint64 r = row0 + i;
-            const float m = ttml_km_row_max(x, j->valid);
-            const float lse = m + logf(ttml_km_row_exp_sum_only(x, (size_t)(j->valid), m));
+            const float lse = row_lse(x, j->valid);
             j->so0[r] = lse;
             j->terms[r] = (double)lse - (double)x[j->ids[r]];
         }
@@ -621,9 +643,7 @@ static void ce_bwd_core(void *ctx, int core, gint64 begin, gint64 end, int worke
     float *xb = scratch_rows(j, worker, 0), *ob = scratch_rows(j, worker, 1);
     for (gint64 g = begin; g < end; g++) {
         gint64 row0;
-        int nv;
-        tilerow_rows(j->x, g, &row0, &nv);
-        ttsim_tilerow_get(j->x, g, xb);
+        const int nv = tilerow_load(j->x, g, xb, &row0);
         for (int i = 0; i < nv; i++) {
             const float *x = xb + (size_t)i * j->ld;
             float *dx = ob + (size_t)i * j->ld;
@@ -652,8 +672,7 @@ static ttsim_native_status cross_entropy(ttsim_native_ctx *c, gboolean bwd, GErr
     if (!slots_ok(c, bwd ? 4 : 2, bwd ? 4 : 2, bwd ? 1 : 2, bwd ? 1 : 2, sizeof(ttml_cross_entropy_params)))
         return decline(c, "unexpected slot counts or params");
     const ttml_cross_entropy_params *p = l->params;
-    if (p->reduction != TTML_REDUCE_MEAN && p->reduction != TTML_REDUCE_SUM)
-        return reduction_error(c, (int)p->reduction, error);
+    if (!reduction_ok(c, p->reduction, error)) return TTSIM_NATIVE_ERROR;
     if (!is_f32(&l->in[0]) || c->in[1].ids == NULL || (bwd && (!is_f32(&l->in[2]) || !is_f32(&l->in[3]))))
         return decline(c, "unexpected operand dtypes");
     const ttsim_operand *x = &c->in[0];
@@ -686,18 +705,14 @@ static ttsim_native_status cross_entropy(ttsim_native_ctx *c, gboolean bwd, GErr
             return ttsim_native_count_error(c, &l->out[1], "out[1] (lse)", rows, "one per logits row", error);
     }
     rows_job j;
-    memset(&j, 0, sizeof j);
-    j.d = c->d;
-    j.x = &x->t;
-    j.f = v;
-    j.ld = (size_t)x->t.ct * TTSIM_TILE;
+    rows_job_init(&j, c->d, x);
     j.ids = c->in[1].ids;
     j.valid = valid;
     ttsim_native_status st = TTSIM_NATIVE_DONE;
     if (bwd) {
         float *lse = host_copy(&c->in[2]);
         const float dloss = scalar_of(&c->in[3]);
-        j.scale = p->reduction == TTML_REDUCE_MEAN ? dloss / (float)rows : dloss;
+        j.scale = loss_scale(p->reduction, dloss, rows);
         j.st0 = lse;
         if (!ttsim_native_outputs(c, error)) st = TTSIM_NATIVE_ERROR;
         if (st == TTSIM_NATIVE_DONE) {
@@ -714,9 +729,7 @@ static ttsim_native_status cross_entropy(ttsim_native_ctx *c, gboolean bwd, GErr
         j.so0 = lse;
         j.terms = terms;
         rows_run(&j, ce_fwd_core, NULL);
-        const double total = sum_terms(terms, rows);
-        float loss = (float)(p->reduction == TTML_REDUCE_MEAN ? total / (double)rows : total);
-        ttsim_tiled_from_host(&c->out[0].t, &loss);
+        put_loss(c, p->reduction, sum_terms(terms, rows), rows);
         ttsim_tiled_from_host(&c->out[1].t, lse);
     }
     g_free(lse);
@@ -747,8 +760,7 @@ static ttsim_native_status native_nll_fwd(ttsim_native_ctx *c, GError **error)
     const ttml_launch *l = c->l;
     if (!slots_ok(c, 2, 2, 1, 1, sizeof(ttml_loss_params))) return decline(c, "unexpected slot counts or params");
     const ttml_loss_params *p = l->params;
-    if (p->reduction != TTML_REDUCE_MEAN && p->reduction != TTML_REDUCE_SUM)
-        return reduction_error(c, (int)p->reduction, error);
+    if (!reduction_ok(c, p->reduction, error)) return TTSIM_NATIVE_ERROR;
     if (!is_f32(&l->in[0]) || c->in[1].ids == NULL) return decline(c, "unexpected operand dtypes");
     const ttsim_operand *x = &c->in[0];
     if (x->numel == 0) return decline(c, "empty logp");
@@ -758,11 +770,7 @@ static ttsim_native_status native_nll_fwd(ttsim_native_ctx *c, GError **error)
     if (!ttsim_native_ids_ok(c, c->in[1].ids, rows, v, "target", error)) return TTSIM_NATIVE_ERROR;
     if (c->out[0].numel != 1) return ttsim_native_count_error(c, &l->out[0], "out[0] (loss)", 1, "a scalar", error);
     rows_job j;
-    memset(&j, 0, sizeof j);
-    j.d = c->d;
-    j.x = &x->t;
-    j.f = v;
-    j.ld = (size_t)x->t.ct * TTSIM_TILE;
+    rows_job_init(&j, c->d, x);
     j.ids = c->in[1].ids;
     j.terms = g_new(double, rows);
     ttsim_native_status st = TTSIM_NATIVE_DONE;
@@ -771,8 +779,7 @@ static ttsim_native_status native_nll_fwd(ttsim_native_ctx *c, GError **error)
         ttsim_grid_run(c->d, ttsim_tiled_tilerows(j.x), TTSIM_TILE, nll_fwd_core, &j, NULL);
         double s = 0.0;
         for (gint64 r = 0; r < rows; r++) s -= j.terms[r];
-        float loss = (float)(p->reduction == TTML_REDUCE_MEAN ? s / (double)rows : s);
-        ttsim_tiled_from_host(&c->out[0].t, &loss);
+        put_loss(c, p->reduction, s, rows);
     }
     g_free(j.terms);
     return st;
@@ -803,8 +810,7 @@ static ttsim_native_status native_nll_bwd(ttsim_native_ctx *c, GError **error)
     const ttml_launch *l = c->l;
     if (!slots_ok(c, 2, 2, 1, 1, sizeof(ttml_loss_params))) return decline(c, "unexpected slot counts or params");
     const ttml_loss_params *p = l->params;
-    if (p->reduction != TTML_REDUCE_MEAN && p->reduction != TTML_REDUCE_SUM)
-        return reduction_error(c, (int)p->reduction, error);
+    if (!reduction_ok(c, p->reduction, error)) return TTSIM_NATIVE_ERROR;
     if (c->in[0].ids == NULL || !is_f32(&l->in[1])) return decline(c, "unexpected operand dtypes");
     const ttsim_operand *o = &c->out[0];
     if (o->numel == 0) return decline(c, "empty dlogp");
@@ -816,13 +822,9 @@ static ttsim_native_status native_nll_bwd(ttsim_native_ctx *c, GError **error)
     const float dloss = scalar_of(&c->in[1]);
     if (!ttsim_native_outputs(c, error)) return TTSIM_NATIVE_ERROR;
     rows_job j;
-    memset(&j, 0, sizeof j);
-    j.d = c->d;
-    j.x = &o->t;
-    j.f = v;
-    j.ld = (size_t)o->t.ct * TTSIM_TILE;
+    rows_job_init(&j, c->d, o);
     j.ids = c->in[0].ids;
-    j.scale = p->reduction == TTML_REDUCE_MEAN ? dloss / (float)rows : dloss;
+    j.scale = loss_scale(p->reduction, dloss, rows);
     rows_run(&j, nll_bwd_core, NULL);
     return TTSIM_NATIVE_DONE;
 }
@@ -1079,8 +1081,7 @@ static ttsim_native_status native_div_bwd_b(ttsim_native_ctx *c, GError **error)
 {
     const ttml_launch *l = c->l;
     if (!slots_ok(c, 3, 3, 1, 1, 0)) return decline(c, "unexpected slot counts");
-    for (int i = 0; i < 3; i++)
-        if (!is_f32(&l->in[i])) return decline(c, "a non-f32 input");
+    if (!inputs_f32(c, 3)) return decline(c, "a non-f32 input");
     red_job j;
     memset(&j, 0, sizeof j);
     j.div = TRUE;
