@@ -67,6 +67,16 @@ gboolean ttml_train_begin(const ttml_run_options *o, FILE **metrics, gboolean *i
 /* End a --memory-report capture after the optimizer: print the snapshots
  * and keep them for the profiler's report. */
 void ttml_train_memory_capture_end(void);
+/* Gradient clipping before the optimizer step (ttml_train_step_end). */
+typedef gboolean (*ttml_train_clip_fn)(void *data, GError **error);
+/* The end of a training step both loops share, after forward and backward:
+ * a non-finite loss is a TTML_ERROR_NUMERIC naming the step, the configured
+ * learning rate lr_cfg and then `hint` (more advice, "" for none); else
+ * clip (may be NULL) and the optimizer step at lr in the "optimizer" zone,
+ * and the --memory-report capture ends (capture). The graph is freed in
+ * every case. */
+gboolean ttml_train_step_end(ttml_optimizer *opt, double loss, double lr_cfg, float lr, const char *hint,
+                             ttml_train_clip_fn clip, void *clip_data, gboolean capture, GError **error);
 /* Finish the summary object in `line` (taken and freed) with the device's
  * name (else `spec`) and the model type, and write it to the metrics file. */
 gboolean ttml_train_summary_write(GString *line, ttml_device *device, const char *spec,

@@ -393,6 +393,20 @@ static gboolean lm_pipeline_step(const lm_settings *s, lm_run *r, double *loss_o
     return ttml_pipeline_train_step(r->pp, &b, loss_out, error);
 }
 
+typedef struct {
+    const lm_settings *s;
+    lm_run *r;
+} lm_clip_args;
+
+/* clip_grad_norm_max_norm over the whole model: the stages' or the DDP
+ * replicas' gradients (a ttml_train_clip_fn). */
+static gboolean lm_clip(void *data, GError **error)
+{
+    const lm_clip_args *a = data;
+    return a->r->pp ? ttml_pipeline_clip(a->r->pp, a->s->clip, error)
+                    : ttml_train_ddp_clip(a->r->ddp, a->r->params, a->s->clip, error);
+}
+
 /* capture: memory snapshots after the forward and backward of the first
  * micro-batch and after the optimizer (--memory-report, first step). */
 static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_out, gboolean capture,
@@ -413,27 +427,13 @@ static gboolean lm_step(const lm_settings *s, lm_run *r, float lr, double *loss_
     /* a stop request (signal) is agreed in the loss's all-reduce: every rank
      * stops after this step, or none does */
     r->stop = ttml_train_stop_requested() != 0;
-    if (!ok || !ttml_train_ddp_finish(r->ddp, error) || !ttml_train_ddp_mean(r->ddp, loss_out, &r->stop, error)) goto fail;
-    if (!isfinite(*loss_out)) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_NUMERIC,
-                    "the loss became %f at step %" G_GINT64_FORMAT
-                    "; lower training_config.learning_rate (now %g) or set clip_grad_norm_max_norm",
-                    *loss_out, r->opt->steps + 1, s->lr);
-        goto fail;
+    if (!ok || !ttml_train_ddp_finish(r->ddp, error) || !ttml_train_ddp_mean(r->ddp, loss_out, &r->stop, error)) {
+        ttml_reset_graph();
+        return FALSE;
     }
-    ttml_zone_begin("optimizer", "phase");
-    gboolean opt_ok = s->clip <= 0.0 || (r->pp ? ttml_pipeline_clip(r->pp, s->clip, error)
-                                               : ttml_train_ddp_clip(r->ddp, r->params, s->clip, error));
-    ttml_optimizer_set_lr(r->opt, lr);
-    opt_ok = opt_ok && ttml_optimizer_step(r->opt, error);
-    ttml_zone_end();
-    if (!opt_ok) goto fail;
-    if (capture) ttml_train_memory_capture_end();
-    ttml_reset_graph();
-    return TRUE;
-fail:
-    ttml_reset_graph();
-    return FALSE;
+    lm_clip_args clip = {s, r};
+    return ttml_train_step_end(r->opt, *loss_out, s->lr, lr, " or set clip_grad_norm_max_norm",
+                               s->clip > 0.0 ? lm_clip : NULL, &clip, capture, error);
 }
 
 static gboolean lm_validate(const lm_settings *s, lm_run *r, double *out, GError **error)

@@ -240,21 +240,7 @@ static gboolean train_step(run_settings *s, run_state *st, float lr, float *loss
         goto fail;
     }
     *loss_out = value;
-    if (!isfinite(value)) {
-        g_set_error(error, TTML_ERROR, TTML_ERROR_NUMERIC,
-                    "the loss became %f at step %" G_GINT64_FORMAT
-                    "; lower training_config.learning_rate (now %g)",
-                    (double)value, st->opt->steps + 1, s->lr);
-        goto fail;
-    }
-    ttml_optimizer_set_lr(st->opt, lr);
-    ttml_zone_begin("optimizer", "phase");
-    gboolean opt_ok = ttml_optimizer_step(st->opt, error);
-    ttml_zone_end();
-    if (!opt_ok) goto fail;
-    if (capture) ttml_train_memory_capture_end();
-    ttml_reset_graph();
-    return TRUE;
+    return ttml_train_step_end(st->opt, (double)value, s->lr, lr, "", NULL, NULL, capture, error);
 fail:
     ttml_reset_graph();
     return FALSE;

@@ -137,6 +137,26 @@ void ttml_train_memory_capture_end(void)
     ttml_profiler_keep_memory_snapshots(ttml_memory_snapshots());
 }
 
+gboolean ttml_train_step_end(ttml_optimizer *opt, double loss, double lr_cfg, float lr, const char *hint,
+                             ttml_train_clip_fn clip, void *clip_data, gboolean capture, GError **error)
+{
+    gboolean ok = isfinite(loss);
+    if (!ok)
+        g_set_error(error, TTML_ERROR, TTML_ERROR_NUMERIC,
+                    "the loss became %f at step %" G_GINT64_FORMAT "; lower training_config.learning_rate (now %g)%s",
+                    loss, opt->steps + 1, lr_cfg, hint);
+    if (ok) {
+        ttml_zone_begin("optimizer", "phase");
+        ok = !clip || clip(clip_data, error);
+        ttml_optimizer_set_lr(opt, lr);
+        ok = ok && ttml_optimizer_step(opt, error);
+        ttml_zone_end();
+    }
+    if (ok && capture) ttml_train_memory_capture_end();
+    ttml_reset_graph();
+    return ok;
+}
+
 gboolean ttml_train_summary_write(GString *line, ttml_device *device, const char *spec,
                                   const char *model_type, FILE *f, const char *path, GError **error)
 {
