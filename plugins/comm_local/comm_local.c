@@ -8,7 +8,8 @@
  * earlier queued collective first, so each rank runs them in issue order,
  * the same order on every rank), so a rank never blocks inside the call that
  * starts one (DDP starts them from backward hooks); all-reduce
- * is a reduce-scatter of each rank's chunk into scratch followed by a write
+ * is a reduce-scatter of each rank's chunk into its scratch (a buffer the
+ * rank's communicator owns, grown to the largest chunk and reused) then a write
  * of the chunk into every rank's buffer, summed in rank order 0..n-1 so every
  * rank gets bit-identical results (bf16 accumulates in fp32, rounds once).
  * Sends copy into a mailbox and complete at once; a receive completes in its
@@ -45,7 +46,14 @@ struct world {
     char *why;            /* the first failure, for every rank */
 };
 
-typedef struct { group *g; int rank; GQueue pending; /* request*, queued collectives */ } rank_state;
+/* One rank's communicator (used by that rank's thread only). */
+typedef struct {
+    group *g;
+    int rank;
+    GQueue pending;       /* request*, queued collectives                    */
+    void *scratch;        /* all-reduce: this rank's reduced chunk; grown to  */
+    size_t scratch_bytes; /* the largest chunk so far, reused, freed with it  */
+} rank_state;
 
 typedef struct { int src, dst, tag; size_t bytes; void *data; } message;
 
@@ -233,6 +241,17 @@ static void reduce_into(group *g, size_t off, size_t n_el, ttml_dtype dt, ttml_c
     }
 }
 
+/* r's scratch, at least `bytes` long (contents not kept when it grows). */
+static void *scratch_of(rank_state *r, size_t bytes)
+{
+    if (bytes > r->scratch_bytes) {
+        g_free(r->scratch);
+        r->scratch = g_malloc(bytes);
+        r->scratch_bytes = bytes;
+    }
+    return r->scratch;
+}
+
 static gboolean run_allreduce(rank_state *r, void *buf, size_t count, ttml_dtype dt, ttml_comm_op op,
                               GError **error)
 {
@@ -243,12 +262,11 @@ static gboolean run_allreduce(rank_state *r, void *buf, size_t count, ttml_dtype
     if (g->size == 1) return barrier(r, "all-reduce", error);
     size_t lo = count * (size_t)r->rank / (size_t)g->size, hi = count * (size_t)(r->rank + 1) / (size_t)g->size;
     size_t esz = ttml_dtype_size(dt);
-    void *tmp = g_malloc(MAX(hi - lo, 1) * esz);
+    void *tmp = scratch_of(r, MAX(hi - lo, 1) * esz);
     reduce_into(g, lo, hi - lo, dt, op, tmp);
     gboolean ok = barrier(r, "all-reduce", error); /* every rank has read its inputs */
     if (ok)
         for (int q = 0; q < g->size; q++) memcpy((char *)g->ptrs[q] + lo * esz, tmp, (hi - lo) * esz);
-    g_free(tmp);
     return ok && barrier(r, "all-reduce", error);
 }
 
@@ -467,6 +485,7 @@ static void local_free(void *s)
     /* requests still queued belong to their (never waited) callers */
     g_queue_clear(&r->pending);
     group_unref(r->g);
+    g_free(r->scratch);
     g_free(r);
 }
 

@@ -174,6 +174,7 @@ static void run_suite(ttml_comm *c)
     }
     check_gather_scatter(c, BIG / 4);
     check_broadcast_p2p(c, BIG);
+    check_allreduce_f32(c, 1001); /* a smaller one after BIG: comm_local reuses its grown scratch */
     check_split(c);
     CHECK_OK(ttml_comm_barrier(c, &err), err);
 }
