@@ -38,6 +38,9 @@
 #   bench case=adamw_kernel n=... adamw_gbs=... adamw_bf16_gbs=... copy_gbs=... memcpy1_gbs=...
 #         ratio=... ratio_bf16=...   (adamw_step / the driver's copy of the same bytes; not
 #                                     in the default set)
+#   bench case=dnnl_prepack weight=... layout=NT|NN plain_ms=... packed_ms=... reorder_ms=...
+#   bench case=dnnl_prepack plain_ms_per_step=... saving_ms_per_step=...   (CPU ms; oneDNN
+#                    pre-packed weights on gpt2_124m's shapes; not in the default set)
 #   DDP cases (not in the default set; need mpirun):
 #   ddp: the nanogpt case at 1 rank x 2 threads (no DDP) against 2 ranks x 1 thread
 #   (mpirun, enable_ddp; global batch 4 = 2 x 2) with and without overlap
@@ -194,6 +197,16 @@ run_adamw_kernel() {
         return
     fi
     "$tmp/adamw_kernel" | grep '^bench '
+}
+
+# Pre-packed bf16 weights (oneDNN's blocked layout, reordered once per step)
+# against the plain weights the cpu driver passes, on gpt2_124m's products.
+run_dnnl_prepack() {
+    if ! cc -O2 -o "$tmp/dnnl_prepack" "$here/dnnl_prepack.c" -ldnnl 2>"$tmp/dp.err"; then
+        echo "bench case=dnnl_prepack error=build-failed ($(head -1 "$tmp/dp.err"); needs libdnnl-dev)"
+        return
+    fi
+    env OMP_WAIT_POLICY=passive OMP_NUM_THREADS="$(nproc)" "$tmp/dnnl_prepack" | grep '^bench '
 }
 
 run_gpt() {
@@ -530,6 +543,7 @@ for c in "${cases[@]}"; do
     sgemm | sgemm_peak) run_sgemm ;;
     matmul_kernel) run_matmul_kernel ;;
     adamw_kernel) run_adamw_kernel ;;
+    dnnl_prepack) run_dnnl_prepack ;;
     nanogpt | tiny | nanogpt_bf16 | tiny_bf16) run_gpt_rounds "$c" ;;
     nanogpt_contended) run_contended "$c" ;;
     gpt2_124m | gpt2 | gpt2_124m_bf16)
@@ -544,6 +558,6 @@ for c in "${cases[@]}"; do
     ddp_scaling) run_ddp_scaling ;;
     nanogpt_tp2) run_nanogpt_tp2 ;;
     nanogpt_pp2) run_nanogpt_pp2 ;;
-    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel adamw_kernel nanogpt nanogpt_bf16 nanogpt_contended tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py ddp ddp_scaling nanogpt_tp2 nanogpt_pp2)" ;;
+    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel adamw_kernel dnnl_prepack nanogpt nanogpt_bf16 nanogpt_contended tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py ddp ddp_scaling nanogpt_tp2 nanogpt_pp2)" ;;
     esac
 done
