@@ -23,22 +23,11 @@
 #include <time.h>
 #include <ttml/ttml.h>
 
+#include "bench_common.h"
+
 #define REPS 9
 #define N_PARAMS (8 * 1024 * 1024)
 #define ROWS 2048
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static ttml_tensor *tensor(int64_t rows, int64_t cols, float value)
 {
@@ -69,23 +58,15 @@ static double median_launch(const char *kernel, ttml_tensor **in, int n_in, ttml
                             void *params, size_t params_size, gint64 *step)
 {
     ttml_launch l;
-    memset(&l, 0, sizeof l);
-    l.kernel = kernel;
-    l.n_in = n_in;
-    l.n_out = n_out;
-    for (int i = 0; i < n_in; i++) l.in[i] = ttml_tensor_view(in[i]);
-    for (int i = 0; i < n_out; i++) l.out[i] = ttml_tensor_view(out[i]);
-    l.params = params;
-    l.params_size = params_size;
+    bench_launch_init(&l, kernel, in, n_in, out, n_out, params, params_size);
     double t[REPS];
     for (int r = -2; r < REPS; r++) {
         if (step) (*step)++;
-        double t0 = now();
+        double t0 = bench_now();
         run(&l);
-        if (r >= 0) t[r] = now() - t0;
+        if (r >= 0) t[r] = bench_now() - t0;
     }
-    qsort(t, REPS, sizeof t[0], cmp_double);
-    return t[REPS / 2];
+    return bench_median(t, REPS);
 }
 
 /* A bf16 product with p as its weight, so p gets a copy in the cpu
@@ -94,16 +75,9 @@ static void give_bf16_copy(ttml_tensor *p)
 {
     ttml_tensor *a = tensor(1, ROWS, 0.01f), *c = tensor(1, N_PARAMS / ROWS, 0.0f);
     ttml_matmul_params mp = {0, 0, 1.0f, 0.0f, TTML_PRECISION_BF16};
+    ttml_tensor *in[2] = {a, p};
     ttml_launch l;
-    memset(&l, 0, sizeof l);
-    l.kernel = "matmul";
-    l.n_in = 2;
-    l.n_out = 1;
-    l.in[0] = ttml_tensor_view(a);
-    l.in[1] = ttml_tensor_view(p);
-    l.out[0] = ttml_tensor_view(c);
-    l.params = &mp;
-    l.params_size = sizeof mp;
+    bench_launch_init(&l, "matmul", in, 2, &c, 1, &mp, sizeof mp);
     run(&l);
     ttml_tensor_unref(a);
     ttml_tensor_unref(c);
@@ -134,13 +108,12 @@ int main(void)
     memset(b, 0, half);
     double t[REPS];
     for (int r = -2; r < REPS; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         memcpy(b, a, half);
         __asm__ volatile("" : : "r"(b) : "memory");
-        if (r >= 0) t[r] = now() - t0;
+        if (r >= 0) t[r] = bench_now() - t0;
     }
-    qsort(t, REPS, sizeof t[0], cmp_double);
-    const double t_memcpy = t[REPS / 2];
+    const double t_memcpy = bench_median(t, REPS);
 
     const double bytes = 28.0 * N_PARAMS * 1e-9;
     printf("bench case=adamw_kernel n=%d adamw_gbs=%.1f adamw_bf16_gbs=%.1f copy_gbs=%.1f memcpy1_gbs=%.1f "
