@@ -21,20 +21,9 @@
 #include <time.h>
 #include <ttml/ttml.h>
 
+#include "bench_common.h"
+
 #define REPS 15
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 typedef struct {
     int64_t M, N, K;
@@ -46,28 +35,20 @@ typedef struct {
 static double median_kernel(ttml_tensor *a, ttml_tensor *b, ttml_tensor *c, const shape *s, int precision)
 {
     ttml_matmul_params p = {s->ta, s->tb, 1.0f, s->beta, precision};
+    ttml_tensor *in[2] = {a, b};
     ttml_launch l;
-    memset(&l, 0, sizeof l);
-    l.kernel = "matmul";
-    l.n_in = 2;
-    l.n_out = 1;
-    l.in[0] = ttml_tensor_view(a);
-    l.in[1] = ttml_tensor_view(b);
-    l.out[0] = ttml_tensor_view(c);
-    l.params = &p;
-    l.params_size = sizeof p;
+    bench_launch_init(&l, "matmul", in, 2, &c, 1, &p, sizeof p);
     double t[REPS];
     for (int r = -2; r < REPS; r++) {
         GError *err = NULL;
-        double t0 = now();
+        double t0 = bench_now();
         if (!ttml_kernel_launch(ttml_context_get_device(), &l, &err)) {
             fprintf(stderr, "matmul: %s\n", err->message);
             exit(1);
         }
-        if (r >= 0) t[r] = now() - t0;
+        if (r >= 0) t[r] = bench_now() - t0;
     }
-    qsort(t, REPS, sizeof t[0], cmp_double);
-    return t[REPS / 2];
+    return bench_median(t, REPS);
 }
 
 static double median_blas(const float *a, const float *b, float *c, const shape *s)
@@ -75,13 +56,12 @@ static double median_blas(const float *a, const float *b, float *c, const shape 
     const int M = (int)s->M, N = (int)s->N, K = (int)s->K;
     double t[REPS];
     for (int r = -2; r < REPS; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans, M, N, K,
                     1.0f, a, s->ta ? M : K, b, s->tb ? K : N, s->beta, c, N);
-        if (r >= 0) t[r] = now() - t0;
+        if (r >= 0) t[r] = bench_now() - t0;
     }
-    qsort(t, REPS, sizeof t[0], cmp_double);
-    return t[REPS / 2];
+    return bench_median(t, REPS);
 }
 
 static ttml_tensor *tensor(int64_t rows, int64_t cols, const float *data)

@@ -35,6 +35,12 @@
 #   bench case=nanogpt_contended impl=ttml|torch ...  (nanogpt with one other process busy on
 #                    cpu 0; not in the default set: bench/run.sh nanogpt nanogpt_contended)
 #   bench case=matmul_kernel shape=... kernel_gflops=... blas_gflops=... ratio=...
+#   bench case=adamw_kernel n=... adamw_gbs=... adamw_bf16_gbs=... copy_gbs=... memcpy1_gbs=...
+#         ratio=... ratio_bf16=...   (adamw_step / the driver's copy of the same bytes; not
+#                                     in the default set)
+#   bench case=dnnl_prepack weight=... layout=NT|NN plain_ms=... packed_ms=... reorder_ms=...
+#   bench case=dnnl_prepack plain_ms_per_step=... saving_ms_per_step=...   (CPU ms; oneDNN
+#                    pre-packed weights on gpt2_124m's shapes; not in the default set)
 #   DDP cases (not in the default set; need mpirun):
 #   ddp: the nanogpt case at 1 rank x 2 threads (no DDP) against 2 ranks x 1 thread
 #   (mpirun, enable_ddp; global batch 4 = 2 x 2) with and without overlap
@@ -174,6 +180,33 @@ run_matmul_kernel() {
         return
     fi
     env ${coretype:+OPENBLAS_CORETYPE=$coretype} OPENBLAS_THREAD_TIMEOUT=14 "$tmp/matmul_kernel" | grep '^bench '
+}
+
+# The cpu driver's adamw_step kernel against copies of the same bytes (the
+# driver's copy kernel on both threads, memcpy on one), with and without the
+# parameter's bf16 copy written in the same pass (precision bf16).
+run_adamw_kernel() {
+    if [ ! -e "$build/lib/libttml.so" ]; then
+        echo "bench case=adamw_kernel error=no-libttml ($build/lib/libttml.so)"
+        return
+    fi
+    # shellcheck disable=SC2046
+    if ! cc -O2 -o "$tmp/adamw_kernel" "$here/adamw_kernel.c" -I"$root/include" -L"$build/lib" \
+        -Wl,-rpath,"$build/lib" -lttml $(pkg-config --cflags --libs glib-2.0) 2>"$tmp/ak.err"; then
+        echo "bench case=adamw_kernel error=build-failed ($(head -1 "$tmp/ak.err"))"
+        return
+    fi
+    "$tmp/adamw_kernel" | grep '^bench '
+}
+
+# Pre-packed bf16 weights (oneDNN's blocked layout, reordered once per step)
+# against the plain weights the cpu driver passes, on gpt2_124m's products.
+run_dnnl_prepack() {
+    if ! cc -O2 -o "$tmp/dnnl_prepack" "$here/dnnl_prepack.c" -ldnnl 2>"$tmp/dp.err"; then
+        echo "bench case=dnnl_prepack error=build-failed ($(head -1 "$tmp/dp.err"); needs libdnnl-dev)"
+        return
+    fi
+    env OMP_WAIT_POLICY=passive OMP_NUM_THREADS="$(nproc)" "$tmp/dnnl_prepack" | grep '^bench '
 }
 
 run_gpt() {
@@ -509,6 +542,8 @@ for c in "${cases[@]}"; do
     case $c in
     sgemm | sgemm_peak) run_sgemm ;;
     matmul_kernel) run_matmul_kernel ;;
+    adamw_kernel) run_adamw_kernel ;;
+    dnnl_prepack) run_dnnl_prepack ;;
     nanogpt | tiny | nanogpt_bf16 | tiny_bf16) run_gpt_rounds "$c" ;;
     nanogpt_contended) run_contended "$c" ;;
     gpt2_124m | gpt2 | gpt2_124m_bf16)
@@ -523,6 +558,6 @@ for c in "${cases[@]}"; do
     ddp_scaling) run_ddp_scaling ;;
     nanogpt_tp2) run_nanogpt_tp2 ;;
     nanogpt_pp2) run_nanogpt_pp2 ;;
-    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel nanogpt nanogpt_bf16 nanogpt_contended tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py ddp ddp_scaling nanogpt_tp2 nanogpt_pp2)" ;;
+    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel adamw_kernel dnnl_prepack nanogpt nanogpt_bf16 nanogpt_contended tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py ddp ddp_scaling nanogpt_tp2 nanogpt_pp2)" ;;
     esac
 done

@@ -738,6 +738,100 @@ static void test_bf16_act_cache(void)
     ht_free(&other);
 }
 
+/* I[K, K] @ w[K, N] in bf16 reads w's bf16 copy back exactly (one product
+ * of 1.0 per element, the rest exact zeros): the bit patterns of the copy
+ * the product used, as floats. */
+static float *bf16_copy_of(ht *w, int64_t K, int64_t N)
+{
+    float *eye = g_new0(float, (size_t)(K * K));
+    for (int64_t k = 0; k < K; k++) eye[k * K + k] = 1.0f;
+    const int64_t se[2] = {K, K}, so[2] = {K, N};
+    ht e = ht_from(2, se, eye), o = ht_rand(2, so, -1, 1);
+    ttml_matmul_params p16 = {0, 0, 1.0f, 0.0f, TTML_PRECISION_BF16};
+    ttml_tensor *in[2] = {e.t, w->t};
+    RUN("matmul", in, 2, &o.t, 1, &p16);
+    float *got = ht_read(&o);
+    ht_free(&e);
+    ht_free(&o);
+    g_free(eye);
+    return got;
+}
+
+/* Count of elements whose bits differ from bf16_round(want[i]) (prints the first). */
+static int bf16_bit_mismatches(const char *what, const float *got, const float *want, size_t n)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float r = (float)bf16_round(want[i]);
+        if (memcmp(&got[i], &r, sizeof r) != 0 && bad++ == 0)
+            fprintf(stderr, "\n%s: element %zu: fp32 %.9g: bf16 copy %.9g, expected %.9g\n", what, i,
+                    (double)want[i], (double)got[i], (double)r);
+    }
+    return bad;
+}
+
+/* adamw_step writes the bf16 copy of a cached weight in the same pass
+ * (cpu_kernels_optim.c, cpu_wcache.c refresh): the copy a product uses after
+ * the step is bit-identical to the round-to-nearest-even of the new fp32
+ * weight (an independent rounding here) and to the copy the driver's own
+ * conversion makes of the same values in a fresh buffer. Ties (both ways),
+ * tiny and large values come through exactly: with a zero gradient and
+ * lr * weight_decay = 0.5 the step halves every weight exactly. The fp32
+ * results are checked by adamw_literal / adamw_reference (unchanged). */
+static void test_bf16_adamw_fused(void)
+{
+    void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        ttml_test_skip("oneDNN (libdnnl.so.2) is not installed: %s", dlerror());
+        return;
+    }
+    enum { K = 16, N = 24 };
+    const int64_t sw[2] = {K, N};
+    ht w = ht_rand(2, sw, -2, 2), g = ht_rand(2, sw, -1, 1), m = ht_rand(2, sw, 0, 0), v = ht_rand(2, sw, 0, 0);
+    g_free(bf16_copy_of(&w, K, N));   /* the weight gets its bf16 copy */
+    ttml_tensor *outs[3] = {w.t, m.t, v.t};
+    for (int t = 1; t <= 3; t++) {   /* ordinary steps: the copy follows the weight */
+        ttml_adamw_params ap = {0.05f, 0.9f, 0.99f, 1e-8f, 0.01f, t};
+        RUN("adamw_step", &g.t, 1, outs, 3, &ap);
+        float *now = ht_read(&w), *got = bf16_copy_of(&w, K, N);
+        CU_ASSERT_EQUAL(bf16_bit_mismatches("bf16 copy after an adamw step", got, now, w.n), 0);
+        g_free(now);
+        g_free(got);
+    }
+
+    /* halving step: w = 2 * s -> s, with s holding rounding ties */
+    float s[K * N];
+    const guint32 bits[8] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f80ffffu,
+                             0x00800000u, 0x7e7fffffu, 0x3f807fffu, 0x4049ffffu};
+    for (int i = 0; i < K * N; i++) {
+        if (i < 8) memcpy(&s[i], &bits[i], sizeof s[i]);
+        else s[i] = urand(-100, 100);
+    }
+    float two_s[K * N], zero[K * N] = {0};
+    for (int i = 0; i < K * N; i++) two_s[i] = 2.0f * s[i];
+    GError *err = NULL;
+    CU_ASSERT_TRUE(ttml_tensor_write(w.t, two_s, &err) && ttml_tensor_write(g.t, zero, &err) &&
+                   ttml_tensor_write(m.t, zero, &err) && ttml_tensor_write(v.t, zero, &err));
+    TTML_ASSERT_NO_ERROR(err);
+    g_free(bf16_copy_of(&w, K, N));   /* the copy of 2 s */
+    ttml_adamw_params half = {0.5f, 0.9f, 0.99f, 1e-8f, 1.0f, 1};
+    RUN("adamw_step", &g.t, 1, outs, 3, &half);
+    float *now = ht_read(&w), *got = bf16_copy_of(&w, K, N);
+    CU_ASSERT_EQUAL(memcmp(now, s, sizeof s), 0);   /* the step halved every weight exactly */
+    CU_ASSERT_EQUAL(bf16_bit_mismatches("bf16 copy after a halving adamw step", got, s, w.n), 0);
+    ht fresh = ht_from(2, sw, s);   /* converted by the driver's to_bf16 */
+    float *conv = bf16_copy_of(&fresh, K, N);
+    CU_ASSERT_EQUAL(memcmp(got, conv, sizeof s), 0);
+    g_free(now);
+    g_free(got);
+    g_free(conv);
+    ht_free(&fresh);
+    ht_free(&w);
+    ht_free(&g);
+    ht_free(&m);
+    ht_free(&v);
+}
+
 static void test_matmul_bf16(void)
 {
     void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
@@ -1089,6 +1183,7 @@ static CU_TestInfo tests[] = {
     {"matmul_bf16", test_matmul_bf16},
     {"bf16_weight_cache", test_bf16_weight_cache},
     {"bf16_act_cache", test_bf16_act_cache},
+    {"bf16_adamw_fused", test_bf16_adamw_fused},
     {"mse", test_mse},
     {"sum_sq", test_sum_sq},
     {"sgd_literal", test_sgd_literal},

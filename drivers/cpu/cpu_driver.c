@@ -111,10 +111,11 @@ static void cpu_close(void *dev)
                       " conversions (%.1f MiB), %" G_GUINT64_FORMAT " hits (%.1f MiB not converted), "
                       "%" G_GUINT64_FORMAT " conversions reused a stale copy's memory, peak %.1f MiB held "
                       "(with activations: %" G_GUINT64_FORMAT " activation operands, %" G_GUINT64_FORMAT
-                      " of them not converted again)",
+                      " of them not converted again), %" G_GUINT64_FORMAT " copies (%.1f MiB) written by "
+                      "optimizer steps in the same pass",
                       w.lookups, w.conversions, w.converted_bytes / 1048576.0, w.hits,
                       w.saved_bytes / 1048576.0, w.reuses, w.peak_live_bytes / 1048576.0, w.act_lookups,
-                      w.act_hits);
+                      w.act_hits, w.refreshes, w.refreshed_bytes / 1048576.0);
     ttml_cpu_wcache_trim();
     ttml_cpu_threads_close();
     ttml_cpu_pool_close();

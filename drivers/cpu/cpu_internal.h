@@ -7,6 +7,8 @@
 
 #include <ttml/ttml.h>
 
+#include <string.h>
+
 G_BEGIN_DECLS
 
 /* TTML_CPU_VEC on a kernel's loop function compiles it three times (AVX-512,
@@ -66,6 +68,18 @@ gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int6
 const char *ttml_cpu_dnnl_status(void);
 
 /* ---- bf16 conversion and the weight cache (cpu_wcache.c) ---- */
+/* f rounded to bf16 (nearest even; a NaN stays a quiet NaN, denormals are
+ * kept, unlike AVX512_BF16's vcvtneps2bf16): the one rounding of the driver,
+ * so a copy written by a kernel in the same pass as the fp32 data (adamw_step)
+ * is bit-identical to one made by ttml_cpu_to_bf16. Written to vectorise. */
+static inline guint16 ttml_cpu_bf16_round(float f)
+{
+    guint32 u;
+    memcpy(&u, &f, sizeof u);
+    const guint32 rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const gboolean nan = (u & 0x7fffffffu) > 0x7f800000u;
+    return (guint16)(nan ? ((u >> 16) | 0x40u) : rounded);
+}
 /* dst[i] = src[i] rounded to bf16 (nearest even), on the driver's pool. */
 void ttml_cpu_to_bf16(guint16 *dst, const float *src, size_t n);
 typedef struct ttml_cpu_wcache_stats {
@@ -74,6 +88,8 @@ typedef struct ttml_cpu_wcache_stats {
     guint64 act_lookups, act_hits;          /* activations (A operands)       */
     guint64 converted_bytes, saved_bytes;   /* bf16 bytes made / reused       */
     guint64 live_bytes, peak_live_bytes;    /* held by the cache              */
+    guint64 refreshes, refreshed_bytes;     /* copies written by a kernel in the
+                                             * same pass as the fp32 data     */
 } ttml_cpu_wcache_stats;
 /* The bf16 copy of weight `src` (n floats at byte `offset` of `buf`):
  * cached until the buffer is written or freed. With the cache off
@@ -86,8 +102,21 @@ const guint16 *ttml_cpu_wcache_get_act(const ttml_buffer *buf, size_t offset, co
                                        guint16 *scratch);
 /* Mark buf's bf16 copy stale (its memory is kept for the next conversion):
  * called by every path that writes a buffer (host write, each out[] of a
- * kernel launch). */
+ * kernel launch). A copy the kernel just refreshed in the same pass
+ * (ttml_cpu_wcache_refresh_done) stays valid, once. */
 void ttml_cpu_wcache_invalidate(const ttml_buffer *buf);
+/* Fused refresh, for a kernel that rewrites every element of a view (byte
+ * `offset`, n floats) of its out[] buffer `buf` (adamw_step: the parameter):
+ * when buf holds a bf16 copy of exactly that view, the copy is marked stale
+ * and its memory returned (n elements) for the kernel to write the bf16 of
+ * each new value (ttml_cpu_bf16_round) in the same pass; NULL otherwise
+ * (no copy, another view, cache off: nothing to do). After writing every
+ * element the kernel calls ttml_cpu_wcache_refresh_done(buf, the memory): the copy is
+ * valid again and the launch's invalidation of buf (cpu_launch, after the
+ * kernel) keeps it once. A kernel that fails in between does not call it:
+ * the copy stays stale. */
+guint16 *ttml_cpu_wcache_refresh_begin(const ttml_buffer *buf, size_t offset, size_t n);
+void ttml_cpu_wcache_refresh_done(const ttml_buffer *buf, const guint16 *data);
 /* Drop buf's bf16 copy and free its memory: called when buf is freed. */
 void ttml_cpu_wcache_release(const ttml_buffer *buf);
 void ttml_cpu_wcache_get_stats(ttml_cpu_wcache_stats *stats);

@@ -19,6 +19,11 @@
  * (and page-fault in) fresh pages for every weight it re-converts (GPT-2
  * 124M: 236 MiB, 60k faults per step). The memory is freed with the buffer.
  * TTML_CPU_BF16_CACHE=0 turns the cache off (every product converts).
+ * Fused refresh: a kernel that rewrites a whole weight (the AdamW step)
+ * writes its bf16 copy in the same pass (ttml_cpu_wcache_refresh_begin/done,
+ * rounded by ttml_cpu_bf16_round like every conversion here), so the copy
+ * stays valid across the optimizer step and nothing reads the 124 M fp32
+ * weights of GPT-2 a second time to convert them.
  * Thread safety: one mutex; a buffer must not be written while a product
  * reads it (already a data race on the fp32 data).
  */
@@ -33,13 +38,7 @@
 TTML_CPU_VEC
 static void to_bf16_range(guint16 *dst, const float *src, size_t begin, size_t end)
 {
-    for (size_t i = begin; i < end; i++) {
-        guint32 u;
-        memcpy(&u, &src[i], sizeof u);
-        const guint32 rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-        const gboolean nan = (u & 0x7fffffffu) > 0x7f800000u;
-        dst[i] = (guint16)(nan ? ((u >> 16) | 0x40u) : rounded);
-    }
+    for (size_t i = begin; i < end; i++) dst[i] = ttml_cpu_bf16_round(src[i]);
 }
 
 typedef struct {
@@ -66,6 +65,8 @@ typedef struct {
     guint16 *data;      /* cap >= n elements, owned by the entry       */
     size_t cap;
     gboolean valid;     /* FALSE once the buffer was written (stale)   */
+    gboolean refreshed; /* written by the kernel now launched: the
+                         * launch's invalidation keeps it valid, once  */
 } wcache_entry;
 
 static struct {
@@ -171,6 +172,7 @@ static const guint16 *wcache_get(const ttml_buffer *buf, size_t offset, const fl
     }
     e->offset = offset;
     e->valid = TRUE;
+    e->refreshed = FALSE;
     ttml_cpu_to_bf16(e->data, src, n);
     if (!act) wc.stats.conversions++;
     if (!act) wc.stats.converted_bytes += n * sizeof(guint16);
@@ -195,9 +197,39 @@ void ttml_cpu_wcache_invalidate(const ttml_buffer *buf)
     if (!buf || g_atomic_int_get(&wc.n_entries) == 0) return;
     g_mutex_lock(&wc.lock);
     wcache_entry *e = wc.map ? g_hash_table_lookup(wc.map, buf) : NULL;
-    if (e && e->valid) {
+    if (e && e->refreshed) {
+        e->refreshed = FALSE;   /* written with its fp32 data: still valid */
+    } else if (e && e->valid) {
         e->valid = FALSE;   /* keep the memory for the next conversion */
         wc.stats.invalidations++;
+    }
+    g_mutex_unlock(&wc.lock);
+}
+
+guint16 *ttml_cpu_wcache_refresh_begin(const ttml_buffer *buf, size_t offset, size_t n)
+{
+    if (!buf || g_atomic_int_get(&wc.n_entries) == 0) return NULL;
+    g_mutex_lock(&wc.lock);
+    wcache_entry *e = wc.map ? g_hash_table_lookup(wc.map, buf) : NULL;
+    guint16 *data = NULL;
+    if (e && e->offset == offset && e->n == n) {
+        e->valid = FALSE;   /* until the kernel has written every element */
+        e->refreshed = FALSE;
+        data = e->data;
+    }
+    g_mutex_unlock(&wc.lock);
+    return data;
+}
+
+void ttml_cpu_wcache_refresh_done(const ttml_buffer *buf, const guint16 *data)
+{
+    g_mutex_lock(&wc.lock);
+    wcache_entry *e = wc.map ? g_hash_table_lookup(wc.map, buf) : NULL;
+    if (e && e->data == data) {
+        e->valid = TRUE;
+        e->refreshed = TRUE;
+        wc.stats.refreshes++;
+        wc.stats.refreshed_bytes += e->n * sizeof(guint16);
     }
     g_mutex_unlock(&wc.lock);
 }

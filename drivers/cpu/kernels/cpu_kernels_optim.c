@@ -84,29 +84,42 @@ gboolean ttml_cpu_sgd_step(ttml_device *dev, const ttml_launch *l, GError **erro
     return TRUE;
 }
 
-/* ---- adamw_step: in[0] = grad; out[0] = param, out[1] = m, out[2] = v ---- */
+/* ---- adamw_step: in[0] = grad; out[0] = param, out[1] = m, out[2] = v ----
+ * When the parameter has a bf16 copy in the driver's weight cache (precision
+ * bf16: the copy its products use), the same pass writes the copy too
+ * (ttml_cpu_wcache_refresh_begin): the new weight is rounded as it is
+ * stored, and the next step's products find a valid copy instead of reading
+ * the fp32 weight again to convert it. The fp32 results do not depend on it. */
 
 typedef struct {
     const float *g;
     float *p, *m, *v;
+    guint16 *p16;   /* the parameter's bf16 copy to refresh, or NULL */
     float decay, b1, b2, step_size, inv_sqrt_bc2, eps;
 } adamw_ctx;
 
+/* One element: m, v and p updated in place; returns the new p. */
+static inline float adamw_elem(const adamw_ctx *c, size_t i)
+{
+    const float gi = c->g[i];
+    const float mi = c->b1 * c->m[i] + (1.0f - c->b1) * gi;
+    const float vi = c->b2 * c->v[i] + (1.0f - c->b2) * gi * gi;
+    c->m[i] = mi;
+    c->v[i] = vi;
+    /* p -= lr*wd*p; p -= lr * mhat / (sqrt(vhat) + eps) */
+    const float pi = c->p[i] * c->decay - c->step_size * mi / (sqrtf(vi) * c->inv_sqrt_bc2 + c->eps);
+    c->p[i] = pi;
+    return pi;
+}
+
 TTML_CPU_VEC static void adamw_range(void *vctx, size_t begin, size_t end)
 {
-    const adamw_ctx *c = vctx;
-    const float *g = c->g;
-    float *p = c->p, *m = c->m, *v = c->v;
-    const float decay = c->decay, b1 = c->b1, b2 = c->b2, omb1 = 1.0f - c->b1, omb2 = 1.0f - c->b2;
-    const float step_size = c->step_size, inv_sqrt_bc2 = c->inv_sqrt_bc2, eps = c->eps;
-    for (size_t i = begin; i < end; i++) {
-        const float gi = g[i];
-        const float mi = b1 * m[i] + omb1 * gi;
-        const float vi = b2 * v[i] + omb2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        /* p -= lr*wd*p; p -= lr * mhat / (sqrt(vhat) + eps) */
-        p[i] = p[i] * decay - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+    const adamw_ctx c = *(const adamw_ctx *)vctx;
+    if (c.p16) {
+        guint16 *p16 = c.p16;
+        for (size_t i = begin; i < end; i++) p16[i] = ttml_cpu_bf16_round(adamw_elem(&c, i));
+    } else {
+        for (size_t i = begin; i < end; i++) adamw_elem(&c, i);
     }
 }
 
@@ -136,12 +149,14 @@ gboolean ttml_cpu_adamw_step(ttml_device *dev, const ttml_launch *l, GError **er
     const double t = (double)pr->step;
     const double bc1 = 1.0 - pow((double)pr->beta1, t);
     const double bc2 = 1.0 - pow((double)pr->beta2, t);
-    adamw_ctx c = {g, p, m, v,
+    const size_t n = ttml_cpu_numel(&l->out[0]);
+    adamw_ctx c = {g, p, m, v, ttml_cpu_wcache_refresh_begin(l->out[0].buf, l->out[0].offset, n),
                    (float)(1.0 - (double)pr->lr * (double)pr->weight_decay),
                    pr->beta1, pr->beta2,
                    (float)((double)pr->lr / bc1),
                    (float)(1.0 / sqrt(bc2)),
                    pr->epsilon};
-    ttml_cpu_parallel_for(ttml_cpu_numel(&l->out[0]), OPTIM_GRAIN, adamw_range, &c);
+    ttml_cpu_parallel_for(n, OPTIM_GRAIN, adamw_range, &c);
+    if (c.p16) ttml_cpu_wcache_refresh_done(l->out[0].buf, c.p16);
     return TRUE;
 }
