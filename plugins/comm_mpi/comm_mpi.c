@@ -339,22 +339,35 @@ static void timeout_error(const mpi_state *s, const char *call, GError **error)
     g_free(missing);
 }
 
+/* A wait polls MPI_Test (Open MPI progresses a request only inside MPI
+ * calls; a ring all-reduce needs this rank's progress between its rounds).
+ * For the first WAIT_SPIN_US it only yields the core between polls, so a
+ * peer's round is answered at once (a wait at the end of a DDP backward is
+ * a few ms); after that it sleeps, 10 us more each time up to 1 ms, so a
+ * long wait (a slow or dead peer) does not keep a core busy. */
+#define WAIT_SPIN_US 2000
+
 static gboolean mpi_wait(void *p, void *req, GError **error)
 {
     mpi_state *s = p;
     mpi_request *r = req;
-    gint64 deadline = g_get_monotonic_time() + (gint64)(s->timeout_s * G_USEC_PER_SEC);
-    gulong sleep_us = 0;
+    gint64 start = g_get_monotonic_time(), deadline = start + (gint64)(s->timeout_s * G_USEC_PER_SEC);
+    gulong sleep_us = 10;
     gboolean ok = TRUE;
     for (;;) {
         int flag = 0;
         if (!(ok = check(s, MPI_Test(&r->req, &flag, MPI_STATUS_IGNORE), r->call, error)) || flag) break;
-        if (g_get_monotonic_time() > deadline) {
+        gint64 now = g_get_monotonic_time();
+        if (now > deadline) {
             timeout_error(s, r->call, error);
             ok = FALSE;
             break;
         }
-        if (sleep_us) g_usleep(sleep_us);
+        if (now - start < WAIT_SPIN_US) {
+            g_thread_yield();
+            continue;
+        }
+        g_usleep(sleep_us);
         sleep_us = MIN(sleep_us + 10, 1000);
     }
     g_free(r);
