@@ -45,9 +45,10 @@
 #   ddp: the nanogpt case at 1 rank x 2 threads (no DDP) against 2 ranks x 1 thread
 #   (mpirun, enable_ddp; global batch 4 = 2 x 2) with and without overlap
 #   (device_config.ddp_overlap: false); medians after WARMUP steps:
-#   bench case=ddp impl=1rank_2threads ms_per_step=... tokens_per_s=...
+#   bench case=ddp impl=1rank_2threads ms_per_step=... tokens_per_s=... cpu_ms=...
 #   bench case=ddp impl=2ranks_1thread[_no_overlap] ms_per_step=... tokens_per_s=... comm_ms=...
-#         comm_wait_ms=... backward_ms=... buckets=N bucket_mb=a,b,...
+#         comm_wait_ms=... backward_ms=... cpu_ms=r0,r1 buckets=N bucket_mb=a,b,...
+#         (cpu_ms: median CPU time of the process per step, every thread; per rank)
 #   bench case=ddp ratio_tokens=... (2 ranks / 1 rank; goal >= 0.9) hidden_share=... (1 - wait with
 #         overlap / wait without: the share of the all-reduce time overlap hides)
 #   ddp_scaling: gpt2_124m with enable_ddp at one rank (GPT2_STEPS), then bench/ddp_scaling.py:
@@ -411,7 +412,8 @@ run_ddp() {
     TTML_CPU_THREADS=2 "$build/bin/ttml-run" "$here/configs/nanogpt.yaml" --max-steps "$STEPS" --metrics "$m" -q \
         >"$tmp/ddp_1.out" 2>&1 || { echo "bench case=ddp impl=1rank_2threads error=ttml-run-failed"; return; }
     one=$(median_key "$m" step_ms "$WARMUP")
-    echo "bench case=ddp impl=1rank_2threads ms_per_step=$one tokens_per_s=$($PY -c "print(f'{$B*$S/$one*1e3:.0f}')")"
+    echo "bench case=ddp impl=1rank_2threads ms_per_step=$one tokens_per_s=$($PY -c "print(f'{$B*$S/$one*1e3:.0f}')")" \
+        "cpu_ms=$(median_key "$m" cpu_ms "$WARMUP")"
     local ov ms wait name wait_on="" wait_off="" two=""
     for ov in true false; do
         m=$tmp/ddp_$ov.jsonl
@@ -427,7 +429,9 @@ run_ddp() {
         if [ $ov = true ]; then wait_on=$wait; two=$ms; else wait_off=$wait; fi
         echo "bench case=ddp impl=$name ms_per_step=$ms tokens_per_s=$($PY -c "print(f'{$B*$S/$ms*1e3:.0f}')")" \
             "comm_ms=$(median_key "$m" comm_ms "$WARMUP") comm_wait_ms=$wait" \
-            "backward_ms=$(median_key "$m" backward_ms "$WARMUP") $(bucket_summary "$m")"
+            "backward_ms=$(median_key "$m" backward_ms "$WARMUP")" \
+            "cpu_ms=$(median_key "$m" cpu_ms "$WARMUP"),$(median_key "${m%.jsonl}.rank1.jsonl" cpu_ms "$WARMUP")" \
+            "$(bucket_summary "$m")"
     done
     $PY -c "
 on, off = $wait_on, $wait_off

@@ -44,6 +44,23 @@ static void test_tensor_roundtrip(void)
     int64_t bad[1] = {25};
     CU_ASSERT_PTR_NULL(ttml_tensor_view_as(t, 1, bad, &err));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "[2, 3, 4]");
+    /* a view of a range: elements 10..15 as [2, 3]; writes show in both */
+    int64_t two3[2] = {2, 3};
+    ttml_tensor *r = ttml_tensor_view_at(t, 10, 2, two3, &err);
+    TTML_ASSERT_NO_ERROR(err);
+    CU_ASSERT_PTR_EQUAL(r->buf, t->buf);
+    CU_ASSERT_EQUAL(r->numel, 6);
+    float rv[6] = {0}, six[6] = {9, 8, 7, 6, 5, 4};
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(r, rv, &err));
+    for (int i = 0; i < 6; i++) CU_ASSERT_EQUAL(rv[i], v[10 + i]);
+    CU_ASSERT_TRUE(ttml_tensor_write(r, six, &err));
+    CU_ASSERT_TRUE(ttml_tensor_to_floats(t, back, &err));
+    for (int i = 0; i < 24; i++) CU_ASSERT_EQUAL(back[i], i >= 10 && i < 16 ? six[i - 10] : v[i]);
+    CU_ASSERT_TRUE(ttml_tensor_write(t, v, &err));
+    ttml_tensor_unref(r);
+    /* the range must end inside the tensor: 19 + 6 > 24 */
+    CU_ASSERT_PTR_NULL(ttml_tensor_view_at(t, 19, 2, two3, &err));
+    TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "past the end");
     CU_ASSERT_TRUE(isnan(ttml_tensor_item(t, &err)));
     TTML_ASSERT_ERROR(err, TTML_ERROR_SHAPE, "[2, 3, 4]");
     int64_t five[5] = {1, 1, 1, 1, 1};

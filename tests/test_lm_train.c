@@ -262,6 +262,7 @@ static void test_loss_decreases(void)
     CU_ASSERT_TRUE(g_file_get_contents(metrics, &text, NULL, NULL));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"val_loss\":"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"tokens_per_s\":"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"cpu_ms\":"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"peak_mem_bytes\":"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"final_val_loss\":"));
     g_free(text);

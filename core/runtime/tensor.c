@@ -132,6 +132,21 @@ ttml_tensor *ttml_tensor_view_as(ttml_tensor *src, int ndim, const int64_t *shap
                     ttml_shape_str(ndim, shape, b, sizeof b), numel);
         return NULL;
     }
+    return ttml_tensor_view_at(src, 0, ndim, shape, error);
+}
+
+ttml_tensor *ttml_tensor_view_at(ttml_tensor *src, size_t start, int ndim, const int64_t *shape, GError **error)
+{
+    size_t numel;
+    if (!check_shape(ndim, shape, src->dtype, &numel, error)) return NULL;
+    if (start > src->numel || numel > src->numel - start) {
+        char a[96], b[96];
+        g_set_error(error, TTML_ERROR, TTML_ERROR_SHAPE,
+                    "cannot view %s (%zu elements) from element %zu as %s (%zu elements): past the end",
+                    ttml_shape_str(src->ndim, src->shape, a, sizeof a), src->numel, start,
+                    ttml_shape_str(ndim, shape, b, sizeof b), numel);
+        return NULL;
+    }
     ttml_tensor *t = g_new0(ttml_tensor, 1);
     t->ref = 1;
     t->ndim = ndim;
@@ -140,7 +155,7 @@ ttml_tensor *ttml_tensor_view_as(ttml_tensor *src, int ndim, const int64_t *shap
     t->dtype = src->dtype;
     t->device = src->device;
     t->buf = ttml_buffer_ref(src->buf);
-    t->offset = src->offset;
+    t->offset = src->offset + start * ttml_dtype_size(src->dtype);
     return t;
 }
 

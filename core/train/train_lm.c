@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     ttml_config *root, *train_cfg, *device_cfg, *data_cfg, *eval_cfg;
@@ -814,7 +815,17 @@ typedef struct {
     gint64 window_steps;
     double last_val, last_loss, final_loss;
     gint64 last_val_step;
+    double step_cpu_ms;        /* the process's CPU time in the last step (every thread) */
 } lm_loop;
+
+/* CPU time of the whole process (every thread) so far, ms; NAN when the
+ * clock is not available. */
+static double process_cpu_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return NAN;
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 /* sim_comm_ms: the simulated collectives' part of sim_ms (NAN: none charged). */
 static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const lm_loop *lp, double loss,
@@ -826,6 +837,7 @@ static gboolean write_step_metrics(const ttml_run_options *o, lm_run *r, const l
     metrics_number(line, "loss", loss, "%.9g");
     metrics_number(line, "lr", lr, "%.9g");
     metrics_number(line, "step_ms", step_ms, "%.3f");
+    if (isfinite(lp->step_cpu_ms)) metrics_number(line, "cpu_ms", lp->step_cpu_ms, "%.3f");
     if (isfinite(sim_ms)) metrics_number(line, "sim_ms", sim_ms, "%.6f");
     if (isfinite(sim_comm_ms)) metrics_number(line, "sim_comm_ms", sim_comm_ms, "%.6f");
     metrics_number(line, "tokens_per_s",
@@ -873,6 +885,7 @@ static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_ru
     ttml_device_stats st0, st1 = {0};
     gboolean sim = ttml_device_get_stats(r->device, &st0) && st0.peak_flops > 0;
     gint64 t0 = g_get_monotonic_time();
+    double cpu0 = process_cpu_ms();
     double lr = s->lr * ttml_scheduler_factor(r->sched, r->step);
     double loss = NAN;
     ttml_zone_begin("step", "step");
@@ -882,6 +895,7 @@ static gboolean loop_step(const ttml_run_options *o, const lm_settings *s, lm_ru
     ttml_zone_end();
     if (!step_ok) return FALSE;
     gint64 t1 = g_get_monotonic_time();
+    lp->step_cpu_ms = process_cpu_ms() - cpu0;
     double step_ms = (double)(t1 - t0) / 1000.0;
     double sim_ms = sim && ttml_device_get_stats(r->device, &st1) ? (st1.sim_time_s - st0.sim_time_s) * 1e3 : NAN;
     /* a mesh chip's collectives (charged through the communicator's observer) */

@@ -54,6 +54,11 @@ TTML_API ttml_tensor *ttml_tensor_zeros_like(const ttml_tensor *like, GError **e
 TTML_API ttml_tensor *ttml_tensor_clone(const ttml_tensor *t, GError **error);
 /* A tensor sharing t's buffer with another shape of the same numel (no autograd). */
 TTML_API ttml_tensor *ttml_tensor_view_as(ttml_tensor *t, int ndim, const int64_t *shape, GError **error);
+/* A tensor sharing t's buffer: the numel(shape) elements from element
+ * `start` of t (no autograd); writes through either show in both. An error
+ * (TTML_ERROR_SHAPE) when the range passes t's end. */
+TTML_API ttml_tensor *ttml_tensor_view_at(ttml_tensor *t, size_t start, int ndim, const int64_t *shape,
+                                          GError **error);
 
 TTML_API ttml_tensor *ttml_tensor_ref(ttml_tensor *t);
 TTML_API void ttml_tensor_unref(ttml_tensor *t);

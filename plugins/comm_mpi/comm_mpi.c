@@ -35,6 +35,30 @@ typedef struct {
 static gboolean we_initialized;
 static MPI_Op op_bf16_sum = MPI_OP_NULL, op_bf16_max = MPI_OP_NULL;
 
+/* The all-reduce algorithm of Open MPI's non-blocking collectives (coll
+ * libnbc; every all-reduce here is MPI_Iallreduce). For an in-place buffer
+ * libnbc always picks its binomial tree: every rank first copies the buffer
+ * into a scratch one, rank 0 receives and sums the whole buffer of each
+ * peer and sends the sum back, so the sum is serial on one rank. Its ring
+ * (algorithm 1, a reduce-scatter then an all-gather) has each of p ranks
+ * sum 1/p and send and receive 2(p-1)/p of the buffer, with no copy; it is
+ * chosen here for buffers of RING_MIN_BYTES and more (DDP buckets: nanogpt
+ * on 2 ranks, comm_ms 23 -> 15 ms), through the MPI_T control variable
+ * coll_libnbc_iallreduce_algorithm, which libnbc reads at every call.
+ * Smaller buffers keep Open MPI's choice (latency: 2 rounds against
+ * 2(p-1)). A user's setting wins: when OMPI_MCA_coll_libnbc_iallreduce_algorithm
+ * is in the environment (mpirun --mca sets it too) or the variable is not 0
+ * at start-up (a parameter file), it is never written. */
+#define RING_MIN_BYTES ((size_t)64 << 10)
+#define NBC_ALG_DEFAULT 0 /* "ignore": libnbc's own choice */
+#define NBC_ALG_RING 1
+static struct {
+    gboolean ours;            /* TRUE: this plugin picks per call        */
+    gboolean t_init;          /* MPI_T_init_thread succeeded             */
+    MPI_T_cvar_handle handle;
+    int value;                /* last value written                      */
+} nbc_alg;
+
 static gboolean check(const mpi_state *s, int rc, const char *call, GError **error)
 {
     if (rc == MPI_SUCCESS) return TRUE;
@@ -84,6 +108,44 @@ static void *new_request(const mpi_state *s, int rc, MPI_Request req, const char
     return r;
 }
 
+/* After MPI_Init: take over coll_libnbc_iallreduce_algorithm unless the
+ * user set it (see nbc_alg). Any failure leaves Open MPI's choice. */
+static void nbc_alg_open(void)
+{
+    if (nbc_alg.t_init) return;
+    int provided = 0, index = -1, count = 0, value = -1;
+    if (MPI_T_init_thread(MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) return;
+    nbc_alg.t_init = TRUE;
+    if (g_getenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm")) return;
+    if (MPI_T_cvar_get_index("coll_libnbc_iallreduce_algorithm", &index) != MPI_SUCCESS) return;
+    if (MPI_T_cvar_handle_alloc(index, NULL, &nbc_alg.handle, &count) != MPI_SUCCESS) return;
+    if (count != 1 || MPI_T_cvar_read(nbc_alg.handle, &value) != MPI_SUCCESS || value != NBC_ALG_DEFAULT) {
+        MPI_T_cvar_handle_free(&nbc_alg.handle);
+        return;
+    }
+    nbc_alg.value = value;
+    nbc_alg.ours = TRUE;
+}
+
+static void nbc_alg_close(void)
+{
+    if (nbc_alg.ours) MPI_T_cvar_handle_free(&nbc_alg.handle);
+    if (nbc_alg.t_init) MPI_T_finalize();
+    memset(&nbc_alg, 0, sizeof nbc_alg);
+}
+
+/* Ring for large buffers, Open MPI's choice for small ones (identical on
+ * every rank: the ranks of a collective pass the same count). */
+static void nbc_alg_pick(size_t bytes)
+{
+    int want = bytes >= RING_MIN_BYTES ? NBC_ALG_RING : NBC_ALG_DEFAULT;
+    if (!nbc_alg.ours || want == nbc_alg.value) return;
+    if (MPI_T_cvar_write(nbc_alg.handle, &want) == MPI_SUCCESS)
+        nbc_alg.value = want;
+    else
+        nbc_alg_close(); /* refused: Open MPI's choice from now on */
+}
+
 static mpi_state *state_new(MPI_Comm comm, double timeout_s, GError **error)
 {
     mpi_state *s = g_new0(mpi_state, 1);
@@ -120,6 +182,7 @@ static gboolean mpi_create_world(int n, const ttml_comm_options *o, void **state
         we_initialized = TRUE;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    nbc_alg_open();
     if (op_bf16_sum == MPI_OP_NULL) {
         MPI_Op_create(bf16_sum, 1, &op_bf16_sum);
         MPI_Op_create(bf16_max, 1, &op_bf16_max);
@@ -155,6 +218,7 @@ static void *mpi_iallreduce(void *p, void *buf, size_t count, ttml_dtype dt, ttm
     mpi_state *s = p;
     MPI_Request req;
     if (!fits_int(s, count, "MPI_Iallreduce", error)) return NULL;
+    nbc_alg_pick(count * ttml_dtype_size(dt));
     int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, mpi_type(dt), mpi_op(dt, op), s->comm, &req);
     return new_request(s, rc, req, "MPI_Iallreduce", error);
 }
@@ -275,22 +339,35 @@ static void timeout_error(const mpi_state *s, const char *call, GError **error)
     g_free(missing);
 }
 
+/* A wait polls MPI_Test (Open MPI progresses a request only inside MPI
+ * calls; a ring all-reduce needs this rank's progress between its rounds).
+ * For the first WAIT_SPIN_US it only yields the core between polls, so a
+ * peer's round is answered at once (a wait at the end of a DDP backward is
+ * a few ms); after that it sleeps, 10 us more each time up to 1 ms, so a
+ * long wait (a slow or dead peer) does not keep a core busy. */
+#define WAIT_SPIN_US 2000
+
 static gboolean mpi_wait(void *p, void *req, GError **error)
 {
     mpi_state *s = p;
     mpi_request *r = req;
-    gint64 deadline = g_get_monotonic_time() + (gint64)(s->timeout_s * G_USEC_PER_SEC);
-    gulong sleep_us = 0;
+    gint64 start = g_get_monotonic_time(), deadline = start + (gint64)(s->timeout_s * G_USEC_PER_SEC);
+    gulong sleep_us = 10;
     gboolean ok = TRUE;
     for (;;) {
         int flag = 0;
         if (!(ok = check(s, MPI_Test(&r->req, &flag, MPI_STATUS_IGNORE), r->call, error)) || flag) break;
-        if (g_get_monotonic_time() > deadline) {
+        gint64 now = g_get_monotonic_time();
+        if (now > deadline) {
             timeout_error(s, r->call, error);
             ok = FALSE;
             break;
         }
-        if (sleep_us) g_usleep(sleep_us);
+        if (now - start < WAIT_SPIN_US) {
+            g_thread_yield();
+            continue;
+        }
+        g_usleep(sleep_us);
         sleep_us = MIN(sleep_us + 10, 1000);
     }
     g_free(r);
@@ -366,6 +443,7 @@ static void comm_mpi_fini(ttml_plugin *plugin)
 {
     int finalized = 0;
     MPI_Finalized(&finalized);
+    if (!finalized) nbc_alg_close();
     if (we_initialized && !finalized) {
         if (op_bf16_sum != MPI_OP_NULL) MPI_Op_free(&op_bf16_sum);
         if (op_bf16_max != MPI_OP_NULL) MPI_Op_free(&op_bf16_max);

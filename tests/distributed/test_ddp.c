@@ -341,6 +341,83 @@ static void compare_ddp(int n, int accum, double cap_mb)
     }
 }
 
+/* ---- gradients as views of the bucket (cpu) ---- */
+
+typedef struct {
+    ttml_comm *comm;
+    float grads[2 * (IN * HID + HID) + 2];
+    size_t n;
+    gboolean shared;     /* after the first finish: every ->grad views one bucket */
+    char *error;
+} view_args;
+
+/* Two backwards of the rank's rows with a finish after each and no
+ * zero_grad between: the second adds into the first's averaged gradient,
+ * which is the bucket itself (the bucket must not be overwritten under it). */
+static gpointer view_rank(gpointer data)
+{
+    view_args *a = data;
+    GError *err = NULL;
+    int n = a->comm ? ttml_comm_size(a->comm) : 1, r = a->comm ? ttml_comm_rank(a->comm) : 0;
+    ttml_module *m = make_model(11, &err);
+    GPtrArray *params = ttml_module_parameters(m);
+    ttml_ddp *ddp = a->comm && !err ? ttml_ddp_new(a->comm, params, 25, &err) : NULL;
+    for (int pass = 0; pass < 2 && !err; pass++) {
+        micro_step(m, r * (B / n), B / n, 1.0f, &err);
+        if (ddp && !err) ttml_ddp_finish(ddp, &err);
+        if (pass == 0 && !err) {
+            const ttml_tensor *g0 = ((ttml_param *)g_ptr_array_index(params, 0))->tensor->grad;
+            a->shared = TRUE;
+            for (guint i = 0; i < params->len; i++) {
+                const ttml_tensor *g = ((ttml_param *)g_ptr_array_index(params, i))->tensor->grad;
+                a->shared = a->shared && g && g->buf == g0->buf && g->buf->ref > 1;
+            }
+        }
+    }
+    a->n = 0;
+    for (guint i = 0; i < params->len && !err; i++) {
+        ttml_tensor *t = ((ttml_param *)g_ptr_array_index(params, i))->tensor;
+        ttml_tensor_to_floats(t->grad, a->grads + a->n, &err);
+        a->n += t->numel;
+    }
+    ttml_ddp_free(ddp);
+    g_ptr_array_unref(params);
+    ttml_module_unref(m);
+    if (err) a->error = g_strdup(err->message);
+    g_clear_error(&err);
+    if (a->comm) ttml_context_thread_end();
+    return NULL;
+}
+
+static void test_ddp_grad_view(void)
+{
+    fill_data();
+    view_args ref = {0};
+    view_rank(&ref);
+    CU_ASSERT_PTR_NULL_FATAL(ref.error);
+    GError *err = NULL;
+    ttml_comm *ranks[2];
+    CU_ASSERT_TRUE_FATAL(ttml_comm_local_world(2, ranks, &err));
+    view_args args[2] = {{ranks[0]}, {ranks[1]}};
+    GThread *th[2];
+    for (int r = 0; r < 2; r++) th[r] = g_thread_new("rank", view_rank, &args[r]);
+    for (int r = 0; r < 2; r++) g_thread_join(th[r]);
+    for (int r = 0; r < 2; r++) {
+        if (args[r].error) fprintf(stderr, "rank %d: %s\n", r, args[r].error);
+        CU_ASSERT_PTR_NULL(args[r].error);
+        CU_ASSERT_TRUE(args[r].shared);
+        CU_ASSERT_EQUAL(args[r].n, ref.n);
+        /* the sum of both passes' gradients, as one rank accumulates them */
+        double worst = 0;
+        for (size_t i = 0; i < ref.n; i++)
+            worst = MAX(worst, fabs(args[r].grads[i] - ref.grads[i]) / MAX(fabs(ref.grads[i]), 1e-3));
+        if (worst > 1e-5) fprintf(stderr, "rank %d: max relative difference %g\n", r, worst);
+        CU_ASSERT(worst <= 1e-5);
+        g_free(args[r].error);
+        ttml_comm_free(ranks[r]);
+    }
+}
+
 static void test_ddp_1_rank(void) { compare_ddp(1, 1, 25); }
 static void test_ddp_2_ranks(void) { compare_ddp(2, 1, 25); }
 static void test_ddp_3_ranks_small_buckets(void) { compare_ddp(3, 1, 1e-5); }
@@ -568,6 +645,7 @@ int main(int argc, char **argv)
         {"ddp_2_ranks", test_ddp_2_ranks},
         {"ddp_3_ranks_small_buckets", test_ddp_3_ranks_small_buckets},
         {"ddp_2_ranks_accumulation_clipping", test_ddp_2_ranks_accumulation},
+        {"ddp_grad_view", test_ddp_grad_view},
         {"dist_settings", test_dist_settings},
         {"dist_consistency", test_dist_consistency},
         {"dropout_batch_shard", test_dropout_batch_shard},
