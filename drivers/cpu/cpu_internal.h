@@ -261,6 +261,7 @@ typedef struct ttml_cpu_pool_stats {
     guint64 cached_bytes, cap_bytes;
     guint64 slack_bytes;           /* the footprint bound's allowance over the peak */
     guint64 learned_bytes, refaults; /* blocks the bound released and needed again */
+    guint64 moves, moved_bytes;    /* cached pages moved into a new block (mremap) */
 } ttml_cpu_pool_stats;
 void ttml_cpu_pool_open(guint64 ram_bytes);
 void ttml_cpu_pool_close(void);
