@@ -416,22 +416,34 @@ static gboolean st_create(dnnl_st_entry *e)
     return ok;
 }
 
-/* The cached entry of this shape, created on first use; NULL when oneDNN
- * refuses it or the cache is full. */
-static const dnnl_st_entry *st_lookup(int ta, int tb, gint64 M, gint64 N, gint64 K, float alpha, float beta)
+/* The entry of this shape among the first n of the cache, or NULL. */
+static const dnnl_st_entry *st_find(int n, int ta, int tb, gint64 M, gint64 N, gint64 K, float alpha, float beta)
 {
-    g_mutex_lock(&st.lock);
-    const dnnl_st_entry *found = NULL;
-    for (int i = 0; i < st.n_cache && !found; i++) {
+    for (int i = 0; i < n; i++) {
         const dnnl_st_entry *e = &st.cache[i];
         if (e->ta == ta && e->tb == tb && e->M == M && e->N == N && e->K == K && e->alpha == alpha &&
             e->beta == beta)
-            found = e;
+            return e;
     }
+    return NULL;
+}
+
+/* The cached entry of this shape, created on first use; NULL when oneDNN
+ * refuses it or the cache is full. Hits take no lock: entries are written
+ * before n_cache (atomic) counts them and never change after. */
+static const dnnl_st_entry *st_lookup(int ta, int tb, gint64 M, gint64 N, gint64 K, float alpha, float beta)
+{
+    const dnnl_st_entry *found = st_find(g_atomic_int_get(&st.n_cache), ta, tb, M, N, K, alpha, beta);
+    if (found) return found;
+    g_mutex_lock(&st.lock);
+    found = st_find(st.n_cache, ta, tb, M, N, K, alpha, beta);
     if (!found && st.n_cache < DNNL_ST_CACHE) {
         dnnl_st_entry *e = &st.cache[st.n_cache];
         *e = (dnnl_st_entry){ta, tb, M, N, K, alpha, beta, NULL, {0}, {0}, {0}, {0}, 0};
-        if (st_create(e)) found = &st.cache[st.n_cache++];
+        if (st_create(e)) {
+            found = e;
+            g_atomic_int_set(&st.n_cache, st.n_cache + 1);
+        }
     }
     g_mutex_unlock(&st.lock);
     return found;
