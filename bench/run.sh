@@ -184,38 +184,32 @@ run_matmul_kernel() {
     env ${coretype:+OPENBLAS_CORETYPE=$coretype} OPENBLAS_THREAD_TIMEOUT=14 "$tmp/matmul_kernel" | grep '^bench '
 }
 
+# Build bench/NAME.c against libttml (extra cc arguments after NAME) and print
+# its bench lines.
+run_ttml_c_bench() {
+    local name=$1
+    shift
+    if [ ! -e "$build/lib/libttml.so" ]; then
+        echo "bench case=$name error=no-libttml ($build/lib/libttml.so)"
+        return
+    fi
+    # shellcheck disable=SC2046
+    if ! cc -O2 -o "$tmp/$name" "$here/$name.c" -I"$root/include" -L"$build/lib" \
+        -Wl,-rpath,"$build/lib" -lttml "$@" $(pkg-config --cflags --libs glib-2.0) 2>"$tmp/$name.err"; then
+        echo "bench case=$name error=build-failed ($(head -1 "$tmp/$name.err"))"
+        return
+    fi
+    env ${coretype:+OPENBLAS_CORETYPE=$coretype} OPENBLAS_THREAD_TIMEOUT=14 "$tmp/$name" | grep '^bench '
+}
+
 # The cpu driver's adamw_step kernel against copies of the same bytes (the
 # driver's copy kernel on both threads, memcpy on one), with and without the
 # parameter's bf16 copy written in the same pass (precision bf16).
-run_adamw_kernel() {
-    if [ ! -e "$build/lib/libttml.so" ]; then
-        echo "bench case=adamw_kernel error=no-libttml ($build/lib/libttml.so)"
-        return
-    fi
-    # shellcheck disable=SC2046
-    if ! cc -O2 -o "$tmp/adamw_kernel" "$here/adamw_kernel.c" -I"$root/include" -L"$build/lib" \
-        -Wl,-rpath,"$build/lib" -lttml $(pkg-config --cflags --libs glib-2.0) 2>"$tmp/ak.err"; then
-        echo "bench case=adamw_kernel error=build-failed ($(head -1 "$tmp/ak.err"))"
-        return
-    fi
-    "$tmp/adamw_kernel" | grep '^bench '
-}
+run_adamw_kernel() { run_ttml_c_bench adamw_kernel; }
 
 # The cpu driver's sdpa_fwd + sdpa_bwd (one gpt2_124m layer, times 12) in fp32
 # and with precision bf16 (attention's products through oneDNN), interleaved.
-run_sdpa_kernel() {
-    if [ ! -e "$build/lib/libttml.so" ]; then
-        echo "bench case=sdpa_kernel error=no-libttml ($build/lib/libttml.so)"
-        return
-    fi
-    # shellcheck disable=SC2046
-    if ! cc -O2 -o "$tmp/sdpa_kernel" "$here/sdpa_kernel.c" -I"$root/include" -L"$build/lib" \
-        -Wl,-rpath,"$build/lib" -lttml $(pkg-config --cflags --libs glib-2.0) 2>"$tmp/sk.err"; then
-        echo "bench case=sdpa_kernel error=build-failed ($(head -1 "$tmp/sk.err"))"
-        return
-    fi
-    env ${coretype:+OPENBLAS_CORETYPE=$coretype} OPENBLAS_THREAD_TIMEOUT=14 "$tmp/sdpa_kernel" | grep '^bench '
-}
+run_sdpa_kernel() { run_ttml_c_bench sdpa_kernel; }
 
 # Pre-packed bf16 weights (oneDNN's blocked layout, reordered once per step)
 # against the plain weights the cpu driver passes, on gpt2_124m's products.

@@ -26,29 +26,16 @@ static double cpu_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* A tensor of pseudo-random values in [-1, 1]. */
 static ttml_tensor *tensor(int ndim, const int64_t *shape, unsigned seed)
 {
-    GError *err = NULL;
     size_t n = 1;
     for (int d = 0; d < ndim; d++) n *= (size_t)shape[d];
     float *data = malloc(sizeof(float) * n);
     for (size_t i = 0; i < n; i++) data[i] = (float)((i * 2654435761u + seed) % 2001) / 1000.0f - 1.0f;
-    ttml_tensor *t = ttml_tensor_from_floats(ttml_context_get_device(), ndim, shape, data, &err);
+    ttml_tensor *t = bench_tensor(ndim, shape, data);
     free(data);
-    if (!t) {
-        fprintf(stderr, "tensor: %s\n", err->message);
-        exit(1);
-    }
     return t;
-}
-
-static void run(ttml_launch *l)
-{
-    GError *err = NULL;
-    if (!ttml_kernel_launch(ttml_context_get_device(), l, &err)) {
-        fprintf(stderr, "%s: %s\n", l->kernel, err->message);
-        exit(1);
-    }
 }
 
 int main(void)
@@ -73,8 +60,8 @@ int main(void)
             bench_launch_init(&lf, "sdpa_fwd", fin, 3, fout, 2, &p[prec], sizeof p[prec]);
             bench_launch_init(&lb, "sdpa_bwd", bin, 6, bout, 3, &p[prec], sizeof p[prec]);
             const double t0 = bench_now(), c0 = cpu_now();
-            run(&lf);
-            run(&lb);
+            bench_run(&lf);
+            bench_run(&lb);
             if (r >= 0) {
                 wall[prec][r] = bench_now() - t0;
                 cpu[prec][r] = cpu_now() - c0;
