@@ -31,26 +31,12 @@
 
 static ttml_tensor *tensor(int64_t rows, int64_t cols, float value)
 {
-    GError *err = NULL;
     int64_t sh[2] = {rows, cols};
     float *data = malloc(sizeof(float) * (size_t)(rows * cols));
     for (int64_t i = 0; i < rows * cols; i++) data[i] = value * (float)(1 + i % 7);
-    ttml_tensor *t = ttml_tensor_from_floats(ttml_context_get_device(), 2, sh, data, &err);
+    ttml_tensor *t = bench_tensor(2, sh, data);
     free(data);
-    if (!t) {
-        fprintf(stderr, "tensor: %s\n", err->message);
-        exit(1);
-    }
     return t;
-}
-
-static void run(ttml_launch *l)
-{
-    GError *err = NULL;
-    if (!ttml_kernel_launch(ttml_context_get_device(), l, &err)) {
-        fprintf(stderr, "%s: %s\n", l->kernel, err->message);
-        exit(1);
-    }
 }
 
 /* Median seconds of `kernel` (ins -> outs). */
@@ -63,7 +49,7 @@ static double median_launch(const char *kernel, ttml_tensor **in, int n_in, ttml
     for (int r = -2; r < REPS; r++) {
         if (step) (*step)++;
         double t0 = bench_now();
-        run(&l);
+        bench_run(&l);
         if (r >= 0) t[r] = bench_now() - t0;
     }
     return bench_median(t, REPS);
@@ -78,7 +64,7 @@ static void give_bf16_copy(ttml_tensor *p)
     ttml_tensor *in[2] = {a, p};
     ttml_launch l;
     bench_launch_init(&l, "matmul", in, 2, &c, 1, &mp, sizeof mp);
-    run(&l);
+    bench_run(&l);
     ttml_tensor_unref(a);
     ttml_tensor_unref(c);
 }

@@ -38,6 +38,8 @@
 #   bench case=adamw_kernel n=... adamw_gbs=... adamw_bf16_gbs=... copy_gbs=... memcpy1_gbs=...
 #         ratio=... ratio_bf16=...   (adamw_step / the driver's copy of the same bytes; not
 #                                     in the default set)
+#   bench case=sdpa_kernel shape=... layers=12 fp32_ms=... bf16_ms=... fp32_cpu_ms=... bf16_cpu_ms=...
+#         ratio=...   (sdpa_fwd + sdpa_bwd per gpt2_124m step, bf16 / fp32; not in the default set)
 #   bench case=dnnl_prepack weight=... layout=NT|NN plain_ms=... packed_ms=... reorder_ms=...
 #   bench case=dnnl_prepack plain_ms_per_step=... saving_ms_per_step=...   (CPU ms; oneDNN
 #                    pre-packed weights on gpt2_124m's shapes; not in the default set)
@@ -183,22 +185,32 @@ run_matmul_kernel() {
     env ${coretype:+OPENBLAS_CORETYPE=$coretype} OPENBLAS_THREAD_TIMEOUT=14 "$tmp/matmul_kernel" | grep '^bench '
 }
 
-# The cpu driver's adamw_step kernel against copies of the same bytes (the
-# driver's copy kernel on both threads, memcpy on one), with and without the
-# parameter's bf16 copy written in the same pass (precision bf16).
-run_adamw_kernel() {
+# Build bench/NAME.c against libttml (extra cc arguments after NAME) and print
+# its bench lines.
+run_ttml_c_bench() {
+    local name=$1
+    shift
     if [ ! -e "$build/lib/libttml.so" ]; then
-        echo "bench case=adamw_kernel error=no-libttml ($build/lib/libttml.so)"
+        echo "bench case=$name error=no-libttml ($build/lib/libttml.so)"
         return
     fi
     # shellcheck disable=SC2046
-    if ! cc -O2 -o "$tmp/adamw_kernel" "$here/adamw_kernel.c" -I"$root/include" -L"$build/lib" \
-        -Wl,-rpath,"$build/lib" -lttml $(pkg-config --cflags --libs glib-2.0) 2>"$tmp/ak.err"; then
-        echo "bench case=adamw_kernel error=build-failed ($(head -1 "$tmp/ak.err"))"
+    if ! cc -O2 -o "$tmp/$name" "$here/$name.c" -I"$root/include" -L"$build/lib" \
+        -Wl,-rpath,"$build/lib" -lttml "$@" $(pkg-config --cflags --libs glib-2.0) 2>"$tmp/$name.err"; then
+        echo "bench case=$name error=build-failed ($(head -1 "$tmp/$name.err"))"
         return
     fi
-    "$tmp/adamw_kernel" | grep '^bench '
+    env ${coretype:+OPENBLAS_CORETYPE=$coretype} OPENBLAS_THREAD_TIMEOUT=14 "$tmp/$name" | grep '^bench '
 }
+
+# The cpu driver's adamw_step kernel against copies of the same bytes (the
+# driver's copy kernel on both threads, memcpy on one), with and without the
+# parameter's bf16 copy written in the same pass (precision bf16).
+run_adamw_kernel() { run_ttml_c_bench adamw_kernel; }
+
+# The cpu driver's sdpa_fwd + sdpa_bwd (one gpt2_124m layer, times 12) in fp32
+# and with precision bf16 (attention's products through oneDNN), interleaved.
+run_sdpa_kernel() { run_ttml_c_bench sdpa_kernel; }
 
 # Pre-packed bf16 weights (oneDNN's blocked layout, reordered once per step)
 # against the plain weights the cpu driver passes, on gpt2_124m's products.
@@ -547,6 +559,7 @@ for c in "${cases[@]}"; do
     sgemm | sgemm_peak) run_sgemm ;;
     matmul_kernel) run_matmul_kernel ;;
     adamw_kernel) run_adamw_kernel ;;
+    sdpa_kernel) run_sdpa_kernel ;;
     dnnl_prepack) run_dnnl_prepack ;;
     nanogpt | tiny | nanogpt_bf16 | tiny_bf16) run_gpt_rounds "$c" ;;
     nanogpt_contended) run_contended "$c" ;;
@@ -562,6 +575,6 @@ for c in "${cases[@]}"; do
     ddp_scaling) run_ddp_scaling ;;
     nanogpt_tp2) run_nanogpt_tp2 ;;
     nanogpt_pp2) run_nanogpt_pp2 ;;
-    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel adamw_kernel dnnl_prepack nanogpt nanogpt_bf16 nanogpt_contended tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py ddp ddp_scaling nanogpt_tp2 nanogpt_pp2)" ;;
+    *) echo "bench case=$c error=unknown-case (known: sgemm matmul_kernel adamw_kernel sdpa_kernel dnnl_prepack nanogpt nanogpt_bf16 nanogpt_contended tiny gpt2_124m gpt2_124m_bf16 linreg python nanogpt_py ddp ddp_scaling nanogpt_tp2 nanogpt_pp2)" ;;
     esac
 done

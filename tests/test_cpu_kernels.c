@@ -851,6 +851,86 @@ static void test_matmul_bf16(void)
     matmul_bf16_case(21, 13, 40, 1, 0, 1.0f, 2);   /* per-product path            */
 }
 
+/* ---- sdpa, precision bf16 (oneDNN) ---- */
+
+/* Relative rms error of got against the fp32 kernel's ref (n floats). */
+static double rel_rms(const float *got, const float *ref, size_t n)
+{
+    double d2 = 0, r2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = (double)got[i] - ref[i];
+        d2 += d * d;
+        r2 += (double)ref[i] * ref[i];
+    }
+    return sqrt(d2 / (r2 > 0 ? r2 : 1));
+}
+
+/* sdpa_fwd and sdpa_bwd with precision bf16 against the same kernels in
+ * fp32 (the oracle), not bitwise equal (the bf16 path ran) and within
+ * matmul's bf16 tolerance (3e-3 relative rms, test_matmul_bf16) per bf16
+ * product on the output's path, as the errors of chained products add up:
+ * lse 1 (S = Q K^T), o 2 (S, then P V), dv 2 (S, then P^T dO), dq and dk 3
+ * (S and dP = dO V^T make dS, then dS K and dS^T Q). Measured: lse ~2e-4,
+ * o and dv 2.9-3.3e-3, dq and dk 3.9-4.2e-3. Shapes: grouped-query heads, a
+ * partial last query block, causal with an offset (Skv > Sq), not causal. */
+static void sdpa_bf16_case(int64_t B, int64_t H, int64_t G, int64_t Sq, int64_t Skv, int64_t D, int causal)
+{
+    const int64_t sq[4] = {B, H, Sq, D}, sk[4] = {B, G, Skv, D}, sl[3] = {B, H, Sq};
+    ht q = ht_rand(4, sq, -2, 2), k = ht_rand(4, sk, -2, 2), v = ht_rand(4, sk, -1, 1);
+    ht dout = ht_rand(4, sq, -1, 1);
+    ht res[2][5];   /* [fp32, bf16][o, lse, dq, dk, dv] */
+    for (int p = 0; p < 2; p++) {
+        ttml_sdpa_params sp = {(float)(1.0 / sqrt((double)D)), causal,
+                               p ? TTML_PRECISION_BF16 : TTML_PRECISION_FP32};
+        res[p][0] = ht_rand(4, sq, 0, 1);
+        res[p][1] = ht_rand(3, sl, 0, 1);
+        res[p][2] = ht_rand(4, sq, 0, 1);
+        res[p][3] = ht_rand(4, sk, 0, 1);
+        res[p][4] = ht_rand(4, sk, 0, 1);
+        ttml_tensor *fin[3] = {q.t, k.t, v.t}, *fout[2] = {res[p][0].t, res[p][1].t};
+        RUN("sdpa_fwd", fin, 3, fout, 2, &sp);
+        ttml_tensor *bin[6] = {q.t, k.t, v.t, res[p][0].t, res[p][1].t, dout.t};
+        ttml_tensor *bout[3] = {res[p][2].t, res[p][3].t, res[p][4].t};
+        RUN("sdpa_bwd", bin, 6, bout, 3, &sp);
+    }
+    static const char *names[5] = {"o", "lse", "dq", "dk", "dv"};
+    static const int products[5] = {2, 1, 3, 3, 2};
+    gboolean any_diff = FALSE;
+    for (int i = 0; i < 5; i++) {
+        float *g32 = ht_read(&res[0][i]), *g16 = ht_read(&res[1][i]);
+        const double rel = rel_rms(g16, g32, res[0][i].n);
+        any_diff |= memcmp(g16, g32, res[0][i].n * sizeof(float)) != 0;
+        const double tol = 3e-3 * products[i];
+        if (!(rel <= tol))
+            printf("\nsdpa bf16 B%" G_GINT64_FORMAT " H%" G_GINT64_FORMAT " G%" G_GINT64_FORMAT
+                   " Sq%" G_GINT64_FORMAT " Skv%" G_GINT64_FORMAT " D%" G_GINT64_FORMAT
+                   " causal %d: %s relative rms error against fp32 %.3g\n",
+                   B, H, G, Sq, Skv, D, causal, names[i], rel);
+        CU_ASSERT(rel <= tol);
+        g_free(g32);
+        g_free(g16);
+        ht_free(&res[0][i]);
+        ht_free(&res[1][i]);
+    }
+    CU_ASSERT(any_diff);
+    ht_free(&q);
+    ht_free(&k);
+    ht_free(&v);
+    ht_free(&dout);
+}
+
+static void test_sdpa_bf16(void)
+{
+    void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        ttml_test_skip("oneDNN (libdnnl.so.2) is not installed: %s", dlerror());
+        return;
+    }
+    sdpa_bf16_case(2, 4, 2, 80, 96, 32, 1);    /* GQA, causal with offset 16, partial block */
+    sdpa_bf16_case(1, 3, 3, 70, 70, 64, 0);    /* not causal                               */
+    sdpa_bf16_case(1, 2, 1, 130, 130, 64, 1);  /* three blocks, causal                     */
+}
+
 /* ---- losses ---- */
 
 static void test_mse(void)
@@ -1181,6 +1261,7 @@ static CU_TestInfo tests[] = {
     {"matmul_batched", test_matmul_batched},
     {"matmul_split", test_matmul_split},
     {"matmul_bf16", test_matmul_bf16},
+    {"sdpa_bf16", test_sdpa_bf16},
     {"bf16_weight_cache", test_bf16_weight_cache},
     {"bf16_act_cache", test_bf16_act_cache},
     {"bf16_adamw_fused", test_bf16_adamw_fused},

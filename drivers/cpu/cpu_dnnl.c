@@ -84,6 +84,11 @@ typedef struct {
     dnnl_status_t (*memory_destroy)(dnnl_memory_t);
     const dnnl_version_t *(*version)(void);
     void (*omp_set_num_threads)(int);   /* libgomp's, when found */
+    int (*omp_get_max_threads)(void);   /* libgomp's, when found */
+    dnnl_status_t (*attr_set_scratchpad_mode)(dnnl_primitive_attr_t, dnnl_scratchpad_mode_t);
+    const dnnl_memory_desc_t *(*pd_query_md)(const_dnnl_primitive_desc_t, dnnl_query_t, int);
+    size_t (*md_get_size)(const dnnl_memory_desc_t *);
+    dnnl_status_t (*memory_set_data_handle)(dnnl_memory_t, void *);
 } dnnl_api;
 
 typedef struct {
@@ -143,8 +148,13 @@ static gboolean dnnl_resolve(void *h, GString *missing)
     SYM(memory_create, "dnnl_memory_create");
     SYM(memory_destroy, "dnnl_memory_destroy");
     SYM(version, "dnnl_version");
+    SYM(attr_set_scratchpad_mode, "dnnl_primitive_attr_set_scratchpad_mode");
+    SYM(pd_query_md, "dnnl_primitive_desc_query_md");
+    SYM(md_get_size, "dnnl_memory_desc_get_size");
+    SYM(memory_set_data_handle, "dnnl_memory_set_data_handle");
 #undef SYM
     *(void **)&a->omp_set_num_threads = dlsym(h, "omp_set_num_threads");
+    *(void **)&a->omp_get_max_threads = dlsym(h, "omp_get_max_threads");
     return missing->len == 0;
 }
 
@@ -313,6 +323,194 @@ const char *ttml_cpu_dnnl_status(void)
     return s;
 }
 
+/* ---- single-threaded products for the pool's threads (attention) ----
+ *
+ * ttml_cpu_dnnl_gemm_st runs one product on the calling thread: callers are
+ * items of ttml_cpu_parallel_for running at once, so nothing here is shared
+ * while a product runs. Primitives are created with OpenMP's thread count
+ * set to 1 on the calling thread (oneDNN then runs them inline, without an
+ * OpenMP team) and a user scratchpad, which lives in the calling thread's
+ * slot with its stream and, per cached shape, its memory objects (pointed
+ * at each call's operands: no allocation per product; oneDNN's own
+ * scratchpad would be shared between the threads). The primitive cache
+ * (st.cache) only grows, so an entry found under the lock stays valid
+ * after it is released; once full, a new shape is refused (the caller
+ * computes in fp32). Slots and cache live until the process exits. */
+
+#define DNNL_ST_CACHE 256
+#define DNNL_ST_SLOTS 64
+
+typedef struct {
+    int ta, tb;
+    gint64 M, N, K;
+    float alpha, beta;
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t md_a, md_b, md_c, md_s;
+    size_t scratch;   /* bytes of md_s, 0 when none */
+} dnnl_st_entry;
+
+typedef struct {
+    dnnl_stream_t stream;
+    void *scratch;    /* scratch_n bytes, only grows */
+    size_t scratch_n;
+    dnnl_memory_t (*mem)[4];   /* per cache entry: A, B, C, scratchpad (made
+                                * on first use, pointed at each call's data) */
+} dnnl_st_slot;
+
+static struct {
+    GMutex lock;
+    dnnl_st_entry cache[DNNL_ST_CACHE];
+    int n_cache;
+    dnnl_st_slot slots[DNNL_ST_SLOTS];   /* one per thread that ran a product */
+    int n_slots;
+} st;
+
+static __thread int st_slot_index = -1;
+
+/* OpenMP's thread count of the calling thread set to n; returns the old one (0: no OpenMP). */
+static int st_omp_threads(int n)
+{
+    if (!dn.api.omp_set_num_threads || !dn.api.omp_get_max_threads) return 0;
+    const int old = dn.api.omp_get_max_threads();
+    if (old != n) dn.api.omp_set_num_threads(n);
+    return old;
+}
+
+static void st_omp_restore(int old)
+{
+    if (old > 1) dn.api.omp_set_num_threads(old);
+}
+
+/* Create the primitive of e's shape (one thread, user scratchpad). */
+static gboolean st_create(dnnl_st_entry *e)
+{
+    const dnnl_api *a = &dn.api;
+    dnnl_dims_t da = {e->M, e->K}, sa = {e->ta ? 1 : e->K, e->ta ? e->M : 1};
+    dnnl_dims_t db = {e->K, e->N}, sb = {e->tb ? 1 : e->N, e->tb ? e->K : 1};
+    dnnl_dims_t dc = {e->M, e->N}, sc = {e->N, 1};
+    dnnl_matmul_desc_t desc;
+    if (a->md_init_by_strides(&e->md_a, 2, da, dnnl_bf16, sa) != dnnl_success ||
+        a->md_init_by_strides(&e->md_b, 2, db, dnnl_bf16, sb) != dnnl_success ||
+        a->md_init_by_strides(&e->md_c, 2, dc, dnnl_f32, sc) != dnnl_success ||
+        a->matmul_desc_init(&desc, &e->md_a, &e->md_b, NULL, &e->md_c) != dnnl_success)
+        return FALSE;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    gboolean ok = a->attr_create(&attr) == dnnl_success &&
+                  a->attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success;
+    if (ok && e->alpha != 1.0f) ok = a->attr_set_output_scales(attr, 1, 0, &e->alpha) == dnnl_success;
+    if (ok && e->beta != 0.0f)
+        ok = a->post_ops_create(&po) == dnnl_success && a->post_ops_append_sum(po, e->beta) == dnnl_success &&
+             a->attr_set_post_ops(attr, po) == dnnl_success;
+    const int old = st_omp_threads(1);
+    if (ok) ok = a->pd_create(&pd, &desc, attr, dn.engine, NULL) == dnnl_success;
+    const dnnl_memory_desc_t *ms = ok ? a->pd_query_md(pd, dnnl_query_scratchpad_md, 0) : NULL;
+    e->scratch = ms ? a->md_get_size(ms) : 0;
+    if (ms) e->md_s = *ms;
+    if (ok) ok = a->primitive_create(&e->prim, pd) == dnnl_success;
+    st_omp_restore(old);
+    if (pd) a->pd_destroy(pd);
+    if (po) a->post_ops_destroy(po);
+    if (attr) a->attr_destroy(attr);
+    return ok;
+}
+
+/* The entry of this shape among the first n of the cache, or NULL. */
+static const dnnl_st_entry *st_find(int n, int ta, int tb, gint64 M, gint64 N, gint64 K, float alpha, float beta)
+{
+    for (int i = 0; i < n; i++) {
+        const dnnl_st_entry *e = &st.cache[i];
+        if (e->ta == ta && e->tb == tb && e->M == M && e->N == N && e->K == K && e->alpha == alpha &&
+            e->beta == beta)
+            return e;
+    }
+    return NULL;
+}
+
+/* The cached entry of this shape, created on first use; NULL when oneDNN
+ * refuses it or the cache is full. Hits take no lock: entries are written
+ * before n_cache (atomic) counts them and never change after. */
+static const dnnl_st_entry *st_lookup(int ta, int tb, gint64 M, gint64 N, gint64 K, float alpha, float beta)
+{
+    const dnnl_st_entry *found = st_find(g_atomic_int_get(&st.n_cache), ta, tb, M, N, K, alpha, beta);
+    if (found) return found;
+    g_mutex_lock(&st.lock);
+    found = st_find(st.n_cache, ta, tb, M, N, K, alpha, beta);
+    if (!found && st.n_cache < DNNL_ST_CACHE) {
+        dnnl_st_entry *e = &st.cache[st.n_cache];
+        *e = (dnnl_st_entry){ta, tb, M, N, K, alpha, beta, NULL, {0}, {0}, {0}, {0}, 0};
+        if (st_create(e)) {
+            found = e;
+            g_atomic_int_set(&st.n_cache, st.n_cache + 1);
+        }
+    }
+    g_mutex_unlock(&st.lock);
+    return found;
+}
+
+/* The calling thread's slot (stream and scratchpad), NULL when none is left. */
+static dnnl_st_slot *st_slot(void)
+{
+    if (st_slot_index >= 0) return &st.slots[st_slot_index];
+    g_mutex_lock(&st.lock);
+    dnnl_st_slot *s = NULL;
+    if (st.n_slots < DNNL_ST_SLOTS &&
+        dn.api.stream_create(&st.slots[st.n_slots].stream, dn.engine, dnnl_stream_default_flags) ==
+            dnnl_success) {
+        st_slot_index = st.n_slots++;
+        s = &st.slots[st_slot_index];
+    }
+    g_mutex_unlock(&st.lock);
+    return s;
+}
+
+/* The slot's memory objects for entry e (created on first use), NULL on failure. */
+static dnnl_memory_t *st_memories(dnnl_st_slot *s, const dnnl_st_entry *e)
+{
+    if (!s->mem) s->mem = g_malloc0(sizeof(*s->mem) * DNNL_ST_CACHE);
+    dnnl_memory_t *m = s->mem[e - st.cache];
+    if (m[0]) return m;
+    const dnnl_memory_desc_t *md[4] = {&e->md_a, &e->md_b, &e->md_c, &e->md_s};
+    for (int i = 0; i < (e->scratch ? 4 : 3); i++)
+        if (dn.api.memory_create(&m[i], md[i], dn.engine, DNNL_MEMORY_NONE) != dnnl_success) {
+            for (int j = 0; j < 4; j++)
+                if (m[j]) dn.api.memory_destroy(m[j]);
+            memset(m, 0, 4 * sizeof m[0]);
+            return NULL;
+        }
+    return m;
+}
+
+gboolean ttml_cpu_dnnl_gemm_st(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                               const guint16 *a, const guint16 *b, float beta, float *c)
+{
+    if (!g_atomic_int_get(&dn.ok)) return FALSE;   /* set before the pool's items start */
+    dnnl_st_slot *s = st_slot();
+    const dnnl_st_entry *e = s ? st_lookup(trans_a, trans_b, M, N, K, alpha, beta) : NULL;
+    if (!e) return FALSE;
+    if (s->scratch_n < e->scratch) {
+        g_free(s->scratch);
+        s->scratch = g_malloc(e->scratch);
+        s->scratch_n = e->scratch;
+    }
+    const dnnl_api *api = &dn.api;
+    dnnl_memory_t *m = st_memories(s, e);
+    void *data[4] = {(void *)a, (void *)b, c, s->scratch};
+    gboolean ok = m != NULL;
+    for (int i = 0; ok && i < (e->scratch ? 4 : 3); i++)
+        ok = api->memory_set_data_handle(m[i], data[i]) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]},
+                                   {DNNL_ARG_SCRATCHPAD, m[3]}};
+        const int old = st_omp_threads(1);
+        ok = api->primitive_execute(e->prim, s->stream, e->scratch ? 4 : 3, args) == dnnl_success &&
+             api->stream_wait(s->stream) == dnnl_success;
+        st_omp_restore(old);
+    }
+    return ok;
+}
+
 #else /* no <dnnl.h> at build time */
 
 gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
@@ -331,5 +529,13 @@ gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int6
 }
 
 const char *ttml_cpu_dnnl_status(void) { return NULL; }
+
+gboolean ttml_cpu_dnnl_gemm_st(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                               const guint16 *a, const guint16 *b, float beta, float *c)
+{
+    (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)a, (void)b, (void)beta,
+        (void)c;
+    return FALSE;
+}
 
 #endif

@@ -64,6 +64,14 @@ void ttml_cpu_dnnl_set_log(ttml_plugin *plugin, const ttml_host *host);
 gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                             const float *a, const ttml_buffer *a_buf, size_t a_offset, const float *b,
                             const ttml_buffer *b_buf, size_t b_offset, int b_weight, float beta, float *c);
+/* Row-major C[M, N] (f32) = alpha * op(A) @ op(B) + beta * C with A and B
+ * already bf16 (contiguous: lda = trans_a ? M : K, ldb = trans_b ? K : N,
+ * ldc = N), fp32 accumulation, on the calling thread only: for items of
+ * ttml_cpu_parallel_for, which may call it at once (attention's blocks). Call
+ * ttml_cpu_dnnl_status() first (it loads oneDNN). FALSE (C untouched) when
+ * oneDNN is missing or refuses the shape: the caller computes in fp32. */
+gboolean ttml_cpu_dnnl_gemm_st(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                               const guint16 *a, const guint16 *b, float beta, float *c);
 /* "oneDNN 2.6.3 (libdnnl.so.2)" once loaded (loads it), NULL when unavailable. */
 const char *ttml_cpu_dnnl_status(void);
 

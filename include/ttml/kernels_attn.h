@@ -47,10 +47,16 @@ typedef struct {
  * same params) and do (gradient of o, shape of o) -> out[0] dq (q's shape),
  * out[1] dk, out[2] dv (k's shape; with grouped-query attention summed over
  * the query heads of each kv head). Outputs are overwritten. p is recomputed
- * from q, k and lse. */
+ * from q, k and lse.
+ * precision (a tail field: launches whose params_size stops before it mean
+ * fp32): TTML_PRECISION_BF16 computes the products q k^T, p v (and those of
+ * the backward) with bf16 operands and fp32 accumulation, like "matmul";
+ * the softmax, the log-sum-exp and the outputs stay fp32. A kernel without a
+ * bf16 path computes in fp32. */
 typedef struct {
     float scale;          /* usually 1/sqrt(D)                */
     int causal;           /* nonzero: causal mask with offset */
+    int precision;        /* ttml_precision                   */
 } ttml_sdpa_params;
 
 G_END_DECLS

@@ -13,7 +13,8 @@ static gboolean sdpa_backward(ttml_node *node, GError **error)
     if (!dy) return TRUE;
     ttml_tensor *q = node->in[0], *k = node->in[1], *v = node->in[2];
     ttml_tensor *o = node->saved[0], *lse = node->saved[1];
-    ttml_sdpa_params kp = {(float)(1.0 / sqrt((double)q->shape[3])), (int)node->state.i[0]};
+    ttml_sdpa_params kp = {(float)(1.0 / sqrt((double)q->shape[3])), (int)node->state.i[0],
+                           (int)node->state.i[1]};
     ttml_tensor *dq = ttml_op_output(dy, 4, q->shape, error);
     ttml_tensor *dk = dq ? ttml_op_output(dy, 4, k->shape, error) : NULL;
     ttml_tensor *dv = dk ? ttml_op_output(dy, 4, v->shape, error) : NULL;
@@ -67,7 +68,9 @@ ttml_tensor *attn_sdpa_forward(ttml_tensor *const *in, int n_in, const void *par
     const int64_t lse_shape[3] = {q->shape[0], q->shape[1], q->shape[2]};
     ttml_tensor *out = ttml_op_output(q, 4, q->shape, error);
     ttml_tensor *lse = out ? ttml_op_output(q, 3, lse_shape, error) : NULL;
-    ttml_sdpa_params kp = {(float)(1.0 / sqrt((double)q->shape[3])), causal};
+    /* the products follow the matmul precision (bf16 operands, fp32 accumulation) */
+    ttml_sdpa_params kp = {(float)(1.0 / sqrt((double)q->shape[3])), causal,
+                           (int)ttml_get_matmul_precision()};
     ttml_tensor *kout[2] = {out, lse};
     if (!lse || !ttml_launch_tensors("sdpa_fwd", in, 3, kout, 2, &kp, sizeof kp, error)) {
         ttml_tensor_unref(out);
@@ -77,6 +80,7 @@ ttml_tensor *attn_sdpa_forward(ttml_tensor *const *in, int n_in, const void *par
     ttml_node *node = ttml_graph_record("sdpa", out, in, 3, sdpa_backward);
     if (node) {
         node->state.i[0] = causal;
+        node->state.i[1] = kp.precision;   /* the backward computes as the forward did */
         ttml_node_save(node, out);
         ttml_node_save(node, lse);
     }

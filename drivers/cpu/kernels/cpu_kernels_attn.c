@@ -277,6 +277,7 @@ static gboolean ttml_cpu_rope_bwd(ttml_device *dev, const ttml_launch *l, GError
 
 typedef struct {
     const float *q, *k, *v, *o, *lse, *dout;
+    const guint16 *q16, *k16, *v16;   /* bf16 copies (precision bf16, forward) */
     float *out, *out_lse, *dq, *dk, *dv;
     int64_t B, H, G, Sq, Skv, D, off, n_qblk;
     float scale;
@@ -295,6 +296,57 @@ static inline int64_t row_kv_len(const sdpa_ctx *c, int64_t i)
     return c->causal ? MIN(c->Skv, i + c->off + 1) : c->Skv;
 }
 
+/* Rows [i0, i0 + m) of scores sc [m, kv] soft-maxed in place (masked
+ * entries 0), their log-sum-exp to lse[0..m); with p16, also P in bf16. */
+static inline __attribute__((always_inline)) void block_softmax(const sdpa_ctx *c, float *sc, guint16 *p16,
+                                                                 int64_t m, int64_t kv, int64_t i0, float *lse)
+{
+    for (int64_t r = 0; r < m; r++) {
+        float *row = sc + r * kv;
+        const int64_t n = row_kv_len(c, i0 + r);
+        const float mx = ttml_km_row8_max(row, n);
+        row_exp(row, n, mx);
+        const float sum = ttml_km_row8_sum(row, n);
+        const float inv = 1.0f / sum;
+        for (int64_t j = 0; j < n; j++) row[j] *= inv;
+        for (int64_t j = n; j < kv; j++) row[j] = 0.0f;
+        lse[r] = mx + logf(sum);
+        if (p16)
+            for (int64_t j = 0; j < kv; j++) p16[r * kv + j] = ttml_cpu_bf16_round(row[j]);
+    }
+}
+
+/* P = exp(S - lse) in place for rows [i0, i0 + m) of S [m, kv], masked
+ * entries 0; with p16, also P in bf16. */
+static inline __attribute__((always_inline)) void block_recompute_p(const sdpa_ctx *c, float *P, guint16 *p16,
+                                                                     int64_t m, int64_t kv, int64_t i0,
+                                                                     const float *lse)
+{
+    for (int64_t r = 0; r < m; r++) {
+        float *row = P + r * kv;
+        const int64_t n = row_kv_len(c, i0 + r);
+        row_exp(row, n, lse[r]);
+        for (int64_t j = n; j < kv; j++) row[j] = 0.0f;
+        if (p16)
+            for (int64_t j = 0; j < kv; j++) p16[r * kv + j] = ttml_cpu_bf16_round(row[j]);
+    }
+}
+
+/* dS = P * (dP - rowsum(dO * O)) in place of dP [m, kv]; with ds16, also dS in bf16. */
+static inline __attribute__((always_inline)) void block_ds(const float *P, float *dP, guint16 *ds16, int64_t m,
+                                                            int64_t kv, int64_t D, const float *dop,
+                                                            const float *op)
+{
+    for (int64_t r = 0; r < m; r++) {
+        const float di = ttml_km_row8_dot(dop + r * D, op + r * D, D);
+        const float *pr = P + r * kv;
+        float *ds = dP + r * kv;
+        for (int64_t j = 0; j < kv; j++) ds[j] = pr[j] * (ds[j] - di);
+        if (ds16)
+            for (int64_t j = 0; j < kv; j++) ds16[r * kv + j] = ttml_cpu_bf16_round(ds[j]);
+    }
+}
+
 TTML_CPU_VEC static void sdpa_fwd_range(void *vctx, size_t begin, size_t end)
 {
     const sdpa_ctx *c = vctx;
@@ -309,17 +361,7 @@ TTML_CPU_VEC static void sdpa_fwd_range(void *vctx, size_t begin, size_t end)
         const float *kp = c->k + (b * c->G + g) * Skv * D;
         const float *vp = c->v + (b * c->G + g) * Skv * D;
         sgemm(0, 1, m, kv, D, c->scale, qp, D, kp, D, 0.0f, sc, kv);
-        for (int64_t r = 0; r < m; r++) {
-            float *row = sc + r * kv;
-            const int64_t n = row_kv_len(c, i0 + r);
-            const float mx = ttml_km_row8_max(row, n);
-            row_exp(row, n, mx);
-            const float sum = ttml_km_row8_sum(row, n);
-            const float inv = 1.0f / sum;
-            for (int64_t j = 0; j < n; j++) row[j] *= inv;
-            for (int64_t j = n; j < kv; j++) row[j] = 0.0f;
-            c->out_lse[bh * Sq + i0 + r] = mx + logf(sum);
-        }
+        block_softmax(c, sc, NULL, m, kv, i0, c->out_lse + bh * Sq + i0);
         sgemm(0, 0, m, D, kv, 1.0f, sc, kv, vp, D, 0.0f, c->out + (bh * Sq + i0) * D, D);
     }
     g_free(sc);
@@ -350,22 +392,12 @@ TTML_CPU_VEC static void sdpa_bwd_range(void *vctx, size_t begin, size_t end)
                 const float *lse = c->lse + rows;
                 /* P = exp(scale * Q K^T - lse), masked entries 0 */
                 sgemm(0, 1, m, kv, D, c->scale, qp, D, kp, D, 0.0f, P, kv);
-                for (int64_t r = 0; r < m; r++) {
-                    float *row = P + r * kv;
-                    const int64_t n = row_kv_len(c, i0 + r);
-                    row_exp(row, n, lse[r]);
-                    for (int64_t j = n; j < kv; j++) row[j] = 0.0f;
-                }
+                block_recompute_p(c, P, NULL, m, kv, i0, lse);
                 /* dV += P^T dO;  dP = dO V^T */
                 sgemm(1, 0, kv, D, m, 1.0f, P, kv, dop, D, 1.0f, dvp, D);
                 sgemm(0, 1, m, kv, D, 1.0f, dop, D, vp, D, 0.0f, dP, kv);
                 /* dS = P * (dP - rowsum(dO * O)) */
-                for (int64_t r = 0; r < m; r++) {
-                    const float di = ttml_km_row8_dot(dop + r * D, op + r * D, D);
-                    const float *pr = P + r * kv;
-                    float *ds = dP + r * kv;
-                    for (int64_t j = 0; j < kv; j++) ds[j] = pr[j] * (ds[j] - di);
-                }
+                block_ds(P, dP, NULL, m, kv, D, dop, op);
                 /* dQ = scale * dS K;  dK += scale * dS^T Q */
                 sgemm(0, 0, m, D, kv, c->scale, dP, kv, kp, D, 0.0f, c->dq + rows * D, D);
                 sgemm(1, 0, kv, D, m, c->scale, dP, kv, qp, D, 1.0f, dkp, D);
@@ -374,6 +406,114 @@ TTML_CPU_VEC static void sdpa_bwd_range(void *vctx, size_t begin, size_t end)
     }
     g_free(P);
     g_free(dP);
+}
+
+/* ---- sdpa, precision bf16 ----
+ * The same blocks, with the products through oneDNN on the calling thread
+ * (ttml_cpu_dnnl_gemm_st: bf16 operands, fp32 accumulation): q, k, v and do
+ * are converted to bf16 once per call, P and dS per block as they are made;
+ * scores, softmax, log-sum-exp, dS and every output stay fp32. A product
+ * oneDNN refuses is computed by sgemm from the fp32 operands. */
+
+static void mm_bf16(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const guint16 *a16,
+                    const float *a, const guint16 *b16, const float *b, float beta, float *c)
+{
+    if (!ttml_cpu_dnnl_gemm_st(ta, tb, m, n, k, alpha, a16, b16, beta, c))
+        sgemm(ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
+}
+
+TTML_CPU_VEC static void sdpa_fwd_range_bf16(void *vctx, size_t begin, size_t end)
+{
+    const sdpa_ctx *c = vctx;
+    const int64_t D = c->D, Sq = c->Sq, Skv = c->Skv, rep = c->H / c->G;
+    const size_t scratch = (size_t)(MIN(Sq, ATTN_QBLOCK) * Skv);
+    float *sc = g_new(float, scratch);
+    guint16 *p16 = g_new(guint16, scratch);
+    for (size_t it = begin; it < end; it++) {
+        const int64_t bh = (int64_t)it / c->n_qblk, blk = (int64_t)it % c->n_qblk;
+        const int64_t b = bh / c->H, h = bh % c->H, g = h / rep;
+        const int64_t i0 = blk * ATTN_QBLOCK, i1 = MIN(Sq, i0 + ATTN_QBLOCK), m = i1 - i0;
+        const int64_t kv = block_kv_len(c, i1);
+        const size_t qo = (size_t)((bh * Sq + i0) * D), ko = (size_t)((b * c->G + g) * Skv * D);
+        mm_bf16(0, 1, m, kv, D, c->scale, c->q16 + qo, c->q + qo, c->k16 + ko, c->k + ko, 0.0f, sc);
+        block_softmax(c, sc, p16, m, kv, i0, c->out_lse + bh * Sq + i0);
+        mm_bf16(0, 0, m, D, kv, 1.0f, p16, sc, c->v16 + ko, c->v + ko, 0.0f, c->out + qo);
+    }
+    g_free(sc);
+    g_free(p16);
+}
+
+/* dst[i] = src[i] rounded to bf16, i < n (on the calling thread). */
+static inline __attribute__((always_inline)) void round_bf16(guint16 *dst, const float *src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) dst[i] = ttml_cpu_bf16_round(src[i]);
+}
+
+/* Per-thread scratch of the bf16 backward: P, dP [block, Skv] fp32; P, dS
+ * [block, Skv], K, V [Skv, D], Q, dO [block, D] bf16 (K to dO of the item
+ * and block at hand, converted as they are used). */
+typedef struct {
+    float *P, *dP;
+    guint16 *p16, *ds16, *k16, *v16, *q16, *do16;
+} bwd_scratch;
+
+/* One query block of the backward (rows i0..i1 of head bh against the kv
+ * head at element offset ko, whose K and V are in w->k16, w->v16). */
+static inline __attribute__((always_inline)) void sdpa_bwd_block_bf16(const sdpa_ctx *c, int64_t bh, int64_t i0,
+                                                                       int64_t i1, size_t ko, const bwd_scratch *w)
+{
+    const int64_t D = c->D, m = i1 - i0, kv = block_kv_len(c, i1);
+    const size_t rows = (size_t)(bh * c->Sq + i0), qo = rows * (size_t)D;
+    const float *q = c->q + qo, *dout = c->dout + qo, *k = c->k + ko, *v = c->v + ko;
+    round_bf16(w->q16, q, m * D);
+    round_bf16(w->do16, dout, m * D);
+    /* P = exp(scale * Q K^T - lse), masked entries 0 */
+    mm_bf16(0, 1, m, kv, D, c->scale, w->q16, q, w->k16, k, 0.0f, w->P);
+    block_recompute_p(c, w->P, w->p16, m, kv, i0, c->lse + rows);
+    /* dV += P^T dO;  dP = dO V^T */
+    mm_bf16(1, 0, kv, D, m, 1.0f, w->p16, w->P, w->do16, dout, 1.0f, c->dv + ko);
+    mm_bf16(0, 1, m, kv, D, 1.0f, w->do16, dout, w->v16, v, 0.0f, w->dP);
+    /* dS = P * (dP - rowsum(dO * O)) */
+    block_ds(w->P, w->dP, w->ds16, m, kv, D, dout, c->o + qo);
+    /* dQ = scale * dS K;  dK += scale * dS^T Q */
+    mm_bf16(0, 0, m, D, kv, c->scale, w->ds16, w->dP, w->k16, k, 0.0f, c->dq + qo);
+    mm_bf16(1, 0, kv, D, m, c->scale, w->ds16, w->dP, w->q16, q, 1.0f, c->dk + ko);
+}
+
+TTML_CPU_VEC static void sdpa_bwd_range_bf16(void *vctx, size_t begin, size_t end)
+{
+    const sdpa_ctx *c = vctx;
+    const int64_t D = c->D, Sq = c->Sq, Skv = c->Skv, rep = c->H / c->G;
+    const size_t blk = (size_t)MIN(Sq, ATTN_QBLOCK), scratch = blk * (size_t)Skv;
+    const size_t kvd = (size_t)(Skv * D), bd = blk * (size_t)D;
+    float *f = g_new(float, 2 * scratch);
+    guint16 *h = g_new(guint16, 2 * scratch + 2 * kvd + 2 * bd);
+    const bwd_scratch w = {f, f + scratch, h, h + scratch, h + 2 * scratch, h + 2 * scratch + kvd,
+                           h + 2 * scratch + 2 * kvd, h + 2 * scratch + 2 * kvd + bd};
+    for (size_t it = begin; it < end; it++) {
+        const int64_t b = (int64_t)it / c->G, g = (int64_t)it % c->G;
+        const size_t ko = (size_t)((b * c->G + g) * Skv * D);
+        memset(c->dk + ko, 0, kvd * sizeof(float));
+        memset(c->dv + ko, 0, kvd * sizeof(float));
+        round_bf16(w.k16, c->k + ko, (int64_t)kvd);
+        round_bf16(w.v16, c->v + ko, (int64_t)kvd);
+        for (int64_t hh = g * rep; hh < (g + 1) * rep; hh++)
+            for (int64_t qb = 0; qb < c->n_qblk; qb++) {
+                const int64_t i0 = qb * ATTN_QBLOCK, i1 = MIN(Sq, i0 + ATTN_QBLOCK);
+                sdpa_bwd_block_bf16(c, b * c->H + hh, i0, i1, ko, &w);
+            }
+    }
+    g_free(f);
+    g_free(h);
+}
+
+/* Precision bf16 asked for by the launch (params_size covers the tail
+ * field) and oneDNN available (loaded here); else the kernel computes in fp32. */
+static gboolean sdpa_bf16(const ttml_launch *l)
+{
+    const ttml_sdpa_params *p = l->params;
+    return l->params_size >= G_STRUCT_OFFSET(ttml_sdpa_params, precision) + sizeof(int) &&
+           p->precision == TTML_PRECISION_BF16 && ttml_cpu_dnnl_status() != NULL;
 }
 
 /* Check q, k, v (slots 0..2) and fill the sizes of c. */
@@ -421,7 +561,7 @@ static gboolean sdpa_check_out(const char *name, const char *slot, const ttml_vi
 static gboolean ttml_cpu_sdpa_fwd(ttml_device *dev, const ttml_launch *l, GError **error)
 {
     (void)dev;
-    if (!ttml_cpu_check_launch(l, 3, 2, sizeof(ttml_sdpa_params), error)) return FALSE;
+    if (!ttml_cpu_check_launch(l, 3, 2, G_STRUCT_OFFSET(ttml_sdpa_params, precision), error)) return FALSE;
     sdpa_ctx c;
     if (!sdpa_check(l, "sdpa_fwd", l->params, &c, error)) return FALSE;
     const int64_t lse_shape[3] = {c.B, c.H, c.Sq};
@@ -436,6 +576,18 @@ static gboolean ttml_cpu_sdpa_fwd(ttml_device *dev, const ttml_launch *l, GError
         return FALSE;
     if (c.B == 0 || c.H == 0 || c.Sq == 0) return TRUE;
     if (!blas_ready("sdpa_fwd", error)) return FALSE;
+    if (sdpa_bf16(l)) {
+        /* q, k, v in bf16 once (the items share K and V) */
+        const size_t nq = (size_t)(c.B * c.H * c.Sq * c.D), nk = (size_t)(c.B * c.G * c.Skv * c.D);
+        guint16 *copies = g_new(guint16, nq + 2 * nk);
+        ttml_cpu_to_bf16(copies, c.q, nq);
+        ttml_cpu_to_bf16(copies + nq, c.k, nk);
+        ttml_cpu_to_bf16(copies + nq + nk, c.v, nk);
+        c.q16 = copies, c.k16 = copies + nq, c.v16 = copies + nq + nk;
+        attn_parallel((size_t)(c.B * c.H * c.n_qblk), sdpa_fwd_range_bf16, &c);
+        g_free(copies);
+        return TRUE;
+    }
     attn_parallel((size_t)(c.B * c.H * c.n_qblk), sdpa_fwd_range, &c);
     return TRUE;
 }
@@ -443,7 +595,7 @@ static gboolean ttml_cpu_sdpa_fwd(ttml_device *dev, const ttml_launch *l, GError
 static gboolean ttml_cpu_sdpa_bwd(ttml_device *dev, const ttml_launch *l, GError **error)
 {
     (void)dev;
-    if (!ttml_cpu_check_launch(l, 6, 3, sizeof(ttml_sdpa_params), error)) return FALSE;
+    if (!ttml_cpu_check_launch(l, 6, 3, G_STRUCT_OFFSET(ttml_sdpa_params, precision), error)) return FALSE;
     sdpa_ctx c;
     if (!sdpa_check(l, "sdpa_bwd", l->params, &c, error)) return FALSE;
     const int64_t lse_shape[3] = {c.B, c.H, c.Sq};
@@ -466,6 +618,10 @@ static gboolean ttml_cpu_sdpa_bwd(ttml_device *dev, const ttml_launch *l, GError
         return FALSE;
     if (c.B == 0) return TRUE;   /* (Sq == 0 still zeroes dk and dv below) */
     if (!blas_ready("sdpa_bwd", error)) return FALSE;
+    if (c.Sq > 0 && sdpa_bf16(l)) {   /* (the items convert their operands) */
+        attn_parallel((size_t)(c.B * c.G), sdpa_bwd_range_bf16, &c);
+        return TRUE;
+    }
     attn_parallel((size_t)(c.B * c.G), sdpa_bwd_range, &c);
     return TRUE;
 }
