@@ -437,7 +437,7 @@ static gboolean sdpa_check_out(const ttml_launch *l, const char *slot, const ttm
 static ttsim_native_status native_sdpa_fwd(ttsim_native_ctx *c, GError **error)
 {
     const ttml_launch *l = c->l;
-    if (l->n_in != 3 || l->n_out != 2 || !l->params || l->params_size < sizeof(ttml_sdpa_params)) {
+    if (l->n_in != 3 || l->n_out != 2 || !l->params || l->params_size < G_STRUCT_OFFSET(ttml_sdpa_params, precision)) {
         c->decline = "sdpa_fwd needs 3 inputs, 2 outputs and ttml_sdpa_params";
         return TTSIM_NATIVE_DECLINE;
     }
@@ -477,7 +477,7 @@ static ttsim_native_status native_sdpa_fwd(ttsim_native_ctx *c, GError **error)
 static ttsim_native_status native_sdpa_bwd(ttsim_native_ctx *c, GError **error)
 {
     const ttml_launch *l = c->l;
-    if (l->n_in != 6 || l->n_out != 3 || !l->params || l->params_size < sizeof(ttml_sdpa_params)) {
+    if (l->n_in != 6 || l->n_out != 3 || !l->params || l->params_size < G_STRUCT_OFFSET(ttml_sdpa_params, precision)) {
         c->decline = "sdpa_bwd needs 6 inputs, 3 outputs and ttml_sdpa_params";
         return TTSIM_NATIVE_DECLINE;
     }
