@@ -931,6 +931,35 @@ static void test_sdpa_bf16(void)
     sdpa_bf16_case(1, 2, 1, 130, 130, 64, 1);  /* three blocks, causal                     */
 }
 
+/* The per-thread oneDNN state of attention's bf16 products is released when
+ * the last cpu device closes (the threads go with it) and made again by the
+ * next device's threads: bf16 attention stays right (and sanitizer-clean)
+ * across close and reopen, on 2 threads (the main thread keeps its slot
+ * index across the release and must take a new slot). */
+static void test_sdpa_bf16_reopen(void)
+{
+    void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        ttml_test_skip("oneDNN (libdnnl.so.2) is not installed: %s", dlerror());
+        return;
+    }
+    const char *old = g_getenv("TTML_CPU_THREADS");
+    char *saved = old ? g_strdup(old) : NULL;
+    g_setenv("TTML_CPU_THREADS", "2", TRUE);
+    for (int i = 0; i < 3; i++) {
+        ttml_shutdown();
+        CU_ASSERT_EQUAL_FATAL(ttml_test_init_cpu(), 0);
+        sdpa_bf16_case(1, 4, 2, 130, 130, 64, 1);
+    }
+    if (saved)
+        g_setenv("TTML_CPU_THREADS", saved, TRUE);
+    else
+        g_unsetenv("TTML_CPU_THREADS");
+    g_free(saved);
+    ttml_shutdown();
+    CU_ASSERT_EQUAL_FATAL(ttml_test_init_cpu(), 0);
+}
+
 /* ---- losses ---- */
 
 static void test_mse(void)
@@ -1262,6 +1291,7 @@ static CU_TestInfo tests[] = {
     {"matmul_split", test_matmul_split},
     {"matmul_bf16", test_matmul_bf16},
     {"sdpa_bf16", test_sdpa_bf16},
+    {"sdpa_bf16 after the device reopens", test_sdpa_bf16_reopen},
     {"bf16_weight_cache", test_bf16_weight_cache},
     {"bf16_act_cache", test_bf16_act_cache},
     {"bf16_adamw_fused", test_bf16_adamw_fused},

@@ -89,6 +89,7 @@ typedef struct {
     const dnnl_memory_desc_t *(*pd_query_md)(const_dnnl_primitive_desc_t, dnnl_query_t, int);
     size_t (*md_get_size)(const dnnl_memory_desc_t *);
     dnnl_status_t (*memory_set_data_handle)(dnnl_memory_t, void *);
+    dnnl_status_t (*stream_destroy)(dnnl_stream_t);
 } dnnl_api;
 
 typedef struct {
@@ -152,6 +153,7 @@ static gboolean dnnl_resolve(void *h, GString *missing)
     SYM(pd_query_md, "dnnl_primitive_desc_query_md");
     SYM(md_get_size, "dnnl_memory_desc_get_size");
     SYM(memory_set_data_handle, "dnnl_memory_set_data_handle");
+    SYM(stream_destroy, "dnnl_stream_destroy");
 #undef SYM
     *(void **)&a->omp_set_num_threads = dlsym(h, "omp_set_num_threads");
     *(void **)&a->omp_get_max_threads = dlsym(h, "omp_get_max_threads");
@@ -335,7 +337,11 @@ const char *ttml_cpu_dnnl_status(void)
  * scratchpad would be shared between the threads). The primitive cache
  * (st.cache) only grows, so an entry found under the lock stays valid
  * after it is released; once full, a new shape is refused (the caller
- * computes in fp32). Slots and cache live until the process exits. */
+ * computes in fp32). The cache lives until the process exits; the slots
+ * (streams, scratchpads, memory objects) are released when the last cpu
+ * device closes (ttml_cpu_dnnl_st_release), since the threads go with it: a
+ * long-lived process (Python) opening devices again does not run out of
+ * slots. A thread whose slot was released takes a new one (st.gen). */
 
 #define DNNL_ST_CACHE 256
 #define DNNL_ST_SLOTS 64
@@ -363,9 +369,10 @@ static struct {
     int n_cache;
     dnnl_st_slot slots[DNNL_ST_SLOTS];   /* one per thread that ran a product */
     int n_slots;
+    int gen;                             /* bumped by each release of the slots */
 } st;
 
-static __thread int st_slot_index = -1;
+static __thread int st_slot_index = -1, st_slot_gen;
 
 /* OpenMP's thread count of the calling thread set to n; returns the old one (0: no OpenMP). */
 static int st_omp_threads(int n)
@@ -452,13 +459,14 @@ static const dnnl_st_entry *st_lookup(int ta, int tb, gint64 M, gint64 N, gint64
 /* The calling thread's slot (stream and scratchpad), NULL when none is left. */
 static dnnl_st_slot *st_slot(void)
 {
-    if (st_slot_index >= 0) return &st.slots[st_slot_index];
+    if (st_slot_index >= 0 && st_slot_gen == g_atomic_int_get(&st.gen)) return &st.slots[st_slot_index];
     g_mutex_lock(&st.lock);
     dnnl_st_slot *s = NULL;
     if (st.n_slots < DNNL_ST_SLOTS &&
         dn.api.stream_create(&st.slots[st.n_slots].stream, dn.engine, dnnl_stream_default_flags) ==
             dnnl_success) {
         st_slot_index = st.n_slots++;
+        st_slot_gen = st.gen;
         s = &st.slots[st_slot_index];
     }
     g_mutex_unlock(&st.lock);
@@ -480,6 +488,24 @@ static dnnl_memory_t *st_memories(dnnl_st_slot *s, const dnnl_st_entry *e)
             return NULL;
         }
     return m;
+}
+
+void ttml_cpu_dnnl_st_release(void)
+{
+    g_mutex_lock(&st.lock);
+    for (int i = 0; i < st.n_slots; i++) {
+        dnnl_st_slot *s = &st.slots[i];
+        for (int e = 0; s->mem && e < DNNL_ST_CACHE; e++)
+            for (int j = 0; j < 4; j++)
+                if (s->mem[e][j]) dn.api.memory_destroy(s->mem[e][j]);
+        if (s->stream) dn.api.stream_destroy(s->stream);
+        g_free(s->mem);
+        g_free(s->scratch);
+        memset(s, 0, sizeof *s);
+    }
+    st.n_slots = 0;
+    g_atomic_int_inc(&st.gen);
+    g_mutex_unlock(&st.lock);
 }
 
 gboolean ttml_cpu_dnnl_gemm_st(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
@@ -529,6 +555,8 @@ gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int6
 }
 
 const char *ttml_cpu_dnnl_status(void) { return NULL; }
+
+void ttml_cpu_dnnl_st_release(void) {}
 
 gboolean ttml_cpu_dnnl_gemm_st(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                                const guint16 *a, const guint16 *b, float beta, float *c)

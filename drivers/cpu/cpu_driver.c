@@ -117,7 +117,7 @@ static void cpu_close(void *dev)
                       w.saved_bytes / 1048576.0, w.reuses, w.peak_live_bytes / 1048576.0, w.act_lookups,
                       w.act_hits, w.refreshes, w.refreshed_bytes / 1048576.0);
     ttml_cpu_wcache_trim();
-    ttml_cpu_threads_close();
+    if (ttml_cpu_threads_close() == 0) ttml_cpu_dnnl_st_release();
     ttml_cpu_pool_close();
     g_free(dev);
 }

@@ -72,6 +72,10 @@ gboolean ttml_cpu_dnnl_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int6
  * oneDNN is missing or refuses the shape: the caller computes in fp32. */
 gboolean ttml_cpu_dnnl_gemm_st(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                                const guint16 *a, const guint16 *b, float beta, float *c);
+/* Release the per-thread state of ttml_cpu_dnnl_gemm_st (streams, scratchpads,
+ * memory objects) when no product can run (the last cpu device closing, after
+ * the pool's threads). Primitives stay cached. */
+void ttml_cpu_dnnl_st_release(void);
 /* "oneDNN 2.6.3 (libdnnl.so.2)" once loaded (loads it), NULL when unavailable. */
 const char *ttml_cpu_dnnl_status(void);
 
@@ -243,9 +247,10 @@ void ttml_cpu_parallel_for_blas1(size_t n, size_t grain, ttml_cpu_range_fn fn, v
  * (the next job wakes them as usual). */
 void ttml_cpu_threads_park(void);
 /* Device open/close reference the pool: started at the first open (with
- * n_threads, restarted if that changes), joined at the last close. */
+ * n_threads, restarted if that changes), joined at the last close; close
+ * returns the cpu devices still open. */
 void ttml_cpu_threads_open(int n_threads);
-void ttml_cpu_threads_close(void);
+int ttml_cpu_threads_close(void);
 /* Threads of the running pool including the caller (0 = not running). */
 int ttml_cpu_threads_running(void);
 

@@ -343,10 +343,11 @@ void ttml_cpu_threads_open(int n_threads)
     pool_start(t);
 }
 
-void ttml_cpu_threads_close(void)
+int ttml_cpu_threads_close(void)
 {
     if (pool.opens > 0) pool.opens--;
     if (pool.opens == 0) pool_stop();
+    return pool.opens;
 }
 
 int ttml_cpu_threads_running(void)
